@@ -1,0 +1,74 @@
+"""One way to run a host tool: logged, with a pinned environment, failing with one error type."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from builder.errors import BuildError
+
+# Fixed default so two builds on different days give the same bytes (2024-01-01T00:00:00Z).
+DEFAULT_SOURCE_DATE_EPOCH = 1704067200
+
+
+def source_date_epoch() -> int:
+    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_SOURCE_DATE_EPOCH))
+
+
+def pinned_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
+                "SOURCE_DATE_EPOCH": str(source_date_epoch())})
+    if extra:
+        env.update(extra)
+    return env
+
+
+def log(message: str) -> None:
+    print(f"pinit: {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
+        cwd: Path | None = None, capture: bool = False, quiet: bool = False,
+        input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `cmd`; raise BuildError naming the command and its exit status if it fails."""
+    argv = [str(c) for c in cmd]
+    if not quiet:
+        log("$ " + shlex.join(argv))
+    try:
+        proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.PIPE if capture else None)
+    except FileNotFoundError as exc:
+        raise BuildError(f"{argv[0]}: command not found",
+                         hint="run `invoke toolchain` to install the host tools") from exc
+    if proc.returncode != 0:
+        detail = ""
+        if capture and proc.stderr:
+            detail = ": " + proc.stderr.decode(errors="replace").strip().splitlines()[-1]
+        raise BuildError(f"{shlex.join(argv)} exited with status {proc.returncode}{detail}")
+    return proc
+
+
+@contextmanager
+def step(what: str) -> Iterator[None]:
+    """Print what a long step does and how long it took."""
+    log(f"{what} ...")
+    start = time.monotonic()
+    yield
+    log(f"{what}: done in {time.monotonic() - start:.1f} s")
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temporary name beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""pinit toolchain: the pinned cross toolchain and how it is provisioned."""
