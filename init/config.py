@@ -1,0 +1,82 @@
+"""The init's configuration: one frozen definition, shared with the builder.
+
+The builder validates pinit.toml into these values and writes them to /etc/pinit.json; the init
+reads that file at boot and lets `pinit.*` words on the kernel command line override it.
+Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODES = ("supervise", "exec")
+RESTART = ("always", "on-failure", "never")
+POLICIES = ("reboot", "poweroff", "halt", "shell")
+MODULE_FAILURE = ("warn", "fatal")
+
+# A service that exits with this status is not restarted, whatever its restart policy
+# (the gokrazy convention).
+DO_NOT_RESTART = 125
+
+
+@dataclass(frozen=True)
+class CrashLoop:
+    count: int = 5            # this many failures ...
+    window: float = 60.0      # ... within this many seconds ...
+    action: str = "reboot"    # ... then: reboot | poweroff | halt | shell
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    exec: str                              # path inside the initramfs, e.g. /app/hello
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    cwd: str = "/"
+    user: int = 0
+    group: int = 0
+    restart: str = "always"                # always | on-failure | never
+    backoff_start: float = 0.5             # first restart delay, seconds
+    backoff_max: float = 30.0              # cap for the doubling delay
+    backoff_reset: float = 10.0            # a run this long resets the delay to backoff_start
+    crash_loop: CrashLoop = field(default_factory=CrashLoop)
+    log_lines: int = 200                   # bounded in-memory log kept per service
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str                  # module name as in modules.dep (dashes become underscores)
+    params: str = ""           # "key=value key2=value2", passed to finit_module
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    device: str = ""           # "" = off; on a Pi: /dev/watchdog (bcm2835_wdt)
+    timeout: int = 15          # seconds, set with WDIOC_SETTIMEOUT
+    interval: float = 5.0      # how often the main loop pets it
+
+
+@dataclass(frozen=True)
+class Data:
+    device: str = ""           # "" = none; /dev/vda1, LABEL=..., PARTUUID=...
+    mountpoint: str = "/data"
+    fstype: str = "ext4"
+    options: str = ""
+    wait: float = 10.0         # seconds to wait for the device to appear
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str = "supervise"            # supervise | exec
+    hostname: str = "pinit"
+    console: str = ""                  # "" = /dev/console; else a device name such as ttyAMA0
+    on_failure: str = "reboot"         # what init does when it cannot go on
+    failure_delay: float = 5.0         # seconds before reboot/poweroff/halt on failure
+    debug: bool = False                # pinit.debug=1: verbose log, failure policy "shell"
+    shell: bool = False                # pinit.shell=1: REPL on the console instead of services
+    shutdown_grace: float = 5.0        # SIGTERM → SIGKILL delay for services at shutdown
+    modules: tuple[Module, ...] = ()
+    module_failure: str = "warn"       # warn | fatal
+    watchdog: Watchdog = field(default_factory=Watchdog)
+    data: Data = field(default_factory=Data)
+    services: tuple[Service, ...] = ()
