@@ -1,0 +1,231 @@
+"""Debian packages without root: resolve, download, verify and unpack with a private apt state.
+
+apt runs with its own lists and cache under the pinit cache directory and an architecture of our
+choosing, so arm64 packages can be fetched on an amd64 machine without touching the system's
+dpkg architectures. The package sources are the machine's own apt sources (never a hard-coded
+host), with the component non-free-firmware added where the Pi firmware lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import BuildError
+from builder.run import log, run
+
+SYSTEM_SOURCES = Path("/etc/apt")
+
+
+def cache_dir() -> Path:
+    """Downloads and unpacked trees live outside the repo; PINIT_CACHE overrides the place."""
+    env = os.environ.get("PINIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "pinit"
+
+
+@dataclass(frozen=True)
+class Locked:
+    name: str
+    arch: str
+    version: str
+    sha256: str
+    filename: str
+    role: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.arch}={self.version}"
+
+
+def _deb822_stanzas(text: str) -> list[dict[str, str]]:
+    stanzas: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current = {}
+            continue
+        if line[0] in " \t" and key:
+            current[key] += "\n" + line.strip()
+            continue
+        key, _, value = line.partition(":")
+        current[key.strip()] = value.strip()
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def _one_line_sources(text: str) -> list[dict[str, str]]:
+    """`deb [opts] URI SUITE COMPONENTS...` lines, as deb822 stanzas."""
+    stanzas = []
+    for raw in text.splitlines():
+        words = raw.split("#", 1)[0].split()
+        if not words or words[0] != "deb":
+            continue
+        opts: dict[str, str] = {}
+        words = words[1:]
+        if words and words[0].startswith("["):
+            while words:
+                word = words.pop(0).strip("[]")
+                if "=" in word:
+                    k, _, v = word.partition("=")
+                    opts[k] = v
+                if words and words[0] == "]":
+                    words.pop(0)
+                    break
+                if "]" in word or not words:
+                    break
+        if len(words) < 3:
+            continue
+        stanza = {"Types": "deb", "URIs": words[0], "Suites": words[1],
+                  "Components": " ".join(words[2:])}
+        if "signed-by" in opts:
+            stanza["Signed-By"] = opts["signed-by"]
+        stanzas.append(stanza)
+    return stanzas
+
+
+def derive_sources(suite: str, etc: Path = SYSTEM_SOURCES) -> str:
+    """The machine's Debian `suite` sources as one deb822 file, with non-free-firmware added."""
+    stanzas: list[dict[str, str]] = []
+    main_list = etc / "sources.list"
+    if main_list.is_file():
+        stanzas += _one_line_sources(main_list.read_text())
+    parts = etc / "sources.list.d"
+    for path in sorted(parts.glob("*.list")) if parts.is_dir() else ():
+        stanzas += _one_line_sources(path.read_text())
+    for path in sorted(parts.glob("*.sources")) if parts.is_dir() else ():
+        stanzas += _deb822_stanzas(path.read_text())
+    wanted = {suite, f"{suite}-updates", f"{suite}-security"}
+    out = []
+    for stanza in stanzas:
+        if "deb" not in stanza.get("Types", "deb").split():
+            continue
+        if stanza.get("Enabled", "yes").lower() == "no":
+            continue
+        suites = [s for s in stanza.get("Suites", "").split() if s in wanted]
+        if not suites:
+            continue
+        components = stanza.get("Components", "main").split()
+        if "main" in components and "non-free-firmware" not in components:
+            components.append("non-free-firmware")
+        lines = ["Types: deb", f"URIs: {stanza['URIs']}", f"Suites: {' '.join(suites)}",
+                 f"Components: {' '.join(components)}"]
+        if "Signed-By" in stanza:
+            lines.append(f"Signed-By: {stanza['Signed-By']}")
+        out.append("\n".join(lines))
+    if not out:
+        raise BuildError(f"{etc}: no apt source for Debian {suite} found",
+                         hint=f"add a deb source for {suite} to /etc/apt/sources.list.d")
+    return "\n\n".join(out) + "\n"
+
+
+class Apt:
+    """apt-get/apt-cache with a private state directory for one architecture."""
+
+    def __init__(self, arch: str, suite: str, root: Path | None = None) -> None:
+        self.arch = arch
+        self.suite = suite
+        self.root = (root or cache_dir() / "apt") / arch
+        parts = self.root / "sources.list.d"
+        for sub in ("lists/partial", "archives/partial", "prefs.d"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        parts.mkdir(parents=True, exist_ok=True)
+        (parts / "pinit.sources").write_text(derive_sources(suite))
+
+    def _opts(self) -> list[str]:
+        r = self.root
+        return [f"-oAPT::Architecture={self.arch}", f"-oAPT::Architectures={self.arch}",
+                f"-oDir::State::Lists={r}/lists", f"-oDir::Cache={r}",
+                f"-oDir::Cache::archives={r}/archives",
+                "-oDir::Etc::SourceList=/dev/null", f"-oDir::Etc::SourceParts={r}/sources.list.d",
+                "-oDir::State::status=/dev/null", "-oDir::Etc::Preferences=/dev/null",
+                f"-oDir::Etc::PreferencesParts={r}/prefs.d", "-oDebug::NoLocking=1",
+                "-oAPT::Sandbox::User=root" if os.geteuid() == 0 else "-oAPT::Sandbox::User="
+                + os.environ.get("USER", "nobody")]
+
+    def update(self) -> None:
+        run(["apt-get", *self._opts(), "-q", "update"], capture=True)
+
+    def resolve(self, name: str, role: str) -> Locked:
+        """The candidate version of `name` with the archive's sha256."""
+        proc = run(["apt-get", *self._opts(), "-q", "download", "--print-uris", name],
+                   capture=True, quiet=True)
+        for line in proc.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[3].startswith("SHA256:"):
+                filename = parts[1]
+                _, version, _ = urllib.parse.unquote(filename[:-4]).split("_")
+                arch = filename[:-4].rsplit("_", 1)[1]
+                return Locked(name, arch, version, parts[3][7:], filename, role)
+        raise BuildError(f"{name}: not found in the {self.suite} sources for {self.arch}")
+
+    def depends_exact(self, name: str) -> list[str]:
+        """Packages `name` depends on with `(= version)`: how a metapackage names its target."""
+        proc = run(["apt-cache", *self._opts(), "show", name], capture=True, quiet=True)
+        first = proc.stdout.decode().split("\n\n")[0]
+        for line in first.splitlines():
+            if line.startswith("Depends:"):
+                return [d.split("(")[0].strip() for d in line[8:].split(",") if "(=" in d]
+        return []
+
+    def download(self, pkg: Locked, dest: Path) -> Path:
+        """Fetch one locked package into `dest`, verified; never leave half a file there."""
+        final = dest / pkg.filename
+        if final.is_file():
+            if sha256_of(final) == pkg.sha256:
+                return final
+            raise BuildError(f"{pkg.name}: {final} does not match the lock's sha256",
+                             hint=f"the cache was tampered with or corrupted: delete {final}")
+        tmp = dest / f".partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            try:
+                run(["apt-get", *self._opts(), "-q", "download", f"{pkg.name}:{pkg.arch}={pkg.version}"],
+                    cwd=tmp, capture=True, quiet=True)
+            except BuildError as exc:
+                raise BuildError(f"{pkg.spec}: download failed from the {self.suite} apt sources "
+                                 f"({exc})", hint="check the network and /etc/apt/sources.list.d; "
+                                 "`invoke toolchain --update` re-locks to what the sources offer"
+                                 ) from exc
+            got = tmp / pkg.filename
+            if not got.is_file():
+                found = ", ".join(p.name for p in tmp.iterdir()) or "nothing"
+                raise BuildError(f"{pkg.spec}: apt delivered {found}, expected {pkg.filename}")
+            if sha256_of(got) != pkg.sha256:
+                raise BuildError(f"{pkg.spec}: sha256 mismatch for {pkg.filename}",
+                                 hint="the source serves a different file than the lock names")
+            os.replace(got, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log(f"fetched {pkg.filename}")
+        return final
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unpack(debs: list[Path], dest: Path) -> None:
+    """`dpkg -x` each deb into a fresh tree, then rename it into place (atomic for readers)."""
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        run(["dpkg-deb", "-x", deb, tmp], quiet=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)

@@ -1,0 +1,127 @@
+"""The one place pinit adapts Nuitka: cross-compile for a static aarch64 PID 1.
+
+Loaded by Nuitka as `--user-plugin=toolchain/nuitka_plugin.py` (builder/compile.py passes it),
+configured through environment variables that builder/compile.py sets:
+
+  PINIT_SYSROOT   the arm64 sysroot (dpkg -x of the locked packages)
+  PINIT_GEN_DIR   where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)
+  PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
+
+What it does, and why:
+- Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
+  both at the arm64 sysroot. Nuitka has no option for this, so two of its internals are
+  replaced: the cached static-libpython path and the include-path lookup. This ties pinit to the
+  exact Nuitka version pinned in pyproject.toml; `check_nuitka()` fails loudly on any other, and
+  tests/unit/test_nuitka_plugin.py checks the replaced names still exist.
+- Public plugin API for the rest: extra C code (the cffi module, cffi's backend, a constructor
+  that mounts /proc and registers both modules as builtins) and extra link libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from nuitka.plugins.PluginBase import NuitkaPluginBase
+
+NUITKA_VERSION = "4.3.3"
+PYTHON_ABI = "3.11"
+
+# Runs before Nuitka's runtime and before Py_Initialize. As PID 1 nothing is mounted yet, and
+# Nuitka's start-up aborts when /proc/self/exe is unreadable: that would panic the kernel.
+BOOT_C = r"""
+#include <Python.h>
+#include <errno.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern PyObject *PyInit__pinit_sys(void);
+extern PyObject *PyInit__cffi_backend(void);
+
+__attribute__((constructor)) static void pinit_early(void) {
+    if (getpid() == 1) {
+        mkdir("/proc", 0555);
+        /* EBUSY: a bootloader-side or previous stage already mounted it; fine. */
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    }
+    PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
+    PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);
+}
+"""
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"pinit nuitka plugin: {name} is not set (run the build through `invoke build-init`)")
+    return value
+
+
+def check_nuitka() -> None:
+    from nuitka.Version import getNuitkaVersion
+
+    found = getNuitkaVersion()
+    if found != NUITKA_VERSION:
+        sys.exit(f"pinit nuitka plugin: written for Nuitka {NUITKA_VERSION}, found {found}; "
+                 "review toolchain/nuitka_plugin.py before changing the pin")
+
+
+def sysroot_paths(sysroot: str) -> tuple[str, str]:
+    lib = os.path.join(sysroot, "usr/lib/aarch64-linux-gnu", f"libpython{PYTHON_ABI}.a")
+    include = os.path.join(sysroot, "usr/include", f"python{PYTHON_ABI}")
+    return lib, include
+
+
+def retarget(sysroot: str) -> None:
+    """Point Nuitka's libpython and Python.h lookups at the arm64 sysroot."""
+    import nuitka.PythonVersions as PythonVersions
+    import nuitka.utils.StaticLibraries as StaticLibraries
+
+    lib, include = sysroot_paths(sysroot)
+    for path in (lib, include):
+        if not os.path.exists(path):
+            sys.exit(f"pinit nuitka plugin: {path} missing; run `invoke toolchain`")
+
+    # getSystemStaticLibPythonPath() caches its answer in this module global.
+    assert hasattr(StaticLibraries, "_static_lib_python_path")
+    StaticLibraries._static_lib_python_path = lib
+
+    def target_include(**_kwargs: object) -> str:
+        return include
+
+    # Modules imported it by name before plugins load; replace every binding.
+    for module in list(sys.modules.values()):
+        if getattr(module, "getTargetPythonIncludePath", None) is PythonVersions.getTargetPythonIncludePath:
+            module.getTargetPythonIncludePath = target_include  # type: ignore[attr-defined]
+    PythonVersions.getTargetPythonIncludePath = target_include
+
+
+class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
+    plugin_name = "pinit-cross"
+    plugin_desc = "Cross-compile pinit's init into a static aarch64 PID 1."
+
+    def __init__(self) -> None:
+        check_nuitka()
+        self.sysroot = _env("PINIT_SYSROOT")
+        self.gen_dir = _env("PINIT_GEN_DIR")
+        self.cffi_src = _env("PINIT_CFFI_SRC")
+        retarget(self.sysroot)
+
+    @staticmethod
+    def isAlwaysEnabled() -> bool:
+        return True
+
+    def getExtraCodeFiles(self) -> dict[str, str]:
+        backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
+        module = os.path.join(self.gen_dir, "_pinit_sys.c")
+        return {
+            "pinit_boot.c": BOOT_C,
+            # Included by absolute path so their sibling #includes resolve.
+            "pinit_sys.c": f'#include "{module}"\n',
+            "pinit_cffi_backend.c": f'#include "{backend}"\n',
+        }
+
+    def getExtraLinkLibraries(self) -> list[str]:
+        # libffi for cffi's backend; zlib and expat for libpython's builtin zlib and pyexpat.
+        return ["ffi", "z", "expat"]

@@ -1,0 +1,42 @@
+"""What the toolchain is made of: the Debian bookworm packages, by role.
+
+This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json is its output
+(exact versions and sha256). Roles:
+  host     installed on the build machine with apt (needs root; otherwise the command is printed)
+  sysroot  arm64 packages unpacked with `dpkg -x` into the cross sysroot (no root)
+  kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
+  firmware the Raspberry Pi boot firmware (component non-free-firmware; no root)
+  baseline busybox for the benchmark's classic shell-init initramfs (no root)
+"""
+
+from __future__ import annotations
+
+SUITE = "bookworm"
+
+HOST = (
+    "gcc-aarch64-linux-gnu",      # the cross compiler Nuitka's scons drives
+    "binutils-aarch64-linux-gnu",
+    "patchelf",                   # Nuitka's standalone mode insists on it
+    "ccache",                     # warm rebuilds of the generated C
+    "qemu-system-arm",            # qemu-system-aarch64 for boot tests
+    "cpio",                       # cross-checks our cpio writer
+    "dosfstools",                 # mkfs.vfat / fsck.fat for the SD image
+    "mtools",                     # writes files into the FAT partition without mounting
+    "fdisk",                      # sfdisk for the partition table
+    "e2fsprogs",                  # mkfs.ext4 -d for the data partition
+    "zstd", "xz-utils", "lz4",    # initramfs compressions
+    "libpython3.11-dev",          # host build of the cffi syscall module for host tests
+    "python3.11-venv",
+)
+
+SYSROOT = (
+    "libc6", "libc6-dev", "linux-libc-dev", "libcrypt-dev",
+    "libpython3.11-dev",          # the static libpython3.11.a and headers
+    "zlib1g-dev", "libexpat1-dev",  # libpython's builtin zlib and pyexpat need them
+    "libffi-dev",                 # cffi's backend links libffi.a
+)
+
+# linux-image-arm64 is a metapackage: --update follows it to the versioned image package.
+KERNEL_META = "linux-image-arm64"
+FIRMWARE = ("raspi-firmware",)
+BASELINE = ("busybox-static",)

@@ -1,0 +1,147 @@
+"""Provision the pinned toolchain from toolchain/bookworm.lock.json.
+
+`ensure()` makes every locked tree exist in the cache (sysroot, kernel, firmware, baseline),
+verified against the lock and reused when its stamp matches; `update_lock()` re-resolves the
+package list deliberately. Host packages are installed with apt only when running as root;
+otherwise the exact apt command is printed and the build stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from builder.errors import BuildError
+from builder.run import log, run, step, write_atomic
+from toolchain import packages
+from toolchain.apt import Apt, Locked, cache_dir, unpack
+
+LOCK = Path(__file__).with_name("bookworm.lock.json")
+TARGET_ARCH = "arm64"
+HOST_ARCH = "amd64"
+TREES = ("sysroot", "kernel", "firmware", "baseline")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cache: Path
+    sysroot: Path
+    kernel: Path       # unpacked linux-image package: boot/vmlinuz-*, lib/modules/*, usr/lib/linux-image-*
+    firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
+    baseline: Path     # unpacked busybox-static
+
+    @property
+    def kernel_release(self) -> str:
+        return sorted(p.name for p in (self.kernel / "lib/modules").iterdir())[-1]
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.kernel / "boot" / f"vmlinuz-{self.kernel_release}"
+
+    @property
+    def dtbs(self) -> Path:
+        return self.kernel / "usr/lib" / f"linux-image-{self.kernel_release}"
+
+    @property
+    def busybox(self) -> Path:
+        return self.baseline / "bin/busybox"
+
+
+def read_lock(path: Path = LOCK) -> list[Locked]:
+    try:
+        data = json.loads(path.read_text())
+        return [Locked(**p) for p in data["packages"]]
+    except FileNotFoundError as exc:
+        raise BuildError(f"{path}: lock file missing",
+                         hint="run `invoke toolchain --update` to create it") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BuildError(f"{path}: not a valid lock file ({exc})",
+                         hint="restore it from git or run `invoke toolchain --update`") from exc
+
+
+def update_lock(path: Path = LOCK) -> list[Locked]:
+    """Re-resolve every package to what the machine's apt sources offer now."""
+    with step("resolving the package list against the apt sources"):
+        target = Apt(TARGET_ARCH, packages.SUITE)
+        target.update()
+        host = Apt(HOST_ARCH, packages.SUITE)
+        host.update()
+        locked = [host.resolve(n, "host") for n in packages.HOST]
+        locked += [target.resolve(n, "sysroot") for n in packages.SYSROOT]
+        image = target.depends_exact(packages.KERNEL_META)
+        if not image:
+            raise BuildError(f"{packages.KERNEL_META}: names no kernel image package")
+        locked += [target.resolve(n, "kernel") for n in image]
+        locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
+        locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
+    body = {"suite": packages.SUITE, "packages": [asdict(p) for p in locked]}
+    write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
+    log(f"wrote {path} ({len(locked)} packages)")
+    return locked
+
+
+def _installed_version(name: str) -> str | None:
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status} ${Version}", name],
+                          capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.startswith("install ok installed"):
+        return None
+    return proc.stdout.split()[-1]
+
+
+def ensure_host(locked: list[Locked]) -> None:
+    missing = [p for p in locked if p.role == "host" and _installed_version(p.name) != p.version]
+    if not missing:
+        return
+    specs = [f"{p.name}={p.version}" for p in missing]
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "--allow-downgrades", *specs]
+    if os.geteuid() != 0:
+        raise BuildError("host packages missing or at another version: "
+                         + ", ".join(p.name for p in missing),
+                         hint="run as root: apt-get update && " + shlex.join(cmd))
+    with step(f"installing {len(missing)} host packages with apt"):
+        run(["apt-get", "-q", "update"], capture=True)
+        run(cmd, env={"DEBIAN_FRONTEND": "noninteractive"}, capture=True)
+
+
+def _stamp(pkgs: list[Locked]) -> str:
+    return hashlib.sha256(json.dumps([asdict(p) for p in pkgs]).encode()).hexdigest()
+
+
+def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apt: Apt | None) -> tuple[Path, Apt | None]:
+    tree = cache / name
+    stamp = tree / ".pinit-stamp"
+    want = _stamp(pkgs)
+    if stamp.is_file() and stamp.read_text() == want:
+        return tree, apt
+    if apt is None:
+        apt = Apt(TARGET_ARCH, packages.SUITE)
+        with step("reading the apt sources (arm64)"):
+            apt.update()
+    debs_dir = cache / "debs"
+    debs_dir.mkdir(parents=True, exist_ok=True)
+    with step(f"fetching and unpacking the {name} ({len(pkgs)} packages)"):
+        debs = [apt.download(p, debs_dir) for p in pkgs]
+        unpack(debs, tree)
+        write_atomic(stamp, want.encode())
+    return tree, apt
+
+
+def ensure(host: bool = True) -> Toolchain:
+    """Everything the build needs, from the lock; cheap when already provisioned."""
+    locked = read_lock()
+    if host:
+        ensure_host(locked)
+    cache = cache_dir()
+    apt: Apt | None = None
+    trees: dict[str, Path] = {}
+    role_of = {"sysroot": "sysroot", "kernel": "kernel", "firmware": "firmware",
+               "baseline": "baseline"}
+    for tree in TREES:
+        pkgs = [p for p in locked if p.role == role_of[tree]]
+        trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)
+    return Toolchain(cache=cache, **trees)
