@@ -1,0 +1,305 @@
+"""pinit.toml -> one frozen BuildConfig: the init's Config plus what only the build needs.
+
+Every value is checked here, before any slow step runs, and a bad one is quoted back with the
+file and key it came from. The init's settings are checked by the init's own parser
+(init/config.py), so both sides share one definition and one set of defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from builder.errors import BuildError
+from init.config import (
+    CHECKS,
+    Config,
+    ConfigError,
+    Data,
+    Module,
+    Service,
+    Watchdog,
+    check,
+    located,
+    section,
+    to_dict,
+)
+from init.errors import did_you_mean
+
+HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
+COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
+SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image")
+INIT_KEYS = tuple(f.name for f in fields(Config)
+                  if f.type in ("str", "int", "float", "bool") and f.name != "module_failure")
+KERNEL_KEYS = ("modules", "params", "module_failure", "source")
+DATA_BUILD_KEYS = ("size", "label")
+IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
+APP_DIR = "/app"                       # services are packed as /app/<name>
+RESERVED = ("/init", "/etc/pinit.json")
+EM_AARCH64 = 183
+ELF_MACHINES = {3: "x86", 40: "32-bit ARM", 62: "x86-64", 183: "aarch64"}
+SIZE_UNITS = {"": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
+              "G": 1 << 30, "GiB": 1 << 30}
+
+
+@dataclass(frozen=True)
+class Image:
+    compression: str = "gzip"                  # initramfs compression: gzip | zstd | xz | lz4 | none
+    files: tuple[tuple[str, Path], ...] = ()   # (path in the initramfs, file on this machine)
+    config_txt: tuple[str, ...] = ()           # extra config.txt lines
+    cmdline: tuple[str, ...] = ()              # extra cmdline.txt words
+    firmware: str = "debian"                   # "debian" or an absolute folder path
+    size: int = 0                              # sdcard.img bytes; 0 = just large enough
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    path: Path                                 # the pinit.toml this came from
+    init: Config                               # written to /etc/pinit.json
+    host_exec: dict[str, Path] = field(default_factory=dict, hash=False)  # service -> program here
+    kernel_source: str = "debian"              # "debian" or an absolute boot folder / image path
+    data_size: int = 0                         # bytes of the ext4 data partition; 0 = none
+    data_label: str = "pinit-data"
+    image: Image = field(default_factory=Image)
+
+
+def _error(source: str, where: str, key: str, value: object, problem: str,
+           hint: str = HINT) -> BuildError:
+    return BuildError(located(source, where, key, value, problem), hint)
+
+
+def _known(table: dict, allowed: tuple[str, ...], source: str, where: str) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise _error(source, where, key, value, "unknown key" + did_you_mean(key, allowed))
+
+
+def _table(doc: dict, name: str, source: str) -> dict:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise _error(source, "", name, value, f"expected a [{name}] table")
+    return value
+
+
+def _text(table: dict, key: str, default: str, source: str, where: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or "\n" in value or "\0" in value:
+        raise _error(source, where, key, value, "expected a one-line string")
+    return value
+
+
+def _lines(table: dict, key: str, source: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and "\n" not in v for v in value):
+        raise _error(source, where, key, value, "expected a list of one-line strings")
+    return tuple(value)
+
+
+def parse_size(value: object) -> int:
+    """Bytes from 1048576, "64MiB", "512K", "1GiB"; ValueError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        digits = len(text) - len(text.lstrip("0123456789"))
+        unit = text[digits:].strip()
+        if digits and unit in SIZE_UNITS:
+            return int(text[:digits]) * SIZE_UNITS[unit]
+    raise ValueError(value)
+
+
+def _size(table: dict, key: str, empty: tuple[object, ...], source: str, where: str) -> int:
+    value = table.get(key, "")
+    if value in empty:
+        return 0
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise _error(source, where, key, value, 'expected a size such as "64MiB"') from None
+
+
+def _host_path(value: object, base: Path, source: str, where: str, key: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _error(source, where, key, value, "expected a path on this machine")
+    path = (base / value).resolve()
+    if not path.exists():
+        raise _error(source, where, key, value, f"{path} does not exist",
+                     f"{key} is a path on this machine, relative to the folder of {source}")
+    return path
+
+
+def _program(value: object, base: Path, source: str, where: str) -> Path:
+    """Check the program a service runs: an aarch64 ELF, a .py file or a package folder."""
+    path = _host_path(value, base, source, where, "exec")
+    if path.is_dir():
+        if not (path / "__main__.py").is_file():
+            raise _error(source, where, "exec", value, f"{path} has no __main__.py",
+                         "a Python package folder runs as `python -m`; add __main__.py")
+        return path
+    if path.suffix == ".py":
+        return path
+    with path.open("rb") as file:
+        head = file.read(20)
+    if head[:4] != b"\x7fELF":
+        raise _error(source, where, "exec", value,
+                     f"{path} is not an ELF executable, a .py file or a Python package folder")
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    if machine != EM_AARCH64:
+        kind = ELF_MACHINES.get(machine, f"machine {machine}")
+        raise _error(source, where, "exec", value, f"{path} is a {kind} ELF, not aarch64",
+                     "cross-compile it for aarch64 (arm64), or give a .py file")
+    return path
+
+
+def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[str, Path]]:
+    tables = doc.get("service", [])
+    if not isinstance(tables, list):
+        raise _error(source, "", "service", tables, "expected [[service]] tables, one per program")
+    services: list[Service] = []
+    host_exec: dict[str, Path] = {}
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise _error(source, "", f"service[{index}]", table, "expected a table")
+        name = table.get("name")
+        where = f"[service.{name}]" if isinstance(name, str) and name else f"[service #{index + 1}]"
+        if "exec" not in table:
+            raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
+        # The init runs the program where the builder packs it; the host path stays here.
+        values = section(Service, {**table, "exec": f"{APP_DIR}/{name}"}, source, where)
+        service = Service(**values)  # type: ignore[arg-type]
+        if service.name in host_exec:
+            raise _error(source, where, "name", service.name, "another service has this name")
+        host_exec[service.name] = _program(table["exec"], base, source, where)
+        services.append(service)
+    return services, host_exec
+
+
+def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
+    where = "[kernel]"
+    names = kernel.get("modules", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _error(source, where, "modules", names, "expected a list of module names")
+    seen: dict[str, str] = {}
+    for name in names:
+        problem = CHECKS[(Module, "name")](name)
+        if problem:
+            raise _error(source, where, "modules", names, f'"{name}": {problem}')
+        if name.replace("-", "_") in seen:
+            raise _error(source, where, "modules", names, f'"{name}" is listed twice')
+        seen[name.replace("-", "_")] = name
+    params = kernel.get("params", {})
+    if not isinstance(params, dict):
+        raise _error(source, where, "params", params, "expected a table of module = \"params\"")
+    for name, text in params.items():
+        if not isinstance(text, str) or "\n" in text or "\0" in text:
+            raise _error(source, where, f"params.{name}", text, "expected a one-line string")
+        if name.replace("-", "_") not in seen:
+            raise _error(source, where, f"params.{name}", text,
+                         "not in modules" + did_you_mean(name, seen.values()),
+                         "parameters apply to modules listed in [kernel] modules")
+    by_key = {name.replace("-", "_"): text for name, text in params.items()}
+    return tuple(Module(name, by_key.get(key, "")) for key, name in seen.items())
+
+
+def _source(value: str, base: Path, source: str, where: str, key: str) -> str:
+    return value if value == "debian" else str(_host_path(value, base, source, where, key))
+
+
+def _image(doc: dict, base: Path, source: str) -> Image:
+    where = "[image]"
+    table = _table(doc, "image", source)
+    _known(table, IMAGE_KEYS, source, where)
+    compression = _text(table, "compression", "gzip", source, where)
+    if compression not in COMPRESSIONS:
+        raise _error(source, where, "compression", compression,
+                     "expected one of " + ", ".join(COMPRESSIONS))
+    files = table.get("files", {})
+    if not isinstance(files, dict):
+        raise _error(source, where, "files", files, 'expected a table of "/image/path" = "host path"')
+    packed: list[tuple[str, Path]] = []
+    for target, host in sorted(files.items()):
+        key = f'files."{target}"'
+        if not target.startswith("/") or target.endswith("/") or ".." in target.split("/"):
+            raise _error(source, where, key, host, "the image path must be an absolute file path")
+        if target in RESERVED or target.startswith(APP_DIR + "/"):
+            raise _error(source, where, key, host, f"{target} is written by the builder")
+        packed.append((target, _host_path(host, base, source, where, key)))
+    firmware = _text(table, "firmware", "debian", source, where)
+    return Image(compression=compression, files=tuple(packed),
+                 config_txt=_lines(table, "config_txt", source, where),
+                 cmdline=_lines(table, "cmdline", source, where),
+                 firmware=_source(firmware, base, source, where, "firmware"),
+                 size=_size(table, "size", ("", "auto"), source, where))
+
+
+def _build(doc: dict, path: Path) -> BuildConfig:
+    source = str(path)
+    base = path.resolve().parent
+    for name in doc:
+        if name in INIT_KEYS:
+            raise _error(source, "", name, doc[name], "belongs in the [init] section")
+        if name not in SECTIONS:
+            raise BuildError(f"{source}: [{name}]: unknown section"
+                             + did_you_mean(name, SECTIONS), HINT)
+    init = _table(doc, "init", source)
+    if "module_failure" in init:
+        raise _error(source, "[init]", "module_failure", init["module_failure"],
+                     "belongs in the [kernel] section")
+    top = section(Config, init, source, "[init]", keys=INIT_KEYS)
+
+    kernel = _table(doc, "kernel", source)
+    _known(kernel, KERNEL_KEYS, source, "[kernel]")
+    top.update(section(Config, {k: v for k, v in kernel.items() if k == "module_failure"},
+                       source, "[kernel]", keys=("module_failure",)))
+    kernel_source = _source(_text(kernel, "source", "debian", source, "[kernel]"),
+                            base, source, "[kernel]", "source")
+
+    watchdog = Watchdog(**section(Watchdog, _table(doc, "watchdog", source),  # type: ignore[arg-type]
+                                  source, "[watchdog]"))
+
+    data_table = _table(doc, "data", source)
+    data_keys = tuple(f.name for f in fields(Data)) + DATA_BUILD_KEYS
+    _known(data_table, data_keys, source, "[data]")
+    init_data = {k: v for k, v in data_table.items() if k not in DATA_BUILD_KEYS}
+    data = Data(**section(Data, init_data, source, "[data]"))  # type: ignore[arg-type]
+    data_size = _size(data_table, "size", ("", 0), source, "[data]")
+    label = _text(data_table, "label", "pinit-data", source, "[data]")
+    if not 0 < len(label.encode()) <= 16 or " " in label:
+        # ext4 stores at most 16 bytes of volume label.
+        raise _error(source, "[data]", "label", label, "expected 1 to 16 characters, no spaces")
+    if data_size and not data.device:
+        data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
+
+    services, host_exec = _services(doc, base, source)
+    config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
+                    data=data, services=tuple(services))
+    check(config, source, top="[init]")
+    return BuildConfig(path=path, init=config, host_exec=host_exec, kernel_source=kernel_source,
+                       data_size=data_size, data_label=label, image=_image(doc, base, source))
+
+
+def load_build_config(path: Path) -> BuildConfig:
+    """Read and check pinit.toml; BuildError names the file, the key and the bad value."""
+    try:
+        with path.open("rb") as file:
+            doc = tomllib.load(file)
+    except FileNotFoundError:
+        raise BuildError(f"{path}: not found", "create it; " + HINT) from None
+    except OSError as err:
+        raise BuildError(f"{path}: cannot read: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:  # the message ends "(at line N, column M)"
+        raise BuildError(f"{path}: not valid TOML: {err}", "see https://toml.io") from None
+    except UnicodeDecodeError as err:
+        raise BuildError(f"{path}: not valid UTF-8 at byte {err.start}") from None
+    try:
+        return _build(doc, path)
+    except ConfigError as err:
+        raise BuildError(str(err), HINT) from None
+
+
+def to_init_json(build: BuildConfig) -> bytes:
+    """/etc/pinit.json: the init's part only, sorted keys, so equal configs give equal bytes."""
+    text = json.dumps(to_dict(build.init), sort_keys=True, indent=1, ensure_ascii=False)
+    return text.encode() + b"\n"

@@ -1,0 +1,222 @@
+"""Kernel module dependencies: modules.dep, modules.alias and the load order they give.
+
+Shared by the init (which loads the modules at boot) and the builder (which packs exactly the
+modules the init will load). Paths are strings and the root a parameter, so the same code reads
+/lib/modules on the Pi and a temporary tree in tests; no pathlib, re or fnmatch here, because
+PID 1 pays for every import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from init.errors import ModuleError, did_you_mean
+
+SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+
+
+@dataclass(frozen=True)
+class ModuleIndex:
+    """The module files of one kernel release, read from its lib/modules/<release> folder."""
+    dep: dict[str, tuple[str, ...]]         # relative path -> dependency paths, as in modules.dep
+    alias: tuple[tuple[str, str], ...] = ()  # (glob pattern, module name), file order
+    builtin: frozenset[str] = frozenset()    # names compiled into the kernel: nothing to load
+
+
+def name_of(path: str) -> str:
+    """"kernel/drivers/net/dummy.ko" -> "dummy"; compressed suffixes too, dashes become "_"."""
+    base = path.rpartition("/")[2]
+    for suffix in SUFFIXES:
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return base.replace("-", "_")
+
+
+def parse_dep(text: str) -> dict[str, tuple[str, ...]]:
+    """modules.dep lines `kernel/a.ko: kernel/b.ko kernel/c.ko` -> {path: dependency paths}."""
+    dep: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        path, colon, rest = line.partition(":")
+        if colon and path.strip():
+            dep[path.strip()] = tuple(rest.split())
+    return dep
+
+
+def parse_alias(text: str) -> tuple[tuple[str, str], ...]:
+    """modules.alias lines `alias PATTERN NAME` -> ((normalised pattern, name), ...)."""
+    aliases: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "alias":
+            aliases.append((normalize(parts[1]), parts[2].replace("-", "_")))
+    return tuple(aliases)
+
+
+def parse_builtin(text: str) -> frozenset[str]:
+    """modules.builtin lists paths of modules compiled into the kernel."""
+    return frozenset(name_of(line.strip()) for line in text.splitlines() if line.strip())
+
+
+def normalize(alias: str) -> str:
+    """Dashes become underscores outside [...] classes, as kmod does for names and aliases."""
+    out: list[str] = []
+    depth = False
+    for char in alias:
+        if char == "[":
+            depth = True
+        elif char == "]":
+            depth = False
+        out.append("_" if char == "-" and not depth else char)
+    return "".join(out)
+
+
+def _one(pattern: str, p: int, char: str) -> int:
+    """Match `char` against the pattern item at p: the index after the item, or -1."""
+    item = pattern[p]
+    if item == "?":
+        return p + 1
+    if item == "\\" and p + 1 < len(pattern):
+        return p + 2 if pattern[p + 1] == char else -1
+    if item == "[":
+        end = pattern.find("]", p + 2)  # a "]" right after "[" (or "[!") is a member
+        if end >= 0:
+            members = pattern[p + 1:end]
+            negate = members[:1] in ("!", "^")
+            if negate:
+                members = members[1:]
+            found, i = False, 0
+            while i < len(members):
+                if i + 2 < len(members) and members[i + 1] == "-":
+                    found = found or members[i] <= char <= members[i + 2]
+                    i += 3
+                else:
+                    found = found or members[i] == char
+                    i += 1
+            return end + 1 if found != negate else -1
+    return p + 1 if item == char else -1
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """fnmatch(3) without flags: *, ?, [a-z], [!x], backslash escapes; linear in practice."""
+    p = t = 0
+    star, star_t = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] == "*":
+            star, star_t = p, t
+            p += 1
+            continue
+        after = _one(pattern, p, text[t]) if p < len(pattern) else -1
+        if after >= 0:
+            p, t = after, t + 1
+        elif star >= 0:
+            # Let the last * swallow one more character and retry from there.
+            star_t += 1
+            p, t = star + 1, star_t
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
+
+
+def _find(name: str, by_name: dict[str, str], alias: Iterable[tuple[str, str]],
+          builtin: frozenset[str]) -> list[str] | None:
+    """Paths a requested name stands for: [] if built in, None if unknown."""
+    key = normalize(name)
+    if key in by_name:
+        return [by_name[key]]
+    if key in builtin:
+        return []
+    targets = [target for pattern, target in alias if glob_match(pattern, key)]
+    if not targets:
+        return None
+    # Like modprobe, an alias loads every module that claims it; built-in ones need nothing.
+    paths = [by_name[t] for t in dict.fromkeys(targets) if t in by_name]
+    if not paths and not any(t in builtin for t in targets):
+        return None
+    return paths
+
+
+def closure(names: Iterable[str], dep: Mapping[str, tuple[str, ...]],
+            alias: Iterable[tuple[str, str]] = (), builtin: frozenset[str] = frozenset(),
+            source: str = "modules.dep") -> list[str]:
+    """Module paths (keys of `dep`) to load for `names`, dependencies first, each once.
+
+    `names` are module names or aliases; the order follows them, and each module's dependencies
+    are visited last-listed first, the order modprobe uses. ModuleError names a module that
+    cannot be found (with a close match) or a dependency missing from modules.dep.
+    """
+    by_name: dict[str, str] = {}
+    for path in dep:
+        by_name.setdefault(name_of(path), path)
+    alias = tuple(alias)
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(path: str, needed_by: str, active: tuple[str, ...]) -> None:
+        if path in done:
+            return
+        if path in active:
+            cycle = " -> ".join(name_of(p) for p in (*active, path))
+            raise ModuleError(f"{source}: dependency cycle {cycle}")
+        if path not in dep:
+            raise ModuleError(f"{source}: {path} (needed by {needed_by}) is not listed")
+        for needed in reversed(dep[path]):
+            visit(needed, name_of(path), (*active, path))
+        done.add(path)
+        order.append(path)
+
+    for name in names:
+        paths = _find(name, by_name, alias, builtin)
+        if paths is None:
+            hint = did_you_mean(normalize(name), by_name)
+            raise ModuleError(f'{source}: no module or alias "{name}"{hint}')
+        for path in paths:
+            visit(path, name, ())
+    return order
+
+
+def _read(path: str, missing_ok: bool) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except FileNotFoundError:
+        if missing_ok:
+            return ""
+        raise ModuleError(f"{path}: not found (run depmod for this kernel)") from None
+    except OSError as err:
+        raise ModuleError(f"{path}: cannot read: {err.strerror}") from None
+
+
+def modules_dir(root: str | os.PathLike[str], release: str) -> str:
+    return os.path.join(os.fspath(root), "lib", "modules", release)
+
+
+def load_index(root: str | os.PathLike[str], release: str) -> ModuleIndex:
+    """Read modules.dep (required), modules.alias and modules.builtin (optional) under root."""
+    folder = modules_dir(root, release)
+    return ModuleIndex(
+        dep=parse_dep(_read(os.path.join(folder, "modules.dep"), missing_ok=False)),
+        alias=parse_alias(_read(os.path.join(folder, "modules.alias"), missing_ok=True)),
+        builtin=parse_builtin(_read(os.path.join(folder, "modules.builtin"), missing_ok=True)),
+    )
+
+
+def resolve(names: Iterable[str], root: str | os.PathLike[str], release: str) -> list[str]:
+    """Absolute paths under root of the modules to load for `names`, in load order.
+
+    modules.alias can be large, so it is read only when a name is not a module name.
+    """
+    folder = modules_dir(root, release)
+    dep = parse_dep(_read(os.path.join(folder, "modules.dep"), missing_ok=False))
+    builtin = parse_builtin(_read(os.path.join(folder, "modules.builtin"), missing_ok=True))
+    names = tuple(names)
+    known = {name_of(path) for path in dep} | builtin
+    alias: tuple[tuple[str, str], ...] = ()
+    if any(normalize(name) not in known for name in names):
+        alias = parse_alias(_read(os.path.join(folder, "modules.alias"), missing_ok=True))
+    source = os.path.join(folder, "modules.dep")
+    return [os.path.join(folder, path) for path in closure(names, dep, alias, builtin, source)]

@@ -1,0 +1,235 @@
+"""builder/config.py: pinit.toml -> BuildConfig, and every error naming file, key and value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder.config import BuildConfig, load_build_config, parse_size, to_init_json
+from builder.errors import BuildError
+from init.config import CrashLoop, Module, from_dict
+
+
+def elf(machine: int) -> bytes:
+    # e_ident (64-bit, little-endian, version 1), e_type ET_EXEC, e_machine.
+    return b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + \
+        machine.to_bytes(2, "little") + bytes(44)
+
+
+FULL = """\
+[init]
+mode = "supervise"
+hostname = "kiosk"
+console = "ttyAMA0"
+on_failure = "halt"
+failure_delay = 2
+debug = false
+shutdown_grace = 3.5
+
+[kernel]
+modules = ["dummy", "fs-ext4"]
+params = { dummy = "numdummies=2" }
+module_failure = "fatal"
+source = "debian"
+
+[watchdog]
+device = "/dev/watchdog"
+timeout = 10
+interval = 2
+
+[data]
+size = "64MiB"
+options = "noatime"
+
+[[service]]
+name = "app"
+exec = "bin/app"
+args = ["--port", "80"]
+env = { B = "2", A = "1" }
+restart = "on-failure"
+crash_loop = { count = 3, window = 30, action = "shell" }
+
+[[service]]
+name = "tool"
+exec = "tool.py"
+
+[image]
+compression = "zstd"
+files = { "/etc/motd" = "files/motd" }
+config_txt = ["dtparam=audio=on"]
+cmdline = ["quiet"]
+size = "256MiB"
+"""
+
+
+def project(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / "app").write_bytes(elf(183))
+    (tmp_path / "bin" / "x86").write_bytes(elf(62))
+    (tmp_path / "tool.py").write_text("print('hi')\n")
+    (tmp_path / "pkg").mkdir(exist_ok=True)
+    (tmp_path / "pkg" / "__main__.py").write_text("")
+    (tmp_path / "nopkg").mkdir(exist_ok=True)
+    (tmp_path / "script.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "files").mkdir(exist_ok=True)
+    (tmp_path / "files" / "motd").write_text("hello\n")
+    path = tmp_path / "pinit.toml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> BuildError:
+    path = project(tmp_path, text)
+    with pytest.raises(BuildError) as caught:
+        load_build_config(path)
+    assert str(caught.value).startswith(str(path)), "the message names the file"
+    return caught.value
+
+
+SERVICE = '[[service]]\nname = "app"\nexec = "bin/app"\n'
+
+
+def test_full_example(tmp_path: Path) -> None:
+    build = load_build_config(project(tmp_path, FULL))
+    assert isinstance(build, BuildConfig)
+    init = build.init
+    assert (init.hostname, init.console, init.on_failure, init.failure_delay) == \
+        ("kiosk", "ttyAMA0", "halt", 2.0)
+    assert init.modules == (Module("dummy", "numdummies=2"), Module("fs-ext4", ""))
+    assert init.module_failure == "fatal"
+    assert (init.watchdog.device, init.watchdog.timeout, init.watchdog.interval) == \
+        ("/dev/watchdog", 10, 2.0)
+    assert init.data.device == "LABEL=pinit-data" and init.data.options == "noatime"
+    app, tool = init.services
+    assert (app.exec, tool.exec) == ("/app/app", "/app/tool")
+    assert app.env == (("A", "1"), ("B", "2")) and app.args == ("--port", "80")
+    assert app.crash_loop == CrashLoop(3, 30.0, "shell")
+    assert build.host_exec == {"app": tmp_path / "bin" / "app", "tool": tmp_path / "tool.py"}
+    assert build.kernel_source == "debian"
+    assert (build.data_size, build.data_label) == (64 << 20, "pinit-data")
+    assert build.image.compression == "zstd"
+    assert build.image.files == (("/etc/motd", tmp_path / "files" / "motd"),)
+    assert build.image.config_txt == ("dtparam=audio=on",) and build.image.cmdline == ("quiet",)
+    assert build.image.size == 256 << 20
+
+
+def test_minimal_file_uses_the_init_defaults(tmp_path: Path) -> None:
+    build = load_build_config(project(tmp_path, '[[service]]\nname = "p"\nexec = "pkg"\n'))
+    assert build.init.mode == "supervise" and build.init.data.device == ""
+    assert build.host_exec == {"p": tmp_path / "pkg"}
+    assert (build.data_size, build.image.size, build.image.compression) == (0, 0, "gzip")
+
+
+def test_init_json_is_stable_and_reads_back(tmp_path: Path) -> None:
+    path = project(tmp_path, FULL)
+    first = to_init_json(load_build_config(path))
+    assert first == to_init_json(load_build_config(path))
+    data = json.loads(first)
+    assert list(data) == sorted(data)
+    assert "host_exec" not in first.decode() and str(tmp_path) not in first.decode()
+    assert from_dict(data, "pinit.json") == load_build_config(path).init
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1048576", 1 << 20), (4096, 4096), ("64MiB", 64 << 20), ("64M", 64 << 20),
+    ("512KiB", 512 << 10), ("1GiB", 1 << 30), (" 2 GiB ", 2 << 30),
+])
+def test_parse_size(text: object, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["64MB", "MiB", "-1", "1.5GiB", True, -5, ""])
+def test_parse_size_rejects(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"nothere\.toml: not found") as caught:
+        load_build_config(tmp_path / "nothere.toml")
+    assert "docs/config.md" in caught.value.hint
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[init]\nmode = "exec"\nhostname = \n')
+    assert "not valid TOML" in str(err) and "line 3" in str(err)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[servce]\n", '[servce]: unknown section (did you mean "service"?)'),
+    ('mode = "exec"\n', 'mode = "exec": belongs in the [init] section'),
+    ('[init]\nhostnme = "x"\n', '[init] hostnme = "x": unknown key (did you mean "hostname"?)'),
+    ('[init]\nmodule_failure = "warn"\n',
+     '[init] module_failure = "warn": belongs in the [kernel] section'),
+    ('[kernel]\nmodule = ["dummy"]\n', '[kernel] module = ["dummy"]: unknown key (did you mean '
+                                       '"modules"?)'),
+    ('[data]\nsise = "1MiB"\n', 'unknown key (did you mean "size"?)'),
+    ('[image]\ncompresion = "xz"\n', 'unknown key (did you mean "compression"?)'),
+    (SERVICE + 'restrat = "never"\n',
+     '[service.app] restrat = "never": unknown key (did you mean "restart"?)'),
+    (SERVICE + "crash_loop = { cuont = 3 }\n",
+     '[service.app.crash_loop] cuont = 3: unknown key (did you mean "count"?)'),
+])
+def test_unknown_names_suggest_close_ones(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in str(error_of(tmp_path, text))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[init]\nmode = "daemon"\n', '[init] mode = "daemon": expected one of supervise, exec'),
+    (SERVICE + 'restart = "sometimes"\n',
+     '[service.app] restart = "sometimes": expected one of always, on-failure, never'),
+    ('[init]\ndebug = "yes"\n', '[init] debug = "yes": expected true or false'),
+    ("[watchdog]\ntimeout = 1.5\n", "[watchdog] timeout = 1.5: expected an integer"),
+    ('[kernel]\nmodule_failure = "ignore"\n', '[kernel] module_failure = "ignore": expected one'),
+    ("init = 3\n", "init = 3: expected a [init] table"),
+    ('[service]\nname = "app"\n', 'service = {"name": "app"}: expected [[service]] tables'),
+    ('[kernel]\nmodules = "dummy"\n', 'modules = "dummy": expected a list of module names'),
+    ('[kernel]\nmodules = ["a", "a"]\n', '"a" is listed twice'),
+    ('[kernel]\nmodules = ["dummy"]\nparams = { dumy = "x=1" }\n',
+     '[kernel] params.dumy = "x=1": not in modules (did you mean "dummy"?)'),
+    ("[kernel]\nparams = { dummy = 2 }\n", "params.dummy = 2: expected a one-line string"),
+    ('[kernel]\nsource = "no/such/boot"\n', '[kernel] source = "no/such/boot": '),
+    ('[data]\nsize = "lots"\n', '[data] size = "lots": expected a size such as "64MiB"'),
+    ('[data]\nlabel = "a-label-much-too-long"\n', "expected 1 to 16 characters"),
+    ('[data]\ndevice = "sda1"\n', '[data] device = "sda1": expected'),
+    ('[image]\ncompression = "bzip2"\n', "expected one of gzip, zstd, xz, lz4, none"),
+    ('[image]\nconfig_txt = "x"\n', "config_txt = \"x\": expected a list of one-line strings"),
+    ('[image]\nfiles = { "/init" = "files/motd" }\n', "/init is written by the builder"),
+    ('[image]\nfiles = { "/app/app" = "files/motd" }\n', "is written by the builder"),
+    ('[image]\nfiles = { "etc/motd" = "files/motd" }\n', "must be an absolute file path"),
+    ('[image]\nfiles = { "/etc/x" = "files/none" }\n', 'files."/etc/x" = "files/none": '),
+    ('[image]\nsize = "big"\n', '[image] size = "big": expected a size'),
+])
+def test_bad_values_name_section_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in str(error_of(tmp_path, text))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[[service]]\nname = "app"\n', '[service.app] missing required key "exec"'),
+    ('[[service]]\nexec = "bin/app"\n', '[service #1] missing required key "name"'),
+    ('[[service]]\nname = "a/b"\nexec = "bin/app"\n', '[service.a/b] name = "a/b": expected a name'),
+    (SERVICE + SERVICE, '[service.app] name = "app": another service has this name'),
+    ('[init]\nmode = "exec"\n' + SERVICE + '[[service]]\nname = "b"\nexec = "tool.py"\n',
+     '[init] mode = "exec": needs exactly one service, found 2'),
+    ('[[service]]\nname = "app"\nexec = "bin/nope"\n', "bin/nope\": "),
+    ('[[service]]\nname = "app"\nexec = "bin/x86"\n', "is a x86-64 ELF, not aarch64"),
+    ('[[service]]\nname = "app"\nexec = "script.sh"\n', "is not an ELF executable, a .py file"),
+    ('[[service]]\nname = "app"\nexec = "nopkg"\n', "has no __main__.py"),
+    ('[[service]]\nname = "app"\nexec = 5\n', "exec = 5: expected a path on this machine"),
+])
+def test_service_errors(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in str(error_of(tmp_path, text))
+
+
+def test_missing_exec_says_where_paths_are_relative_to(tmp_path: Path) -> None:
+    err = error_of(tmp_path, '[[service]]\nname = "app"\nexec = "bin/nope"\n')
+    assert f"{tmp_path / 'bin' / 'nope'} does not exist" in str(err)
+    assert "relative to the folder of" in err.hint
+
+
+def test_data_device_given_is_kept(tmp_path: Path) -> None:
+    path = project(tmp_path, '[data]\nsize = "8MiB"\ndevice = "/dev/mmcblk0p3"\nlabel = "d"\n')
+    build = load_build_config(path)
+    assert build.init.data.device == "/dev/mmcblk0p3" and build.data_label == "d"
