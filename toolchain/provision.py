@@ -12,14 +12,17 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import sys
+import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from builder.errors import BuildError
 from builder.run import log, run, step, write_atomic
 from toolchain import packages
-from toolchain.apt import Apt, Locked, cache_dir, unpack
+from toolchain.apt import Apt, Locked, cache_dir, sha256_of, unpack
 
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
@@ -34,6 +37,7 @@ class Toolchain:
     kernel: Path       # unpacked linux-image package: boot/vmlinuz-*, lib/modules/*, usr/lib/linux-image-*
     firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
     baseline: Path     # unpacked busybox-static
+    cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
 
     @property
     def kernel_release(self) -> str:
@@ -79,10 +83,71 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "kernel") for n in image]
         locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
         locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
-    body = {"suite": packages.SUITE, "packages": [asdict(p) for p in locked]}
+    sdist = resolve_cffi_sdist()
+    body = {"suite": packages.SUITE, "packages": [asdict(p) for p in locked],
+            "cffi_sdist": asdict(sdist)}
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path} ({len(locked)} packages)")
     return locked
+
+
+@dataclass(frozen=True)
+class Sdist:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+
+def _pip_download(version: str, dest: Path) -> Path:
+    """cffi's source tree (for _cffi_backend.c) from the machine's configured pip index."""
+    run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+         "-d", dest, f"cffi=={version}"], capture=True)
+    found = sorted(dest.glob(f"cffi-{version}.tar.gz"))
+    if not found:
+        raise BuildError(f"cffi {version}: pip download gave no sdist in {dest}")
+    return found[0]
+
+
+def resolve_cffi_sdist() -> Sdist:
+    import cffi
+
+    tmp = cache_dir() / f".pip-{os.getpid()}"
+    try:
+        path = _pip_download(cffi.__version__, tmp)
+        return Sdist("cffi", cffi.__version__, path.name, sha256_of(path))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_cffi_src(cache: Path) -> Path:
+    """Unpacked cffi sdist matching the lock; the installed cffi must be the same version."""
+    import cffi
+
+    data = json.loads(LOCK.read_text())
+    sdist = Sdist(**data["cffi_sdist"])
+    if cffi.__version__ != sdist.version:
+        raise BuildError(f"cffi {cffi.__version__} is installed but the lock names {sdist.version}",
+                         hint=f"pip install cffi=={sdist.version}")
+    tree = cache / f"cffi-{sdist.version}"
+    stamp = tree / ".pinit-stamp"
+    if stamp.is_file() and stamp.read_text() == sdist.sha256:
+        return tree
+    tmp = cache / f".pip-{os.getpid()}"
+    try:
+        with step(f"fetching the cffi {sdist.version} source"):
+            path = _pip_download(sdist.version, tmp)
+            if sha256_of(path) != sdist.sha256:
+                raise BuildError(f"cffi {sdist.version}: sha256 of {path.name} does not match the lock",
+                                 hint="the pip index serves a different file than the lock names")
+            shutil.rmtree(tree, ignore_errors=True)
+            with tarfile.open(path) as tar:
+                tar.extractall(tmp / "x")  # hash-verified above
+            os.replace(tmp / "x" / f"cffi-{sdist.version}", tree)
+            write_atomic(stamp, sdist.sha256.encode())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tree
 
 
 def _installed_version(name: str) -> str | None:
@@ -144,4 +209,4 @@ def ensure(host: bool = True) -> Toolchain:
     for tree in TREES:
         pkgs = [p for p in locked if p.role == role_of[tree]]
         trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)
-    return Toolchain(cache=cache, **trees)
+    return Toolchain(cache=cache, cffi_src=ensure_cffi_src(cache), **trees)

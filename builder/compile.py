@@ -1,0 +1,135 @@
+"""Python → one static aarch64 ELF, with Nuitka driving the locked cross toolchain.
+
+Used for the init itself (`invoke build-init` → build/init) and for apps written in Python.
+Nuitka runs on Debian's python3.11 (the same 3.11.2 as the arm64 libpython it links), its
+cross-compile adaptation lives in toolchain/nuitka_plugin.py, and the result is refused unless
+pyelftools says it is a static aarch64 executable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from builder.elf import require_static_aarch64
+from builder.errors import BuildError
+from builder.run import log, pinned_env
+from init import sysdefs
+from toolchain.nuitka_plugin import NUITKA_VERSION
+from toolchain.provision import Toolchain
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = REPO / "toolchain" / "nuitka_plugin.py"
+CROSS_CC = "aarch64-linux-gnu-gcc"
+TARGET_PYTHON = (3, 11, 2)
+
+# Python flags for everything we compile: no docstrings or asserts (size), no site (start-up:
+# there is no site-packages on the target), fixed hash seed (no entropy needed at early boot;
+# reproducible iteration order), unbuffered (console lines appear when printed).
+PYTHON_FLAGS = "no_docstrings,no_asserts,no_site,static_hashes,unbuffered"
+
+
+def check_host_python() -> None:
+    found = sys.version_info[:3]
+    if found != TARGET_PYTHON or not sys.base_prefix.startswith("/usr"):
+        raise BuildError(
+            f"Nuitka runs on {sys.executable} (Python {'.'.join(map(str, found))} in "
+            f"{sys.base_prefix}); it must be Debian's /usr/bin/python3.11 "
+            f"({'.'.join(map(str, TARGET_PYTHON))}), the same version as the arm64 libpython",
+            hint="recreate the venv: /usr/bin/python3.11 -m venv .venv && "
+                 ".venv/bin/pip install -e '.[test]'")
+    try:
+        import nuitka.Version
+    except ImportError as exc:
+        raise BuildError("Nuitka is not installed in this Python",
+                         hint=f"pip install nuitka=={NUITKA_VERSION}") from exc
+    if nuitka.Version.getNuitkaVersion() != NUITKA_VERSION:
+        raise BuildError(f"Nuitka {nuitka.Version.getNuitkaVersion()} is installed; pinit is pinned "
+                         f"to {NUITKA_VERSION}", hint=f"pip install nuitka=={NUITKA_VERSION}")
+    if shutil.which(CROSS_CC) is None:
+        raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
+
+
+def check_sysroot_python(tc: Toolchain) -> None:
+    header = tc.sysroot / "usr/include/python3.11/patchlevel.h"
+    want = '"%d.%d.%d"' % TARGET_PYTHON
+    if not header.is_file() or f"#define PY_VERSION              {want}" not in header.read_text():
+        raise BuildError(f"{header}: not the arm64 Python {want.strip(chr(34))} headers",
+                         hint="run `invoke toolchain` to re-provision the sysroot")
+
+
+def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
+                   pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
+                   work: Path | None = None) -> Path:
+    """Compile the script `entry` into the static aarch64 executable `out` (written atomically)."""
+    check_host_python()
+    check_sysroot_python(tc)
+    work = work or REPO / "build" / "nuitka" / name
+    gen = work / "gen"
+    gen.mkdir(parents=True, exist_ok=True)
+    generated = gen / "_pinit_sys.c"
+    new_c = gen / "_pinit_sys.c.new"
+    sysdefs.emit_c(new_c)
+    # Keep the old file (and its mtime) when unchanged so ccache and scons see no change.
+    if generated.is_file() and generated.read_bytes() == new_c.read_bytes():
+        new_c.unlink()
+    else:
+        os.replace(new_c, generated)
+
+    sysroot = str(tc.sysroot)
+    env = pinned_env({
+        "CC": CROSS_CC,
+        "CFLAGS": f"--sysroot={sysroot} -ffunction-sections -fdata-sections",
+        "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
+        "PINIT_SYSROOT": sysroot,
+        "PINIT_GEN_DIR": str(gen),
+        "PINIT_CFFI_SRC": str(tc.cffi_src),
+        "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
+    })
+    cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
+           "--lto=no", f"--user-plugin={PLUGIN}", f"--output-dir={work}",
+           f"--output-filename={name}", "--assume-yes-for-downloads",
+           f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
+           "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend",
+           *(f"--nofollow-import-to={m}" for m in nofollow),
+           "--report=" + str(work / "report.xml"), str(entry)]
+    logfile = work / "nuitka.log"
+    log(f"compiling {entry.name} with Nuitka {NUITKA_VERSION} for aarch64 (log: {logfile})")
+    start = time.monotonic()
+    with logfile.open("wb") as f:
+        proc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = logfile.read_text(errors="replace").strip().splitlines()[-15:]
+        print("\n".join(tail), file=sys.stderr)
+        raise BuildError(f"Nuitka failed (status {proc.returncode}) compiling {entry}",
+                         hint=f"full log: {logfile}")
+    built = work / f"{entry.stem}.dist" / name
+    require_static_aarch64(built, "the compiled program")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.copy2(built, tmp)
+    os.replace(tmp, out)
+    log(f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s")
+    return out
+
+
+INIT_ENTRY = """\
+import sys
+from init.main import main
+
+main(sys.argv)
+"""
+
+
+def build_init(tc: Toolchain, out: Path) -> Path:
+    """build/init: the init package compiled into PID 1."""
+    work = REPO / "build" / "nuitka" / "init"
+    work.mkdir(parents=True, exist_ok=True)
+    entry = work / "pinit_init.py"
+    if not entry.is_file() or entry.read_text() != INIT_ENTRY:
+        entry.write_text(INIT_ENTRY)
+    return compile_python(entry, out, tc, name="init", work=work)

@@ -1,0 +1,65 @@
+"""pinit's commands: `invoke --list`. Thin: each task calls into builder/ or toolchain/.
+
+Errors reach people here and only here: a BuildError becomes one line plus a hint, exit 1;
+`--debug` (or PINIT_DEBUG=1) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import task
+
+REPO = Path(__file__).resolve().parent
+BUILD = REPO / "build"
+sys.path.insert(0, str(REPO))
+
+
+def reported(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(c: Any, *args: Any, **kwargs: Any) -> Any:
+        from builder.errors import BuildError
+
+        try:
+            return fn(c, *args, **kwargs)
+        except BuildError as exc:
+            if os.environ.get("PINIT_DEBUG"):
+                traceback.print_exc()
+            print(f"pinit: error: {exc}", file=sys.stderr)
+            if exc.hint:
+                print(f"pinit: hint: {exc.hint}", file=sys.stderr)
+            sys.exit(1)
+    return wrapper
+
+
+@task(help={"update": "re-resolve the package list against the apt sources and rewrite the lock"})
+@reported
+def toolchain(c, update=False):
+    """Provision the pinned cross toolchain (host packages, arm64 sysroot, kernel, firmware)."""
+    from toolchain import provision
+
+    if update:
+        provision.update_lock()
+    tc = provision.ensure()
+    print(f"toolchain ready in {tc.cache} (kernel {tc.kernel_release})")
+
+
+@task(help={"debug": "show tracebacks"})
+@reported
+def build_init(c, debug=False):
+    """Compile init/ into build/init: one static aarch64 ELF."""
+    from builder.compile import build_init as build
+    from builder.run import step
+    from toolchain import provision
+
+    if debug:
+        os.environ["PINIT_DEBUG"] = "1"
+    tc = provision.ensure()
+    with step("build-init"):
+        build(tc, BUILD / "init")

@@ -1,0 +1,55 @@
+"""Shared fixtures: the provisioned toolchain, the host build of the cffi syscall module."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+sys.path.insert(0, str(REPO))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def toolchain():
+    """The locked trees (sysroot, kernel, firmware, busybox); provisioned without root."""
+    from builder.errors import BuildError
+    from toolchain.provision import ensure
+
+    try:
+        return ensure(host=False)
+    except BuildError as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"toolchain not provisioned here ({exc}); run `invoke toolchain`")
+
+
+@pytest.fixture(scope="session")
+def host_sys() -> Path:
+    """Build init/sysdefs.py's cffi module for the host so init code runs in host tests."""
+    from init.sysdefs import build_host
+
+    out = BUILD / "host"
+    if not list(out.glob("_pinit_sys*.so")):
+        build_host(out)
+    if str(out) not in sys.path:
+        sys.path.insert(0, str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_init(toolchain) -> Path:
+    """build/init, made by `invoke build-init` (invoke test builds it before pytest runs)."""
+    path = BUILD / "init"
+    if not path.is_file():
+        if in_ci():
+            pytest.fail("build/init is missing: `invoke test` builds it before running pytest")
+        pytest.skip("build/init not built; run `invoke build-init`")
+    return path

@@ -1,0 +1,47 @@
+"""ELF checks on real binaries: the host's, and the arm64 busybox from the locked packages."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from builder.elf import inspect_elf, require_aarch64, require_static_aarch64
+from builder.errors import BuildError
+
+
+def test_host_python_is_refused_as_x86_64() -> None:
+    with pytest.raises(BuildError, match="EM_X86_64 ELFCLASS64 little-endian.*not aarch64"):
+        require_aarch64(Path(sys.executable).resolve(), "app")
+
+
+def test_dynamic_binary_is_described_with_its_interpreter() -> None:
+    info = inspect_elf(Path("/bin/ls"))
+    assert info.interp and info.interp.startswith("/lib")
+    assert "libc.so.6" in info.needed and not info.static
+
+
+def test_not_an_elf_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "script.sh"
+    f.write_text("#!/bin/sh\n")
+    with pytest.raises(BuildError, match="not a readable ELF"):
+        inspect_elf(f)
+
+
+def test_static_arm64_busybox_passes(toolchain) -> None:
+    info = require_static_aarch64(toolchain.busybox, "busybox")
+    assert info.static and info.machine == "EM_AARCH64"
+
+
+def test_dynamic_arm64_library_is_refused_as_not_static(toolchain) -> None:
+    lib = next((toolchain.sysroot / "usr/lib/aarch64-linux-gnu").glob("libc.so.6"))
+    info = inspect_elf(lib.resolve())
+    assert info.machine == "EM_AARCH64" and info.dynamic
+    with pytest.raises(BuildError, match="dynamic"):
+        require_static_aarch64(lib.resolve(), "init")
+
+
+def test_cross_linker_is_installed() -> None:
+    assert shutil.which("aarch64-linux-gnu-gcc"), "run `invoke toolchain`"

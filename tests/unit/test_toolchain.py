@@ -1,0 +1,110 @@
+"""The toolchain's pure parts: apt source derivation, the lock, cache verification, the Nuitka pin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder.errors import BuildError
+from toolchain import apt, provision
+from toolchain.apt import Apt, Locked, derive_sources
+
+
+def test_derive_sources_adds_non_free_firmware_and_keeps_only_the_suite(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb\nURIs: http://other.example/apt\nSuites: nodistro\nComponents: main\n")
+    (tmp_path / "sources.list").write_text(
+        "deb [signed-by=/k.gpg] http://sec.example/debian-security bookworm-security main\n"
+        "deb http://x.example/ cloud-sdk-bookworm main\n")
+    text = derive_sources("bookworm", tmp_path)
+    assert "nodistro" not in text and "cloud-sdk" not in text
+    assert text.count("Components: main non-free-firmware") == 2
+    assert "Suites: bookworm bookworm-updates" in text
+    assert "Signed-By: /k.gpg" in text
+
+
+def test_derive_sources_without_a_matching_source_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "sources.list").write_text("deb http://x.example/ trixie main\n")
+    with pytest.raises(BuildError, match="no apt source for Debian bookworm"):
+        derive_sources("bookworm", tmp_path)
+
+
+def test_lock_lists_every_role_with_versions_and_hashes() -> None:
+    locked = provision.read_lock()
+    roles = {p.role for p in locked}
+    assert roles == {"host", "sysroot", "kernel", "firmware", "baseline"}
+    for p in locked:
+        assert p.version and len(p.sha256) == 64, p
+    names = {p.name for p in locked}
+    assert {"libpython3.11-dev", "gcc-aarch64-linux-gnu", "raspi-firmware", "busybox-static"} <= names
+    assert any(n.startswith("linux-image-6.1.0-") for n in names)
+    sdist = json.loads(provision.LOCK.read_text())["cffi_sdist"]
+    assert sdist["name"] == "cffi" and len(sdist["sha256"]) == 64
+
+
+def test_broken_lock_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "lock.json"
+    bad.write_text("{")
+    with pytest.raises(BuildError, match="not a valid lock file"):
+        provision.read_lock(bad)
+    with pytest.raises(BuildError, match="lock file missing"):
+        provision.read_lock(tmp_path / "missing.json")
+
+
+def test_tampered_cache_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = Locked("zlib1g-dev", "arm64", "1:1.2.13.dfsg-1", "0" * 64, "zlib.deb", "sysroot")
+    (tmp_path / "zlib.deb").write_bytes(b"not what the lock names")
+    monkeypatch.setattr(Apt, "__init__", lambda self, *a, **k: None)
+    with pytest.raises(BuildError, match="zlib1g-dev: .* does not match the lock's sha256"):
+        Apt("arm64", "bookworm").download(pkg, tmp_path)
+
+
+def test_sha256_of_reads_the_whole_file(tmp_path: Path) -> None:
+    f = tmp_path / "x"
+    f.write_bytes(b"a" * (3 << 20))
+    import hashlib
+    assert apt.sha256_of(f) == hashlib.sha256(b"a" * (3 << 20)).hexdigest()
+
+
+def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
+    """A Nuitka upgrade must fail here, loudly, not silently produce a host-linked binary."""
+    import nuitka.build.SconsInterface as SconsInterface
+    import nuitka.PythonVersions as PythonVersions
+    import nuitka.utils.StaticLibraries as StaticLibraries
+    from nuitka.Version import getNuitkaVersion
+
+    from toolchain import nuitka_plugin
+
+    assert getNuitkaVersion() == nuitka_plugin.NUITKA_VERSION
+    assert hasattr(StaticLibraries, "_static_lib_python_path")
+    assert StaticLibraries.getSystemStaticLibPythonPath.__code__.co_names.count(
+        "_static_lib_python_path") >= 1
+    assert callable(PythonVersions.getTargetPythonIncludePath)
+    assert SconsInterface.getTargetPythonIncludePath is PythonVersions.getTargetPythonIncludePath
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    assert f'"nuitka=={nuitka_plugin.NUITKA_VERSION}"' in pyproject
+
+
+def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
+    import nuitka.build.SconsInterface as SconsInterface
+    import nuitka.utils.StaticLibraries as StaticLibraries
+
+    from toolchain import nuitka_plugin
+
+    lib, include = nuitka_plugin.sysroot_paths(str(tmp_path))
+    Path(lib).parent.mkdir(parents=True)
+    Path(lib).write_bytes(b"!<arch>\n")
+    Path(include).mkdir(parents=True)
+    saved = (StaticLibraries._static_lib_python_path, SconsInterface.getTargetPythonIncludePath)
+    try:
+        nuitka_plugin.retarget(str(tmp_path))
+        assert StaticLibraries.getSystemStaticLibPythonPath(python_debug=False) == lib
+        assert SconsInterface.getTargetPythonIncludePath(logger=None, python_debug=False,
+                                                         self_compiled_python_uninstalled=False) == include
+    finally:
+        StaticLibraries._static_lib_python_path, SconsInterface.getTargetPythonIncludePath = saved
