@@ -72,17 +72,13 @@ def _one_line_sources(text: str) -> list[dict[str, str]]:
             continue
         opts: dict[str, str] = {}
         words = words[1:]
-        if words and words[0].startswith("["):
-            while words:
-                word = words.pop(0).strip("[]")
-                if "=" in word:
-                    k, _, v = word.partition("=")
-                    opts[k] = v
-                if words and words[0] == "]":
-                    words.pop(0)
-                    break
-                if "]" in word or not words:
-                    break
+        line = " ".join(words)
+        if line.startswith("["):
+            inside, _, rest = line[1:].partition("]")
+            for word in inside.split():
+                key, _, value = word.partition("=")
+                opts[key] = value
+            words = rest.split()
         if len(words) < 3:
             continue
         stanza = {"Types": "deb", "URIs": words[0], "Suites": words[1],

@@ -91,10 +91,10 @@ def retarget(sysroot: str) -> None:
         return include
 
     # Modules imported it by name before plugins load; replace every binding.
+    original = PythonVersions.getTargetPythonIncludePath
     for module in list(sys.modules.values()):
-        if getattr(module, "getTargetPythonIncludePath", None) is PythonVersions.getTargetPythonIncludePath:
+        if getattr(module, "getTargetPythonIncludePath", None) is original:
             module.getTargetPythonIncludePath = target_include  # type: ignore[attr-defined]
-    PythonVersions.getTargetPythonIncludePath = target_include
 
 
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
