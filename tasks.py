@@ -63,3 +63,51 @@ def build_init(c, debug=False):
     tc = provision.ensure()
     with step("build-init"):
         build(tc, BUILD / "init")
+
+
+@task(help={"config": "the appliance description (default: pinit.toml in the repo)",
+            "source": "take kernel, firmware and modules from this boot folder or card image "
+                      "(its shell init is replaced; the input is never modified)",
+            "out": "output directory (default: build)"})
+@reported
+def image(c, config=None, source=None, out=None):
+    """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
+    from builder import image as img
+    from builder.compile import build_init as build
+    from builder.run import step
+    from toolchain import provision
+
+    tc = provision.ensure()
+    init = BUILD / "init"
+    if not init.is_file():
+        with step("build-init (build/init is missing)"):
+            build(tc, init)
+    outdir = Path(out) if out else BUILD
+    if source:
+        from builder import convert
+
+        convert.build_from(Path(source), Path(config) if config else None, outdir, init, tc)
+        return
+    built = img.build(Path(config) if config else img.default_config(), outdir, init, tc)
+    print(f"boot folder: {built.boot}  (copy its contents onto a FAT-formatted SD card)")
+    print(f"card image:  {built.image}")
+
+
+@task(help={"k": "only tests matching this expression", "fast": "skip the QEMU boot tests"})
+@reported
+def test(c, k=None, fast=False):
+    """Provision, build the init, then run the whole test suite (unit, namespace, QEMU boots)."""
+    from builder.compile import build_init as build
+    from builder.run import step
+    from toolchain import provision
+
+    tc = provision.ensure()
+    with step("build-init"):
+        build(tc, BUILD / "init")
+    args = [sys.executable, "-m", "pytest", "-q", "-ra"]
+    if k:
+        args += ["-k", k]
+    if fast:
+        args += ["-m", "not qemu"]
+    result = c.run(" ".join(args), warn=True, pty=False)
+    sys.exit(result.exited)

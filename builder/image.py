@@ -1,0 +1,135 @@
+"""`invoke image`: pinit.toml → initramfs → build/boot/ → build/sdcard.img, one way.
+
+Each stage takes the previous stage's values and prints its duration. Outputs are written
+atomically: a failing build leaves the previous build/boot and build/sdcard.img as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder import bootfs, compress, cpio, kmod, sdimage
+from builder.apps import app_files
+from builder.config import BuildConfig, load_build_config, to_init_json
+from builder.elf import require_static_aarch64
+from builder.errors import BuildError
+from builder.run import log, step, write_atomic
+from toolchain.provision import Toolchain
+
+INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
+                   "lz4": "initramfs.lz4", "none": "initramfs.cpio"}
+FIRMWARE_GLOBS = ("bootcode.bin", "start*.elf", "fixup*.dat", "LICENCE*")
+# The Pi boards a 64-bit kernel runs on; the firmware picks the dtb by these upstream names.
+DTB_GLOBS = ("broadcom/bcm2837-rpi-*.dtb", "broadcom/bcm2710-rpi-*.dtb",
+             "broadcom/bcm2711-rpi-*.dtb", "broadcom/bcm2712-rpi-*.dtb")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the kernel, its modules, dtbs and the firmware come from."""
+    kernel: Path                      # the kernel image file
+    kernel_name: str                  # its name in the boot folder (config.txt kernel=)
+    release: str                      # uname -r, matches lib/modules/<release>
+    modules_root: Path                # a tree holding lib/modules/<release>
+    kernel_config: str = ""           # the kernel's .config text, when known
+    boot_files: dict[str, Path] = field(default_factory=dict)  # dtbs, overlays, firmware
+
+
+def debian_platform(tc: Toolchain) -> Platform:
+    files: dict[str, Path] = {}
+    fw = tc.firmware / "usr/lib/raspi-firmware"
+    for pattern in FIRMWARE_GLOBS:
+        for p in sorted(fw.glob(pattern)):
+            files[p.name] = p
+    for pattern in DTB_GLOBS:
+        for p in sorted(tc.dtbs.glob(pattern)):
+            files[p.name] = p
+    config = tc.kernel / "boot" / f"config-{tc.kernel_release}"
+    return Platform(kernel=tc.vmlinuz, kernel_name=tc.vmlinuz.name, release=tc.kernel_release,
+                    modules_root=tc.kernel, boot_files=files,
+                    kernel_config=config.read_text() if config.is_file() else "")
+
+
+@dataclass(frozen=True)
+class Built:
+    boot: Path
+    image: Path
+    initramfs: Path
+    initramfs_size: int
+    cpio_size: int
+
+
+def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
+                      app_cache: Path) -> list[cpio.Entry]:
+    require_static_aarch64(init, "the init")
+    entries: list[cpio.Entry] = [
+        # The kernel opens /dev/console for PID 1 before any devtmpfs exists: a node in the archive.
+        cpio.Dir("dev"), cpio.CharDev("dev/console", 5, 1), cpio.CharDev("dev/null", 1, 3, 0o666),
+        cpio.Dir("proc", 0o555), cpio.Dir("sys", 0o555), cpio.Dir("run"), cpio.Dir("tmp", 0o1777),
+        cpio.Dir("etc"), cpio.Dir("app"),
+        cpio.File("init", init.read_bytes(), 0o755),
+        cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
+    ]
+    if cfg.init.data.device:
+        entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
+    for service in cfg.init.services:
+        program = cfg.host_exec[service.name]
+        for path, data in sorted(app_files(program, service.exec, service.name, tc, app_cache).items()):
+            mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
+            entries.append(cpio.File(path, data, mode))
+    if cfg.init.modules:
+        names = [m.name for m in cfg.init.modules]
+        resolved = kmod.resolve(names, platform.modules_root, platform.release)
+        for path, data in kmod.pack(resolved):
+            entries.append(cpio.File(path, data, 0o644))
+    for image_path, host in cfg.image.files:
+        entries.append(cpio.File.from_host(image_path, host))
+    return entries
+
+
+def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
+          platform: Platform | None = None, cfg: BuildConfig | None = None) -> Built:
+    start = time.monotonic()
+    if cfg is None:
+        with step(f"reading {config_path}"):
+            cfg = load_build_config(config_path)
+    platform = platform or debian_platform(tc)
+    method = cfg.image.compression
+    if platform.kernel_config:
+        compress.check_kernel_supports(method, platform.kernel_config, f"kernel {platform.release}")
+    with step("collecting the initramfs contents"):
+        entries = initramfs_entries(cfg, platform, init, tc, out / "apps")
+    with step(f"writing the initramfs ({method})"):
+        archive = cpio.write(entries)
+        packed = compress.compress(archive, method)
+    initramfs_name = INITRAMFS_NAMES[method]
+    files: dict[str, Path | bytes] = dict(platform.boot_files)
+    files[platform.kernel_name] = platform.kernel
+    files[initramfs_name] = packed
+    files["config.txt"] = bootfs.config_txt(platform.kernel_name, initramfs_name,
+                                            cfg.image.config_txt).encode()
+    files["cmdline.txt"] = bootfs.cmdline_txt(cfg.image.cmdline).encode()
+    boot = out / "boot"
+    with step(f"writing {boot}"):
+        bootfs.make_boot_folder(boot, files)
+    image = out / "sdcard.img"
+    with step(f"writing {image}"):
+        sdimage.make_image(image, boot, data_size=cfg.data_size, data_label=cfg.data_label,
+                           size=cfg.image.size or None)
+    write_atomic(out / "initramfs.cpio", archive)
+    log(f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
+        f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s")
+    return Built(boot, image, boot / initramfs_name, len(packed), len(archive))
+
+
+def default_config() -> Path:
+    return Path(os.environ.get("PINIT_CONFIG", Path(__file__).resolve().parent.parent / "pinit.toml"))
+
+
+def require_init(path: Path) -> Path:
+    if not path.is_file():
+        raise BuildError(f"{path}: the init is not built", hint="run `invoke build-init` first")
+    return path
