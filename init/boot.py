@@ -1,0 +1,175 @@
+"""The boot sequence: from an empty initramfs to running services, one timed step at a time.
+
+`Boot` holds what has been set up so far (mounts, config, watchdog, supervisor), because the
+fatal path and the shutdown need exactly that. The order is chosen for start-up time: only what
+the app may need before its first line (file systems, console, config, hostname, loopback,
+modules, data partition, watchdog) happens before it starts; the timeline file is written after.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from init import cmdline
+from init.config import Config, apply_cmdline, load
+from init.console import Log, errname, open_console
+from init.data import mount_data
+from init.errors import ConfigError, InitError
+from init.insmod import load_modules
+from init.kernel import Kernel
+from init.net import loopback_up
+from init.rootfs import EARLY_ROOTFS, prefixed, run_steps
+from init.shutdown import WATCHED_SIGNALS, open_control, shutdown
+from init.supervise import Supervisor, exec_service
+from init.timeline import Timeline
+from init.watchdog import Watchdog
+
+CONFIG = "/etc/pinit.json"
+TIMELINE = "/run/pinit/timeline.json"
+BOOT_UMASK = 0o000       # device nodes and directories get exactly the modes in the steps
+SERVICE_UMASK = 0o022    # what services (and files they create) are used to
+
+
+class Boot:
+    def __init__(self, kernel: Kernel, log: Log, root: str = "/",
+                 config_path: str | None = None) -> None:
+        self.kernel = kernel
+        self.log = log
+        self.root = root
+        self.config_path = config_path or prefixed(root, CONFIG)
+        # Only a real boot (root "/") takes over the console and writes to /dev/kmsg; a host
+        # test keeps the stdio it was started with, and /dev of a devtmpfs is the host's.
+        self.real_console = root == "/"
+        self.timeline = Timeline(kernel.clock)
+        self.config: Config | None = None
+        self.words: dict[str, str] = {}
+        self.mounts: list[str] = []
+        self.data_mount: str | None = None
+        self.watchdog: Watchdog | None = None
+        self.supervisor: Supervisor | None = None
+        self.signal_fd: int | None = None
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Everything before the services. Raises InitError (or anything) → fatal path."""
+        kernel, log, root = self.kernel, self.log, self.root
+        log(f"started as PID {kernel.getpid()}")
+        # First, so that a signal during boot is queued for the main loop, not lost or fatal.
+        self.signal_fd = kernel.watch_signals(WATCHED_SIGNALS)
+        kernel.umask(BOOT_UMASK)
+        self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log)
+        config = self.load_config()
+        if self.real_console:
+            with self.timeline.step("console", "open"):
+                open_console(kernel, root, config.console
+                             or cmdline.console_from_cmdline(self.words) or "console", log)
+        self.system(config)
+        load_modules(kernel, root, config, log, self.timeline)
+        if config.data.device:
+            with self.timeline.step("data", config.data.device):
+                self.data_mount = mount_data(kernel, root, config.data, log)
+                self.mounts.append(self.data_mount)
+        if config.watchdog.device:
+            self.open_watchdog(config)
+        kernel.umask(SERVICE_UMASK)
+
+    def load_config(self) -> Config:
+        """/etc/pinit.json, then the kernel command line's pinit.* words on top."""
+        with self.timeline.step("config", "cmdline"):
+            try:
+                self.words = cmdline.parse(self.kernel.read_text(prefixed(self.root,
+                                                                          "/proc/cmdline")))
+            except OSError as exc:
+                self.log(f"cannot read /proc/cmdline: {errname(exc)}")
+        with self.timeline.step("config", self.config_path):
+            try:
+                config = load(self.config_path)
+            except (ConfigError, OSError) as exc:
+                # The failure policy still honours pinit.debug=1 and friends.
+                self.config = self.overrides(Config())
+                if isinstance(exc, ConfigError):
+                    raise
+                raise InitError(f"{self.config_path}: {errname(exc)}") from exc
+            self.config = config = self.overrides(config)
+        self.log.verbose = config.debug
+        return config
+
+    def overrides(self, config: Config) -> Config:
+        config, warnings = apply_cmdline(config, self.words)
+        for warning in warnings:
+            self.log(f"warning: {warning}")
+        return config
+
+    def system(self, config: Config) -> None:
+        """Hostname, loopback and Ctrl-Alt-Del: each worth a line when it fails, never fatal."""
+        kernel, log = self.kernel, self.log
+        with self.timeline.step("system", "hostname"):
+            try:
+                kernel.sethostname(config.hostname)
+            except OSError as exc:
+                log(f"cannot set hostname {config.hostname!r}: {errname(exc)}")
+        with self.timeline.step("system", "loopback"):
+            try:
+                loopback_up(kernel)
+            except OSError as exc:
+                log(f"cannot bring up lo: {errname(exc)}")
+        with self.timeline.step("system", "ctrl-alt-del"):
+            try:
+                kernel.reboot("cad-off")
+            except OSError as exc:
+                # EINVAL: inside a PID namespace reboot(2) takes only restart/halt/power-off.
+                if exc.errno != errno.EINVAL:
+                    log(f"cannot route Ctrl-Alt-Del to SIGINT: {errname(exc)}")
+
+    def open_watchdog(self, config: Config) -> None:
+        if config.mode == "exec":
+            self.log(f"watchdog {config.watchdog.device} not armed: nobody would pet it "
+                     "after exec")
+            return
+        with self.timeline.step("watchdog", config.watchdog.device):
+            try:
+                self.watchdog = Watchdog.open(self.kernel, self.root, config.watchdog)
+            except OSError as exc:
+                raise InitError(f"cannot arm watchdog {config.watchdog.device}: "
+                                f"{errname(exc)}") from exc
+        self.log(f"watchdog {config.watchdog.device} armed ({self.watchdog.timeout} s)")
+
+    # --- running --------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Start the services and supervise them; returns the shutdown action."""
+        config = self.config
+        assert config is not None and self.signal_fd is not None
+        if config.shell:
+            return "shell"
+        if config.mode == "exec":
+            self.log(f"starting {config.services[0].name} (pid {self.kernel.getpid()})")
+            self.app_started()
+            exec_service(self.kernel, config.services[0])
+        control_fd = open_control(self.kernel, self.root, self.log)
+        self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
+                                     self.watchdog)
+        action = self.supervisor.start_all()
+        self.app_started()
+        return action or self.supervisor.run()
+
+    def app_started(self) -> None:
+        """The one summary line, then the timeline file (after the app is on its way)."""
+        self.log(self.timeline.summary(self.kernel.clock()))
+        path = prefixed(self.root, TIMELINE)
+        try:
+            try:
+                self.kernel.mkdir(path.rsplit("/", 1)[0], 0o755)
+            except FileExistsError:
+                pass   # EEXIST: the control FIFO's directory
+            self.kernel.write_file(path, self.timeline.to_json())
+        except OSError as exc:
+            self.log(f"cannot write {TIMELINE}: {errname(exc)}")
+
+    def shutdown(self, action: str) -> None:
+        config = self.config or Config()
+        shutdown(self.kernel, self.root, action, self.log,
+                 stop=self.supervisor.stop if self.supervisor else None,
+                 grace=config.shutdown_grace, mounts=self.mounts, data_mount=self.data_mount,
+                 watchdog=self.watchdog)

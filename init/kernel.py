@@ -1,0 +1,272 @@
+"""The seam: every call the init makes into the kernel, one method each.
+
+Boot logic never calls os, signal or the cffi module directly; it receives a `Kernel` (or the
+recording fake in tests/fakes.py) and calls these methods. Errors are `OSError` with `errno` set,
+whatever the underlying call was, so callers name the errnos they expect.
+
+Two calls are guarded because a host test may run the init as an ordinary process: `reboot` and
+`kill(-1, …)` act only when this process is PID 1 (of the machine or of a PID namespace, where
+reboot(2) just ends the namespace). Otherwise reboot prints what it would have done and exits.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import socket
+import time
+
+REBOOT_CMDS = {
+    "reboot": "RB_AUTOBOOT",
+    "poweroff": "RB_POWER_OFF",
+    "halt": "RB_HALT_SYSTEM",
+    "cad-off": "RB_DISABLE_CAD",
+}
+
+# Python ignores these at start-up; an exec'd program must get the default actions back,
+# or e.g. a shell pipeline in a service never sees SIGPIPE.
+RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _noop(signum: int, frame: object) -> None:
+    """A handler is needed for set_wakeup_fd to see the signal; the work happens in the loop."""
+
+
+class Kernel:
+    """The real kernel (also used by the host tests inside a PID + mount namespace)."""
+
+    def __init__(self) -> None:
+        # The cffi module is compiled into the static init; on a host it is the extension
+        # built by `python -m init.sysdefs build/host`.
+        from _pinit_sys import ffi, lib
+
+        self._ffi = ffi
+        self._lib = lib
+        self._pid = os.getpid()
+
+    def _check(self, result: int, *what: str) -> None:
+        if result < 0:
+            err = self._ffi.errno
+            raise OSError(err, os.strerror(err), *what[:1])
+
+    # --- file systems -------------------------------------------------------------------------
+
+    def mount(self, source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+        raw = data.encode() if data else self._ffi.NULL
+        result = self._lib.mount(source.encode(), target.encode(), fstype.encode(), flags, raw)
+        self._check(result, target)
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        self._check(self._lib.umount2(target.encode(), flags), target)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        os.mkdir(path, mode)
+
+    def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
+        os.mknod(path, mode, os.makedev(major, minor))
+
+    def symlink(self, target: str, path: str) -> None:
+        os.symlink(target, path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        os.chmod(path, mode)
+
+    def mkfifo(self, path: str, mode: int) -> None:
+        os.mkfifo(path, mode)
+
+    def umask(self, mask: int) -> int:
+        return os.umask(mask)
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def read_file(self, path: str, size: int = -1, offset: int = 0) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if size < 0:
+                chunks = []
+                while chunk := os.read(fd, 65536):
+                    chunks.append(chunk)
+                return b"".join(chunks)
+            return os.pread(fd, size, offset)
+        finally:
+            os.close(fd)
+
+    def read_text(self, path: str) -> str:
+        return self.read_file(path).decode("utf-8", "replace")
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write atomically: a reader sees the old file or the whole new one."""
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            self.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+
+    # --- file descriptors ---------------------------------------------------------------------
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        """Callers pass O_CLOEXEC themselves: the console fds must survive exec."""
+        return os.open(path, flags, mode)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def read(self, fd: int, size: int) -> bytes:
+        """b"" means end of file; a non-blocking fd with nothing to read raises EAGAIN."""
+        return os.read(fd, size)
+
+    def write(self, fd: int, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return len(data)
+
+    def dup2(self, fd: int, fd2: int) -> None:
+        os.dup2(fd, fd2, inheritable=True)
+
+    def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
+        result: bytes = fcntl.ioctl(fd, request, arg)
+        return result
+
+    def socket(self) -> int:
+        """A datagram socket, for interface ioctls (SIOCGIFFLAGS and friends)."""
+        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach()
+
+    # --- the rest of the kernel ---------------------------------------------------------------
+
+    def finit_module(self, path: str, params: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            result = self._lib.pinit_finit_module(fd, params.encode(), 0)
+            err = self._ffi.errno
+        finally:
+            os.close(fd)
+        if result < 0:
+            raise OSError(err, os.strerror(err), path)
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        self._check(self._lib.sethostname(raw, len(raw)), name)
+
+    def uname_release(self) -> str:
+        return os.uname().release
+
+    def sync(self) -> None:
+        self._lib.sync()
+
+    def reboot(self, action: str) -> None:
+        """reboot(2): "reboot", "poweroff", "halt" or "cad-off" (Ctrl-Alt-Del sends SIGINT)."""
+        name = REBOOT_CMDS[action]
+        if self._pid != 1:
+            # A host test running the init as a plain process must not reboot the machine.
+            if action != "cad-off":
+                os.write(1, f"pinit: not PID 1, so no reboot(2) {name}; exiting\n".encode())
+                os._exit(0)
+            return
+        self._check(self._lib.reboot(getattr(self._lib, name)), name)
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def getpid(self) -> int:
+        return self._pid
+
+    def kill(self, pid: int, sig: int) -> None:
+        if pid == -1 and self._pid != 1:
+            # kill(-1) from an ordinary process would hit every process of this user.
+            raise PermissionError(1, "kill(-1) only as PID 1", "-1")
+        os.kill(pid, sig)
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        os.killpg(pgid, sig)
+
+    def waitpid(self, pid: int, options: int) -> tuple[int, int]:
+        return os.waitpid(pid, options)
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
+              gid: int) -> tuple[int, int]:
+        """fork + exec `argv` in a new session; returns (pid, read end of its stdout/stderr).
+
+        An exec failure is reported by the child over a close-on-exec pipe and raised here as
+        OSError, so "no such program" is an error at the call, not a mystery exit status.
+        The failed child exits 127 and is reaped by the caller's one waitpid loop.
+        """
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()   # close-on-exec: EOF with no data means exec succeeded
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(out_r)
+                os.close(err_r)
+                os.setsid()
+                null = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(out_w, 1)
+                os.dup2(out_w, 2)
+                self._become(argv, env, cwd, uid, gid)
+            except BaseException as exc:
+                err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+                os.write(err_w, str(err).encode())
+            finally:
+                os._exit(127)
+        os.close(out_w)
+        os.close(err_w)
+        try:
+            report = os.read(err_r, 32)
+        finally:
+            os.close(err_r)
+        if report:
+            os.close(out_r)
+            err = int(report)
+            raise OSError(err, os.strerror(err), argv[0])
+        os.set_blocking(out_r, False)
+        return pid, out_r
+
+    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+        """Replace this process (mode "exec"); returns only by raising OSError."""
+        self._become(argv, env, cwd, uid, gid)
+
+    def _become(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+        signal.set_wakeup_fd(-1)
+        for sig in RESET_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        os.chdir(cwd)
+        if uid or gid:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+        os.execve(argv[0], argv, env)
+
+    # --- time and events ----------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """CLOCK_BOOTTIME: seconds since the kernel started, so boot times are absolute."""
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def select(self, fds: list[int], timeout: float | None) -> list[int]:
+        ready, _, _ = select.select(fds, [], [], timeout)
+        return ready
+
+    def watch_signals(self, signals: tuple[int, ...]) -> int:
+        """Route `signals` to a pipe (one byte = one signal number); returns its read end."""
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        for sig in signals:
+            signal.signal(sig, _noop)
+        return read_end

@@ -1,0 +1,170 @@
+"""pinit's entry point: `main(argv)`; PID 1 never returns from it and never dies.
+
+Usage:  /init                                   (PID 1 in a real boot; stray arguments that the
+                                                 kernel passes from its command line are ignored)
+        python -m init.main --root DIR --config FILE   (host tests, e.g. in a PID namespace)
+
+`--root DIR` prefixes every path the init sets up or reads (mounts, /dev nodes, /sys, /proc,
+/lib/modules, /run); with a root other than "/" the init keeps the stdio it was started with and
+does not write to /dev/kmsg. Services run in the real root either way. `--config FILE` is a
+path on the running system (default DIR/etc/pinit.json). Not PID 1, reboot(2) is not called:
+the init prints what it would do and exits 0.
+
+Console lines — stable, greppable, each prefixed "pinit: " (N = pid, S = exit status,
+X = seconds, SIG = signal name; the service name stands where "app" is):
+
+    pinit: started as PID 1
+    pinit: mounted /proc                       (one per mount: /proc /sys /dev /dev/pts
+    pinit: mounted /proc (was already mounted)   /dev/shm /run /tmp; EBUSY is fine)
+    pinit: cannot mount devtmpfs on /dev: ENODEV (No such device); using the fallback
+    pinit: warning: <from the kernel command line's pinit.* words>
+    pinit: loaded module dummy
+    pinit: module dummy already loaded
+    pinit: cannot load module dummy: ENOENT (No such file or directory)
+    pinit: waiting for LABEL=data
+    pinit: mounted /data from /dev/vda1 (ext4)
+    pinit: watchdog /dev/watchdog armed (15 s)
+    pinit: starting app (pid N)
+    pinit: boot X s: mounts X s, config X s, system X s, modules X s, ... -> app started
+    pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)
+    pinit: app exited with status S; restart K in X s
+    pinit: app killed by signal 11 (SIGSEGV); restart K in X s
+    pinit: app exited with status S; not restarting (restart=on-failure)
+    pinit: app exited with status 125; not restarting (status 125 means do not restart)
+    pinit: crash loop: app failed N times in W s; action reboot
+    pinit: got SIGUSR2: poweroff                 (SIGTERM: reboot, SIGUSR1: halt, SIGINT: reboot)
+    pinit: control: poweroff                     (a word written to /run/pinit/control)
+    pinit: shutdown (poweroff)
+    pinit: stopping app (pid N)
+    pinit: app killed by signal 15 (SIGTERM)     (or "app exited with status S")
+    pinit: app did not stop within X s; sending SIGKILL
+    pinit: synced file systems
+    pinit: unmounted /data                       (or "cannot unmount /data: ...; remounted
+    pinit: unmounted /tmp /run /dev/shm ...        read-only")
+    pinit: watchdog disarmed
+    pinit: powering off                          (or "rebooting", "halting")
+    pinit: FATAL: <message>
+    pinit: reboot in X s                         (the failure policy; or poweroff, halt)
+    pinit: starting a Python shell on the console; leave it (Ctrl-D) to reboot
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from init.boot import Boot
+from init.config import Config, failure_policy
+from init.console import Log, errname, kmsg
+from init.errors import InitError
+from init.kernel import Kernel
+from init.shutdown import reboot
+
+USAGE = "usage: python -m init.main [--root DIR] [--config FILE]"
+
+
+def parse_args(argv: list[str], strict: bool) -> tuple[str, str | None]:
+    """(root, config path). As PID 1, words the kernel passed from its command line are
+    ignored; elsewhere an unknown option is a usage error."""
+    root, config = "/", None
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        name, eq, value = word.partition("=")
+        if name in ("--root", "--config"):
+            if not eq:
+                if not words:
+                    if strict:
+                        raise SystemExit(f"{USAGE}\n{name} needs a value")
+                    break
+                value = words.pop(0)
+            if name == "--root":
+                root = value
+            else:
+                config = value
+        elif strict:
+            raise SystemExit(f"{USAGE}\nunknown argument {word!r}")
+    return root, config
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the console; unexpected exceptions also say where they happened."""
+    if isinstance(exc, (InitError, OSError)):
+        return str(exc) if isinstance(exc, InitError) else errname(exc)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def fatal(boot: Boot, exc: BaseException) -> str:
+    """The one failure path: report, then follow the failure policy. Returns the action to
+    shut down with ("shell" first runs the REPL). Cannot raise."""
+    try:
+        message = describe(exc)
+        boot.log(f"FATAL: {message}")
+        if boot.real_console:
+            kmsg(boot.kernel, boot.root, f"FATAL: {message}")
+        config = boot.config or Config()
+        if config.debug and not isinstance(exc, InitError):
+            import traceback  # only here: costly to import, needed only to debug
+
+            for line in traceback.format_exception(exc):
+                boot.log(line.rstrip("\n").replace("\n", "\npinit: "))
+        policy = failure_policy(config)
+        if policy == "shell":
+            return "shell"
+        boot.log(f"{policy} in {config.failure_delay:g} s")
+        boot.kernel.sleep(config.failure_delay)
+        return policy
+    except BaseException:   # even a second failure here must end in a reboot, not a panic
+        return "reboot"
+
+
+def repl(boot: Boot) -> None:
+    """An interactive Python on the console (there is no busybox); returns when it is left."""
+    boot.log("starting a Python shell on the console; leave it (Ctrl-D) to reboot")
+    try:
+        import code
+
+        namespace = {"boot": boot, "kernel": boot.kernel, "config": boot.config,
+                     "supervisor": boot.supervisor, "timeline": boot.timeline}
+        code.interact(banner="pinit shell: boot, kernel, config, supervisor, timeline",
+                      local=namespace, exitmsg="")
+    except BaseException as exc:   # SystemExit from exit(), or a console that went away
+        boot.log(f"shell ended: {describe(exc)}")
+
+
+def main(argv: list[str], kernel: Kernel | None = None) -> None:
+    """Boot, supervise, shut down, reboot(2). Never returns normally as PID 1."""
+    pid = os.getpid()
+    root, config_path = parse_args(argv, strict=pid != 1)
+    if kernel is None:
+        try:
+            kernel = Kernel()
+        except BaseException as exc:
+            # Without the syscall module there is no way to reboot; a panic would lose this line.
+            os.write(1, f"pinit: FATAL: no syscall module: {exc!r}\n".encode())
+            while True:
+                signal.pause()
+    log = Log(kernel)
+    boot = Boot(kernel, log, root, config_path)
+    try:
+        boot.setup()
+        action = boot.run()
+    except BaseException as exc:
+        action = fatal(boot, exc)
+    if action == "shell":
+        repl(boot)
+        action = "reboot"
+    try:
+        boot.shutdown(action)
+    except BaseException as exc:
+        log(f"shutdown failed: {describe(exc)}")
+    reboot(kernel, action, log)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,296 @@
+"""Running the services: a Supervisor that owns its children, and the one main loop.
+
+Each service runs in its own session (so its process group can be signalled as a whole), with
+stdin on /dev/null and stdout+stderr on a pipe that the loop copies to the console and into a
+bounded per-service ring of lines. The loop waits in select() on: the signal pipe (every signal,
+including SIGCHLD, arrives there as a byte), the control FIFO, and the services' pipes; its
+timeout is the next restart or watchdog pet. After every wake-up one waitpid(-1, WNOHANG) loop
+reaps every zombie — services and the orphans PID 1 inherits — so the bookkeeping (pid → service)
+is only ever changed in one place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+
+from init.config import Config, Service
+from init.console import Log, errname
+from init.kernel import Kernel
+from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
+from init.shutdown import SIGNAL_ACTIONS, parse_commands
+from init.watchdog import Watchdog
+
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME": "/"}
+EXEC_FAILED = 127          # what a shell reports for "command not found"; counts as a failure
+FINAL_REAP = 2.0           # seconds to collect the last zombies after SIGKILL at shutdown
+READ_SIZE = 65536
+
+
+def service_env(service: Service) -> dict[str, str]:
+    return {**BASE_ENV, **dict(service.env)}
+
+
+def service_argv(service: Service) -> list[str]:
+    return [service.exec, *service.args]
+
+
+class Child:
+    """The supervisor's state for one service; pid 0 = not running."""
+
+    __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
+                 "lines")
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.pid = 0
+        self.started = 0.0
+        self.restarts = 0
+        self.restart_at: float | None = None
+        self.backoff = Backoff(service.backoff_start, service.backoff_max, service.backoff_reset)
+        self.crashes = CrashWindow(service.crash_loop.count, service.crash_loop.window)
+        self.lines: deque[str] = deque(maxlen=max(service.log_lines, 0))
+
+
+class Output:
+    """A service's pipe; kept apart from Child because a pipe can outlive its process
+    (a grandchild holding it) while the service is already restarted with a new pipe."""
+
+    __slots__ = ("child", "partial")
+
+    def __init__(self, child: Child) -> None:
+        self.child = child
+        self.partial = b""
+
+
+class Supervisor:
+    def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
+                 control_fd: int | None = None, watchdog: Watchdog | None = None) -> None:
+        self._kernel = kernel
+        self._log = log
+        self._signal_fd = signal_fd
+        self._control_fd = control_fd
+        self.watchdog = watchdog
+        self.children = [Child(s) for s in config.services]
+        self._by_pid: dict[int, Child] = {}
+        self._outputs: dict[int, Output] = {}
+        self.stopping = False
+        self.childless = False
+
+    def logs(self, name: str) -> list[str]:
+        """The last `log_lines` lines a service printed (for the REPL and status tools)."""
+        return [line for c in self.children if c.service.name == name for line in c.lines]
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def start_all(self) -> str | None:
+        """Start every service; returns an action only if that already is a crash loop."""
+        action = None
+        for child in self.children:
+            action = self._start(child, self._kernel.clock()) or action
+        return action
+
+    def _start(self, child: Child, now: float) -> str | None:
+        s = child.service
+        child.restart_at = None
+        child.started = now
+        try:
+            pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user, s.group)
+        except OSError as exc:
+            self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
+            return self._exited(child, EXEC_FAILED, now)
+        child.pid = pid
+        self._by_pid[pid] = child
+        self._outputs[fd] = Output(child)
+        self._log(f"starting {s.name} (pid {pid})")
+        return None
+
+    def _restart_due(self, now: float) -> str | None:
+        action = None
+        for child in self.children:
+            if child.restart_at is not None and child.restart_at <= now:
+                action = self._start(child, now) or action
+        return action
+
+    # --- the main loop ----------------------------------------------------------------------
+
+    def _timeout(self, now: float) -> float | None:
+        due = [c.restart_at for c in self.children if c.restart_at is not None]
+        if self.watchdog is not None:
+            due.append(self.watchdog.next_pet)
+        return max(0.0, min(due) - now) if due else None
+
+    def run(self) -> str:
+        """Supervise until something asks for a shutdown; returns the action
+        (reboot | poweroff | halt | shell)."""
+        kernel = self._kernel
+        while True:
+            now = kernel.clock()
+            action = self._restart_due(now)
+            if action:
+                return action
+            if self.watchdog is not None:
+                self.watchdog.pet_if_due(now)
+            fds = [self._signal_fd, *self._outputs]
+            if self._control_fd is not None:
+                fds.insert(1, self._control_fd)
+            for fd in kernel.select(fds, self._timeout(now)):
+                if fd == self._signal_fd:
+                    action = self._signals() or action
+                elif fd == self._control_fd:
+                    action = self._control() or action
+                else:
+                    self._copy(fd)
+            action = self._reap(kernel.clock()) or action
+            if action:
+                return action
+
+    def _read_all(self, fd: int) -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = self._kernel.read(fd, READ_SIZE)
+            except BlockingIOError:
+                break   # EAGAIN: drained
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _signals(self) -> str | None:
+        action = None
+        for signum in self._read_all(self._signal_fd):
+            if signum in SIGNAL_ACTIONS:
+                action = SIGNAL_ACTIONS[signum]
+                self._log(f"got {signal.Signals(signum).name}: {action}")
+        return action   # SIGCHLD needs nothing here: every wake-up ends in _reap()
+
+    def _control(self) -> str | None:
+        assert self._control_fd is not None
+        action, unknown = parse_commands(self._read_all(self._control_fd))
+        for word in unknown:
+            self._log(f"control: unknown command {word!r} (expected reboot, poweroff or halt)")
+        if action:
+            self._log(f"control: {action}")
+        return action
+
+    def _copy(self, fd: int) -> None:
+        """Copy what a service wrote to the console and its ring of lines."""
+        out = self._outputs[fd]
+        try:
+            data = self._kernel.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return   # EAGAIN: select() said readable but another reader... nothing to do
+        if not data:
+            self._kernel.close(fd)   # EOF: the service and everything holding its pipe are gone
+            del self._outputs[fd]
+            if out.partial:
+                out.child.lines.append(out.partial.decode("utf-8", "replace"))
+            return
+        self._log.raw(data)
+        *lines, out.partial = (out.partial + data).split(b"\n")
+        out.child.lines.extend(line.decode("utf-8", "replace") for line in lines)
+
+    # --- exits --------------------------------------------------------------------------------
+
+    def _reap(self, now: float) -> str | None:
+        """The one waitpid loop: collect every zombie, ours or inherited."""
+        action = None
+        while True:
+            try:
+                pid, status = self._kernel.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.childless = True   # ECHILD: no children at all
+                break
+            self.childless = False
+            if pid == 0:
+                break
+            child = self._by_pid.pop(pid, None)
+            if child is not None:   # else an orphan re-parented to PID 1: reaping it is all
+                action = self._exited(child, os.waitstatus_to_exitcode(status), now) or action
+        return action
+
+    def _exited(self, child: Child, code: int, now: float) -> str | None:
+        child.pid = 0
+        s = child.service
+        what = describe_exit(code)
+        if self.stopping:
+            self._log(f"{s.name} {what}")
+            return None
+        verdict = restart_verdict(s.restart, code)
+        if verdict:
+            self._log(f"{s.name} {what}; not restarting ({verdict})")
+            return None
+        if failed(code) and child.crashes.failure(now):
+            loop = s.crash_loop
+            self._log(f"crash loop: {s.name} failed {len(child.crashes)} times in "
+                      f"{loop.window:g} s; action {loop.action}")
+            return loop.action
+        delay = child.backoff.delay(now - child.started)
+        child.restarts += 1
+        child.restart_at = now + delay
+        self._log(f"{s.name} {what}; restart {child.restarts} in {delay:.1f} s")
+        return None
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def _signal_all(self, sig: int) -> None:
+        """Signal the services' process groups, then (as PID 1) every process left."""
+        for child in self.children:
+            if child.pid:
+                try:
+                    self._kernel.killpg(child.pid, sig)
+                except ProcessLookupError:
+                    pass   # ESRCH: the group is gone already; its zombie is reaped below
+        if self._kernel.getpid() == 1:
+            try:
+                self._kernel.kill(-1, sig)   # orphans and daemons that left their group
+            except ProcessLookupError:
+                pass   # ESRCH: there is nobody else
+
+    def _wait(self, until: float, done: Callable[[], bool]) -> None:
+        """Copy output and reap until `done()` or `until`; SIGCHLD wakes the select."""
+        kernel = self._kernel
+        self._reap(kernel.clock())
+        now = kernel.clock()
+        while not done() and now < until:
+            for fd in kernel.select([self._signal_fd, *self._outputs], until - now):
+                if fd == self._signal_fd:
+                    self._read_all(fd)   # already shutting down: signals change nothing
+                else:
+                    self._copy(fd)
+            self._reap(kernel.clock())
+            now = kernel.clock()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM to every service, SIGKILL after `grace` seconds, then reap everything."""
+        self.stopping = True
+        for child in self.children:
+            child.restart_at = None
+            if child.pid:
+                self._log(f"stopping {child.service.name} (pid {child.pid})")
+        self._signal_all(signal.SIGTERM)
+        kernel = self._kernel
+        self._wait(kernel.clock() + grace, lambda: not any(c.pid for c in self.children))
+        for child in self.children:
+            if child.pid:
+                self._log(f"{child.service.name} did not stop within {grace:g} s; "
+                          "sending SIGKILL")
+        self._signal_all(signal.SIGKILL)
+        self._wait(kernel.clock() + FINAL_REAP, lambda: self.childless)
+        for fd in list(self._outputs):
+            self._copy(fd)
+
+
+def exec_service(kernel: Kernel, service: Service) -> None:
+    """Mode "exec": PID 1 becomes the service, like the classic shell init's last line.
+    Returns only by raising OSError (then the caller's fatal path takes over)."""
+    try:
+        kernel.execve(service_argv(service), service_env(service), service.cwd, service.user,
+                      service.group)
+    except OSError as exc:
+        raise OSError(exc.errno or errno.EINVAL,
+                      f"cannot execute {service.exec}: {errname(exc)}") from exc

@@ -1,0 +1,407 @@
+"""A recording fake of init.kernel.Kernel: a tiny simulated machine with a virtual clock.
+
+Every call appends one line to `transcript` ("  1.004 mount proc /proc proc nosuid,nodev,noexec"),
+except clock() and getpid(), which would drown everything else. Console writes (fd 1) appear as
+"console| pinit: ...". Scripting:
+
+    fake = FakeKernel(files={"/proc/cmdline": b"console=ttyAMA0"})
+    fake.fail("mount devtmpfs", errno.ENODEV)            # calls whose line starts so → OSError
+    fake.program("/app/hello", Run(2.0, status=1, output=b"hello\\n"))   # each spawn: next Run
+    fake.at(5.0, signal=signal.SIGTERM)                   # a signal to PID 1 at t=5.0
+    fake.at(3.0, control=b"poweroff\\n")                  # a write to the control FIFO
+
+The simulation ends when the init calls reboot(2) (Rebooted) or execve (Execed); a select()
+with nothing left to wait for raises Deadlock.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import os
+import signal
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from init.net import SIOCGIFFLAGS, SIOCSIFFLAGS
+from init.rootfs import FLAG_NAMES
+from init.watchdog import WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
+
+START = 1.0   # the virtual CLOCK_BOOTTIME when the init starts: the kernel took a second
+COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}   # virtual seconds per call
+IOCTLS = {SIOCGIFFLAGS: "SIOCGIFFLAGS", SIOCSIFFLAGS: "SIOCSIFFLAGS",
+          WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE"}
+OPEN_FLAGS = {"O_WRONLY": os.O_WRONLY, "O_RDWR": os.O_RDWR, "O_NONBLOCK": os.O_NONBLOCK,
+              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT}
+DEVTMPFS = ("console", "null", "zero", "tty", "ptmx", "random", "urandom", "kmsg", "watchdog",
+            "ttyAMA0")
+INITRAMFS = ("/", "/proc", "/sys", "/dev", "/dev/console", "/run", "/tmp", "/etc", "/data")
+
+
+class Rebooted(BaseException):
+    """reboot(2) was called: the end of a simulated boot. BaseException, as it must pass
+    through the init's catch-everything fatal path the way a real reboot would."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+class Execed(BaseException):
+    """execve in PID 1 succeeded (mode "exec")."""
+
+
+class Deadlock(Exception):
+    """The init waits forever and nothing is scheduled to wake it."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a scripted program."""
+    seconds: float | None = 1.0      # runs this long, then exits by itself (None: until killed)
+    status: int = 0                  # its exit status ...
+    signal: int = 0                  # ... or the signal that kills it
+    output: bytes = b""              # written as soon as it starts
+    ignore_term: bool = False        # SIGTERM does nothing; only SIGKILL stops it
+    term_seconds: float = 0.01       # how long it takes to die after SIGTERM
+
+
+def _flags(value: int, names: dict[str, int]) -> str:
+    words = [name for name, bit in names.items() if value & bit]
+    return "|".join(words) or "0"
+
+
+def _encode(status: int, sig: int) -> int:
+    return sig if sig else (status & 0xFF) << 8
+
+
+class FakeKernel:
+    def __init__(self, files: dict[str, bytes] | None = None, pid: int = 1,
+                 release: str = "6.1.0-test", links: dict[str, str] | None = None,
+                 devices: dict[str, bytes] | None = None) -> None:
+        """`files` exist from the start; `devices` are block devices' contents, readable once
+        their node exists (made by mknod, as without devtmpfs)."""
+        self.transcript: list[str] = []
+        self.now = START
+        self.files = dict(files or {})
+        self.devices = dict(devices or {})
+        self.paths = set(INITRAMFS) | set(self.files)
+        self.links = dict(links or {})
+        self.release = release
+        self._pid = pid
+        self._failures: list[tuple[str, int]] = []
+        self._programs: dict[str, list[Run]] = {}
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._next_fd = 3
+        self._next_pid = 100
+        self.fds: dict[int, str] = {}             # fd → what it is, for the transcript
+        self._pending: dict[int, bytearray] = {}   # readable data per fd
+        self._eof: set[int] = set()
+        self._signal_fd = -1
+        self._control_fd = -1
+        self.alive: dict[int, Run] = {}            # pid → its run
+        self._pipe_of: dict[int, int] = {}         # pid → its output fd
+        self._zombies: list[tuple[int, int]] = []
+
+    # --- scripting ---------------------------------------------------------------------------
+
+    def fail(self, prefix: str, err: int) -> None:
+        self._failures.append((prefix, err))
+
+    def program(self, path: str, *runs: Run) -> None:
+        self._programs[path] = list(runs)
+        self.paths.add(path)
+
+    def at(self, when: float, signal: int = 0, control: bytes = b"") -> None:
+        if signal:
+            self._schedule(when, lambda: self._deliver(signal))
+        if control:
+            self._schedule(when, lambda: self._feed(self._control_fd, control))
+
+    # --- machinery ---------------------------------------------------------------------------
+
+    def _record(self, line: str, name: str = "", path: str = "") -> None:
+        self.now += COST.get(line.split(" ", 1)[0], 0.0)
+        self.transcript.append(f"{self.now:8.3f} {line}")
+        for prefix, err in self._failures:
+            if line.startswith(prefix):
+                raise OSError(err, os.strerror(err), path or name)
+
+    def _schedule(self, when: float, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (when, self._seq, action))
+
+    def _run_due(self) -> None:
+        while self._events and self._events[0][0] <= self.now + 1e-9:
+            heapq.heappop(self._events)[2]()
+
+    def _new_fd(self, what: str) -> int:
+        fd = self._next_fd
+        self._next_fd += 1
+        self.fds[fd] = what
+        return fd
+
+    def _feed(self, fd: int, data: bytes) -> None:
+        if fd in self.fds:
+            self._pending.setdefault(fd, bytearray()).extend(data)
+
+    def _deliver(self, signum: int) -> None:
+        self._feed(self._signal_fd, bytes([signum]))
+
+    def _exit(self, pid: int, status: int = 0, sig: int = 0) -> None:
+        if self.alive.pop(pid, None) is None:
+            return
+        self._zombies.append((pid, _encode(status, sig)))
+        self._eof.add(self._pipe_of.pop(pid))
+        self._deliver(signal.SIGCHLD)
+
+    def _exists(self, path: str) -> bool:
+        return path in self.paths or any(p.startswith(path.rstrip("/") + "/") for p in self.paths)
+
+    def _need(self, path: str) -> None:
+        if not self._exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+    def _create(self, path: str) -> None:
+        if path in self.paths:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        self.paths.add(path)
+
+    # --- file systems ------------------------------------------------------------------------
+
+    def mount(self, source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+        self._record(f"mount {source} {target} {fstype} {_flags(flags, FLAG_NAMES)} {data}"
+                     .rstrip(), path=target)
+        self._need(target)
+        if fstype == "tmpfs" and target == "/dev":
+            self.paths = {p for p in self.paths if not p.startswith("/dev/")}
+        if fstype == "devtmpfs":
+            self.paths |= {f"{target}/{name}" for name in DEVTMPFS}
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        self._record(f"umount {target} {flags}", path=target)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._record(f"mkdir {path} {mode:o}", path=path)
+        self._create(path)
+
+    def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
+        kind = "c" if stat.S_ISCHR(mode) else "b"
+        self._record(f"mknod {path} {kind} {major}:{minor} {stat.S_IMODE(mode):o}", path=path)
+        self._create(path)
+
+    def symlink(self, target: str, path: str) -> None:
+        self._record(f"symlink {path} -> {target}", path=path)
+        self._create(path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._record(f"chmod {path} {mode:o}", path=path)
+
+    def mkfifo(self, path: str, mode: int) -> None:
+        self._record(f"mkfifo {path} {mode:o}", path=path)
+        self._create(path)
+
+    def umask(self, mask: int) -> int:
+        self._record(f"umask {mask:03o}")
+        return 0o022
+
+    def exists(self, path: str) -> bool:
+        found = self._exists(path)
+        self._record(f"exists {path} -> {found}")
+        return found
+
+    def listdir(self, path: str) -> list[str]:
+        self._record(f"listdir {path}", path=path)
+        self._need(path)
+        prefix = path.rstrip("/") + "/"
+        return sorted({p[len(prefix):].split("/")[0] for p in self.paths if p.startswith(prefix)})
+
+    def realpath(self, path: str) -> str:
+        self._record(f"realpath {path}")
+        return self.links.get(path, path)
+
+    def read_file(self, path: str, size: int = -1, offset: int = 0) -> bytes:
+        self._record(f"read_file {path}" + (f" {size}@{offset}" if size >= 0 else ""), path=path)
+        if path in self.devices and path in self.paths:
+            data = self.devices[path]
+        elif path in self.files:
+            data = self.files[path]
+        else:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return data[offset:offset + size] if size >= 0 else data
+
+    def read_text(self, path: str) -> str:
+        return self.read_file(path).decode()
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self._record(f"write_file {path}", path=path)
+        self.files[path] = data
+        self.paths.add(path)
+
+    # --- file descriptors --------------------------------------------------------------------
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        self._record(f"open {path} {_flags(flags, OPEN_FLAGS)}", path=path)
+        self._need(path)
+        fd = self._new_fd(path)
+        if path.endswith("/run/pinit/control"):
+            self._control_fd = fd
+        return fd
+
+    def close(self, fd: int) -> None:
+        self._record(f"close {fd}")
+        self.fds.pop(fd, None)
+        self._pending.pop(fd, None)
+
+    def read(self, fd: int, size: int) -> bytes:
+        pending = self._pending.get(fd)
+        if pending:
+            data = bytes(pending[:size])
+            del pending[:size]
+            self._record(f"read {fd} -> {data!r}")
+            return data
+        if fd in self._eof:
+            self._record(f"read {fd} -> EOF")
+            return b""
+        self._record(f"read {fd} -> EAGAIN")
+        raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+    def write(self, fd: int, data: bytes) -> int:
+        if fd in (1, 2):
+            for line in data.decode(errors="replace").splitlines():
+                self._record(f"console| {line}")
+        else:
+            self._record(f"write {self.fds.get(fd, fd)} {data!r}")
+        return len(data)
+
+    def dup2(self, fd: int, fd2: int) -> None:
+        self._record(f"dup2 {fd} {fd2}")
+
+    def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
+        self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}")
+        if request == SIOCGIFFLAGS:
+            return arg[:16] + (0x8).to_bytes(2, "little") + arg[18:]   # IFF_LOOPBACK, down
+        return arg
+
+    def socket(self) -> int:
+        self._record("socket")
+        return self._new_fd("socket")
+
+    # --- the rest of the kernel --------------------------------------------------------------
+
+    def finit_module(self, path: str, params: str) -> None:
+        self._record(f"finit_module {path} {params!r}", path=path)
+        if path not in self.files:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+    def sethostname(self, name: str) -> None:
+        self._record(f"sethostname {name}")
+
+    def uname_release(self) -> str:
+        self._record(f"uname -> {self.release}")
+        return self.release
+
+    def sync(self) -> None:
+        self._record("sync")
+
+    def reboot(self, action: str) -> None:
+        self._record(f"reboot {action}")
+        if action != "cad-off":
+            raise Rebooted(action)
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def getpid(self) -> int:
+        return self._pid
+
+    def kill(self, pid: int, sig: int) -> None:
+        self._record(f"kill {pid} {signal.Signals(sig).name}")
+        targets = list(self.alive) if pid == -1 else [pid] if pid in self.alive else []
+        if not targets:
+            raise ProcessLookupError(errno.ESRCH, os.strerror(errno.ESRCH))
+        for target in targets:
+            self._signal(target, sig)
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        self._record(f"killpg {pgid} {signal.Signals(sig).name}")
+        if pgid not in self.alive:
+            raise ProcessLookupError(errno.ESRCH, os.strerror(errno.ESRCH))
+        self._signal(pgid, sig)
+
+    def _signal(self, pid: int, sig: int) -> None:
+        run = self.alive[pid]
+        if sig == signal.SIGKILL:
+            self._exit(pid, sig=sig)
+        elif sig == signal.SIGTERM and not run.ignore_term:
+            self._schedule(self.now + run.term_seconds, lambda: self._exit(pid, sig=sig))
+
+    def waitpid(self, pid: int, options: int) -> tuple[int, int]:
+        if self._zombies:
+            found = self._zombies.pop(0)
+            self._record(f"waitpid -> {found[0]} status {found[1]:#x}")
+            return found
+        if self.alive:
+            self._record("waitpid -> 0")
+            return 0, 0
+        self._record("waitpid -> ECHILD")
+        raise ChildProcessError(errno.ECHILD, os.strerror(errno.ECHILD))
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
+              gid: int) -> tuple[int, int]:
+        self._record(f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid})", path=argv[0])
+        runs = self._programs.get(argv[0])
+        if runs is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+        run = runs.pop(0) if len(runs) > 1 else runs[0]
+        pid = self._next_pid
+        self._next_pid += 1
+        fd = self._new_fd(f"pipe:{pid}")
+        self.alive[pid] = run
+        self._pipe_of[pid] = fd
+        self._feed(fd, run.output)
+        if run.seconds is not None:
+            self._schedule(self.now + run.seconds,
+                           lambda: self._exit(pid, run.status, run.signal))
+        return pid, fd
+
+    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+        self._record(f"execve {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid})", path=argv[0])
+        if argv[0] not in self._programs:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+        raise Execed(argv[0])
+
+    # --- time and events ---------------------------------------------------------------------
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self._record(f"sleep {seconds:g}")
+        self.now += seconds
+        self._run_due()
+
+    def _ready(self, fds: list[int]) -> list[int]:
+        return [fd for fd in fds if self._pending.get(fd) or fd in self._eof]
+
+    def select(self, fds: list[int], timeout: float | None) -> list[int]:
+        shown = "none" if timeout is None else f"{timeout:.3f}"
+        self._record(f"select {fds} timeout {shown}")
+        until = None if timeout is None else self.now + timeout
+        while True:
+            self._run_due()
+            ready = self._ready(fds)
+            if ready:
+                return ready
+            if not self._events or (until is not None and self._events[0][0] > until):
+                if until is None:
+                    raise Deadlock("select() without a timeout and nothing scheduled")
+                self.now = max(self.now, until)
+                return []
+            self.now = max(self.now, self._events[0][0])
+
+    def watch_signals(self, signals: tuple[int, ...]) -> int:
+        self._record("watch_signals " + ",".join(signal.Signals(s).name for s in signals))
+        self._signal_fd = self._new_fd("signals")
+        return self._signal_fd

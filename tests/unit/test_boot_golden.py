@@ -1,0 +1,217 @@
+"""The whole init, from main() to reboot(2), against the recording fake kernel.
+
+Each scenario's transcript (every kernel call and console line, on a virtual clock) is compared
+with tests/golden/<scenario>.txt. After an intended change, review and rewrite them with
+    PINIT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_boot_golden.py
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from init.boot import Boot
+from init.config import Config, CrashLoop, Data, Module, Service, Watchdog, to_dict
+from init.console import Log
+from init.main import main
+from tests.fakes import Execed, FakeKernel, Rebooted, Run
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+MODULES = "/lib/modules/6.1.0-test"
+
+
+def ext4_with_label(label: str) -> bytes:
+    head = bytearray(2048)
+    head[1024 + 0x38:1024 + 0x3A] = b"\x53\xef"
+    head[1024 + 0x78:1024 + 0x78 + len(label)] = label.encode()
+    return bytes(head)
+
+
+def mbr(signature: int) -> bytes:
+    head = bytearray(512)
+    head[440:444] = signature.to_bytes(4, "little")
+    head[510:512] = b"\x55\xaa"
+    return bytes(head)
+
+
+def machine(**kwargs: object) -> FakeKernel:
+    """A Pi-like machine: a kernel command line, two modules, an SD card with a data partition."""
+    files = {
+        "/proc/cmdline": b"console=ttyAMA0,115200 rdinit=/init pinit.hostname=appliance\n",
+        f"{MODULES}/modules.dep": b"kernel/drivers/net/dummy.ko: kernel/lib/helper.ko\n"
+                                  b"kernel/lib/helper.ko:\n",
+        f"{MODULES}/kernel/drivers/net/dummy.ko": b"\x7fELF",
+        f"{MODULES}/kernel/lib/helper.ko": b"\x7fELF",
+        "/sys/class/block/mmcblk0/dev": b"179:0\n",
+        "/sys/class/block/mmcblk0p1/dev": b"179:1\n",
+        "/sys/class/block/mmcblk0p1/partition": b"1\n",
+        "/sys/class/block/mmcblk0p2/dev": b"179:2\n",
+        "/sys/class/block/mmcblk0p2/partition": b"2\n",
+    }
+    links = {f"/sys/class/block/{name}": f"/sys/devices/platform/mmc/block/mmcblk0/{name}"
+             for name in ("mmcblk0p1", "mmcblk0p2")}
+    devices = {"/dev/mmcblk0": mbr(0x6C586E13), "/dev/mmcblk0p1": b"",
+               "/dev/mmcblk0p2": ext4_with_label("data")}
+    return FakeKernel(files=files, links=links, devices=devices, **kwargs)  # type: ignore[arg-type]
+
+
+def app(**kwargs: object) -> Service:
+    defaults: dict[str, object] = {"args": ("--fast",), "env": (("GREETING", "hi"),),
+                                   "backoff_start": 0.5, "backoff_max": 4.0}
+    return Service("app", "/app/hello", **{**defaults, **kwargs})  # type: ignore[arg-type]
+
+
+def boot(tmp_path: Path, fake: FakeKernel, config: Config | None, name: str,
+         entry: Callable[[list[str], FakeKernel], None] = main) -> BaseException:  # type: ignore[assignment]
+    """Run main() until reboot(2) or execve; compare the transcript with the golden file."""
+    path = tmp_path / "pinit.json"
+    if config is not None:
+        path.write_text(json.dumps(to_dict(config)))
+    with pytest.raises((Rebooted, Execed)) as info:
+        entry(["--config", str(path)], fake)
+    text = "\n".join(fake.transcript).replace(str(tmp_path), "<tmp>") + "\n"
+    golden = GOLDEN / f"{name}.txt"
+    if os.environ.get("PINIT_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no {golden}; create it with PINIT_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(), (
+        f"transcript differs from {golden.name}; if intended, rerun with PINIT_UPDATE_GOLDEN=1")
+    return info.value
+
+
+def console(fake: FakeKernel) -> list[str]:
+    return [line.split("console| ", 1)[1] for line in fake.transcript if "console| " in line]
+
+
+def test_normal_boot(tmp_path: Path) -> None:
+    fake = machine()
+    fake.program("/app/hello", Run(None, output=b"hello from app\n"))
+    fake.at(12.0, control=b"poweroff\n")
+    config = Config(modules=(Module("dummy", "numdummies=2"),),
+                    data=Data(device="LABEL=data", wait=1.0),
+                    watchdog=Watchdog(device="/dev/watchdog", timeout=15, interval=5.0),
+                    services=(app(),))
+    end = boot(tmp_path, fake, config, "normal_boot")
+    assert isinstance(end, Rebooted) and end.action == "poweroff"
+    lines = console(fake)
+    assert "pinit: loaded module helper" in lines and "pinit: loaded module dummy" in lines
+    assert "pinit: mounted /data from /dev/mmcblk0p2 (ext4)" in lines
+    assert any(line.startswith("pinit: boot ") and line.endswith("-> app started")
+               for line in lines)
+    timeline = json.loads(fake.files["/run/pinit/timeline.json"])
+    assert timeline["clock"] == "CLOCK_BOOTTIME" and timeline["app_started"] > 1.0
+    assert sum("WDIOC_KEEPALIVE" in line for line in fake.transcript) == 2   # at 5 s and 10 s
+
+
+def test_crash_loop(tmp_path: Path) -> None:
+    fake = machine()
+    fake.program("/app/hello", Run(0.2, status=1, output=b"oops\n"))
+    config = Config(services=(app(crash_loop=CrashLoop(count=4, window=30.0)),))
+    end = boot(tmp_path, fake, config, "crash_loop")
+    assert isinstance(end, Rebooted) and end.action == "reboot"
+    lines = console(fake)
+    assert "pinit: app exited with status 1; restart 3 in 2.0 s" in lines
+    assert "pinit: crash loop: app failed 4 times in 30 s; action reboot" in lines
+
+
+def test_missing_app(tmp_path: Path) -> None:
+    fake = machine()
+    config = Config(services=(app(crash_loop=CrashLoop(count=3, window=60.0,
+                                                       action="poweroff")),))
+    end = boot(tmp_path, fake, config, "missing_app")
+    assert isinstance(end, Rebooted) and end.action == "poweroff"
+    assert ("pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)"
+            in console(fake))
+
+
+def test_sigterm_shutdown(tmp_path: Path) -> None:
+    fake = machine()
+    fake.program("/app/hello", Run(None, output=b"hello\n"))
+    fake.program("/app/stubborn", Run(None, ignore_term=True))
+    fake.at(3.0, signal=signal.SIGTERM)
+    config = Config(shutdown_grace=2.0,
+                    services=(app(), Service("stubborn", "/app/stubborn", restart="never")))
+    end = boot(tmp_path, fake, config, "sigterm_shutdown")
+    assert isinstance(end, Rebooted) and end.action == "reboot"
+    lines = console(fake)
+    assert "pinit: got SIGTERM: reboot" in lines
+    assert "pinit: stubborn did not stop within 2 s; sending SIGKILL" in lines
+
+
+def test_module_failure(tmp_path: Path) -> None:
+    fake = machine()
+    fake.fail(f"finit_module {MODULES}/kernel/drivers/net/dummy.ko", errno.EINVAL)
+    fake.program("/app/hello", Run(None))
+    config = Config(modules=(Module("dummy"),), module_failure="fatal", failure_delay=3.0,
+                    services=(app(),))
+    end = boot(tmp_path, fake, config, "module_failure")
+    assert isinstance(end, Rebooted) and end.action == "reboot"
+    lines = console(fake)
+    assert "pinit: FATAL: cannot load module dummy: EINVAL (Invalid argument)" in lines
+    assert "pinit: reboot in 3 s" in lines
+    assert not any("spawn" in line for line in fake.transcript)
+
+
+def test_module_failure_warns(tmp_path: Path) -> None:
+    fake = machine()
+    fake.fail(f"finit_module {MODULES}/kernel/drivers/net/dummy.ko", errno.EINVAL)
+    fake.program("/app/hello", Run(None))
+    fake.at(2.0, signal=signal.SIGUSR1)
+    config = Config(modules=(Module("dummy"),), services=(app(),))
+    end = boot(tmp_path, fake, config, "module_failure_warns")
+    assert isinstance(end, Rebooted) and end.action == "halt"
+    assert "pinit: cannot load module dummy: EINVAL (Invalid argument)" in console(fake)
+
+
+def test_devtmpfs_fallback(tmp_path: Path) -> None:
+    fake = machine()
+    fake.fail("mount devtmpfs", errno.ENODEV)
+    fake.program("/app/hello", Run(None))
+    fake.at(1.5, signal=signal.SIGUSR2)
+    end = boot(tmp_path, fake, Config(services=(app(),)), "devtmpfs_fallback")
+    assert isinstance(end, Rebooted) and end.action == "poweroff"
+    assert any("mknod /dev/null c 1:3 666" in line for line in fake.transcript)
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    fake = machine()
+    end = boot(tmp_path, fake, None, "unreadable_config")
+    assert isinstance(end, Rebooted) and end.action == "reboot"
+    lines = console(fake)
+    assert f"pinit: FATAL: {tmp_path}/pinit.json: cannot read: No such file or directory" in lines
+    assert "pinit: reboot in 5 s" in lines
+
+
+def setup_and_run(argv: list[str], kernel: FakeKernel) -> None:
+    """Boot without main()'s catch-everything, which would take the fake's Execed (a
+    successful execve, which really never returns) for a failure."""
+    b = Boot(kernel, Log(kernel), "/", argv[1])  # type: ignore[arg-type]
+    b.setup()
+    b.run()
+
+
+def test_exec_mode(tmp_path: Path) -> None:
+    fake = machine()
+    fake.program("/app/hello", Run(None))
+    end = boot(tmp_path, fake, Config(mode="exec", services=(app(),)), "exec_mode",
+               setup_and_run)
+    assert isinstance(end, Execed)
+    assert "execve /app/hello --fast (cwd /, uid 0, gid 0)" in fake.transcript[-1]
+
+
+def test_debug_gives_the_shell_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pinit.debug=1 turns a fatal error into the REPL; leaving it reboots."""
+    fake = machine()
+    fake.files["/proc/cmdline"] = b"pinit.debug=1\n"
+    entered = []
+    monkeypatch.setattr("init.main.repl", lambda boot: entered.append(boot))
+    with pytest.raises(Rebooted) as info:
+        main(["--config", str(tmp_path / "missing.json")], kernel=fake)  # type: ignore[arg-type]
+    assert entered and info.value.action == "reboot"
