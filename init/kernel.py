@@ -11,12 +11,14 @@ reboot(2) just ends the namespace). Otherwise reboot prints what it would have d
 
 from __future__ import annotations
 
+# The C module, not socket.py: that one also imports selectors, and PID 1 needs just one
+# datagram socket for interface ioctls.
+import _socket
 import errno
 import fcntl
 import os
 import select
 import signal
-import socket
 import time
 
 REBOOT_CMDS = {
@@ -142,7 +144,7 @@ class Kernel:
 
     def socket(self) -> int:
         """A datagram socket, for interface ioctls (SIOCGIFFLAGS and friends)."""
-        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach()
+        return _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM).detach()
 
     # --- the rest of the kernel ---------------------------------------------------------------
 
@@ -175,7 +177,12 @@ class Kernel:
                 os.write(1, f"pinit: not PID 1, so no reboot(2) {name}; exiting\n".encode())
                 os._exit(0)
             return
-        self._check(self._lib.reboot(getattr(self._lib, name)), name)
+        cmd = getattr(self._lib, name)
+        # The magic numbers are unsigned in <sys/reboot.h> (RB_HALT_SYSTEM is 0xcdef0123) but
+        # reboot() takes an int: pass the same 32 bits as the negative int they are in C.
+        if cmd >= 1 << 31:
+            cmd -= 1 << 32
+        self._check(self._lib.reboot(cmd), name)
 
     # --- processes ----------------------------------------------------------------------------
 

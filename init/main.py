@@ -157,6 +157,14 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
     except BaseException as exc:
         action = fatal(boot, exc)
     if action == "shell":
+        if boot.watchdog is not None:
+            # Nobody pets it while a person debugs; the board must not reset under them.
+            try:
+                boot.watchdog.disarm()
+                log("watchdog disarmed for the shell")
+            except OSError as exc:
+                log(f"cannot disarm the watchdog: {errname(exc)}")
+            boot.watchdog = None
         repl(boot)
         action = "reboot"
     try:

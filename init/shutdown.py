@@ -134,7 +134,7 @@ def reboot(kernel: Kernel, action: str, log: Log) -> None:
     (its death would be a kernel panic, which with panic=0 hangs with less information)."""
     try:
         kernel.reboot(action)
-    except OSError as exc:
+    except Exception as exc:   # whatever it is, PID 1 must not exit: that is a kernel panic
         log(f"reboot(2) for {action} failed: {errname(exc)}; waiting forever")
     while True:
         kernel.sleep(3600)

@@ -257,7 +257,11 @@ class Supervisor:
         self._reap(kernel.clock())
         now = kernel.clock()
         while not done() and now < until:
-            for fd in kernel.select([self._signal_fd, *self._outputs], until - now):
+            timeout = until - now
+            if self.watchdog is not None:   # a long grace must not let the board reset
+                self.watchdog.pet_if_due(now)
+                timeout = min(timeout, max(0.0, self.watchdog.next_pet - now))
+            for fd in kernel.select([self._signal_fd, *self._outputs], timeout):
                 if fd == self._signal_fd:
                     self._read_all(fd)   # already shutting down: signals change nothing
                 else:
