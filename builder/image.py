@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, kmod, sdimage
+from builder import bootfs, compress, cpio, sdimage
 from builder.apps import app_files
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
@@ -82,6 +82,8 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
             entries.append(cpio.File(path, data, mode))
     if cfg.init.modules:
         names = [m.name for m in cfg.init.modules]
+        from builder import kmod
+
         resolved = kmod.resolve(names, platform.modules_root, platform.release)
         for path, data in kmod.pack(resolved):
             entries.append(cpio.File(path, data, 0o644))

@@ -13,6 +13,8 @@ What it does, and why:
   replaced: the cached static-libpython path and the include-path lookup. This ties pinit to the
   exact Nuitka version pinned in pyproject.toml; `check_nuitka()` fails loudly on any other, and
   tests/unit/test_nuitka_plugin.py checks the replaced names still exist.
+- Nuitka's start-up imports `inspect` (slow under emulation); the call is dropped from the
+  build's copy of MainProgram.c (see INSPECT_CALL).
 - Public plugin API for the rest: extra C code (the cffi module, cffi's backend, a constructor
   that mounts /proc and registers both modules as builtins) and extra link libraries.
 """
@@ -97,6 +99,34 @@ def retarget(sysroot: str) -> None:
             module.getTargetPythonIncludePath = target_include  # type: ignore[attr-defined]
 
 
+# Nuitka's start-up imports `inspect` to patch it for compiled functions; that pulls in ast, dis,
+# enum, re, tokenize… and costs about 0.75 s of a 1.2 s start under QEMU. PID 1 and appliance
+# apps rarely introspect compiled generators, so the call is dropped from the copied
+# MainProgram.c (the installed Nuitka is never touched).
+INSPECT_CALL = "    patchInspectModule(tstate);\n"
+
+
+def skip_inspect_patch() -> None:
+    import nuitka.MainControl as MainControl
+
+    provide = MainControl.provideStaticSourceFilesBackend
+
+    def provide_trimmed(source_dir: str) -> None:
+        provide(source_dir=source_dir)
+        main_c = os.path.join(source_dir, "static_src", "MainProgram.c")
+        with open(main_c) as f:
+            text = f.read()
+        if INSPECT_CALL not in text:
+            sys.exit(f"pinit nuitka plugin: {main_c} no longer calls patchInspectModule; "
+                     "review toolchain/nuitka_plugin.py for this Nuitka version")
+        # The copy may be a hard link to Nuitka's own file: replace it, never edit in place.
+        os.unlink(main_c)
+        with open(main_c, "w") as f:
+            f.write(text.replace(INSPECT_CALL, "    /* pinit: no inspect patching */\n"))
+
+    MainControl.provideStaticSourceFilesBackend = provide_trimmed
+
+
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     plugin_name = "pinit-cross"
     plugin_desc = "Cross-compile pinit's init into a static aarch64 PID 1."
@@ -107,6 +137,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.gen_dir = _env("PINIT_GEN_DIR")
         self.cffi_src = _env("PINIT_CFFI_SRC")
         retarget(self.sysroot)
+        skip_inspect_patch()
 
     @staticmethod
     def isAlwaysEnabled() -> bool:
