@@ -1,0 +1,84 @@
+"""The real kernel seam's process calls, as an ordinary process (no namespace needed)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def kernel(host_sys: Path):
+    from init.kernel import Kernel
+
+    return Kernel()
+
+
+def run(kernel, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/",
+        uid: int = 0, gid: int = 0) -> tuple[int, bytes]:
+    """spawn, collect all output, wait: (exit code, output)."""
+    pid, fd = kernel.spawn(argv, env or {"PATH": "/usr/bin:/bin"}, cwd, uid, gid)
+    os.set_blocking(fd, True)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    _, status = kernel.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def test_exec_failure_is_an_oserror_at_the_call(kernel) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        kernel.spawn(["/no/such/program"], {}, "/", 0, 0)
+    assert info.value.errno == errno.ENOENT
+    # The child that failed to exec is left to the caller's one reaper.
+    pid, status = os.waitpid(-1, 0)
+    assert os.waitstatus_to_exitcode(status) == 127
+
+
+def test_stdout_and_stderr_share_one_pipe(kernel) -> None:
+    code, out = run(kernel, ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (code, out) == (3, b"out\nerr\n")
+
+
+def test_child_gets_session_null_stdin_cwd_env_and_default_signals(kernel, tmp_path: Path) -> None:
+    script = ("echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$; readlink /proc/self/fd/0; "
+              "pwd; echo $GREETING; grep SigIgn /proc/self/status")
+    code, out = run(kernel, ["/bin/sh", "-c", script], {"GREETING": "hi"}, str(tmp_path))
+    lines = out.decode().splitlines()
+    assert code == 0
+    sid, pid = (word.split("=")[1] for word in lines[0].split())
+    assert sid == pid                                  # its own session (and process group)
+    assert lines[1:4] == ["/dev/null", str(tmp_path), "hi"]
+    ignored = int(lines[4].split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))   # Python's SIG_IGN is not inherited
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_uid_and_gid_are_dropped(kernel) -> None:
+    code, out = run(kernel, ["/bin/sh", "-c", "id -u; id -g; id -G"], uid=65534, gid=65534)
+    assert out.decode().split() == ["65534", "65534", "65534"]
+
+
+def test_kill_minus_one_refused_unless_pid_1(kernel) -> None:
+    if os.getpid() == 1:
+        pytest.skip("running as PID 1")
+    with pytest.raises(PermissionError):
+        kernel.kill(-1, 0)
+
+
+def test_signals_arrive_as_bytes_on_the_pipe(kernel) -> None:
+    fd = kernel.watch_signals((signal.SIGUSR1,))
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert kernel.select([fd], 2.0) == [fd]
+        assert kernel.read(fd, 16) == bytes([signal.SIGUSR1])
+    finally:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        os.close(fd)

@@ -1,0 +1,170 @@
+"""Small pure pieces of the boot: labels and signatures, mount options, ifreq, the timeline,
+the command line of main(), and the rootfs steps run into a temporary directory."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from init.console import Log, errname
+from init.data import disk_signature, label_of
+from init.errors import InitError
+from init.main import describe, parse_args
+from init.net import IFREQ, loopback_up
+from init.rootfs import (
+    MS_NOATIME,
+    MS_NOSUID,
+    MS_RDONLY,
+    CharDev,
+    Dir,
+    Mount,
+    Symlink,
+    parse_options,
+    run_steps,
+)
+from init.timeline import Timeline
+from tests.fakes import FakeKernel
+
+
+def made_fs(tmp_path: Path, tool: list[str], size: int = 40 << 20) -> bytes:
+    """The first 2 KiB of a fresh file system (mkfs on a sparse file: no root needed; FAT32
+    wants at least ~33 MiB)."""
+    if not shutil.which(tool[0]):
+        pytest.skip(f"{tool[0]} not installed")
+    image = tmp_path / "fs.img"
+    with open(image, "wb") as file:
+        file.truncate(size)
+    subprocess.run([*tool, str(image)], check=True, capture_output=True)
+    return image.read_bytes()[:2048]
+
+
+def test_label_of_real_ext4(tmp_path: Path) -> None:
+    assert label_of(made_fs(tmp_path, ["mkfs.ext4", "-q", "-L", "data"])) == "data"
+
+
+@pytest.mark.parametrize("fat", ["16", "32"])
+def test_label_of_real_vfat(tmp_path: Path, fat: str) -> None:
+    head = made_fs(tmp_path, ["mkfs.vfat", "-F", fat, "-n", "BOOT"], (16 if fat == "16" else 40) << 20)
+    assert label_of(head) == "BOOT"
+
+
+def test_label_of_unlabelled_and_unknown() -> None:
+    assert label_of(b"") is None
+    assert label_of(bytes(2048)) is None
+    fat = bytearray(512)
+    fat[510:512] = b"\x55\xaa"
+    fat[0x52:0x5A] = b"FAT32   "
+    fat[0x47:0x52] = b"NO NAME    "
+    assert label_of(bytes(fat)) is None
+
+
+def test_disk_signature() -> None:
+    mbr = bytearray(512)
+    mbr[440:444] = (0x6C586E13).to_bytes(4, "little")
+    assert disk_signature(bytes(mbr)) is None          # no boot signature: not an MBR
+    mbr[510:512] = b"\x55\xaa"
+    assert disk_signature(bytes(mbr)) == "6c586e13"
+
+
+def test_parse_options() -> None:
+    assert parse_options("") == (0, "")
+    assert parse_options("ro,noatime,errors=remount-ro") == (MS_RDONLY | MS_NOATIME,
+                                                              "errors=remount-ro")
+    assert parse_options("defaults,rw,nosuid") == (MS_NOSUID, "")
+
+
+def test_ifreq_is_the_kernels_40_bytes() -> None:
+    assert IFREQ.size == 40
+    name, flags = IFREQ.unpack(IFREQ.pack(b"lo", 0x49))
+    assert name.rstrip(b"\0") == b"lo" and flags == 0x49
+
+
+def test_loopback_up_only_when_down() -> None:
+    fake = FakeKernel()
+    assert loopback_up(fake) is True  # type: ignore[arg-type]
+    assert [line.split()[1:] for line in fake.transcript if "ioctl" in line] == [
+        ["ioctl", "socket", "SIOCGIFFLAGS"], ["ioctl", "socket", "SIOCSIFFLAGS"]]
+
+
+def test_timeline_summary_and_json() -> None:
+    now = [1.0]
+    timeline = Timeline(lambda: now[0])
+    with timeline.step("mounts", "mount proc on /proc"):
+        now[0] = 1.02
+    with timeline.step("modules", "dummy"):
+        now[0] = 1.17
+    assert timeline.summary(1.2) == "boot 1.200 s: mounts 0.020 s, modules 0.150 s -> app started"
+    data = json.loads(timeline.to_json())
+    assert data["app_started"] == 1.2 and [s["name"] for s in data["steps"]] == [
+        "mount proc on /proc", "dummy"]
+
+
+def test_timeline_records_the_error_of_a_failing_step() -> None:
+    timeline = Timeline(lambda: 0.0)
+    with pytest.raises(OSError), timeline.step("data", "LABEL=x"):
+        raise OSError(errno.EIO, "I/O error")
+    assert timeline.steps[0].error.startswith("OSError")
+
+
+def test_parse_args() -> None:
+    assert parse_args([], strict=True) == ("/", None)
+    assert parse_args(["--root", "/tmp/r", "--config=/c.json"], strict=True) == ("/tmp/r",
+                                                                                 "/c.json")
+    # As PID 1, the kernel hands its unknown command-line words to init: ignore them.
+    assert parse_args(["single", "--root"], strict=False) == ("/", None)
+    with pytest.raises(SystemExit):
+        parse_args(["--bogus"], strict=True)
+
+
+def test_messages_name_errnos_and_places() -> None:
+    assert errname(FileNotFoundError(errno.ENOENT, "x")) == "ENOENT (No such file or directory)"
+    assert describe(InitError("data partition LABEL=x not found after 1 s")) == (
+        "data partition LABEL=x not found after 1 s")
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        assert describe(exc).startswith("KeyError: 'missing' at ") and "test_boot_units" in \
+            describe(exc)
+
+
+def test_steps_into_a_temporary_root(tmp_path: Path, host_sys: Path,
+                                     capfd: pytest.CaptureFixture[str]) -> None:
+    """Dir and Symlink steps for real (no privileges needed); EEXIST on a second run is fine,
+    a failing mount is reported and the loop goes on."""
+    from init.kernel import Kernel
+
+    kernel = Kernel()
+    steps = (Dir("/dev"), Dir("/dev/shm", 0o1777), Symlink("/proc/self/fd", "/dev/fd"),
+             Mount("none", "/nowhere", "no-such-fs", MS_NOSUID))
+    old = os.umask(0)
+    try:
+        for _ in range(2):
+            assert run_steps(kernel, str(tmp_path), steps, Timeline(kernel.clock),
+                             Log(kernel)) == []
+    finally:
+        os.umask(old)
+    assert (tmp_path / "dev/shm").stat().st_mode & 0o7777 == 0o1777
+    assert os.readlink(tmp_path / "dev/fd") == "/proc/self/fd"
+    assert capfd.readouterr().out.count("pinit: cannot mount no-such-fs on /nowhere: ") == 2
+
+
+def test_chardev_step_records_major_minor() -> None:
+    fake = FakeKernel()
+    run_steps(fake, "/", (CharDev("/dev/null", 1, 3),), Timeline(fake.clock), Log(fake))  # type: ignore[arg-type]
+    assert fake.transcript[-1].endswith("mknod /dev/null c 1:3 666")
+
+
+def test_struct_is_what_the_watchdog_ioctls_take() -> None:
+    from init.watchdog import INT, WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
+
+    assert INT.size == struct.calcsize("i") == 4
+    # _IOR('W', 5, int) and _IOWR('W', 6, int) from linux/watchdog.h
+    assert WDIOC_KEEPALIVE == (2 << 30) | (4 << 16) | (ord("W") << 8) | 5
+    assert WDIOC_SETTIMEOUT == (3 << 30) | (4 << 16) | (ord("W") << 8) | 6
