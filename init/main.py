@@ -17,10 +17,14 @@ X = seconds, SIG = signal name; the service name stands where "app" is):
     pinit: mounted /proc                       (one per mount: /proc /sys /dev /dev/pts
     pinit: mounted /proc (was already mounted)   /dev/shm /run /tmp; EBUSY is fine)
     pinit: cannot mount devtmpfs on /dev: ENODEV (No such device); using the fallback
+    pinit: cannot mount tmpfs on /run: <errno>   (reported, boot goes on)
     pinit: warning: <from the kernel command line's pinit.* words>
+    pinit: cannot open console /dev/ttyS9: ENOENT (No such file or directory); keeping the
+           kernel's console                      (one line)
     pinit: loaded module dummy
     pinit: module dummy already loaded
     pinit: cannot load module dummy: ENOENT (No such file or directory)
+    pinit: cannot resolve modules: <modules.dep problem>
     pinit: waiting for LABEL=data
     pinit: mounted /data from /dev/vda1 (ext4)
     pinit: watchdog /dev/watchdog armed (15 s)
@@ -34,6 +38,7 @@ X = seconds, SIG = signal name; the service name stands where "app" is):
     pinit: crash loop: app failed N times in W s; action reboot
     pinit: got SIGUSR2: poweroff                 (SIGTERM: reboot, SIGUSR1: halt, SIGINT: reboot)
     pinit: control: poweroff                     (a word written to /run/pinit/control)
+    pinit: control: unknown command 'foo' (expected reboot, poweroff or halt)
     pinit: shutdown (poweroff)
     pinit: stopping app (pid N)
     pinit: app killed by signal 15 (SIGTERM)     (or "app exited with status S")
@@ -45,7 +50,12 @@ X = seconds, SIG = signal name; the service name stands where "app" is):
     pinit: powering off                          (or "rebooting", "halting")
     pinit: FATAL: <message>
     pinit: reboot in X s                         (the failure policy; or poweroff, halt)
+    pinit: watchdog disarmed for the shell
     pinit: starting a Python shell on the console; leave it (Ctrl-D) to reboot
+    pinit: not PID 1, so no reboot(2) RB_POWER_OFF; exiting     (host runs only)
+
+The failure policy (config.on_failure; "shell" with pinit.debug=1) also applies when
+/etc/pinit.json cannot be read: then the defaults hold (reboot after 5 s).
 """
 
 from __future__ import annotations
@@ -147,8 +157,13 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
         except BaseException as exc:
             # Without the syscall module there is no way to reboot; a panic would lose this line.
             os.write(1, f"pinit: FATAL: no syscall module: {exc!r}\n".encode())
+            if pid != 1:
+                raise SystemExit(1) from exc   # a host run: build it (python -m init.sysdefs)
             while True:
-                signal.pause()
+                try:
+                    signal.pause()
+                except BaseException:
+                    pass   # e.g. KeyboardInterrupt: PID 1 must not exit
     log = Log(kernel)
     boot = Boot(kernel, log, root, config_path)
     try:

@@ -137,4 +137,7 @@ def reboot(kernel: Kernel, action: str, log: Log) -> None:
     except Exception as exc:   # whatever it is, PID 1 must not exit: that is a kernel panic
         log(f"reboot(2) for {action} failed: {errname(exc)}; waiting forever")
     while True:
-        kernel.sleep(3600)
+        try:
+            kernel.sleep(3600)
+        except Exception:
+            pass   # nothing is left to do, and exiting would panic the kernel

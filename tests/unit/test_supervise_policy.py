@@ -81,3 +81,11 @@ def test_control_commands() -> None:
     assert parse_commands(b"halt\nreboot\n") == ("reboot", [])
     assert parse_commands(b"status\n") == (None, ["status"])
     assert parse_commands(b"") == (None, [])
+
+
+def test_signal_actions_follow_gokrazy_plus_ctrl_alt_del() -> None:
+    from init.shutdown import SIGNAL_ACTIONS, WATCHED_SIGNALS
+
+    assert SIGNAL_ACTIONS == {signal.SIGTERM: "reboot", signal.SIGUSR1: "halt",
+                              signal.SIGUSR2: "poweroff", signal.SIGINT: "reboot"}
+    assert signal.SIGCHLD in WATCHED_SIGNALS
