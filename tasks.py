@@ -111,3 +111,18 @@ def test(c, k=None, fast=False):
         args += ["-m", "not qemu"]
     result = c.run(" ".join(args), warn=True, pty=False)
     sys.exit(result.exited)
+
+
+@task(help={"n": "boots per variant (default 5)", "no_builds": "skip the cold/warm build timing",
+            "no_icount": "real-time guest clock instead of instruction counting"})
+@reported
+def bench(c, n=5, no_builds=False, no_icount=False):
+    """Build time, size and boot time of pinit beside busybox; build/bench.json, docs/benchmarks.md."""
+    from builder import bench as b
+    from builder.compile import build_init as build
+    from toolchain import provision
+
+    tc = provision.ensure()
+    init = BUILD / "init"
+    build(tc, init)
+    b.bench(tc, init, BUILD, n=int(n), builds=not no_builds, icount=not no_icount)

@@ -1,0 +1,246 @@
+"""`invoke bench`: build time and size of the init, and boots against the classic busybox init.
+
+Everything is compared in the same run against Debian's busybox-static doing the classic job
+(the seed's shell script), because this machine is shared and noisy: ratios travel, seconds do
+not. The boot benchmark alternates the two variants, same kernel, same QEMU flags, same app:
+a tiny static C program that prints its CLOCK_BOOTTIME, PID 1's VmRSS, then powers off.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import os
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import bootfs, compress, cpio
+from builder.errors import BuildError
+from builder.run import log, run, step, write_atomic
+from toolchain.provision import Toolchain
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_APP_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/reboot.h>
+
+int main(void) {
+    struct timespec t;
+    char line[256];
+    clock_gettime(CLOCK_BOOTTIME, &t);
+    printf("BENCH-APP %ld.%09ld\n", (long)t.tv_sec, t.tv_nsec);
+    FILE *f = fopen("/proc/1/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            printf("BENCH-PID1-RSS %s", line + 6);
+    if (f) fclose(f);
+    printf("BENCH-DONE\n");
+    fflush(stdout);
+    sync();
+    reboot(RB_POWER_OFF);
+    for (;;) pause();
+}
+"""
+
+# The seed's classic init script, as the busybox baseline runs it.
+CLASSIC_INIT = """#!/bin/sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
+mkdir /dev/pts
+mount -t devpts devpts /dev/pts
+echo "Creating basic devices..."
+mknod /dev/null c 1 3
+mknod /dev/tty c 5 0
+exec /app/bench
+"""
+
+PINIT_TOML = """
+[init]
+mode = "supervise"
+[[service]]
+name = "bench"
+exec = "{app}"
+restart = "never"
+[image]
+compression = "gzip"
+"""
+
+
+def sizes(path: Path) -> dict[str, int]:
+    data = path.read_bytes()
+    out = {"raw": len(data), "gzip-9": len(gzip.compress(data, 9, mtime=0))}
+    for name, cmd in (("xz-9", ["xz", "-9", "-c", "-T1"]), ("zstd-19", ["zstd", "-19", "-c", "-q"])):
+        out[name] = len(run([*cmd, str(path)], capture=True, quiet=True).stdout)
+    return out
+
+
+def build_times(tc: Toolchain, work: Path) -> dict[str, float]:
+    """Cold (empty Nuitka cache, ccache off) then warm after editing one init file."""
+    from builder.compile import INIT_ENTRY, compile_python
+
+    src = work / "src"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(REPO / "init", src / "init", ignore=shutil.ignore_patterns("__pycache__"))
+    entry = work / "pinit_init.py"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    entry.write_text(INIT_ENTRY)
+    out = work / "init"
+    saved = {k: os.environ.get(k) for k in ("CCACHE_DISABLE", "NUITKA_CACHE_DIR")}
+    try:
+        os.environ["CCACHE_DISABLE"] = "1"
+        os.environ["NUITKA_CACHE_DIR"] = str(work / "nuitka-cache")
+        start = time.monotonic()
+        compile_python(entry, out, tc, name="init", pythonpath=(src,), work=work / "nuitka")
+        cold = time.monotonic() - start
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with (src / "init" / "main.py").open("a") as f:
+        f.write(f"\n_BENCH_EDIT = {time.time_ns()}\n")
+    start = time.monotonic()
+    compile_python(entry, out, tc, name="init", pythonpath=(src,), work=work / "nuitka")
+    return {"cold_s": round(cold, 1), "warm_after_edit_s": round(time.monotonic() - start, 1)}
+
+
+def bench_app(tc: Toolchain, work: Path) -> Path:
+    c_file = work / "bench.c"
+    c_file.parent.mkdir(parents=True, exist_ok=True)
+    c_file.write_text(BENCH_APP_C)
+    app = work / "bench-app"
+    run(["aarch64-linux-gnu-gcc", f"--sysroot={tc.sysroot}", "-static", "-O2", "-s", "-o", app,
+         c_file], quiet=True)
+    return app
+
+
+def busybox_boot(tc: Toolchain, app: Path, out: Path) -> Path:
+    entries: list[cpio.Entry] = [
+        cpio.File("bin/busybox", tc.busybox.read_bytes(), 0o755), cpio.Symlink("bin/sh", "busybox"),
+        cpio.Dir("proc"), cpio.Dir("sys"), cpio.Dir("dev"), cpio.CharDev("dev/console", 5, 1),
+        cpio.File("init", CLASSIC_INIT.encode(), 0o755), cpio.File("app/bench", app.read_bytes(), 0o755),
+    ]
+    files: dict[str, Path | bytes] = {
+        tc.vmlinuz.name: tc.vmlinuz,
+        "initramfs.gz": compress.compress(cpio.write(entries), "gzip"),
+        "config.txt": bootfs.config_txt(tc.vmlinuz.name, "initramfs.gz", ()).encode(),
+        "cmdline.txt": bootfs.cmdline_txt(()).encode(),
+    }
+    bootfs.make_boot_folder(out, files)
+    return out
+
+
+def pinit_boot(tc: Toolchain, app: Path, init: Path, out: Path) -> Path:
+    from builder import image
+
+    toml = out.parent / "bench-pinit.toml"
+    toml.write_text(PINIT_TOML.format(app=app))
+    built = image.build(toml, out, init, tc)
+    return built.boot
+
+
+@dataclass
+class Sample:
+    init_to_app: float
+    wall_to_app: float
+    pid1_rss_kb: int
+
+
+def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
+    from builder import qemu
+
+    extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
+    plan = qemu.plan(boot, machine="virt", qemu_args=extra)
+    result = qemu.run(plan, expect=["BENCH-DONE"], timeout=60, log=log_dir / f"{label}.log")
+    if not result.ok:
+        raise BuildError(f"bench boot of {label} failed: {result.reason}",
+                         hint=f"console log: {log_dir / f'{label}.log'}")
+    run_init = qemu.kernel_time(result.lines, "Run /init as init process")
+    app_line = next(line for line in result.lines if "BENCH-APP " in line)
+    rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "0 kB")
+    if run_init is None:
+        raise BuildError(f"bench boot of {label}: no 'Run /init' line in the console log")
+    app_t = float(app_line.split("BENCH-APP ")[1].split()[0])
+    return Sample(app_t - run_init, result.first_seen["BENCH-DONE"],
+                  int(rss.split("BENCH-PID1-RSS")[1].split()[0]))
+
+
+def summarize(samples: list[Sample]) -> dict[str, float]:
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"median": round(statistics.median(values), 4),
+                "min": round(min(values), 4), "max": round(max(values), 4)}
+    return {"init_to_app_s": stats([s.init_to_app for s in samples]),
+            "wall_to_app_s": stats([s.wall_to_app for s in samples]),
+            "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples])}
+
+
+def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[str, object]:
+    app = bench_app(tc, work)
+    variants = {"busybox": busybox_boot(tc, app, work / "busybox" / "boot"),
+                "pinit": pinit_boot(tc, app, init, work / "pinit")}
+    samples: dict[str, list[Sample]] = {k: [] for k in variants}
+    with step(f"{n} boots of each variant, alternating"):
+        for i in range(n):
+            for name, boot in variants.items():
+                samples[name].append(boot_once(boot, f"{name}-{i}", work / "logs", icount))
+    result: dict[str, object] = {name: summarize(s) for name, s in samples.items()}
+    for name, boot in variants.items():
+        initramfs = next(boot.glob("initramfs.*"))
+        result[name]["initramfs_bytes"] = initramfs.stat().st_size  # type: ignore[index]
+    return result
+
+
+def table(report: dict) -> str:
+    b, p = report["boot"]["busybox"], report["boot"]["pinit"]
+    rows = [
+        ("Run /init → app's first line (s, median)", b["init_to_app_s"]["median"], p["init_to_app_s"]["median"]),
+        ("  spread (min–max)", f'{b["init_to_app_s"]["min"]}–{b["init_to_app_s"]["max"]}',
+         f'{p["init_to_app_s"]["min"]}–{p["init_to_app_s"]["max"]}'),
+        ("wall time to the app (s, median)", b["wall_to_app_s"]["median"], p["wall_to_app_s"]["median"]),
+        ("PID 1 RSS after boot (kB, median)", b["pid1_rss_kb"]["median"], p["pid1_rss_kb"]["median"]),
+        ("initramfs (bytes, gzip)", b["initramfs_bytes"], p["initramfs_bytes"]),
+        ("init binary raw (bytes)", report["size"]["busybox"]["raw"], report["size"]["init"]["raw"]),
+        ("init binary zstd -19 (bytes)", report["size"]["busybox"]["zstd-19"], report["size"]["init"]["zstd-19"]),
+    ]
+    lines = ["| figure | busybox | pinit |", "|---|---|---|"]
+    lines += [f"| {a} | {b_} | {c} |" for a, b_, c in rows]
+    lines.append(f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}")
+    if "build" in report:
+        lines.append(f"\nbuild-init: cold {report['build']['cold_s']} s, warm after editing one "
+                     f"init file {report['build']['warm_after_edit_s']} s")
+    return "\n".join(lines)
+
+
+def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
+          icount: bool = True) -> dict:
+    work = out / "bench"
+    report: dict = {"date": datetime.date.today().isoformat(), "boots_per_variant": n,
+                    "icount": icount}
+    if builds:
+        with step("cold and warm build-init"):
+            report["build"] = build_times(tc, work / "build")
+    report["size"] = {"init": sizes(init), "busybox": sizes(tc.busybox)}
+    report["boot"] = boots(tc, init, work, n, icount)
+    b = report["boot"]["busybox"]["init_to_app_s"]["median"]
+    p = report["boot"]["pinit"]["init_to_app_s"]["median"]
+    report["init_to_app_ratio"] = round(p / b, 2) if b > 0 else None
+    write_atomic(out / "bench.json", (json.dumps(report, indent=1) + "\n").encode())
+    text = table(report)
+    print(text)
+    docs = REPO / "docs" / "benchmarks.md"
+    header = "# Benchmarks\n\nWritten by `invoke bench`; newest first. QEMU `-M virt`, cortex-a53, 1 CPU.\n"
+    previous = docs.read_text() if docs.is_file() else ""
+    old = previous[previous.find("\n## ") + 1:] if "\n## " in previous else ""
+    write_atomic(docs, f"{header}\n## {report['date']}\n\n{text}\n\n{old}".encode())
+    log(f"wrote {out / 'bench.json'} and {docs}")
+    return report
