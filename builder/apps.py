@@ -75,10 +75,13 @@ def _python_sources(program: Path) -> list[Path]:
 
 def python_app(program: Path, name: str, tc: Toolchain, cache: Path) -> Path:
     """Compile a Python program into a static aarch64 binary, reusing an identical earlier one."""
-    from builder.compile import PYTHON_FLAGS, compile_python
-    from toolchain.nuitka_plugin import NUITKA_VERSION
+    from builder import compile as compile_mod
+    from toolchain import nuitka_plugin
 
-    digest = hashlib.sha256(f"{NUITKA_VERSION}|{PYTHON_FLAGS}|{program.name}".encode())
+    # The recipe is part of the key: a change to how we compile rebuilds every app.
+    digest = hashlib.sha256(program.name.encode())
+    for recipe in (compile_mod.__file__, nuitka_plugin.__file__):
+        digest.update(Path(recipe).read_bytes())
     for src in _python_sources(program):
         digest.update(str(src.relative_to(program.parent)).encode() + b"\0" + src.read_bytes())
     out = cache / f"{name}-{digest.hexdigest()[:16]}"
@@ -90,9 +93,9 @@ def python_app(program: Path, name: str, tc: Toolchain, cache: Path) -> Path:
     if program.is_dir():
         entry = work / f"{name}_main.py"
         entry.write_text(f"import {program.name}.__main__\n")
-        compile_python(entry, out, tc, name=name, pythonpath=(program.parent,), work=work)
+        compile_mod.compile_python(entry, out, tc, name=name, pythonpath=(program.parent,), work=work)
     else:
-        compile_python(program, out, tc, name=name, pythonpath=(program.parent,), work=work)
+        compile_mod.compile_python(program, out, tc, name=name, pythonpath=(program.parent,), work=work)
     return out
 
 
