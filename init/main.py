@@ -1,4 +1,4 @@
-"""pinit's entry point: `main(argv)`; PID 1 never returns from it and never dies.
+"""pinit's entry point: `main(sys.argv)`; PID 1 never returns from it and never dies.
 
 Usage:  /init                                   (PID 1 in a real boot; stray arguments that the
                                                  kernel passes from its command line are ignored)
@@ -148,9 +148,12 @@ def repl(boot: Boot) -> None:
 
 
 def main(argv: list[str], kernel: Kernel | None = None) -> None:
-    """Boot, supervise, shut down, reboot(2). Never returns normally as PID 1."""
+    """Boot, supervise, shut down, reboot(2). Never returns normally as PID 1.
+
+    `argv` is the whole command line as in sys.argv: argv[0] is the program (the compiled
+    init's entry calls main(sys.argv)). `kernel` is for tests (the recording fake)."""
     pid = os.getpid()
-    root, config_path = parse_args(argv, strict=pid != 1)
+    root, config_path = parse_args(argv[1:], strict=pid != 1)
     if kernel is None:
         try:
             kernel = Kernel()
@@ -190,4 +193,4 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv)

@@ -74,7 +74,7 @@ def boot(tmp_path: Path, fake: FakeKernel, config: Config | None, name: str,
     if config is not None:
         path.write_text(json.dumps(to_dict(config)))
     with pytest.raises((Rebooted, Execed)) as info:
-        entry(["--config", str(path)], fake)
+        entry(["init", "--config", str(path)], fake)
     text = "\n".join(fake.transcript).replace(str(tmp_path), "<tmp>") + "\n"
     golden = GOLDEN / f"{name}.txt"
     if os.environ.get("PINIT_UPDATE_GOLDEN") == "1":
@@ -192,7 +192,7 @@ def test_unreadable_config(tmp_path: Path) -> None:
 def setup_and_run(argv: list[str], kernel: FakeKernel) -> None:
     """Boot without main()'s catch-everything, which would take the fake's Execed (a
     successful execve, which really never returns) for a failure."""
-    b = Boot(kernel, Log(kernel), "/", argv[1])  # type: ignore[arg-type]
+    b = Boot(kernel, Log(kernel), "/", argv[2])  # type: ignore[arg-type]
     b.setup()
     b.run()
 
@@ -213,5 +213,5 @@ def test_debug_gives_the_shell_policy(tmp_path: Path, monkeypatch: pytest.Monkey
     entered = []
     monkeypatch.setattr("init.main.repl", lambda boot: entered.append(boot))
     with pytest.raises(Rebooted) as info:
-        main(["--config", str(tmp_path / "missing.json")], kernel=fake)  # type: ignore[arg-type]
+        main(["init", "--config", str(tmp_path / "missing.json")], kernel=fake)  # type: ignore[arg-type]
     assert entered and info.value.action == "reboot"
