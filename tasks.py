@@ -126,3 +126,35 @@ def bench(c, n=5, no_builds=False, no_icount=False):
     init = BUILD / "init"
     build(tc, init)
     b.bench(tc, init, BUILD, n=int(n), builds=not no_builds, icount=not no_icount)
+
+
+@task(help={"path": "boot folder or card image (default build/boot)",
+            "machine": "virt (default, fast) or raspi3b (bcm2837 dtb, single-thread TCG)",
+            "expect": "scripted: pass when this console text appears (repeatable)",
+            "fail": "scripted: fail at once when this console text appears (repeatable)",
+            "timeout": "scripted: seconds before giving up (default 30)",
+            "disk": "attach this disk image (a card image attaches itself)",
+            "timeline": "render the init's boot timeline from the console log as build/timeline.svg"},
+      iterable=["expect", "fail"])
+@reported
+def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
+         timeline=False):
+    """Boot a boot folder or card image in QEMU the way the Pi firmware would."""
+    from builder import qemu
+
+    source = Path(path) if path else BUILD / "boot"
+    with qemu.plan(source, machine, disk=Path(disk) if disk else None) as plan:
+        if not expect and not timeline:
+            qemu.run(plan, interactive=True)
+            return
+        result = qemu.run(plan, expect=expect or ["pinit: boot "], fail=fail or [],
+                          timeout=float(timeout), echo=True)
+    print(f"pinit: boot {'passed' if result.ok else 'FAILED'}: {result.reason} "
+          f"({result.seconds:.1f} s; console log {qemu.DEFAULT_LOG})")
+    if timeline:
+        from builder import timeline as tl
+
+        svg = tl.render_from_console(result.lines, BUILD / "timeline.svg")
+        print(f"pinit: boot timeline: {svg}")
+    if not result.ok:
+        sys.exit(1)

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -83,6 +83,7 @@ class BootPlan:
     append: str
     disk: Path | None
     workdir: Path | None = None
+    extra_args: tuple[str, ...] = ()   # more qemu options, e.g. -icount for the benchmark
 
     @property
     def args(self) -> list[str]:
@@ -99,7 +100,7 @@ class BootPlan:
                      "-device", "virtio-blk-device,drive=hd0"]
         elif self.disk is not None:
             args += ["-drive", f"if=sd,format=raw,file={_drive_path(self.disk)}"]
-        return args
+        return [*args, *self.extra_args]
 
     def close(self) -> None:
         if self.workdir is not None:
@@ -179,7 +180,7 @@ def _pad_for_sd(disk: Path, workdir: Path) -> Path:
 
 
 def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), *,
-         disk: Path | None = None) -> BootPlan:
+         disk: Path | None = None, qemu_args: Sequence[str] = ()) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
     `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
 
@@ -199,7 +200,8 @@ def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), 
             disk = disk or source
         else:
             raise BuildError(f"{source}: no such boot folder or card image")
-        result = _plan(source, m, files, extra_append, disk, workdir)
+        result = replace(_plan(source, m, files, extra_append, disk, workdir),
+                         extra_args=tuple(qemu_args))
     except BaseException:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
