@@ -143,11 +143,13 @@ def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, dis
     from builder import qemu
 
     source = Path(path) if path else BUILD / "boot"
-    with qemu.plan(source, machine, disk=Path(disk) if disk else None) as plan:
+    append = ["pinit.timeline=1"] if timeline else []
+    with qemu.plan(source, machine, append, disk=Path(disk) if disk else None) as plan:
         if not expect and not timeline:
             qemu.run(plan, interactive=True)
             return
-        result = qemu.run(plan, expect=expect or ["pinit: boot "], fail=fail or [],
+        wanted = expect or (["pinit: timeline "] if timeline else ["pinit: boot "])
+        result = qemu.run(plan, expect=wanted, fail=fail or [],
                           timeout=float(timeout), echo=True)
     print(f"pinit: boot {'passed' if result.ok else 'FAILED'}: {result.reason} "
           f"({result.seconds:.1f} s; console log {qemu.DEFAULT_LOG})")
