@@ -13,7 +13,6 @@ import errno
 from init import cmdline
 from init.config import Config, apply_cmdline, load
 from init.console import Log, errname, open_console
-from init.data import mount_data
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
 from init.kernel import Kernel
@@ -22,7 +21,12 @@ from init.rootfs import EARLY_ROOTFS, prefixed, run_steps
 from init.shutdown import WATCHED_SIGNALS, open_control, shutdown
 from init.supervise import Supervisor, exec_service
 from init.timeline import Timeline
-from init.watchdog import Watchdog
+
+# Type names only: init.data and init.watchdog are imported when configured, since every module
+# costs PID 1 start-up time under emulation (mypy and ruff read this block; Python skips it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from init.watchdog import Watchdog
 
 CONFIG = "/etc/pinit.json"
 TIMELINE = "/run/pinit/timeline.json"
@@ -55,9 +59,10 @@ class Boot:
         """Everything before the services. Raises InitError (or anything) → fatal path."""
         kernel, log, root = self.kernel, self.log, self.root
         log(f"started as PID {kernel.getpid()}")
-        # First, so that a signal during boot is queued for the main loop, not lost or fatal.
-        self.signal_fd = kernel.watch_signals(WATCHED_SIGNALS)
-        kernel.umask(BOOT_UMASK)
+        with self.timeline.step("init", "signals"):
+            # First, so that a signal during boot is queued for the main loop, not lost.
+            self.signal_fd = kernel.watch_signals(WATCHED_SIGNALS)
+            kernel.umask(BOOT_UMASK)
         self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log)
         config = self.load_config()
         if self.real_console:
@@ -67,6 +72,8 @@ class Boot:
         self.system(config)
         load_modules(kernel, root, config, log, self.timeline)
         if config.data.device:
+            from init.data import mount_data
+
             with self.timeline.step("data", config.data.device):
                 self.data_mount = mount_data(kernel, root, config.data, log)
                 self.mounts.append(self.data_mount)
@@ -127,6 +134,8 @@ class Boot:
             self.log(f"watchdog {config.watchdog.device} not armed: nobody would pet it "
                      "after exec")
             return
+        from init.watchdog import Watchdog
+
         with self.timeline.step("watchdog", config.watchdog.device):
             try:
                 self.watchdog = Watchdog.open(self.kernel, self.root, config.watchdog)
@@ -147,16 +156,21 @@ class Boot:
             self.log(f"starting {config.services[0].name} (pid {self.kernel.getpid()})")
             self.app_started()
             exec_service(self.kernel, config.services[0])
-        control_fd = open_control(self.kernel, self.root, self.log)
+        with self.timeline.step("services", "control"):
+            control_fd = open_control(self.kernel, self.root, self.log)
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
                                      self.watchdog)
-        action = self.supervisor.start_all()
+        with self.timeline.step("services", "start"):
+            action = self.supervisor.start_all()
         self.app_started()
         return action or self.supervisor.run()
 
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
         self.log(self.timeline.summary(self.kernel.clock()))
+        for step in self.timeline.steps:
+            self.log.debug(f"step {step.start:.3f}-{step.end:.3f} {step.phase}: {step.name}"
+                           + (f" ({step.error})" if step.error else ""))
         path = prefixed(self.root, TIMELINE)
         try:
             try:

@@ -26,14 +26,16 @@ def _optional(kernel: Kernel, path: str) -> str:
 
 def resolve(kernel: Kernel, folder: str, names: list[str]) -> list[str]:
     """Module paths relative to `folder`, dependencies first (modules.resolve, but read
-    through the kernel seam). modules.alias is large, so it is read only when a name is not
-    a module's own name."""
+    through the kernel seam). modules.builtin (hundreds of lines) and modules.alias are read
+    only for a name that is not a module's own name: parsing costs boot time under emulation."""
     dep = modules.parse_dep(kernel.read_text(folder + "/modules.dep"))
-    builtin = modules.parse_builtin(_optional(kernel, folder + "/modules.builtin"))
-    known = {modules.name_of(path) for path in dep} | builtin
+    known = {modules.name_of(path) for path in dep}
+    builtin: frozenset[str] = frozenset()
     alias: tuple[tuple[str, str], ...] = ()
     if any(modules.normalize(name) not in known for name in names):
-        alias = modules.parse_alias(_optional(kernel, folder + "/modules.alias"))
+        builtin = modules.parse_builtin(_optional(kernel, folder + "/modules.builtin"))
+        if any(modules.normalize(name) not in known | builtin for name in names):
+            alias = modules.parse_alias(_optional(kernel, folder + "/modules.alias"))
     return modules.closure(names, dep, alias, builtin, folder + "/modules.dep")
 
 

@@ -48,6 +48,7 @@ class Kernel:
         self._ffi = ffi
         self._lib = lib
         self._pid = os.getpid()
+        self._cwd = os.getcwd()   # PID 1 never changes it
 
     def _check(self, result: int, *what: str) -> None:
         if result < 0:
@@ -203,18 +204,38 @@ class Kernel:
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
               gid: int) -> tuple[int, int]:
-        """fork + exec `argv` in a new session; returns (pid, read end of its stdout/stderr).
+        """Start `argv` in a new session, stdin on /dev/null, stdout and stderr on a new pipe;
+        returns (pid, the pipe's non-blocking read end). OSError if it cannot be executed.
 
-        An exec failure is reported by the child over a close-on-exec pipe and raised here as
-        OSError, so "no such program" is an error at the call, not a mystery exit status.
-        The failed child exits 127 and is reaped by the caller's one waitpid loop.
+        With nothing to change but the session, posix_spawn (vfork-style: no copy of PID 1's
+        page tables, which under emulation costs more than the exec) reports exec errors
+        itself. A cwd or user change needs fork, where the child reports a failed exec over a
+        close-on-exec pipe; then it exits 127 and is reaped by the caller's one waitpid loop.
         """
         out_r, out_w = os.pipe()
+        try:
+            if uid == 0 and gid == 0 and cwd == self._cwd:
+                pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
+                                     file_actions=[
+                                         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                                         (os.POSIX_SPAWN_DUP2, out_w, 1),
+                                         (os.POSIX_SPAWN_DUP2, out_w, 2)])
+            else:
+                pid = self._fork_exec(argv, env, cwd, uid, gid, out_w)
+        except BaseException:
+            os.close(out_r)
+            raise
+        finally:
+            os.close(out_w)
+        os.set_blocking(out_r, False)
+        return pid, out_r
+
+    def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
+                   out_w: int) -> int:
         err_r, err_w = os.pipe()   # close-on-exec: EOF with no data means exec succeeded
         pid = os.fork()
         if pid == 0:
             try:
-                os.close(out_r)
                 os.close(err_r)
                 os.setsid()
                 null = os.open("/dev/null", os.O_RDONLY)
@@ -227,18 +248,15 @@ class Kernel:
                 os.write(err_w, str(err).encode())
             finally:
                 os._exit(127)
-        os.close(out_w)
         os.close(err_w)
         try:
             report = os.read(err_r, 32)
         finally:
             os.close(err_r)
         if report:
-            os.close(out_r)
             err = int(report)
             raise OSError(err, os.strerror(err), argv[0])
-        os.set_blocking(out_r, False)
-        return pid, out_r
+        return pid
 
     def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
         """Replace this process (mode "exec"); returns only by raising OSError."""

@@ -95,7 +95,7 @@ class CharDev(Value):
 
 
 class Mount(Value):
-    __slots__ = ("source", "target", "fstype", "flags", "data", "ok", "fallback")
+    __slots__ = ("source", "target", "fstype", "flags", "data", "ok", "fallback", "unless")
     source: str
     target: str
     fstype: str
@@ -103,11 +103,13 @@ class Mount(Value):
     data: str
     ok: tuple[int, ...]          # errnos that mean "already mounted"
     fallback: tuple[Step, ...]   # steps run instead when the mount fails
+    unless: str                  # a path that exists only when it is mounted already
 
     def __init__(self, source: str, target: str, fstype: str, flags: int = 0, data: str = "",
-                 ok: tuple[int, ...] = (), fallback: tuple[Step, ...] = ()) -> None:
+                 ok: tuple[int, ...] = (), fallback: tuple[Step, ...] = (),
+                 unless: str = "") -> None:
         self._init(source=source, target=target, fstype=fstype, flags=flags, data=data, ok=ok,
-                   fallback=fallback)
+                   fallback=fallback, unless=unless)
 
 
 Step = Dir | Symlink | CharDev | Mount
@@ -129,9 +131,10 @@ DEV_FALLBACK: tuple[Step, ...] = (
 )
 
 EARLY_ROOTFS: tuple[Step, ...] = (
-    # EBUSY: the static init's C constructor mounts /proc before Python starts (Nuitka reads
-    # /proc/self/exe at start-up), so this mount normally finds it there already.
-    Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,)),
+    # The static init's C constructor mounts /proc before Python starts (Nuitka reads
+    # /proc/self/exe at start-up). proc can be mounted again on top (every proc mount is a new
+    # instance, so no EBUSY), hence the look for /proc/self first.
+    Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, unless="/proc/self"),
     Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,)),
     # EBUSY: a kernel with CONFIG_DEVTMPFS_MOUNT mounts it itself (Debian's does not).
     Mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", ok=(errno.EBUSY,),
@@ -180,6 +183,8 @@ def apply(kernel: Kernel, root: str, step: Step) -> str:
     """Run one step; returns what it did, for the log. Raises OSError for unexpected errnos."""
     if isinstance(step, Mount):
         target = prefixed(root, step.target)
+        if step.unless and kernel.exists(prefixed(root, step.unless)):
+            return f"mounted {step.target} (was already mounted)"
         try:
             kernel.mount(step.source, target, step.fstype, step.flags, step.data)
         except OSError as exc:

@@ -26,7 +26,11 @@ from collections.abc import Callable
 from init.console import Log, errname
 from init.kernel import Kernel
 from init.rootfs import MNT_DETACH, MS_RDONLY, MS_REMOUNT, prefixed
-from init.watchdog import Watchdog
+
+# Type names only: init.watchdog is imported by the boot when a watchdog is configured.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from init.watchdog import Watchdog
 
 SIGNAL_ACTIONS = {
     signal.SIGTERM: "reboot",

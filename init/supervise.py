@@ -22,7 +22,11 @@ from init.console import Log, errname
 from init.kernel import Kernel
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
 from init.shutdown import SIGNAL_ACTIONS, parse_commands
-from init.watchdog import Watchdog
+
+# Type names only: init.watchdog is imported by the boot when a watchdog is configured.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from init.watchdog import Watchdog
 
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME": "/"}
 EXEC_FAILED = 127          # what a shell reports for "command not found"; counts as a failure

@@ -32,13 +32,38 @@ def run(kernel, argv: list[str], env: dict[str, str] | None = None, cwd: str = "
     return os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
-def test_exec_failure_is_an_oserror_at_the_call(kernel) -> None:
+def test_exec_failure_is_an_oserror_at_the_call_fork(kernel) -> None:
     with pytest.raises(FileNotFoundError) as info:
-        kernel.spawn(["/no/such/program"], {}, "/", 0, 0)
+        kernel.spawn(["/no/such/program"], {}, "/proc", 0, 0)   # a cwd change needs fork
     assert info.value.errno == errno.ENOENT
     # The child that failed to exec is left to the caller's one reaper.
     pid, status = os.waitpid(-1, 0)
     assert os.waitstatus_to_exitcode(status) == 127
+
+
+def test_exec_failure_is_an_oserror_at_the_call_posix_spawn(kernel) -> None:
+    with pytest.raises(FileNotFoundError):
+        kernel.spawn(["/no/such/program"], {}, os.getcwd(), 0, 0)
+    assert os.waitpid(-1, os.WNOHANG) == (0, 0) if _has_children() else True
+
+
+def inheritable_fds() -> list[int]:
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and os.get_inheritable(int(name)):
+                fds.append(int(name))
+        except OSError:
+            pass   # the directory fd listdir used, closed by now
+    return fds
+
+
+def _has_children() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def test_stdout_and_stderr_share_one_pipe(kernel) -> None:
@@ -46,17 +71,23 @@ def test_stdout_and_stderr_share_one_pipe(kernel) -> None:
     assert (code, out) == (3, b"out\nerr\n")
 
 
-def test_child_gets_session_null_stdin_cwd_env_and_default_signals(kernel, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["posix_spawn", "fork"])
+def test_child_gets_session_null_stdin_cwd_env_and_default_signals(kernel, tmp_path: Path,
+                                                                   how: str) -> None:
+    cwd = os.getcwd() if how == "posix_spawn" else str(tmp_path)
     script = ("echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$; readlink /proc/self/fd/0; "
-              "pwd; echo $GREETING; grep SigIgn /proc/self/status")
-    code, out = run(kernel, ["/bin/sh", "-c", script], {"GREETING": "hi"}, str(tmp_path))
+              "pwd; echo $GREETING; grep SigIgn /proc/self/status; ls /proc/self/fd | wc -l")
+    code, out = run(kernel, ["/bin/sh", "-c", script], {"GREETING": "hi"}, cwd)
     lines = out.decode().splitlines()
     assert code == 0
     sid, pid = (word.split("=")[1] for word in lines[0].split())
     assert sid == pid                                  # its own session (and process group)
-    assert lines[1:4] == ["/dev/null", str(tmp_path), "hi"]
+    assert lines[1:4] == ["/dev/null", cwd, "hi"]
     ignored = int(lines[4].split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))   # Python's SIG_IGN is not inherited
+    # ls sees 0, 1, 2, its own directory fd and what this test process has open without
+    # close-on-exec: none of the Kernel's pipes leaked into the child.
+    assert int(lines[5]) == 4 + len(inheritable_fds())
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")

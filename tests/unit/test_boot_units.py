@@ -100,7 +100,8 @@ def test_timeline_summary_and_json() -> None:
         now[0] = 1.02
     with timeline.step("modules", "dummy"):
         now[0] = 1.17
-    assert timeline.summary(1.2) == "boot 1.200 s: mounts 0.020 s, modules 0.150 s -> app started"
+    assert timeline.summary(1.2) == (
+        "boot 1.200 s: main at 1.000 s, mounts 0.020 s, modules 0.150 s -> app started")
     data = json.loads(timeline.to_json())
     assert data["app_started"] == 1.2 and [s["name"] for s in data["steps"]] == [
         "mount proc on /proc", "dummy"]
@@ -168,3 +169,19 @@ def test_struct_is_what_the_watchdog_ioctls_take() -> None:
     # _IOR('W', 5, int) and _IOWR('W', 6, int) from linux/watchdog.h
     assert WDIOC_KEEPALIVE == (2 << 30) | (4 << 16) | (ord("W") << 8) | 5
     assert WDIOC_SETTIMEOUT == (3 << 30) | (4 << 16) | (ord("W") << 8) | 6
+
+
+def test_module_resolve_reads_builtin_and_alias_only_when_needed() -> None:
+    from init.insmod import resolve
+
+    folder = "/lib/modules/6.1.0-test"
+    fake = FakeKernel(files={
+        f"{folder}/modules.dep": b"kernel/drivers/net/dummy.ko:\n",
+        f"{folder}/modules.builtin": b"kernel/fs/ext4/ext4.ko\n",
+        f"{folder}/modules.alias": b"alias net-pf-99 dummy\n",
+    })
+    assert resolve(fake, folder, ["dummy"]) == ["kernel/drivers/net/dummy.ko"]  # type: ignore[arg-type]
+    assert not any("modules.builtin" in line for line in fake.transcript)
+    assert resolve(fake, folder, ["ext4"]) == []  # type: ignore[arg-type]
+    assert not any("modules.alias" in line for line in fake.transcript)
+    assert resolve(fake, folder, ["net-pf-99"]) == ["kernel/drivers/net/dummy.ko"]  # type: ignore[arg-type]
