@@ -103,7 +103,8 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
     if platform.kernel_config:
         compress.check_kernel_supports(method, platform.kernel_config, f"kernel {platform.release}")
     with step("collecting the initramfs contents"):
-        entries = initramfs_entries(cfg, platform, init, tc, out / "apps")
+        # Compiled Python apps are cached by content hash, shared by every output directory.
+        entries = initramfs_entries(cfg, platform, init, tc, tc.cache / "apps")
     with step(f"writing the initramfs ({method})"):
         archive = cpio.write(entries)
         packed = compress.compress(archive, method)

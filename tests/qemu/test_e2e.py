@@ -1,0 +1,207 @@
+"""End to end: images built by the real builder, booted on the real Debian arm64 kernel in QEMU.
+
+Each test builds an appliance with builder.image.build (the real init from `invoke build-init`,
+real module closure, real cpio, real FAT/ext4 image) and decides from console lines. Apps other
+than the demo are tiny static C programs made by the cross compiler (seconds, not a Nuitka run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder import cpio, qemu
+from builder.image import build
+
+pytestmark = [pytest.mark.qemu,
+              pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
+                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+REPO = Path(__file__).resolve().parents[2]
+POWER_DOWN = "reboot: Power down"
+
+HEADERS = """
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+"""
+CRASHER = HEADERS + 'int main(void) { printf("CRASHER running\\n"); fflush(stdout); return 3; }\n'
+POWEROFF = HEADERS + """
+int main(void) {
+    printf("ASKING-POWEROFF\\n"); fflush(stdout);
+    sleep(1);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+DATA = HEADERS + """
+int main(void) {
+    char buf[64] = {0};
+    int fd = open("/data/counter", O_RDONLY);
+    if (fd >= 0) {
+        read(fd, buf, sizeof buf - 1);
+        printf("DATA-SEEN %s\\n", buf);
+    } else {
+        fd = open("/data/counter", O_WRONLY | O_CREAT, 0644);
+        write(fd, "boot1", 5);
+        fsync(fd);
+        printf("DATA-WRITTEN errno=%d\\n", fd < 0 ? errno : 0);
+    }
+    close(fd);
+    fflush(stdout);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cc(toolchain, tmp_path_factory):
+    """Compile a C source into a static aarch64 program."""
+    out_dir = tmp_path_factory.mktemp("apps")
+
+    def compile_c(name: str, source: str) -> Path:
+        src = out_dir / f"{name}.c"
+        src.write_text(source)
+        out = out_dir / name
+        subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-static",
+                        "-O2", "-o", str(out), str(src)], check=True)
+        return out
+    return compile_c
+
+
+def appliance(tmp: Path, toml: str, built_init: Path, toolchain) -> Path:
+    config = tmp / "pinit.toml"
+    config.write_text(toml)
+    return build(config, tmp / "out", built_init, toolchain).boot
+
+
+def boot(source: Path, expect: list[str], *, machine: str = "virt", fail: tuple[str, ...] = (),
+         timeout: float = 30, disk: Path | None = None, then: str | None = None,
+         log: Path | None = None) -> qemu.BootResult:
+    with qemu.plan(source, machine, disk=disk) as plan:
+        return qemu.run(plan, expect=expect, fail=list(fail), timeout=timeout, then=then, log=log)
+
+
+@pytest.fixture(scope="module")
+def default_image(built_init, toolchain, tmp_path_factory) -> Path:
+    """The repo's own pinit.toml: the demo app, module dummy."""
+    out = tmp_path_factory.mktemp("default")
+    return build(REPO / "pinit.toml", out, built_init, toolchain).image
+
+
+def test_default_image_boots_to_hello_world_with_its_module(default_image, tmp_path) -> None:
+    result = boot(default_image, ["pinit: started as PID 1", "pinit: mounted /proc",
+                                  "pinit: mounted /sys", "pinit: mounted /dev",
+                                  "pinit: loaded module dummy", "pinit: starting hello",
+                                  "Hello world!", "hello: dummy module loaded: True"],
+                  fail=("FATAL",), log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    # The app's first line comes after init's boot summary, on the same console.
+    assert any(line.startswith("pinit: boot ") for line in result.lines)
+
+
+def test_default_image_boots_on_raspi3b(default_image, tmp_path) -> None:
+    result = boot(default_image, ["pinit: loaded module dummy", "Hello world!"], machine="raspi3b",
+                  fail=("FATAL",), timeout=45, log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_crashing_service_backs_off_then_the_crash_loop_policy_powers_off(
+        cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("crasher", CRASHER)
+    boot_dir = appliance(tmp_path, f"""
+[[service]]
+name = "crasher"
+exec = "{app}"
+restart = "always"
+backoff_start = 0.2
+backoff_max = 0.8
+crash_loop = {{ count = 4, window = 60, action = "poweroff" }}
+""", built_init, toolchain)
+    result = boot(boot_dir, ["CRASHER running", "pinit: crasher exited with status 3; restart 1 in 0.2 s",
+                             "pinit: crasher exited with status 3; restart 2 in 0.4 s",
+                             "pinit: crasher exited with status 3; restart 3 in 0.8 s",
+                             "pinit: crash loop: crasher failed 4 times in", POWER_DOWN],
+                  fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    assert sum("CRASHER running" in line for line in result.lines) == 4
+
+
+def test_sigusr2_to_pid1_stops_services_and_powers_off(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("poweroff", POWEROFF)
+    boot_dir = appliance(tmp_path, f"""
+[kernel]
+modules = ["dummy"]
+[[service]]
+name = "asker"
+exec = "{app}"
+""", built_init, toolchain)
+    result = boot(boot_dir, ["pinit: loaded module dummy", "ASKING-POWEROFF",
+                             "pinit: got SIGUSR2: poweroff", "pinit: stopping asker",
+                             "pinit: synced file systems", POWER_DOWN], fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_missing_app_is_reported_and_the_policy_applies_without_a_panic(
+        cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("ghost", CRASHER)
+    boot_dir = appliance(tmp_path, f"""
+[init]
+on_failure = "poweroff"
+[[service]]
+name = "ghost"
+exec = "{app}"
+backoff_start = 0.1
+crash_loop = {{ count = 2, window = 60, action = "poweroff" }}
+""", built_init, toolchain)
+    # Take the app out of the built initramfs, as if the card had been damaged.
+    initramfs = boot_dir / "initramfs.gz"
+    from builder import compress
+    entries = [e for e in cpio.read_initramfs(initramfs.read_bytes()) if e.path != "app/ghost"]
+    initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
+    result = boot(boot_dir, ["pinit: ghost: cannot execute /app/ghost: ENOENT",
+                             "pinit: crash loop: ghost failed 2 times", POWER_DOWN])
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_unreadable_config_is_fatal_with_the_failure_policy(built_init, toolchain, tmp_path) -> None:
+    boot_dir = appliance(tmp_path, "[init]\nhostname = \"x\"\n", built_init, toolchain)
+    initramfs = boot_dir / "initramfs.gz"
+    from builder import compress
+    entries = [e if e.path != "etc/pinit.json" else cpio.File("etc/pinit.json", b"{not json")
+               for e in cpio.read_initramfs(initramfs.read_bytes())]
+    initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
+    cmdline = boot_dir / "cmdline.txt"
+    cmdline.write_text(cmdline.read_text().strip() + " pinit.on_failure=poweroff pinit.failure_delay=0\n")
+    result = boot(boot_dir, ["pinit: FATAL: ", POWER_DOWN])
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    assert any("pinit.json" in line for line in result.lines if "FATAL" in line)
+
+
+def test_data_partition_survives_a_clean_power_off(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("data", DATA)
+    config = tmp_path / "pinit.toml"
+    config.write_text(f"""
+[kernel]
+modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
+[data]
+size = "16MiB"
+label = "pinit-data"
+mountpoint = "/data"
+[[service]]
+name = "data"
+exec = "{app}"
+""")
+    image = build(config, tmp_path / "out", built_init, toolchain).image
+    first = boot(image, ["pinit: mounted /data", "DATA-WRITTEN errno=0", "pinit: unmounted /data",
+                         POWER_DOWN], fail=("FATAL",))
+    assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-30:])
+    second = boot(image, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], fail=("FATAL",))
+    assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-30:])
