@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from init.watchdog import Watchdog
 
-SIGNAL_ACTIONS = {
+SIGNAL_ACTIONS: dict[int, str] = {
     signal.SIGTERM: "reboot",
     signal.SIGUSR1: "halt",
     signal.SIGUSR2: "poweroff",

@@ -23,6 +23,27 @@ from init.main import main
 from tests.fakes import Execed, FakeKernel, Rebooted, Run
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+HEADER = ("Written by tests/unit/test_boot_golden.py (PINIT_UPDATE_GOLDEN=1 rewrites it).\n"
+          "Each line: virtual CLOCK_BOOTTIME, then one kernel call of the init (console| = a "
+          "console line).\n")
+SCENARIOS = {
+    "normal_boot": "A Pi-like boot: modules, a LABEL= data partition, the watchdog, one app; "
+                   "'poweroff' on the control FIFO at t=12.",
+    "crash_loop": "The app exits 1 after 0.2 s each time: backoff 0.5, 1, 2 s, then the crash "
+                  "loop (4 in 30 s) reboots.",
+    "missing_app": "/app/hello does not exist: each start fails with ENOENT (exit 127); the "
+                   "crash loop powers off.",
+    "sigterm_shutdown": "SIGTERM at t=3 with two services, one ignoring SIGTERM: SIGKILL after "
+                        "the 2 s grace, then reboot.",
+    "module_failure": "finit_module fails with EINVAL and module_failure is fatal: FATAL, "
+                      "reboot after failure_delay.",
+    "module_failure_warns": "The same failure with module_failure = warn: a console line, the "
+                            "app starts; SIGUSR1 halts.",
+    "devtmpfs_fallback": "devtmpfs cannot be mounted (ENODEV): tmpfs on /dev with static nodes; "
+                         "SIGUSR2 powers off.",
+    "unreadable_config": "No /etc/pinit.json: FATAL with the default policy (reboot after 5 s).",
+    "exec_mode": "mode = exec: the set-up, the summary, then execve of the one service in PID 1.",
+}
 MODULES = "/lib/modules/6.1.0-test"
 
 
@@ -75,7 +96,8 @@ def boot(tmp_path: Path, fake: FakeKernel, config: Config | None, name: str,
         path.write_text(json.dumps(to_dict(config)))
     with pytest.raises((Rebooted, Execed)) as info:
         entry(["init", "--config", str(path)], fake)
-    text = "\n".join(fake.transcript).replace(str(tmp_path), "<tmp>") + "\n"
+    about = (HEADER + SCENARIOS[name]).replace("\n", "\n# ")
+    text = f"# {about}\n" + "\n".join(fake.transcript).replace(str(tmp_path), "<tmp>") + "\n"
     golden = GOLDEN / f"{name}.txt"
     if os.environ.get("PINIT_UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)

@@ -128,8 +128,9 @@ def test_messages_name_errnos_and_places() -> None:
     assert errname(FileNotFoundError(errno.ENOENT, "x")) == "ENOENT (No such file or directory)"
     assert describe(InitError("data partition LABEL=x not found after 1 s")) == (
         "data partition LABEL=x not found after 1 s")
+    table: dict[str, int] = {}
     try:
-        {}["missing"]
+        table["missing"]
     except KeyError as exc:
         assert describe(exc).startswith("KeyError: 'missing' at ") and "test_boot_units" in \
             describe(exc)
