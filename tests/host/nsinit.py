@@ -115,16 +115,15 @@ class NsInit:
         return found
 
     def processes(self) -> list[tuple[int, str]]:
-        """(host pid, state) of every process in the init's PID namespace."""
-        ns = os.readlink(f"/proc/{self.init_pid()}/ns/pid")
+        """(pid, state) of every process, read from the namespace's own /proc (the init's
+        mount of TMP/proc shows the PID namespace it was mounted from)."""
+        proc = self.inside("proc")
         found = []
-        for entry in os.listdir("/proc"):
+        for entry in os.listdir(proc):
             if not entry.isdigit():
                 continue
             try:
-                if os.readlink(f"/proc/{entry}/ns/pid") != ns:
-                    continue
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                stat = Path(f"{proc}/{entry}/stat").read_text()
             except OSError:
                 continue   # gone meanwhile
             found.append((int(entry), stat.rsplit(")", 1)[1].split()[0]))
