@@ -15,6 +15,8 @@ What it does, and why:
   tests/unit/test_nuitka_plugin.py checks the replaced names still exist.
 - Nuitka's start-up imports `inspect` (slow under emulation); the call is dropped from the
   build's copy of MainProgram.c (see INSPECT_CALL).
+- Nuitka embeds ~270 stdlib modules whether used or not; only the interpreter's start-up set
+  and what the program imports are kept (see STARTUP_MODULES).
 - Public plugin API for the rest: extra C code (the cffi module, cffi's backend, a constructor
   that mounts /proc and registers both modules as builtins) and extra link libraries.
 """
@@ -127,6 +129,33 @@ def skip_inspect_patch() -> None:
     MainControl.provideStaticSourceFilesBackend = provide_trimmed
 
 
+# Standalone Nuitka embeds every stdlib module it found importable on the host (about 270, 4 MB
+# of bytecode) "for CPython start-up" and "as the non-excluded stdlib". A static PID 1 needs the
+# modules the interpreter imports while starting plus what the program really imports (Nuitka
+# still follows those). These are the start-up ones, as measured by booting the init with
+# sys.modules printed; encodings beyond UTF-8 are not needed (utf8_mode=1, no locale).
+STARTUP_MODULES = (
+    "_collections_abc", "abc", "codecs", "encodings", "encodings.aliases", "encodings.ascii",
+    "encodings.latin_1", "encodings.utf_8", "genericpath", "importlib", "importlib._bootstrap",
+    "importlib._bootstrap_external", "importlib.machinery", "io", "os", "posixpath", "stat",
+    "warnings", "zipimport",
+)
+
+
+def trim_stdlib() -> None:
+    import nuitka.freezer.ImportDetection as ImportDetection
+
+    # Both are computed once and cached in these module globals.
+    for name in ("_early_modules_names", "_stdlib_modules_names"):
+        if getattr(ImportDetection, name, False) is not None:
+            sys.exit(f"pinit nuitka plugin: nuitka.freezer.ImportDetection.{name} changed; "
+                     "review toolchain/nuitka_plugin.py for this Nuitka version")
+    from nuitka.utils.ModuleNames import ModuleName
+
+    ImportDetection._early_modules_names = tuple(ModuleName(m) for m in STARTUP_MODULES)
+    ImportDetection._stdlib_modules_names = ()
+
+
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     plugin_name = "pinit-cross"
     plugin_desc = "Cross-compile pinit's init into a static aarch64 PID 1."
@@ -138,6 +167,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.cffi_src = _env("PINIT_CFFI_SRC")
         retarget(self.sysroot)
         skip_inspect_patch()
+        trim_stdlib()
 
     @staticmethod
     def isAlwaysEnabled() -> bool:
