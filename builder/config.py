@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import BuildError
@@ -27,6 +27,7 @@ from init.config import (
     to_dict,
 )
 from init.errors import did_you_mean
+from init.frozen import fields, replace
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")

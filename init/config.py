@@ -7,12 +7,12 @@ Defaults live here and nowhere else.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields, replace
+from _collections_abc import Callable
 
+from init import jsonread
 from init.errors import ConfigError, did_you_mean
+from init.frozen import MISSING, field, fields, frozen, replace
 
 MODES = ("supervise", "exec")
 RESTART = ("always", "on-failure", "never")
@@ -24,14 +24,14 @@ MODULE_FAILURE = ("warn", "fatal")
 DO_NOT_RESTART = 125
 
 
-@dataclass(frozen=True)
+@frozen
 class CrashLoop:
     count: int = 5            # this many failures ...
     window: float = 60.0      # ... within this many seconds ...
     action: str = "reboot"    # ... then: reboot | poweroff | halt | shell
 
 
-@dataclass(frozen=True)
+@frozen
 class Service:
     name: str
     exec: str                              # path inside the initramfs, e.g. /app/hello
@@ -48,20 +48,20 @@ class Service:
     log_lines: int = 200                   # bounded in-memory log kept per service
 
 
-@dataclass(frozen=True)
+@frozen
 class Module:
     name: str                  # module name as in modules.dep (dashes become underscores)
     params: str = ""           # "key=value key2=value2", passed to finit_module
 
 
-@dataclass(frozen=True)
+@frozen
 class Watchdog:
     device: str = ""           # "" = off; on a Pi: /dev/watchdog (bcm2835_wdt)
     timeout: int = 15          # seconds, set with WDIOC_SETTIMEOUT
     interval: float = 5.0      # how often the main loop pets it
 
 
-@dataclass(frozen=True)
+@frozen
 class Data:
     device: str = ""           # "" = none; /dev/vda1, LABEL=..., PARTUUID=...
     mountpoint: str = "/data"
@@ -70,7 +70,7 @@ class Data:
     wait: float = 10.0         # seconds to wait for the device to appear
 
 
-@dataclass(frozen=True)
+@frozen
 class Config:
     mode: str = "supervise"            # supervise | exec
     hostname: str = "pinit"
@@ -167,6 +167,8 @@ class _Bad(Exception):
 
 
 def _show(value: object) -> str:
+    import json  # only on the error path: `json` is slow to import at boot (see init/jsonread.py)
+
     text = json.dumps(value, ensure_ascii=False, default=str)  # default: TOML dates have no JSON form
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -334,8 +336,8 @@ def load(path: str | os.PathLike[str]) -> Config:
     except OSError as err:
         raise ConfigError(f"{source}: cannot read: {err.strerror}") from None
     try:
-        data = json.loads(raw)
-    except ValueError as err:  # JSONDecodeError names line and column; also bad UTF-8
+        data = jsonread.loads(raw)
+    except ValueError as err:  # names line and column; also bad UTF-8
         raise ConfigError(f"{source}: not valid JSON: {err}") from None
     return from_dict(data, source)
 

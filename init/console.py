@@ -15,6 +15,20 @@ from init.kernel import Kernel
 OUT = 1   # the init's stdout: the console in a real boot, a pipe in host tests
 
 
+# Linux's numbers (the same on arm64 and x86_64). `signal.Signals` would give the names, but the
+# `signal` module drags in `enum` (and functools, collections…): the init uses `_signal`.
+SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+                7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV",
+                12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT",
+                17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN",
+                22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM",
+                27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+
+
+def signame(signum: int) -> str:
+    return SIGNAL_NAMES.get(signum, f"SIGRTMIN+{signum - 34}" if 34 <= signum <= 64 else "unknown")
+
+
 def errname(exc: BaseException) -> str:
     """"ENOENT (No such file or directory)" — the symbol is what people search for.
     An InitError's message already says everything; anything else is named by its type."""

@@ -6,7 +6,7 @@ therefore names what was acted on (file, key, module) and the value that was wro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from _collections_abc import Iterable
 
 
 class InitError(Exception):

@@ -11,6 +11,8 @@ reboot(2) just ends the namespace). Otherwise reboot prints what it would have d
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum
+
 # The C module, not socket.py: that one also imports selectors, and PID 1 needs just one
 # datagram socket for interface ioctls.
 import _socket
@@ -18,7 +20,6 @@ import errno
 import fcntl
 import os
 import select
-import signal
 import time
 
 REBOOT_CMDS = {

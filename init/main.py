@@ -60,8 +60,8 @@ The failure policy (config.on_failure; "shell" with pinit.debug=1) also applies 
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum
 import os
-import signal
 import sys
 
 from init.boot import Boot

@@ -9,15 +9,15 @@ PID 1 pays for every import.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from _collections_abc import Iterable, Mapping
 
 from init.errors import ModuleError, did_you_mean
+from init.frozen import frozen
 
 SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
 
-@dataclass(frozen=True)
+@frozen
 class ModuleIndex:
     """The module files of one kernel release, read from its lib/modules/<release> folder."""
     dep: dict[str, tuple[str, ...]]         # relative path -> dependency paths, as in modules.dep

@@ -5,10 +5,10 @@ Times are passed in (CLOCK_BOOTTIME seconds), so tests drive them with plain num
 
 from __future__ import annotations
 
-import signal
-from collections import deque
+from _collections import deque  # the C type itself: `collections` is slow to import at boot
 
 from init.config import DO_NOT_RESTART
+from init.console import signame
 
 
 def describe_exit(code: int) -> str:
@@ -16,11 +16,7 @@ def describe_exit(code: int) -> str:
     "killed by signal 11 (SIGSEGV)"."""
     if code >= 0:
         return f"exited with status {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = "unknown"
-    return f"killed by signal {-code} ({name})"
+    return f"killed by signal {-code} ({signame(-code)})"
 
 
 def failed(code: int) -> bool:

@@ -18,10 +18,10 @@ watchdog with the magic close, then reboot(2) with RB_AUTOBOOT, RB_POWER_OFF or 
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum
 import errno
 import os
-import signal
-from collections.abc import Callable
+from _collections_abc import Callable
 
 from init.console import Log, errname
 from init.kernel import Kernel

@@ -11,14 +11,14 @@ is only ever changed in one place.
 
 from __future__ import annotations
 
+import _signal as signal  # not `signal`: it imports enum
 import errno
 import os
-import signal
-from collections import deque
-from collections.abc import Callable
+from _collections import deque  # the C type itself: `collections` is slow to import at boot
+from _collections_abc import Callable
 
 from init.config import Config, Service
-from init.console import Log, errname
+from init.console import Log, errname, signame
 from init.kernel import Kernel
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
 from init.shutdown import SIGNAL_ACTIONS, parse_commands
@@ -169,7 +169,7 @@ class Supervisor:
         for signum in self._read_all(self._signal_fd):
             if signum in SIGNAL_ACTIONS:
                 action = SIGNAL_ACTIONS[signum]
-                self._log(f"got {signal.Signals(signum).name}: {action}")
+                self._log(f"got {signame(signum)}: {action}")
         return action   # SIGCHLD needs nothing here: every wake-up ends in _reap()
 
     def _control(self) -> str | None:

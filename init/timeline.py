@@ -7,7 +7,7 @@ memory during boot and written to /run/pinit/timeline.json only after the app ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from _collections_abc import Callable
 
 
 class Step:

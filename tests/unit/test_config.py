@@ -256,7 +256,7 @@ def test_importing_the_config_stays_cheap() -> None:
 
 
 def test_docs_describe_every_key() -> None:
-    from dataclasses import fields
+    from init.frozen import fields
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     for cls in (Config, Service, CrashLoop, Watchdog, Data):

@@ -1,0 +1,306 @@
+"""builder/shellinit.py translating classic /init scripts, and builder/convert.py detecting and
+reading its inputs, on small trees made here (no QEMU, no toolchain)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from test_kmod import MAGIC, RELEASE, fake_ko
+
+from builder import bootfs, compress, convert, cpio, sdimage, shellinit
+from builder.errors import BuildError
+from init.config import Data
+
+# The seed recipe's script, verbatim.
+SEED = """#!/bin/sh
+# Install Busybox (places symlinks from /bin and others to the central /bin/busybox executable)
+/bin/busybox --install -s
+
+# Mount basic directories
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
+mkdir /dev/pts
+mount -t devpts devpts /dev/pts
+# Create elementary device nodes (the numbers can be found by stat'ing on a Raspbian install)
+echo "Creating basic devices..."
+mknod /dev/null c 1 3
+mknod /dev/tty c 5 0
+
+exec /rust-program
+"""
+
+RICH = """#!/bin/sh
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+busybox mount -t proc none /proc 2>/dev/null || true
+insmod /lib/modules/spi-bcm2835.ko polling_limit_us=30 \\
+    debug=1
+modprobe i2c-dev
+modprobe -q -a snd-bcm2835 w1-gpio
+mdev -s
+echo /sbin/mdev > /proc/sys/kernel/hotplug
+ifconfig eth0 up
+hostname kiosk
+mkdir -p /var/log /dev/shm
+mount -t ext4 -o noatime,rw /dev/mmcblk0p2 /data
+/usr/bin/logger-daemon --quiet &
+if [ -e /data/reset ]; then
+    rm -f /data/state
+fi
+APP=/app/kiosk
+cd /data
+exec $APP --port 8080 --verbose
+echo unreachable
+"""
+
+
+def by_line(script: shellinit.Script) -> dict[int, shellinit.Outcome]:
+    return {o.line: o for o in script.outcomes}
+
+
+def test_seed_script() -> None:
+    script = shellinit.translate(SEED)
+    lines = by_line(script)
+    assert sorted(lines) == [3, 6, 7, 8, 9, 10, 12, 13, 14, 16], "comments and blanks are skipped"
+    assert lines[3].kind == shellinit.NOTED and "no busybox" in lines[3].what
+    assert all(lines[n].kind == shellinit.NOTED for n in (6, 7, 8, 9, 10, 12))
+    assert lines[8].what == "pinit mounts /dev itself"
+    assert script.entries == (cpio.CharDev("dev/null", 1, 3, 0o644),
+                              cpio.CharDev("dev/tty", 5, 0, 0o644))
+    assert [p.path for p in script.programs] == ["/rust-program"]
+    assert lines[16].kind == shellinit.TRANSLATED
+    assert not [o for o in script.outcomes if o.kind == shellinit.UNTRANSLATED]
+    assert script.modules == () and script.data is None
+
+
+def test_rich_script() -> None:
+    script = shellinit.translate(RICH)
+    lines = by_line(script)
+    assert [(m.name, m.params, m.path) for m in script.modules] == [
+        ("spi_bcm2835", "polling_limit_us=30 debug=1", "/lib/modules/spi-bcm2835.ko"),
+        ("i2c-dev", "", ""), ("snd-bcm2835", "", ""), ("w1-gpio", "", "")]
+    assert lines[4].text.startswith("insmod") and "debug=1" in lines[4].text
+    assert lines[8].kind == shellinit.NOTED and "devtmpfs" in lines[8].what  # mdev -s
+    assert lines[9].kind == shellinit.NOTED and "hotplug" in lines[9].what
+    assert script.hostname == "kiosk"
+    assert cpio.Dir("var/log") in script.entries
+    assert script.data == Data(device="/dev/mmcblk0p2", mountpoint="/data", fstype="ext4",
+                               options="noatime")
+    background, main = script.programs
+    assert background.path == "/usr/bin/logger-daemon" and background.background
+    assert main.path == "/app/kiosk" and main.args == ("--port", "8080", "--verbose")
+    assert main.cwd == "/data" and ("PATH", "/sbin:/usr/sbin:/bin:/usr/bin") in main.env
+    assert lines[20].kind == shellinit.TRANSLATED
+    assert lines[21].kind == shellinit.NOTED and "never ran" in lines[21].what
+    untranslated = {o.line: o.text for o in script.outcomes if o.kind == shellinit.UNTRANSLATED}
+    assert untranslated == {10: "ifconfig eth0 up", 15: "if [ -e /data/reset ]; then",
+                            16: "rm -f /data/state", 17: "fi"}
+    report = "\n".join(shellinit.report(script))
+    assert "line 10: ifconfig eth0 up" in report.split("NOT translated")[1]
+
+
+def test_mount_both_parts_of_an_or_list_are_reported() -> None:
+    outcomes = shellinit.translate("mount -t devtmpfs none /dev || mount -t tmpfs none /dev\n")
+    assert [o.kind for o in outcomes.outcomes] == [shellinit.NOTED, shellinit.NOTED]
+
+
+def test_without_exec_the_last_program_is_the_app() -> None:
+    script = shellinit.translate("mount -t proc proc /proc\n/usr/bin/setup\n/opt/app/run -x\n")
+    assert [p.path for p in script.programs] == ["/opt/app/run"]
+    lines = by_line(script)
+    assert lines[2].kind == shellinit.UNTRANSLATED and "waits for it" in lines[2].what
+    assert lines[3].kind == shellinit.TRANSLATED
+
+
+@pytest.mark.parametrize("line", [
+    "exec switch_root /newroot /sbin/init", "exec setsid cttyhack sh", "exec $UNKNOWN",
+    "echo 1 > /sys/class/gpio/export", "cat /proc/cmdline | grep quiet", "mount -a",
+    "mount -t configfs none /sys/kernel/config", "modprobe -r dummy", "echo 'unbalanced",
+    "dmesg -n 1", "while true; do /app/x; done",
+])
+def test_lines_left_for_a_person(line: str) -> None:
+    script = shellinit.translate(f"#!/bin/sh\n{line}\n")
+    assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED]
+    assert script.programs == () and script.modules == ()
+
+
+def test_demote_moves_a_line_and_drops_its_program() -> None:
+    script = shellinit.demote(shellinit.translate(SEED), 16, "/rust-program: not there")
+    assert script.programs == ()
+    assert by_line(script)[16].kind == shellinit.UNTRANSLATED
+
+
+# ---- convert: detection
+
+def classic(tmp_path: Path, init: str, extra: list[cpio.Entry] = (), name: str = "boot",
+            kernel: bytes = b"\x7fELF kernel Linux version 6.1.0-56-arm64 (x) #1") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    busybox = b"\x7fELF" + b"BusyBox v1.36.1 (2024) multi-call binary"
+    archive = cpio.write([cpio.File("bin/busybox", busybox, 0o755), cpio.Symlink("bin/sh", "busybox"),
+                          cpio.CharDev("dev/console", 5, 1), cpio.File("init", init.encode(), 0o755),
+                          *extra])
+    (folder / "initramfs.gz").write_bytes(compress.compress(archive, "gzip"))
+    (folder / "kernel8.img").write_bytes(kernel)
+    (folder / "config.txt").write_text(bootfs.config_txt("kernel8.img", "initramfs.gz",
+                                                         ["dtoverlay=vc4-kms-v3d"]))
+    (folder / "cmdline.txt").write_text("console=serial0,115200 console=tty1 rdinit=/init\n")
+    (folder / "overlays").mkdir()
+    (folder / "overlays" / "vc4-kms-v3d.dtbo").write_bytes(b"dtbo")
+    return folder
+
+
+def test_folder_without_config_txt(tmp_path: Path) -> None:
+    folder = classic(tmp_path, SEED)
+    (folder / "config.txt").unlink()
+    with pytest.raises(BuildError, match=f"{folder}: no config.txt"):
+        convert.detect(folder, tmp_path / "work")
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=f"{tmp_path / 'nope.img'}: no such"):
+        convert.detect(tmp_path / "nope.img", tmp_path / "work")
+
+
+def test_random_file(tmp_path: Path) -> None:
+    path = tmp_path / "random.bin"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(BuildError, match=f"{path}: not a boot folder or a card image .*"
+                       "no MBR partition table"):
+        convert.detect(path, tmp_path / "work")
+
+
+def test_unreadable_image(tmp_path: Path) -> None:
+    # An MBR whose partition 1 runs past the end of the file: a truncated download.
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3xB3xII", 0, 0x0C, 8192, 1 << 20)
+    mbr[510:512] = b"\x55\xaa"
+    path = tmp_path / "truncated.img"
+    path.write_bytes(bytes(mbr))
+    with pytest.raises(BuildError, match=f"{path}: not a boot folder.*: partition 1 ends") as err:
+        convert.detect(path, tmp_path / "work")
+    assert "truncated or corrupt" in err.value.hint
+
+
+def test_folder_with_a_root_partition_needs_the_card(tmp_path: Path) -> None:
+    folder = classic(tmp_path, SEED)
+    (folder / "cmdline.txt").write_text("console=tty1 root=PARTUUID=abcd-02 rootwait\n")
+    with pytest.raises(BuildError, match="root=") as err:
+        convert.detect(folder, tmp_path / "work")
+    assert "card image" in err.value.hint
+
+
+def test_classic_folder_and_card_are_detected(tmp_path: Path) -> None:
+    folder = classic(tmp_path, SEED)
+    src = convert.detect(folder, tmp_path / "work")
+    assert (src.kind, src.kernel, src.initramfs) == (convert.FOLDER, "kernel8.img", "initramfs.gz")
+    card = tmp_path / "card.img"
+    sdimage.make_image(card, folder)
+    src = convert.detect(card, tmp_path / "work")
+    assert src.kind == convert.CARD and (src.boot / "overlays/vc4-kms-v3d.dtbo").is_file()
+    assert src.cmdline == ("console=serial0,115200", "console=tty1", "rdinit=/init")
+
+
+def test_root_partition_number() -> None:
+    assert convert._root_partition(["root=PARTUUID=6c586e13-02"]) == 2
+    assert convert._root_partition(["root=/dev/mmcblk0p3"]) == 3
+    assert convert._root_partition(["root=/dev/sda5"]) == 5
+    assert convert._root_partition(["quiet"]) == 2
+
+
+def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
+    plain = tmp_path / "Image"
+    plain.write_bytes(b"\0" * 64 + b"Linux version 6.6.31+rpt-rpi-v8 (gcc) #1 SMP\0")
+    packed = tmp_path / "kernel8.img"
+    packed.write_bytes(compress.compress(plain.read_bytes(), "gzip"))
+    assert convert.kernel_release(plain) == convert.kernel_release(packed) == "6.6.31+rpt-rpi-v8"
+    plain.write_bytes(b"no banner")
+    assert convert.kernel_release(plain) == ""
+
+
+def test_lookup_follows_symlinks() -> None:
+    tree = {e.path: e for e in [cpio.Symlink("lib", "usr/lib"), cpio.Dir("usr/lib"),
+                                cpio.Symlink("usr/lib/ld.so", "/usr/lib/real/ld-2.36.so"),
+                                cpio.Symlink("bin/sh", "../bin/busybox")]}
+    assert convert.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
+    assert convert.lookup(tree, "bin/sh") == "bin/busybox"
+
+
+# ---- convert: reading the old initramfs
+
+def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
+    app = b"\x7fELF" + b"\0" * 60 + b"the app"
+    init = ("#!/bin/sh\nmount -t proc proc /proc\ninsmod /lib/modules/top.ko speed=3\n"
+            "modprobe base\n/usr/bin/tool &\n/app/run.sh &\nexec /app/hello --fast\n")
+    folder = classic(tmp_path, init, [
+        cpio.File("app/hello", app, 0o755), cpio.File("app/run.sh", b"#!/bin/sh\n", 0o755),
+        cpio.Symlink("usr/bin/tool", "/bin/busybox"), cpio.File("etc/app.conf", b"x=1\n"),
+        cpio.File("lib/modules/top.ko", fake_ko("top", "base")),
+        cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base")),
+    ])
+    src = convert.detect(folder, tmp_path / "work")
+    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+
+    [service] = parts.services
+    assert (service.name, service.exec, service.args) == ("hello", "/app/hello", ("--fast",))
+    assert parts.host_exec["hello"].read_bytes() == app
+    assert [(m.name, m.params) for m in parts.modules] == [("top", "speed=3"), ("base", "")]
+    dep = parts.modules_root / "lib/modules" / RELEASE / "modules.dep"
+    assert dep.read_text() == "extra/top.ko: kernel/lib/base.ko\nkernel/lib/base.ko:\n"
+    carried = {e.path for e in parts.extras}
+    assert "etc/app.conf" in carried and "app/run.sh" in carried
+    assert not carried & {"bin/busybox", "bin/sh", "usr/bin/tool", "init", "dev/console",
+                          "lib/modules/top.ko"}
+    report = "\n".join(parts.report)
+    assert "busybox applet" in report and "a script, and the new initramfs has no shell" in report
+    assert parts.compression == "gzip"
+
+
+def test_modules_for_another_kernel_are_refused(tmp_path: Path) -> None:
+    other = MAGIC.replace(RELEASE, "5.10.0-old")
+    folder = classic(tmp_path, "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
+                     [cpio.File("m/dummy.ko", fake_ko("dummy", vermagic=other))])
+    src = convert.detect(folder, tmp_path / "work")
+    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    with pytest.raises(BuildError, match="built for kernel 5.10.0-old, but the kernel is"):
+        convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+
+
+def test_non_script_init_needs_a_config(tmp_path: Path) -> None:
+    folder = classic(tmp_path, "\x7fELF static init")
+    src = convert.detect(folder, tmp_path / "work")
+    parts = convert.Parts(tmp_path / "work" / "modules")
+    with pytest.raises(BuildError, match="no shell script /init") as err:
+        convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    assert "--config" in err.value.hint
+
+
+def test_config_txt_and_cmdline_carried(tmp_path: Path) -> None:
+    report: list[str] = []
+    text = ("kernel=kernel8.img\narm_64bit=1\ninitramfs initramfs.gz followkernel\n"
+            "dtparam=i2c_arm=on\n[pi4]\narm_boost=1\nauto_initramfs=1\n")
+    lines = convert.carried_config_txt(text, report)
+    assert lines == ["dtparam=i2c_arm=on", "[pi4]", "arm_boost=1", "[all]", "upstream_kernel=0"]
+    assert report == ["config.txt: dropped `auto_initramfs=1`"]
+    words = "console=serial0,115200 root=PARTUUID=abcd-02 rootfstype=ext4 rootwait ro quiet"
+    assert [w for w in words.split() if not convert.ROOT_WORDS.fullmatch(w)] == [
+        "console=serial0,115200", "quiet"]
+
+
+def test_output_over_the_input_is_refused(tmp_path: Path) -> None:
+    folder = classic(tmp_path, SEED, name="boot")
+    with pytest.raises(BuildError, match="would overwrite it"):
+        convert.build_from(folder, None, tmp_path, tmp_path / "init", None)  # type: ignore[arg-type]
+    assert (folder / "initramfs.gz").is_file()
+
+
+def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
+    tree = {e.path: e for e in [cpio.Symlink("x", "../../../../outside"),
+                                cpio.File("x/owned", b"no")]}
+    with pytest.raises(BuildError, match="/x/owned: leads out of the archive"):
+        convert._extract(tree, tmp_path / "old")
+    assert not (tmp_path.parent / "outside").exists()

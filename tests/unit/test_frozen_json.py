@@ -1,0 +1,81 @@
+"""init/frozen.py and init/jsonread.py: the boot-time stand-ins for dataclasses and json."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from init import jsonread
+from init.frozen import FrozenInstanceError, field, fields, frozen, replace
+
+
+@frozen
+class Inner:
+    x: int
+    y: str = "a"
+
+
+@frozen
+class Outer:
+    inner: Inner = field(default_factory=lambda: Inner(1))
+    items: tuple[int, ...] = ()
+
+
+def test_frozen_values_behave_like_frozen_dataclasses() -> None:
+    a = Outer()
+    assert a == Outer(Inner(1), ()) and hash(a) == hash(Outer())
+    assert a != Outer(items=(1,))
+    assert repr(Inner(2)) == "Inner(x=2, y='a')"
+    assert [f.name for f in fields(Outer)] == ["inner", "items"]
+    assert replace(a, items=(3,)).items == (3,) and a.items == ()
+    with pytest.raises(FrozenInstanceError):
+        a.items = (1,)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="missing argument 'x'"):
+        Inner()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected"):
+        Inner(1, z=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="no field"):
+        replace(a, nope=1)
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    kinds = ["int", "float", "str", "bool", "null"] + (["list", "dict"] if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.randint(-10**12, 10**12)
+    if kind == "float":
+        return rng.uniform(-1e6, 1e6) * rng.choice([1, 1e-9, 1e20])
+    if kind == "str":
+        alphabet = 'ab "\\/\n\t\x01é€😀\u2028'
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {str(_random_value(rng, 5)): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_reader_agrees_with_json_on_random_documents(seed: int) -> None:
+    rng = random.Random(seed)
+    doc = _random_value(rng)
+    for text in (json.dumps(doc), json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True)):
+        assert jsonread.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("bad", ['{"a": 1,}', "[1 2]", '{"a" 1}', '"abc', "01", "1.", "-",
+                                 '{"a": tru}', "[1] x", '"\\x"', '"\\u12"', '"a\nb"', ""])
+def test_reader_rejects_what_json_rejects(bad: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(bad)
+    with pytest.raises(jsonread.JSONError, match="line 1 column"):
+        jsonread.loads(bad)
+
+
+def test_error_names_line_and_column() -> None:
+    with pytest.raises(jsonread.JSONError, match="line 3 column 7"):
+        jsonread.loads('{\n "a": 1,\n "b": ?\n}')
