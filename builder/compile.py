@@ -32,6 +32,21 @@ TARGET_PYTHON = (3, 11, 2)
 # reproducible iteration order), unbuffered (console lines appear when printed).
 PYTHON_FLAGS = "no_docstrings,no_asserts,no_site,static_hashes,unbuffered"
 
+# Builtin C modules of Debian's libpython that nothing pinit runs can use (shadow passwords,
+# syslog, a CPython test module).
+DROP_ALWAYS = ("spwd", "syslog", "xxsubtype")
+# ...and those the init itself does not use, for build/init only (apps keep them: an app may
+# well want datetime or hashlib). Importing one of these in init/ fails at boot, not silently.
+DROP_FOR_INIT = DROP_ALWAYS + (
+    "unicodedata", "_elementtree", "pyexpat", "_pickle", "_datetime", "_csv", "cmath",
+    "_statistics", "array", "_blake2", "_sha3", "_md5", "_sha1", "_sha256", "_sha512", "grp",
+    "_tracemalloc", "_symtable", "zlib", "_posixsubprocess", "_socket",
+)
+# Stdlib modules reachable only through paths the init never takes (os.popen → subprocess,
+# warnings → tracemalloc → pickle, functools.singledispatch → typing): not embedded in build/init.
+NOFOLLOW_FOR_INIT = ("subprocess", "tracemalloc", "pickle", "_compat_pickle", "typing",
+                     "threading", "_threading_local", "selectors", "locale", "signal")
+
 
 def check_host_python() -> None:
     found = sys.version_info[:3]
@@ -64,7 +79,7 @@ def check_sysroot_python(tc: Toolchain) -> None:
 
 def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
                    pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
-                   work: Path | None = None) -> Path:
+                   work: Path | None = None, drop_builtins: tuple[str, ...] = DROP_ALWAYS) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically)."""
     check_host_python()
     check_sysroot_python(tc)
@@ -83,11 +98,12 @@ def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
     sysroot = str(tc.sysroot)
     env = pinned_env({
         "CC": CROSS_CC,
-        "CFLAGS": f"--sysroot={sysroot} -ffunction-sections -fdata-sections",
+        "CFLAGS": f"--sysroot={sysroot} -Os -ffunction-sections -fdata-sections",
         "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
         "PINIT_SYSROOT": sysroot,
         "PINIT_GEN_DIR": str(gen),
         "PINIT_CFFI_SRC": str(tc.cffi_src),
+        "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
@@ -132,4 +148,5 @@ def build_init(tc: Toolchain, out: Path) -> Path:
     entry = work / "pinit_init.py"
     if not entry.is_file() or entry.read_text() != INIT_ENTRY:
         entry.write_text(INIT_ENTRY)
-    return compile_python(entry, out, tc, name="init", work=work)
+    return compile_python(entry, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
+                          nofollow=NOFOLLOW_FOR_INIT)

@@ -58,7 +58,7 @@ class Boot:
     def setup(self) -> None:
         """Everything before the services. Raises InitError (or anything) → fatal path."""
         kernel, log, root = self.kernel, self.log, self.root
-        log(f"started as PID {kernel.getpid()}")
+        log(f"started as PID {kernel.getpid()} on {kernel.uname_machine()}")
         with self.timeline.step("init", "signals"):
             # First, so that a signal during boot is queued for the main loop, not lost.
             self.signal_fd = kernel.watch_signals(WATCHED_SIGNALS)

@@ -15,7 +15,6 @@ import _signal as signal  # not `signal`: it imports enum
 
 # The C module, not socket.py: that one also imports selectors, and PID 1 needs just one
 # datagram socket for interface ioctls.
-import _socket
 import errno
 import fcntl
 import os
@@ -145,8 +144,12 @@ class Kernel:
         return result
 
     def socket(self) -> int:
-        """A datagram socket, for interface ioctls (SIOCGIFFLAGS and friends)."""
-        return _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM).detach()
+        """A datagram socket, for interface ioctls (SIOCGIFFLAGS and friends). Through cffi, not
+        the `socket` module: its C part drags glibc's resolver into the static init."""
+        lib = self._lib
+        fd: int = lib.socket(lib.AF_INET, lib.SOCK_DGRAM | lib.SOCK_CLOEXEC, 0)
+        self._check(fd, "socket")
+        return fd
 
     # --- the rest of the kernel ---------------------------------------------------------------
 
@@ -166,6 +169,9 @@ class Kernel:
 
     def uname_release(self) -> str:
         return os.uname().release
+
+    def uname_machine(self) -> str:
+        return os.uname().machine
 
     def sync(self) -> None:
         self._lib.sync()

@@ -25,6 +25,11 @@ int pinit_finit_module(int fd, const char *params, int flags);
 int pinit_delete_module(const char *name, int flags);
 int pinit_pivot_root(const char *new_root, const char *put_old);
 void sync(void);
+int socket(int domain, int type, int protocol);
+
+#define AF_INET ...
+#define SOCK_DGRAM ...
+#define SOCK_CLOEXEC ...
 
 #define MS_RDONLY ...
 #define MS_NOSUID ...
@@ -53,6 +58,7 @@ SOURCE = """
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/module.h>
+#include <sys/socket.h>
 
 /* glibc 2.36 has no wrappers for these three. */
 static int pinit_finit_module(int fd, const char *params, int flags) {

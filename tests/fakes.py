@@ -303,6 +303,9 @@ class FakeKernel:
         self._record(f"uname -> {self.release}")
         return self.release
 
+    def uname_machine(self) -> str:
+        return "aarch64"
+
     def sync(self) -> None:
         self._record("sync")
 

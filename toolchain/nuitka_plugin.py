@@ -6,6 +6,7 @@ configured through environment variables that builder/compile.py sets:
   PINIT_SYSROOT   the arm64 sysroot (dpkg -x of the locked packages)
   PINIT_GEN_DIR   where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)
   PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
+  PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -36,23 +37,68 @@ PYTHON_ABI = "3.11"
 BOOT_C = r"""
 #include <Python.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 extern PyObject *PyInit__pinit_sys(void);
 extern PyObject *PyInit__cffi_backend(void);
 
+/* PID 1 must never exit: the kernel would panic. The Python init never returns, but the
+   runtime under it can end the process before the init's own code runs (a failed hard import,
+   a fatal interpreter error). These are its last words: a console message, then a reboot after
+   a pause long enough to read it, which is the init's default failure policy. */
+static void pinit_last_words(const char *why) {
+    int fd = open("/dev/console", O_WRONLY | O_NOCTTY);
+    const char *msg = "pinit: FATAL: the Python runtime ended (";
+    if (fd < 0) fd = 2;
+    write(fd, msg, strlen(msg));
+    write(fd, why, strlen(why));
+    msg = "); rebooting in 5 s\n";
+    write(fd, msg, strlen(msg));
+    sync();
+    sleep(5);
+    reboot(RB_AUTOBOOT);
+    for (;;) pause();
+}
+
+static void pinit_at_exit(void) { pinit_last_words("exit"); }
+static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
+
 __attribute__((constructor)) static void pinit_early(void) {
     if (getpid() == 1) {
         mkdir("/proc", 0555);
-        /* EBUSY: a bootloader-side or previous stage already mounted it; fine. */
+        /* A second proc mount would stack rather than fail; there is none this early. */
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        atexit(pinit_at_exit);
+        signal(SIGABRT, pinit_on_abort);
     }
     PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
     PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);
 }
 """
+
+
+def inittab_c(config_c: str, drop: frozenset[str]) -> str:
+    """libpython's config.c (its table of builtin modules) without the modules in `drop`.
+
+    Linked before libpython3.11.a, this table replaces the archive's config.o, so the dropped
+    modules' objects are never pulled in: unicodedata alone is 1.1 MB of the binary."""
+    out = []
+    for line in config_c.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith('{"') and stripped.split('"')[1] in drop:
+            continue
+        out.append(line)
+    text = "".join(out)
+    if "_PyImport_Inittab[]" not in text:
+        sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab; wrong sysroot?")
+    return text
 
 
 def _env(name: str) -> str:
@@ -165,6 +211,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.sysroot = _env("PINIT_SYSROOT")
         self.gen_dir = _env("PINIT_GEN_DIR")
         self.cffi_src = _env("PINIT_CFFI_SRC")
+        self.drop = frozenset(filter(None, os.environ.get("PINIT_DROP_BUILTINS", "").split(",")))
         retarget(self.sysroot)
         skip_inspect_patch()
         trim_stdlib()
@@ -176,8 +223,13 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def getExtraCodeFiles(self) -> dict[str, str]:
         backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
+        config_c = os.path.join(self.sysroot, "usr/lib/python3.11/config-3.11-aarch64-linux-gnu",
+                                "config.c")
+        with open(config_c) as f:
+            inittab = inittab_c(f.read(), self.drop)
         return {
             "pinit_boot.c": BOOT_C,
+            "pinit_inittab.c": inittab,
             # Included by absolute path so their sibling #includes resolve.
             "pinit_sys.c": f'#include "{module}"\n',
             "pinit_cffi_backend.c": f'#include "{backend}"\n',
