@@ -71,9 +71,9 @@ def check_host_python() -> None:
 
 def check_sysroot_python(tc: Toolchain) -> None:
     header = tc.sysroot / "usr/include/python3.11/patchlevel.h"
-    want = '"%d.%d.%d"' % TARGET_PYTHON
-    if not header.is_file() or f"#define PY_VERSION              {want}" not in header.read_text():
-        raise BuildError(f"{header}: not the arm64 Python {want.strip(chr(34))} headers",
+    version = ".".join(map(str, TARGET_PYTHON))
+    if not header.is_file() or f'#define PY_VERSION              "{version}"' not in header.read_text():
+        raise BuildError(f"{header}: not the arm64 Python {version} headers",
                          hint="run `invoke toolchain` to re-provision the sysroot")
 
 
