@@ -37,6 +37,8 @@ int main(void) {
     char line[256];
     clock_gettime(CLOCK_BOOTTIME, &t);
     printf("BENCH-APP %ld.%09ld\n", (long)t.tv_sec, t.tv_nsec);
+    fflush(stdout);
+    sleep(2);   /* PID 1's memory once it has finished starting (early start overlaps it) */
     FILE *f = fopen("/proc/1/status", "r");
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, "VmRSS:", 6) == 0)

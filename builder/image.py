@@ -62,6 +62,25 @@ class Built:
     cpio_size: int
 
 
+def early_start(cfg: BuildConfig) -> bytes | None:
+    """/etc/pinit.early for the init's C prologue, or None when the first service must wait
+    for the Python init (modules, a data partition, another user, exec mode, or turned off)."""
+    from init.supervise import service_argv, service_env
+
+    init = cfg.init
+    if not (init.early_start and init.mode == "supervise" and init.services):
+        return None
+    first = init.services[0]
+    if init.modules or init.data.device or first.user or first.group:
+        return None
+    argv = service_argv(first)
+    env = [f"{k}={v}" for k, v in sorted(service_env(first).items())]
+    fields = ["pinit-early-1", first.exec, first.cwd, str(len(argv)), *argv, str(len(env)), *env]
+    if any("\0" in f for f in fields):
+        raise BuildError(f"service {first.name}: a NUL byte in its command or environment")
+    return b"".join(f.encode() + b"\0" for f in fields)
+
+
 def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
                       app_cache: Path) -> list[cpio.Entry]:
     require_static_aarch64(init, "the init")
@@ -75,6 +94,9 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     ]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
+    early = early_start(cfg)
+    if early is not None:
+        entries.append(cpio.File("etc/pinit.early", early, 0o644))
     for service in cfg.init.services:
         program = cfg.host_exec[service.name]
         for path, data in sorted(app_files(program, service.exec, service.name, tc, app_cache).items()):

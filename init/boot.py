@@ -52,6 +52,7 @@ class Boot:
         self.watchdog: Watchdog | None = None
         self.supervisor: Supervisor | None = None
         self.signal_fd: int | None = None
+        self.early: tuple[int, int] | None = None
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -63,7 +64,10 @@ class Boot:
             # First, so that a signal during boot is queued for the main loop, not lost.
             self.signal_fd = kernel.watch_signals(WATCHED_SIGNALS)
             kernel.umask(BOOT_UMASK)
-        self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log)
+        # Early start: the C prologue may have started the first service before Python.
+        self.early = kernel.early_service() if root == "/" else None
+        self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log,
+                                early=self.early is not None)
         config = self.load_config()
         if self.real_console:
             with self.timeline.step("console", "open"):
@@ -161,8 +165,15 @@ class Boot:
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
                                      self.watchdog)
         with self.timeline.step("services", "start"):
-            action = self.supervisor.start_all()
+            action = self.supervisor.start_all(self.early)
         self.app_started()
+        if self.early is not None:
+            # The C prologue lowered PID 1's priority so the app ran first; now PID 1 is done
+            # with its start-up work and supervises at normal priority.
+            try:
+                self.kernel.setpriority(0)
+            except OSError as exc:
+                self.log(f"cannot restore PID 1's priority: {errname(exc)}")
         return action or self.supervisor.run()
 
     def app_started(self) -> None:

@@ -86,6 +86,23 @@ class Kernel:
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
 
+    def is_mountpoint(self, path: str) -> bool:
+        """Something is mounted on `path` (it sits on another device than its parent)."""
+        try:
+            return os.stat(path).st_dev != os.stat(path.rstrip("/") + "/..").st_dev
+        except OSError:
+            return False
+
+    def early_service(self) -> tuple[int, int] | None:
+        """(pid, output pipe) of the service the C prologue started before Python (see
+        toolchain/nuitka_plugin.py, "early start"), handed over once through the environment."""
+        value = os.environ.pop("PINIT_EARLY", "")
+        pid, _, fd = value.partition(",")
+        return (int(pid), int(fd)) if pid.isdigit() and fd.isdigit() else None
+
+    def setpriority(self, nice: int) -> None:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))
 

@@ -179,12 +179,15 @@ def _mkdir(kernel: Kernel, path: str, mode: int) -> None:
         pass  # EEXIST: the initramfs (or an earlier mount) already has it
 
 
-def apply(kernel: Kernel, root: str, step: Step) -> str:
-    """Run one step; returns what it did, for the log. Raises OSError for unexpected errnos."""
+def apply(kernel: Kernel, root: str, step: Step, early: bool = False) -> str:
+    """Run one step; returns what it did, for the log. Raises OSError for unexpected errnos.
+    `early`: the C prologue mounted some file systems already (early start); skip those."""
     if isinstance(step, Mount):
         target = prefixed(root, step.target)
         if step.unless and kernel.exists(prefixed(root, step.unless)):
             return f"mounted {step.target} (was already mounted)"
+        if early and kernel.is_mountpoint(target):
+            return f"mounted {step.target} (early)"
         try:
             kernel.mount(step.source, target, step.fstype, step.flags, step.data)
         except OSError as exc:
@@ -226,7 +229,7 @@ def describe(step: Step) -> str:
 
 
 def run_steps(kernel: Kernel, root: str, steps: tuple[Step, ...], timeline: Timeline,
-              log: Log, phase: str = "mounts") -> list[str]:
+              log: Log, phase: str = "mounts", early: bool = False) -> list[str]:
     """Apply `steps` in order; returns the targets mounted (for unmounting at shutdown).
 
     A failing step is reported and skipped: an appliance with no /dev/shm may still do its job,
@@ -236,12 +239,12 @@ def run_steps(kernel: Kernel, root: str, steps: tuple[Step, ...], timeline: Time
     for step in steps:
         with timeline.step(phase, describe(step)) as entry:
             try:
-                done = apply(kernel, root, step)
+                done = apply(kernel, root, step, early)
             except OSError as exc:
                 entry.error = errname(exc)
                 if isinstance(step, Mount) and step.fallback:
                     log(f"cannot {describe(step)}: {entry.error}; using the fallback")
-                    mounted += run_steps(kernel, root, step.fallback, timeline, log, phase)
+                    mounted += run_steps(kernel, root, step.fallback, timeline, log, phase, early)
                 else:
                     log(f"cannot {describe(step)}: {entry.error}")
                 continue

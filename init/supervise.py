@@ -90,26 +90,34 @@ class Supervisor:
 
     # --- starting ---------------------------------------------------------------------------
 
-    def start_all(self) -> str | None:
-        """Start every service; returns an action only if that already is a crash loop."""
+    def start_all(self, early: tuple[int, int] | None = None) -> str | None:
+        """Start every service; returns an action only if that already is a crash loop.
+        `early`: (pid, pipe) of the first service, already started by the C prologue."""
         action = None
         for child in self.children:
-            action = self._start(child, self._kernel.clock()) or action
+            action = self._start(child, self._kernel.clock(), early) or action
+            early = None
         return action
 
-    def _start(self, child: Child, now: float) -> str | None:
+    def _start(self, child: Child, now: float, early: tuple[int, int] | None = None) -> str | None:
         s = child.service
         child.restart_at = None
         child.started = now
-        try:
-            pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user, s.group)
-        except OSError as exc:
-            self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
-            return self._exited(child, EXEC_FAILED, now)
+        if early is not None:
+            pid, fd = early
+            how = ", started early"
+        else:
+            how = ""
+            try:
+                pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user,
+                                             s.group)
+            except OSError as exc:
+                self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
+                return self._exited(child, EXEC_FAILED, now)
         child.pid = pid
         self._by_pid[pid] = child
         self._outputs[fd] = Output(child)
-        self._log(f"starting {s.name} (pid {pid})")
+        self._log(f"starting {s.name} (pid {pid}{how})")
         return None
 
     def _restart_due(self, now: float) -> str | None:
@@ -138,9 +146,11 @@ class Supervisor:
                 return action
             if self.watchdog is not None:
                 self.watchdog.pet_if_due(now)
-            fds = [self._signal_fd, *self._outputs]
+            # Services' output first: what an app printed before asking for a shutdown appears
+            # on the console before the init's reply to it.
+            fds = [*self._outputs, self._signal_fd]
             if self._control_fd is not None:
-                fds.insert(1, self._control_fd)
+                fds.append(self._control_fd)
             for fd in kernel.select(fds, self._timeout(now)):
                 if fd == self._signal_fd:
                     action = self._signals() or action

@@ -207,6 +207,16 @@ class FakeKernel:
         self._record(f"umask {mask:03o}")
         return 0o022
 
+    def is_mountpoint(self, path: str) -> bool:
+        self._record(f"is_mountpoint {path} -> False")
+        return False
+
+    def early_service(self) -> tuple[int, int] | None:
+        return None
+
+    def setpriority(self, nice: int) -> None:
+        self._record(f"setpriority {nice}")
+
     def exists(self, path: str) -> bool:
         found = self._exists(path)
         self._record(f"exists {path} -> {found}")

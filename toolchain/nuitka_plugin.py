@@ -41,8 +41,10 @@ BOOT_C = r"""
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +70,77 @@ static void pinit_last_words(const char *why) {
 }
 
 static void pinit_at_exit(void) { pinit_last_words("exit"); }
+
+/* Early start. The builder writes /etc/pinit.early when the first service needs nothing the
+   Python init sets up besides the early file systems (no modules, no data partition): then this
+   prologue mounts /sys, /dev and /dev/pts and starts the service before the interpreter starts,
+   which under emulation takes tens of millions of instructions. PID 1 then runs at nice 19 until
+   the Python init has adopted the service (PINIT_EARLY=pid,pipe in its environment) and reset it.
+   Format: NUL-separated "pinit-early-1", path, cwd, argc, argv..., envc, env... */
+#define EARLY_MAX 256
+static void pinit_early_start(void) {
+    static char buf[32768];
+    char *field[2 * EARLY_MAX + 8], *argv[EARLY_MAX + 1], *envp[EARLY_MAX + 1];
+    char cmdline[4096], handover[64];
+    int fd, nf = 0, argc, envc, i, out[2];
+    ssize_t n;
+    fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        cmdline[n > 0 ? n : 0] = 0;
+        /* A person asked for the shell or another mode: leave everything to the Python init. */
+        if (strstr(cmdline, "pinit.shell") || strstr(cmdline, "pinit.mode")) return;
+    }
+    fd = open("/etc/pinit.early", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return;
+    buf[n] = 0;
+    for (char *p = buf; p < buf + n && nf < (int)(sizeof field / sizeof *field); p += strlen(p) + 1)
+        field[nf++] = p;
+    if (nf < 5 || strcmp(field[0], "pinit-early-1") != 0) return;
+    argc = atoi(field[3]);
+    if (argc < 1 || argc > EARLY_MAX || 4 + argc >= nf) return;
+    envc = atoi(field[4 + argc]);
+    if (envc < 0 || envc > EARLY_MAX || 5 + argc + envc > nf) return;
+    for (i = 0; i < argc; i++) argv[i] = field[4 + i];
+    argv[argc] = NULL;
+    for (i = 0; i < envc; i++) envp[i] = field[5 + argc + i];
+    envp[envc] = NULL;
+
+    mkdir("/sys", 0555);
+    mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mkdir("/dev", 0755);
+    mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+    mkdir("/dev/pts", 0755);
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
+    if (pipe2(out, O_CLOEXEC) != 0) return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(out[0]);
+        close(out[1]);
+        return;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        setsid();
+        signal(SIGABRT, SIG_DFL);
+        dup2(null, 0);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        if (chdir(field[2]) == 0)
+            execve(field[1], argv, envp);
+        dprintf(2, "pinit: %s: cannot execute: %s\n", field[1], strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    setpriority(PRIO_PROCESS, 0, 19);
+    snprintf(handover, sizeof handover, "%d,%d", (int)pid, out[0]);
+    setenv("PINIT_EARLY", handover, 1);
+}
 static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
 
 __attribute__((constructor)) static void pinit_early(void) {
@@ -77,6 +150,7 @@ __attribute__((constructor)) static void pinit_early(void) {
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         atexit(pinit_at_exit);
         signal(SIGABRT, pinit_on_abort);
+        pinit_early_start();
     }
     PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
     PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);

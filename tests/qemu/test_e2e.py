@@ -205,3 +205,24 @@ exec = "{app}"
     assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-30:])
     second = boot(image, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], fail=("FATAL",))
     assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-30:])
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_early_start_runs_the_app_before_python_and_is_adopted(
+        early, cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("poweroff", POWEROFF)
+    boot_dir = appliance(tmp_path, f"""
+[init]
+early_start = {str(early).lower()}
+[[service]]
+name = "asker"
+exec = "{app}"
+""", built_init, toolchain)
+    result = boot(boot_dir, ["pinit: started as PID 1", "pinit: starting asker (pid ", "ASKING-POWEROFF",
+                             "pinit: got SIGUSR2: poweroff", "pinit: stopping asker", POWER_DOWN],
+                  fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    line = next(x for x in result.lines if x.startswith("pinit: starting asker"))
+    assert ("started early" in line) == early
+    # Early: /sys, /dev and /dev/pts were mounted by the C prologue and are not mounted twice.
+    assert any("mounted /dev (early)" in x for x in result.lines) == early
