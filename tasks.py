@@ -66,11 +66,11 @@ def build_init(c, debug=False):
 
 
 @task(help={"config": "the appliance description (default: pinit.toml in the repo)",
-            "source": "take kernel, firmware and modules from this boot folder or card image "
-                      "(its shell init is replaced; the input is never modified)",
+            "from_": "replace the shell init of this classic boot folder or card image (or take "
+                     "kernel, firmware and modules from a Raspberry Pi OS card); never modified",
             "out": "output directory (default: build)"})
 @reported
-def image(c, config=None, source=None, out=None):
+def image(c, config=None, from_=None, out=None):
     """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
     from builder import image as img
     from builder.compile import build_init as build
@@ -83,10 +83,10 @@ def image(c, config=None, source=None, out=None):
         with step("build-init (build/init is missing)"):
             build(tc, init)
     outdir = Path(out) if out else BUILD
-    if source:
+    if from_:
         from builder import convert
 
-        convert.build_from(Path(source), Path(config) if config else None, outdir, init, tc)
+        convert.build_from(Path(from_), Path(config) if config else None, outdir, init, tc)
         return
     built = img.build(Path(config) if config else img.default_config(), outdir, init, tc)
     print(f"boot folder: {built.boot}  (copy its contents onto a FAT-formatted SD card)")
@@ -151,8 +151,6 @@ def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, dis
         wanted = expect or (["pinit: timeline "] if timeline else ["pinit: boot "])
         result = qemu.run(plan, expect=wanted, fail=fail or [],
                           timeout=float(timeout), echo=True)
-    print(f"pinit: boot {'passed' if result.ok else 'FAILED'}: {result.reason} "
-          f"({result.seconds:.1f} s; console log {qemu.DEFAULT_LOG})")
     if timeline:
         from builder import timeline as tl
 

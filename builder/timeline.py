@@ -39,7 +39,7 @@ def render(timeline: dict) -> str:
     if not steps:
         raise BuildError("the timeline has no steps")
     end = max([s["end"] for s in steps] + [timeline.get("app_started") or 0])
-    start = min(s["start"] for s in steps)
+    start = min([s["start"] for s in steps] + [timeline.get("main") or end])
     span = max(end - start, 1e-6)
     scale = (WIDTH - LEFT - 40) / span
     phases: dict[str, str] = {}
@@ -60,6 +60,12 @@ def render(timeline: dict) -> str:
         out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 6}" fill="{colour}">'
                    f'<title>{label}: {ms:.1f} ms</title></rect>')
         out.append(f'<text x="{x + w + 4:.1f}" y="{y + 13}" fill="#555">{ms:.1f} ms</text>')
+    main = timeline.get("main")
+    if main is not None and main >= start:
+        x = LEFT + (main - start) * scale
+        out.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{height - 10}" stroke="#888" '
+                   'stroke-dasharray="2,3"/>')
+        out.append(f'<text x="{x + 4:.1f}" y="32" fill="#555">Python main {main:.3f} s</text>')
     app = timeline.get("app_started")
     if app is not None:
         x = LEFT + (app - start) * scale

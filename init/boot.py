@@ -191,6 +191,9 @@ class Boot:
             self.kernel.write_file(path, self.timeline.to_json())
         except OSError as exc:
             self.log(f"cannot write {TIMELINE}: {errname(exc)}")
+        if self.config is not None and self.config.timeline:
+            # One console line for `invoke boot --timeline`, which draws it (builder/timeline.py).
+            self.log("timeline " + self.timeline.to_json(compact=True).decode())
 
     def shutdown(self, action: str) -> None:
         config = self.config or Config()

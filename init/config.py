@@ -80,6 +80,7 @@ class Config:
     debug: bool = False                # pinit.debug=1: verbose log, failure policy "shell"
     shell: bool = False                # pinit.shell=1: REPL on the console instead of services
     shutdown_grace: float = 5.0        # SIGTERM → SIGKILL delay for services at shutdown
+    timeline: bool = False             # pinit.timeline=1: print the boot timeline on the console
     early_start: bool = True           # builder: start the first service before Python when it
                                        # needs no modules and no data partition
     modules: tuple[Module, ...] = ()

@@ -59,7 +59,7 @@ class Timeline:
         parts = "".join(f", {phase} {seconds:.3f} s" for phase, seconds in self.phases())
         return f"boot {started:.3f} s: main at {self.created:.3f} s{parts} -> app started"
 
-    def to_json(self) -> bytes:
+    def to_json(self, compact: bool = False) -> bytes:
         import json  # here, not at the top: written after the app started, off the hot path
 
         data = {
@@ -72,4 +72,6 @@ class Timeline:
                 for s in self.steps
             ],
         }
+        if compact:
+            return json.dumps(data, separators=(",", ":")).encode()
         return (json.dumps(data, indent=1) + "\n").encode()
