@@ -318,4 +318,8 @@ class Kernel:
         signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         for sig in signals:
             signal.signal(sig, _noop)
+        # The static init's C prologue blocks these as PID 1: the kernel drops a signal to init
+        # that has no handler, but keeps a blocked one pending. Anything sent during start-up
+        # (say, by an early-started app) arrives now. Services inherit the unblocked mask.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
         return read_end

@@ -71,6 +71,22 @@ static void pinit_last_words(const char *why) {
 
 static void pinit_at_exit(void) { pinit_last_words("exit"); }
 
+/* The kernel drops signals to PID 1 that have no handler, but keeps blocked ones pending: until
+   the Python init installs its handlers and unblocks them (Kernel.watch_signals), a SIGTERM,
+   SIGUSR1/2, Ctrl-Alt-Del's SIGINT or a child's SIGCHLD waits instead of being lost. */
+static sigset_t pinit_boot_mask;
+
+static void pinit_block_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &pinit_boot_mask);
+}
+
 /* Early start. The builder writes /etc/pinit.early when the first service needs nothing the
    Python init sets up besides the early file systems (no modules, no data partition): then this
    prologue mounts /sys, /dev and /dev/pts and starts the service before the interpreter starts,
@@ -127,6 +143,7 @@ static void pinit_early_start(void) {
         int null = open("/dev/null", O_RDONLY);
         setsid();
         signal(SIGABRT, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &pinit_boot_mask, NULL);
         dup2(null, 0);
         dup2(out[1], 1);
         dup2(out[1], 2);
@@ -150,6 +167,7 @@ __attribute__((constructor)) static void pinit_early(void) {
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         atexit(pinit_at_exit);
         signal(SIGABRT, pinit_on_abort);
+        pinit_block_signals();
         pinit_early_start();
     }
     PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);

@@ -226,3 +226,73 @@ exec = "{app}"
     assert ("started early" in line) == early
     # Early: /sys, /dev and /dev/pts were mounted by the C prologue and are not mounted twice.
     assert any("mounted /dev (early)" in x for x in result.lines) == early
+
+
+EXEC_APP = HEADERS + """
+#include <sys/reboot.h>
+int main(void) {
+    printf("EXEC-APP pid %d\\n", (int)getpid());
+    fflush(stdout);
+    sync();
+    reboot(RB_POWER_OFF);
+    return 1;
+}
+"""
+DYNAMIC_APP = HEADERS + """
+#include <math.h>
+int main(int argc, char **argv) {
+    printf("DYNAMIC-APP %s %.3f\\n", argc > 1 ? argv[1] : "-", cbrt(argc > 1 ? atof(argv[1]) : 0));
+    fflush(stdout);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+def test_exec_mode_replaces_the_init_with_the_app(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("execapp", EXEC_APP)
+    boot_dir = appliance(tmp_path, f"""
+[init]
+mode = "exec"
+[kernel]
+modules = ["dummy"]
+[[service]]
+name = "app"
+exec = "{app}"
+""", built_init, toolchain)
+    result = boot(boot_dir, ["pinit: loaded module dummy", "pinit: starting app (pid 1)",
+                             "EXEC-APP pid 1", POWER_DOWN], fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_dynamic_app_is_bundled_with_its_loader_and_libraries(toolchain, built_init, tmp_path) -> None:
+    src = tmp_path / "dyn.c"
+    src.write_text(DYNAMIC_APP)
+    app = tmp_path / "dyn"
+    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-O2", "-o",
+                    str(app), str(src), "-lm"], check=True)
+    boot_dir = appliance(tmp_path, f"""
+[[service]]
+name = "dyn"
+exec = "{app}"
+args = ["8"]
+""", built_init, toolchain)
+    names = {e.path for e in cpio.read_initramfs((boot_dir / "initramfs.gz").read_bytes())}
+    assert {"lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/libc.so.6",
+            "lib/aarch64-linux-gnu/libm.so.6"} <= names
+    result = boot(boot_dir, ["DYNAMIC-APP 8 2.000", POWER_DOWN], fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_two_builds_give_identical_boot_folders_and_card_images(built_init, toolchain, tmp_path) -> None:
+    import time
+
+    first = build(REPO / "pinit.toml", tmp_path / "a", built_init, toolchain)
+    time.sleep(1.1)
+    second = build(REPO / "pinit.toml", tmp_path / "b", built_init, toolchain)
+    files_a = sorted(p.relative_to(first.boot) for p in first.boot.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(second.boot) for p in second.boot.rglob("*") if p.is_file())
+    assert files_a == files_b and files_a
+    for rel in files_a:
+        assert (first.boot / rel).read_bytes() == (second.boot / rel).read_bytes(), rel
+    assert first.image.read_bytes() == second.image.read_bytes()
