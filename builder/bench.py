@@ -169,7 +169,8 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), the start of what we measure.
     plan = qemu.plan(boot, machine="virt", extra_append=["loglevel=7"], qemu_args=extra)
-    result = qemu.run(plan, expect=["BENCH-DONE"], timeout=60, log=log_dir / f"{label}.log")
+    result = qemu.run(plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60,
+                      log=log_dir / f"{label}.log")
     if not result.ok:
         raise BuildError(f"bench boot of {label} failed: {result.reason}",
                          hint=f"console log: {log_dir / f'{label}.log'}")
@@ -179,7 +180,7 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
     if run_init is None:
         raise BuildError(f"bench boot of {label}: no 'Run /init' line in the console log")
     app_t = float(app_line.split("BENCH-APP ")[1].split()[0])
-    return Sample(app_t - run_init, result.first_seen["BENCH-DONE"],
+    return Sample(app_t - run_init, result.first_seen["BENCH-APP "],
                   int(rss.split("BENCH-PID1-RSS")[1].split()[0]))
 
 
@@ -223,10 +224,24 @@ def table(report: dict) -> str:
     lines = ["| figure | busybox | pinit |", "|---|---|---|"]
     lines += [f"| {a} | {b_} | {c} |" for a, b_, c in rows]
     lines.append(f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}")
+    demo = report["size"]["demo_initramfs"]
+    lines.append("\ndemo initramfs (`invoke image` with the default pinit.toml), bytes: "
+                 + ", ".join(f"{k} {v}" for k, v in demo.items()))
     if "build" in report:
         lines.append(f"\nbuild-init: cold {report['build']['cold_s']} s, warm after editing one "
                      f"init file {report['build']['warm_after_edit_s']} s")
     return "\n".join(lines)
+
+
+def demo_initramfs_sizes(tc: Toolchain, init: Path) -> dict[str, int]:
+    """The default pinit.toml's initramfs in every compression the kernel can unpack."""
+    from builder import compress
+    from builder.config import load_build_config
+    from builder.image import debian_platform, default_config, initramfs_entries
+
+    cfg = load_build_config(default_config())
+    archive = cpio.write(initramfs_entries(cfg, debian_platform(tc), init, tc, tc.cache / "apps"))
+    return {method: len(compress.compress(archive, method)) for method in compress.METHODS}
 
 
 def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
@@ -237,7 +252,8 @@ def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
     if builds:
         with step("cold and warm build-init"):
             report["build"] = build_times(tc, work / "build")
-    report["size"] = {"init": sizes(init), "busybox": sizes(tc.busybox)}
+    report["size"] = {"init": sizes(init), "busybox": sizes(tc.busybox),
+                      "demo_initramfs": demo_initramfs_sizes(tc, init)}
     report["boot"] = boots(tc, init, work, n, icount)
     b = report["boot"]["busybox"]["init_to_app_s"]["median"]
     p = report["boot"]["pinit"]["init_to_app_s"]["median"]
