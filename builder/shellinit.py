@@ -1,6 +1,6 @@
 """Translate a classic busybox `/init` shell script into pinit values, one line at a time.
 
-Pure: text in, values out; the old initramfs is looked at by convert.py, not here. Every
+Pure: text in, values out; the old initramfs is looked at by sources.py, not here. Every
 command line ends up in exactly one of three places: "translated" into a value, "noted" (pinit
 does it itself, or it only mattered to a shell), or "untranslated", for a person to look at.
 Only comments, blank lines and the #! line are skipped without a word.
