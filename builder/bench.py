@@ -43,6 +43,8 @@ int main(void) {
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, "VmRSS:", 6) == 0)
             printf("BENCH-PID1-RSS %s", line + 6);
+        else if (strncmp(line, "RssAnon:", 8) == 0)
+            printf("BENCH-PID1-ANON %s", line + 8);
     if (f) fclose(f);
     printf("BENCH-DONE\n");
     fflush(stdout);
@@ -161,6 +163,7 @@ class Sample:
     init_to_app: float
     wall_to_app: float
     pid1_rss_kb: int
+    pid1_anon_kb: int
 
 
 def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
@@ -176,12 +179,14 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
                          hint=f"console log: {log_dir / f'{label}.log'}")
     run_init = qemu.kernel_time(result.lines, "Run /init as init process")
     app_line = next(line for line in result.lines if "BENCH-APP " in line)
-    rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "0 kB")
+    rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "BENCH-PID1-RSS 0 kB")
+    anon = next((line for line in result.lines if "BENCH-PID1-ANON" in line), "BENCH-PID1-ANON 0")
     if run_init is None:
         raise BuildError(f"bench boot of {label}: no 'Run /init' line in the console log")
     app_t = float(app_line.split("BENCH-APP ")[1].split()[0])
     return Sample(app_t - run_init, result.first_seen["BENCH-APP "],
-                  int(rss.split("BENCH-PID1-RSS")[1].split()[0]))
+                  int(rss.split("BENCH-PID1-RSS")[1].split()[0]),
+                  int(anon.split("BENCH-PID1-ANON")[1].split()[0]))
 
 
 def summarize(samples: list[Sample]) -> dict[str, float]:
@@ -190,7 +195,8 @@ def summarize(samples: list[Sample]) -> dict[str, float]:
                 "min": round(min(values), 4), "max": round(max(values), 4)}
     return {"init_to_app_s": stats([s.init_to_app for s in samples]),
             "wall_to_app_s": stats([s.wall_to_app for s in samples]),
-            "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples])}
+            "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples]),
+            "pid1_anon_kb": stats([float(s.pid1_anon_kb) for s in samples])}
 
 
 def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[str, object]:
@@ -217,6 +223,7 @@ def table(report: dict) -> str:
          f'{p["init_to_app_s"]["min"]}–{p["init_to_app_s"]["max"]}'),
         ("wall time to the app (s, median)", b["wall_to_app_s"]["median"], p["wall_to_app_s"]["median"]),
         ("PID 1 RSS after boot (kB, median)", b["pid1_rss_kb"]["median"], p["pid1_rss_kb"]["median"]),
+        ("  of which anonymous (kB)", b["pid1_anon_kb"]["median"], p["pid1_anon_kb"]["median"]),
         ("initramfs (bytes, gzip)", b["initramfs_bytes"], p["initramfs_bytes"]),
         ("init binary raw (bytes)", report["size"]["busybox"]["raw"], report["size"]["init"]["raw"]),
         ("init binary zstd -19 (bytes)", report["size"]["busybox"]["zstd-19"], report["size"]["init"]["zstd-19"]),

@@ -301,6 +301,7 @@ class _Console:
         self.lines: list[str] = []
         self.first_seen: dict[str, float] = {}
         self.found = 0
+        self.answers: list[tuple[str, str]] = []
 
     def waiting_for(self) -> str:
         if self.found < len(self.expect):
@@ -369,18 +370,30 @@ def _watch(proc: subprocess.Popen[bytes], console: _Console, timeout: float) -> 
             verdict = console.feed(raw)
             if verdict:
                 return verdict
+            _answer(proc, console)
+
+
+def _answer(proc: subprocess.Popen[bytes], console: _Console) -> None:
+    """Type the answer to a console line that asks for one (each answer once, in order)."""
+    if console.answers and console.answers[0][0] in console.lines[-1]:
+        _, text = console.answers.pop(0)
+        assert proc.stdin is not None
+        proc.stdin.write(text.encode())
+        proc.stdin.flush()
 
 
 def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         timeout: float = 30, log: Path | None = None, interactive: bool = False,
         then: str | None = None, stop_after_expect: bool = True,
-        echo: bool = False) -> BootResult:
+        echo: bool = False, answers: Sequence[tuple[str, str]] = ()) -> BootResult:
     """Boot `boot` and judge it from the serial console.
 
     Passes when every `expect` text has appeared, in order; then, if `then` is given (say
     "reboot: Power down") or stop_after_expect is False, keeps reading until `then` appears or
     qemu exits. Fails at once on a `fail` text or "Kernel panic", and on `timeout` seconds.
     The console goes to `log` (default build/boot.log), and to stdout as it comes if `echo`.
+    `answers`: (text, keys) pairs; when a console line shows `text`, `keys` are typed on the
+    serial console (in order, each once), e.g. to drive the init's Python shell.
     `interactive` gives qemu the terminal instead (Ctrl-A x quits) and just waits for it."""
     program = shutil.which(QEMU)
     if program is None:
@@ -394,8 +407,10 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         return BootResult(status == 0, f"qemu exited with status {status}", [],
                           time.monotonic() - start, {})
     console = _Console(expect, fail, then, stop_after_expect, start, echo)
+    console.answers = list(answers)
     # Its own session: killpg then reaches qemu and anything it started, never us.
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if answers else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         ok, reason = _watch(proc, console, timeout)

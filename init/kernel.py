@@ -94,11 +94,14 @@ class Kernel:
             return False
 
     def early_service(self) -> tuple[int, int] | None:
-        """(pid, output pipe) of the service the C prologue started before Python (see
+        """(pid, output pipe or -1) of the service the C prologue started before Python (see
         toolchain/nuitka_plugin.py, "early start"), handed over once through the environment."""
         value = os.environ.pop("PINIT_EARLY", "")
         pid, _, fd = value.partition(",")
-        return (int(pid), int(fd)) if pid.isdigit() and fd.isdigit() else None
+        try:
+            return (int(pid), int(fd)) if int(pid) > 0 else None   # fd -1: output on the console
+        except ValueError:
+            return None
 
     def setpriority(self, nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, nice)

@@ -116,7 +116,8 @@ class Supervisor:
                 return self._exited(child, EXEC_FAILED, now)
         child.pid = pid
         self._by_pid[pid] = child
-        self._outputs[fd] = Output(child)
+        if fd >= 0:   # an early-started service writes to the console itself
+            self._outputs[fd] = Output(child)
         self._log(f"starting {s.name} (pid {pid}{how})")
         return None
 

@@ -91,14 +91,14 @@ static void pinit_block_signals(void) {
    Python init sets up besides the early file systems (no modules, no data partition): then this
    prologue mounts /sys, /dev and /dev/pts and starts the service before the interpreter starts,
    which under emulation takes tens of millions of instructions. PID 1 then runs at nice 19 until
-   the Python init has adopted the service (PINIT_EARLY=pid,pipe in its environment) and reset it.
+   the Python init has adopted the service (PINIT_EARLY=pid,-1 in its environment) and reset it.
    Format: NUL-separated "pinit-early-1", path, cwd, argc, argv..., envc, env... */
 #define EARLY_MAX 256
 static void pinit_early_start(void) {
     static char buf[32768];
     char *field[2 * EARLY_MAX + 8], *argv[EARLY_MAX + 1], *envp[EARLY_MAX + 1];
     char cmdline[4096], handover[64];
-    int fd, nf = 0, argc, envc, i, out[2];
+    int fd, nf = 0, argc, envc, i;
     ssize_t n;
     fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -132,30 +132,24 @@ static void pinit_early_start(void) {
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
     mkdir("/dev/pts", 0755);
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
-    if (pipe2(out, O_CLOEXEC) != 0) return;
+    /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
+       appear at once, not when the Python init is up to copy them (its later runs go through
+       the supervisor's pipe, into the in-memory log too). */
     pid_t pid = fork();
-    if (pid < 0) {
-        close(out[0]);
-        close(out[1]);
-        return;
-    }
+    if (pid < 0) return;
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
         setsid();
         signal(SIGABRT, SIG_DFL);
         sigprocmask(SIG_SETMASK, &pinit_boot_mask, NULL);
         dup2(null, 0);
-        dup2(out[1], 1);
-        dup2(out[1], 2);
         if (chdir(field[2]) == 0)
             execve(field[1], argv, envp);
         dprintf(2, "pinit: %s: cannot execute: %s\n", field[1], strerror(errno));
         _exit(127);
     }
-    close(out[1]);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
     setpriority(PRIO_PROCESS, 0, 19);
-    snprintf(handover, sizeof handover, "%d,%d", (int)pid, out[0]);
+    snprintf(handover, sizeof handover, "%d,-1", (int)pid);
     setenv("PINIT_EARLY", handover, 1);
 }
 static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
