@@ -296,3 +296,23 @@ def test_two_builds_give_identical_boot_folders_and_card_images(built_init, tool
     for rel in files_a:
         assert (first.boot / rel).read_bytes() == (second.boot / rel).read_bytes(), rel
     assert first.image.read_bytes() == second.image.read_bytes()
+
+
+def test_shell_on_the_console_is_a_python_repl(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("crasher", CRASHER)
+    boot_dir = appliance(tmp_path, f"""
+[[service]]
+name = "never"
+exec = "{app}"
+""", built_init, toolchain)
+    with qemu.plan(boot_dir, "virt", ["pinit.shell=1"]) as plan:
+        result = qemu.run(plan, expect=["pinit: starting a Python shell on the console",
+                                        "pinit shell:", "42", "pinit: shell ended",
+                                        "pinit: rebooting"],
+                          answers=[("pinit shell:", "print(6 * 7)\n"),
+                                   ("42", "raise SystemExit\n")],
+                          fail=("FATAL",), timeout=40, log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    # The services never started: the person at the console comes first.
+    assert not any("CRASHER running" in line for line in result.lines)
+
