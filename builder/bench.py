@@ -21,6 +21,7 @@ from pathlib import Path
 from builder import bootfs, compress, cpio
 from builder.errors import BuildError
 from builder.run import log, run, step, write_atomic
+from builder.shellinit import seed_init
 from toolchain.provision import Toolchain
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,20 +57,6 @@ int main(void) {
     }
     for (;;) pause();
 }
-"""
-
-# The seed's classic init script, as the busybox baseline runs it.
-CLASSIC_INIT = """#!/bin/sh
-/bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
-mkdir /dev/pts
-mount -t devpts devpts /dev/pts
-echo "Creating basic devices..."
-mknod /dev/null c 1 3
-mknod /dev/tty c 5 0
-exec /app/bench
 """
 
 PINIT_TOML = """
@@ -137,7 +124,8 @@ def busybox_boot(tc: Toolchain, app: Path, out: Path) -> Path:
     entries: list[cpio.Entry] = [
         cpio.File("bin/busybox", tc.busybox.read_bytes(), 0o755), cpio.Symlink("bin/sh", "busybox"),
         cpio.Dir("proc"), cpio.Dir("sys"), cpio.Dir("dev"), cpio.CharDev("dev/console", 5, 1),
-        cpio.File("init", CLASSIC_INIT.encode(), 0o755), cpio.File("app/bench", app.read_bytes(), 0o755),
+        cpio.File("init", seed_init("/app/bench").encode(), 0o755),
+        cpio.File("app/bench", app.read_bytes(), 0o755),
     ]
     files: dict[str, Path | bytes] = {
         tc.vmlinuz.name: tc.vmlinuz,

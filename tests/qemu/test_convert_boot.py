@@ -15,6 +15,7 @@ import pytest
 
 from builder import bootfs, compress, convert, cpio, qemu, sdimage
 from builder.errors import BuildError
+from builder.shellinit import seed_init
 from toolchain.provision import Toolchain
 
 pytestmark = pytest.mark.qemu
@@ -29,25 +30,8 @@ int main(void) {
 }
 """
 
-INIT = """#!/bin/sh
-# Install Busybox (places symlinks from /bin and others to the central /bin/busybox executable)
-/bin/busybox --install -s
-
-# Mount basic directories
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
-mkdir /dev/pts
-mount -t devpts devpts /dev/pts
-echo "Creating basic devices..."
-mknod /dev/null c 1 3
-mknod /dev/tty c 5 0
-insmod /lib/modules/dummy.ko numdummies=2
-mdev -s
-ifconfig eth0 up
-
-exec /app/hello
-"""
+INIT = seed_init("/app/hello", ("insmod /lib/modules/dummy.ko numdummies=2", "mdev -s",
+                                 "ifconfig eth0 up"))
 
 
 def dummy_ko(tc: Toolchain) -> Path:
@@ -126,7 +110,7 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     assert '"numdummies=2"' in config and '"/app/hello"' in config
 
     report = (out / "convert-report.txt").read_text()
-    assert "line 16: ifconfig eth0 up" in report.split("NOT translated")[1]
+    assert "line 17: ifconfig eth0 up" in report.split("NOT translated")[1]
     cmdline = (built.boot / "cmdline.txt").read_text()
     assert "root=" not in cmdline
     assert "dtparam=audio=on" in (built.boot / "config.txt").read_text()

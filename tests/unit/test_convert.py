@@ -12,26 +12,11 @@ from test_kmod import MAGIC, RELEASE, fake_ko
 
 from builder import bootfs, compress, convert, cpio, sdimage, shellinit
 from builder.errors import BuildError
+from builder.shellinit import seed_init
 from init.config import Data
 
 # The seed recipe's script, verbatim.
-SEED = """#!/bin/sh
-# Install Busybox (places symlinks from /bin and others to the central /bin/busybox executable)
-/bin/busybox --install -s
-
-# Mount basic directories
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
-mkdir /dev/pts
-mount -t devpts devpts /dev/pts
-# Create elementary device nodes (the numbers can be found by stat'ing on a Raspbian install)
-echo "Creating basic devices..."
-mknod /dev/null c 1 3
-mknod /dev/tty c 5 0
-
-exec /rust-program
-"""
+SEED = seed_init()
 
 RICH = """#!/bin/sh
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
