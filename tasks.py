@@ -74,13 +74,14 @@ def image(c, config=None, from_=None, out=None):
     """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
     from builder import image as img
     from builder.compile import build_init as build
+    from builder.compile import init_is_current
     from builder.run import step
     from toolchain import provision
 
     tc = provision.ensure()
     init = BUILD / "init"
-    if not init.is_file():
-        with step("build-init (build/init is missing)"):
+    if not init_is_current(tc, init):
+        with step("build-init (build/init is missing or older than init/)"):
             build(tc, init)
     outdir = Path(out) if out else BUILD
     if from_:
@@ -109,7 +110,9 @@ def test(c, k=None, fast=False):
         args += ["-k", k]
     if fast:
         args += ["-m", "not qemu"]
-    result = c.run(" ".join(args), warn=True, pty=False)
+    import shlex
+
+    result = c.run(shlex.join(args), warn=True, pty=False)
     sys.exit(result.exited)
 
 

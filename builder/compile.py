@@ -8,6 +8,7 @@ pyelftools says it is a static aarch64 executable.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -141,12 +142,30 @@ main(sys.argv)
 """
 
 
+def init_digest(tc: Toolchain) -> str:
+    """What build/init is made from: the init's sources, the recipe, the locked sysroot."""
+    digest = hashlib.sha256(INIT_ENTRY.encode())
+    for path in sorted((REPO / "init").glob("*.py")) + [Path(__file__), PLUGIN]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    stamp = tc.sysroot / ".pinit-stamp"
+    digest.update(stamp.read_bytes() if stamp.is_file() else b"")
+    return digest.hexdigest()
+
+
+def init_is_current(tc: Toolchain, out: Path) -> bool:
+    stamp = out.with_name(out.name + ".inputs")
+    return out.is_file() and stamp.is_file() and stamp.read_text() == init_digest(tc)
+
+
 def build_init(tc: Toolchain, out: Path) -> Path:
-    """build/init: the init package compiled into PID 1."""
+    """build/init: the init package compiled into PID 1 (build/init.inputs records from what)."""
+    digest = init_digest(tc)
     work = REPO / "build" / "nuitka" / "init"
     work.mkdir(parents=True, exist_ok=True)
     entry = work / "pinit_init.py"
     if not entry.is_file() or entry.read_text() != INIT_ENTRY:
         entry.write_text(INIT_ENTRY)
-    return compile_python(entry, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
-                          nofollow=NOFOLLOW_FOR_INIT)
+    compile_python(entry, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
+                   nofollow=NOFOLLOW_FOR_INIT)
+    out.with_name(out.name + ".inputs").write_text(digest)
+    return out

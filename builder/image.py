@@ -16,7 +16,7 @@ from builder.apps import app_files
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
 from builder.errors import BuildError
-from builder.run import log, step, write_atomic
+from builder.run import log, step
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -144,7 +144,6 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
     with step(f"writing {image}"):
         sdimage.make_image(image, boot, data_size=cfg.data_size, data_label=cfg.data_label,
                            size=cfg.image.size or None)
-    write_atomic(out / "initramfs.cpio", archive)
     log(f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
         f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s")
     return Built(boot, image, boot / initramfs_name, len(packed), len(archive))
