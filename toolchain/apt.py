@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import BuildError
-from builder.run import log, run
+from builder.run import log, pinned_env, run
 
 SYSTEM_SOURCES = Path("/etc/apt")
 
@@ -127,7 +128,8 @@ def derive_sources(suite: str, etc: Path = SYSTEM_SOURCES) -> str:
 class Apt:
     """apt-get/apt-cache with a private state directory for one architecture."""
 
-    def __init__(self, arch: str, suite: str, root: Path | None = None) -> None:
+    def __init__(self, arch: str, suite: str, root: Path | None = None,
+                 etc: Path = SYSTEM_SOURCES) -> None:
         self.arch = arch
         self.suite = suite
         self.root = (root or cache_dir() / "apt") / arch
@@ -135,7 +137,10 @@ class Apt:
         for sub in ("lists/partial", "archives/partial", "prefs.d"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         parts.mkdir(parents=True, exist_ok=True)
-        (parts / "pinit.sources").write_text(derive_sources(suite))
+        sources = derive_sources(suite, etc)
+        (parts / "pinit.sources").write_text(sources)
+        self.uris = " ".join(line.split(":", 1)[1].strip() for line in sources.splitlines()
+                             if line.startswith("URIs:"))
 
     def _opts(self) -> list[str]:
         r = self.root
@@ -149,7 +154,16 @@ class Apt:
                 + os.environ.get("USER", "nobody")]
 
     def update(self) -> None:
-        run(["apt-get", *self._opts(), "-q", "update"], capture=True)
+        proc = subprocess.run(["apt-get", *self._opts(), "-q", "update"], capture_output=True,
+                              text=True, env=pinned_env())
+        # apt-get update exits 0 even when a source is unreachable; its "W:"/"E:" lines tell.
+        problems = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+                    if ln.startswith(("E:", "W: Failed to fetch", "Err:"))]
+        if proc.returncode != 0 or problems:
+            detail = problems[-1] if problems else f"apt-get update exited {proc.returncode}"
+            raise BuildError(f"apt sources for {self.suite}/{self.arch} unreachable "
+                             f"({self.uris}): {detail}",
+                             hint="check the network and /etc/apt/sources.list.d")
 
     def resolve(self, name: str, role: str) -> Locked:
         """The candidate version of `name` with the archive's sha256."""
@@ -189,8 +203,9 @@ class Apt:
                 run(["apt-get", *self._opts(), "-q", "download", f"{pkg.name}:{pkg.arch}={pkg.version}"],
                     cwd=tmp, capture=True, quiet=True)
             except BuildError as exc:
-                raise BuildError(f"{pkg.spec}: download failed from the {self.suite} apt sources "
-                                 f"({exc})", hint="check the network and /etc/apt/sources.list.d; "
+                detail = str(exc).rsplit(": ", 1)[-1]   # apt's own last line, not its argv
+                raise BuildError(f"{pkg.spec}: download failed from {self.uris}: {detail}",
+                                 hint="check the network and /etc/apt/sources.list.d; "
                                  "`invoke toolchain --update` re-locks to what the sources offer"
                                  ) from exc
             got = tmp / pkg.filename

@@ -108,3 +108,20 @@ def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
                                                          self_compiled_python_uninstalled=False) == include
     finally:
         StaticLibraries._static_lib_python_path, SconsInterface.getTargetPythonIncludePath = saved
+
+
+def test_unreachable_source_is_one_error_naming_the_source(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    (etc / "sources.list.d").mkdir(parents=True)
+    # Port 9 (discard) on loopback: refused at once, no network needed.
+    (etc / "sources.list").write_text(
+        "deb [trusted=yes] http://127.0.0.1:9/debian bookworm main\n")
+    apt_ = Apt("arm64", "bookworm", root=tmp_path / "state", etc=etc)
+    with pytest.raises(BuildError, match=r"unreachable \(http://127.0.0.1:9/debian\)") as err:
+        apt_.update()
+    assert "\n" not in str(err.value)
+    pkg = Locked("zlib1g-dev", "arm64", "1:1.2.13.dfsg-1", "0" * 64, "zlib.deb", "sysroot")
+    with pytest.raises(BuildError, match="zlib1g-dev:arm64=1:1.2.13.dfsg-1: download failed from "
+                                         "http://127.0.0.1:9/debian"):
+        apt_.download(pkg, tmp_path / "debs")
+    assert not list((tmp_path / "debs").iterdir())   # nothing half-written kept
