@@ -218,12 +218,15 @@ early_start = {str(early).lower()}
 name = "asker"
 exec = "{app}"
 """, built_init, toolchain)
-    result = boot(boot_dir, ["pinit: started as PID 1", "pinit: starting asker (pid ", "ASKING-POWEROFF",
-                             "pinit: got SIGUSR2: poweroff", "pinit: stopping asker", POWER_DOWN],
-                  fail=("FATAL",))
+    result = boot(boot_dir, ["pinit: starting asker (pid ", "pinit: got SIGUSR2: poweroff",
+                             "pinit: stopping asker", POWER_DOWN], fail=("FATAL",))
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     line = next(x for x in result.lines if x.startswith("pinit: starting asker"))
     assert ("started early" in line) == early
+    app_line = result.lines.index("ASKING-POWEROFF")
+    init_line = next(i for i, x in enumerate(result.lines) if "pinit: started as PID 1" in x)
+    # Early, the app writes to the console before the Python init has printed a word.
+    assert (app_line < init_line) == early
     # Early: /sys, /dev and /dev/pts were mounted by the C prologue and are not mounted twice.
     assert any("mounted /dev (early)" in x for x in result.lines) == early
 
