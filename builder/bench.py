@@ -178,7 +178,7 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
                   int(anon.split("BENCH-PID1-ANON")[1].split()[0]))
 
 
-def summarize(samples: list[Sample]) -> dict[str, float]:
+def summarize(samples: list[Sample]) -> dict[str, dict[str, float]]:
     def stats(values: list[float]) -> dict[str, float]:
         return {"median": round(statistics.median(values), 4),
                 "min": round(min(values), 4), "max": round(max(values), 4)}

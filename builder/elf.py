@@ -50,7 +50,7 @@ def inspect_elf(path: Path) -> ElfInfo:
             interp = None
             for seg in elf.iter_segments():
                 if seg["p_type"] == "PT_INTERP":
-                    interp = seg.get_interp_name()
+                    interp = seg.get_interp_name()  # type: ignore[attr-defined]
             needed: list[str] = []
             rpath: list[str] = []
             dynamic = False
@@ -59,9 +59,10 @@ def inspect_elf(path: Path) -> ElfInfo:
                     dynamic = True
                     for tag in sec.iter_tags():
                         if tag.entry.d_tag == "DT_NEEDED":
-                            needed.append(tag.needed)
+                            needed.append(tag.needed)  # type: ignore[attr-defined]
                         elif tag.entry.d_tag in ("DT_RPATH", "DT_RUNPATH"):
-                            rpath += str(getattr(tag, "runpath", None) or tag.rpath).split(":")
+                            rpath += str(getattr(tag, "runpath", None)
+                                         or getattr(tag, "rpath", "")).split(":")
             return ElfInfo(path, elf["e_machine"], elf.elfclass, elf.little_endian, interp,
                            dynamic, tuple(needed), tuple(rpath))
     except (ELFError, OSError) as exc:

@@ -322,7 +322,7 @@ class _Walker:
         self.out(line, text, TRANSLATED, f"the service {words[0]}{_dropped(redirects)}")
 
     def do_mount(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        fstype, options, places = "", [], []
+        fstype, options, places = "", [], []  # type: str, list[str], list[str]
         words = iter(args)
         for arg in words:
             if arg == "-t":
@@ -361,7 +361,8 @@ class _Walker:
         mode = 0o644  # mode 0666 under the kernel's umask 022 for init
         if len(args) >= 2 and args[0] == "-m":
             mode, args = int(args[1], 8), args[2:]
-        kinds = {"c": cpio.CharDev, "u": cpio.CharDev, "b": cpio.BlockDev}
+        kinds: dict[str, type[cpio.CharDev] | type[cpio.BlockDev]] = {
+            "c": cpio.CharDev, "u": cpio.CharDev, "b": cpio.BlockDev}
         if len(args) == 2 and args[1] == "p":
             self.entries.append(cpio.Fifo(args[0], mode))
         elif len(args) == 4 and args[1] in kinds and args[2].isdigit() and args[3].isdigit():

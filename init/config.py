@@ -342,6 +342,8 @@ def load(path: str | os.PathLike[str]) -> Config:
         data = jsonread.loads(raw)
     except ValueError as err:  # names line and column; also bad UTF-8
         raise ConfigError(f"{source}: not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object, found {type(data).__name__}")
     return from_dict(data, source)
 
 

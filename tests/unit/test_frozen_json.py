@@ -79,3 +79,13 @@ def test_reader_rejects_what_json_rejects(bad: str) -> None:
 def test_error_names_line_and_column() -> None:
     with pytest.raises(jsonread.JSONError, match="line 3 column 7"):
         jsonread.loads('{\n "a": 1,\n "b": ?\n}')
+
+
+def test_config_file_that_is_not_an_object_is_a_config_error(tmp_path) -> None:
+    from init.config import load
+    from init.errors import ConfigError
+
+    path = tmp_path / "pinit.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="expected a JSON object, found list"):
+        load(path)
