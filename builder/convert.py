@@ -17,17 +17,16 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, image, sdimage
+from builder import bootfs, image
 from builder.config import BuildConfig, Image, load_build_config
 from builder.errors import BuildError
-from builder.run import step, write_atomic
+from builder.run import write_atomic
 from builder.sources import (
     BOARD,
     RPIOS,
     Parts,
     Source,
     detect,
-    files_of,
     from_initramfs,
     from_rootfs,
     kernel_release,
@@ -126,31 +125,6 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
                                  cmdline=(*words, *base.image.cmdline)))
 
 
-def finish(stage: Path, out: Path, extras: list[cpio.Entry], cfg: BuildConfig,
-           report: list[str]) -> image.Built:
-    """The staged build with `extras` added to its initramfs, written to `out` in one go."""
-    entries = cpio.read((stage / "initramfs.cpio").read_bytes())
-    have = {e.path: e for e in entries}
-    for entry in extras:
-        kept = have.setdefault(entry.path, entry)
-        same = isinstance(kept, cpio.File) and isinstance(entry, cpio.File) and \
-            kept.data == entry.data
-        if kept != entry and not same and not isinstance(entry, cpio.Dir):
-            report.append(f"initramfs: kept the builder's /{entry.path}, not the old one")
-    archive = cpio.write(have.values())
-    name = image.INITRAMFS_NAMES[cfg.image.compression]
-    files: dict[str, Path | bytes] = {n: stage / "boot" / n for n in files_of(stage / "boot")
-                                      .values()}
-    files[name] = packed = compress.compress(archive, cfg.image.compression)
-    bootfs.make_boot_folder(out / "boot", files)
-    with step(f"writing {out / 'sdcard.img'}"):
-        sdimage.make_image(out / "sdcard.img", out / "boot", data_size=cfg.data_size,
-                           data_label=cfg.data_label, size=cfg.image.size or None)
-    write_atomic(out / "initramfs.cpio", archive)
-    return image.Built(out / "boot", out / "sdcard.img", out / "boot" / name, len(packed),
-                       len(archive))
-
-
 def build_from(source: Path, config: Path | None, out: Path, init: Path,
                tc: Toolchain) -> image.Built:
     """Convert `source` (never modified) into out/boot, out/sdcard.img and a report."""
@@ -182,11 +156,10 @@ def build_from(source: Path, config: Path | None, out: Path, init: Path,
         if not cfg.init.services:
             parts.report.append("no service: the script runs no program that could be carried; "
                                 "give one in a pinit.toml (--config)")
-        stage = work / "stage" if parts.extras else out
-        built = image.build(cfg.path, stage, init, tc_apps, platform=plat, cfg=cfg)
-        if parts.extras:
-            with step("adding the old initramfs' files and the script's nodes"):
-                built = finish(stage, out, parts.extras, cfg, parts.report)
+        built = image.build(cfg.path, out, init, tc_apps, platform=plat, cfg=cfg,
+                            extras=parts.extras)
+        parts.report += [f"initramfs: kept the builder's /{path}, not the old one"
+                         for path in built.shadowed]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     parts.report += [f"boot folder: {built.boot}", f"card image:  {built.image}"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Built:
     initramfs: Path
     initramfs_size: int
     cpio_size: int
+    shadowed: tuple[str, ...] = ()   # extra entries left out: the builder's own came first
 
 
 def early_start(cfg: BuildConfig) -> bytes | None:
@@ -114,8 +116,23 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     return entries
 
 
+def merge(entries: list[cpio.Entry], extras: Sequence[cpio.Entry]) -> tuple[list[cpio.Entry],
+                                                                          tuple[str, ...]]:
+    """`entries` plus those `extras` whose path is free; the paths of the others."""
+    have = {e.path: e for e in entries}
+    shadowed = []
+    for entry in extras:
+        kept = have.setdefault(entry.path, entry)
+        if kept is not entry and kept != entry and not isinstance(entry, cpio.Dir):
+            shadowed.append(entry.path)
+    return list(have.values()), tuple(shadowed)
+
+
 def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
-          platform: Platform | None = None, cfg: BuildConfig | None = None) -> Built:
+          platform: Platform | None = None, cfg: BuildConfig | None = None,
+          extras: Sequence[cpio.Entry] = ()) -> Built:
+    """`extras`: more initramfs entries (`invoke image --from` carries an old initramfs' files
+    and device nodes); where a path is taken, the builder's own entry wins (Built.shadowed)."""
     start = time.monotonic()
     if cfg is None:
         with step(f"reading {config_path}"):
@@ -126,7 +143,8 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
         compress.check_kernel_supports(method, platform.kernel_config, f"kernel {platform.release}")
     with step("collecting the initramfs contents"):
         # Compiled Python apps are cached by content hash, shared by every output directory.
-        entries = initramfs_entries(cfg, platform, init, tc, tc.cache / "apps")
+        entries, shadowed = merge(initramfs_entries(cfg, platform, init, tc, tc.cache / "apps"),
+                                  extras)
     with step(f"writing the initramfs ({method})"):
         archive = cpio.write(entries)
         packed = compress.compress(archive, method)
@@ -146,7 +164,7 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
                            size=cfg.image.size or None)
     log(f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
         f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s")
-    return Built(boot, image, boot / initramfs_name, len(packed), len(archive))
+    return Built(boot, image, boot / initramfs_name, len(packed), len(archive), shadowed)
 
 
 def default_config() -> Path:
