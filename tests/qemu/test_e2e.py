@@ -319,3 +319,16 @@ exec = "{app}"
     # The services never started: the person at the console comes first.
     assert not any("CRASHER running" in line for line in result.lines)
 
+
+
+def test_boot_timeline_from_a_real_boot_is_drawn(default_image, tmp_path) -> None:
+    from builder.timeline import render_from_console
+
+    with qemu.plan(default_image, "virt", ["pinit.timeline=1"]) as plan:
+        result = qemu.run(plan, expect=["pinit: timeline {"], fail=("FATAL",), timeout=30,
+                          log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    svg = render_from_console(result.lines, tmp_path / "timeline.svg").read_text()
+    for step in ("mounts: mount proc on /proc", "modules: dummy", "services: start",
+                 "app started", "Python main"):
+        assert step in svg, step
