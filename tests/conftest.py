@@ -37,7 +37,10 @@ def host_sys() -> Path:
     from init.sysdefs import build_host
 
     out = BUILD / "host"
-    if not list(out.glob("_pinit_sys*.so")):
+    built = list(out.glob("_pinit_sys*.so"))
+    sysdefs = REPO / "init" / "sysdefs.py"
+    # Rebuilt when the declaration changed since: a stale module would lack the new calls.
+    if not built or built[0].stat().st_mtime < sysdefs.stat().st_mtime:
         build_host(out)
     if str(out) not in sys.path:
         sys.path.insert(0, str(out))
