@@ -138,7 +138,7 @@ def bench(c, n=5, no_builds=False, no_icount=False):
             "timeout": "scripted: seconds before giving up (default 30)",
             "disk": "attach this disk image (a card image attaches itself)",
             "timeline": "render the init's boot timeline from the console log as build/timeline.svg"},
-      iterable=["expect", "fail"])
+      iterable=["expect", "fail"], positional=["path"])
 @reported
 def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
          timeline=False):
