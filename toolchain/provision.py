@@ -199,8 +199,6 @@ def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apt: Apt | None) -> 
 def ensure(host: bool = True) -> Toolchain:
     """Everything the build needs, from the lock; cheap when already provisioned."""
     locked = read_lock()
-    if host:
-        ensure_host(locked)
     cache = cache_dir()
     apt: Apt | None = None
     trees: dict[str, Path] = {}
@@ -209,4 +207,8 @@ def ensure(host: bool = True) -> Toolchain:
     for tree in TREES:
         pkgs = [p for p in locked if p.role == role_of[tree]]
         trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)
-    return Toolchain(cache=cache, cffi_src=ensure_cffi_src(cache), **trees)
+    tc = Toolchain(cache=cache, cffi_src=ensure_cffi_src(cache), **trees)
+    # Last: without root this stops with the apt command, after all that needs no root is done.
+    if host:
+        ensure_host(locked)
+    return tc
