@@ -170,8 +170,3 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
 def default_config() -> Path:
     return Path(os.environ.get("PINIT_CONFIG", Path(__file__).resolve().parent.parent / "pinit.toml"))
 
-
-def require_init(path: Path) -> Path:
-    if not path.is_file():
-        raise BuildError(f"{path}: the init is not built", hint="run `invoke build-init` first")
-    return path

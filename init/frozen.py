@@ -131,10 +131,6 @@ def fields(obj: Any) -> tuple[Field, ...]:
     return obj.__frozen_fields__  # type: ignore[no-any-return]
 
 
-def is_frozen(obj: Any) -> bool:
-    return hasattr(obj, "__frozen_fields__")
-
-
 def replace(obj: T, **changes: Any) -> T:
     values = {f.name: getattr(obj, f.name) for f in fields(obj)}
     unknown = set(changes) - set(values)
