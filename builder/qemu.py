@@ -67,6 +67,11 @@ MACHINES = {
 RASPI3B_DTBS = ("bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b.dtb")
 
 
+# A virtio NIC on the MMIO bus (no PCI option ROM) with qemu's own DHCP server, reaching
+# nothing outside the guest's private network.
+NIC_USER_RESTRICTED = "user,model=virtio-net-device,restrict=on"
+
+
 def _drive_path(path: Path) -> str:
     return str(path).replace(",", ",,")  # qemu option values escape a comma by doubling it
 
@@ -84,6 +89,9 @@ class BootPlan:
     disk: Path | None
     workdir: Path | None = None
     extra_args: tuple[str, ...] = ()   # more qemu options, e.g. -icount for the benchmark
+    # The network card, as qemu's -nic value. None by default: a machine gets no NIC (and
+    # needs no option ROM) unless a boot asks for one, e.g. NIC_USER_RESTRICTED.
+    nic: str = "none"
 
     @property
     def args(self) -> list[str]:
@@ -94,7 +102,7 @@ class BootPlan:
             args += ["-initrd", str(self.initramfs)]
         if self.dtb is not None:
             args += ["-dtb", str(self.dtb)]
-        args += ["-append", self.append]
+        args += ["-append", self.append, "-nic", self.nic]
         if self.disk is not None and self.machine == "virt":
             args += ["-drive", f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0",
                      "-device", "virtio-blk-device,drive=hd0"]
@@ -180,7 +188,7 @@ def _pad_for_sd(disk: Path, workdir: Path) -> Path:
 
 
 def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), *,
-         disk: Path | None = None, qemu_args: Sequence[str] = ()) -> BootPlan:
+         disk: Path | None = None, qemu_args: Sequence[str] = (), nic: str = "none") -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
     `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
 
@@ -201,7 +209,7 @@ def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), 
         else:
             raise BuildError(f"{source}: no such boot folder or card image")
         result = replace(_plan(source, m, files, extra_append, disk, workdir),
-                         extra_args=tuple(qemu_args))
+                         extra_args=tuple(qemu_args), nic=nic)
     except BaseException:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -56,3 +56,14 @@ def built_init(toolchain) -> Path:
             pytest.fail("build/init is missing: `invoke test` builds it before running pytest")
         pytest.skip("build/init not built; run `invoke build-init`")
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI a skipped test is a failure: whatever a test needs, CI's fresh machine must have."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where nothing may be missing: {reason}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -237,6 +238,62 @@ def unpack(debs: list[Path], dest: Path) -> None:
     tmp.mkdir(parents=True)
     for deb in debs:
         run(["dpkg-deb", "-x", deb, tmp], quiet=True)
+    contain(tmp)
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)
+
+
+# A linker script is small text; ld reads `=/path` as "/path inside the sysroot".
+_SCRIPT_MAX = 4096
+_SCRIPT_PATH = re.compile(rb"(?<![=\w/.-])(/(?:usr/)?lib[\w/.+-]*)")
+
+
+def is_linker_script(path: Path) -> bool:
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > _SCRIPT_MAX:
+        return False
+    head = path.read_bytes()
+    return not head.startswith(b"\x7fELF") and b"\0" not in head and (
+        b"GROUP" in head or b"INPUT" in head)
+
+
+def contain(tree: Path) -> None:
+    """Make an unpacked tree self-contained: Debian's -dev packages carry absolute symlinks
+    (libm.so -> /lib/aarch64-linux-gnu/libm.so.6) and linker scripts naming /lib and /usr/lib,
+    which as a sysroot would point at the build machine's own files. Absolute links become
+    relative to the tree; script paths get ld's `=` (sysroot) prefix."""
+    for dirpath, dirnames, filenames in os.walk(tree):
+        here = Path(dirpath)
+        for name in (*dirnames, *filenames):
+            path = here / name
+            if path.is_symlink():
+                target = os.readlink(path)
+                if target.startswith("/"):
+                    relative = os.path.relpath(tree / target.lstrip("/"), here)
+                    path.unlink()
+                    path.symlink_to(relative)
+            elif name.endswith(".so") and is_linker_script(path):
+                text = path.read_bytes()
+                fixed = _SCRIPT_PATH.sub(rb"=\1", text)
+                if fixed != text:
+                    path.write_bytes(fixed)   # inside the fresh, not yet renamed tree
+
+
+def escapes(tree: Path) -> list[str]:
+    """Every link or linker script under `tree` that points outside it (empty when contained)."""
+    found = []
+    root = tree.resolve()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        here = Path(dirpath)
+        for name in (*dirnames, *filenames):
+            path = here / name
+            if path.is_symlink():
+                target = os.readlink(path)
+                inside = os.path.normpath(here.resolve() / target)
+                if target.startswith("/") or not (inside == str(root)
+                                                  or inside.startswith(str(root) + os.sep)):
+                    found.append(f"{path.relative_to(tree)} -> {target}")
+            elif name.endswith(".so") and is_linker_script(path):
+                for m in _SCRIPT_PATH.finditer(path.read_bytes()):
+                    found.append(f"{path.relative_to(tree)}: names {m.group(1).decode()}")
+    return found

@@ -173,8 +173,13 @@ def ensure_host(locked: list[Locked]) -> None:
         run(cmd, env={"DEBIAN_FRONTEND": "noninteractive"}, capture=True)
 
 
+# Bumped when unpacking changes what a tree holds (2: links and linker scripts contained).
+UNPACK_FORMAT = 2
+
+
 def _stamp(pkgs: list[Locked]) -> str:
-    return hashlib.sha256(json.dumps([asdict(p) for p in pkgs]).encode()).hexdigest()
+    body = {"format": UNPACK_FORMAT, "packages": [asdict(p) for p in pkgs]}
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
 def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apt: Apt | None) -> tuple[Path, Apt | None]:

@@ -6,13 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 py=/usr/bin/python3.11
-if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+# What setup itself needs before the venv exists: Debian's python3.11 with venv, and the CA
+# bundle pip verifies the index with (a minimal Debian has neither).
+need=()
+"$py" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3.11-venv)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        echo "pinit: installing python3.11-venv with apt" >&2
+        echo "pinit: installing ${need[*]} with apt" >&2
         DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends python3.11-venv >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${need[@]}" >/dev/null
     else
-        echo "pinit: Debian's python3.11-venv is missing; run as root: apt-get install python3.11-venv" >&2
+        echo "pinit: missing ${need[*]}; run as root: apt-get install --no-install-recommends ${need[*]}" >&2
         exit 1
     fi
 fi

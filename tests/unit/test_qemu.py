@@ -52,7 +52,8 @@ def test_virt_plan_from_a_folder(folder: Path) -> None:
             "-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512",
             "-nographic", "-no-reboot",
             "-kernel", str(folder / "vmlinuz-6.1"), "-initrd", str(folder / "initramfs.gz"),
-            "-append", "console=tty1 rdinit=/init loglevel=4 quiet panic=-1 console=ttyAMA0"]
+            "-append", "console=tty1 rdinit=/init loglevel=4 quiet panic=-1 console=ttyAMA0",
+            "-nic", "none"]
         assert p.dtb is None and p.disk is None and p.workdir is None
 
 
@@ -64,7 +65,16 @@ def test_raspi3b_plan_from_a_folder(folder: Path) -> None:
         "-kernel", str(folder / "vmlinuz-6.1"), "-initrd", str(folder / "initramfs.gz"),
         "-dtb", str(folder / "bcm2837-rpi-3-b.dtb"),
         "-append", "console=tty1 rdinit=/init loglevel=4 quiet pinit.debug=1 panic=-1 "
-                   "console=ttyS1,115200"]
+                   "console=ttyS1,115200", "-nic", "none"]
+
+
+def test_a_nic_only_when_asked_for(folder: Path) -> None:
+    """-M virt would add a PCI virtio NIC whose option ROM (efi-virtio.rom) a minimal host
+    lacks; a boot gets a NIC only when it names one, and the named one needs no ROM."""
+    with qemu.plan(folder, nic=qemu.NIC_USER_RESTRICTED) as p:
+        nic = p.args[p.args.index("-nic") + 1]
+        assert "restrict=on" in nic and "pci" not in nic
+    assert qemu.plan(folder).args.count("-nic") == 1
 
 
 def test_board_sections_pick_the_kernel(tmp_path: Path) -> None:

@@ -125,3 +125,39 @@ def test_unreachable_source_is_one_error_naming_the_source(tmp_path: Path) -> No
                                          "http://127.0.0.1:9/debian"):
         apt_.download(pkg, tmp_path / "debs")
     assert not list((tmp_path / "debs").iterdir())   # nothing half-written kept
+
+
+def test_contain_makes_absolute_links_relative_and_linker_scripts_sysroot_relative(
+        tmp_path: Path) -> None:
+    lib = tmp_path / "lib/aarch64-linux-gnu"
+    usr = tmp_path / "usr/lib/aarch64-linux-gnu"
+    lib.mkdir(parents=True)
+    usr.mkdir(parents=True)
+    (lib / "libm.so.6").write_bytes(b"\x7fELF")
+    (usr / "libm.so").symlink_to("/lib/aarch64-linux-gnu/libm.so.6")
+    (usr / "libc.so").write_text("/* GNU ld script */\nOUTPUT_FORMAT(elf64-littleaarch64)\n"
+                                 "GROUP ( /lib/aarch64-linux-gnu/libc.so.6 "
+                                 "/usr/lib/aarch64-linux-gnu/libc_nonshared.a "
+                                 "AS_NEEDED ( /lib/ld-linux-aarch64.so.1 ) )\n")
+    assert len(apt.escapes(tmp_path)) == 4
+    apt.contain(tmp_path)
+    assert apt.escapes(tmp_path) == []
+    assert (usr / "libm.so").resolve() == (lib / "libm.so.6").resolve()
+    assert "GROUP ( =/lib/aarch64-linux-gnu/libc.so.6 =/usr/lib/" in (usr / "libc.so").read_text()
+    apt.contain(tmp_path)   # idempotent
+    assert "==" not in (usr / "libc.so").read_text()
+
+
+def test_escapes_sees_a_relative_link_that_climbs_out(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/out").symlink_to("../../etc/passwd")
+    assert apt.escapes(tmp_path) == ["a/out -> ../../etc/passwd"]
+
+
+def test_the_provisioned_sysroot_points_nowhere_outside_itself() -> None:
+    """The real sysroot (every -dev package unpacked) needs nothing from the host's /lib or /usr."""
+    tree = apt.cache_dir() / "sysroot"
+    if not (tree / "usr/include").is_dir():
+        pytest.fail(f"{tree} is not provisioned; run `invoke toolchain`")
+    assert apt.escapes(tree) == []
+    assert (tree / "usr/lib/aarch64-linux-gnu/libm.so").resolve().is_relative_to(tree.resolve())
