@@ -92,7 +92,8 @@ def _one_line_sources(text: str) -> list[dict[str, str]]:
 
 
 def derive_sources(suite: str, etc: Path = SYSTEM_SOURCES) -> str:
-    """The machine's Debian `suite` sources as one deb822 file, with non-free-firmware added."""
+    """The machine's Debian `suite` sources as one deb822 file, with non-free-firmware and the
+    matching source packages (deb-src) added."""
     stanzas: list[dict[str, str]] = []
     main_list = etc / "sources.list"
     if main_list.is_file():
@@ -115,7 +116,8 @@ def derive_sources(suite: str, etc: Path = SYSTEM_SOURCES) -> str:
         components = stanza.get("Components", "main").split()
         if "main" in components and "non-free-firmware" not in components:
             components.append("non-free-firmware")
-        lines = ["Types: deb", f"URIs: {stanza['URIs']}", f"Suites: {' '.join(suites)}",
+        # deb-src too: Debian's own sources of what pinit compiles for the target (CPython).
+        lines = ["Types: deb deb-src", f"URIs: {stanza['URIs']}", f"Suites: {' '.join(suites)}",
                  f"Components: {' '.join(components)}"]
         if "Signed-By" in stanza:
             lines.append(f"Signed-By: {stanza['Signed-By']}")
@@ -221,6 +223,84 @@ class Apt:
             shutil.rmtree(tmp, ignore_errors=True)
         log(f"fetched {pkg.filename}")
         return final
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LockedSource:
+    """A Debian source package: the .dsc and the files it names, each with its sha256."""
+    name: str
+    version: str
+    files: tuple[SourceFile, ...]
+
+    @property
+    def dsc(self) -> str:
+        return next(f.filename for f in self.files if f.filename.endswith(".dsc"))
+
+
+class SourceApt(Apt):
+    """Source packages (deb-src) of the machine's sources, with the same private state."""
+
+    def source_versions(self, name: str) -> list[str]:
+        """Every version of source package `name` the sources list, newest first."""
+        proc = run(["apt-cache", *self._opts(), "showsrc", "--only-source", name],
+                   capture=True, quiet=True)
+        versions = [line.split(":", 1)[1].strip() for line in proc.stdout.decode().splitlines()
+                    if line.startswith("Version:")]
+        order = run(["apt-cache", *self._opts(), "madison", name], capture=True, quiet=True)
+        ranked = [w.split("|")[1].strip() for w in order.stdout.decode().splitlines()
+                  if "Sources" in w]
+        return [v for v in ranked if v in versions] + [v for v in versions if v not in ranked]
+
+    def resolve_source(self, name: str, version: str) -> LockedSource:
+        proc = run(["apt-get", *self._opts(), "-q", "source", "--print-uris", f"{name}={version}"],
+                   capture=True, quiet=True)
+        files = []
+        for line in proc.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[3].startswith("SHA256:"):
+                files.append(SourceFile(parts[1], parts[3][7:]))
+        if not any(f.filename.endswith(".dsc") for f in files):
+            raise BuildError(f"source {name}={version}: not found in the deb-src of the "
+                             f"{self.suite} sources ({self.uris})")
+        return LockedSource(name, version, tuple(files))
+
+    def download_source(self, src: LockedSource, dest: Path) -> list[Path]:
+        """Fetch every file of a locked source package into `dest`, verified."""
+        dest.mkdir(parents=True, exist_ok=True)
+        if all((dest / f.filename).is_file() and sha256_of(dest / f.filename) == f.sha256
+               for f in src.files):
+            return [dest / f.filename for f in src.files]
+        tmp = dest / f".partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            try:
+                run(["apt-get", *self._opts(), "-q", "source", "--download-only",
+                     f"{src.name}={src.version}"], cwd=tmp, capture=True, quiet=True)
+            except BuildError as exc:
+                detail = str(exc).rsplit(": ", 1)[-1]
+                raise BuildError(f"source {src.name}={src.version}: download failed from "
+                                 f"{self.uris}: {detail}",
+                                 hint="check the network and the deb-src of the apt sources; "
+                                 "`invoke toolchain --update` re-locks to what they serve") from exc
+            for f in src.files:
+                got = tmp / f.filename
+                if not got.is_file() or sha256_of(got) != f.sha256:
+                    raise BuildError(f"source {src.name}={src.version}: {f.filename} is missing "
+                                     "or does not match the lock's sha256",
+                                     hint="the source serves a different file than the lock names")
+            for f in src.files:
+                os.replace(tmp / f.filename, dest / f.filename)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log(f"fetched source {src.name} {src.version}")
+        return [dest / f.filename for f in src.files]
 
 
 def sha256_of(path: Path) -> str:

@@ -7,6 +7,7 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
   kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
   firmware the Raspberry Pi boot firmware (component non-free-firmware; no root)
   baseline busybox for the benchmark's classic shell-init initramfs (no root)
+  source   Debian source packages (.dsc and its files), built for the target (no root)
 """
 
 from __future__ import annotations
@@ -27,14 +28,29 @@ HOST = (
     "zstd", "xz-utils", "lz4",    # initramfs compressions
     "libpython3.11-dev",          # host build of the cffi syscall module for host tests
     "python3.11-venv",
+    "gcc", "libc6-dev",           # ...and the host compiler that builds it
+    "binutils",                   # readelf: Nuitka's standalone mode reads ELF dependencies
+    "patch",                      # applies Debian's patch series to the CPython source
 )
 
 SYSROOT = (
     "libc6", "libc6-dev", "linux-libc-dev", "libcrypt-dev",
     "libpython3.11-dev",          # the static libpython3.11.a and headers
     "zlib1g-dev", "libexpat1-dev",  # libpython's builtin zlib and pyexpat need them
-    "libffi-dev",                 # cffi's backend links libffi.a
+    "libffi-dev",                 # cffi's backend and _ctypes link libffi.a
+    # Static libraries of the standard library's extension modules (builder/pyext.py).
+    "libssl-dev",                 # _ssl, _hashlib
+    "libsqlite3-dev",             # _sqlite3
+    "liblzma-dev", "libbz2-dev",  # _lzma, _bz2
+    "libncurses-dev",             # _curses, _curses_panel, readline (libtinfo)
+    "libreadline-dev",            # readline
+    "uuid-dev",                   # _uuid
+    "libdb5.3-dev",               # _dbm (Debian builds it on Berkeley DB)
 )
+
+# Debian source packages built for the target: CPython's, for the extension modules that
+# Debian ships only as shared objects (builder/pyext.py). Fetched with apt's deb-src.
+SOURCES = ("python3.11",)
 
 # linux-image-arm64 is a metapackage: --update follows it to the versioned image package.
 KERNEL_META = "linux-image-arm64"

@@ -22,7 +22,16 @@ from pathlib import Path
 from builder.errors import BuildError
 from builder.run import log, run, step, write_atomic
 from toolchain import packages
-from toolchain.apt import Apt, Locked, cache_dir, sha256_of, unpack
+from toolchain.apt import (
+    Apt,
+    Locked,
+    LockedSource,
+    SourceApt,
+    SourceFile,
+    cache_dir,
+    sha256_of,
+    unpack,
+)
 
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
@@ -38,6 +47,7 @@ class Toolchain:
     firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
     baseline: Path     # unpacked busybox-static
     cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
+    cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/pyext.py
 
     @property
     def kernel_release(self) -> str:
@@ -83,12 +93,84 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "kernel") for n in image]
         locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
         locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
+    with step("resolving the source packages (deb-src)"):
+        wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
+        sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
     sdist = resolve_cffi_sdist()
     body = {"suite": packages.SUITE, "packages": [asdict(p) for p in locked],
-            "cffi_sdist": asdict(sdist)}
+            "sources": [asdict(s) for s in sources], "cffi_sdist": asdict(sdist)}
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path} ({len(locked)} packages)")
     return locked
+
+
+def resolve_source(name: str, prefer: str | None) -> LockedSource:
+    """The source package of the same version as its locked binaries when the sources serve
+    its files, else the newest one they do serve (a security archive may list a source whose
+    files it no longer has); which one is said."""
+    src_apt = SourceApt(TARGET_ARCH, packages.SUITE)
+    versions = src_apt.source_versions(name)
+    if prefer in versions:
+        versions.remove(prefer)
+        versions.insert(0, prefer)
+    problems = []
+    for version in versions:
+        locked = src_apt.resolve_source(name, version)
+        try:
+            src_apt.download_source(locked, cache_dir() / "sources")
+        except BuildError as exc:
+            problems.append(str(exc))
+            continue
+        if prefer and version != prefer:
+            log(f"source {name}: {prefer} is listed but not served; locked {version}")
+        return locked
+    raise BuildError(f"source {name}: no version can be fetched ({'; '.join(problems) or 'none listed'})",
+                     hint="add a deb-src line for Debian's archive to the apt sources")
+
+
+def read_sources(path: Path = LOCK) -> list[LockedSource]:
+    data = json.loads(path.read_text())
+    return [LockedSource(s["name"], s["version"],
+                         tuple(SourceFile(**f) for f in s["files"]))
+            for s in data.get("sources", ())]
+
+
+def ensure_source_tree(src: LockedSource, cache: Path) -> Path:
+    """The source package unpacked with its Debian patch series applied (what dpkg-source -x
+    does for a "3.0 (quilt)" package), verified and cached by the lock's hashes."""
+    tree = cache / f"src-{src.name}"
+    stamp = tree / ".pinit-stamp"
+    want = hashlib.sha256(json.dumps(asdict(src)).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == want:
+        return tree
+    with step(f"fetching and unpacking the source of {src.name} {src.version}"):
+        files = SourceApt(TARGET_ARCH, packages.SUITE).download_source(src, cache / "sources")
+        tmp = cache / f".src-{src.name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            orig = [f for f in files if ".orig." in f.name]
+            debian = [f for f in files if f.name.endswith((".debian.tar.xz", ".debian.tar.gz"))]
+            if len(orig) != 1 or len(debian) != 1:
+                raise BuildError(f"source {src.name}={src.version}: expected one orig and one "
+                                 "debian tarball (a 3.0 (quilt) package)")
+            with tarfile.open(orig[0]) as tar:
+                tar.extractall(tmp / "orig")  # hash-verified above
+            (top,) = list((tmp / "orig").iterdir())
+            with tarfile.open(debian[0]) as tar:
+                tar.extractall(top)
+            series = top / "debian/patches/series"
+            for line in series.read_text().splitlines() if series.is_file() else ():
+                patch = line.split("#", 1)[0].strip()
+                if patch:
+                    run(["patch", "-p1", "--quiet", "--no-backup-if-mismatch", "-i",
+                         top / "debian/patches" / patch.split()[0]], cwd=top, quiet=True)
+            shutil.rmtree(tree, ignore_errors=True)
+            os.replace(top, tree)
+            write_atomic(stamp, want.encode())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -212,8 +294,14 @@ def ensure(host: bool = True) -> Toolchain:
     for tree in TREES:
         pkgs = [p for p in locked if p.role == role_of[tree]]
         trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)
-    tc = Toolchain(cache=cache, cffi_src=ensure_cffi_src(cache), **trees)
-    # Last: without root this stops with the apt command, after all that needs no root is done.
+    cffi_src = ensure_cffi_src(cache)
+    # Without root this stops with the apt command, after all that needs no root is done.
     if host:
         ensure_host(locked)
-    return tc
+    sources = {s.name: s for s in read_sources()}
+    if "python3.11" not in sources:
+        raise BuildError(f"{LOCK}: names no python3.11 source package",
+                         hint="run `invoke toolchain --update`")
+    # Last: applying Debian's patch series needs the host's `patch`.
+    return Toolchain(cache=cache, cffi_src=cffi_src,
+                     cpython_src=ensure_source_tree(sources["python3.11"], cache), **trees)

@@ -25,6 +25,7 @@ def test_derive_sources_adds_non_free_firmware_and_keeps_only_the_suite(tmp_path
     assert "nodistro" not in text and "cloud-sdk" not in text
     assert text.count("Components: main non-free-firmware") == 2
     assert "Suites: bookworm bookworm-updates" in text
+    assert text.count("Types: deb deb-src") == 2
     assert "Signed-By: /k.gpg" in text
 
 
