@@ -76,12 +76,14 @@ def _python_sources(program: Path) -> list[Path]:
 def python_app(program: Path, name: str, tc: Toolchain, cache: Path) -> Path:
     """Compile a Python program into a static aarch64 binary, reusing an identical earlier one."""
     from builder import compile as compile_mod
+    from builder import pyext
     from toolchain import nuitka_plugin
 
     # The recipe is part of the key: a change to how we compile rebuilds every app.
     digest = hashlib.sha256(program.name.encode())
     for recipe in (compile_mod.__file__, nuitka_plugin.__file__):
         digest.update(Path(recipe).read_bytes())
+    digest.update(pyext.digest(tc).encode())
     for src in _python_sources(program):
         digest.update(str(src.relative_to(program.parent)).encode() + b"\0" + src.read_bytes())
     out = cache / f"{name}-{digest.hexdigest()[:16]}"

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from builder import pyext
 from builder.elf import require_static_aarch64
 from builder.errors import BuildError
 from builder.run import log, pinned_env
@@ -97,6 +98,7 @@ def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
         os.replace(new_c, generated)
 
     sysroot = str(tc.sysroot)
+    stdlib_ext = pyext.ensure(tc)
     env = pinned_env({
         "CC": CROSS_CC,
         "CFLAGS": f"--sysroot={sysroot} -Os -ffunction-sections -fdata-sections",
@@ -105,6 +107,7 @@ def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
         "PINIT_GEN_DIR": str(gen),
         "PINIT_CFFI_SRC": str(tc.cffi_src),
         "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
+        "PINIT_STDLIB_EXT": str(stdlib_ext),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
@@ -149,6 +152,7 @@ def init_digest(tc: Toolchain) -> str:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     stamp = tc.sysroot / ".pinit-stamp"
     digest.update(stamp.read_bytes() if stamp.is_file() else b"")
+    digest.update(pyext.digest(tc).encode())
     return digest.hexdigest()
 
 

@@ -51,7 +51,10 @@ def run(cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
     if proc.returncode != 0:
         detail = ""
         if capture and proc.stderr:
-            detail = ": " + proc.stderr.decode(errors="replace").strip().splitlines()[-1]
+            lines = proc.stderr.decode(errors="replace").strip().splitlines() or [""]
+            # A compiler's last line ("compilation terminated.") says less than its error.
+            errors = [ln for ln in lines if "error" in ln.lower()]
+            detail = ": " + (errors[0] if errors else lines[-1])
         raise BuildError(f"{shlex.join(argv)} exited with status {proc.returncode}{detail}")
     return proc
 

@@ -7,6 +7,7 @@ configured through environment variables that builder/compile.py sets:
   PINIT_GEN_DIR   where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)
   PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
   PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
+  PINIT_STDLIB_EXT     builder/pyext.py's output: libpinit_stdlib.a and modules.json
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -18,12 +19,16 @@ What it does, and why:
   build's copy of MainProgram.c (see INSPECT_CALL).
 - Nuitka embeds ~270 stdlib modules whether used or not; only the interpreter's start-up set
   and what the program imports are kept (see STARTUP_MODULES).
+- The standard library's extension modules that Debian ships only as shared objects are
+  builtins here (builder/pyext.py builds them). Nuitka is told they are builtin, so it never
+  bundles a host .so for them, and the inittab registers exactly those the program imports.
 - Public plugin API for the rest: extra C code (the cffi module, cffi's backend, a constructor
   that mounts /proc and registers both modules as builtins) and extra link libraries.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -170,21 +175,54 @@ __attribute__((constructor)) static void pinit_early(void) {
 """
 
 
-def inittab_c(config_c: str, drop: frozenset[str]) -> str:
-    """libpython's config.c (its table of builtin modules) without the modules in `drop`.
+def inittab_c(config_c: str, drop: frozenset[str], add: tuple[str, ...] = ()) -> str:
+    """libpython's config.c (its table of builtin modules) without the modules in `drop` and
+    with the extension modules `add` (built by builder/pyext.py).
 
     Linked before libpython3.11.a, this table replaces the archive's config.o, so the dropped
-    modules' objects are never pulled in: unicodedata alone is 1.1 MB of the binary."""
+    modules' objects are never pulled in (unicodedata alone is 1.1 MB of the binary), and of
+    libpinit_stdlib.a only the added modules' objects are."""
     out = []
     for line in config_c.splitlines(keepends=True):
         stripped = line.strip()
         if stripped.startswith('{"') and stripped.split('"')[1] in drop:
             continue
+        if stripped.startswith("struct _inittab _PyImport_Inittab[]"):
+            out += [f"extern PyObject* PyInit_{name}(void);\n" for name in add]
+        if stripped == "{0, 0}":
+            out += [f'    {{"{name}", PyInit_{name}}},\n' for name in add]
         out.append(line)
     text = "".join(out)
-    if "_PyImport_Inittab[]" not in text:
-        sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab; wrong sysroot?")
+    if "_PyImport_Inittab[]" not in text or (add and f"PyInit_{add[0]}}}" not in text):
+        sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
+                 "wrong sysroot?")
     return text
+
+
+def register_builtins(names: frozenset[str]) -> None:
+    """Make Nuitka treat `names` as builtin modules of the target interpreter, as the inittab
+    makes them: it then follows no host .so for them and imports them as builtins."""
+    import nuitka.utils.Importing as UtilsImporting
+
+    original = UtilsImporting.isBuiltinModuleName
+
+    def is_builtin(module_name: str) -> bool:
+        return str(module_name) in names or bool(original(module_name))
+
+    # Modules imported it by name before plugins load; replace every binding.
+    for module in list(sys.modules.values()):
+        if getattr(module, "isBuiltinModuleName", None) is original:
+            module.isBuiltinModuleName = is_builtin  # type: ignore[attr-defined]
+    UtilsImporting.builtin_module_names.update(names)
+    sys.builtin_module_names = tuple(sorted({*sys.builtin_module_names, *names}))
+
+
+def imported_modules() -> set[str]:
+    """Every module name the compiled program's modules import (Nuitka's import graph)."""
+    from nuitka.ModuleRegistry import getDoneModules
+
+    return {str(attempt.module_name) for module in getDoneModules()
+            for attempt in module.getUsedModules()}
 
 
 def _env(name: str) -> str:
@@ -298,7 +336,14 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.gen_dir = _env("PINIT_GEN_DIR")
         self.cffi_src = _env("PINIT_CFFI_SRC")
         self.drop = frozenset(filter(None, os.environ.get("PINIT_DROP_BUILTINS", "").split(",")))
+        self.stdlib_ext = _env("PINIT_STDLIB_EXT")
+        with open(os.path.join(self.stdlib_ext, "modules.json")) as f:
+            manifest = json.load(f)
+        self.ext_modules: dict[str, dict[str, list[str]]] = manifest["modules"]
+        self.link_order: list[str] = manifest["link_order"]
+        self.linked: tuple[str, ...] = ()
         retarget(self.sysroot)
+        register_builtins(frozenset(self.ext_modules))
         skip_inspect_patch()
         trim_stdlib()
 
@@ -311,8 +356,14 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
         config_c = os.path.join(self.sysroot, "usr/lib/python3.11/config-3.11-aarch64-linux-gnu",
                                 "config.c")
+        wanted = imported_modules() & set(self.ext_modules)
+        for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
+            wanted.update(self.ext_modules[name].get("requires", ()))
+        self.linked = tuple(sorted(wanted))
+        with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
+            f.write("".join(f"{name}\n" for name in self.linked))
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), self.drop)
+            inittab = inittab_c(f.read(), self.drop, self.linked)
         return {
             "pinit_boot.c": BOOT_C,
             "pinit_inittab.c": inittab,
@@ -321,6 +372,13 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             "pinit_cffi_backend.c": f'#include "{backend}"\n',
         }
 
+    def getExtraLinkDirectories(self) -> list[str]:
+        return [self.stdlib_ext]
+
     def getExtraLinkLibraries(self) -> list[str]:
-        # libffi for cffi's backend; zlib and expat for libpython's builtin zlib and pyexpat.
-        return ["ffi", "z", "expat"]
+        # Archives: the linker takes from each only what the inittab's modules reach. After
+        # the modules, their static libraries; then libpython again (the modules need parts
+        # of it nothing before them pulled in); zlib and expat for libpython's builtin zlib
+        # and pyexpat. libffi (cffi's backend, _ctypes) is the last of the link order.
+        return ["pinit_stdlib", *self.link_order, f":libpython{PYTHON_ABI}.a", "z", "expat",
+                "m", "pthread", "dl"]

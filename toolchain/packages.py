@@ -46,6 +46,7 @@ SYSROOT = (
     "libreadline-dev",            # readline
     "uuid-dev",                   # _uuid
     "libdb5.3-dev",               # _dbm (Debian builds it on Berkeley DB)
+    "libbluetooth-dev",           # headers only: Debian's _socket (and so socketmodule.h) has it
 )
 
 # Debian source packages built for the target: CPython's, for the extension modules that

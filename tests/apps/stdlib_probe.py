@@ -1,0 +1,155 @@
+"""A service that uses the standard library the way appliances do; each check prints one line.
+
+Built by tests/qemu/test_stdlib.py into an image with a data partition and booted twice.
+"""
+
+import asyncio
+import bz2
+import ctypes
+import decimal
+import fcntl
+import lzma
+import mmap
+import os
+import queue
+import signal
+import sqlite3
+import ssl
+import termios
+import threading
+import time
+import zlib
+
+
+def check(name, fn):
+    try:
+        print(f"STDLIB {name}: {fn()}", flush=True)
+    except Exception as exc:  # every failure is a line the test reads, never a dead probe
+        print(f"STDLIB {name} FAILED: {type(exc).__name__}: {exc}", flush=True)
+
+
+async def _gather():
+    async def square(i):
+        await asyncio.sleep(0.01 * (5 - i))
+        return i * i
+    tasks = [asyncio.create_task(square(i)) for i in range(5)]
+    return sum(await asyncio.gather(*tasks))
+
+
+def _asyncio():
+    return f"ok sum={asyncio.run(_gather())}"
+
+
+def _termios():
+    fd = os.open("/dev/ttyAMA0", os.O_RDWR | os.O_NOCTTY)
+    try:
+        attrs = termios.tcgetattr(fd)
+        attrs[4] = attrs[5] = termios.B115200
+        attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB | termios.CSTOPB)) | termios.CS8
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        back = termios.tcgetattr(fd)
+        speed = 115200 if back[5] == termios.B115200 else back[5]
+        return f"ok speed={speed} 8N1={back[2] & termios.CSIZE == termios.CS8}"
+    finally:
+        os.close(fd)
+
+
+def _mmap():
+    path = "/tmp/mmap-probe"
+    with open(path, "wb") as f:
+        f.write(b"." * 4096)
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 4096) as m:
+        m[0:5] = b"hello"
+        m.flush()
+    with open(path, "rb") as f:
+        on_disk = f.read(5)
+    anon = mmap.mmap(-1, 8192)
+    anon[4096:4101] = b"world"
+    return f"ok file={on_disk.decode()} anon={anon[4096:4101].decode()}"
+
+
+class Winsize(ctypes.Structure):
+    _fields_ = [("rows", ctypes.c_ushort), ("cols", ctypes.c_ushort),
+                ("xpixel", ctypes.c_ushort), ("ypixel", ctypes.c_ushort)]
+
+
+def _ctypes_ioctl():
+    fd = os.open("/dev/ttyAMA0", os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, Winsize(rows=24, cols=80))
+        got = Winsize()
+        fcntl.ioctl(fd, termios.TIOCGWINSZ, got)
+        return f"ok rows={got.rows} cols={got.cols} sizeof={ctypes.sizeof(Winsize)}"
+    finally:
+        os.close(fd)
+
+
+def _dlopen():
+    try:
+        ctypes.CDLL("libm.so.6")
+    except OSError as exc:
+        return f"refused: OSError: {exc}"
+    return "loaded?!"
+
+
+def _sqlite():
+    db = sqlite3.connect("/data/probe.db")
+    with db:
+        db.execute("CREATE TABLE IF NOT EXISTS boots (at REAL)")
+        db.execute("INSERT INTO boots VALUES (?)", (time.time(),))
+    (count,) = db.execute("SELECT count(*) FROM boots").fetchone()
+    db.close()
+    return f"ok boots={count} sqlite={sqlite3.sqlite_version}"
+
+
+def _ssl():
+    ctx = ssl.create_default_context()
+    return f"ok verify={ctx.verify_mode.name} {ssl.OPENSSL_VERSION.split()[0]}"
+
+
+def _compression():
+    data = b"pinit " * 1000
+    same = all(mod.decompress(mod.compress(data)) == data for mod in (lzma, bz2, zlib))
+    return f"ok roundtrips={same}"
+
+
+def _decimal():
+    decimal.getcontext().prec = 30
+    return f"ok {decimal.Decimal('1.1') + decimal.Decimal('2.2')} {decimal.Decimal(1) / 7}"
+
+
+def _threading():
+    counter = [0]
+    lock = threading.Lock()
+    done: queue.Queue[str] = queue.Queue()
+
+    def work(name):
+        for _ in range(1000):
+            with lock:
+                counter[0] += 1
+        done.put(name)
+    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return f"ok count={counter[0]} finished={done.qsize()}"
+
+
+def _not_static():
+    try:
+        import nis  # noqa: F401
+    except ImportError as exc:
+        return f"refused: ImportError: {exc}"
+    return "imported?!"
+
+
+for name, fn in (("asyncio", _asyncio), ("termios", _termios), ("mmap", _mmap),
+                 ("ctypes-ioctl", _ctypes_ioctl), ("dlopen", _dlopen), ("sqlite3", _sqlite),
+                 ("ssl", _ssl), ("compression", _compression), ("decimal", _decimal),
+                 ("threading", _threading), ("nis", _not_static)):
+    check(name, fn)
+print("STDLIB done", flush=True)
+os.kill(1, signal.SIGUSR2)
+while True:
+    time.sleep(60)

@@ -1,0 +1,63 @@
+"""The standard library's extension modules: the table, the inittab, the real archive."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder import pyext
+from toolchain import nuitka_plugin
+
+CONFIG_C = """#include "Python.h"
+extern PyObject* PyInit_posix(void);
+struct _inittab _PyImport_Inittab[] = {
+    {"posix", PyInit_posix},
+    {"spwd", PyInit_spwd},
+    /* Sentinel */
+    {0, 0}
+};
+"""
+TEST_MODULES = ("_ctypes_test", "_testbuffer", "_testcapi", "_testclinic", "_testimportmultiple",
+                "_testinternalcapi", "_testmultiphase", "_xxtestfuzz", "xxlimited", "xxlimited_35")
+
+
+def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() -> None:
+    text = nuitka_plugin.inittab_c(CONFIG_C, frozenset({"spwd"}), ("_ssl", "termios"))
+    assert "spwd" not in text
+    assert "extern PyObject* PyInit__ssl(void);" in text
+    entries = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
+    assert entries == ['{"posix", PyInit_posix},', '{"_ssl", PyInit__ssl},',
+                       '{"termios", PyInit_termios},', "{0, 0}"]
+
+
+def test_every_module_debian_ships_as_a_shared_object_is_built_or_says_why() -> None:
+    """Debian's lib-dynload (the same list for amd64 and arm64) against the table."""
+    dynload = Path("/usr/lib/python3.11/lib-dynload")
+    if not dynload.is_dir():
+        pytest.fail(f"{dynload} missing: Debian's python3.11 is required (toolchain/setup.sh)")
+    shipped = {p.name.split(".")[0] for p in dynload.glob("*.so")} - set(TEST_MODULES)
+    built = {e.name for e in pyext.EXTENSIONS}
+    assert shipped - built == set(pyext.NOT_BUILT)
+    assert not built & set(TEST_MODULES)
+
+
+def test_link_order_covers_every_library_a_module_needs() -> None:
+    for ext in pyext.EXTENSIONS:
+        assert all(lib in pyext.LINK_ORDER for lib in ext.libs), ext.name
+        assert [pyext.LINK_ORDER.index(lib) for lib in ext.libs] == sorted(
+            pyext.LINK_ORDER.index(lib) for lib in ext.libs), ext.name
+
+
+def test_the_real_archive_defines_every_module_init(toolchain) -> None:
+    out = pyext.ensure(toolchain)
+    manifest = json.loads((out / pyext.MANIFEST).read_text())
+    assert set(manifest["modules"]) == {e.name for e in pyext.EXTENSIONS}
+    symbols = subprocess.run(["aarch64-linux-gnu-nm", "--defined-only", out / pyext.ARCHIVE],
+                             capture_output=True, text=True, check=True).stdout
+    defined = {line.split()[-1] for line in symbols.splitlines() if " T " in line}
+    missing = [e.name for e in pyext.EXTENSIONS if f"PyInit_{e.name}" not in defined]
+    assert missing == []
+    assert pyext.ensure(toolchain) == out   # cached by hash: the second call builds nothing
