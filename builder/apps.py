@@ -2,19 +2,17 @@
 
 An aarch64 ELF is checked with pyelftools: a static one is copied as it is; a dynamic one gets
 its interpreter and DT_NEEDED libraries, recursively, from the arm64 sysroot (or the build fails
-listing all that is missing). A Python program (a .py file or a folder with __main__.py) is
-compiled by the same toolchain into a static binary, cached by the hash of its sources.
+listing all that is missing). Python programs (a .py file or a folder with __main__.py) are
+not files of their own: builder/compile.py compiles them into the init's one binary.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from builder.elf import inspect_elf, is_elf, require_aarch64
 from builder.errors import BuildError
 from builder.run import log
-from toolchain.provision import Toolchain
 
 # Where glibc's loader looks on Debian arm64, in its order.
 LIB_DIRS = ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib")
@@ -73,40 +71,15 @@ def _python_sources(program: Path) -> list[Path]:
     return [program]
 
 
-def python_app(program: Path, name: str, tc: Toolchain, cache: Path) -> Path:
-    """Compile a Python program into a static aarch64 binary, reusing an identical earlier one."""
-    from builder import compile as compile_mod
-    from builder import pyext
-    from toolchain import nuitka_plugin
-
-    # The recipe is part of the key: a change to how we compile rebuilds every app.
-    digest = hashlib.sha256(program.name.encode())
-    for recipe in (compile_mod.__file__, nuitka_plugin.__file__):
-        digest.update(Path(recipe).read_bytes())
-    digest.update(pyext.digest(tc).encode())
-    for src in _python_sources(program):
-        digest.update(str(src.relative_to(program.parent)).encode() + b"\0" + src.read_bytes())
-    out = cache / f"{name}-{digest.hexdigest()[:16]}"
-    if out.is_file():
-        log(f"{program}: unchanged; reusing {out.name}")
-        return out
-    work = cache / "nuitka" / name
-    work.mkdir(parents=True, exist_ok=True)
-    if program.is_dir():
-        entry = work / f"{name}_main.py"
-        entry.write_text(f"import {program.name}.__main__\n")
-        compile_mod.compile_python(entry, out, tc, name=name, pythonpath=(program.parent,), work=work)
-    else:
-        compile_mod.compile_python(program, out, tc, name=name, pythonpath=(program.parent,), work=work)
-    return out
+def is_python(program: Path) -> bool:
+    """A Python service: compiled into the appliance's one binary (builder/compile.py)."""
+    return program.is_dir() or program.suffix == ".py"
 
 
-def app_files(program: Path, image_path: str, name: str, tc: Toolchain, cache: Path) -> dict[str, bytes]:
-    """Files (initramfs path → bytes) that make `program` runnable at `image_path`."""
-    if program.is_dir() or program.suffix == ".py":
-        program = python_app(program, name, tc, cache)
-    elif not is_elf(program):
+def app_files(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes]:
+    """Files (initramfs path → bytes) that make the ELF `program` runnable at `image_path`."""
+    if not is_elf(program):
         raise BuildError(f"{program}: not an ELF executable, a .py file or a folder with __main__.py",
                          hint="point [[service]] exec at an aarch64 program or a Python program")
     inspect_elf(program)
-    return bundle_elf(program, image_path.lstrip("/"), tc.sysroot)
+    return bundle_elf(program, image_path.lstrip("/"), sysroot)

@@ -19,7 +19,7 @@ from pathlib import Path
 from builder import pyext
 from builder.elf import require_static_aarch64
 from builder.errors import BuildError
-from builder.run import log, pinned_env
+from builder.run import log, pinned_env, write_atomic
 from init import sysdefs
 from toolchain.nuitka_plugin import NUITKA_VERSION
 from toolchain.provision import Toolchain
@@ -79,10 +79,16 @@ def check_sysroot_python(tc: Toolchain) -> None:
                          hint="run `invoke toolchain` to re-provision the sysroot")
 
 
-def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
+def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
                    pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
-                   work: Path | None = None, drop_builtins: tuple[str, ...] = DROP_ALWAYS) -> Path:
-    """Compile the script `entry` into the static aarch64 executable `out` (written atomically)."""
+                   work: Path | None = None, drop_builtins: tuple[str, ...] = DROP_ALWAYS,
+                   programs: tuple[str, ...] = ()) -> Path:
+    """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
+
+    Several entries make one multi-call executable: each runs as `__main__` when the binary is
+    invoked as the program named in `programs` at the same place (the basename of argv[0];
+    toolchain/nuitka_plugin.py)."""
+    entries = entry if isinstance(entry, list) else [entry]
     check_host_python()
     check_sysroot_python(tc)
     work = work or REPO / "build" / "nuitka" / name
@@ -108,6 +114,7 @@ def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
         "PINIT_CFFI_SRC": str(tc.cffi_src),
         "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
         "PINIT_STDLIB_EXT": str(stdlib_ext),
+        "PINIT_PROGRAMS": ",".join(programs),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
@@ -116,23 +123,22 @@ def compile_python(entry: Path, out: Path, tc: Toolchain, *, name: str,
            f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
            "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend",
            *(f"--nofollow-import-to={m}" for m in nofollow),
-           "--report=" + str(work / "report.xml"), str(entry)]
+           "--report=" + str(work / "report.xml"),
+           *([str(entries[0])] if len(entries) == 1 else [f"--main={e}" for e in entries])]
     logfile = work / "nuitka.log"
-    log(f"compiling {entry.name} with Nuitka {NUITKA_VERSION} for aarch64 (log: {logfile})")
+    what = ", ".join(e.name for e in entries)
+    log(f"compiling {what} with Nuitka {NUITKA_VERSION} for aarch64 (log: {logfile})")
     start = time.monotonic()
     with logfile.open("wb") as f:
         proc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").strip().splitlines()[-15:]
         print("\n".join(tail), file=sys.stderr)
-        raise BuildError(f"Nuitka failed (status {proc.returncode}) compiling {entry}",
+        raise BuildError(f"Nuitka failed (status {proc.returncode}) compiling {what}",
                          hint=f"full log: {logfile}")
-    built = work / f"{entry.stem}.dist" / name
+    built = work / f"{entries[0].stem}.dist" / name
     require_static_aarch64(built, "the compiled program")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.copy2(built, tmp)
-    os.replace(tmp, out)
+    write_atomic(out, built.read_bytes(), 0o755)
     log(f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s")
     return out
 
@@ -173,3 +179,43 @@ def build_init(tc: Toolchain, out: Path) -> Path:
                    nofollow=NOFOLLOW_FOR_INIT)
     out.with_name(out.name + ".inputs").write_text(digest)
     return out
+
+
+def appliance_digest(tc: Toolchain, services: dict[str, Path]) -> str:
+    """What an appliance binary is made from: build/init's inputs and every service's sources."""
+    digest = hashlib.sha256(init_digest(tc).encode())
+    for name, program in sorted(services.items()):
+        sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
+        digest.update(name.encode() + b"\0" + str(program.name).encode())
+        for src in sources:
+            digest.update(str(src.relative_to(program.parent)).encode() + b"\0" + src.read_bytes())
+    return digest.hexdigest()
+
+
+def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path) -> Path:
+    """One multi-call executable: the init and every Python service (name → .py file or package
+    folder). Run as /init it is PID 1; run as /app/<name> (a link to /init) it is that service
+    alone, as its own program, with no init code run. Cached by the hash of all its sources."""
+    out = cache / f"appliance-{appliance_digest(tc, services)[:16]}"
+    if out.is_file():
+        log(f"init and {', '.join(sorted(services))}: unchanged; reusing {out.name}")
+        return out
+    work = cache / "nuitka" / "appliance"
+    mains = work / "mains"
+    shutil.rmtree(mains, ignore_errors=True)
+    mains.mkdir(parents=True)
+    # Entry files are numbered: named after their programs, init.py would hide `init`.
+    (mains / "pinit_main_0.py").write_text(INIT_ENTRY)
+    entries = [mains / "pinit_main_0.py"]
+    for index, (_name, program) in enumerate(sorted(services.items()), start=1):
+        entry = mains / f"pinit_main_{index}.py"
+        if program.is_dir():
+            # A package's __main__ keeps its package (relative imports); it runs as
+            # `<package>.__main__`, the way `python -m <package>` would import it.
+            entry.write_text(f"import {program.name}.__main__\n")
+        else:
+            entry.write_bytes(program.read_bytes())
+        entries.append(entry)
+    paths = tuple(sorted({p.parent for p in services.values()}))
+    return compile_python(entries, out, tc, name="init", pythonpath=paths, work=work,
+                          programs=("init", *sorted(services)))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder import bootfs, compress, cpio, sdimage
-from builder.apps import app_files
+from builder.apps import app_files, is_python
+from builder.compile import build_appliance
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
 from builder.errors import BuildError
@@ -85,6 +86,11 @@ def early_start(cfg: BuildConfig) -> bytes | None:
 
 def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
                       app_cache: Path) -> list[cpio.Entry]:
+    python = {s.name: cfg.host_exec[s.name] for s in cfg.init.services
+              if is_python(cfg.host_exec[s.name])}
+    if python:
+        # The init and every Python service: one interpreter, one binary (/app/<name> links).
+        init = build_appliance(tc, python, app_cache)
     require_static_aarch64(init, "the init")
     entries: list[cpio.Entry] = [
         # The kernel opens /dev/console for PID 1 before any devtmpfs exists: a node in the archive.
@@ -101,7 +107,10 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         entries.append(cpio.File("etc/pinit.early", early, 0o644))
     for service in cfg.init.services:
         program = cfg.host_exec[service.name]
-        for path, data in sorted(app_files(program, service.exec, service.name, tc, app_cache).items()):
+        if service.name in python:
+            entries.append(cpio.Symlink(service.exec.lstrip("/"), "/init"))
+            continue
+        for path, data in sorted(app_files(program, service.exec, tc.sysroot).items()):
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
     if cfg.init.modules:

@@ -116,6 +116,9 @@ def _service_name(value: str) -> str:
     # The builder packs the program as /app/<name>, so the name must be a plain file name.
     if not value or not set(value) <= NAME_CHARS or value[0] in ".-":
         return "expected a name of letters, digits, '.', '_', '-' (not starting with '.' or '-')"
+    # /init is the init itself; a Python service runs as /app/<name>, a link to it.
+    if value == "init":
+        return "the name init is the init's own; choose another"
     return ""
 
 

@@ -8,6 +8,7 @@ configured through environment variables that builder/compile.py sets:
   PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
   PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
   PINIT_STDLIB_EXT     builder/pyext.py's output: libpinit_stdlib.a and modules.json
+  PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -199,6 +200,18 @@ def inittab_c(config_c: str, drop: frozenset[str], add: tuple[str, ...] = ()) ->
     return text
 
 
+def refused_c(reasons: dict[str, str]) -> str:
+    """Builtin modules whose import fails with an ImportError that names the reason."""
+    out = ["#include <Python.h>\n"]
+    for name, reason in reasons.items():
+        message = (f"{name} is not in pinit's static binary: {reason}"
+                   .replace("\\", "\\\\").replace('"', '\\"'))
+        out.append(f"PyObject *PyInit_{name}(void) {{\n"
+                   f'    PyErr_SetString(PyExc_ImportError, "{message}");\n'
+                   "    return NULL;\n}\n")
+    return "".join(out)
+
+
 def register_builtins(names: frozenset[str]) -> None:
     """Make Nuitka treat `names` as builtin modules of the target interpreter, as the inittab
     makes them: it then follows no host .so for them and imports them as builtins."""
@@ -326,6 +339,37 @@ def trim_stdlib() -> None:
     ImportDetection._stdlib_modules_names = ()
 
 
+def multicall_main() -> None:
+    """One binary, several programs: given several --main files, Nuitka compiles each as a
+    `__main__` of its own and dispatches on the invocation name. Its dispatcher imports `re`
+    (tens of milliseconds under emulation on every start, PID 1 included); this one compares
+    the basename of argv[0] and imports nothing but sys."""
+    import nuitka.MainControl as MainControl
+    from nuitka.options.Options import getMainEntryPointFilenames
+    from nuitka.utils.ModuleNames import makeMultidistModuleName
+
+    if not hasattr(MainControl, "createMultidistMainSourceCode"):
+        sys.exit("pinit nuitka plugin: nuitka.MainControl.createMultidistMainSourceCode is gone; "
+                 "review toolchain/nuitka_plugin.py for this Nuitka version")
+
+    def dispatch_source() -> str:
+        lines = ["import sys", 'name = __compiled__.original_argv0.rpartition("/")[2]']
+        mains = getMainEntryPointFilenames()
+        # The program names, in the order of the mains (an entry's file name may not be its
+        # program name: init.py would hide the init package).
+        programs = os.environ.get("PINIT_PROGRAMS", "").split(",")
+        if len(programs) != len(mains):
+            sys.exit("pinit nuitka plugin: PINIT_PROGRAMS must name one program per --main")
+        for count, (path, program) in enumerate(zip(mains, programs, strict=True), start=1):
+            stem = os.path.basename(path)[:-3]
+            module = makeMultidistModuleName(count, stem).asString()
+            lines += [f"if name == {program!r}:", f"    __import__({module!r})", "    sys.exit(0)"]
+        lines.append('sys.exit("pinit: %s: no program of that name in this binary" % name)')
+        return "\n".join(lines) + "\n"
+
+    MainControl.createMultidistMainSourceCode = dispatch_source
+
+
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     plugin_name = "pinit-cross"
     plugin_desc = "Cross-compile pinit's init into a static aarch64 PID 1."
@@ -341,11 +385,13 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             manifest = json.load(f)
         self.ext_modules: dict[str, dict[str, list[str]]] = manifest["modules"]
         self.link_order: list[str] = manifest["link_order"]
+        self.not_built: dict[str, str] = manifest["not_built"]
         self.linked: tuple[str, ...] = ()
         retarget(self.sysroot)
-        register_builtins(frozenset(self.ext_modules))
+        register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
         skip_inspect_patch()
         trim_stdlib()
+        multicall_main()
 
     @staticmethod
     def isAlwaysEnabled() -> bool:
@@ -359,14 +405,18 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         wanted = imported_modules() & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
             wanted.update(self.ext_modules[name].get("requires", ()))
+        # A module that cannot be in a static binary is a builtin whose import raises an
+        # ImportError saying why (rather than a search for a .so that cannot load).
+        refused = sorted(imported_modules() & set(self.not_built))
         self.linked = tuple(sorted(wanted))
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), self.drop, self.linked)
+            inittab = inittab_c(f.read(), self.drop, (*self.linked, *refused))
         return {
             "pinit_boot.c": BOOT_C,
             "pinit_inittab.c": inittab,
+            "pinit_refused.c": refused_c({name: self.not_built[name] for name in refused}),
             # Included by absolute path so their sibling #includes resolve.
             "pinit_sys.c": f'#include "{module}"\n',
             "pinit_cffi_backend.c": f'#include "{backend}"\n',

@@ -29,7 +29,7 @@ HOST = (
     "libpython3.11-dev",          # host build of the cffi syscall module for host tests
     "python3.11-venv",
     "gcc", "libc6-dev",           # ...and the host compiler that builds it
-    "binutils",                   # readelf: Nuitka's standalone mode reads ELF dependencies
+    "binutils", "file",           # readelf and file: Nuitka's standalone mode inspects binaries
     "patch",                      # applies Debian's patch series to the CPython source
 )
 

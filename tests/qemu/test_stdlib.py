@@ -61,7 +61,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
                 "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
                 "STDLIB threading: ok count=4000 finished=4",
                 "STDLIB dlopen: refused: OSError:",
-                "STDLIB nis: refused: ImportError:"]
+                "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: "]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
     second = _boot(probe_image, tmp_path / "second.log")
@@ -78,5 +78,37 @@ def test_only_what_is_imported_is_linked(probe_image, built_init, toolchain) -> 
     init_linked = _linked(REPO / "build/nuitka/init")
     assert "_ssl" not in init_linked and "_sqlite3" not in init_linked
     assert b"OpenSSL" not in built_init.read_bytes()
-    probe_work = toolchain.cache / "apps/nuitka/probe"   # builder/apps.py's work directory
+    probe_work = toolchain.cache / "apps/nuitka/appliance"   # builder/compile.build_appliance
     assert {"_ssl", "_sqlite3", "_asyncio", "termios", "mmap", "_ctypes"} <= set(_linked(probe_work))
+
+
+def test_python_services_are_programs_of_the_one_init_binary(built_init, toolchain,
+                                                              tmp_path) -> None:
+    """Each Python service is /app/<name>, a link to /init, and runs as its own program."""
+    from builder import compress, cpio
+
+    config = tmp_path / "pinit.toml"
+    config.write_text(f"""
+[[service]]
+name = "argv"
+exec = "{REPO / 'tests/apps/argv_probe.py'}"
+args = ["one", "two words"]
+restart = "never"
+[[service]]
+name = "stopper"
+exec = "{REPO / 'tests/apps/stopper.py'}"
+""")
+    built = build(config, tmp_path / "out", built_init, toolchain)
+    entries = {e.path: e for e in cpio.read(compress.decompress(built.initramfs.read_bytes()))}
+    assert isinstance(entries["app/argv"], cpio.Symlink) and entries["app/argv"].target == "/init"
+    assert isinstance(entries["app/stopper"], cpio.Symlink)
+    elves = [p for p, e in entries.items() if isinstance(e, cpio.File) and e.data[:4] == b"\x7fELF"]
+    assert elves == ["init"]
+    with qemu.plan(built.boot) as plan:
+        result = qemu.run(plan, expect=[
+            "ARGV ['/app/argv', 'one', 'two words'] name=__main__ init-loaded=False pid1=False "
+            "sigterm=True", "reboot: Power down"], fail=["FATAL"], timeout=60,
+            log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    assert any("pinit: argv exited with status 3" in line for line in result.lines)
+    assert any(line.startswith("STOPPER running") for line in result.lines)

@@ -61,3 +61,9 @@ def test_the_real_archive_defines_every_module_init(toolchain) -> None:
     missing = [e.name for e in pyext.EXTENSIONS if f"PyInit_{e.name}" not in defined]
     assert missing == []
     assert pyext.ensure(toolchain) == out   # cached by hash: the second call builds nothing
+
+
+def test_a_module_that_cannot_be_static_is_a_builtin_that_says_why() -> None:
+    text = nuitka_plugin.refused_c({"nis": 'needs "Kerberos"'})
+    assert "PyObject *PyInit_nis(void) {" in text
+    assert 'PyExc_ImportError, "nis is not in pinit\'s static binary: needs \\"Kerberos\\""' in text
