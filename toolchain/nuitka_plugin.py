@@ -353,7 +353,9 @@ def multicall_main() -> None:
                  "review toolchain/nuitka_plugin.py for this Nuitka version")
 
     def dispatch_source() -> str:
-        lines = ["import sys", 'name = __compiled__.original_argv0.rpartition("/")[2]']
+        # Nuitka sets sys.argv[0] to the executable (/init); a program sees its own name.
+        lines = ["import sys", "sys.argv[0] = __compiled__.original_argv0",
+                 'name = sys.argv[0].rpartition("/")[2]']
         mains = getMainEntryPointFilenames()
         # The program names, in the order of the mains (an entry's file name may not be its
         # program name: init.py would hide the init package).
