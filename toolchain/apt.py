@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,43 +338,45 @@ def is_linker_script(path: Path) -> bool:
         b"GROUP" in head or b"INPUT" in head)
 
 
+def _walk(tree: Path) -> Iterator[tuple[Path, Path]]:
+    """(directory, entry) for every entry under `tree`, links not followed."""
+    for dirpath, dirnames, filenames in os.walk(tree):
+        here = Path(dirpath)
+        for name in (*dirnames, *filenames):
+            yield here, here / name
+
+
 def contain(tree: Path) -> None:
     """Make an unpacked tree self-contained: Debian's -dev packages carry absolute symlinks
     (libm.so -> /lib/aarch64-linux-gnu/libm.so.6) and linker scripts naming /lib and /usr/lib,
     which as a sysroot would point at the build machine's own files. Absolute links become
     relative to the tree; script paths get ld's `=` (sysroot) prefix."""
-    for dirpath, dirnames, filenames in os.walk(tree):
-        here = Path(dirpath)
-        for name in (*dirnames, *filenames):
-            path = here / name
-            if path.is_symlink():
-                target = os.readlink(path)
-                if target.startswith("/"):
-                    relative = os.path.relpath(tree / target.lstrip("/"), here)
-                    path.unlink()
-                    path.symlink_to(relative)
-            elif name.endswith(".so") and is_linker_script(path):
-                text = path.read_bytes()
-                fixed = _SCRIPT_PATH.sub(rb"=\1", text)
-                if fixed != text:
-                    path.write_bytes(fixed)   # inside the fresh, not yet renamed tree
+    for here, path in _walk(tree):
+        if path.is_symlink():
+            target = os.readlink(path)
+            if target.startswith("/"):
+                relative = os.path.relpath(tree / target.lstrip("/"), here)
+                path.unlink()
+                path.symlink_to(relative)
+        elif path.name.endswith(".so") and is_linker_script(path):
+            text = path.read_bytes()
+            fixed = _SCRIPT_PATH.sub(rb"=\1", text)
+            if fixed != text:
+                path.write_bytes(fixed)   # inside the fresh, not yet renamed tree
 
 
 def escapes(tree: Path) -> list[str]:
     """Every link or linker script under `tree` that points outside it (empty when contained)."""
     found = []
     root = tree.resolve()
-    for dirpath, dirnames, filenames in os.walk(tree):
-        here = Path(dirpath)
-        for name in (*dirnames, *filenames):
-            path = here / name
-            if path.is_symlink():
-                target = os.readlink(path)
-                inside = os.path.normpath(here.resolve() / target)
-                if target.startswith("/") or not (inside == str(root)
-                                                  or inside.startswith(str(root) + os.sep)):
-                    found.append(f"{path.relative_to(tree)} -> {target}")
-            elif name.endswith(".so") and is_linker_script(path):
-                for m in _SCRIPT_PATH.finditer(path.read_bytes()):
-                    found.append(f"{path.relative_to(tree)}: names {m.group(1).decode()}")
+    for here, path in _walk(tree):
+        if path.is_symlink():
+            target = os.readlink(path)
+            inside = os.path.normpath(here.resolve() / target)
+            if target.startswith("/") or not (inside == str(root)
+                                              or inside.startswith(str(root) + os.sep)):
+                found.append(f"{path.relative_to(tree)} -> {target}")
+        elif path.name.endswith(".so") and is_linker_script(path):
+            for m in _SCRIPT_PATH.finditer(path.read_bytes()):
+                found.append(f"{path.relative_to(tree)}: names {m.group(1).decode()}")
     return found
