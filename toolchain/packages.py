@@ -31,6 +31,7 @@ HOST = (
     "gcc", "libc6-dev",           # ...and the host compiler that builds it
     "binutils", "file",           # readelf and file: Nuitka's standalone mode inspects binaries
     "patch",                      # applies Debian's patch series to the CPython source
+    "procps", "bzip2",            # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
 )
 
 SYSROOT = (
