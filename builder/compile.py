@@ -210,8 +210,8 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path) -> Pa
     for index, (_name, program) in enumerate(sorted(services.items()), start=1):
         entry = mains / f"pinit_main_{index}.py"
         if program.is_dir():
-            # A package's __main__ keeps its package (relative imports); it runs as
-            # `<package>.__main__`, the way `python -m <package>` would import it.
+            # A package's __main__ keeps its package (relative imports), so it runs as the
+            # module `<package>.__main__`, not as `__main__` (documented in docs/config.md).
             entry.write_text(f"import {program.name}.__main__\n")
         else:
             entry.write_bytes(program.read_bytes())
