@@ -50,6 +50,21 @@ def toolchain(c, update=False):
     print(f"toolchain ready in {tc.cache} (kernel {tc.kernel_release})")
 
 
+@task(help={"config": "the pinit.toml whose services' requirements to lock (default pinit.toml)"})
+@reported
+def lock(c, config=None):
+    """Resolve the Python services' requirements again into pinit.lock beside the pinit.toml."""
+    from builder import image as img
+    from builder import pypi
+    from builder.config import load_build_config
+
+    cfg = load_build_config(Path(config) if config else img.default_config())
+    if not cfg.requirements:
+        print(f"{cfg.path}: no [[service]] has requirements; nothing to lock")
+        return
+    pypi.write_lock(cfg.path.with_name(pypi.LOCK_NAME), sorted(set(cfg.requirements.values())))
+
+
 @task(help={"debug": "show tracebacks"})
 @reported
 def build_init(c, debug=False):

@@ -9,11 +9,13 @@ pyelftools says it is a static aarch64 executable.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from builder import pyext
@@ -82,7 +84,8 @@ def check_sysroot_python(tc: Toolchain) -> None:
 def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
                    pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
                    work: Path | None = None, drop_builtins: tuple[str, ...] = DROP_ALWAYS,
-                   programs: tuple[str, ...] = ()) -> Path:
+                   programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
+                   include: tuple[str, ...] = (), package_data: tuple[str, ...] = ()) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
@@ -113,7 +116,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_GEN_DIR": str(gen),
         "PINIT_CFFI_SRC": str(tc.cffi_src),
         "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
-        "PINIT_STDLIB_EXT": str(stdlib_ext),
+        "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
         "PINIT_PROGRAMS": ",".join(programs),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
@@ -123,6 +126,8 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
            f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
            "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend",
            *(f"--nofollow-import-to={m}" for m in nofollow),
+           *(f"--include-module={m}" for m in include),
+           *(f"--include-package-data={p}" for p in package_data),
            "--report=" + str(work / "report.xml"),
            *([str(entries[0])] if len(entries) == 1 else [f"--main={e}" for e in entries])]
     logfile = work / "nuitka.log"
@@ -181,9 +186,27 @@ def build_init(tc: Toolchain, out: Path) -> Path:
     return out
 
 
-def appliance_digest(tc: Toolchain, services: dict[str, Path]) -> str:
-    """What an appliance binary is made from: build/init's inputs and every service's sources."""
+@dataclass(frozen=True)
+class Packages:
+    """What builder/pypi.py made of the services' requirements, for the compile."""
+    lib: Path | None = None               # their Python files: on Nuitka's search path
+    ext: Path | None = None               # their C extensions: one more archive to link
+    names: tuple[str, ...] = ()           # their top-level packages: data files ship too
+    include: tuple[str, ...] = ()         # modules named in [[service]] include
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class Appliance:
+    binary: Path
+    data: dict[str, bytes]   # files Nuitka puts beside the binary (package data): path → bytes
+
+
+def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Packages) -> str:
+    """What an appliance binary is made from: build/init's inputs, every service's sources and
+    the packages they use."""
     digest = hashlib.sha256(init_digest(tc).encode())
+    digest.update(json.dumps([packages.digest, packages.include]).encode())
     for name, program in sorted(services.items()):
         sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
         digest.update(name.encode() + b"\0" + str(program.name).encode())
@@ -192,14 +215,22 @@ def appliance_digest(tc: Toolchain, services: dict[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path) -> Path:
+def _data_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
+                    packages: Packages = Packages()) -> Appliance:
     """One multi-call executable: the init and every Python service (name → .py file or package
     folder). Run as /init it is PID 1; run as /app/<name> (a link to /init) it is that service
     alone, as its own program, with no init code run. Cached by the hash of all its sources."""
-    out = cache / f"appliance-{appliance_digest(tc, services)[:16]}"
-    if out.is_file():
+    key = appliance_digest(tc, services, packages)[:16]
+    out = cache / f"appliance-{key}"
+    data = cache / f"appliance-{key}.data"
+    if out.is_file() and data.is_dir():
         log(f"init and {', '.join(sorted(services))}: unchanged; reusing {out.name}")
-        return out
+        return Appliance(out, _data_files(data))
     work = cache / "nuitka" / "appliance"
     mains = work / "mains"
     shutil.rmtree(mains, ignore_errors=True)
@@ -217,5 +248,15 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path) -> Pa
             entry.write_bytes(program.read_bytes())
         entries.append(entry)
     paths = tuple(sorted({p.parent for p in services.values()}))
-    return compile_python(entries, out, tc, name="init", pythonpath=paths, work=work,
-                          programs=("init", *sorted(services)))
+    dist = work / "pinit_main_0.dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    compile_python(entries, out, tc, name="init", work=work,
+                   pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
+                   programs=("init", *sorted(services)),
+                   ext_dirs=(packages.ext,) if packages.ext else (),
+                   include=packages.include, package_data=packages.names)
+    # What Nuitka put beside the binary (package data such as certifi's cacert.pem) ships
+    # beside /init, where the compiled packages look for it.
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(dist, data, ignore=shutil.ignore_patterns("init", "*.so", "*.so.*"))
+    return Appliance(out, _data_files(data))

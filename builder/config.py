@@ -36,6 +36,7 @@ INIT_KEYS = tuple(f.name for f in fields(Config)
                   if f.type in ("str", "int", "float", "bool") and f.name != "module_failure")
 KERNEL_KEYS = ("modules", "params", "module_failure", "source")
 DATA_BUILD_KEYS = ("size", "label")
+SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
 APP_DIR = "/app"                       # services are packed as /app/<name>
 RESERVED = ("/init", "/etc/pinit.json")
@@ -60,6 +61,9 @@ class BuildConfig:
     path: Path                                 # the pinit.toml this came from
     init: Config                               # written to /etc/pinit.json
     host_exec: dict[str, Path] = field(default_factory=dict, hash=False)  # service -> program here
+    # Python services: their requirements.txt (pip's format) and modules to include by name.
+    requirements: dict[str, Path] = field(default_factory=dict, hash=False)
+    includes: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     kernel_source: str = "debian"              # "debian" or an absolute boot folder / image path
     data_size: int = 0                         # bytes of the ext4 data partition; 0 = none
     data_label: str = "pinit-data"
@@ -154,7 +158,33 @@ def _program(value: object, base: Path, source: str, where: str) -> Path:
     return path
 
 
-def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[str, Path]]:
+@dataclass(frozen=True)
+class _Python:
+    requirements: dict[str, Path]
+    includes: dict[str, tuple[str, ...]]
+
+
+def _python_keys(table: dict, name: str, program: Path, base: Path, source: str,
+                 where: str, into: _Python) -> None:
+    """`requirements` and `include`, which only a Python service can have."""
+    present = [k for k in SERVICE_BUILD_KEYS if k in table]
+    if present and not (program.is_dir() or program.suffix == ".py"):
+        raise _error(source, where, present[0], table[present[0]],
+                     "only a Python service (a .py file or a package folder) has this key")
+    if "requirements" in table:
+        into.requirements[name] = _host_path(table["requirements"], base, source, where,
+                                             "requirements")
+    if "include" in table:
+        includes = _lines(table, "include", source, where)
+        for module in includes:
+            if not all(part.isidentifier() for part in module.split(".")):
+                raise _error(source, where, "include", module, "expected a dotted module name")
+        into.includes[name] = includes
+
+
+def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[str, Path],
+                                                            _Python]:
+    python = _Python({}, {})
     tables = doc.get("service", [])
     if not isinstance(tables, list):
         raise _error(source, "", "service", tables, "expected [[service]] tables, one per program")
@@ -168,13 +198,15 @@ def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[s
         if "exec" not in table:
             raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
         # The init runs the program where the builder packs it; the host path stays here.
-        values = section(Service, {**table, "exec": f"{APP_DIR}/{name}"}, source, where)
+        init_keys = {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS}
+        values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
         service = Service(**values)  # type: ignore[arg-type]
         if service.name in host_exec:
             raise _error(source, where, "name", service.name, "another service has this name")
         host_exec[service.name] = _program(table["exec"], base, source, where)
+        _python_keys(table, service.name, host_exec[service.name], base, source, where, python)
         services.append(service)
-    return services, host_exec
+    return services, host_exec, python
 
 
 def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
@@ -273,12 +305,14 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
-    services, host_exec = _services(doc, base, source)
+    services, host_exec, python = _services(doc, base, source)
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
                     data=data, services=tuple(services))
     check(config, source, top="[init]")
-    return BuildConfig(path=path, init=config, host_exec=host_exec, kernel_source=kernel_source,
-                       data_size=data_size, data_label=label, image=_image(doc, base, source))
+    return BuildConfig(path=path, init=config, host_exec=host_exec,
+                       requirements=python.requirements, includes=python.includes,
+                       kernel_source=kernel_source, data_size=data_size, data_label=label,
+                       image=_image(doc, base, source))
 
 
 def load_build_config(path: Path) -> BuildConfig:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from builder import bootfs, compress, cpio, sdimage
 from builder.apps import app_files, is_python
-from builder.compile import build_appliance
+from builder.compile import Packages, build_appliance
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
 from builder.errors import BuildError
@@ -88,9 +88,11 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
                       app_cache: Path) -> list[cpio.Entry]:
     python = {s.name: cfg.host_exec[s.name] for s in cfg.init.services
               if is_python(cfg.host_exec[s.name])}
+    beside_init: dict[str, bytes] = {}
     if python:
         # The init and every Python service: one interpreter, one binary (/app/<name> links).
-        init = build_appliance(tc, python, app_cache)
+        built = build_appliance(tc, python, app_cache, python_packages(cfg, tc))
+        init, beside_init = built.binary, built.data
     require_static_aarch64(init, "the init")
     entries: list[cpio.Entry] = [
         # The kernel opens /dev/console for PID 1 before any devtmpfs exists: a node in the archive.
@@ -100,6 +102,7 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.File("init", init.read_bytes(), 0o755),
         cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
     ]
+    entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
     early = early_start(cfg)
@@ -123,6 +126,19 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
+
+
+def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
+    """The services' requirements (one lock beside the pinit.toml) and includes."""
+    include = tuple(sorted({m for mods in cfg.includes.values() for m in mods}))
+    if not cfg.requirements:
+        return Packages(include=include, digest="")
+    from builder import pypi
+
+    requirements = sorted(set(cfg.requirements.values()))
+    site = pypi.ensure(cfg.path, requirements, tc)
+    return Packages(lib=site.lib, ext=site.ext, names=site.packages, include=include,
+                    digest=site.lib.parent.name)
 
 
 def merge(entries: list[cpio.Entry], extras: Sequence[cpio.Entry]) -> tuple[list[cpio.Entry],

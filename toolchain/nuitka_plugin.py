@@ -7,7 +7,8 @@ configured through environment variables that builder/compile.py sets:
   PINIT_GEN_DIR   where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)
   PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
   PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
-  PINIT_STDLIB_EXT     builder/pyext.py's output: libpinit_stdlib.a and modules.json
+  PINIT_EXT_DIRS       static archives of C extension modules, each with a modules.json
+                       (builder/pyext.py: the stdlib's; builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
 
 What it does, and why:
@@ -176,25 +177,26 @@ __attribute__((constructor)) static void pinit_early(void) {
 """
 
 
-def inittab_c(config_c: str, drop: frozenset[str], add: tuple[str, ...] = ()) -> str:
+def inittab_c(config_c: str, drop: frozenset[str],
+              add: tuple[tuple[str, str], ...] = ()) -> str:
     """libpython's config.c (its table of builtin modules) without the modules in `drop` and
-    with the extension modules `add` (built by builder/pyext.py).
+    with the extension modules `add`, (module name, init function) pairs.
 
     Linked before libpython3.11.a, this table replaces the archive's config.o, so the dropped
     modules' objects are never pulled in (unicodedata alone is 1.1 MB of the binary), and of
-    libpinit_stdlib.a only the added modules' objects are."""
+    the extension archives only the added modules' objects are."""
     out = []
     for line in config_c.splitlines(keepends=True):
         stripped = line.strip()
         if stripped.startswith('{"') and stripped.split('"')[1] in drop:
             continue
         if stripped.startswith("struct _inittab _PyImport_Inittab[]"):
-            out += [f"extern PyObject* PyInit_{name}(void);\n" for name in add]
+            out += [f"extern PyObject* {symbol}(void);\n" for _, symbol in add]
         if stripped == "{0, 0}":
-            out += [f'    {{"{name}", PyInit_{name}}},\n' for name in add]
+            out += [f'    {{"{name}", {symbol}}},\n' for name, symbol in add]
         out.append(line)
     text = "".join(out)
-    if "_PyImport_Inittab[]" not in text or (add and f"PyInit_{add[0]}}}" not in text):
+    if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
         sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
                  "wrong sysroot?")
     return text
@@ -339,6 +341,22 @@ def trim_stdlib() -> None:
     ImportDetection._stdlib_modules_names = ()
 
 
+# A package's C extension is a builtin named like "gpiod._ext", but CPython's BuiltinImporter
+# only finds top-level builtins; this finder, last on sys.meta_path, finds the others.
+BUILTIN_SUBMODULES = """\
+import _imp
+class _PinitBuiltinSubmodules:
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if "." in fullname and _imp.is_builtin(fullname):
+            bootstrap = sys.modules["_frozen_importlib"]
+            return bootstrap.ModuleSpec(fullname, bootstrap.BuiltinImporter, origin="built-in")
+        return None
+sys.meta_path.append(_PinitBuiltinSubmodules)
+del _PinitBuiltinSubmodules
+"""
+
+
 def multicall_main() -> None:
     """One binary, several programs: given several --main files, Nuitka compiles each as a
     `__main__` of its own and dispatches on the invocation name. Its dispatcher imports `re`
@@ -355,7 +373,7 @@ def multicall_main() -> None:
     def dispatch_source() -> str:
         # Nuitka sets sys.argv[0] to the executable (/init); a program sees its own name.
         lines = ["import sys", "sys.argv[0] = __compiled__.original_argv0",
-                 'name = sys.argv[0].rpartition("/")[2]']
+                 'name = sys.argv[0].rpartition("/")[2]', *BUILTIN_SUBMODULES.splitlines()]
         mains = getMainEntryPointFilenames()
         # The program names, in the order of the mains (an entry's file name may not be its
         # program name: init.py would hide the init package).
@@ -382,12 +400,15 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.gen_dir = _env("PINIT_GEN_DIR")
         self.cffi_src = _env("PINIT_CFFI_SRC")
         self.drop = frozenset(filter(None, os.environ.get("PINIT_DROP_BUILTINS", "").split(",")))
-        self.stdlib_ext = _env("PINIT_STDLIB_EXT")
-        with open(os.path.join(self.stdlib_ext, "modules.json")) as f:
-            manifest = json.load(f)
-        self.ext_modules: dict[str, dict[str, list[str]]] = manifest["modules"]
-        self.link_order: list[str] = manifest["link_order"]
-        self.not_built: dict[str, str] = manifest["not_built"]
+        self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
+        self.manifests = []
+        for ext_dir in self.ext_dirs:
+            with open(os.path.join(ext_dir, "modules.json")) as f:
+                self.manifests.append(json.load(f))
+        self.ext_modules: dict[str, dict[str, object]] = {
+            name: module for m in self.manifests for name, module in m["modules"].items()}
+        self.not_built: dict[str, str] = {
+            name: why for m in self.manifests for name, why in m["not_built"].items()}
         self.linked: tuple[str, ...] = ()
         retarget(self.sysroot)
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
@@ -406,7 +427,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                                 "config.c")
         wanted = imported_modules() & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
-            wanted.update(self.ext_modules[name].get("requires", ()))
+            wanted.update(self.ext_modules[name].get("requires", ()))  # type: ignore[arg-type]
         # A module that cannot be in a static binary is a builtin whose import raises an
         # ImportError saying why (rather than a search for a .so that cannot load).
         refused = sorted(imported_modules() & set(self.not_built))
@@ -414,7 +435,9 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), self.drop, (*self.linked, *refused))
+            inittab = inittab_c(f.read(), self.drop, tuple(
+                (name, str(self.ext_modules.get(name, {}).get("init", f"PyInit_{name}")))
+                for name in (*self.linked, *refused)))
         return {
             "pinit_boot.c": BOOT_C,
             "pinit_inittab.c": inittab,
@@ -425,12 +448,14 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         }
 
     def getExtraLinkDirectories(self) -> list[str]:
-        return [self.stdlib_ext]
+        return self.ext_dirs
 
     def getExtraLinkLibraries(self) -> list[str]:
         # Archives: the linker takes from each only what the inittab's modules reach. After
-        # the modules, their static libraries; then libpython again (the modules need parts
-        # of it nothing before them pulled in); zlib and expat for libpython's builtin zlib
-        # and pyexpat. libffi (cffi's backend, _ctypes) is the last of the link order.
-        return ["pinit_stdlib", *self.link_order, f":libpython{PYTHON_ABI}.a", "z", "expat",
-                "m", "pthread", "dl"]
+        # each archive, its modules' static libraries; then libpython again (the modules need
+        # parts of it nothing before them pulled in); zlib and expat for libpython's builtin
+        # zlib and pyexpat. libffi (cffi's backend, _ctypes) ends the stdlib's link order.
+        libs = []
+        for manifest in self.manifests:
+            libs += [manifest.get("archive", "pinit_stdlib"), *manifest["link_order"]]
+        return [*libs, f":libpython{PYTHON_ABI}.a", "z", "expat", "m", "pthread", "dl"]

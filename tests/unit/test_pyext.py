@@ -25,12 +25,14 @@ TEST_MODULES = ("_ctypes_test", "_testbuffer", "_testcapi", "_testclinic", "_tes
 
 
 def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() -> None:
-    text = nuitka_plugin.inittab_c(CONFIG_C, frozenset({"spwd"}), ("_ssl", "termios"))
+    text = nuitka_plugin.inittab_c(CONFIG_C, frozenset({"spwd"}),
+                                   (("_ssl", "PyInit__ssl"), ("gpiod._ext", "PyInit_x")))
     assert "spwd" not in text
     assert "extern PyObject* PyInit__ssl(void);" in text
+    assert "extern PyObject* PyInit_x(void);" in text
     entries = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
     assert entries == ['{"posix", PyInit_posix},', '{"_ssl", PyInit__ssl},',
-                       '{"termios", PyInit_termios},', "{0, 0}"]
+                       '{"gpiod._ext", PyInit_x},', "{0, 0}"]
 
 
 def test_every_module_debian_ships_as_a_shared_object_is_built_or_says_why() -> None:
