@@ -236,7 +236,7 @@ def table(report: dict) -> str:
         return f"| {label} | " + " | ".join(str(pick(boot[n], n)) for n in names) + " |"
 
     def binary(key: str):  # type: ignore[no-untyped-def]
-        return lambda _v, n: size["busybox" if n == "busybox" else "init"][key]
+        return lambda _v, n: size["busybox" if n.startswith("busybox") else "init"][key]
 
     lines = ["| figure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              row("Run /init → app's first line (s, median)", lambda v, _n: v["init_to_app_s"]["median"]),

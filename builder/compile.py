@@ -39,8 +39,8 @@ PYTHON_FLAGS = "no_docstrings,no_asserts,no_site,static_hashes,unbuffered"
 # Builtin C modules of Debian's libpython that nothing pinit runs can use (shadow passwords,
 # syslog, a CPython test module).
 DROP_ALWAYS = ("spwd", "syslog", "xxsubtype")
-# ...and those the init itself does not use, for build/init only (apps keep them: an app may
-# well want datetime or hashlib). Importing one of these in init/ fails at boot, not silently.
+# ...and those nothing needs at start-up: build/init drops them all (importing one in init/
+# fails at boot, not silently); any other binary keeps those its programs import.
 DROP_FOR_INIT = DROP_ALWAYS + (
     "unicodedata", "_elementtree", "pyexpat", "_pickle", "_datetime", "_csv", "cmath",
     "_statistics", "array", "_blake2", "_sha3", "_md5", "_sha1", "_sha256", "_sha512", "grp",
@@ -116,6 +116,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_GEN_DIR": str(gen),
         "PINIT_CFFI_SRC": str(tc.cffi_src),
         "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
+        "PINIT_OPTIONAL_BUILTINS": ",".join(DROP_FOR_INIT),
         "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
         "PINIT_PROGRAMS": ",".join(programs),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),

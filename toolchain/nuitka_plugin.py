@@ -7,6 +7,7 @@ configured through environment variables that builder/compile.py sets:
   PINIT_GEN_DIR   where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)
   PINIT_CFFI_SRC  cffi's source tree, for src/c/_cffi_backend.c
   PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
+  PINIT_OPTIONAL_BUILTINS  ...and those to leave out unless the program imports them
   PINIT_EXT_DIRS       static archives of C extension modules, each with a modules.json
                        (builder/pyext.py: the stdlib's; builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
@@ -177,6 +178,9 @@ __attribute__((constructor)) static void pinit_early(void) {
 """
 
 
+INITTAB_MARK = "pinit-inittab:"
+
+
 def inittab_c(config_c: str, drop: frozenset[str],
               add: tuple[tuple[str, str], ...] = ()) -> str:
     """libpython's config.c (its table of builtin modules) without the modules in `drop` and
@@ -195,6 +199,11 @@ def inittab_c(config_c: str, drop: frozenset[str],
         if stripped == "{0, 0}":
             out += [f'    {{"{name}", {symbol}}},\n' for name, symbol in add]
         out.append(line)
+    # The table's names, readable in the binary (`strings /init | grep pinit-inittab`): what
+    # a program can import as builtins, for people and tests alike.
+    names = [ln.strip().split('"')[1] for ln in out if ln.strip().startswith('{"')]
+    out.append('__attribute__((used)) static const char pinit_inittab_names[] = '
+               f'"{INITTAB_MARK} {" ".join(names)}";\n')
     text = "".join(out)
     if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
         sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
@@ -341,6 +350,9 @@ def trim_stdlib() -> None:
     ImportDetection._stdlib_modules_names = ()
 
 
+# Builtin modules that import another builtin from C (a capsule), which no import graph shows.
+BUILTIN_REQUIRES = {"_elementtree": ("pyexpat",), "_ssl": ("_socket",)}
+
 # A package's C extension is a builtin named like "gpiod._ext", but CPython's BuiltinImporter
 # only finds top-level builtins; this finder, last on sys.meta_path, finds the others.
 BUILTIN_SUBMODULES = """\
@@ -400,6 +412,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.gen_dir = _env("PINIT_GEN_DIR")
         self.cffi_src = _env("PINIT_CFFI_SRC")
         self.drop = frozenset(filter(None, os.environ.get("PINIT_DROP_BUILTINS", "").split(",")))
+        self.optional = frozenset(
+            filter(None, os.environ.get("PINIT_OPTIONAL_BUILTINS", "").split(",")))
         self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
         self.manifests = []
         for ext_dir in self.ext_dirs:
@@ -425,9 +439,14 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
         config_c = os.path.join(self.sysroot, "usr/lib/python3.11/config-3.11-aarch64-linux-gnu",
                                 "config.c")
-        wanted = imported_modules() & set(self.ext_modules)
+        imported = imported_modules()
+        wanted = imported & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
             wanted.update(self.ext_modules[name].get("requires", ()))  # type: ignore[arg-type]
+        # libpython's own builtins that nothing needs at start-up are linked only when imported.
+        kept = imported | {dep for name in imported | wanted
+                           for dep in BUILTIN_REQUIRES.get(name, ())}
+        drop = self.drop | (self.optional - kept)
         # A module that cannot be in a static binary is a builtin whose import raises an
         # ImportError saying why (rather than a search for a .so that cannot load).
         refused = sorted(imported_modules() & set(self.not_built))
@@ -435,7 +454,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), self.drop, tuple(
+            inittab = inittab_c(f.read(), drop, tuple(
                 (name, str(self.ext_modules.get(name, {}).get("init", f"PyInit_{name}")))
                 for name in (*self.linked, *refused)))
         return {
