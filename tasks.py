@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 def reported(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(c: Any, *args: Any, **kwargs: Any) -> Any:
-        from builder.errors import BuildError
+        from hostkit.errors import BuildError
 
         try:
             return fn(c, *args, **kwargs)
@@ -70,7 +70,7 @@ def lock(c, config=None):
 def build_init(c, debug=False):
     """Compile init/ into build/init: one static aarch64 ELF."""
     from builder.compile import build_init as build
-    from builder.run import step
+    from hostkit.run import step
     from toolchain import provision
 
     if debug:
@@ -90,7 +90,7 @@ def image(c, config=None, from_=None, out=None):
     from builder import image as img
     from builder.compile import build_init as build
     from builder.compile import init_is_current
-    from builder.run import step
+    from hostkit.run import step
     from toolchain import provision
 
     tc = provision.ensure()
@@ -114,7 +114,7 @@ def image(c, config=None, from_=None, out=None):
 def test(c, k=None, fast=False):
     """Provision, build the init, then run the whole test suite (unit, namespace, QEMU boots)."""
     from builder.compile import build_init as build
-    from builder.run import step
+    from hostkit.run import step
     from toolchain import provision
 
     tc = provision.ensure()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder.elf import inspect_elf, is_elf, require_aarch64
-from builder.errors import BuildError
-from builder.run import log
+from hostkit.errors import BuildError
+from hostkit.run import log
 
 # Where glibc's loader looks on Debian arm64, in its order.
 LIB_DIRS = ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib")

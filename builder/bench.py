@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import bootfs, compress, cpio
-from builder.errors import BuildError
-from builder.run import log, run, step, write_atomic
 from builder.shellinit import seed_init
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
+from hostkit.run import log, run, step
 from toolchain.provision import Toolchain
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from builder.errors import BuildError
-from builder.run import log, source_date_epoch
+from hostkit.errors import BuildError
+from hostkit.run import log, source_date_epoch
 
 # The firmware ignores everything past this many characters on a config.txt line.
 CONFIG_LINE_MAX = 98

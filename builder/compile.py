@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ from pathlib import Path
 
 from builder import pyext
 from builder.elf import require_static_aarch64
-from builder.errors import BuildError
-from builder.run import log, pinned_env, write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
+from hostkit.run import log, pinned_env, run
 from init import sysdefs
 from toolchain.nuitka_plugin import NUITKA_VERSION
 from toolchain.provision import Toolchain
@@ -135,8 +135,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
     what = ", ".join(e.name for e in entries)
     log(f"compiling {what} with Nuitka {NUITKA_VERSION} for aarch64 (log: {logfile})")
     start = time.monotonic()
-    with logfile.open("wb") as f:
-        proc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+    proc = run(cmd, env=env, output=logfile, quiet=True, check=False)
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").strip().splitlines()[-15:]
         print("\n".join(tail), file=sys.stderr)

@@ -13,8 +13,8 @@ import zlib
 from collections.abc import Callable
 from typing import Protocol
 
-from builder.errors import BuildError
-from builder.run import run
+from hostkit.errors import BuildError
+from hostkit.run import run
 
 METHODS: tuple[str, ...] = ("gzip", "zstd", "xz", "lz4", "none")
 DEFAULT_METHOD = "gzip"

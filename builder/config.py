@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from init.config import (
     CHECKS,
     Config,

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from builder import bootfs, image
 from builder.config import BuildConfig, Image, load_build_config
-from builder.errors import BuildError
-from builder.run import write_atomic
 from builder.sources import (
     BOARD,
     RPIOS,
@@ -38,6 +36,8 @@ from builder.sources import FOLDER as FOLDER
 from builder.sources import _extract as _extract
 from builder.sources import _root_partition as _root_partition
 from builder.sources import lookup as lookup
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
 from init import frozen
 from init.config import Config, ConfigError, check
 from init.modules import normalize

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import compress
-from builder.errors import BuildError
-from builder.run import source_date_epoch
+from hostkit.errors import BuildError
+from hostkit.run import source_date_epoch
 
 NEWC_MAGIC = b"070701"
 CRC_MAGIC = b"070702"  # newc plus a byte-sum of each file's data in the check field

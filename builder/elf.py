@@ -9,7 +9,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 ELF_MAGIC = b"\x7fELF"
 

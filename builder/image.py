@@ -17,8 +17,8 @@ from builder.apps import app_files, is_python
 from builder.compile import Packages, build_appliance
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
-from builder.errors import BuildError
-from builder.run import log, step
+from hostkit.errors import BuildError
+from hostkit.run import log, step
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",

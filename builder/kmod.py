@@ -23,8 +23,9 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from builder.errors import BuildError
-from builder.run import log, run, step, write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
+from hostkit.run import log, run, step
 from init.errors import ModuleError
 from init.modules import (
     SUFFIXES,
@@ -200,7 +201,7 @@ def load_tree(root: Path, release: str, cache: Path | None = None) -> ModuleTree
     stamp = (f"{CACHE_FORMAT}\0{folder.resolve()}\0{release}\0{len(files)}\0"
              f"{sum(st.st_size for _, st in files)}\0{max(st.st_mtime_ns for _, st in files)}")
     if cache is None:
-        from toolchain.apt import cache_dir
+        from hostkit.cache import cache_dir
 
         cache = cache_dir() / "kmod"
     cached = cache / f"{release}-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.json"

@@ -25,8 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
-from builder.run import log, run, step, write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import atomic_output, write_atomic
+from hostkit.run import log, run, step
 from toolchain.provision import Toolchain
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
@@ -133,12 +134,10 @@ def ensure(tc: Toolchain) -> Path:
         return out
     if shutil.which(CROSS_CC) is None:
         raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "obj").mkdir(parents=True)
     modules = tc.cpython_src / "Modules"
     jobs = [(ext, src) for ext in EXTENSIONS for src in ext.sources]
-    try:
+    with atomic_output(out) as tmp:
+        (tmp / "obj").mkdir(parents=True)
         with step(f"building {len(EXTENSIONS)} standard-library extension modules for aarch64 "
                   f"({len(jobs)} C files)"):
             def compile_one(job: tuple[Ext, str]) -> Path:
@@ -157,9 +156,5 @@ def ensure(tc: Toolchain) -> Path:
                                     for e in EXTENSIONS},
                         "link_order": list(LINK_ORDER), "not_built": NOT_BUILT}
             write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log(f"{out / ARCHIVE}: {(out / ARCHIVE).stat().st_size / 1e6:.1f} MB")
     return out

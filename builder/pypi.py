@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -31,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
-from builder.run import log, run, step, write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import atomic_output, write_atomic
+from hostkit.run import log, run, step
 from toolchain.apt import sha256_of
 from toolchain.provision import Toolchain
 
@@ -92,9 +92,9 @@ def _req_digest(files: list[Path]) -> dict[str, str]:
     return {str(f): sha256_of(f) for f in sorted(set(files))}
 
 
-def _pip(args: list[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def _pip(args: list[str], what: str, cwd: Path | None = None) -> None:
     try:
-        return run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
                    capture=True, quiet=True, cwd=cwd)
     except BuildError as exc:
         detail = str(exc).rsplit(": ", 1)[-1]
@@ -235,10 +235,10 @@ def _build_sdist(dist: Dist, archive: Path, work: Path, lib: Path, obj: Path,
         tar.extractall(src_root)  # hash-verified file
     (src,) = [p for p in src_root.iterdir() if p.is_dir()]
     recorded = work / "extensions.json"
-    proc = subprocess.run([sys.executable, "-c", RECORDER, str(recorded), str(lib),
-                           str(work / "tmp")], cwd=src, capture_output=True, text=True)
+    proc = run([sys.executable, "-c", RECORDER, recorded, lib, work / "tmp"], cwd=src,
+               capture=True, quiet=True, check=False)
     if proc.returncode != 0 or not recorded.is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise BuildError(f"{dist.name} {dist.version}: its setuptools build failed: {last}",
                          hint="pinit builds sdists with setuptools; a package that needs another "
                               "build backend cannot be compiled in yet")
@@ -267,10 +267,11 @@ def _build_sdist(dist: Dist, archive: Path, work: Path, lib: Path, obj: Path,
 
 def _compile(job: tuple[Dist, list[str]]) -> None:
     dist, cmd = job
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = run(cmd, capture=True, quiet=True, check=False)
     if proc.returncode != 0:
-        errors = [ln for ln in proc.stderr.splitlines() if "error" in ln] or \
-            proc.stderr.strip().splitlines() or ["no output"]
+        stderr = proc.stderr.decode(errors="replace")
+        errors = [ln for ln in stderr.splitlines() if "error" in ln] or \
+            stderr.strip().splitlines() or ["no output"]
         raise BuildError(f"{dist.name} {dist.version}: its C extension does not compile for "
                          f"aarch64: {errors[0]}",
                          hint="it may need a library or header the sysroot lacks "
@@ -289,39 +290,32 @@ def ensure_site(dists: list[Dist], tc: Toolchain) -> Site:
     """Every locked distribution made ready for the one binary; cached by the lock's hashes."""
     out = tc.cache / f"site-{site_digest(dists, tc)}"
     if not (out / "done").is_file():
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        lib, obj = tmp / "lib", tmp / "obj"
-        lib.mkdir(parents=True)
-        obj.mkdir()
-        modules: dict[str, dict[str, object]] = {}
-        try:
-            with step(f"preparing {len(dists)} packages for the one binary"):
-                for dist in dists:
-                    path = fetch(dist, tc.cache)
-                    if dist.is_wheel:
-                        _unpack_wheel(path, lib)
-                    else:
-                        modules.update(_build_sdist(dist, path, tmp / "sdist" / dist.name, lib,
-                                                    obj, tc))
-                if modules:
-                    (tmp / "ext").mkdir()
-                    run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())],
-                        quiet=True)
-                    order: list[str] = []
-                    for m in modules.values():
-                        order += [lib_ for lib_ in m["libs"] if lib_ not in order]  # type: ignore[attr-defined]
-                    manifest = {"archive": ARCHIVE[3:-2], "modules": modules,
-                                "link_order": order, "not_built": {}}
-                    write_atomic(tmp / "ext" / "modules.json",
-                                 (json.dumps(manifest, indent=1) + "\n").encode())
-                shutil.rmtree(obj)
-                shutil.rmtree(tmp / "sdist", ignore_errors=True)
-                write_atomic(tmp / "done", b"")
-            shutil.rmtree(out, ignore_errors=True)
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_output(out) as tmp, step(f"preparing {len(dists)} packages for the one binary"):
+            lib, obj = tmp / "lib", tmp / "obj"
+            lib.mkdir(parents=True)
+            obj.mkdir()
+            modules: dict[str, dict[str, object]] = {}
+            for dist in dists:
+                path = fetch(dist, tc.cache)
+                if dist.is_wheel:
+                    _unpack_wheel(path, lib)
+                else:
+                    modules.update(_build_sdist(dist, path, tmp / "sdist" / dist.name, lib,
+                                                obj, tc))
+            if modules:
+                (tmp / "ext").mkdir()
+                run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())],
+                    quiet=True)
+                order: list[str] = []
+                for m in modules.values():
+                    order += [lib_ for lib_ in m["libs"] if lib_ not in order]  # type: ignore[attr-defined]
+                manifest = {"archive": ARCHIVE[3:-2], "modules": modules,
+                            "link_order": order, "not_built": {}}
+                write_atomic(tmp / "ext" / "modules.json",
+                             (json.dumps(manifest, indent=1) + "\n").encode())
+            shutil.rmtree(obj)
+            shutil.rmtree(tmp / "sdist", ignore_errors=True)
+            write_atomic(tmp / "done", b"")
     packages = tuple(sorted(p.name.removesuffix(".py") for p in (out / "lib").iterdir()
                             if not p.name.endswith((".dist-info", ".egg-info"))
                             and (p.is_dir() or p.suffix == ".py") and p.name != "__pycache__"))

@@ -25,10 +25,10 @@ from pathlib import Path
 from types import TracebackType
 
 from builder import bootfs, sdimage
-from builder.errors import BuildError
-from builder.run import log as note
-from builder.run import run as run_tool
-from builder.run import write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
+from hostkit.run import log as note
+from hostkit.run import run as run_tool
 
 QEMU = "qemu-system-aarch64"
 DEFAULT_LOG = Path(__file__).resolve().parent.parent / "build" / "boot.log"

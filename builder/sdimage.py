@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
-from builder.run import log, run, source_date_epoch, step
+from hostkit.errors import BuildError
+from hostkit.output import atomic_output
+from hostkit.run import log, run, source_date_epoch, step
 
 MiB = 1024 * 1024
 ALIGN = 4 * MiB  # SD cards erase in 4 MiB units; partitions start on one
@@ -235,11 +236,9 @@ def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,
     if data_size:
         parts.append((data_start, data_size, 0x83))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    fs = out.with_name(f".{out.name}.ext4.tmp{os.getpid()}")
+    fs = out.with_name(f".{out.name}.ext4-scratch{os.getpid()}")  # copied into the image
     try:
-        with step(f"building {out.name} ({total // MiB} MiB)"):
+        with step(f"building {out.name} ({total // MiB} MiB)"), atomic_output(out) as tmp:
             with open(tmp, "wb") as f:
                 f.truncate(total)
             _sfdisk(tmp, disk_id, parts)
@@ -248,9 +247,7 @@ def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,
             if data_size:
                 _ext4_make(fs, data_size, data_label, data_files, digest)
                 _copy_range(fs, 0, tmp, data_start, data_size)
-        os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
         fs.unlink(missing_ok=True)
     log(f"wrote {out}: boot {fat_size // MiB} MiB" + (f", data {data_size // MiB} MiB"
                                                        if data_size else ""))
@@ -293,14 +290,10 @@ def _partition(image: Path, index: int) -> Partition:
 def extract_partition(image: Path, index: int, out: Path) -> None:
     """Copy partition `index` (1-based) of `image` into the file `out`."""
     part = _partition(image, index)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(out) as tmp:
         with open(tmp, "wb") as f:
             f.truncate(part.size)
         _copy_range(image, part.start, tmp, 0, part.size)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _fat_target(image: Path, index: int) -> str:

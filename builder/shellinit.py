@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, replace
 
 from builder import cpio
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from init.config import Data
 from init.modules import name_of
 

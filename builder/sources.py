@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder import bootfs, compress, cpio, kmod, sdimage, shellinit
-from builder.errors import BuildError
-from builder.run import run, step, write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
+from hostkit.run import run, step
 from init.config import Data, Module, Service
 from init.modules import SUFFIXES, name_of, normalize
 

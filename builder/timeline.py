@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from builder.errors import BuildError
-from builder.run import write_atomic
+from hostkit.errors import BuildError
+from hostkit.output import write_atomic
 
 MARKER = "pinit: timeline "
 COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",

@@ -20,7 +20,7 @@ def in_ci() -> bool:
 @pytest.fixture(scope="session")
 def toolchain():
     """The locked trees (sysroot, kernel, firmware, busybox); provisioned without root."""
-    from builder.errors import BuildError
+    from hostkit.errors import BuildError
     from toolchain.provision import ensure
 
     try:

@@ -12,22 +12,17 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
-from builder.run import log, pinned_env, run
+from hostkit.cache import cache_dir
+from hostkit.errors import BuildError
+from hostkit.output import atomic_output
+from hostkit.run import log, run
 
 SYSTEM_SOURCES = Path("/etc/apt")
-
-
-def cache_dir() -> Path:
-    """Downloads and unpacked trees live outside the repo; PINIT_CACHE overrides the place."""
-    env = os.environ.get("PINIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "pinit"
 
 
 @dataclass(frozen=True)
@@ -158,10 +153,10 @@ class Apt:
                 + os.environ.get("USER", "nobody")]
 
     def update(self) -> None:
-        proc = subprocess.run(["apt-get", *self._opts(), "-q", "update"], capture_output=True,
-                              text=True, env=pinned_env())
+        proc = run(["apt-get", *self._opts(), "-q", "update"], capture=True, quiet=True,
+                   check=False)
         # apt-get update exits 0 even when a source is unreachable; its "W:"/"E:" lines tell.
-        problems = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+        problems = [ln for ln in (proc.stdout + proc.stderr).decode(errors="replace").splitlines()
                     if ln.startswith(("E:", "W: Failed to fetch", "Err:"))]
         if proc.returncode != 0 or problems:
             detail = problems[-1] if problems else f"apt-get update exited {proc.returncode}"
@@ -314,15 +309,11 @@ def sha256_of(path: Path) -> str:
 
 def unpack(debs: list[Path], dest: Path) -> None:
     """`dpkg -x` each deb into a fresh tree, then rename it into place (atomic for readers)."""
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for deb in debs:
-        run(["dpkg-deb", "-x", deb, tmp], quiet=True)
-    contain(tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    with atomic_output(dest) as tmp:
+        tmp.mkdir()
+        for deb in debs:
+            run(["dpkg-deb", "-x", deb, tmp], quiet=True)
+        contain(tmp)
 
 
 # A linker script is small text; ld reads `=/path` as "/path inside the sysroot".

@@ -162,7 +162,11 @@ static void pinit_early_start(void) {
 }
 static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
 
+extern const char pinit_inittab_names[];
+
 __attribute__((constructor)) static void pinit_early(void) {
+    /* Keep the inittab's names (pinit_inittab.c) in the binary: --gc-sections would drop them. */
+    __asm__ volatile("" : : "r"(pinit_inittab_names));
     if (getpid() == 1) {
         mkdir("/proc", 0555);
         /* A second proc mount would stack rather than fail; there is none this early. */
@@ -202,8 +206,7 @@ def inittab_c(config_c: str, drop: frozenset[str],
     # The table's names, readable in the binary (`strings /init | grep pinit-inittab`): what
     # a program can import as builtins, for people and tests alike.
     names = [ln.strip().split('"')[1] for ln in out if ln.strip().startswith('{"')]
-    out.append('__attribute__((used)) static const char pinit_inittab_names[] = '
-               f'"{INITTAB_MARK} {" ".join(names)}";\n')
+    out.append(f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}";\n')
     text = "".join(out)
     if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
         sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "

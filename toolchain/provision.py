@@ -13,14 +13,15 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builder.errors import BuildError
-from builder.run import log, run, step, write_atomic
+from hostkit.cache import cache_dir
+from hostkit.errors import BuildError
+from hostkit.output import atomic_output, write_atomic
+from hostkit.run import log, run, step
 from toolchain import packages
 from toolchain.apt import (
     Apt,
@@ -28,7 +29,6 @@ from toolchain.apt import (
     LockedSource,
     SourceApt,
     SourceFile,
-    cache_dir,
     sha256_of,
     unpack,
 )
@@ -143,33 +143,23 @@ def ensure_source_tree(src: LockedSource, cache: Path) -> Path:
     want = hashlib.sha256(json.dumps(asdict(src)).encode()).hexdigest()
     if stamp.is_file() and stamp.read_text() == want:
         return tree
-    with step(f"fetching and unpacking the source of {src.name} {src.version}"):
+    with step(f"fetching and unpacking the source of {src.name} {src.version}"), \
+            atomic_output(tree) as out:
         files = SourceApt(TARGET_ARCH, packages.SUITE).download_source(src, cache / "sources")
-        tmp = cache / f".src-{src.name}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            orig = [f for f in files if ".orig." in f.name]
-            debian = [f for f in files if f.name.endswith((".debian.tar.xz", ".debian.tar.gz"))]
-            if len(orig) != 1 or len(debian) != 1:
-                raise BuildError(f"source {src.name}={src.version}: expected one orig and one "
-                                 "debian tarball (a 3.0 (quilt) package)")
-            with tarfile.open(orig[0]) as tar:
-                tar.extractall(tmp / "orig")  # hash-verified above
-            (top,) = list((tmp / "orig").iterdir())
-            with tarfile.open(debian[0]) as tar:
-                tar.extractall(top)
-            series = top / "debian/patches/series"
-            for line in series.read_text().splitlines() if series.is_file() else ():
-                patch = line.split("#", 1)[0].strip()
-                if patch:
-                    run(["patch", "-p1", "--quiet", "--no-backup-if-mismatch", "-i",
-                         top / "debian/patches" / patch.split()[0]], cwd=top, quiet=True)
-            shutil.rmtree(tree, ignore_errors=True)
-            os.replace(top, tree)
-            write_atomic(stamp, want.encode())
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        orig = [f for f in files if ".orig." in f.name]
+        debian = [f for f in files if f.name.endswith((".debian.tar.xz", ".debian.tar.gz"))]
+        if len(orig) != 1 or len(debian) != 1:
+            raise BuildError(f"source {src.name}={src.version}: expected one orig and one "
+                             "debian tarball (a 3.0 (quilt) package)")
+        extract(orig[0], out, strip=1)   # hash-verified files
+        extract(debian[0], out)
+        series = out / "debian/patches/series"
+        for line in series.read_text().splitlines() if series.is_file() else ():
+            patch = line.split("#", 1)[0].strip()
+            if patch:
+                run(["patch", "-p1", "--quiet", "--no-backup-if-mismatch", "-i",
+                     out / "debian/patches" / patch.split()[0]], cwd=out, quiet=True)
+        (out / ".pinit-stamp").write_text(want)
     return tree
 
 
@@ -217,27 +207,40 @@ def ensure_cffi_src(cache: Path) -> Path:
         return tree
     tmp = cache / f".pip-{os.getpid()}"
     try:
-        with step(f"fetching the cffi {sdist.version} source"):
+        with step(f"fetching the cffi {sdist.version} source"), atomic_output(tree) as out:
             path = _pip_download(sdist.version, tmp)
             if sha256_of(path) != sdist.sha256:
                 raise BuildError(f"cffi {sdist.version}: sha256 of {path.name} does not match the lock",
                                  hint="the pip index serves a different file than the lock names")
-            shutil.rmtree(tree, ignore_errors=True)
-            with tarfile.open(path) as tar:
-                tar.extractall(tmp / "x")  # hash-verified above
-            os.replace(tmp / "x" / f"cffi-{sdist.version}", tree)
-            write_atomic(stamp, sdist.sha256.encode())
+            extract(path, out, strip=1)   # hash-verified above
+            (out / ".pinit-stamp").write_text(sdist.sha256)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tree
 
 
+def extract(archive: Path, dest: Path, strip: int = 0) -> None:
+    """Unpack a (verified) tar archive into `dest`, dropping `strip` leading path components."""
+    with tarfile.open(archive) as tar:
+        members = []
+        for member in tar.getmembers():
+            parts = member.name.split("/")[strip:]
+            if not parts or parts == [""]:
+                continue
+            member.name = "/".join(parts)
+            if member.islnk():
+                member.linkname = "/".join(member.linkname.split("/")[strip:])
+            members.append(member)
+        tar.extractall(dest, members=members)
+
+
 def _installed_version(name: str) -> str | None:
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status} ${Version}", name],
-                          capture_output=True, text=True)
-    if proc.returncode != 0 or not proc.stdout.startswith("install ok installed"):
+    proc = run(["dpkg-query", "-W", "-f=${Status} ${Version}", name], capture=True, quiet=True,
+               check=False)
+    status = proc.stdout.decode()
+    if proc.returncode != 0 or not status.startswith("install ok installed"):
         return None
-    return proc.stdout.split()[-1]
+    return status.split()[-1]
 
 
 def ensure_host(locked: list[Locked]) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from builder import bootfs, compress, convert, cpio, qemu, sdimage
-from builder.errors import BuildError
 from builder.shellinit import seed_init
+from hostkit.errors import BuildError
 from toolchain.provision import Toolchain
 
 pytestmark = pytest.mark.qemu

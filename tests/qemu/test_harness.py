@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from builder import bootfs, compress, cpio, qemu, sdimage
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from toolchain.provision import Toolchain, ensure
 
 pytestmark = pytest.mark.qemu

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder import bootfs
-from builder.errors import BuildError
-from builder.run import source_date_epoch
+from hostkit.errors import BuildError
+from hostkit.run import source_date_epoch
 
 
 def test_config_txt_boots_a_64bit_debian_kernel() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from builder.config import BuildConfig, load_build_config, parse_size, to_init_json
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from init.config import CrashLoop, Module, from_dict
 
 

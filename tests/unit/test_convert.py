@@ -11,8 +11,8 @@ import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
 from builder import bootfs, compress, convert, cpio, sdimage, shellinit
-from builder.errors import BuildError
 from builder.shellinit import seed_init
+from hostkit.errors import BuildError
 from init.config import Data
 
 # The seed recipe's script, verbatim.

@@ -11,7 +11,7 @@ import pytest
 
 from builder import compress, cpio
 from builder.cpio import BlockDev, CharDev, Dir, Fifo, File, Symlink
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 MTIME = 1700000000
 

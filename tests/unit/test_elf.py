@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.elf import inspect_elf, require_aarch64, require_static_aarch64
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 
 def test_host_python_is_refused_as_x86_64() -> None:

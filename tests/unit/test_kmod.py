@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder import kmod
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from init.modules import closure, load_index
 
 RELEASE = "6.1.0-56-arm64"
@@ -163,7 +163,7 @@ def test_compressed_modules_are_packed_plain(tmp_path: Path, suffix: str) -> Non
             return lzma.compress(data, check=lzma.CHECK_CRC32)  # what the kernel's kmod uses
         if suffix == ".ko.gz":
             return gzip.compress(data)
-        from builder.run import run
+        from hostkit.run import run
         return run(["zstd", "-q", "-c"], input=data, capture=True, quiet=True).stdout
 
     root = tmp_path / "tree"
@@ -225,7 +225,7 @@ def test_pack_is_reproducible(fake: Path, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def real() -> tuple[Path, str]:
-    from toolchain.apt import cache_dir
+    from hostkit.cache import cache_dir
     from toolchain.provision import ensure
 
     if not (cache_dir() / "kernel").is_dir():

@@ -30,7 +30,7 @@ def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() ->
     assert "spwd" not in text
     assert "extern PyObject* PyInit__ssl(void);" in text
     assert "extern PyObject* PyInit_x(void);" in text
-    assert '"pinit-inittab: posix _ssl gpiod._ext";' in text
+    assert 'pinit_inittab_names[] = "pinit-inittab: posix _ssl gpiod._ext";' in text
     entries = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
     assert entries == ['{"posix", PyInit_posix},', '{"_ssl", PyInit__ssl},',
                        '{"gpiod._ext", PyInit_x},', "{0, 0}"]

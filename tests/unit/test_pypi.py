@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder import pypi
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 SETUP = """from setuptools import Extension, setup
 setup(name="blinky", version="1.0", packages=["blinky"],

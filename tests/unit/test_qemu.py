@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from builder import bootfs, qemu, sdimage
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 MiB = 1024 * 1024
 KERNEL = b"fake arm64 Image " * 1000

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from builder import sdimage
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 MiB = 1024 * 1024
 BIG = bytes(range(256)) * (MiB // 256)  # 1 MiB, not all zeros, so the sparse copy is exercised

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from builder.errors import BuildError
 from builder.timeline import from_console, render
+from hostkit.errors import BuildError
 
 TIMELINE = {"clock": "CLOCK_BOOTTIME", "main": 2.0, "app_started": 2.5, "steps": [
     {"phase": "mounts", "name": "mount proc on /proc", "start": 2.01, "end": 2.02},

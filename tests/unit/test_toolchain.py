@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 from toolchain import apt, provision
 from toolchain.apt import Apt, Locked, derive_sources
 

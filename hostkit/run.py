@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from builder.errors import BuildError
+from hostkit.errors import BuildError
 
 # Fixed default so two builds on different days give the same bytes (2024-01-01T00:00:00Z).
 DEFAULT_SOURCE_DATE_EPOCH = 1704067200
@@ -36,19 +36,28 @@ def log(message: str) -> None:
 
 def run(cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, capture: bool = False, quiet: bool = False,
-        input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run `cmd`; raise BuildError naming the command and its exit status if it fails."""
+        input: bytes | None = None, output: Path | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run `cmd`; raise BuildError naming the command and its exit status if it fails.
+
+    `capture`: keep stdout and stderr (in the result); `output`: send both to that file (a
+    long tool's log); `check=False`: return the result whatever the exit status."""
     argv = [str(c) for c in cmd]
     if not quiet:
         log("$ " + shlex.join(argv))
     try:
-        proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
-                              stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.PIPE if capture else None)
+        if output is not None:
+            with output.open("wb") as sink:
+                proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
+                                      stdout=sink, stderr=subprocess.STDOUT)
+        else:
+            proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
+                                  stdout=subprocess.PIPE if capture else None,
+                                  stderr=subprocess.PIPE if capture else None)
     except FileNotFoundError as exc:
         raise BuildError(f"{argv[0]}: command not found",
                          hint="run `invoke toolchain` to install the host tools") from exc
-    if proc.returncode != 0:
+    if proc.returncode != 0 and check:
         detail = ""
         if capture and proc.stderr:
             lines = proc.stderr.decode(errors="replace").strip().splitlines() or [""]
@@ -66,12 +75,3 @@ def step(what: str) -> Iterator[None]:
     start = time.monotonic()
     yield
     log(f"{what}: done in {time.monotonic() - start:.1f} s")
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write to a temporary name beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
