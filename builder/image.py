@@ -19,6 +19,7 @@ from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
 from hostkit.errors import BuildError
 from hostkit.run import log, step
+from init import early
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -76,12 +77,14 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     first = init.services[0]
     if init.modules or init.data.device or first.user or first.group:
         return None
-    argv = service_argv(first)
-    env = [f"{k}={v}" for k, v in sorted(service_env(first).items())]
-    fields = ["pinit-early-1", first.exec, first.cwd, str(len(argv)), *argv, str(len(env)), *env]
-    if any("\0" in f for f in fields):
-        raise BuildError(f"service {first.name}: a NUL byte in its command or environment")
-    return b"".join(f.encode() + b"\0" for f in fields)
+    record = early.Record(first.exec, first.cwd, tuple(service_argv(first)),
+                          tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())))
+    try:
+        return early.encode(record)
+    except ValueError as exc:
+        raise BuildError(f"service {first.name}: cannot be started early: {exc}",
+                         hint="shorten its command or environment, or set "
+                              "[init] early_start = false") from None
 
 
 def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
@@ -105,9 +108,9 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
-    early = early_start(cfg)
-    if early is not None:
-        entries.append(cpio.File("etc/pinit.early", early, 0o644))
+    record = early_start(cfg)
+    if record is not None:
+        entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
     for service in cfg.init.services:
         program = cfg.host_exec[service.name]
         if service.name in python:

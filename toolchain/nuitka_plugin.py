@@ -40,146 +40,9 @@ from nuitka.plugins.PluginBase import NuitkaPluginBase
 NUITKA_VERSION = "4.3.3"
 PYTHON_ABI = "3.11"
 
-# Runs before Nuitka's runtime and before Py_Initialize. As PID 1 nothing is mounted yet, and
-# Nuitka's start-up aborts when /proc/self/exe is unreadable: that would panic the kernel.
-BOOT_C = r"""
-#include <Python.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdio.h>
-#include <sys/mount.h>
-#include <sys/reboot.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-extern PyObject *PyInit__pinit_sys(void);
-extern PyObject *PyInit__cffi_backend(void);
-
-/* PID 1 must never exit: the kernel would panic. The Python init never returns, but the
-   runtime under it can end the process before the init's own code runs (a failed hard import,
-   a fatal interpreter error). These are its last words: a console message, then a reboot after
-   a pause long enough to read it, which is the init's default failure policy. */
-static void pinit_last_words(const char *why) {
-    int fd = open("/dev/console", O_WRONLY | O_NOCTTY);
-    const char *msg = "pinit: FATAL: the Python runtime ended (";
-    if (fd < 0) fd = 2;
-    write(fd, msg, strlen(msg));
-    write(fd, why, strlen(why));
-    msg = "); rebooting in 5 s\n";
-    write(fd, msg, strlen(msg));
-    sync();
-    sleep(5);
-    reboot(RB_AUTOBOOT);
-    for (;;) pause();
-}
-
-static void pinit_at_exit(void) { pinit_last_words("exit"); }
-
-/* The kernel drops signals to PID 1 that have no handler, but keeps blocked ones pending: until
-   the Python init installs its handlers and unblocks them (Kernel.watch_signals), a SIGTERM,
-   SIGUSR1/2, Ctrl-Alt-Del's SIGINT or a child's SIGCHLD waits instead of being lost. */
-static sigset_t pinit_boot_mask;
-
-static void pinit_block_signals(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &pinit_boot_mask);
-}
-
-/* Early start. The builder writes /etc/pinit.early when the first service needs nothing the
-   Python init sets up besides the early file systems (no modules, no data partition): then this
-   prologue mounts /sys, /dev and /dev/pts and starts the service before the interpreter starts,
-   which under emulation takes tens of millions of instructions. PID 1 then runs at nice 19 until
-   the Python init has adopted the service (PINIT_EARLY=pid,-1 in its environment) and reset it.
-   Format: NUL-separated "pinit-early-1", path, cwd, argc, argv..., envc, env... */
-#define EARLY_MAX 256
-static void pinit_early_start(void) {
-    static char buf[32768];
-    char *field[2 * EARLY_MAX + 8], *argv[EARLY_MAX + 1], *envp[EARLY_MAX + 1];
-    char cmdline[4096], handover[64];
-    int fd, nf = 0, argc, envc, i;
-    ssize_t n;
-    fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, cmdline, sizeof cmdline - 1);
-        close(fd);
-        cmdline[n > 0 ? n : 0] = 0;
-        /* A person asked for the shell or another mode: leave everything to the Python init. */
-        if (strstr(cmdline, "pinit.shell") || strstr(cmdline, "pinit.mode")) return;
-    }
-    fd = open("/etc/pinit.early", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return;
-    buf[n] = 0;
-    for (char *p = buf; p < buf + n && nf < (int)(sizeof field / sizeof *field); p += strlen(p) + 1)
-        field[nf++] = p;
-    if (nf < 5 || strcmp(field[0], "pinit-early-1") != 0) return;
-    argc = atoi(field[3]);
-    if (argc < 1 || argc > EARLY_MAX || 4 + argc >= nf) return;
-    envc = atoi(field[4 + argc]);
-    if (envc < 0 || envc > EARLY_MAX || 5 + argc + envc > nf) return;
-    for (i = 0; i < argc; i++) argv[i] = field[4 + i];
-    argv[argc] = NULL;
-    for (i = 0; i < envc; i++) envp[i] = field[5 + argc + i];
-    envp[envc] = NULL;
-
-    mkdir("/sys", 0555);
-    mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    mkdir("/dev", 0755);
-    mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-    mkdir("/dev/pts", 0755);
-    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
-    /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
-       appear at once, not when the Python init is up to copy them (its later runs go through
-       the supervisor's pipe, into the in-memory log too). */
-    pid_t pid = fork();
-    if (pid < 0) return;
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        setsid();
-        signal(SIGABRT, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &pinit_boot_mask, NULL);
-        dup2(null, 0);
-        if (chdir(field[2]) == 0)
-            execve(field[1], argv, envp);
-        dprintf(2, "pinit: %s: cannot execute: %s\n", field[1], strerror(errno));
-        _exit(127);
-    }
-    setpriority(PRIO_PROCESS, 0, 19);
-    snprintf(handover, sizeof handover, "%d,-1", (int)pid);
-    setenv("PINIT_EARLY", handover, 1);
-}
-static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
-
-extern const char pinit_inittab_names[];
-
-__attribute__((constructor)) static void pinit_early(void) {
-    /* Keep the inittab's names (pinit_inittab.c) in the binary: --gc-sections would drop them. */
-    __asm__ volatile("" : : "r"(pinit_inittab_names));
-    if (getpid() == 1) {
-        mkdir("/proc", 0555);
-        /* A second proc mount would stack rather than fail; there is none this early. */
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-        atexit(pinit_at_exit);
-        signal(SIGABRT, pinit_on_abort);
-        pinit_block_signals();
-        pinit_early_start();
-    }
-    PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
-    PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);
-}
-"""
+# PID 1's C, beside the Python it serves: init/prologue.c, after init/early.py's header.
+PROLOGUE_C = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "init", "prologue.c")
 
 
 INITTAB_MARK = "pinit-inittab:"
@@ -250,6 +113,13 @@ def imported_modules() -> set[str]:
 
     return {str(attempt.module_name) for module in getDoneModules()
             for attempt in module.getUsedModules()}
+
+
+def early_header() -> str:
+    """init/early.py's C header: the early-start record's format and the early file systems."""
+    from init import early  # pure Python; the repository is on the build's PYTHONPATH
+
+    return early.c_header()
 
 
 def _env(name: str) -> str:
@@ -461,7 +331,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                 (name, str(self.ext_modules.get(name, {}).get("init", f"PyInit_{name}")))
                 for name in (*self.linked, *refused)))
         return {
-            "pinit_boot.c": BOOT_C,
+            "pinit_boot.c": early_header() + f'#include "{PROLOGUE_C}"\n',
             "pinit_inittab.c": inittab,
             "pinit_refused.c": refused_c({name: self.not_built[name] for name in refused}),
             # Included by absolute path so their sibling #includes resolve.

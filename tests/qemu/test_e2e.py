@@ -332,3 +332,37 @@ def test_boot_timeline_from_a_real_boot_is_drawn(default_image, tmp_path) -> Non
     for step in ("mounts: mount proc on /proc", "modules: dummy", "services: start",
                  "app started", "Python main"):
         assert step in svg, step
+
+
+MARKER = HEADERS + """
+int main(void) {
+    int fd = open("/run/leftover-mark", O_RDONLY);
+    if (fd < 0) {
+        fd = open("/run/leftover-mark", O_WRONLY | O_CREAT, 0644);
+        printf("MARK-WRITTEN %d\\n", fd >= 0); fflush(stdout);
+        return 1;
+    }
+    printf("MARK-SEEN\\n"); fflush(stdout);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+def test_early_start_mounts_everything_before_the_service_starts(
+        cc, built_init, toolchain, tmp_path) -> None:
+    """The first run, started by the C prologue, writes /run; its restart, started by the
+    Python init, still finds it: nothing was mounted over the service's files in between."""
+    app = cc("marker", MARKER)
+    boot_dir = appliance(tmp_path, f"""
+[[service]]
+name = "marker"
+exec = "{app}"
+restart = "always"
+backoff_start = 0.2
+""", built_init, toolchain)
+    result = boot(boot_dir, ["MARK-WRITTEN 1", "pinit: mounted /run (early)",
+                             "pinit: mounted /tmp (early)", "pinit: starting marker (pid",
+                             "MARK-SEEN", POWER_DOWN], fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    assert any("started early" in line for line in result.lines)

@@ -49,3 +49,48 @@ def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> Non
 def test_apps_that_need_more_than_the_early_file_systems_wait(tmp_path: Path, extra: str,
                                                                   service: str) -> None:
     assert early_start(config(tmp_path, extra, service)) is None
+
+
+def test_the_record_decodes_as_the_prologue_reads_it() -> None:
+    from init import early
+
+    record = early.Record("/app/x", "/srv", ("/app/x", "a b", ""), ("A=1", "PATH=/bin"))
+    data = early.encode(record)
+    assert early.decode(data) == record
+    assert early.decode(data[:-1]) == record      # the prologue NUL-terminates its buffer
+    assert early.decode(b"pinit-early-0\0" + data.split(b"\0", 1)[1]) is None
+    assert early.decode(data.replace(b"\x003\x00", b"\x00999\x00", 1)) is None
+
+
+@pytest.mark.parametrize("record, problem", [
+    (("/app/x", "/", ("/app/x\0",), ()), "NUL"),
+    (("/app/x", "/", (), ()), "arguments"),
+    (("/app/x", "/", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
+    (("/app/x", "/", ("/app/x", "y" * 40000), ()), "bytes"),
+])
+def test_a_record_the_prologue_could_not_read_is_refused(record, problem) -> None:
+    from init import early
+
+    with pytest.raises(ValueError, match=problem):
+        early.encode(early.Record(*record))
+
+
+def test_the_prologue_compiles_with_the_steps_python_defines(toolchain, tmp_path) -> None:
+    """init/prologue.c reads init/early.py's header: one definition of the early mounts."""
+    import subprocess
+
+    from init import early
+    from init.rootfs import EARLY_ROOTFS, Mount
+    from toolchain import nuitka_plugin
+
+    header = early.c_header()
+    targets = [s.target for s in EARLY_ROOTFS if isinstance(s, Mount)]
+    assert [t for t in targets if f'"{t}"' in header] == targets
+    assert header.index('"/run"') < header.index('"/tmp"')
+    source = tmp_path / "pinit_boot.c"
+    source.write_text(header + f'#include "{nuitka_plugin.PROLOGUE_C}"\n'
+                      "const char pinit_inittab_names[] = \"\";\n")
+    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-Wall", "-Werror",
+                    "-Wno-unused-result", f"-I{toolchain.sysroot}/usr/include/python3.11",
+                    f"-I{toolchain.sysroot}/usr/include/aarch64-linux-gnu/python3.11",
+                    "-c", source, "-o", tmp_path / "boot.o"], check=True)

@@ -1,0 +1,94 @@
+"""Early start, defined once: the record the builder writes and the C prologue reads, and the
+early file systems the prologue mounts before it starts the first service.
+
+The C prologue (init/prologue.c) runs in the init binary before the Python interpreter. When
+the builder wrote /etc/pinit.early, it sets up every step of init.rootfs.EARLY_ROOTFS (the same
+list the Python init runs; it then finds them done) and starts the first service, so the
+service never sees a file system mounted over it later. Here: the record's encoding and
+decoding, and the C header (`c_header()`) through which the prologue reads both.
+
+Record: NUL-terminated fields MAGIC, program, cwd, argc, argv..., envc, env...
+"""
+
+from __future__ import annotations
+
+from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink, Value
+
+MAGIC = "pinit-early-1"
+PATH = "/etc/pinit.early"
+MAX_ARGS = 256        # argv and env entries, each (the prologue's arrays)
+MAX_BYTES = 32767     # the whole record (the prologue's buffer, less its final NUL)
+
+
+class Record(Value):
+    __slots__ = ("program", "cwd", "argv", "env")
+    program: str
+    cwd: str
+    argv: tuple[str, ...]
+    env: tuple[str, ...]
+
+    def __init__(self, program: str, cwd: str, argv: tuple[str, ...],
+                 env: tuple[str, ...]) -> None:
+        self._init(program=program, cwd=cwd, argv=tuple(argv), env=tuple(env))
+
+
+def encode(record: Record) -> bytes:
+    """The record's bytes; ValueError when the prologue could not read it back whole."""
+    fields = [MAGIC, record.program, record.cwd, str(len(record.argv)), *record.argv,
+              str(len(record.env)), *record.env]
+    if any("\0" in f for f in fields):
+        raise ValueError("a NUL byte in the command or the environment")
+    if not 1 <= len(record.argv) <= MAX_ARGS or len(record.env) > MAX_ARGS:
+        raise ValueError(f"more than {MAX_ARGS} arguments or environment entries")
+    data = b"".join(f.encode() + b"\0" for f in fields)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"the command and environment take {len(data)} bytes "
+                         f"(at most {MAX_BYTES})")
+    return data
+
+
+def decode(data: bytes) -> Record | None:
+    """What the prologue reads from `data`, by the same rules; None where it starts nothing."""
+    fields = data[:MAX_BYTES].split(b"\0")
+    if fields[-1] == b"":
+        fields.pop()   # the final field's NUL, not an empty field
+    fields = fields[:2 * MAX_ARGS + 8]
+    if len(fields) < 5 or fields[0] != MAGIC.encode():
+        return None
+    try:
+        argc = int(fields[3])
+        envc = int(fields[4 + argc]) if 1 <= argc <= MAX_ARGS and 4 + argc < len(fields) else -1
+    except ValueError:
+        return None
+    if not 0 <= envc <= MAX_ARGS or 5 + argc + envc > len(fields):
+        return None
+    text = [f.decode() for f in fields]
+    return Record(text[1], text[2], tuple(text[4:4 + argc]), tuple(text[5 + argc:5 + argc + envc]))
+
+
+def _c(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _c_step(step: Step) -> str:
+    if isinstance(step, Mount):
+        return (f"{{'m', {_c(step.source)}, {_c(step.target)}, {_c(step.fstype)}, {step.flags}UL, "
+                f"{_c(step.data)}, {_c(step.unless)}, 0755}}")
+    if isinstance(step, Dir):
+        return f"{{'d', \"\", {_c(step.path)}, \"\", 0, \"\", \"\", 0{step.mode:o}}}"
+    if isinstance(step, Symlink):
+        return f"{{'l', {_c(step.target)}, {_c(step.path)}, \"\", 0, \"\", \"\", 0}}"
+    raise TypeError(f"the prologue has no C for {step!r}")
+
+
+def c_header(steps: tuple[Step, ...] = EARLY_ROOTFS) -> str:
+    """The constants and the early steps, as C, for init/prologue.c."""
+    rows = ",\n    ".join(_c_step(step) for step in steps)
+    return (f"/* Generated from init/early.py: do not edit. */\n"
+            f"#define PINIT_EARLY_MAGIC {_c(MAGIC)}\n"
+            f"#define PINIT_EARLY_PATH {_c(PATH)}\n"
+            f"#define PINIT_EARLY_MAX {MAX_ARGS}\n"
+            f"#define PINIT_EARLY_BYTES {MAX_BYTES + 1}\n"
+            "struct pinit_step { char kind; const char *source, *target, *fstype;\n"
+            "                    unsigned long flags; const char *data, *unless; int mode; };\n"
+            f"static const struct pinit_step pinit_early_steps[] = {{\n    {rows}\n}};\n")
