@@ -17,6 +17,7 @@ from builder import cpio
 from hostkit.errors import BuildError
 from init.config import Data
 from init.modules import name_of
+from init.rootfs import EARLY_ROOTFS, Mount
 
 # The classic /init of the post pinit started from (shared/seed), verbatim up to its `exec`:
 # the shape `invoke image --from` translates, and what `invoke bench` runs as the baseline.
@@ -45,9 +46,8 @@ def seed_init(app: str = "/rust-program", before_exec: tuple[str, ...] = ()) -> 
 TRANSLATED, NOTED, UNTRANSLATED = "translated", "noted", "untranslated"
 # Mounts the init makes itself (init/rootfs.py EARLY_ROOTFS); tmpfs on /dev is the classic
 # stand-in for devtmpfs.
-PINIT_MOUNTS = {("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("tmpfs", "/dev"),
-                ("devpts", "/dev/pts"), ("tmpfs", "/dev/shm"), ("tmpfs", "/run"),
-                ("tmpfs", "/tmp")}
+PINIT_MOUNTS = {(m.fstype, m.target) for m in EARLY_ROOTFS if isinstance(m, Mount)} | {
+    ("tmpfs", "/dev")}
 PINIT_DIRS = ("/proc", "/sys", "/dev", "/run", "/tmp")  # mounted over at boot
 DATA_FSTYPES = ("ext4", "ext3", "ext2", "vfat", "exfat", "f2fs", "btrfs", "xfs")
 QUIET_TARGETS = ("/dev/null", "/dev/console", "/dev/kmsg", "/dev/tty0", "/dev/tty1")

@@ -372,18 +372,28 @@ def _from_text(kind: str, text: str) -> object:
         raise _Bad("expected an integer" if kind == "int" else "expected a number") from None
 
 
+# Settings that take effect when the image is built, not at boot: the command line cannot
+# change them (the reason is the warning).
+BUILD_ONLY = {"early_start": "decided when the image is built (pinit.toml [init] early_start); "
+                             "pinit.shell or pinit.mode on the command line turn it off"}
+
+
 def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[str]]:
     """Apply `pinit.NAME=VALUE` words (other words are skipped) to top-level scalar settings.
 
     Never raises: a word that is unknown or has a bad value is left out and explained in the
     returned warnings, because a typo on the command line must not stop the boot.
     """
-    settable = {f.name: str(f.type) for f in fields(Config) if f.type in _SCALARS}
+    settable = {f.name: str(f.type) for f in fields(Config)
+                if f.type in _SCALARS and f.name not in BUILD_ONLY}
     warnings: list[str] = []
     for word, text in words.items():
         if not word.startswith("pinit."):
             continue
         name = word[len("pinit."):]
+        if name in BUILD_ONLY:
+            warnings.append(f"{CMDLINE}: {word}: {BUILD_ONLY[name]}; ignored")
+            continue
         if name not in settable:
             hint = did_you_mean(name, settable, prefix="pinit.")
             warnings.append(f"{CMDLINE}: {word}: unknown setting{hint}; ignored")

@@ -60,3 +60,13 @@ def test_pinit_words_keep_their_prefix() -> None:
 ])
 def test_console_is_the_last_one_without_options(text: str, device: str) -> None:
     assert console_from_cmdline(parse(text)) == device
+
+
+def test_a_build_only_setting_on_the_command_line_is_ignored_with_the_reason() -> None:
+    from init.config import Config, apply_cmdline
+
+    config, warnings = apply_cmdline(Config(), {"pinit.early_start": "0"})
+    assert config == Config()
+    assert warnings == ["kernel command line: pinit.early_start: decided when the image is "
+                        "built (pinit.toml [init] early_start); pinit.shell or pinit.mode on the "
+                        "command line turn it off; ignored"]
