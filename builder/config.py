@@ -13,21 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostkit.errors import BuildError
-from init.config import (
-    CHECKS,
-    Config,
-    ConfigError,
-    Data,
-    Module,
-    Service,
-    Watchdog,
-    check,
-    located,
-    section,
-    to_dict,
-)
-from init.errors import did_you_mean
+from init.config import Config, Data, Module, Service, Watchdog
+from init.errors import ConfigError, did_you_mean
 from init.frozen import fields, replace
+from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")

@@ -39,8 +39,10 @@ from builder.sources import lookup as lookup
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from init import frozen
-from init.config import Config, ConfigError, check
+from init.config import Config
+from init.errors import ConfigError
 from init.modules import normalize
+from init.validate import check
 from toolchain.provision import Toolchain
 
 # Words that only mean something with a root file system on a disk; pinit runs from the

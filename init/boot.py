@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno
 
-from init import cmdline
-from init.config import Config, apply_cmdline, load
+from init import cmdline, configfile
+from init.cmdline import apply_cmdline
+from init.config import Config
 from init.console import Log, errname, open_console
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
@@ -95,7 +96,8 @@ class Boot:
                 self.log(f"cannot read /proc/cmdline: {errname(exc)}")
         with self.timeline.step("config", self.config_path):
             try:
-                config = load(self.config_path)
+                config = configfile.parse(self.kernel.read_file(self.config_path),
+                                          self.config_path)
             except (ConfigError, OSError) as exc:
                 # The failure policy still honours pinit.debug=1 and friends.
                 self.config = self.overrides(Config())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from init.config import Config
+from init.errors import ConfigError, did_you_mean
+from init.frozen import fields, replace
+from init.validate import CMDLINE, SCALARS, BadValue, check, convert
+
 # The kernel's isspace() for command-line parsing (lib/ctype.c).
 SPACE = " \t\n\v\f\r"
 
@@ -65,3 +70,62 @@ def console_from_cmdline(words: dict[str, str]) -> str:
     """The last console= device name ("ttyAMA0" from "console=ttyAMA0,115200n8"), or ""."""
     device = words.get("console", "").partition(",")[0]
     return device.removeprefix("/dev/")
+
+
+# ---- Overrides: `pinit.NAME=VALUE` words on top of the configuration.
+
+TRUE_WORDS = ("", "1", "yes", "true", "on", "y")   # "" is a bare word: `pinit.debug`
+FALSE_WORDS = ("0", "no", "false", "off", "n")
+
+
+def _from_text(kind: str, text: str) -> object:
+    if kind == "bool":
+        if text.lower() in TRUE_WORDS:
+            return True
+        if text.lower() in FALSE_WORDS:
+            return False
+        raise BadValue("expected 1 or 0 (or yes/no, true/false)")
+    try:
+        return int(text) if kind == "int" else float(text) if kind == "float" else text
+    except ValueError:
+        raise BadValue("expected an integer" if kind == "int" else "expected a number") from None
+
+
+# Settings that take effect when the image is built, not at boot: the command line cannot
+# change them (the reason is the warning).
+BUILD_ONLY = {"early_start": "decided when the image is built (pinit.toml [init] early_start); "
+                             "pinit.shell or pinit.mode on the command line turn it off"}
+
+
+def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[str]]:
+    """Apply `pinit.NAME=VALUE` words (other words are skipped) to top-level scalar settings.
+
+    Never raises: a word that is unknown or has a bad value is left out and explained in the
+    returned warnings, because a typo on the command line must not stop the boot.
+    """
+    settable = {f.name: str(f.type) for f in fields(Config)
+                if f.type in SCALARS and f.name not in BUILD_ONLY}
+    warnings: list[str] = []
+    for word, text in words.items():
+        if not word.startswith("pinit."):
+            continue
+        name = word[len("pinit."):]
+        if name in BUILD_ONLY:
+            warnings.append(f"{CMDLINE}: {word}: {BUILD_ONLY[name]}; ignored")
+            continue
+        if name not in settable:
+            hint = did_you_mean(name, settable, prefix="pinit.")
+            warnings.append(f"{CMDLINE}: {word}: unknown setting{hint}; ignored")
+            continue
+        try:
+            value = convert(Config, name, settable[name], _from_text(settable[name], text), CMDLINE, "")
+            changed = replace(config, **{name: value})  # type: ignore[arg-type]
+            check(changed, CMDLINE)
+        except BadValue as bad:
+            warnings.append(f"{CMDLINE}: {word}={text}: {bad}; ignored")
+            continue
+        except ConfigError as err:
+            warnings.append(f"{err}; ignored")
+            continue
+        config = changed
+    return config, warnings

@@ -12,7 +12,8 @@ Record: NUL-terminated fields MAGIC, program, cwd, argc, argv..., envc, env...
 
 from __future__ import annotations
 
-from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink, Value
+from init.frozen import frozen
+from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink
 
 MAGIC = "pinit-early-1"
 PATH = "/etc/pinit.early"
@@ -20,16 +21,12 @@ MAX_ARGS = 256        # argv and env entries, each (the prologue's arrays)
 MAX_BYTES = 32767     # the whole record (the prologue's buffer, less its final NUL)
 
 
-class Record(Value):
-    __slots__ = ("program", "cwd", "argv", "env")
+@frozen
+class Record:
     program: str
     cwd: str
     argv: tuple[str, ...]
     env: tuple[str, ...]
-
-    def __init__(self, program: str, cwd: str, argv: tuple[str, ...],
-                 env: tuple[str, ...]) -> None:
-        self._init(program=program, cwd=cwd, argv=tuple(argv), env=tuple(env))
 
 
 def encode(record: Record) -> bytes:

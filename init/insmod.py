@@ -1,7 +1,8 @@
 """Load the configured kernel modules and their dependencies, in order, with finit_module(2).
 
 The dependency data is the builder's modules.dep / modules.alias under
-/lib/modules/<uname -r>/; the closure and load order come from init.modules (pure parsing).
+/lib/modules/<uname -r>/; the load order comes from init.modules.resolve, read through the
+kernel seam.
 """
 
 from __future__ import annotations
@@ -17,28 +18,6 @@ from init.rootfs import prefixed
 from init.timeline import Timeline
 
 
-def _optional(kernel: Kernel, path: str) -> str:
-    try:
-        return kernel.read_text(path)
-    except FileNotFoundError:
-        return ""   # ENOENT: modules.alias and modules.builtin are optional
-
-
-def resolve(kernel: Kernel, folder: str, names: list[str]) -> list[str]:
-    """Module paths relative to `folder`, dependencies first (modules.resolve, but read
-    through the kernel seam). modules.builtin (hundreds of lines) and modules.alias are read
-    only for a name that is not a module's own name: parsing costs boot time under emulation."""
-    dep = modules.parse_dep(kernel.read_text(folder + "/modules.dep"))
-    known = {modules.name_of(path) for path in dep}
-    builtin: frozenset[str] = frozenset()
-    alias: tuple[tuple[str, str], ...] = ()
-    if any(modules.normalize(name) not in known for name in names):
-        builtin = modules.parse_builtin(_optional(kernel, folder + "/modules.builtin"))
-        if any(modules.normalize(name) not in known | builtin for name in names):
-            alias = modules.parse_alias(_optional(kernel, folder + "/modules.alias"))
-    return modules.closure(names, dep, alias, builtin, folder + "/modules.dep")
-
-
 def load_modules(kernel: Kernel, root: str, config: Config, log: Log,
                  timeline: Timeline) -> None:
     """Raise InitError on a failure only when config.module_failure is "fatal"."""
@@ -48,7 +27,8 @@ def load_modules(kernel: Kernel, root: str, config: Config, log: Log,
     base = f"/lib/modules/{kernel.uname_release()}"
     with timeline.step("modules", "resolve"):
         try:
-            order = resolve(kernel, prefixed(root, base), [m.name for m in config.modules])
+            order = modules.resolve(kernel.read_text, prefixed(root, base),
+                                    [m.name for m in config.modules])
         except (OSError, modules.ModuleError) as exc:
             message = f"cannot resolve modules: {errname(exc)}"
             if fatal:

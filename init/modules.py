@@ -9,20 +9,11 @@ PID 1 pays for every import.
 from __future__ import annotations
 
 import os
-from _collections_abc import Iterable, Mapping
+from _collections_abc import Callable, Iterable, Mapping
 
 from init.errors import ModuleError, did_you_mean
-from init.frozen import frozen
 
 SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
-
-
-@frozen
-class ModuleIndex:
-    """The module files of one kernel release, read from its lib/modules/<release> folder."""
-    dep: dict[str, tuple[str, ...]]         # relative path -> dependency paths, as in modules.dep
-    alias: tuple[tuple[str, str], ...] = ()  # (glob pattern, module name), file order
-    builtin: frozenset[str] = frozenset()    # names compiled into the kernel: nothing to load
 
 
 def name_of(path: str) -> str:
@@ -179,44 +170,30 @@ def closure(names: Iterable[str], dep: Mapping[str, tuple[str, ...]],
     return order
 
 
-def _read(path: str, missing_ok: bool) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            return file.read()
-    except FileNotFoundError:
-        if missing_ok:
-            return ""
-        raise ModuleError(f"{path}: not found (run depmod for this kernel)") from None
-    except OSError as err:
-        raise ModuleError(f"{path}: cannot read: {err.strerror}") from None
-
-
 def modules_dir(root: str | os.PathLike[str], release: str) -> str:
     return os.path.join(os.fspath(root), "lib", "modules", release)
 
 
-def load_index(root: str | os.PathLike[str], release: str) -> ModuleIndex:
-    """Read modules.dep (required), modules.alias and modules.builtin (optional) under root."""
-    folder = modules_dir(root, release)
-    return ModuleIndex(
-        dep=parse_dep(_read(os.path.join(folder, "modules.dep"), missing_ok=False)),
-        alias=parse_alias(_read(os.path.join(folder, "modules.alias"), missing_ok=True)),
-        builtin=parse_builtin(_read(os.path.join(folder, "modules.builtin"), missing_ok=True)),
-    )
+def resolve(read: Callable[[str], str], folder: str, names: list[str]) -> list[str]:
+    """Module paths relative to `folder` (a lib/modules/<release>), dependencies first.
 
+    The one resolver: PID 1 passes a reader that goes through its kernel seam, tests and the
+    builder's checks pass one that reads files. modules.builtin (hundreds of lines) and
+    modules.alias are read only for a name that is not a module's own name: parsing them costs
+    boot time under emulation. `read` raises FileNotFoundError for a missing file; only
+    modules.dep is required."""
+    def optional(name: str) -> str:
+        try:
+            return read(f"{folder}/{name}")
+        except FileNotFoundError:
+            return ""   # ENOENT: modules.alias and modules.builtin are optional
 
-def resolve(names: Iterable[str], root: str | os.PathLike[str], release: str) -> list[str]:
-    """Absolute paths under root of the modules to load for `names`, in load order.
-
-    modules.alias can be large, so it is read only when a name is not a module name.
-    """
-    folder = modules_dir(root, release)
-    dep = parse_dep(_read(os.path.join(folder, "modules.dep"), missing_ok=False))
-    builtin = parse_builtin(_read(os.path.join(folder, "modules.builtin"), missing_ok=True))
-    names = tuple(names)
-    known = {name_of(path) for path in dep} | builtin
+    dep = parse_dep(read(f"{folder}/modules.dep"))
+    known = {name_of(path) for path in dep}
+    builtin: frozenset[str] = frozenset()
     alias: tuple[tuple[str, str], ...] = ()
     if any(normalize(name) not in known for name in names):
-        alias = parse_alias(_read(os.path.join(folder, "modules.alias"), missing_ok=True))
-    source = os.path.join(folder, "modules.dep")
-    return [os.path.join(folder, path) for path in closure(names, dep, alias, builtin, source)]
+        builtin = parse_builtin(optional("modules.builtin"))
+        if any(normalize(name) not in known | builtin for name in names):
+            alias = parse_alias(optional("modules.alias"))
+    return closure(names, dep, alias, builtin, f"{folder}/modules.dep")

@@ -13,6 +13,7 @@ import errno
 import stat
 
 from init.console import Log, errname
+from init.frozen import frozen
 from init.kernel import Kernel
 from init.timeline import Timeline
 
@@ -35,81 +36,36 @@ FLAG_NAMES = {
 }
 
 
-class Value:
-    """A small frozen value with equality and a readable repr.
-
-    Not a dataclass on purpose: `dataclasses` imports `inspect` (with ast, dis, tokenize…),
-    which costs most of a second of PID 1's start-up under QEMU.
-    """
-
-    __slots__: tuple[str, ...] = ()
-
-    def _init(self, **values: object) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen")
-
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._fields()))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({args})"
-
-
-class Dir(Value):
-    __slots__ = ("path", "mode")
+@frozen
+class Dir:
     path: str
-    mode: int
-
-    def __init__(self, path: str, mode: int = 0o755) -> None:
-        self._init(path=path, mode=mode)
+    mode: int = 0o755
 
 
-class Symlink(Value):
-    __slots__ = ("target", "path")
+@frozen
+class Symlink:
     target: str      # not prefixed with root: it is read by the running system
     path: str
 
-    def __init__(self, target: str, path: str) -> None:
-        self._init(target=target, path=path)
 
-
-class CharDev(Value):
-    __slots__ = ("path", "major", "minor", "mode")
+@frozen
+class CharDev:
     path: str
     major: int
     minor: int
-    mode: int
-
-    def __init__(self, path: str, major: int, minor: int, mode: int = 0o666) -> None:
-        self._init(path=path, major=major, minor=minor, mode=mode)
+    mode: int = 0o666
 
 
-class Mount(Value):
-    __slots__ = ("source", "target", "fstype", "flags", "data", "ok", "fallback", "unless")
+@frozen
+class Mount:
     source: str
     target: str
     fstype: str
-    flags: int
-    data: str
-    ok: tuple[int, ...]          # errnos that mean "already mounted"
-    fallback: tuple[Step, ...]   # steps run instead when the mount fails
-    unless: str                  # a path that exists only when it is mounted already
-
-    def __init__(self, source: str, target: str, fstype: str, flags: int = 0, data: str = "",
-                 ok: tuple[int, ...] = (), fallback: tuple[Step, ...] = (),
-                 unless: str = "") -> None:
-        self._init(source=source, target=target, fstype=fstype, flags=flags, data=data, ok=ok,
-                   fallback=fallback, unless=unless)
+    flags: int = 0
+    data: str = ""
+    ok: tuple[int, ...] = ()          # errnos that mean "already mounted"
+    fallback: tuple[Step, ...] = ()   # steps run instead when the mount fails
+    unless: str = ""                  # a path that exists only when it is mounted already
 
 
 Step = Dir | Symlink | CharDev | Mount

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from init.config import Config, Data, Service, to_dict
+from init.config import Config, Data, Service
+from init.validate import to_dict
 from tests.host.nsinit import NsInit, script
 
 TOOLS = ("sfdisk", "losetup", "partx", "mkfs.ext4", "mount")

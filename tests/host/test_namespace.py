@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from init.config import Config, CrashLoop, Service, to_dict
+from init.config import Config, CrashLoop, Service
+from init.validate import to_dict
 from tests.host.nsinit import NsInit, script
 
 pytestmark = [

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from init.boot import Boot
-from init.config import Config, CrashLoop, Data, Module, Service, Watchdog, to_dict
+from init.config import Config, CrashLoop, Data, Module, Service, Watchdog
 from init.console import Log
 from init.main import main
+from init.validate import to_dict
 from tests.fakes import Execed, FakeKernel, Rebooted, Run
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -92,8 +93,8 @@ def boot(tmp_path: Path, fake: FakeKernel, config: Config | None, name: str,
          entry: Callable[[list[str], FakeKernel], None] = main) -> BaseException:  # type: ignore[assignment]
     """Run main() until reboot(2) or execve; compare the transcript with the golden file."""
     path = tmp_path / "pinit.json"
-    if config is not None:
-        path.write_text(json.dumps(to_dict(config)))
+    if config is not None:   # the init reads it through the kernel seam: the fake serves it
+        fake.files[str(path)] = json.dumps(to_dict(config)).encode()
     with pytest.raises((Rebooted, Execed)) as info:
         entry(["init", "--config", str(path)], fake)
     about = (HEADER + SCENARIOS[name]).replace("\n", "\n# ")
@@ -207,7 +208,7 @@ def test_unreadable_config(tmp_path: Path) -> None:
     end = boot(tmp_path, fake, None, "unreadable_config")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
-    assert f"pinit: FATAL: {tmp_path}/pinit.json: cannot read: No such file or directory" in lines
+    assert f"pinit: FATAL: {tmp_path}/pinit.json: ENOENT (No such file or directory)" in lines
     assert "pinit: reboot in 5 s" in lines
 
 

@@ -173,7 +173,10 @@ def test_struct_is_what_the_watchdog_ioctls_take() -> None:
 
 
 def test_module_resolve_reads_builtin_and_alias_only_when_needed() -> None:
-    from init.insmod import resolve
+    from init.modules import resolve as modules_resolve
+
+    def resolve(kernel: FakeKernel, folder: str, names: list[str]) -> list[str]:
+        return modules_resolve(kernel.read_text, folder, names)
 
     folder = "/lib/modules/6.1.0-test"
     fake = FakeKernel(files={

@@ -9,7 +9,8 @@ import pytest
 
 from builder.config import BuildConfig, load_build_config, parse_size, to_init_json
 from hostkit.errors import BuildError
-from init.config import CrashLoop, Module, from_dict
+from init.config import CrashLoop, Module
+from init.validate import from_dict
 
 
 def elf(machine: int) -> bytes:

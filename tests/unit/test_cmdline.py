@@ -63,7 +63,8 @@ def test_console_is_the_last_one_without_options(text: str, device: str) -> None
 
 
 def test_a_build_only_setting_on_the_command_line_is_ignored_with_the_reason() -> None:
-    from init.config import Config, apply_cmdline
+    from init.cmdline import apply_cmdline
+    from init.config import Config
 
     config, warnings = apply_cmdline(Config(), {"pinit.early_start": "0"})
     assert config == Config()

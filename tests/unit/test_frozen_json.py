@@ -82,10 +82,8 @@ def test_error_names_line_and_column() -> None:
 
 
 def test_config_file_that_is_not_an_object_is_a_config_error(tmp_path) -> None:
-    from init.config import load
+    from init.configfile import parse
     from init.errors import ConfigError
 
-    path = tmp_path / "pinit.json"
-    path.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="expected a JSON object, found list"):
-        load(path)
+        parse(b"[1, 2]", str(tmp_path / "pinit.json"))
