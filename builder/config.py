@@ -188,6 +188,8 @@ def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[s
             raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
         # The init runs the program where the builder packs it; the host path stays here.
         init_keys = {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS}
+        if isinstance(init_keys.get("memory_max"), str):   # "64MiB": bytes for the init
+            init_keys["memory_max"] = _size(init_keys, "memory_max", ("",), source, where)
         values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
         service = Service(**values)  # type: ignore[arg-type]
         if service.name in host_exec:

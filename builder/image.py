@@ -19,7 +19,7 @@ from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.elf import require_static_aarch64
 from hostkit.errors import BuildError
 from hostkit.run import log, step
-from init import early
+from init import cgroup, early
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -77,7 +77,8 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     first = init.services[0]
     if init.modules or init.data.device or first.user or first.group:
         return None
-    record = early.Record(first.exec, first.cwd, tuple(service_argv(first)),
+    record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",
+                          tuple(service_argv(first)),
                           tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())))
     try:
         return early.encode(record)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 
 from init import cmdline, configfile
+from init.cgroup import Cgroups
 from init.cmdline import apply_cmdline
 from init.config import Config
 from init.console import Log, errname, open_console
@@ -127,6 +128,12 @@ class Boot:
                 loopback_up(kernel)
             except OSError as exc:
                 log(f"cannot bring up lo: {errname(exc)}")
+        with self.timeline.step("system", "oom"):
+            # The OOM killer must never pick PID 1: it would panic the kernel.
+            try:
+                kernel.set_value(prefixed(self.root, "/proc/self/oom_score_adj"), "-1000")
+            except OSError as exc:
+                log(f"cannot protect PID 1 from the OOM killer: {errname(exc)}")
         with self.timeline.step("system", "ctrl-alt-del"):
             try:
                 kernel.reboot("cad-off")
@@ -164,18 +171,21 @@ class Boot:
             exec_service(self.kernel, config.services[0])
         with self.timeline.step("services", "control"):
             control_fd = open_control(self.kernel, self.root, self.log)
+        with self.timeline.step("services", "cgroups"):
+            cgroups = Cgroups(self.kernel, self.root, self.log)
+            cgroups.enable()
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
-                                     self.watchdog)
+                                     self.watchdog, cgroups)
         with self.timeline.step("services", "start"):
             action = self.supervisor.start_all(self.early)
         self.app_started()
         if self.early is not None:
-            # The C prologue lowered PID 1's priority so the app ran first; now PID 1 is done
-            # with its start-up work and supervises at normal priority.
+            # The C prologue started the app a little below PID 1's priority so that it could
+            # not starve the set-up (init/early.py NICE); adopted, it runs at normal priority.
             try:
-                self.kernel.setpriority(0)
+                self.kernel.setpriority(0, self.early[0])
             except OSError as exc:
-                self.log(f"cannot restore PID 1's priority: {errname(exc)}")
+                self.log(f"cannot restore {config.services[0].name}'s priority: {errname(exc)}")
         return action or self.supervisor.run()
 
     def app_started(self) -> None:

@@ -41,6 +41,10 @@ class Service:
     backoff_reset: float = 10.0            # a run this long resets the delay to backoff_start
     crash_loop: CrashLoop = field(default_factory=CrashLoop)
     log_lines: int = 200                   # bounded in-memory log kept per service
+    # Limits of the service's cgroup (every process it starts): 0 = no limit.
+    memory_max: int = 0                    # bytes (pinit.toml takes "64MiB")
+    tasks_max: int = 512                   # processes and threads: a fork loop stops here
+    cpu_weight: int = 100                  # 1..10000, relative to the other services
 
 
 @frozen

@@ -103,8 +103,8 @@ class Kernel:
         except ValueError:
             return None
 
-    def setpriority(self, nice: int) -> None:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    def setpriority(self, nice: int, pid: int = 0) -> None:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))
@@ -138,6 +138,14 @@ class Kernel:
         os.rename(tmp, path)
 
     # --- file descriptors ---------------------------------------------------------------------
+
+    def set_value(self, path: str, value: str) -> None:
+        """Write a kernel setting (a cgroup or /proc file) in place: no temporary file."""
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         """Callers pass O_CLOEXEC themselves: the console fds must survive exec."""
@@ -230,7 +238,7 @@ class Kernel:
         return os.waitpid(pid, options)
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int) -> tuple[int, int]:
+              gid: int, cgroup: str = "") -> tuple[int, int]:
         """Start `argv` in a new session, stdin on /dev/null, stdout and stderr on a new pipe;
         returns (pid, the pipe's non-blocking read end). OSError if it cannot be executed.
 
@@ -238,17 +246,19 @@ class Kernel:
         page tables, which under emulation costs more than the exec) reports exec errors
         itself. A cwd or user change needs fork, where the child reports a failed exec over a
         close-on-exec pipe; then it exits 127 and is reaped by the caller's one waitpid loop.
+        So does a `cgroup`: the child joins it before it execs, so nothing it ever starts is
+        outside the group.
         """
         out_r, out_w = os.pipe()
         try:
-            if uid == 0 and gid == 0 and cwd == self._cwd:
+            if uid == 0 and gid == 0 and cwd == self._cwd and not cgroup:
                 pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
                                      file_actions=[
                                          (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                                          (os.POSIX_SPAWN_DUP2, out_w, 1),
                                          (os.POSIX_SPAWN_DUP2, out_w, 2)])
             else:
-                pid = self._fork_exec(argv, env, cwd, uid, gid, out_w)
+                pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup)
         except BaseException:
             os.close(out_r)
             raise
@@ -258,12 +268,14 @@ class Kernel:
         return pid, out_r
 
     def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-                   out_w: int) -> int:
+                   out_w: int, cgroup: str = "") -> int:
         err_r, err_w = os.pipe()   # close-on-exec: EOF with no data means exec succeeded
         pid = os.fork()
         if pid == 0:
             try:
                 os.close(err_r)
+                if cgroup:
+                    self.set_value(f"{cgroup}/cgroup.procs", "0")
                 os.setsid()
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)

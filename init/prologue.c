@@ -78,12 +78,13 @@ static void pinit_early_steps_run(void) {
 /* Early start. The builder writes PINIT_EARLY_PATH when the first service needs nothing the
    Python init sets up besides the early file systems (no modules, no data partition): then this
    prologue sets up those file systems and starts the service before the interpreter starts,
-   which under emulation takes tens of millions of instructions. PID 1 then runs at nice 19 until
-   the Python init has adopted the service (PINIT_EARLY=pid,-1 in its environment) and reset it.
+   which under emulation takes tens of millions of instructions. The service runs at nice
+   PINIT_EARLY_NICE until the Python init has adopted it (PINIT_EARLY=pid,-1 in its
+   environment) and reset it.
    The record's format is init/early.py's. */
 static void pinit_early_start(void) {
     static char buf[PINIT_EARLY_BYTES];
-    char *field[2 * PINIT_EARLY_MAX + 8], *argv[PINIT_EARLY_MAX + 1], *envp[PINIT_EARLY_MAX + 1];
+    char *field[2 * PINIT_EARLY_MAX + 9], *argv[PINIT_EARLY_MAX + 1], *envp[PINIT_EARLY_MAX + 1];
     char cmdline[4096], handover[64];
     int fd, nf = 0, argc, envc, i;
     ssize_t n;
@@ -103,14 +104,14 @@ static void pinit_early_start(void) {
     buf[n] = 0;
     for (char *p = buf; p < buf + n && nf < (int)(sizeof field / sizeof *field); p += strlen(p) + 1)
         field[nf++] = p;
-    if (nf < 5 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
-    argc = atoi(field[3]);
-    if (argc < 1 || argc > PINIT_EARLY_MAX || 4 + argc >= nf) return;
-    envc = atoi(field[4 + argc]);
-    if (envc < 0 || envc > PINIT_EARLY_MAX || 5 + argc + envc > nf) return;
-    for (i = 0; i < argc; i++) argv[i] = field[4 + i];
+    if (nf < 6 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
+    argc = atoi(field[4]);
+    if (argc < 1 || argc > PINIT_EARLY_MAX || 5 + argc >= nf) return;
+    envc = atoi(field[5 + argc]);
+    if (envc < 0 || envc > PINIT_EARLY_MAX || 6 + argc + envc > nf) return;
+    for (i = 0; i < argc; i++) argv[i] = field[5 + i];
     argv[argc] = NULL;
-    for (i = 0; i < envc; i++) envp[i] = field[5 + argc + i];
+    for (i = 0; i < envc; i++) envp[i] = field[6 + argc + i];
     envp[envc] = NULL;
 
     pinit_early_steps_run();
@@ -121,6 +122,20 @@ static void pinit_early_start(void) {
     if (pid < 0) return;
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
+        if (*field[3]) {   /* its cgroup (init/cgroup.py), joined before it can start anything */
+            char procs[4096];
+            int cg;
+            mkdir(field[3], 0755);
+            snprintf(procs, sizeof procs, "%s/cgroup.procs", field[3]);
+            cg = open(procs, O_WRONLY | O_CLOEXEC);
+            if (cg >= 0) {
+                write(cg, "0", 1);
+                close(cg);
+            }
+        }
+        /* A little less CPU than PID 1 until the Python init adopts it: a service that spins
+           from its first instruction must not starve the init's set-up. */
+        setpriority(PRIO_PROCESS, 0, PINIT_EARLY_NICE);
         setsid();
         signal(SIGABRT, SIG_DFL);
         sigprocmask(SIG_SETMASK, &pinit_boot_mask, NULL);
@@ -130,7 +145,6 @@ static void pinit_early_start(void) {
         dprintf(2, "pinit: %s: cannot execute: %s\n", field[1], strerror(errno));
         _exit(127);
     }
-    setpriority(PRIO_PROCESS, 0, 19);
     snprintf(handover, sizeof handover, "%d,-1", (int)pid);
     setenv("PINIT_EARLY", handover, 1);
 }

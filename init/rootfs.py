@@ -66,6 +66,7 @@ class Mount:
     ok: tuple[int, ...] = ()          # errnos that mean "already mounted"
     fallback: tuple[Step, ...] = ()   # steps run instead when the mount fails
     unless: str = ""                  # a path that exists only when it is mounted already
+    optional: bool = False            # a failure is a console line, not the end of the boot
 
 
 Step = Dir | Symlink | CharDev | Mount
@@ -92,6 +93,9 @@ EARLY_ROOTFS: tuple[Step, ...] = (
     # instance, so no EBUSY), hence the look for /proc/self first.
     Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, unless="/proc/self"),
     Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,)),
+    # One cgroup per service (init/cgroup.py). Optional: without it services run unconfined.
+    Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,),
+          optional=True),
     # EBUSY: a kernel with CONFIG_DEVTMPFS_MOUNT mounts it itself (Debian's does not).
     Mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", ok=(errno.EBUSY,),
           fallback=DEV_FALLBACK),
@@ -149,6 +153,8 @@ def apply(kernel: Kernel, root: str, step: Step, early: bool = False) -> str:
         except OSError as exc:
             if exc.errno in step.ok:
                 return f"mounted {step.target} (was already mounted)"
+            if step.optional and exc.errno != errno.ENOENT:
+                return f"cannot mount {step.fstype} on {step.target}: {errname(exc)}"
             if exc.errno != errno.ENOENT:
                 raise
             # ENOENT: the initramfs lacks the mount point; make it and try once more.

@@ -17,6 +17,7 @@ import os
 from _collections import deque  # the C type itself: `collections` is slow to import at boot
 from _collections_abc import Callable
 
+from init.cgroup import Cgroups, size_text
 from init.config import Config, Service
 from init.console import Log, errname, signame
 from init.kernel import Kernel
@@ -46,7 +47,7 @@ class Child:
     """The supervisor's state for one service; pid 0 = not running."""
 
     __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
-                 "lines")
+                 "lines", "cgroup", "oom_kills")
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -57,6 +58,8 @@ class Child:
         self.backoff = Backoff(service.backoff_start, service.backoff_max, service.backoff_reset)
         self.crashes = CrashWindow(service.crash_loop.count, service.crash_loop.window)
         self.lines: deque[str] = deque(maxlen=max(service.log_lines, 0))
+        self.cgroup = ""          # its cgroup's path; "" when running without cgroups
+        self.oom_kills = 0        # the group's OOM kill count when this run started
 
 
 class Output:
@@ -72,8 +75,10 @@ class Output:
 
 class Supervisor:
     def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
-                 control_fd: int | None = None, watchdog: Watchdog | None = None) -> None:
+                 control_fd: int | None = None, watchdog: Watchdog | None = None,
+                 cgroups: Cgroups | None = None) -> None:
         self._kernel = kernel
+        self._cgroups = cgroups
         self._log = log
         self._signal_fd = signal_fd
         self._control_fd = control_fd
@@ -103,6 +108,9 @@ class Supervisor:
         s = child.service
         child.restart_at = None
         child.started = now
+        if self._cgroups is not None:
+            child.cgroup = self._cgroups.prepare(s)
+            child.oom_kills = self._cgroups.oom_kills(child.cgroup)
         if early is not None:
             pid, fd = early
             how = ", started early"
@@ -110,7 +118,7 @@ class Supervisor:
             how = ""
             try:
                 pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user,
-                                             s.group)
+                                             s.group, child.cgroup)
             except OSError as exc:
                 self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
                 return self._exited(child, EXEC_FAILED, now)
@@ -232,6 +240,19 @@ class Supervisor:
         child.pid = 0
         s = child.service
         what = describe_exit(code)
+        if self._cgroups is not None and child.cgroup:
+            if code == -signal.SIGKILL and \
+                    self._cgroups.oom_kills(child.cgroup) > child.oom_kills:
+                what = f"killed by the OOM killer (memory_max {size_text(s.memory_max)})"
+            # Whatever the service started dies with it, before any restart.
+            try:
+                left = self._cgroups.kill(child.cgroup)
+            except OSError as exc:
+                self._log(f"{s.name}: cannot kill what is left of it: {errname(exc)}")
+                left = 0
+            if left:
+                self._log(f"{s.name}: killed {left} leftover "
+                          f"process{'es' if left > 1 else ''} of its cgroup")
         if self.stopping:
             self._log(f"{s.name} {what}")
             return None

@@ -37,6 +37,7 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
 MINIMUM: dict[tuple[type, str], int] = {
     (CrashLoop, "count"): 1,
     (Watchdog, "timeout"): 1,     # the kernel rejects a zero timeout
+    (Service, "cpu_weight"): 1,   # cgroup v2's cpu.weight is 1..10000
 }
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -222,6 +223,9 @@ def check(config: Config, source: str, top: str = "") -> None:
             raise _fail(source, f"[service.{service.name}]", "name", service.name,
                         "another service has this name")
         names.add(service.name)
+        if service.cpu_weight > 10000:
+            raise _fail(source, f"[service.{service.name}]", "cpu_weight", service.cpu_weight,
+                        "expected 1 to 10000 (cgroup v2 cpu.weight)")
         if service.backoff_max < service.backoff_start:
             raise _fail(source, f"[service.{service.name}]", "backoff_max", service.backoff_max,
                         f"must not be below backoff_start ({service.backoff_start})")

@@ -179,6 +179,10 @@ class FakeKernel:
             self.paths = {p for p in self.paths if not p.startswith("/dev/")}
         if fstype == "devtmpfs":
             self.paths |= {f"{target}/{name}" for name in DEVTMPFS}
+        if fstype == "sysfs":
+            self.paths |= {f"{target}/fs", f"{target}/fs/cgroup"}
+        if fstype == "proc":
+            self.paths |= {f"{target}/self"}
 
     def umount(self, target: str, flags: int = 0) -> None:
         self._record(f"umount {target} {flags}", path=target)
@@ -214,8 +218,8 @@ class FakeKernel:
     def early_service(self) -> tuple[int, int] | None:
         return None
 
-    def setpriority(self, nice: int) -> None:
-        self._record(f"setpriority {nice}")
+    def setpriority(self, nice: int, pid: int = 0) -> None:
+        self._record(f"setpriority {nice}" + (f" pid {pid}" if pid else ""))
 
     def exists(self, path: str) -> bool:
         found = self._exists(path)
@@ -244,6 +248,11 @@ class FakeKernel:
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode()
+
+    def set_value(self, path: str, value: str) -> None:
+        self._record(f"set {path} {value}", path=path)
+        self._need(path.rpartition("/")[0])
+        self.files[path] = value.encode()
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self._record(f"write_file {path}", path=path)
@@ -362,8 +371,10 @@ class FakeKernel:
         raise ChildProcessError(errno.ECHILD, os.strerror(errno.ECHILD))
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int) -> tuple[int, int]:
-        self._record(f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid})", path=argv[0])
+              gid: int, cgroup: str = "") -> tuple[int, int]:
+        into = f", cgroup {cgroup}" if cgroup else ""
+        self._record(f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid}{into})",
+                     path=argv[0])
         runs = self._programs.get(argv[0])
         if runs is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])

@@ -234,3 +234,21 @@ def test_data_device_given_is_kept(tmp_path: Path) -> None:
     path = project(tmp_path, '[data]\nsize = "8MiB"\ndevice = "/dev/mmcblk0p3"\nlabel = "d"\n')
     build = load_build_config(path)
     assert build.init.data.device == "/dev/mmcblk0p3" and build.data_label == "d"
+
+
+def test_service_limits_take_sizes_and_bad_ones_are_quoted(tmp_path: Path) -> None:
+    from builder.config import load_build_config
+
+    app = tmp_path / "app.py"
+    app.write_text("print('hi')\n")
+    toml = tmp_path / "pinit.toml"
+    toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\nmemory_max = "64MiB"\n'
+                    'tasks_max = 50\ncpu_weight = 200\n')
+    (service,) = load_build_config(toml).init.services
+    assert (service.memory_max, service.tasks_max, service.cpu_weight) == (64 << 20, 50, 200)
+    toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\nmemory_max = "lots"\n')
+    with pytest.raises(BuildError, match=r'\[service.a\] memory_max = "lots": expected a size'):
+        load_build_config(toml)
+    toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\ncpu_weight = 0\n')
+    with pytest.raises(BuildError, match=r"cpu_weight = 0"):
+        load_build_config(toml)

@@ -31,12 +31,13 @@ def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> Non
     record = early_start(config(tmp_path))
     assert record is not None
     fields = record.split(b"\0")
-    assert fields[-1] == b"" and fields[0] == b"pinit-early-1"
-    assert fields[1:7] == [b"/app/app", b"/", b"3", b"/app/app", b"--fast", b"x y"]
-    envc = int(fields[7])
-    env = fields[8:8 + envc]
+    assert fields[-1] == b"" and fields[0] == b"pinit-early-2"
+    assert fields[1:8] == [b"/app/app", b"/", b"/sys/fs/cgroup/app", b"3", b"/app/app",
+                           b"--fast", b"x y"]
+    envc = int(fields[8])
+    env = fields[9:9 + envc]
     assert b"GREETING=hi" in env and any(e.startswith(b"PATH=") for e in env)
-    assert len(fields) == 8 + envc + 1
+    assert len(fields) == 9 + envc + 1
 
 
 @pytest.mark.parametrize("extra, service", [
@@ -54,7 +55,8 @@ def test_apps_that_need_more_than_the_early_file_systems_wait(tmp_path: Path, ex
 def test_the_record_decodes_as_the_prologue_reads_it() -> None:
     from init import early
 
-    record = early.Record("/app/x", "/srv", ("/app/x", "a b", ""), ("A=1", "PATH=/bin"))
+    record = early.Record("/app/x", "/srv", "/sys/fs/cgroup/x", ("/app/x", "a b", ""),
+                          ("A=1", "PATH=/bin"))
     data = early.encode(record)
     assert early.decode(data) == record
     assert early.decode(data[:-1]) == record      # the prologue NUL-terminates its buffer
@@ -63,10 +65,10 @@ def test_the_record_decodes_as_the_prologue_reads_it() -> None:
 
 
 @pytest.mark.parametrize("record, problem", [
-    (("/app/x", "/", ("/app/x\0",), ()), "NUL"),
-    (("/app/x", "/", (), ()), "arguments"),
-    (("/app/x", "/", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
-    (("/app/x", "/", ("/app/x", "y" * 40000), ()), "bytes"),
+    (("/app/x", "/", "", ("/app/x\0",), ()), "NUL"),
+    (("/app/x", "/", "", (), ()), "arguments"),
+    (("/app/x", "/", "", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
+    (("/app/x", "/", "", ("/app/x", "y" * 40000), ()), "bytes"),
 ])
 def test_a_record_the_prologue_could_not_read_is_refused(record, problem) -> None:
     from init import early
