@@ -69,12 +69,13 @@ class Built:
 def early_start(cfg: BuildConfig) -> bytes | None:
     """/etc/pinit.early for the init's C prologue, or None when the first service must wait
     for the Python init (modules, a data partition, another user, exec mode, or turned off)."""
+    from init.config import start_order
     from init.supervise import service_argv, service_env
 
     init = cfg.init
     if not (init.early_start and init.mode == "supervise" and init.services):
         return None
-    first = init.services[0]
+    first = start_order(init.services)[0]
     if init.modules or init.data.device or first.user or first.group:
         return None
     record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",

@@ -45,6 +45,8 @@ class Service:
     memory_max: int = 0                    # bytes (pinit.toml takes "64MiB")
     tasks_max: int = 512                   # processes and threads: a fork loop stops here
     cpu_weight: int = 100                  # 1..10000, relative to the other services
+    after: tuple[str, ...] = ()            # started only once these services have started
+                                           # ("data": once the data partition is mounted)
 
 
 @frozen
@@ -87,6 +89,29 @@ class Config:
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)
     services: tuple[Service, ...] = ()
+
+
+def start_order(services: tuple[Service, ...]) -> list[Service]:
+    """The services in the order they start: each after those it names in `after`, otherwise
+    in the order of the config. ValueError names a cycle."""
+    by_name = {s.name: s for s in services}
+    order: list[Service] = []
+    placed: set[str] = set()
+
+    def place(service: Service, path: tuple[str, ...]) -> None:
+        if service.name in placed:
+            return
+        if service.name in path:
+            raise ValueError("a cycle: " + " after ".join((*path, service.name)))
+        for name in service.after:
+            if name in by_name:
+                place(by_name[name], (*path, service.name))
+        placed.add(service.name)
+        order.append(service)
+
+    for service in services:
+        place(service, ())
+    return order
 
 
 def failure_policy(config: Config) -> str:

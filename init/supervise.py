@@ -18,7 +18,7 @@ from _collections import deque  # the C type itself: `collections` is slow to im
 from _collections_abc import Callable
 
 from init.cgroup import Cgroups, size_text
-from init.config import Config, Service
+from init.config import Config, Service, start_order
 from init.console import Log, errname, signame
 from init.kernel import Kernel
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
@@ -83,7 +83,7 @@ class Supervisor:
         self._signal_fd = signal_fd
         self._control_fd = control_fd
         self.watchdog = watchdog
-        self.children = [Child(s) for s in config.services]
+        self.children = [Child(s) for s in start_order(config.services)]
         self._by_pid: dict[int, Child] = {}
         self._outputs: dict[int, Output] = {}
         self.stopping = False

@@ -19,6 +19,7 @@ from init.config import (
     Module,
     Service,
     Watchdog,
+    start_order,
 )
 from init.errors import ConfigError, did_you_mean
 from init.frozen import MISSING, fields
@@ -229,6 +230,18 @@ def check(config: Config, source: str, top: str = "") -> None:
         if service.backoff_max < service.backoff_start:
             raise _fail(source, f"[service.{service.name}]", "backoff_max", service.backoff_max,
                         f"must not be below backoff_start ({service.backoff_start})")
+    for service in config.services:
+        for name in service.after:
+            if name == "data" and not config.data.device:
+                raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
+                            '"data" needs a data partition ([data])')
+            if name != "data" and name not in names:
+                raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
+                            f'no service named "{name}"' + did_you_mean(name, names))
+    try:
+        start_order(config.services)
+    except ValueError as exc:
+        raise _fail(source, "[service]", "after", "...", str(exc)) from None
     loaded: set[str] = set()
     for module in config.modules:
         if module.name.replace("-", "_") in loaded:

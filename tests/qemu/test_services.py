@@ -175,3 +175,30 @@ exec = "{spin}"
             assert first < init, "the early app's first line must come before the init's"
         ends[early] = _setup_time(result.lines)
     assert ends[True] <= 1.5 * ends[False], ends
+
+
+ORDERED = HEADERS + """
+int main(int argc, char **argv) {
+    printf("ORDER %s\\n", argv[1]); fflush(stdout);
+    if (argv[1][0] == 's') { sleep(1); kill(1, SIGUSR2); }
+    for (;;) pause();
+}
+"""
+
+
+def test_services_start_in_the_order_after_gives(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("ordered", ORDERED)
+    boot_dir = image(tmp_path, f"""
+[[service]]
+name = "second"
+exec = "{app}"
+args = ["second"]
+after = ["first"]
+[[service]]
+name = "first"
+exec = "{app}"
+args = ["first"]
+""", built_init, toolchain)
+    result = boot(boot_dir, [POWER_DOWN], tmp_path / "console.log")
+    starts = [line.split()[2] for line in result.lines if line.startswith("pinit: starting ")]
+    assert starts == ["first", "second"], starts

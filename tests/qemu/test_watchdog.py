@@ -35,11 +35,11 @@ WAITER = r"""
 #include <unistd.h>
 int main(void) {
     int con = open("/dev/console", O_WRONLY);
-    for (int i = 1; i <= 4 * %d; i++) { sleep(1); dprintf(con, "WAITER alive %%d s\n", i); }
+    for (int i = 1; i <= 4 * TIMEOUT; i++) { sleep(1); dprintf(con, "WAITER alive %d s\n", i); }
     kill(1, SIGUSR2);
     for (;;) pause();
 }
-""" % TIMEOUT
+""".replace("TIMEOUT", str(TIMEOUT))
 FREEZER = r"""
 #include <errno.h>
 #include <fcntl.h>

@@ -251,3 +251,17 @@ def test_docs_describe_every_key() -> None:
             if f.name not in ("modules", "services", "watchdog", "data", "crash_loop"):
                 assert f"| `{f.name}` |" in docs or f"`{f.name}`" in docs, f.name
     assert "125" in docs
+
+
+def test_services_start_after_those_they_name_and_cycles_or_unknown_names_are_errors() -> None:
+    from init.config import start_order
+
+    def svc(name: str, *after: str) -> dict:
+        return {"name": name, "exec": f"/app/{name}", "after": list(after)}
+
+    config = from_dict({"services": [svc("ui", "api"), svc("api", "db"), svc("db"),
+                                     svc("log")]}, "t")
+    assert [s.name for s in start_order(config.services)] == ["db", "api", "ui", "log"]
+    assert "a cycle: a after b after a" in error_of({"services": [svc("a", "b"), svc("b", "a")]})
+    assert 'no service named "dbb"' in error_of({"services": [svc("db"), svc("ui", "dbb")]})
+    assert '"data" needs a data partition' in error_of({"services": [svc("ui", "data")]})
