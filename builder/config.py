@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.accounts import Accounts, resolve_service
+from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
 from init.config import Config, Data, Module, Service, Watchdog
 from init.errors import ConfigError, did_you_mean
@@ -20,7 +22,7 @@ from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
-SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image")
+SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image", "user", "group")
 INIT_KEYS = tuple(f.name for f in fields(Config)
                   if f.type in ("str", "int", "float", "bool") and f.name != "module_failure")
 KERNEL_KEYS = ("modules", "params", "module_failure", "source")
@@ -57,6 +59,7 @@ class BuildConfig:
     data_size: int = 0                         # bytes of the ext4 data partition; 0 = none
     data_label: str = "pinit-data"
     image: Image = field(default_factory=Image)
+    accounts: Accounts = field(default_factory=Accounts)   # [[user]], [[group]]: /etc/passwd
 
 
 def _error(source: str, where: str, key: str, value: object, problem: str,
@@ -171,8 +174,8 @@ def _python_keys(table: dict, name: str, program: Path, base: Path, source: str,
         into.includes[name] = includes
 
 
-def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[str, Path],
-                                                            _Python]:
+def _services(doc: dict, base: Path, source: str, accounts: Accounts
+              ) -> tuple[list[Service], dict[str, Path], _Python]:
     python = _Python({}, {})
     tables = doc.get("service", [])
     if not isinstance(tables, list):
@@ -187,7 +190,8 @@ def _services(doc: dict, base: Path, source: str) -> tuple[list[Service], dict[s
         if "exec" not in table:
             raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
         # The init runs the program where the builder packs it; the host path stays here.
-        init_keys = {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS}
+        init_keys = resolve_service({k: v for k, v in table.items()
+                                     if k not in SERVICE_BUILD_KEYS}, accounts, source, where)
         if isinstance(init_keys.get("memory_max"), str):   # "64MiB": bytes for the init
             init_keys["memory_max"] = _size(init_keys, "memory_max", ("",), source, where)
         values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
@@ -296,14 +300,15 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
-    services, host_exec, python = _services(doc, base, source)
+    accounts = parse_accounts(doc, source)
+    services, host_exec, python = _services(doc, base, source, accounts)
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
                     data=data, services=tuple(services))
     check(config, source, top="[init]")
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,
                        kernel_source=kernel_source, data_size=data_size, data_label=label,
-                       image=_image(doc, base, source))
+                       image=_image(doc, base, source), accounts=accounts)
 
 
 def load_build_config(path: Path) -> BuildConfig:

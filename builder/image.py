@@ -108,6 +108,9 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
+    if cfg.accounts.users or cfg.accounts.groups:
+        entries += [cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
+                    cpio.File("etc/group", cfg.accounts.group(), 0o644)]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
     record = early_start(cfg)

@@ -35,6 +35,8 @@ class Service:
     cwd: str = "/"
     user: int = 0
     group: int = 0
+    groups: tuple[int, ...] = ()           # supplementary groups (the builder fills them in
+                                           # from the user's [[user]] table)
     restart: str = "always"                # always | on-failure | never
     backoff_start: float = 0.5             # first restart delay, seconds
     backoff_max: float = 30.0              # cap for the doubling delay

@@ -238,7 +238,7 @@ class Kernel:
         return os.waitpid(pid, options)
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int, cgroup: str = "") -> tuple[int, int]:
+              gid: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> tuple[int, int]:
         """Start `argv` in a new session, stdin on /dev/null, stdout and stderr on a new pipe;
         returns (pid, the pipe's non-blocking read end). OSError if it cannot be executed.
 
@@ -251,14 +251,14 @@ class Kernel:
         """
         out_r, out_w = os.pipe()
         try:
-            if uid == 0 and gid == 0 and cwd == self._cwd and not cgroup:
+            if uid == 0 and gid == 0 and not groups and cwd == self._cwd and not cgroup:
                 pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
                                      file_actions=[
                                          (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                                          (os.POSIX_SPAWN_DUP2, out_w, 1),
                                          (os.POSIX_SPAWN_DUP2, out_w, 2)])
             else:
-                pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup)
+                pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup, groups)
         except BaseException:
             os.close(out_r)
             raise
@@ -268,7 +268,7 @@ class Kernel:
         return pid, out_r
 
     def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-                   out_w: int, cgroup: str = "") -> int:
+                   out_w: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> int:
         err_r, err_w = os.pipe()   # close-on-exec: EOF with no data means exec succeeded
         pid = os.fork()
         if pid == 0:
@@ -281,7 +281,7 @@ class Kernel:
                 os.dup2(null, 0)
                 os.dup2(out_w, 1)
                 os.dup2(out_w, 2)
-                self._become(argv, env, cwd, uid, gid)
+                self._become(argv, env, cwd, uid, gid, groups)
             except BaseException as exc:
                 err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
                 os.write(err_w, str(err).encode())
@@ -297,19 +297,23 @@ class Kernel:
             raise OSError(err, os.strerror(err), argv[0])
         return pid
 
-    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
+               groups: tuple[int, ...] = ()) -> None:
         """Replace this process (mode "exec"); returns only by raising OSError."""
-        self._become(argv, env, cwd, uid, gid)
+        self._become(argv, env, cwd, uid, gid, groups)
 
-    def _become(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+    def _become(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
+                groups: tuple[int, ...] = ()) -> None:
         signal.set_wakeup_fd(-1)
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(cwd)
-        if uid or gid:
-            os.setgroups([])
+        if uid or gid or groups:
+            os.setgroups(list(groups))
             os.setgid(gid)
             os.setuid(uid)
+        if uid:
+            self._check(self._lib.pinit_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
         os.execve(argv[0], argv, env)
 
     # --- time and events ----------------------------------------------------------------------

@@ -118,7 +118,7 @@ class Supervisor:
             how = ""
             try:
                 pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user,
-                                             s.group, child.cgroup)
+                                             s.group, child.cgroup, s.groups)
             except OSError as exc:
                 self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
                 return self._exited(child, EXEC_FAILED, now)
@@ -330,7 +330,7 @@ def exec_service(kernel: Kernel, service: Service) -> None:
     Returns only by raising OSError (then the caller's fatal path takes over)."""
     try:
         kernel.execve(service_argv(service), service_env(service), service.cwd, service.user,
-                      service.group)
+                      service.group, service.groups)
     except OSError as exc:
         raise OSError(exc.errno or errno.EINVAL,
                       f"cannot execute {service.exec}: {errname(exc)}") from exc

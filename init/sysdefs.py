@@ -24,6 +24,7 @@ int sethostname(const char *name, size_t len);
 int pinit_finit_module(int fd, const char *params, int flags);
 int pinit_delete_module(const char *name, int flags);
 int pinit_pivot_root(const char *new_root, const char *put_old);
+int pinit_no_new_privs(void);
 void sync(void);
 int socket(int domain, int type, int protocol);
 
@@ -54,6 +55,7 @@ int socket(int domain, int type, int protocol);
 
 SOURCE = """
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -69,6 +71,10 @@ static int pinit_delete_module(const char *name, int flags) {
 }
 static int pinit_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+/* A non-root service can never gain privileges again (setuid programs, file capabilities). */
+static int pinit_no_new_privs(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 """
 

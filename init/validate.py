@@ -93,6 +93,7 @@ CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
 }
 
 _STRINGS = "tuple[str, ...]"
+_INTS = "tuple[int, ...]"
 _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
@@ -164,6 +165,11 @@ def convert(cls: type, name: str, kind: str, value: object, source: str, where: 
         if not isinstance(value, list | tuple):
             raise BadValue("expected a list of strings")
         return tuple(_string(item) for item in value)
+    if kind == _INTS:
+        if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            raise BadValue("expected a list of numbers (0 or more)")
+        return tuple(value)
     if kind == _PAIRS:
         if not isinstance(value, dict):
             raise BadValue("expected a table of strings")

@@ -371,8 +371,9 @@ class FakeKernel:
         raise ChildProcessError(errno.ECHILD, os.strerror(errno.ECHILD))
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int, cgroup: str = "") -> tuple[int, int]:
-        into = f", cgroup {cgroup}" if cgroup else ""
+              gid: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> tuple[int, int]:
+        into = (f", groups {','.join(map(str, groups))}" if groups else "") + \
+            (f", cgroup {cgroup}" if cgroup else "")
         self._record(f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid}{into})",
                      path=argv[0])
         runs = self._programs.get(argv[0])
@@ -390,7 +391,8 @@ class FakeKernel:
                            lambda: self._exit(pid, run.status, run.signal))
         return pid, fd
 
-    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int) -> None:
+    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
+               groups: tuple[int, ...] = ()) -> None:
         self._record(f"execve {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid})", path=argv[0])
         if argv[0] not in self._programs:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])

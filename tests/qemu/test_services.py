@@ -202,3 +202,47 @@ args = ["first"]
     result = boot(boot_dir, [POWER_DOWN], tmp_path / "console.log")
     starts = [line.split()[2] for line in result.lines if line.startswith("pinit: starting ")]
     assert starts == ["first", "second"], starts
+
+
+WHOAMI = HEADERS + """
+#include <grp.h>
+#include <pwd.h>
+int main(void) {
+    gid_t groups[8];
+    int n = getgroups(8, groups);
+    printf("WHOAMI uid=%d gid=%d groups=", (int)getuid(), (int)getgid());
+    for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", (int)groups[i]);
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "NoNewPrivs:", 11) == 0) printf(" nonewprivs=%d", atoi(line + 11));
+    printf(" write-root=%d\\n", open("/etc/pinit-owned-by-root", O_WRONLY | O_CREAT, 0644) >= 0);
+    fflush(stdout);
+    return 125;
+}
+"""
+LAST = HEADERS + """
+int main(void) { sleep(2); kill(1, SIGUSR2); for (;;) pause(); }
+"""
+
+
+def test_a_named_user_with_a_supplementary_group_and_no_new_privs(cc, built_init, toolchain,
+                                                                 tmp_path) -> None:
+    boot_dir = image(tmp_path, f"""
+[[group]]
+name = "gpio"
+gid = 997
+[[user]]
+name = "app"
+uid = 1000
+groups = ["gpio"]
+[[service]]
+name = "whoami"
+exec = "{cc('whoami', WHOAMI)}"
+user = "app"
+[[service]]
+name = "last"
+exec = "{cc('last', LAST)}"
+""", built_init, toolchain)
+    boot(boot_dir, ["WHOAMI uid=1000 gid=1000 groups=997 nonewprivs=1 write-root=0",
+                    POWER_DOWN], tmp_path / "console.log")
