@@ -192,8 +192,9 @@ def _services(doc: dict, base: Path, source: str, accounts: Accounts
         # The init runs the program where the builder packs it; the host path stays here.
         init_keys = resolve_service({k: v for k, v in table.items()
                                      if k not in SERVICE_BUILD_KEYS}, accounts, source, where)
-        if isinstance(init_keys.get("memory_max"), str):   # "64MiB": bytes for the init
-            init_keys["memory_max"] = _size(init_keys, "memory_max", ("",), source, where)
+        for key in ("memory_max", "log_max"):   # "64MiB": bytes for the init
+            if isinstance(init_keys.get(key), str):
+                init_keys[key] = _size(init_keys, key, ("",), source, where)
         values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
         service = Service(**values)  # type: ignore[arg-type]
         if service.name in host_exec:

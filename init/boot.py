@@ -174,8 +174,9 @@ class Boot:
         with self.timeline.step("services", "cgroups"):
             cgroups = Cgroups(self.kernel, self.root, self.log)
             cgroups.enable()
+        log_dir = prefixed(self.root, config.data.mountpoint + "/log") if self.data_mount else ""
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
-                                     self.watchdog, cgroups)
+                                     self.watchdog, cgroups, log_dir)
         with self.timeline.step("services", "start"):
             action = self.supervisor.start_all(self.early)
         self.app_started()

@@ -47,6 +47,8 @@ class Service:
     memory_max: int = 0                    # bytes (pinit.toml takes "64MiB")
     tasks_max: int = 512                   # processes and threads: a fork loop stops here
     cpu_weight: int = 100                  # 1..10000, relative to the other services
+    log_to_data: bool = False              # also keep its output in <data>/log/<name>.log
+    log_max: int = 1048576                 # bytes per log file before it is rotated to .1
     after: tuple[str, ...] = ()            # started only once these services have started
                                            # ("data": once the data partition is mounted)
 

@@ -139,6 +139,15 @@ class Kernel:
 
     # --- file descriptors ---------------------------------------------------------------------
 
+    def file_size(self, fd: int) -> int:
+        return os.fstat(fd).st_size
+
+    def fdatasync(self, fd: int) -> None:
+        os.fdatasync(fd)
+
+    def rename(self, old: str, new: str) -> None:
+        os.rename(old, new)
+
     def set_value(self, path: str, value: str) -> None:
         """Write a kernel setting (a cgroup or /proc file) in place: no temporary file."""
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

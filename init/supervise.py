@@ -21,6 +21,7 @@ from init.cgroup import Cgroups, size_text
 from init.config import Config, Service, start_order
 from init.console import Log, errname, signame
 from init.kernel import Kernel
+from init.logfile import LogFile
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
 from init.shutdown import SIGNAL_ACTIONS, parse_commands
 
@@ -47,7 +48,7 @@ class Child:
     """The supervisor's state for one service; pid 0 = not running."""
 
     __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
-                 "lines", "cgroup", "oom_kills")
+                 "lines", "cgroup", "oom_kills", "logfile")
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -60,6 +61,7 @@ class Child:
         self.lines: deque[str] = deque(maxlen=max(service.log_lines, 0))
         self.cgroup = ""          # its cgroup's path; "" when running without cgroups
         self.oom_kills = 0        # the group's OOM kill count when this run started
+        self.logfile: LogFile | None = None
 
 
 class Output:
@@ -76,7 +78,7 @@ class Output:
 class Supervisor:
     def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
                  control_fd: int | None = None, watchdog: Watchdog | None = None,
-                 cgroups: Cgroups | None = None) -> None:
+                 cgroups: Cgroups | None = None, log_dir: str = "") -> None:
         self._kernel = kernel
         self._cgroups = cgroups
         self._log = log
@@ -84,6 +86,10 @@ class Supervisor:
         self._control_fd = control_fd
         self.watchdog = watchdog
         self.children = [Child(s) for s in start_order(config.services)]
+        for child in self.children:
+            if child.service.log_to_data and log_dir:
+                child.logfile = LogFile(kernel, log_dir, child.service.name,
+                                        child.service.log_max, log)
         self._by_pid: dict[int, Child] = {}
         self._outputs: dict[int, Output] = {}
         self.stopping = False
@@ -214,8 +220,13 @@ class Supervisor:
                 out.child.lines.append(out.partial.decode("utf-8", "replace"))
             return
         self._log.raw(data)
-        *lines, out.partial = (out.partial + data).split(b"\n")
-        out.child.lines.extend(line.decode("utf-8", "replace") for line in lines)
+        whole, newline, partial = (out.partial + data).rpartition(b"\n")
+        out.partial = partial
+        if newline:
+            out.child.lines.extend(line.decode("utf-8", "replace")
+                                   for line in whole.split(b"\n"))
+            if out.child.logfile is not None:
+                out.child.logfile.append(whole + newline)
 
     # --- exits --------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ MINIMUM: dict[tuple[type, str], int] = {
     (CrashLoop, "count"): 1,
     (Watchdog, "timeout"): 1,     # the kernel rejects a zero timeout
     (Service, "cpu_weight"): 1,   # cgroup v2's cpu.weight is 1..10000
+    (Service, "log_max"): 4096,   # room for a few lines at least
 }
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -230,6 +231,9 @@ def check(config: Config, source: str, top: str = "") -> None:
             raise _fail(source, f"[service.{service.name}]", "name", service.name,
                         "another service has this name")
         names.add(service.name)
+        if service.log_to_data and not config.data.device:
+            raise _fail(source, f"[service.{service.name}]", "log_to_data", True,
+                        "needs a data partition ([data])")
         if service.cpu_weight > 10000:
             raise _fail(source, f"[service.{service.name}]", "cpu_weight", service.cpu_weight,
                         "expected 1 to 10000 (cgroup v2 cpu.weight)")

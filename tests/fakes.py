@@ -249,6 +249,16 @@ class FakeKernel:
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode()
 
+    def file_size(self, fd: int) -> int:
+        return len(self.files.get(self.fds.get(fd, ""), b""))
+
+    def fdatasync(self, fd: int) -> None:
+        self._record(f"fdatasync {self.fds.get(fd, '')}")
+
+    def rename(self, old: str, new: str) -> None:
+        self._record(f"rename {old} {new}", path=old)
+        self.files[new] = self.files.pop(old, b"")
+
     def set_value(self, path: str, value: str) -> None:
         self._record(f"set {path} {value}", path=path)
         self._need(path.rpartition("/")[0])

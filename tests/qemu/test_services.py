@@ -246,3 +246,50 @@ exec = "{cc('last', LAST)}"
 """, built_init, toolchain)
     boot(boot_dir, ["WHOAMI uid=1000 gid=1000 groups=997 nonewprivs=1 write-root=0",
                     POWER_DOWN], tmp_path / "console.log")
+
+
+TALKER = HEADERS + """
+#include <sys/stat.h>
+int main(void) {
+    struct stat st;
+    if (second_run("/data/talker-ran")) {
+        char last[200] = {0}, line[200];
+        FILE *f = fopen("/data/log/talker.log", "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strncmp(line, "TALK ", 5) == 0) memcpy(last, line, sizeof line);
+        last[strcspn(last, "\\n")] = 0;
+        stat("/data/log/talker.log", &st);
+        long now = (long)st.st_size;
+        stat("/data/log/talker.log.1", &st);
+        printf("TALKER kept: current<=8KiB=%d older<=8KiB=%d last=%.8s\\n", now <= 8192,
+               (long)st.st_size <= 8192 && st.st_size > 0, last);
+        fflush(stdout);
+        kill(1, SIGUSR2);
+        for (;;) pause();
+    }
+    for (int i = 0; i < 200; i++) printf("TALK %03d %080d\\n", i, 0);
+    fflush(stdout);
+    sleep(1);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+def test_service_output_kept_on_the_data_partition_bounded_across_a_reboot(
+        cc, built_init, toolchain, tmp_path) -> None:
+    (tmp_path / "pinit.toml").write_text(f"""
+[kernel]
+modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
+[data]
+size = "16MiB"
+[[service]]
+name = "talker"
+exec = "{cc('talker', TALKER)}"
+log_to_data = true
+log_max = "8KiB"
+""")
+    card = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).image
+    boot(card, ["TALK 199", POWER_DOWN], tmp_path / "first.log")
+    boot(card, ["TALKER kept: current<=8KiB=1 older<=8KiB=1 last=TALK 199", POWER_DOWN],
+         tmp_path / "second.log")
