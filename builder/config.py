@@ -15,17 +15,19 @@ from pathlib import Path
 from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
-from init.config import Config, Data, Module, Service, Watchdog
+from init.config import Config, Data, Device, Module, Service, Watchdog
 from init.errors import ConfigError, did_you_mean
 from init.frozen import fields, replace
 from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
-SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image", "user", "group")
+SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image", "user", "group",
+            "device")
 INIT_KEYS = tuple(f.name for f in fields(Config)
-                  if f.type in ("str", "int", "float", "bool") and f.name != "module_failure")
-KERNEL_KEYS = ("modules", "params", "module_failure", "source")
+                  if f.type in ("str", "int", "float", "bool")
+                  and f.name not in ("module_failure", "coldplug"))
+KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
@@ -60,6 +62,7 @@ class BuildConfig:
     data_label: str = "pinit-data"
     image: Image = field(default_factory=Image)
     accounts: Accounts = field(default_factory=Accounts)   # [[user]], [[group]]: /etc/passwd
+    available: tuple[str, ...] = ()    # [kernel] available: shipped, loaded by coldplug
 
 
 def _error(source: str, where: str, key: str, value: object, problem: str,
@@ -205,6 +208,42 @@ def _services(doc: dict, base: Path, source: str, accounts: Accounts
     return services, host_exec, python
 
 
+DEVICE_KEYS = ("subsystem", "kernel", "owner", "group", "mode", "symlink")
+
+
+def _devices(doc: dict, accounts: Accounts, source: str) -> tuple[Device, ...]:
+    """[[device]] rules, owner and group names resolved, mode an octal string."""
+    rules = []
+    for index, table in enumerate(doc.get("device", [])):
+        where = f"[device #{index + 1}]"
+        if not isinstance(table, dict):
+            raise _error(source, where, "", table, "expected a table")
+        _known(table, DEVICE_KEYS, source, where)
+        values: dict[str, object] = {}
+        for key in ("subsystem", "kernel", "symlink"):
+            if key in table:
+                value = table[key]
+                if not isinstance(value, str) or "/" in value.strip("/") and key != "symlink" \
+                        or not value.isprintable() or " " in value:
+                    raise _error(source, where, key, value, "expected a name without spaces")
+                values[key] = value
+        if "subsystem" not in values and "kernel" not in values:
+            raise _error(source, where, "kernel", None, "a rule needs a subsystem or a kernel "
+                         "name (a glob such as \"ttyUSB*\")")
+        mode = table.get("mode", "0600")
+        if not isinstance(mode, str) or not mode.isdigit() or any(c > "7" for c in mode) \
+                or int(mode, 8) > 0o7777:
+            raise _error(source, where, "mode", mode, 'expected an octal mode such as "0660"')
+        values["mode"] = int(mode, 8)
+        ids = resolve_service({"user": table.get("owner", 0), "group": table.get("group", 0)},
+                              accounts, source, where)
+        values["uid"], values["gid"] = ids["user"], ids["group"]
+        if not isinstance(values["uid"], int) or not isinstance(values["gid"], int):
+            raise _error(source, where, "owner", table.get("owner"), "expected a name or number")
+        rules.append(Device(**values))  # type: ignore[arg-type]
+    return tuple(rules)
+
+
 def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
     where = "[kernel]"
     names = kernel.get("modules", [])
@@ -302,14 +341,21 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
     accounts = parse_accounts(doc, source)
+    available = _lines(kernel, "available", source, "[kernel]")
+    for name in available:
+        problem = CHECKS[(Module, "name")](name)
+        if problem:
+            raise _error(source, "[kernel]", "available", list(available), f'"{name}": {problem}')
+    devices = _devices(doc, accounts, source)
     services, host_exec, python = _services(doc, base, source, accounts)
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
-                    data=data, services=tuple(services))
+                    data=data, services=tuple(services), devices=devices,
+                    coldplug=bool(available or data.device))
     check(config, source, top="[init]")
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,
                        kernel_source=kernel_source, data_size=data_size, data_label=label,
-                       image=_image(doc, base, source), accounts=accounts)
+                       image=_image(doc, base, source), accounts=accounts, available=available)
 
 
 def load_build_config(path: Path) -> BuildConfig:

@@ -76,7 +76,10 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     if not (init.early_start and init.mode == "supervise" and init.services):
         return None
     first = start_order(init.services)[0]
-    if init.modules or init.data.device or first.user or first.group:
+    # The app may need what the Python init sets up first: modules, the hardware coldplug
+    # finds, device permissions, the data partition, another user.
+    if init.modules or init.coldplug or init.devices or init.data.device or first.user \
+            or first.group:
         return None
     record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",
                           tuple(service_argv(first)),
@@ -87,6 +90,25 @@ def early_start(cfg: BuildConfig) -> bytes | None:
         raise BuildError(f"service {first.name}: cannot be started early: {exc}",
                          hint="shorten its command or environment, or set "
                               "[init] early_start = false") from None
+
+
+# What a data partition needs that nobody has to list: the card and disk drivers of the boards
+# (virtio on QEMU's -M virt; the Pi's SD hosts: sdhci-iproc for the Pi 3's and Pi 4's emmc,
+# bcm2835 for the sdhost), found by coldplug, and its file system with what it asks for at mount.
+DATA_DRIVERS = ("virtio_mmio", "virtio_blk", "sdhci-iproc", "bcm2835")
+FS_SOFTDEPS = {"ext4": ("crc32c",)}
+
+
+def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
+    """Modules loaded at boot, then those shipped for coldplug and the data partition."""
+    names = [m.name for m in cfg.init.modules] + list(cfg.available)
+    if cfg.init.data.device:
+        from builder import kmod
+
+        fstype = cfg.init.data.fstype
+        implied = [*DATA_DRIVERS, f"fs-{fstype}", *FS_SOFTDEPS.get(fstype, ())]
+        names += kmod.present(implied, platform.modules_root, platform.release)
+    return list(dict.fromkeys(names))
 
 
 def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
@@ -124,11 +146,11 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         for path, data in sorted(app_files(program, service.exec, tc.sysroot).items()):
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
-    if cfg.init.modules:
-        names = [m.name for m in cfg.init.modules]
+    shipped = shipped_modules(cfg, platform)
+    if shipped:
         from builder import kmod
 
-        resolved = kmod.resolve(names, platform.modules_root, platform.release)
+        resolved = kmod.resolve(shipped, platform.modules_root, platform.release)
         for path, data in kmod.pack(resolved):
             entries.append(cpio.File(path, data, 0o644))
     for image_path, host in cfg.image.files:

@@ -280,6 +280,20 @@ def resolve(names: Iterable[str], root: Path, release: str,
     return Resolved(tree.folder, release, tuple(order), dep, alias, skipped, kernel)
 
 
+def present(names: Iterable[str], root: Path, release: str,
+            cache: Path | None = None) -> list[str]:
+    """Those of `names` the tree has as modules (a name built into the kernel needs none)."""
+    tree = load_tree(root, release, cache)
+    found = []
+    for name in names:
+        try:
+            if closure([name], tree.dep, tree.alias, tree.builtin, tree.source):
+                found.append(name)
+        except ModuleError:
+            pass   # not in this kernel's tree: another board's driver
+    return found
+
+
 def _plain(rel: str) -> str:
     for suffix in SUFFIXES:
         if rel.endswith(suffix):

@@ -24,6 +24,10 @@ from init.shutdown import WATCHED_SIGNALS, open_control, shutdown
 from init.supervise import Supervisor, exec_service
 from init.timeline import Timeline
 
+# Modules a file system asks for at mount time (its modinfo "softdep: pre:"), which
+# modules.dep does not list: without them the mount fails.
+SOFTDEPS = {"ext4": ("crc32c",)}
+
 # Type names only: init.data and init.watchdog are imported when configured, since every module
 # costs PID 1 start-up time under emulation (mypy and ruff read this block; Python skips it).
 TYPE_CHECKING = False
@@ -77,9 +81,23 @@ class Boot:
                              or cmdline.console_from_cmdline(self.words) or "console", log)
         self.system(config)
         load_modules(kernel, root, config, log, self.timeline)
+        loader = None
+        if config.coldplug:
+            from init.coldplug import Loader
+
+            loader = Loader(kernel, root, log, self.timeline)
+            loader.coldplug()
+        if config.devices:
+            from init.devices import apply_rules
+
+            with self.timeline.step("devices", "rules"):
+                apply_rules(kernel, root, config.devices, log)
         if config.data.device:
             from init.data import mount_data
 
+            if loader is not None:   # its file system's module, if shipped (fs-ext4)
+                loader.load([f"fs-{config.data.fstype}", *SOFTDEPS.get(config.data.fstype, ())],
+                            f"{config.data.mountpoint}")
             with self.timeline.step("data", config.data.device):
                 self.data_mount = mount_data(kernel, root, config.data, log)
                 self.mounts.append(self.data_mount)

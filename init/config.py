@@ -67,6 +67,17 @@ class Watchdog:
 
 
 @frozen
+class Device:
+    """A [[device]] rule: owner, group and mode of the matching device nodes."""
+    subsystem: str = ""        # /sys/class/<subsystem>; "" = any
+    kernel: str = "*"          # the device's kernel name, a glob: "ttyUSB*", "gpiochip0"
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o600
+    symlink: str = ""          # also /dev/<symlink> -> the node
+
+
+@frozen
 class Data:
     device: str = ""           # "" = none; /dev/vda1, LABEL=..., PARTUUID=...
     mountpoint: str = "/data"
@@ -90,6 +101,8 @@ class Config:
                                        # needs no modules and no data partition
     modules: tuple[Module, ...] = ()
     module_failure: str = "warn"       # warn | fatal
+    coldplug: bool = False             # load shipped modules for the devices found (builder)
+    devices: tuple[Device, ...] = ()
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)
     services: tuple[Service, ...] = ()

@@ -74,6 +74,9 @@ class Kernel:
     def symlink(self, target: str, path: str) -> None:
         os.symlink(target, path)
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        os.chown(path, uid, gid)
+
     def chmod(self, path: str, mode: int) -> None:
         os.chmod(path, mode)
 

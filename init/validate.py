@@ -16,6 +16,7 @@ from init.config import (
     Config,
     CrashLoop,
     Data,
+    Device,
     Module,
     Service,
     Watchdog,
@@ -99,7 +100,8 @@ _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
 _TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data}
-_LISTS = {"tuple[Module, ...]": Module, "tuple[Service, ...]": Service}
+_LISTS = {"tuple[Module, ...]": Module, "tuple[Service, ...]": Service,
+          "tuple[Device, ...]": Device}
 
 
 class BadValue(Exception):

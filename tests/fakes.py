@@ -200,6 +200,9 @@ class FakeKernel:
         self._record(f"symlink {path} -> {target}", path=path)
         self._create(path)
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        self._record(f"chown {path} {uid}:{gid}", path=path)
+
     def chmod(self, path: str, mode: int) -> None:
         self._record(f"chmod {path} {mode:o}", path=path)
 

@@ -1,0 +1,107 @@
+"""Modules for the hardware that is there: what mdev -s and udev's coldplug do.
+
+Every device the kernel knows has a modalias (/sys/bus/*/devices/*/modalias); the builder
+shipped the modules of `[kernel] available` (and those a data partition implies) with their
+modules.alias. Coldplug loads every shipped module whose alias matches a device, then looks
+again, because a bus driver reveals more devices (virtio_mmio, then virtio_blk), until nothing
+new appears. `modprobe` loads names and aliases (fs-ext4) the same way, for the data partition.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from init import modules
+from init.console import Log, errname
+from init.errors import ModuleError
+from init.kernel import Kernel
+from init.rootfs import prefixed
+from init.timeline import Timeline
+
+ROUNDS = 8   # a bus reveals its devices at once: a few rounds settle any real tree
+
+
+class Loader:
+    """The shipped modules of this kernel and what has been loaded from them."""
+
+    def __init__(self, kernel: Kernel, root: str, log: Log, timeline: Timeline) -> None:
+        self._kernel = kernel
+        self._log = log
+        self._timeline = timeline
+        self.folder = prefixed(root, f"/lib/modules/{kernel.uname_release()}")
+        self._root = root
+        self.loaded: set[str] = set()
+        self._index: tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...],
+                           frozenset[str]] | None = None
+
+    def _read(self) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...],
+                             frozenset[str]]:
+        if self._index is None:
+            read = self._kernel.read_text
+
+            def optional(name: str) -> str:
+                try:
+                    return read(f"{self.folder}/{name}")
+                except FileNotFoundError:
+                    return ""   # ENOENT: no alias or builtin list shipped
+
+            self._index = (modules.parse_dep(read(f"{self.folder}/modules.dep")),
+                           modules.parse_alias(optional("modules.alias")),
+                           modules.parse_builtin(optional("modules.builtin")))
+        return self._index
+
+    def load(self, names: list[str], why: str) -> int:
+        """Load the shipped modules `names` (names or aliases) stand for; unknown ones are
+        skipped. Returns how many modules were loaded now."""
+        try:
+            dep, alias, builtin = self._read()
+            paths = modules.closure(names, dep, alias, builtin, unknown_ok=True)
+        except (OSError, ModuleError) as exc:
+            self._log(f"{why}: cannot read the shipped modules: {errname(exc)}")
+            return 0
+        count = 0
+        for path in paths:
+            name = modules.name_of(path)
+            if name in self.loaded:
+                continue
+            self.loaded.add(name)
+            with self._timeline.step("coldplug", name):
+                try:
+                    self._kernel.finit_module(f"{self.folder}/{path}", "")
+                except OSError as exc:
+                    if exc.errno != errno.EEXIST:   # EEXIST: loaded already (built in, listed)
+                        self._log(f"cannot load module {name} ({why}): {errname(exc)}")
+                    continue
+            self._log(f"loaded module {name} ({why})")
+            count += 1
+        return count
+
+    def modaliases(self) -> list[str]:
+        """The modalias of every device on every bus, as the kernel lists them."""
+        kernel, bus_root = self._kernel, prefixed(self._root, "/sys/bus")
+        found: list[str] = []
+        try:
+            buses = kernel.listdir(bus_root)
+        except OSError:
+            return found   # ENOENT: no sysfs (a host test without one)
+        for bus in sorted(buses):
+            try:
+                devices = kernel.listdir(f"{bus_root}/{bus}/devices")
+            except OSError:
+                continue   # ENOENT: a bus without a devices folder
+            for device in sorted(devices):
+                try:
+                    text = kernel.read_text(f"{bus_root}/{bus}/devices/{device}/modalias")
+                except OSError:
+                    continue   # ENOENT: this device has no modalias
+                if text.strip():
+                    found.append(text.strip())
+        return found
+
+    def coldplug(self) -> None:
+        seen: set[str] = set()
+        for _ in range(ROUNDS):
+            fresh = [a for a in self.modaliases() if a not in seen]
+            seen.update(fresh)
+            if not fresh or not self.load(fresh, "coldplug"):
+                return
