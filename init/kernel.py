@@ -258,8 +258,9 @@ class Kernel:
         page tables, which under emulation costs more than the exec) reports exec errors
         itself. A cwd or user change needs fork, where the child reports a failed exec over a
         close-on-exec pipe; then it exits 127 and is reaped by the caller's one waitpid loop.
-        So does a `cgroup`: the child joins it before it execs, so nothing it ever starts is
-        outside the group.
+        A `cgroup` is joined by the child before it execs, so nothing the service ever starts
+        is outside the group: through the C helper pinit_spawn (vfork, like posix_spawn) when
+        nothing else changes, else in the forked child.
         """
         out_r, out_w = os.pipe()
         try:
@@ -269,6 +270,8 @@ class Kernel:
                                          (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                                          (os.POSIX_SPAWN_DUP2, out_w, 1),
                                          (os.POSIX_SPAWN_DUP2, out_w, 2)])
+            elif uid == 0 and gid == 0 and not groups and cwd == self._cwd:
+                pid = self._spawn_into(argv, env, cgroup, out_w)
             else:
                 pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup, groups)
         except BaseException:
@@ -278,6 +281,26 @@ class Kernel:
             os.close(out_w)
         os.set_blocking(out_r, False)
         return pid, out_r
+
+    def _spawn_into(self, argv: list[str], env: dict[str, str], cgroup: str, out_w: int) -> int:
+        """posix_spawn with a cgroup: the C helper pinit_spawn (init/sysdefs.py)."""
+        ffi = self._ffi
+        keep = [ffi.new("char[]", a.encode()) for a in argv]
+        env_c = [ffi.new("char[]", f"{k}={v}".encode()) for k, v in env.items()]
+        argv_p = ffi.new("char *[]", [*keep, ffi.NULL])
+        envp = ffi.new("char *[]", [*env_c, ffi.NULL])
+        err = ffi.new("int *")
+        procs = os.open(f"{cgroup}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pid = self._lib.pinit_spawn(keep[0], argv_p, envp, procs, out_w, null, err)
+        finally:
+            os.close(procs)
+            os.close(null)
+        if pid < 0 or err[0]:
+            # An exec failure: the child exited 127; the caller's waitpid loop reaps it.
+            raise OSError(err[0], os.strerror(err[0]), argv[0])
+        return int(pid)
 
     def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
                    out_w: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> int:

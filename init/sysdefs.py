@@ -25,6 +25,8 @@ int pinit_finit_module(int fd, const char *params, int flags);
 int pinit_delete_module(const char *name, int flags);
 int pinit_pivot_root(const char *new_root, const char *put_old);
 int pinit_no_new_privs(void);
+int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cgroup_fd,
+                int out_fd, int null_fd, int *err);
 void sync(void);
 int socket(int domain, int type, int protocol);
 
@@ -54,6 +56,9 @@ int socket(int domain, int type, int protocol);
 """
 
 SOURCE = """
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -72,6 +77,45 @@ static int pinit_delete_module(const char *name, int flags) {
 static int pinit_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
 }
+/* Start a service inside its cgroup without copying PID 1: vfork (the child borrows PID 1's
+   memory until it execs, as posix_spawn does) with every signal blocked, so no handler of PID
+   1's runs in the child. The child joins the cgroup (writes "0" to its open cgroup.procs),
+   starts a session, takes /dev/null and the output pipe, gets default signal handling and an
+   empty mask, and execs. A failure before or at exec is left in *err (the memory is shared). */
+static int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cgroup_fd,
+                       int out_fd, int null_fd, int *err) {
+    sigset_t all, old;
+    volatile int child_err = 0;
+    pid_t pid;
+    int saved;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = vfork();
+    if (pid == 0) {
+        struct sigaction dfl;
+        sigset_t none;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                sigaction(sig, &dfl, NULL);
+        if ((cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) || setsid() < 0 ||
+                dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
+            child_err = errno;
+            _exit(127);
+        }
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, envp);
+        child_err = errno;
+        _exit(127);
+    }
+    saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    *err = pid < 0 ? saved : child_err;
+    return pid;
+}
+
 /* A non-root service can never gain privileges again (setuid programs, file capabilities). */
 static int pinit_no_new_privs(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

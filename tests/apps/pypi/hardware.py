@@ -1,6 +1,9 @@
 """PyPI packages on the -M virt board's real devices: pyserial on the PL011 UART, gpiod (its C
 extension built from the sdist) on the PL061 GPIO chip, spidev where there is no SPI."""
 
+import os
+
+import certifi
 import gpiod
 import serial
 import spidev
@@ -21,6 +24,13 @@ with gpiod.request_lines("/dev/gpiochip0", consumer="pinit-test", config={line: 
     req.set_value(line, Value.ACTIVE)
     after = req.get_value(line)
     print(f"PYPI gpiod: line {line} {before.name} -> {after.name}", flush=True)
+
+# Package data ships beside /init, where the compiled package looks for it.
+bundle = certifi.where()
+with open(bundle) as f:
+    certificates = f.read().count("BEGIN CERTIFICATE")
+print(f"PYPI certifi: {bundle} exists={os.path.isfile(bundle)} certificates>100={certificates > 100}",
+      flush=True)
 
 spi = spidev.SpiDev()
 try:
