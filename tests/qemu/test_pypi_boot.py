@@ -32,8 +32,7 @@ def test_pyserial_gpiod_spidev_and_a_restarted_asyncio_service(built_init, toolc
         result = qemu.run(plan, expect=["PYPI serial: written by pyserial 3.5",
                                         "PYPI gpiod: gpiochip0 label=9030000.pl061 lines=8",
                                         "PYPI gpiod: line 5 INACTIVE -> ACTIVE",
-                                        "PYPI certifi: /certifi/cacert.pem exists=True "
-                                        "certificates>100=True",
+                                        "/certifi/cacert.pem exists=True certificates>100=True",
                                         "PYPI spidev: FileNotFoundError",
                                         "reboot: Power down"],
                           fail=["FATAL"], timeout=90, log=tmp_path / "console.log")
