@@ -16,6 +16,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -310,6 +311,8 @@ class _Console:
         self.first_seen: dict[str, float] = {}
         self.found = 0
         self.answers: list[tuple[str, str]] = []
+        self.monitor: list[tuple[str, str]] = []   # (console text, monitor command)
+        self.monitor_path: Path | None = None
 
     def waiting_for(self) -> str:
         if self.found < len(self.expect):
@@ -381,19 +384,41 @@ def _watch(proc: subprocess.Popen[bytes], console: _Console, timeout: float) -> 
             _answer(proc, console)
 
 
+def _until_prompt(mon: socket.socket, after: bytes) -> None:
+    """Read QEMU's human monitor until its "(qemu)" prompt follows `after`."""
+    got = b""
+    with contextlib.suppress(TimeoutError):
+        while b"(qemu)" not in got[got.find(after) + len(after):] if after in got else True:
+            chunk = mon.recv(4096)
+            if not chunk:
+                return
+            got += chunk
+
+
 def _answer(proc: subprocess.Popen[bytes], console: _Console) -> None:
-    """Type the answer to a console line that asks for one (each answer once, in order)."""
+    """Type the answer to a console line that asks for one (each answer once, in order), and
+    give QEMU's monitor the command a console line waits for (hot-plugging a device)."""
     if console.answers and console.answers[0][0] in console.lines[-1]:
         _, text = console.answers.pop(0)
         assert proc.stdin is not None
         proc.stdin.write(text.encode())
         proc.stdin.flush()
+    if console.monitor and console.monitor[0][0] in console.lines[-1]:
+        _, command = console.monitor.pop(0)
+        assert console.monitor_path is not None
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mon:
+            mon.settimeout(10)
+            mon.connect(str(console.monitor_path))
+            _until_prompt(mon, b"")                  # the monitor's greeting
+            mon.sendall(command.encode() + b"\n")
+            _until_prompt(mon, command.encode())     # the command has run: its prompt again
 
 
 def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         timeout: float = 30, log: Path | None = None, interactive: bool = False,
         then: str | None = None, stop_after_expect: bool = True,
-        echo: bool = False, answers: Sequence[tuple[str, str]] = ()) -> BootResult:
+        echo: bool = False, answers: Sequence[tuple[str, str]] = (),
+        monitor: Sequence[tuple[str, str]] = ()) -> BootResult:
     """Boot `boot` and judge it from the serial console.
 
     Passes when every `expect` text has appeared, in order; then, if `then` is given (say
@@ -416,6 +441,14 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
                           time.monotonic() - start, {})
     console = _Console(expect, fail, then, stop_after_expect, start, echo)
     console.answers = list(answers)
+    console.monitor = list(monitor)
+    sock_dir = None
+    if monitor:
+        # `monitor`: (text, command) pairs; when a console line shows `text`, `command` goes to
+        # QEMU's human monitor (device_add, device_del …).
+        sock_dir = Path(tempfile.mkdtemp(prefix="pinit-mon-"))
+        console.monitor_path = sock_dir / "monitor.sock"
+        argv += ["-monitor", f"unix:{console.monitor_path},server=on,wait=off"]
     # Its own session: killpg then reaches qemu and anything it started, never us.
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE if answers else subprocess.DEVNULL,
                             stdout=subprocess.PIPE,
@@ -428,6 +461,8 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         proc.stdout.close()
         log = log or DEFAULT_LOG
         write_atomic(log, "".join(f"{line}\n" for line in console.lines).encode())
+        if sock_dir is not None:
+            shutil.rmtree(sock_dir, ignore_errors=True)
     seconds = time.monotonic() - start
     note(f"boot {'passed' if ok else 'FAILED'}: {reason} (console log: {log})")
     return BootResult(ok, reason, console.lines, seconds, console.first_seen)

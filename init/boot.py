@@ -32,6 +32,7 @@ SOFTDEPS = {"ext4": ("crc32c",)}
 # costs PID 1 start-up time under emulation (mypy and ruff read this block; Python skips it).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from init.coldplug import Loader
     from init.watchdog import Watchdog
 
 CONFIG = "/etc/pinit.json"
@@ -55,6 +56,8 @@ class Boot:
         self.words: dict[str, str] = {}
         self.mounts: list[str] = []
         self.data_mount: str | None = None
+        self.uevent_fd = -1
+        self.loader: Loader | None = None
         self.watchdog: Watchdog | None = None
         self.supervisor: Supervisor | None = None
         self.signal_fd: int | None = None
@@ -81,12 +84,19 @@ class Boot:
                              or cmdline.console_from_cmdline(self.words) or "console", log)
         self.system(config)
         load_modules(kernel, root, config, log, self.timeline)
-        loader = None
+        self.loader = None
+        if config.coldplug or config.devices or config.automount:
+            # Opened before coldplug: a device that appears meanwhile waits in its queue.
+            try:
+                self.uevent_fd = kernel.uevent_socket()
+            except OSError as exc:
+                log(f"no device events: {errname(exc)}; devices plugged in later are not seen")
         if config.coldplug:
             from init.coldplug import Loader
 
-            loader = Loader(kernel, root, log, self.timeline)
-            loader.coldplug()
+            self.loader = Loader(kernel, root, log, self.timeline)
+            self.loader.coldplug()
+        loader = self.loader
         if config.devices:
             from init.devices import apply_rules
 
@@ -193,8 +203,14 @@ class Boot:
             cgroups = Cgroups(self.kernel, self.root, self.log)
             cgroups.enable()
         log_dir = prefixed(self.root, config.data.mountpoint + "/log") if self.data_mount else ""
+        uevents = None
+        if self.uevent_fd >= 0:
+            from init.hotplug import Hotplug
+
+            uevents = (self.uevent_fd, Hotplug(self.kernel, self.root, self.loader,
+                                               config.devices, config.automount, self.log))
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
-                                     self.watchdog, cgroups, log_dir)
+                                     self.watchdog, cgroups, log_dir, uevents)
         with self.timeline.step("services", "start"):
             action = self.supervisor.start_all(self.early)
         self.app_started()

@@ -102,6 +102,7 @@ class Config:
     modules: tuple[Module, ...] = ()
     module_failure: str = "warn"       # warn | fatal
     coldplug: bool = False             # load shipped modules for the devices found (builder)
+    automount: str = ""                # a folder: labelled disks plugged in mount at <it>/<LABEL>
     devices: tuple[Device, ...] = ()
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)

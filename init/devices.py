@@ -47,6 +47,14 @@ def apply_rules(kernel: Kernel, root: str, rules: tuple[Device, ...], log: Log) 
                     _apply(kernel, root, rule, node, log)
 
 
+def apply_one(kernel: Kernel, root: str, rules: tuple[Device, ...], subsystem: str,
+              name: str, node: str, log: Log) -> None:
+    """The rules for one device (a hotplug event): its class, kernel name and node."""
+    for rule in rules:
+        if rule.subsystem in ("", subsystem) and glob_match(rule.kernel, name):
+            _apply(kernel, root, rule, node, log)
+
+
 def _apply(kernel: Kernel, root: str, rule: Device, node: str, log: Log) -> None:
     path = prefixed(root, f"/dev/{node}")
     if not kernel.exists(path):

@@ -142,6 +142,12 @@ class Kernel:
 
     # --- file descriptors ---------------------------------------------------------------------
 
+    def uevent_socket(self) -> int:
+        """A non-blocking socket on which the kernel announces devices (NETLINK_KOBJECT_UEVENT)."""
+        fd = int(self._lib.pinit_uevent_socket())
+        self._check(fd, "uevent socket")
+        return fd
+
     def file_size(self, fd: int) -> int:
         return os.fstat(fd).st_size
 

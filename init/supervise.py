@@ -20,6 +20,8 @@ from _collections_abc import Callable
 from init.cgroup import Cgroups, size_text
 from init.config import Config, Service, start_order
 from init.console import Log, errname, signame
+from init.hotplug import Hotplug
+from init.hotplug import parse as parse_uevent
 from init.kernel import Kernel
 from init.logfile import LogFile
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
@@ -78,8 +80,10 @@ class Output:
 class Supervisor:
     def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
                  control_fd: int | None = None, watchdog: Watchdog | None = None,
-                 cgroups: Cgroups | None = None, log_dir: str = "") -> None:
+                 cgroups: Cgroups | None = None, log_dir: str = "",
+                 uevents: tuple[int, Hotplug] | None = None) -> None:
         self._kernel = kernel
+        self._uevents = uevents   # (socket, handler): devices plugged in while we run
         self._cgroups = cgroups
         self._log = log
         self._signal_fd = signal_fd
@@ -166,16 +170,39 @@ class Supervisor:
             fds = [*self._outputs, self._signal_fd]
             if self._control_fd is not None:
                 fds.append(self._control_fd)
+            if self._uevents is not None:
+                fds.append(self._uevents[0])
             for fd in kernel.select(fds, self._timeout(now)):
                 if fd == self._signal_fd:
                     action = self._signals() or action
                 elif fd == self._control_fd:
                     action = self._control() or action
+                elif self._uevents is not None and fd == self._uevents[0]:
+                    self._device_events()
                 else:
                     self._copy(fd)
             action = self._reap(kernel.clock()) or action
             if action:
                 return action
+
+    def _device_events(self) -> None:
+        """Every queued uevent, one datagram each, to the hotplug handler."""
+        assert self._uevents is not None
+        fd, handler = self._uevents
+        while True:
+            try:
+                data = self._kernel.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return   # EAGAIN: the queue is empty
+            except OSError as exc:
+                # ENOBUFS: events were lost while we were busy; the next ones still come.
+                if exc.errno != errno.ENOBUFS:
+                    self._log(f"device events: {errname(exc)}")
+                    return
+                continue
+            if not data:
+                return
+            handler.handle(parse_uevent(data))
 
     def _read_all(self, fd: int) -> bytes:
         chunks = []

@@ -25,6 +25,7 @@ int pinit_finit_module(int fd, const char *params, int flags);
 int pinit_delete_module(const char *name, int flags);
 int pinit_pivot_root(const char *new_root, const char *put_old);
 int pinit_no_new_privs(void);
+int pinit_uevent_socket(void);
 int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cgroup_fd,
                 int out_fd, int null_fd, int *err);
 void sync(void);
@@ -66,6 +67,7 @@ SOURCE = """
 #include <unistd.h>
 #include <linux/module.h>
 #include <sys/socket.h>
+#include <linux/netlink.h>
 
 /* glibc 2.36 has no wrappers for these three. */
 static int pinit_finit_module(int fd, const char *params, int flags) {
@@ -114,6 +116,25 @@ static int pinit_spawn(const char *path, char *const argv[], char *const envp[],
     sigprocmask(SIG_SETMASK, &old, NULL);
     *err = pid < 0 ? saved : child_err;
     return pid;
+}
+
+/* The kernel's device events (what udev and mdev listen to): a netlink socket bound to the
+   kernel's multicast group 1, non-blocking, closed on exec. */
+static int pinit_uevent_socket(void) {
+    struct sockaddr_nl addr;
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    NETLINK_KOBJECT_UEVENT);
+    if (fd < 0) return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.nl_family = AF_NETLINK;
+    addr.nl_groups = 1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }
 
 /* A non-root service can never gain privileges again (setuid programs, file capabilities). */

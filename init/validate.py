@@ -90,6 +90,7 @@ CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
     (Module, "name"): _module_name,
     (Config, "hostname"): _hostname,
     (Watchdog, "device"): _absolute_or_empty,
+    (Config, "automount"): _absolute_or_empty,
     (Data, "device"): _block_device,
     (Data, "mountpoint"): _absolute,
 }

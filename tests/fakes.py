@@ -252,6 +252,10 @@ class FakeKernel:
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode()
 
+    def uevent_socket(self) -> int:
+        self._record("uevent_socket")
+        return self._new_fd("uevent")
+
     def file_size(self, fd: int) -> int:
         return len(self.files.get(self.fds.get(fd, ""), b""))
 

@@ -104,3 +104,70 @@ exec = "{app}"
                                         "pinit: unmounted /data", POWER_DOWN],
                           fail=["FATAL"], timeout=60, log=tmp_path / "console.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+STICK_READER = r"""
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static int mounted(void) {
+    char line[512];
+    int found = 0;
+    FILE *f = fopen("/proc/mounts", "r");
+    while (f && fgets(line, sizeof line, f)) found |= strstr(line, " /media/STICK ") != NULL;
+    if (f) fclose(f);
+    return found;
+}
+int main(void) {
+    char buf[64] = {0};
+    printf("STICKWAIT\n"); fflush(stdout);
+    for (int i = 0; i < 300; i++) {
+        int fd = open("/media/STICK/hello.txt", O_RDONLY);
+        if (fd >= 0) { read(fd, buf, sizeof buf - 1); close(fd); break; }
+        usleep(100000);
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("STICK says %s\n", buf); fflush(stdout);
+    for (int i = 0; i < 300 && mounted(); i++) usleep(100000);
+    printf("STICK gone, mounted=%d\n", mounted()); fflush(stdout);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+def test_a_usb_stick_plugged_in_is_mounted_read_and_unmounted_when_pulled(
+        built_init, toolchain, tmp_path) -> None:
+    """qemu-xhci at boot (coldplug), a FAT stick hot-plugged through QEMU's monitor while the
+    service waits: its USB, SCSI and FAT modules load on demand and it is mounted by label."""
+    app = program(tmp_path, "stick", STICK_READER, toolchain)
+    stick = tmp_path / "stick.img"
+    subprocess.run(["mkfs.vfat", "-n", "STICK", "-C", str(stick), "8192"], check=True,
+                   capture_output=True)
+    (tmp_path / "hello.txt").write_text("hello from the stick\n")
+    subprocess.run(["mcopy", "-i", str(stick), str(tmp_path / "hello.txt"), "::hello.txt"],
+                   check=True)
+    (tmp_path / "pinit.toml").write_text(f"""
+[init]
+automount = "/media"
+[kernel]
+available = ["xhci_pci", "usb_storage", "sd_mod", "vfat", "nls_cp437", "nls_ascii"]
+[[service]]
+name = "stick"
+exec = "{app}"
+""")
+    boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
+    drive = str(stick).replace(",", ",,")
+    with qemu.plan(boot, qemu_args=("-device", "qemu-xhci,id=xhci", "-drive",
+                                    f"if=none,id=stick,format=raw,file={drive}")) as plan:
+        result = qemu.run(plan, expect=[
+            "pinit: loaded module xhci_pci (coldplug)", "STICKWAIT",
+            "pinit: loaded module usb_storage (hotplug)",
+            "pinit: mounted /media/STICK from /dev/sda (vfat)", "STICK says hello from the stick",
+            "pinit: unmounted /media/STICK (/dev/sda removed)", "STICK gone, mounted=0",
+            POWER_DOWN], fail=["FATAL"], timeout=90, log=tmp_path / "console.log",
+            monitor=[("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
+                     ("STICK says", "device_del stick")])
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])

@@ -71,3 +71,30 @@ def test_device_rules_set_owner_mode_and_link() -> None:
     assert said == ["/dev/hwrng: 0:998 640, /dev/rng"]
     assert "chown /dev/hwrng 0:998" in "\n".join(fake.transcript)
     assert not any("ttyAMA0" in line and "chmod" in line for line in fake.transcript)
+
+
+def test_uevents_are_parsed_and_udev_rebroadcasts_ignored() -> None:
+    from init.hotplug import parse
+
+    raw = b"add@/devices/x/usb2/2-1\0ACTION=add\0DEVPATH=/devices/x/usb2/2-1\0SUBSYSTEM=usb\0" \
+          b"MODALIAS=usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\0SEQNUM=812\0"
+    event = parse(raw)
+    assert event["ACTION"] == "add" and event["SUBSYSTEM"] == "usb"
+    assert event["MODALIAS"].startswith("usb:v46F4")
+    assert parse(b"libudev\0\xfe\xed\xca\xfe...") == {}
+
+
+def test_a_labelled_disk_is_mounted_and_unmounted_when_removed() -> None:
+    from init.hotplug import Hotplug
+
+    fat = bytearray(2048)
+    fat[0x2B:0x36] = b"STICK      "
+    fat[0x36:0x3E] = b"FAT16   "
+    fat[510:512] = b"\x55\xaa"
+    fake = FakeKernel(files={"/dev/sda": bytes(fat)}, devices={"/dev/sda": bytes(fat)})
+    said: list[str] = []
+    plug = Hotplug(fake, "/", None, (), "/media", said.append)  # type: ignore[arg-type]
+    plug.handle({"ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": "sda"})
+    plug.handle({"ACTION": "remove", "SUBSYSTEM": "block", "DEVNAME": "sda"})
+    assert said == ["mounted /media/STICK from /dev/sda (vfat)",
+                    "unmounted /media/STICK (/dev/sda removed)"], said
