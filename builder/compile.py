@@ -154,12 +154,21 @@ from init.main import main
 
 main(sys.argv)
 """
+# The same binary called as modprobe (/sbin/modprobe links to /init): the kernel's requests.
+MODPROBE_ENTRY = """\
+import sys
+from init.modprobe import main
+
+sys.exit(main(sys.argv))
+"""
+
 
 
 def init_digest(tc: Toolchain) -> str:
     """What build/init is made from: the init's sources, the recipe, the locked sysroot."""
-    digest = hashlib.sha256(INIT_ENTRY.encode())
-    for path in sorted((REPO / "init").glob("*.py")) + [Path(__file__), PLUGIN]:
+    digest = hashlib.sha256((INIT_ENTRY + MODPROBE_ENTRY).encode())
+    sources = sorted((REPO / "init").glob("*.py")) + sorted((REPO / "init").glob("*.c"))
+    for path in [*sources, Path(__file__), PLUGIN]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     stamp = tc.sysroot / ".pinit-stamp"
     digest.update(stamp.read_bytes() if stamp.is_file() else b"")
@@ -177,11 +186,14 @@ def build_init(tc: Toolchain, out: Path) -> Path:
     digest = init_digest(tc)
     work = REPO / "build" / "nuitka" / "init"
     work.mkdir(parents=True, exist_ok=True)
-    entry = work / "pinit_init.py"
-    if not entry.is_file() or entry.read_text() != INIT_ENTRY:
-        entry.write_text(INIT_ENTRY)
-    compile_python(entry, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
-                   nofollow=NOFOLLOW_FOR_INIT)
+    entries = []
+    for entry, text in ((work / "pinit_init.py", INIT_ENTRY),
+                        (work / "pinit_modprobe.py", MODPROBE_ENTRY)):
+        if not entry.is_file() or entry.read_text() != text:
+            entry.write_text(text)   # rewritten only when changed: scons sees no change
+        entries.append(entry)
+    compile_python(entries, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
+                   nofollow=NOFOLLOW_FOR_INIT, programs=("init", "modprobe"))
     out.with_name(out.name + ".inputs").write_text(digest)
     return out
 
@@ -237,8 +249,9 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
     mains.mkdir(parents=True)
     # Entry files are numbered: named after their programs, init.py would hide `init`.
     (mains / "pinit_main_0.py").write_text(INIT_ENTRY)
-    entries = [mains / "pinit_main_0.py"]
-    for index, (_name, program) in enumerate(sorted(services.items()), start=1):
+    (mains / "pinit_main_1.py").write_text(MODPROBE_ENTRY)
+    entries = [mains / "pinit_main_0.py", mains / "pinit_main_1.py"]
+    for index, (_name, program) in enumerate(sorted(services.items()), start=2):
         entry = mains / f"pinit_main_{index}.py"
         if program.is_dir():
             # A package's __main__ keeps its package (relative imports), so it runs as the
@@ -252,7 +265,7 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
     shutil.rmtree(dist, ignore_errors=True)
     compile_python(entries, out, tc, name="init", work=work,
                    pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
-                   programs=("init", *sorted(services)),
+                   programs=("init", "modprobe", *sorted(services)),
                    ext_dirs=(packages.ext,) if packages.ext else (),
                    include=packages.include, package_data=packages.names)
     # What Nuitka put beside the binary (package data such as certifi's cacert.pem) ships

@@ -127,6 +127,8 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.Dir("proc", 0o555), cpio.Dir("sys", 0o555), cpio.Dir("run"), cpio.Dir("tmp", 0o1777),
         cpio.Dir("etc"), cpio.Dir("app"),
         cpio.File("init", init.read_bytes(), 0o755),
+        # The kernel's module requests run /sbin/modprobe: the same binary, by that name.
+        cpio.Dir("sbin"), cpio.Symlink("sbin/modprobe", "/init"),
         cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]

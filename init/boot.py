@@ -94,6 +94,10 @@ class Boot:
         if config.coldplug:
             from init.coldplug import Loader
 
+            try:   # the kernel's own module requests (fs-vfat …) come to this binary
+                kernel.set_value(prefixed(root, "/proc/sys/kernel/modprobe"), "/sbin/modprobe")
+            except OSError as exc:
+                log(f"cannot take the kernel's module requests: {errname(exc)}")
             self.loader = Loader(kernel, root, log, self.timeline)
             self.loader.coldplug()
         loader = self.loader

@@ -171,3 +171,50 @@ exec = "{app}"
             monitor=[("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
                      ("STICK says", "device_del stick")])
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+
+
+MOUNTER = r"""
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void) {
+    mkdir("/mnt", 0755);
+    int ok = mount("/dev/vda", "/mnt", "vfat", MS_RDONLY, NULL) == 0;
+    printf("MOUNTER vfat mounted=%d %s readable=%d\n", ok, ok ? "" : strerror(errno),
+           access("/mnt/hello.txt", R_OK) == 0);
+    fflush(stdout);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+
+
+def test_the_kernels_own_module_requests_are_served(built_init, toolchain, tmp_path) -> None:
+    """A service mounts a FAT disk; nobody loaded vfat: the kernel asks /sbin/modprobe (the one
+    binary by that name) for fs-vfat and the code pages, and gets them from the shipped ones."""
+    app = program(tmp_path, "mounter", MOUNTER, toolchain)
+    disk = tmp_path / "fat.img"
+    subprocess.run(["mkfs.vfat", "-C", str(disk), "4096"], check=True, capture_output=True)
+    (tmp_path / "hello.txt").write_text("hi\n")
+    subprocess.run(["mcopy", "-i", str(disk), str(tmp_path / "hello.txt"), "::hello.txt"],
+                   check=True)
+    (tmp_path / "pinit.toml").write_text(f"""
+[kernel]
+available = ["virtio_mmio", "virtio_blk", "vfat", "nls_cp437", "nls_ascii"]
+[[service]]
+name = "mounter"
+exec = "{app}"
+""")
+    boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
+    drive = str(disk).replace(",", ",,")
+    with qemu.plan(boot, qemu_args=("-drive", f"if=none,id=d1,format=raw,file={drive}",
+                                    "-device", "virtio-blk-device,drive=d1")) as plan:
+        result = qemu.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
+                                        "pinit: loaded module vfat (requested by the kernel)",
+                                        "MOUNTER vfat mounted=1  readable=1", POWER_DOWN],
+                          fail=["FATAL"], timeout=60, log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
