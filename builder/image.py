@@ -79,7 +79,7 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     # The app may need what the Python init sets up first: modules, the hardware coldplug
     # finds, device permissions, the data partition, another user.
     if init.modules or init.coldplug or init.devices or init.data.device or first.user \
-            or first.group:
+            or first.group or first.wait_for:
         return None
     record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",
                           tuple(service_argv(first)),

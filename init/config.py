@@ -49,6 +49,8 @@ class Service:
     cpu_weight: int = 100                  # 1..10000, relative to the other services
     log_to_data: bool = False              # also keep its output in <data>/log/<name>.log
     log_max: int = 1048576                 # bytes per log file before it is rotated to .1
+    wait_for: tuple[str, ...] = ()         # paths (a mount point, a device node) to wait for
+    wait_timeout: float = 30.0             # ... this long; then it starts anyway, and says so
     after: tuple[str, ...] = ()            # started only once these services have started
                                            # ("data": once the data partition is mounted)
 

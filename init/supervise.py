@@ -36,6 +36,7 @@ BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbi
 EXEC_FAILED = 127          # what a shell reports for "command not found"; counts as a failure
 FINAL_REAP = 2.0           # seconds to collect the last zombies after SIGKILL at shutdown
 READ_SIZE = 65536
+WAIT_POLL = 0.25           # seconds between looks for a waiting service's paths
 
 
 def service_env(service: Service) -> dict[str, str]:
@@ -50,7 +51,7 @@ class Child:
     """The supervisor's state for one service; pid 0 = not running."""
 
     __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
-                 "lines", "cgroup", "oom_kills", "logfile")
+                 "lines", "cgroup", "oom_kills", "logfile", "wait_deadline")
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -64,6 +65,7 @@ class Child:
         self.cgroup = ""          # its cgroup's path; "" when running without cgroups
         self.oom_kills = 0        # the group's OOM kill count when this run started
         self.logfile: LogFile | None = None
+        self.wait_deadline: float | None = None   # while it waits for its wait_for paths
 
 
 class Output:
@@ -114,9 +116,30 @@ class Supervisor:
             early = None
         return action
 
+    def _waiting(self, child: Child, now: float) -> bool:
+        """True while the service's wait_for paths are missing and its time is not up."""
+        s = child.service
+        missing = [path for path in s.wait_for if not self._kernel.exists(path)]
+        if not missing:
+            child.wait_deadline = None
+            return False
+        if child.wait_deadline is None:
+            child.wait_deadline = now + s.wait_timeout
+            self._log(f"{s.name}: waiting for {', '.join(missing)} (up to {s.wait_timeout:g} s)")
+        if now < child.wait_deadline:
+            # Looked at again soon: a mount by hotplug, a file another service writes.
+            child.restart_at = min(now + WAIT_POLL, child.wait_deadline)
+            return True
+        child.wait_deadline = None
+        self._log(f"{s.name}: {', '.join(missing)} did not appear within {s.wait_timeout:g} s; "
+                  "starting it anyway")
+        return False
+
     def _start(self, child: Child, now: float, early: tuple[int, int] | None = None) -> str | None:
         s = child.service
         child.restart_at = None
+        if early is None and s.wait_for and self._waiting(child, now):
+            return None
         child.started = now
         if self._cgroups is not None:
             child.cgroup = self._cgroups.prepare(s)

@@ -237,6 +237,10 @@ def check(config: Config, source: str, top: str = "") -> None:
         if service.log_to_data and not config.data.device:
             raise _fail(source, f"[service.{service.name}]", "log_to_data", True,
                         "needs a data partition ([data])")
+        for path in service.wait_for:
+            if not path.startswith("/"):
+                raise _fail(source, f"[service.{service.name}]", "wait_for", list(service.wait_for),
+                            f'"{path}" is not an absolute path')
         if service.cpu_weight > 10000:
             raise _fail(source, f"[service.{service.name}]", "cpu_weight", service.cpu_weight,
                         "expected 1 to 10000 (cgroup v2 cpu.weight)")

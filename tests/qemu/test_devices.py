@@ -138,11 +138,24 @@ int main(void) {
 """
 
 
+WAITER = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    printf("WAITER sees the stick: %d\n", access("/media/STICK/hello.txt", R_OK) == 0);
+    fflush(stdout);
+    for (;;) pause();
+}
+"""
+
+
 def test_a_usb_stick_plugged_in_is_mounted_read_and_unmounted_when_pulled(
         built_init, toolchain, tmp_path) -> None:
     """qemu-xhci at boot (coldplug), a FAT stick hot-plugged through QEMU's monitor while the
-    service waits: its USB, SCSI and FAT modules load on demand and it is mounted by label."""
+    service waits: its USB, SCSI and FAT modules load on demand and it is mounted by label; a
+    second service waits for the mount point (wait_for) and starts once it is there."""
     app = program(tmp_path, "stick", STICK_READER, toolchain)
+    waiter = program(tmp_path, "waiter", WAITER, toolchain)
     stick = tmp_path / "stick.img"
     subprocess.run(["mkfs.vfat", "-n", "STICK", "-C", str(stick), "8192"], check=True,
                    capture_output=True)
@@ -157,6 +170,10 @@ available = ["xhci_pci", "usb_storage", "sd_mod", "vfat", "nls_cp437", "nls_asci
 [[service]]
 name = "stick"
 exec = "{app}"
+[[service]]
+name = "waiter"
+exec = "{waiter}"
+wait_for = ["/media/STICK"]
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(stick).replace(",", ",,")
@@ -165,7 +182,8 @@ exec = "{app}"
         result = qemu.run(plan, expect=[
             "pinit: loaded module xhci_pci (coldplug)", "STICKWAIT",
             "pinit: loaded module usb_storage (hotplug)",
-            "pinit: mounted /media/STICK from /dev/sda (vfat)", "STICK says hello from the stick",
+            "pinit: mounted /media/STICK from /dev/sda (vfat)", "pinit: starting waiter",
+            "WAITER sees the stick: 1", "STICK says hello from the stick",
             "pinit: unmounted /media/STICK (/dev/sda removed)", "STICK gone, mounted=0",
             POWER_DOWN], fail=["FATAL"], timeout=90, log=tmp_path / "console.log",
             monitor=[("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
