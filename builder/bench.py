@@ -66,6 +66,7 @@ mode = "supervise"
 early_start = {early}
 [kernel]
 modules = {modules}
+available = {available}
 [[service]]
 name = "bench"
 exec = "{app}"
@@ -126,6 +127,8 @@ def bench_app(tc: Toolchain, work: Path) -> Path:
 
 # The seed's job loads one kernel module with insmod before the app: so do both seed variants.
 SEED_MODULE = "dummy"
+# What the coldplug variant ships for coldplug: -M virt always has virtio-mmio transports.
+COLDPLUG_AVAILABLE = ("virtio_mmio", "virtio-rng")
 
 
 def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] = ()) -> Path:
@@ -153,12 +156,13 @@ def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] =
 
 
 def pinit_boot(tc: Toolchain, app: Path, init: Path, out: Path, early: bool,
-               modules: tuple[str, ...] = ()) -> Path:
+               modules: tuple[str, ...] = (), available: tuple[str, ...] = ()) -> Path:
     from builder import image
 
     toml = out.parent / f"bench-{out.name}.toml"
     toml.write_text(PINIT_TOML.format(app=app, early=str(early).lower(),
-                                      modules=json.dumps(list(modules))))
+                                      modules=json.dumps(list(modules)),
+                                      available=json.dumps(list(available))))
     built = image.build(toml, out, init, tc)
     return built.boot
 
@@ -215,7 +219,11 @@ def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[s
                 "pinit-late": pinit_boot(tc, app, init, work / "pinit-late", early=False),
                 "busybox-seed": busybox_boot(tc, app, work / "busybox-seed" / "boot", seed),
                 "pinit-seed": pinit_boot(tc, app, init, work / "pinit-seed", early=True,
-                                         modules=seed)}
+                                         modules=seed),
+                # ... with coldplug: every device's modalias read, virtio_mmio found and loaded.
+                "pinit-seed-coldplug": pinit_boot(tc, app, init, work / "pinit-seed-coldplug",
+                                                  early=True, modules=seed,
+                                                  available=COLDPLUG_AVAILABLE)}
     samples: dict[str, list[Sample]] = {k: [] for k in variants}
     with step(f"{n} boots of each variant, alternating"):
         for i in range(n):
@@ -250,6 +258,8 @@ def table(report: dict) -> str:
              row("init binary zstd -19 (bytes)", binary("zstd-19"))]
     lines.append(f"\n**seed_init_to_app_ratio** (the seed's job, one module loaded: pinit-seed / "
                  f"busybox-seed): {report['seed_init_to_app_ratio']}")
+    lines.append(f"\ncoldplug's cost on the seed job (pinit-seed-coldplug − pinit-seed): "
+                 f"{report['coldplug_cost_s']} s")
     lines.append(f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}; "
                  f"without early start (pinit-late / busybox): {report['init_to_app_ratio_late']}")
     added = size["packages_added_gzip"]
@@ -320,6 +330,8 @@ def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
     seed_b = report["boot"]["busybox-seed"]["init_to_app_s"]["median"]
     seed_p = report["boot"]["pinit-seed"]["init_to_app_s"]["median"]
     report["seed_init_to_app_ratio"] = round(seed_p / seed_b, 2) if seed_b > 0 else None
+    coldplug = report["boot"]["pinit-seed-coldplug"]["init_to_app_s"]["median"]
+    report["coldplug_cost_s"] = round(coldplug - seed_p, 4)
     report["init_to_app_ratio"] = round(p / b, 2) if b > 0 else None
     report["init_to_app_ratio_late"] = round(late / b, 2) if b > 0 else None
     write_atomic(out / "bench.json", (json.dumps(report, indent=1) + "\n").encode())

@@ -155,6 +155,13 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         resolved = kmod.resolve(shipped, platform.modules_root, platform.release)
         for path, data in kmod.pack(resolved):
             entries.append(cpio.File(path, data, 0o644))
+        shipped_files = {path for path, _ in cfg.image.files}
+        for module, files in sorted(kmod.firmware(resolved).items()):
+            missing = [f for f in files if f"/lib/firmware/{f}" not in shipped_files]
+            if missing:
+                log(f"module {module} may ask for firmware not in the image: "
+                    f"{', '.join(missing)} (add it with [image] files = "
+                    f'{{ "/lib/firmware/{missing[0]}" = "<file on this machine>" }})')
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries

@@ -294,6 +294,17 @@ def present(names: Iterable[str], root: Path, release: str,
     return found
 
 
+def firmware(resolved: Resolved) -> dict[str, list[str]]:
+    """The firmware files each packed module declares (modinfo firmware=), by module."""
+    wanted: dict[str, list[str]] = {}
+    for rel in resolved.modules:
+        path = resolved.folder / rel
+        files = [v for k, v in modinfo(read_module(path), str(path)) if k == "firmware"]
+        if files:
+            wanted[name_of(rel)] = files
+    return wanted
+
+
 def _plain(rel: str) -> str:
     for suffix in SUFFIXES:
         if rel.endswith(suffix):

@@ -55,7 +55,8 @@ HOTPLUG_FILES = ("/proc/sys/kernel/hotplug", "/sys/kernel/uevent_helper")
 CONTROL = {"if", "then", "elif", "else", "fi", "while", "until", "for", "do", "done", "case",
            "esac", "{", "}", "function", "select"}
 OPENERS, CLOSERS = {"if", "while", "until", "for", "case", "select"}, {"fi", "done", "esac"}
-NOTES = {"mdev": "devtmpfs makes the device nodes; no mdev needed",
+NOTES = {"mdev": "devtmpfs makes the device nodes and pinit's coldplug and hotplug load their "
+                 "modules ([kernel] available); no mdev needed",
          "sleep": "a pause; pinit waits for the data partition itself ([data] wait)",
          **{name: "a shell built-in; pinit runs no shell" for name in
             ("set", "trap", "true", ":", "clear", "sync", "shift", "unset", "wait", "reset")}}
@@ -414,7 +415,8 @@ class _Walker:
                 redirects: list[tuple[str, str]]) -> None:
         targets = [target for op, target in redirects if op in (">", ">>", ">|")]
         if any(t in HOTPLUG_FILES for t in targets):
-            self.out(line, text, NOTED, "the mdev hotplug helper: devtmpfs makes the nodes")
+            self.out(line, text, NOTED, "the mdev hotplug helper: PID 1 listens to the kernel's "
+                     "device events itself")
         elif targets == ["/proc/sys/kernel/hostname"] and len(args) == 1:
             self.hostname = args[0]
             self.out(line, text, TRANSLATED, f"hostname {args[0]}")

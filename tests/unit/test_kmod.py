@@ -321,3 +321,12 @@ def test_real_xz_tree(real: tuple[Path, str], tmp_path: Path) -> None:
     files = dict(kmod.pack(got))
     original = next((real[0] / "lib/modules" / release).rglob("vfat.ko")).read_bytes()
     assert files[f"lib/modules/{release}/kernel/fs/fat/vfat.ko"] == original
+
+
+def test_real_firmware_a_module_declares_is_listed(real: tuple[Path, str]) -> None:
+    """The Pi's Wi-Fi driver asks for Broadcom firmware the kernel package does not carry."""
+    root, release = real
+    wanted = kmod.firmware(kmod.resolve(["brcmfmac"], root, release))
+    assert any(f.startswith("brcm/brcmfmac43455-sdio") for f in wanted["brcmfmac"]), wanted
+    assert wanted["cfg80211"] == ["regulatory.db", "regulatory.db.p7s"]   # its dependency's too
+    assert "brcmutil" not in wanted   # modules without firmware are not listed
