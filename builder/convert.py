@@ -113,8 +113,9 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
     data = parts.data if parts.data and not top.data.device else top.data
     default_name = top.hostname == Config().hostname
     hostname = parts.hostname if parts.hostname and default_name else top.hostname
+    devices = top.devices or tuple(parts.devices)   # the pinit.toml's rules win
     init = frozen.replace(top, services=services, modules=tuple(modules.values()), data=data,
-                          hostname=hostname)
+                          hostname=hostname, devices=devices)
     try:
         check(init, str(base.path))
     except ConfigError as exc:

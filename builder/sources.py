@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, kmod, sdimage, shellinit
+from builder import bootfs, compress, cpio, kmod, mdevconf, sdimage, shellinit
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
-from init.config import Data, Module, Service
+from init.config import Data, Device, Module, Service
 from init.modules import SUFFIXES, name_of, normalize
 
 FOLDER, CARD, RPIOS = "boot folder", "card image", "Raspberry Pi OS card image"
@@ -55,6 +55,7 @@ class Parts:
     host_exec: dict[str, Path] = field(default_factory=dict)
     data: Data | None = None
     hostname: str = ""
+    devices: list[Device] = field(default_factory=list)   # from the old /etc/mdev.conf
     extras: list[cpio.Entry] = field(default_factory=list)  # old initramfs, mknod, mkdir
     sysroot: Path | None = None   # where the script's programs find their libraries
     compression: str = "gzip"
@@ -296,6 +297,16 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
         else:
             parts.extras.append(entry)
     parts.report += shellinit.report(script)
+    conf = tree.get(lookup(tree, "etc/mdev.conf"))
+    if isinstance(conf, cpio.File):
+        def text(name: str) -> str:
+            entry = tree.get(lookup(tree, name))
+            return entry.data.decode(errors="replace") if isinstance(entry, cpio.File) else ""
+
+        rules, lines = mdevconf.translate(conf.data.decode(errors="replace"),
+                                          text("etc/passwd"), text("etc/group"))
+        parts.devices += rules
+        parts.report += lines
     parts.report.append(f"left behind from the old initramfs: {left} entries (/init, busybox "
                         "and its links, module files, /dev, /proc, /sys)")
 

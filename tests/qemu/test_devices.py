@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -46,16 +45,9 @@ int main(void) {
 """
 
 
-def program(tmp: Path, name: str, source: str, toolchain) -> Path:
-    (tmp / f"{name}.c").write_text(source)
-    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-static", "-O2",
-                    "-o", str(tmp / name), str(tmp / f"{name}.c")], check=True)
-    return tmp / name
-
-
-def test_coldplug_finds_the_rng_and_a_rule_lets_a_normal_user_read_it(built_init, toolchain,
+def test_coldplug_finds_the_rng_and_a_rule_lets_a_normal_user_read_it(cc, built_init, toolchain,
                                                                        tmp_path) -> None:
-    app = program(tmp_path, "rng", RNG_READER, toolchain)
+    app = cc("rng", RNG_READER)
     (tmp_path / "pinit.toml").write_text(f"""
 [kernel]
 available = ["virtio_mmio", "virtio-rng"]
@@ -87,8 +79,8 @@ user = "app"
                    for line in result.lines), "nothing was listed to load at boot"
 
 
-def test_a_data_partition_needs_no_module_list(built_init, toolchain, tmp_path) -> None:
-    app = program(tmp_path, "writer", DATA_WRITER, toolchain)
+def test_a_data_partition_needs_no_module_list(cc, built_init, toolchain, tmp_path) -> None:
+    app = cc("writer", DATA_WRITER)
     (tmp_path / "pinit.toml").write_text(f"""
 [data]
 size = "16MiB"
@@ -150,12 +142,12 @@ int main(void) {
 
 
 def test_a_usb_stick_plugged_in_is_mounted_read_and_unmounted_when_pulled(
-        built_init, toolchain, tmp_path) -> None:
+        cc, built_init, toolchain, tmp_path) -> None:
     """qemu-xhci at boot (coldplug), a FAT stick hot-plugged through QEMU's monitor while the
     service waits: its USB, SCSI and FAT modules load on demand and it is mounted by label; a
     second service waits for the mount point (wait_for) and starts once it is there."""
-    app = program(tmp_path, "stick", STICK_READER, toolchain)
-    waiter = program(tmp_path, "waiter", WAITER, toolchain)
+    app = cc("stick", STICK_READER)
+    waiter = cc("waiter", WAITER)
     stick = tmp_path / "stick.img"
     subprocess.run(["mkfs.vfat", "-n", "STICK", "-C", str(stick), "8192"], check=True,
                    capture_output=True)
@@ -211,10 +203,11 @@ int main(void) {
 """
 
 
-def test_the_kernels_own_module_requests_are_served(built_init, toolchain, tmp_path) -> None:
+def test_the_kernels_own_module_requests_are_served(cc, built_init, toolchain,
+                                                   tmp_path) -> None:
     """A service mounts a FAT disk; nobody loaded vfat: the kernel asks /sbin/modprobe (the one
     binary by that name) for fs-vfat and the code pages, and gets them from the shipped ones."""
-    app = program(tmp_path, "mounter", MOUNTER, toolchain)
+    app = cc("mounter", MOUNTER)
     disk = tmp_path / "fat.img"
     subprocess.run(["mkfs.vfat", "-C", str(disk), "4096"], check=True, capture_output=True)
     (tmp_path / "hello.txt").write_text("hi\n")

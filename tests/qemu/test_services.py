@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,19 +77,6 @@ int main(void) {
     for (;;) { }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def cc(toolchain, tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("apps")
-
-    def compile_c(name: str, source: str) -> Path:
-        src = out_dir / f"{name}.c"
-        src.write_text(source)
-        subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-static",
-                        "-O2", "-o", str(out_dir / name), str(src)], check=True)
-        return out_dir / name
-    return compile_c
 
 
 def image(tmp: Path, toml: str, built_init, toolchain) -> Path:

@@ -6,7 +6,6 @@ ptrace), nobody pets it and the board goes down within the timeout."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,19 +58,15 @@ int main(void) {
 """
 
 
-def appliance(tmp: Path, name: str, source: str, built_init, toolchain) -> Path:
-    src = tmp / f"{name}.c"
-    src.write_text(source)
-    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-static", "-O2",
-                    "-o", str(tmp / name), str(src)], check=True)
-    (tmp / "pinit.toml").write_text(CONFIG + f'[[service]]\nname = "{name}"\n'
-                                             f'exec = "{tmp / name}"\n')
+def appliance(tmp: Path, program: Path, built_init, toolchain) -> Path:
+    (tmp / "pinit.toml").write_text(CONFIG + f'[[service]]\nname = "{program.name}"\n'
+                                             f'exec = "{program}"\n')
     return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).boot
 
 
 def test_petted_for_four_timeouts_the_board_stays_up_and_shutdown_disarms(
-        built_init, toolchain, tmp_path) -> None:
-    boot_dir = appliance(tmp_path, "waiter", WAITER, built_init, toolchain)
+        cc, built_init, toolchain, tmp_path) -> None:
+    boot_dir = appliance(tmp_path, cc("waiter", WAITER), built_init, toolchain)
     with qemu.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
         result = qemu.run(plan, expect=[f"pinit: watchdog /dev/watchdog armed ({TIMEOUT} s)",
                                         f"WAITER alive {4 * TIMEOUT} s", "pinit: watchdog disarmed",
@@ -81,8 +76,8 @@ def test_petted_for_four_timeouts_the_board_stays_up_and_shutdown_disarms(
 
 
 def test_a_frozen_pid1_is_reset_by_the_watchdog_within_its_timeout(
-        built_init, toolchain, tmp_path) -> None:
-    boot_dir = appliance(tmp_path, "freezer", FREEZER, built_init, toolchain)
+        cc, built_init, toolchain, tmp_path) -> None:
+    boot_dir = appliance(tmp_path, cc("freezer", FREEZER), built_init, toolchain)
     with qemu.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
         result = qemu.run(plan, expect=["FREEZER froze PID 1"], stop_after_expect=False,
                           fail=["FATAL", "FREEZER failed"], timeout=90,

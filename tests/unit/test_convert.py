@@ -289,3 +289,19 @@ def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="/x/owned: leads out of the archive"):
         convert._extract(tree, tmp_path / "old")
     assert not (tmp_path.parent / "outside").exists()
+
+
+def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
+    app = b"\x7fELF" + b"\0" * 60
+    folder = classic(tmp_path, "#!/bin/sh\nmdev -s\nexec /app/hello\n", [
+        cpio.File("app/hello", app, 0o755),
+        cpio.File("etc/group", b"root:x:0:\ndialout:x:20:\n"),
+        cpio.File("etc/mdev.conf", b"ttyUSB[0-9]* root:dialout 660\n(a|b) root:root 600\n"),
+    ])
+    src = convert.detect(folder, tmp_path / "work")
+    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    assert [(d.kernel, d.gid, d.mode) for d in parts.devices] == [("ttyUSB*", 20, 0o660)]
+    report = "\n".join(parts.report)
+    assert "line 2 `(a|b) root:root 600`: NOT translated" in report
+    assert "pinit's coldplug and hotplug" in report   # mdev -s
