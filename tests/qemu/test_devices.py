@@ -122,6 +122,8 @@ int main(void) {
     }
     buf[strcspn(buf, "\n")] = 0;
     printf("STICK says %s\n", buf); fflush(stdout);
+    for (int i = 0; i < 300 && access("/run/waiter-saw", F_OK) != 0; i++) usleep(100000);
+    printf("STICK pull it now\n"); fflush(stdout);   /* both have seen it: the test pulls it */
     for (int i = 0; i < 300 && mounted(); i++) usleep(100000);
     printf("STICK gone, mounted=%d\n", mounted()); fflush(stdout);
     kill(1, SIGUSR2);
@@ -131,11 +133,13 @@ int main(void) {
 
 
 WAITER = r"""
+#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 int main(void) {
     printf("WAITER sees the stick: %d\n", access("/media/STICK/hello.txt", R_OK) == 0);
     fflush(stdout);
+    close(open("/run/waiter-saw", O_WRONLY | O_CREAT, 0644));
     for (;;) pause();
 }
 """
@@ -175,12 +179,14 @@ wait_for = ["/media/STICK"]
             "pinit: loaded module xhci_pci (coldplug)", "STICKWAIT",
             "pinit: loaded module usb_storage (hotplug)",
             "pinit: mounted /media/STICK from /dev/sda (vfat)", "pinit: starting waiter",
-            "WAITER sees the stick: 1", "STICK says hello from the stick",
-            "pinit: unmounted /media/STICK (/dev/sda removed)", "STICK gone, mounted=0",
-            POWER_DOWN], fail=["FATAL"], timeout=90, log=tmp_path / "console.log",
+            "STICK pull it now", "pinit: unmounted /media/STICK (/dev/sda removed)",
+            "STICK gone, mounted=0", POWER_DOWN], fail=["FATAL"], timeout=90,
+            log=tmp_path / "console.log",
             monitor=[("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
-                     ("STICK says", "device_del stick")])
+                     ("STICK pull it now", "device_del stick")])
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    assert "STICK says hello from the stick" in result.lines
+    assert "WAITER sees the stick: 1" in result.lines
 
 
 MOUNTER = r"""
