@@ -111,6 +111,23 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# Where the configured firmware packages (toolchain/packages.py FIRMWARE) keep the files that
+# drivers load from /lib/firmware.
+FIRMWARE_DIRS = ("lib/firmware", "usr/lib/firmware")
+
+
+def firmware_files(tc: Toolchain, name: str) -> list[tuple[str, Path]]:
+    """The provisioned firmware files a module's `firmware=` entry (maybe a glob) names."""
+    found: dict[str, Path] = {}
+    for folder in FIRMWARE_DIRS:
+        base = tc.firmware / folder
+        if base.is_dir():
+            for path in sorted(base.glob(name)):
+                if path.is_file():
+                    found.setdefault(str(path.relative_to(base)), path.resolve())
+    return sorted(found.items())
+
+
 def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
                       app_cache: Path) -> list[cpio.Entry]:
     python = {s.name: cfg.host_exec[s.name] for s in cfg.init.services
@@ -157,7 +174,15 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
             entries.append(cpio.File(path, data, 0o644))
         shipped_files = {path for path, _ in cfg.image.files}
         for module, files in sorted(kmod.firmware(resolved).items()):
-            missing = [f for f in files if f"/lib/firmware/{f}" not in shipped_files]
+            missing = []
+            for name in files:
+                if f"/lib/firmware/{name}" in shipped_files:
+                    continue
+                found = firmware_files(tc, name)
+                entries += [cpio.File(f"lib/firmware/{rel}", path.read_bytes(), 0o644)
+                            for rel, path in found]
+                if not found:
+                    missing.append(name)
             if missing:
                 log(f"module {module} may ask for firmware not in the image: "
                     f"{', '.join(missing)} (add it with [image] files = "

@@ -330,3 +330,24 @@ def test_real_firmware_a_module_declares_is_listed(real: tuple[Path, str]) -> No
     assert any(f.startswith("brcm/brcmfmac43455-sdio") for f in wanted["brcmfmac"]), wanted
     assert wanted["cfg80211"] == ["regulatory.db", "regulatory.db.p7s"]   # its dependency's too
     assert "brcmutil" not in wanted   # modules without firmware are not listed
+
+
+def test_firmware_is_taken_from_the_provisioned_firmware_packages(tmp_path: Path) -> None:
+    """A module's firmware= entry (a glob, as brcmfmac's are) finds the files that the
+    configured firmware packages unpacked under lib/firmware."""
+    from dataclasses import dataclass
+
+    from builder.image import firmware_files
+
+    (tmp_path / "lib/firmware/brcm").mkdir(parents=True)
+    (tmp_path / "lib/firmware/brcm/brcmfmac43455-sdio.bin").write_bytes(b"fw")
+    (tmp_path / "lib/firmware/brcm/brcmfmac43455-sdio.txt").write_bytes(b"nvram")
+
+    @dataclass
+    class Tc:
+        firmware: Path
+
+    got = firmware_files(Tc(tmp_path), "brcm/brcmfmac*-sdio.*.bin")  # type: ignore[arg-type]
+    assert [rel for rel, _ in got] == []   # the driver's glob wants a board part: .<board>.bin
+    got = firmware_files(Tc(tmp_path), "brcm/brcmfmac43455-sdio.bin")  # type: ignore[arg-type]
+    assert [rel for rel, _ in got] == ["brcm/brcmfmac43455-sdio.bin"]
