@@ -94,9 +94,8 @@ def early_start(cfg: BuildConfig) -> bytes | None:
 
 # What a data partition needs that nobody has to list: the card and disk drivers of the boards
 # (virtio on QEMU's -M virt; the Pi's SD hosts: sdhci-iproc for the Pi 3's and Pi 4's emmc,
-# bcm2835 for the sdhost), found by coldplug, and its file system with what it asks for at mount.
+# bcm2835 for the sdhost), found by coldplug, and its file system's modules (init.coldplug).
 DATA_DRIVERS = ("virtio_mmio", "virtio_blk", "sdhci-iproc", "bcm2835")
-FS_SOFTDEPS = {"ext4": ("crc32c",)}
 
 
 def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
@@ -104,9 +103,9 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
     names = [m.name for m in cfg.init.modules] + list(cfg.available)
     if cfg.init.data.device:
         from builder import kmod
+        from init.coldplug import fs_modules
 
-        fstype = cfg.init.data.fstype
-        implied = [*DATA_DRIVERS, f"fs-{fstype}", *FS_SOFTDEPS.get(fstype, ())]
+        implied = [*DATA_DRIVERS, *fs_modules(cfg.init.data.fstype)]
         names += kmod.present(implied, platform.modules_root, platform.release)
     return list(dict.fromkeys(names))
 

@@ -24,10 +24,6 @@ from init.shutdown import WATCHED_SIGNALS, open_control, shutdown
 from init.supervise import Supervisor, exec_service
 from init.timeline import Timeline
 
-# Modules a file system asks for at mount time (its modinfo "softdep: pre:"), which
-# modules.dep does not list: without them the mount fails.
-SOFTDEPS = {"ext4": ("crc32c",)}
-
 # Type names only: init.data and init.watchdog are imported when configured, since every module
 # costs PID 1 start-up time under emulation (mypy and ruff read this block; Python skips it).
 TYPE_CHECKING = False
@@ -84,7 +80,6 @@ class Boot:
                              or cmdline.console_from_cmdline(self.words) or "console", log)
         self.system(config)
         load_modules(kernel, root, config, log, self.timeline)
-        self.loader = None
         if config.coldplug or config.devices or config.automount:
             # Opened before coldplug: a device that appears meanwhile waits in its queue.
             try:
@@ -92,7 +87,7 @@ class Boot:
             except OSError as exc:
                 log(f"no device events: {errname(exc)}; devices plugged in later are not seen")
         if config.coldplug:
-            from init.coldplug import Loader
+            from init.coldplug import Loader, fs_modules
 
             try:   # the kernel's own module requests (fs-vfat …) come to this binary
                 kernel.set_value(prefixed(root, "/proc/sys/kernel/modprobe"), "/sbin/modprobe")
@@ -100,7 +95,6 @@ class Boot:
                 log(f"cannot take the kernel's module requests: {errname(exc)}")
             self.loader = Loader(kernel, root, log, self.timeline)
             self.loader.coldplug()
-        loader = self.loader
         if config.devices:
             from init.devices import apply_rules
 
@@ -109,9 +103,8 @@ class Boot:
         if config.data.device:
             from init.data import mount_data
 
-            if loader is not None:   # its file system's module, if shipped (fs-ext4)
-                loader.load([f"fs-{config.data.fstype}", *SOFTDEPS.get(config.data.fstype, ())],
-                            f"{config.data.mountpoint}")
+            if self.loader is not None:   # its file system's modules, if shipped (fs-ext4)
+                self.loader.load(fs_modules(config.data.fstype), config.data.mountpoint)
             with self.timeline.step("data", config.data.device):
                 self.data_mount = mount_data(kernel, root, config.data, log)
                 self.mounts.append(self.data_mount)

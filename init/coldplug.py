@@ -19,6 +19,15 @@ from init.rootfs import prefixed
 from init.timeline import Timeline
 
 ROUNDS = 8   # a bus reveals its devices at once: a few rounds settle any real tree
+# What a mount of a file system needs loaded besides its own module: what it asks for at mount
+# time (ext4's modinfo "softdep: pre: crc32c"; FAT's default codepage and iocharset), which
+# modules.dep does not list. The builder ships them, PID 1 loads them before mounting.
+MOUNT_NEEDS = {"ext4": ("crc32c",), "vfat": ("nls_cp437", "nls_ascii")}
+
+
+def fs_modules(fstype: str) -> list[str]:
+    """Names or aliases to load before mounting `fstype`."""
+    return [f"fs-{fstype}", *MOUNT_NEEDS.get(fstype, ())]
 
 
 class Loader:

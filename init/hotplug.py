@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import errno
 
-from init.coldplug import Loader
+from init.coldplug import Loader, fs_modules
 from init.config import Device
 from init.console import Log, errname
 from init.data import label_of
 from init.devices import apply_one
 from init.kernel import Kernel
 from init.rootfs import MNT_DETACH, MS_NODEV, MS_NOSUID, prefixed
-
-# File systems a stick may carry, recognised from their first bytes, and the modules the kernel
-# asks for when mounting them (FAT: its codepage and iocharset, Debian's defaults).
-FS_MODULES = {"vfat": ("fs-vfat", "nls_cp437", "nls_ascii"), "ext4": ("fs-ext4", "crc32c")}
 
 
 def parse(data: bytes) -> dict[str, str]:
@@ -36,6 +32,7 @@ def parse(data: bytes) -> dict[str, str]:
 
 
 def fstype_of(head: bytes) -> str:
+    """The file system a stick carries, from its first bytes: ext4 or FAT, else ""."""
     if len(head) >= 1024 + 0x3A and head[1024 + 0x38:1024 + 0x3A] == b"\x53\xef":
         return "ext4"
     if head[510:512] == b"\x55\xaa" and (head[0x52:0x57] == b"FAT32" or head[0x36:0x39] == b"FAT"):
@@ -79,7 +76,7 @@ class Hotplug:
         if not label or not fstype:
             return   # a whole disk with partitions, or nothing we know: its partitions come next
         if self._loader is not None:
-            self._loader.load(list(FS_MODULES.get(fstype, ())), f"{self._automount}/{label}")
+            self._loader.load(fs_modules(fstype), f"{self._automount}/{label}")
         target = f"{self._automount}/{label}"
         try:
             for path in (self._automount, target):
