@@ -270,13 +270,15 @@ class Kernel:
         """
         out_r, out_w = os.pipe()
         try:
-            if uid == 0 and gid == 0 and not groups and cwd == self._cwd and not cgroup:
+            # Nothing to change but the session (and maybe the cgroup): no fork of PID 1.
+            plain = uid == 0 and gid == 0 and not groups and cwd == self._cwd
+            if plain and not cgroup:
                 pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
                                      file_actions=[
                                          (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                                          (os.POSIX_SPAWN_DUP2, out_w, 1),
                                          (os.POSIX_SPAWN_DUP2, out_w, 2)])
-            elif uid == 0 and gid == 0 and not groups and cwd == self._cwd:
+            elif plain:
                 pid = self._spawn_into(argv, env, cgroup, out_w)
             else:
                 pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup, groups)
