@@ -39,17 +39,21 @@ PYTHON_FLAGS = "no_docstrings,no_asserts,no_site,static_hashes,unbuffered"
 # Builtin C modules of Debian's libpython that nothing pinit runs can use (shadow passwords,
 # syslog, a CPython test module).
 DROP_ALWAYS = ("spwd", "syslog", "xxsubtype")
-# ...and those nothing needs at start-up: build/init drops them all (importing one in init/
-# fails at boot, not silently); any other binary keeps those its programs import.
-DROP_FOR_INIT = DROP_ALWAYS + (
+# ...and those the interpreter's start-up does not import: linked only when the program
+# imports them (toolchain/nuitka_plugin.py reads its import graph), in build/init as in every
+# appliance. Those left in are what CPython itself imports while it starts.
+OPTIONAL_BUILTINS = (
     "unicodedata", "_elementtree", "pyexpat", "_pickle", "_datetime", "_csv", "cmath",
     "_statistics", "array", "_blake2", "_sha3", "_md5", "_sha1", "_sha256", "_sha512", "grp",
-    "_tracemalloc", "_symtable", "zlib", "_posixsubprocess", "_socket",
+    "_tracemalloc", "_symtable", "zlib", "_posixsubprocess", "_socket", "_bisect", "_heapq",
+    "_opcode", "_random", "_struct", "binascii", "math", "select", "fcntl", "pwd", "_locale",
+    "_tokenize",
 )
 # Stdlib modules reachable only through paths the init never takes (os.popen → subprocess,
-# warnings → tracemalloc → pickle, functools.singledispatch → typing): not embedded in build/init.
+# warnings → tracemalloc → pickle, functools.singledispatch → typing, traceback's underlining
+# of source lines, which never ship, → ast → inspect, dis): not embedded in build/init.
 NOFOLLOW_FOR_INIT = ("subprocess", "tracemalloc", "pickle", "_compat_pickle", "typing",
-                     "threading", "_threading_local", "selectors", "locale", "signal")
+                     "threading", "_threading_local", "selectors", "locale", "signal", "ast")
 
 
 def check_host_python() -> None:
@@ -83,7 +87,7 @@ def check_sysroot_python(tc: Toolchain) -> None:
 
 def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
                    pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
-                   work: Path | None = None, drop_builtins: tuple[str, ...] = DROP_ALWAYS,
+                   work: Path | None = None,
                    programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
                    include: tuple[str, ...] = (), package_data: tuple[str, ...] = ()) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
@@ -110,13 +114,14 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
     stdlib_ext = pyext.ensure(tc)
     env = pinned_env({
         "CC": CROSS_CC,
-        "CFLAGS": f"--sysroot={sysroot} -Os -ffunction-sections -fdata-sections",
+        "CFLAGS": f"--sysroot={sysroot} -Os -ffunction-sections -fdata-sections "
+                  "-fno-asynchronous-unwind-tables",
         "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
         "PINIT_SYSROOT": sysroot,
         "PINIT_GEN_DIR": str(gen),
         "PINIT_CFFI_SRC": str(tc.cffi_src),
-        "PINIT_DROP_BUILTINS": ",".join(drop_builtins),
-        "PINIT_OPTIONAL_BUILTINS": ",".join(DROP_FOR_INIT),
+        "PINIT_DROP_BUILTINS": ",".join(DROP_ALWAYS),
+        "PINIT_OPTIONAL_BUILTINS": ",".join(OPTIONAL_BUILTINS),
         "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
         "PINIT_PROGRAMS": ",".join(programs),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
@@ -192,7 +197,7 @@ def build_init(tc: Toolchain, out: Path) -> Path:
         if not entry.is_file() or entry.read_text() != text:
             entry.write_text(text)   # rewritten only when changed: scons sees no change
         entries.append(entry)
-    compile_python(entries, out, tc, name="init", work=work, drop_builtins=DROP_FOR_INIT,
+    compile_python(entries, out, tc, name="init", work=work,
                    nofollow=NOFOLLOW_FOR_INIT, programs=("init", "modprobe"))
     out.with_name(out.name + ".inputs").write_text(digest)
     return out

@@ -12,6 +12,14 @@ The archive alone links nothing: toolchain/nuitka_plugin.py registers as builtin
 modules the program imports (the import graph Nuitka computed), so their objects, and only
 their static libraries, are pulled in by the linker; a hello world carries no OpenSSL.
 
+libpython is made here too, for size without losing speed. Debian's libpython3.11.a is built
+with profile-guided optimisation (rebuilding its hot code without the profile makes start-up
+~15% slower), so its objects are kept, less their unwind tables (C needs none; a forced
+unwind stops at the first frame without one). What changes: the code no appliance runs at
+start-up, the compiler and parser (LIBPYTHON_COLD), is compiled again for size; and the frozen
+modules are only the three the interpreter boots from (Debian freezes 18 more, 0.8 MB, which
+Nuitka's own embedded modules shadow anyway), re-frozen with CPython's own scripts.
+
 Cached by hash of the source, the sysroot, this table and this file: built once per machine.
 """
 
@@ -20,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +42,9 @@ from toolchain.provision import Toolchain
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
 CROSS_AR = "aarch64-linux-gnu-ar"
+CROSS_OBJCOPY = "aarch64-linux-gnu-objcopy"
 ARCHIVE = "libpinit_stdlib.a"
+LIBPYTHON = "libpython3.11.a"
 MANIFEST = "modules.json"
 
 
@@ -101,6 +113,7 @@ NOT_BUILT = {
 }
 
 CFLAGS = ("-DNDEBUG", "-fwrapv", "-Os", "-std=c11", "-ffunction-sections", "-fdata-sections",
+          "-fno-asynchronous-unwind-tables",
           "-fvisibility=hidden", "-Wno-unused-result", "-DPy_BUILD_CORE_BUILTIN",
           "-I$S/usr/include/python3.11/internal", "-I$S/usr/include/python3.11",
           "-I$S/usr/include/aarch64-linux-gnu/python3.11")
@@ -111,12 +124,81 @@ LINK_ORDER = ("ssl", "crypto", "sqlite3", "lzma", "bz2", "readline", "panelw", "
               "tinfo", "db", "uuid", "crypt", "ffi")
 
 
-def _flags(ext: Ext, tc: Toolchain) -> list[str]:
+def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
     modules = str(tc.cpython_src / "Modules")
     out = []
-    for flag in (*CFLAGS, *ext.cflags):
+    for flag in (*CFLAGS, *cflags):
         out.append(flag.replace("$M", modules).replace("$S", str(tc.sysroot)))
     return [f"--sysroot={tc.sysroot}", *out]
+
+
+# ---- libpython, for size.
+
+def debian_libpython(tc: Toolchain) -> Path:
+    return tc.sysroot / "usr/lib/python3.11/config-3.11-aarch64-linux-gnu" / LIBPYTHON
+
+
+# The compiler and the parser: run only by compile(), eval() and exec() of source text, never
+# by compiled code or embedded bytecode. Compiled again with CFLAGS (-Os, function sections).
+LIBPYTHON_COLD = (
+    "Parser/token.c", "Parser/pegen.c", "Parser/pegen_errors.c", "Parser/action_helpers.c",
+    "Parser/parser.c", "Parser/string_parser.c", "Parser/peg_api.c", "Parser/tokenizer.c",
+    "Python/Python-ast.c", "Python/Python-tokenize.c", "Python/ast.c", "Python/ast_opt.c",
+    "Python/ast_unparse.c", "Python/compile.c", "Python/future.c", "Python/symtable.c",
+)
+CORE = ("-DPy_BUILD_CORE", "-I$G", "-I$C/Include/internal", "-I$C/Include")
+# The frozen modules the interpreter itself needs (CPython's bootstrap set); the rest of
+# Python/frozen.c's table is left empty.
+FROZEN = {"importlib._bootstrap": "_frozen_importlib",
+          "importlib._bootstrap_external": "_frozen_importlib_external",
+          "zipimport": "zipimport"}
+
+
+def frozen_c() -> str:
+    """Python/frozen.c with only the bootstrap modules (deep-frozen by deepfreeze.c)."""
+    symbol = {m: f"_Py_get_{m.replace('.', '_')}_toplevel" for m in FROZEN}
+    return "".join([
+        '#include "Python.h"\n#include "pycore_import.h"\n#include <stdbool.h>\n',
+        *(f"extern PyObject *{symbol[m]}(void);\n" for m in FROZEN),
+        "static const struct _frozen bootstrap_modules[] = {\n",
+        *(f'    {{"{name}", NULL, 0, false, {symbol[m]}}},\n' for m, name in FROZEN.items()),
+        "    {0, 0, 0}\n};\n",
+        "static const struct _frozen no_modules[] = {{0, 0, 0}};\n",
+        "const struct _frozen *_PyImport_FrozenBootstrap = bootstrap_modules;\n",
+        "const struct _frozen *_PyImport_FrozenStdlib = no_modules;\n",
+        "const struct _frozen *_PyImport_FrozenTest = no_modules;\n",
+        "static const struct _module_alias aliases[] = {\n",
+        *(f'    {{"{name}", "{m}"}},\n' for m, name in FROZEN.items() if name != m),
+        "    {0, 0}\n};\n",
+        "const struct _module_alias *_PyImport_FrozenAliases = aliases;\n",
+        "const struct _frozen *PyImport_FrozenModules = NULL;\n",
+    ])
+
+
+def freeze(tc: Toolchain, gen: Path) -> list[Path]:
+    """deepfreeze.c and frozen.c for FROZEN, made by CPython's own scripts of the same version
+    (run by this Python: Debian's 3.11.2, as compile.check_host_python requires)."""
+    src = tc.cpython_src
+    frozen = []
+    for module in FROZEN:
+        header = gen / f"{module}.h"
+        run([sys.executable, src / "Programs/_freeze_module.py", module,
+             src / "Lib" / f"{module.replace('.', '/')}.py", header], quiet=True)
+        frozen.append(f"{header}:{module}")
+    run([sys.executable, src / "Tools/scripts/deepfreeze.py", "-o", gen / "deepfreeze.c",
+         *frozen], quiet=True)
+    write_atomic(gen / "frozen.c", frozen_c().encode())
+    return [gen / "deepfreeze.c", gen / "frozen.c"]
+
+
+def dtrace_stub(probes_d: str) -> str:
+    """pydtrace_probes.h (as CPython makes it from `dtrace -h`, PYTHON_ renamed PyDTrace_)
+    with every probe disabled: each PyDTrace_*_ENABLED() is 0."""
+    out = ["/* pinit: DTrace probes compiled out. */\n"]
+    for name in re.findall(r"probe (\w+)\(", probes_d):
+        macro = "PyDTrace_" + name.replace("__", "_").upper()
+        out.append(f"#define {macro}_ENABLED() (0)\n#define {macro}(...) do {{}} while (0)\n")
+    return "".join(out)
 
 
 def digest(tc: Toolchain) -> str:
@@ -128,33 +210,58 @@ def digest(tc: Toolchain) -> str:
 
 
 def ensure(tc: Toolchain) -> Path:
-    """The directory holding libpinit_stdlib.a and modules.json, built when not cached."""
+    """The directory holding libpinit_stdlib.a, libpython3.11.a and modules.json, built when
+    not cached."""
     out = tc.cache / f"stdlib-ext-{digest(tc)}"
     if (out / MANIFEST).is_file():
         return out
     if shutil.which(CROSS_CC) is None:
         raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
-    modules = tc.cpython_src / "Modules"
-    jobs = [(ext, src) for ext in EXTENSIONS for src in ext.sources]
+    src = tc.cpython_src
+    # (source, flags, object name, archive)
+    jobs = [(src / "Modules" / s, ext.cflags, f"{ext.name}__{s.replace('/', '_')[:-2]}.o", ARCHIVE)
+            for ext in EXTENSIONS for s in ext.sources]
+    jobs += [(src / c, CORE, c.replace("/", "_")[:-2] + ".o", LIBPYTHON) for c in LIBPYTHON_COLD]
     with atomic_output(out) as tmp:
-        (tmp / "obj").mkdir(parents=True)
-        with step(f"building {len(EXTENSIONS)} standard-library extension modules for aarch64 "
-                  f"({len(jobs)} C files)"):
-            def compile_one(job: tuple[Ext, str]) -> Path:
-                ext, src = job
-                obj = tmp / "obj" / f"{ext.name}__{src.replace('/', '_')[:-2]}.o"
-                run([CROSS_CC, *_flags(ext, tc), "-c", modules / src, "-o", obj],
-                    capture=True, quiet=True)
-                return obj
+        gen = tmp / "gen"
+        gen.mkdir(parents=True)
+        write_atomic(gen / "pydtrace_probes.h",
+                     dtrace_stub((src / "Include/pydtrace.d").read_text()).encode())
+        jobs += [(c, CORE, f"pinit_{c.stem}.o", LIBPYTHON) for c in freeze(tc, gen)]
+        (tmp / "obj").mkdir()
+        with step(f"building {len(EXTENSIONS)} standard-library extension modules and "
+                  f"libpython's cold parts for aarch64 ({len(jobs)} C files)"):
+            def compile_one(job: tuple[Path, tuple[str, ...], str, str]) -> tuple[str, Path]:
+                source, cflags, name, archive = job
+                obj = tmp / "obj" / name
+                flags = [f.replace("$C", str(src)).replace("$G", str(gen))
+                         for f in _flags(cflags, tc)]
+                run([CROSS_CC, *flags, "-c", source, "-o", obj], capture=True, quiet=True)
+                return archive, obj
 
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-                objects = sorted(pool.map(compile_one, jobs))
-            # D: deterministic (no timestamps, uids); member names are unique by construction.
-            run([CROSS_AR, "rcsD", tmp / ARCHIVE, *objects], quiet=True)
-            shutil.rmtree(tmp / "obj")
+                built = sorted(pool.map(compile_one, jobs))
+            # Debian's other objects, without their unwind tables.
+            debian = tmp / "debian"
+            debian.mkdir()
+            run([CROSS_AR, "x", "--output", debian, debian_libpython(tc)], quiet=True)
+            replaced = {Path(c).stem for c in LIBPYTHON_COLD} | {"deepfreeze", "frozen"}
+            for obj in sorted(debian.iterdir()):
+                if obj.stem in replaced:
+                    continue
+                run([CROSS_OBJCOPY, "--remove-section=.eh_frame", obj], quiet=True)
+                built.append((LIBPYTHON, obj))
+            for archive in (ARCHIVE, LIBPYTHON):
+                # D: deterministic (no timestamps, uids); member names are unique by construction.
+                run([CROSS_AR, "rcsD", tmp / archive, *(o for a, o in built if a == archive)],
+                    quiet=True)
+            for scratch in ("obj", "debian", "gen"):
+                shutil.rmtree(tmp / scratch)
             manifest = {"modules": {e.name: {"libs": list(e.libs), "requires": list(e.requires)}
                                     for e in EXTENSIONS},
-                        "link_order": list(LINK_ORDER), "not_built": NOT_BUILT}
+                        "link_order": list(LINK_ORDER), "not_built": NOT_BUILT,
+                        "libpython": LIBPYTHON}
             write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-    log(f"{out / ARCHIVE}: {(out / ARCHIVE).stat().st_size / 1e6:.1f} MB")
+    for archive in (ARCHIVE, LIBPYTHON):
+        log(f"{out / archive}: {(out / archive).stat().st_size / 1e6:.1f} MB")
     return out

@@ -5,7 +5,7 @@ The bytes come through the kernel seam (Boot reads them), so a golden transcript
 
 from __future__ import annotations
 
-from init import jsonread
+from init import jsontext
 from init.config import Config
 from init.errors import ConfigError
 from init.validate import from_dict
@@ -14,7 +14,7 @@ from init.validate import from_dict
 def parse(raw: bytes, source: str) -> Config:
     """Check the JSON config the builder wrote; ConfigError names `source`, key and value."""
     try:
-        data = jsonread.loads(raw)
+        data = jsontext.loads(raw)
     except ValueError as err:  # names line and column; also bad UTF-8
         raise ConfigError(f"{source}: not valid JSON: {err}") from None
     if not isinstance(data, dict):

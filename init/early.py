@@ -78,11 +78,11 @@ def _c(text: str) -> str:
 def _c_step(step: Step) -> str:
     if isinstance(step, Mount):
         return (f"{{'m', {_c(step.source)}, {_c(step.target)}, {_c(step.fstype)}, {step.flags}UL, "
-                f"{_c(step.data)}, {_c(step.unless)}, 0755}}")
+                f"{_c(step.data)}, {_c(step.unless)}, 0755, {int(step.slow)}}}")
     if isinstance(step, Dir):
-        return f"{{'d', \"\", {_c(step.path)}, \"\", 0, \"\", \"\", 0{step.mode:o}}}"
+        return f"{{'d', \"\", {_c(step.path)}, \"\", 0, \"\", \"\", 0{step.mode:o}, 0}}"
     if isinstance(step, Symlink):
-        return f"{{'l', {_c(step.target)}, {_c(step.path)}, \"\", 0, \"\", \"\", 0}}"
+        return f"{{'l', {_c(step.target)}, {_c(step.path)}, \"\", 0, \"\", \"\", 0, 0}}"
     raise TypeError(f"the prologue has no C for {step!r}")
 
 
@@ -96,5 +96,6 @@ def c_header(steps: tuple[Step, ...] = EARLY_ROOTFS) -> str:
             f"#define PINIT_EARLY_BYTES {MAX_BYTES + 1}\n"
             f"#define PINIT_EARLY_NICE {NICE}\n"
             "struct pinit_step { char kind; const char *source, *target, *fstype;\n"
-            "                    unsigned long flags; const char *data, *unless; int mode; };\n"
+            "                    unsigned long flags; const char *data, *unless; int mode;\n"
+            "                    int slow; };\n"
             f"static const struct pinit_step pinit_early_steps[] = {{\n    {rows}\n}};\n")

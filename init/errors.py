@@ -21,13 +21,23 @@ class ModuleError(InitError):
     """A kernel module cannot be found or its dependencies cannot be ordered."""
 
 
-def close_match(word: str, choices: Iterable[str]) -> str:
-    """The choice most like `word`, or "" when none is close."""
-    # Only error paths get here, so PID 1 start-up never pays for importing difflib.
-    import difflib
+def similarity(a: str, b: str) -> float:
+    """2·M / (len(a) + len(b)), M the longest common subsequence: difflib's ratio for names
+    (written out so that the init carries neither difflib nor the re and enum it imports)."""
+    previous = [0] * (len(b) + 1)
+    for char in a:
+        row = [0]
+        for j, other in enumerate(b):
+            row.append(previous[j] + 1 if char == other else max(previous[j + 1], row[j]))
+        previous = row
+    return 2 * previous[-1] / (len(a) + len(b)) if a or b else 1.0
 
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return close[0] if close else ""
+
+def close_match(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """The choice most like `word`, or "" when none is close."""
+    scored = [(similarity(word, choice), choice) for choice in set(choices)]
+    best = max((pair for pair in scored if pair[0] >= cutoff), default=None)
+    return best[1] if best else ""
 
 
 def did_you_mean(word: str, choices: Iterable[str], prefix: str = "") -> str:

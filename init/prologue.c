@@ -60,8 +60,9 @@ static void pinit_block_signals(void) {
 
 /* Every early step (init/rootfs.py EARLY_ROOTFS, through init/early.py's header): the Python
    init runs the same list later and finds these done. Errors are left for it to see and name. */
-static void pinit_early_steps_run(void) {
-    for (size_t i = 0; i < sizeof pinit_early_steps / sizeof *pinit_early_steps; i++) {
+#define PINIT_STEPS (sizeof pinit_early_steps / sizeof *pinit_early_steps)
+static void pinit_early_steps_run(size_t count) {
+    for (size_t i = 0; i < count; i++) {
         const struct pinit_step *s = &pinit_early_steps[i];
         if (s->kind == 'd') {
             mkdir(s->target, (mode_t)s->mode);
@@ -114,7 +115,7 @@ static void pinit_early_start(void) {
     for (i = 0; i < envc; i++) envp[i] = field[6 + argc + i];
     envp[envc] = NULL;
 
-    pinit_early_steps_run();
+    pinit_early_steps_run(PINIT_STEPS);
     /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
        appear at once, not when the Python init is up to copy them (its later runs go through
        the supervisor's pipe, into the in-memory log too). */
@@ -148,6 +149,19 @@ static void pinit_early_start(void) {
     snprintf(handover, sizeof handover, "%d,-1", (int)pid);
     setenv("PINIT_EARLY", handover, 1);
 }
+
+/* A slow early step (one that waits in the kernel, such as cgroup2's favordynmods mount) and
+   the steps before it, run by a helper process while the interpreter starts: the Python init
+   finds them done. It exits at once; PID 1 reaps it with every other child. */
+static void pinit_slow_steps(void) {
+    size_t count = 0;
+    for (size_t i = 0; i < PINIT_STEPS; i++)
+        if (pinit_early_steps[i].slow) count = i + 1;
+    if (count && fork() == 0) {
+        pinit_early_steps_run(count);
+        _exit(0);
+    }
+}
 static void pinit_on_abort(int sig) { (void)sig; pinit_last_words("abort"); }
 
 extern const char pinit_inittab_names[];
@@ -163,6 +177,7 @@ __attribute__((constructor)) static void pinit_early(void) {
         signal(SIGABRT, pinit_on_abort);
         pinit_block_signals();
         pinit_early_start();
+        if (!getenv("PINIT_EARLY")) pinit_slow_steps();   /* early start ran every step */
     }
     PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
     PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);

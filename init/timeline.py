@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from _collections_abc import Callable
 
+from init import jsontext
+
 
 class Step:
     """One timed step; a context manager so a failing step still gets its end time."""
@@ -60,8 +62,6 @@ class Timeline:
         return f"boot {started:.3f} s: main at {self.created:.3f} s{parts} -> app started"
 
     def to_json(self, compact: bool = False) -> bytes:
-        import json  # here, not at the top: written after the app started, off the hot path
-
         data = {
             "clock": "CLOCK_BOOTTIME",
             "main": round(self.created, 6),
@@ -73,5 +73,5 @@ class Timeline:
             ],
         }
         if compact:
-            return json.dumps(data, separators=(",", ":")).encode()
-        return (json.dumps(data, indent=1) + "\n").encode()
+            return jsontext.dumps(data, separators=(",", ":")).encode()
+        return (jsontext.dumps(data, indent=1) + "\n").encode()

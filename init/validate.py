@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from _collections_abc import Callable
 
+from init import jsontext
 from init.config import (
     MODES,
     MODULE_FAILURE,
@@ -110,9 +111,7 @@ class BadValue(Exception):
 
 
 def _show(value: object) -> str:
-    import json  # only on the error path: `json` is slow to import at boot (see init/jsonread.py)
-
-    text = json.dumps(value, ensure_ascii=False, default=str)  # default: TOML dates have no JSON form
+    text = jsontext.dumps(value)  # default=str: TOML dates have no JSON form
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -9,7 +9,8 @@ configured through environment variables that builder/compile.py sets:
   PINIT_DROP_BUILTINS  comma-separated builtin C modules of libpython to leave out
   PINIT_OPTIONAL_BUILTINS  ...and those to leave out unless the program imports them
   PINIT_EXT_DIRS       static archives of C extension modules, each with a modules.json
-                       (builder/pyext.py: the stdlib's; builder/pypi.py: packages'), os.pathsep
+                       (builder/pyext.py: the stdlib's and libpython rebuilt for size;
+                       builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
 
 What it does, and why:
@@ -46,6 +47,7 @@ PROLOGUE_C = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 
 INITTAB_MARK = "pinit-inittab:"
+REFUSED_MARK = "pinit-refused:"
 
 
 def inittab_c(config_c: str, drop: frozenset[str],
@@ -66,10 +68,13 @@ def inittab_c(config_c: str, drop: frozenset[str],
         if stripped == "{0, 0}":
             out += [f'    {{"{name}", {symbol}}},\n' for name, symbol in add]
         out.append(line)
-    # The table's names, readable in the binary (`strings /init | grep pinit-inittab`): what
-    # a program can import as builtins, for people and tests alike.
-    names = [ln.strip().split('"')[1] for ln in out if ln.strip().startswith('{"')]
-    out.append(f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}";\n')
+    # The table's names, readable in the binary (`strings /init | grep pinit-`), for people and
+    # tests alike: what a program can import as builtins, and what it is told is not in.
+    entries = [ln.strip().split('"')[1:] for ln in out if ln.strip().startswith('{"')]
+    names = [name for name, symbol, *_ in entries if "pinit_refused_" not in symbol]
+    refused = [name for name, symbol, *_ in entries if "pinit_refused_" in symbol]
+    out.append(f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}\\0'
+               f'{REFUSED_MARK} {" ".join(refused)}";\n')
     text = "".join(out)
     if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
         sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
@@ -77,14 +82,19 @@ def inittab_c(config_c: str, drop: frozenset[str],
     return text
 
 
+def refused_symbol(name: str) -> str:
+    return "pinit_refused_" + name.replace(".", "__")
+
+
 def refused_c(reasons: dict[str, str]) -> str:
-    """Builtin modules whose import fails with an ImportError that names the reason."""
+    """Builtin modules whose import fails with a ModuleNotFoundError (an ImportError) that
+    names the reason."""
     out = ["#include <Python.h>\n"]
     for name, reason in reasons.items():
         message = (f"{name} is not in pinit's static binary: {reason}"
                    .replace("\\", "\\\\").replace('"', '\\"'))
-        out.append(f"PyObject *PyInit_{name}(void) {{\n"
-                   f'    PyErr_SetString(PyExc_ImportError, "{message}");\n'
+        out.append(f"PyObject *{refused_symbol(name)}(void) {{\n"
+                   f'    PyErr_SetString(PyExc_ModuleNotFoundError, "{message}");\n'
                    "    return NULL;\n}\n")
     return "".join(out)
 
@@ -107,12 +117,82 @@ def register_builtins(names: frozenset[str]) -> None:
     sys.builtin_module_names = tuple(sorted({*sys.builtin_module_names, *names}))
 
 
-def imported_modules() -> set[str]:
-    """Every module name the compiled program's modules import (Nuitka's import graph)."""
+def _imports(filename: str, package: str) -> tuple[set[str], set[int]]:
+    """What a Python source imports at module level (names, with their parents), and the lines
+    of its imports inside function bodies."""
+    import ast
+
+    with open(filename, "rb") as f:
+        tree = ast.parse(f.read())
+    lazy_lines: set[int] = set()
+    in_functions: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    in_functions.add(id(inner))
+                    lazy_lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    eager: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in in_functions:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            eager.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return eager, lazy_lines
+
+
+_STDLIB_IMPORTS: dict[str, tuple[set[str], set[int]] | None] = {}
+
+
+def stdlib_imports(module_name: str) -> tuple[set[str], set[int]] | None:
+    """_imports() of a Python module of the standard library (None for any other), cached.
+    The standard library is the one of the Python running Nuitka: Debian's 3.11.2, the target's."""
+    if module_name not in _STDLIB_IMPORTS:
+        import sysconfig
+
+        base = os.path.join(sysconfig.get_paths()["stdlib"], *module_name.split("."))
+        found = None
+        for filename, package in ((os.path.join(base, "__init__.py"), module_name),
+                                  (base + ".py", module_name.rpartition(".")[0])):
+            if os.path.isfile(filename):
+                found = _imports(filename, package)
+                break
+        _STDLIB_IMPORTS[module_name] = found
+    return _STDLIB_IMPORTS[module_name]
+
+
+def imported_modules() -> tuple[set[str], dict[str, str]]:
+    """Every module name the compiled program's modules import (Nuitka's import graph), and of
+    those, the ones only the standard library imports, inside a function: name → importer.
+
+    Such a module is left out, Python or C (subprocess from os.popen, unicodedata from re's
+    `\\N{...}` escapes, readline from code.interact): a program that wants it imports it."""
     from nuitka.ModuleRegistry import getDoneModules
 
-    return {str(attempt.module_name) for module in getDoneModules()
-            for attempt in module.getUsedModules()}
+    eager: set[str] = set()
+    lazy: dict[str, str] = {}
+    for module in getDoneModules():
+        importer = module.getFullName().asString()
+        known = stdlib_imports(importer)
+        lines = known[1] if known else set()
+        for attempt in module.getUsedModules():
+            name = str(attempt.module_name)
+            if attempt.source_ref is not None and attempt.source_ref.getLineNumber() in lines:
+                lazy.setdefault(name, importer)
+            else:
+                eager.add(name)
+    return eager | set(lazy), {n: m for n, m in lazy.items() if n not in eager}
 
 
 def early_header() -> str:
@@ -144,12 +224,14 @@ def sysroot_paths(sysroot: str) -> tuple[str, str]:
     return lib, include
 
 
-def retarget(sysroot: str) -> None:
-    """Point Nuitka's libpython and Python.h lookups at the arm64 sysroot."""
+def retarget(sysroot: str, libpython: str | None = None) -> None:
+    """Point Nuitka's libpython and Python.h lookups at the arm64 sysroot (libpython: a rebuilt
+    archive instead of the sysroot's)."""
     import nuitka.PythonVersions as PythonVersions
     import nuitka.utils.StaticLibraries as StaticLibraries
 
     lib, include = sysroot_paths(sysroot)
+    lib = libpython or lib
     for path in (lib, include):
         if not os.path.exists(path):
             sys.exit(f"pinit nuitka plugin: {path} missing; run `invoke toolchain`")
@@ -297,7 +379,11 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.not_built: dict[str, str] = {
             name: why for m in self.manifests for name, why in m["not_built"].items()}
         self.linked: tuple[str, ...] = ()
-        retarget(self.sysroot)
+        # builder/pyext.py's libpython, rebuilt for size, when an archive directory has one.
+        libpython = next((os.path.join(d, m["libpython"])
+                          for d, m in zip(self.ext_dirs, self.manifests, strict=True)
+                          if "libpython" in m), None)
+        retarget(self.sysroot, libpython)
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
         skip_inspect_patch()
         trim_stdlib()
@@ -307,33 +393,57 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def isAlwaysEnabled() -> bool:
         return True
 
+    def onModuleEncounter(self, using_module_name: object, module_name: object,
+                          module_filename: str, module_kind: str) -> tuple[bool, str] | None:
+        """Not followed: a module the standard library imports only inside functions (os.popen's
+        subprocess, traceback's ast, …). Imported by the program, or at module level by any
+        module it uses, it is followed as usual (Nuitka decides per importer)."""
+        if using_module_name is None:
+            return None
+        known = stdlib_imports(str(using_module_name))
+        if known is None or str(module_name) in known[0]:
+            return None
+        return False, "pinit: the standard library imports it only inside a function"
+
     def getExtraCodeFiles(self) -> dict[str, str]:
         backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
         config_c = os.path.join(self.sysroot, "usr/lib/python3.11/config-3.11-aarch64-linux-gnu",
                                 "config.c")
-        imported = imported_modules()
-        wanted = imported & set(self.ext_modules)
+        from nuitka.ModuleRegistry import getDoneModules
+
+        imported, lazy = imported_modules()
+        eager = imported - set(lazy)
+        wanted = eager & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
             wanted.update(self.ext_modules[name].get("requires", ()))  # type: ignore[arg-type]
         # libpython's own builtins that nothing needs at start-up are linked only when imported.
-        kept = imported | {dep for name in imported | wanted
-                           for dep in BUILTIN_REQUIRES.get(name, ())}
+        kept = eager | {dep for name in eager | wanted for dep in BUILTIN_REQUIRES.get(name, ())}
         drop = self.drop | (self.optional - kept)
-        # A module that cannot be in a static binary is a builtin whose import raises an
-        # ImportError saying why (rather than a search for a .so that cannot load).
-        refused = sorted(imported_modules() & set(self.not_built))
+        # A module that cannot be in a static binary, or was left out, is a builtin whose
+        # import raises an ImportError saying why (rather than a search for a .so).
+        reasons = {name: self.not_built[name] for name in imported & set(self.not_built)}
+        embedded = {m.getFullName().asString() for m in getDoneModules()}
+        reasons.update({
+            name: f"only {importer} imports it, inside a function; a program that uses it "
+                  f"imports {name} itself, and then it is in"
+            for name, importer in lazy.items()
+            if name in (self.optional | set(self.ext_modules)) - kept - wanted - self.drop
+            or (name not in embedded and name not in self.ext_modules
+                and stdlib_imports(name) is not None)})
+        refused = sorted(reasons)
         self.linked = tuple(sorted(wanted))
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), drop, tuple(
-                (name, str(self.ext_modules.get(name, {}).get("init", f"PyInit_{name}")))
-                for name in (*self.linked, *refused)))
+            inittab = inittab_c(f.read(), drop, (
+                *((name, str(self.ext_modules[name].get("init", f"PyInit_{name}")))
+                  for name in self.linked),
+                *((name, refused_symbol(name)) for name in refused)))
         return {
             "pinit_boot.c": early_header() + f'#include "{PROLOGUE_C}"\n',
             "pinit_inittab.c": inittab,
-            "pinit_refused.c": refused_c({name: self.not_built[name] for name in refused}),
+            "pinit_refused.c": refused_c(reasons),
             # Included by absolute path so their sibling #includes resolve.
             "pinit_sys.c": f'#include "{module}"\n',
             "pinit_cffi_backend.c": f'#include "{backend}"\n',

@@ -144,10 +144,21 @@ def _not_static():
     return "imported?!"
 
 
+def _left_out():
+    # re imports unicodedata only inside a function (for \N{...} escapes) and nothing here
+    # imports it: it is not in the binary, and importing it says so.
+    import re
+    try:
+        re.compile(r"\N{DIGIT ONE}")
+    except ImportError as exc:
+        return f"refused: {type(exc).__name__}: {exc}"
+    return "compiled?!"
+
+
 for name, fn in (("asyncio", _asyncio), ("termios", _termios), ("mmap", _mmap),
                  ("ctypes-ioctl", _ctypes_ioctl), ("dlopen", _dlopen), ("sqlite3", _sqlite),
                  ("ssl", _ssl), ("compression", _compression), ("decimal", _decimal),
-                 ("threading", _threading), ("nis", _not_static)):
+                 ("threading", _threading), ("nis", _not_static), ("left-out", _left_out)):
     check(name, fn)
 print("STDLIB done", flush=True)
 os.kill(1, signal.SIGUSR2)

@@ -62,7 +62,9 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
                 "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
                 "STDLIB threading: ok count=4000 finished=4",
                 "STDLIB dlopen: refused: OSError:",
-                "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: "]
+                "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
+                "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
+                "static binary: only re._parser imports it, inside a function"]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
     second = _boot(probe_image, tmp_path / "second.log")
@@ -80,16 +82,19 @@ def _init_of(image: Path) -> bytes:
     return next(e.data for e in entries if e.path == "init" and isinstance(e, cpio.File))
 
 
-def inittab(binary: bytes) -> set[str]:
-    """The builtin modules a binary has: the plugin writes their names into it."""
-    mark = nuitka_plugin.INITTAB_MARK.encode()
-    start = binary.index(mark) + len(mark)
+def inittab(binary: bytes, mark: str = nuitka_plugin.INITTAB_MARK) -> set[str]:
+    """The builtin modules a binary has (or, with REFUSED_MARK, those whose import says they
+    are left out): the plugin writes their names into it."""
+    start = binary.index(mark.encode()) + len(mark)
     return set(binary[start:binary.index(b"\0", start)].decode().split())
 
 
 def test_only_what_is_imported_is_linked(probe_image, built_init) -> None:
     init = inittab(built_init.read_bytes())
-    assert "posix" in init and not {"_ssl", "_sqlite3", "unicodedata"} & init
+    assert "posix" in init and not {"_ssl", "_sqlite3", "unicodedata", "readline"} & init
+    # Imported only inside functions of the standard library: left out, and saying so.
+    refused = inittab(built_init.read_bytes(), nuitka_plugin.REFUSED_MARK)
+    assert {"unicodedata", "subprocess", "readline"} <= refused
     assert b"OpenSSL" not in built_init.read_bytes()
     probe_binary = _init_of(probe_image)
     probe = inittab(probe_binary)

@@ -1,4 +1,4 @@
-"""init/frozen.py and init/jsonread.py: the boot-time stand-ins for dataclasses and json."""
+"""init/frozen.py and init/jsontext.py: the boot-time stand-ins for dataclasses and json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from init import jsonread
+from init import jsontext
 from init.frozen import FrozenInstanceError, field, fields, frozen, replace
 
 
@@ -64,7 +64,7 @@ def test_reader_agrees_with_json_on_random_documents(seed: int) -> None:
     rng = random.Random(seed)
     doc = _random_value(rng)
     for text in (json.dumps(doc), json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True)):
-        assert jsonread.loads(text) == json.loads(text)
+        assert jsontext.loads(text) == json.loads(text)
 
 
 @pytest.mark.parametrize("bad", ['{"a": 1,}', "[1 2]", '{"a" 1}', '"abc', "01", "1.", "-",
@@ -72,13 +72,13 @@ def test_reader_agrees_with_json_on_random_documents(seed: int) -> None:
 def test_reader_rejects_what_json_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         json.loads(bad)
-    with pytest.raises(jsonread.JSONError, match="line 1 column"):
-        jsonread.loads(bad)
+    with pytest.raises(jsontext.JSONError, match="line 1 column"):
+        jsontext.loads(bad)
 
 
 def test_error_names_line_and_column() -> None:
-    with pytest.raises(jsonread.JSONError, match="line 3 column 7"):
-        jsonread.loads('{\n "a": 1,\n "b": ?\n}')
+    with pytest.raises(jsontext.JSONError, match="line 3 column 7"):
+        jsontext.loads('{\n "a": 1,\n "b": ?\n}')
 
 
 def test_config_file_that_is_not_an_object_is_a_config_error(tmp_path) -> None:
@@ -87,3 +87,27 @@ def test_config_file_that_is_not_an_object_is_a_config_error(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="expected a JSON object, found list"):
         parse(b"[1, 2]", str(tmp_path / "pinit.json"))
+
+
+WRITTEN = [
+    None, True, False, 0, -7, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"),
+    "", "plain", 'quote " and \\ backslash', "tab\tnew\nline\r\b\f", "\x00\x1f\x7f", "ünïcødé ✓",
+    [], {}, [1, [2, [3, {}]]], {"a": 1, "b": [True, None], "c": {"d": "e"}},
+    {2: "int key", True: "bool key", None: "none key", 2.5: "float key"},
+    ("tuple", "too"), {"nested": [{"x": []}, {"y": {}}]},
+]
+
+
+@pytest.mark.parametrize("value", WRITTEN, ids=repr)
+@pytest.mark.parametrize("style", [{}, {"indent": 1}, {"indent": 2}, {"separators": (",", ":")}])
+def test_the_writer_is_json_dumps(value: object, style: dict) -> None:
+    assert jsontext.dumps(value, **style) == json.dumps(value, ensure_ascii=False, **style)
+
+
+def test_the_writer_shows_other_values_as_text_and_refuses_bad_keys() -> None:
+    import datetime
+
+    day = datetime.date(2026, 12, 1)
+    assert jsontext.dumps({"when": day}) == json.dumps({"when": day}, default=str)
+    with pytest.raises(TypeError, match="keys must be"):
+        jsontext.dumps({(1, 2): "x"})

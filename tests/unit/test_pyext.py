@@ -30,7 +30,8 @@ def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() ->
     assert "spwd" not in text
     assert "extern PyObject* PyInit__ssl(void);" in text
     assert "extern PyObject* PyInit_x(void);" in text
-    assert 'pinit_inittab_names[] = "pinit-inittab: posix _ssl gpiod._ext";' in text
+    assert ('pinit_inittab_names[] = "pinit-inittab: posix _ssl gpiod._ext\\0pinit-refused: ";'
+            in text)
     entries = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
     assert entries == ['{"posix", PyInit_posix},', '{"_ssl", PyInit__ssl},',
                        '{"gpiod._ext", PyInit_x},', "{0, 0}"]
@@ -67,6 +68,51 @@ def test_the_real_archive_defines_every_module_init(toolchain) -> None:
 
 
 def test_a_module_that_cannot_be_static_is_a_builtin_that_says_why() -> None:
-    text = nuitka_plugin.refused_c({"nis": 'needs "Kerberos"'})
-    assert "PyObject *PyInit_nis(void) {" in text
-    assert 'PyExc_ImportError, "nis is not in pinit\'s static binary: needs \\"Kerberos\\""' in text
+    text = nuitka_plugin.refused_c({"nis": 'needs "Kerberos"', "email.iterators": "left out"})
+    assert "PyObject *pinit_refused_nis(void) {" in text
+    assert ('PyExc_ModuleNotFoundError, "nis is not in pinit\'s static binary: needs '
+            '\\"Kerberos\\""') in text
+    assert "PyObject *pinit_refused_email__iterators(void) {" in text
+
+
+LAZY_SOURCE = """\
+import os, re as _re
+from . import sibling
+from .pkg import thing
+try:
+    import _fast
+except ImportError:
+    _fast = None
+
+def popen(cmd):
+    import subprocess
+    from email import (
+        iterators)
+    return subprocess
+
+class C:
+    def method(self):
+        import os   # also at module level: stays eager
+"""
+
+
+def test_imports_inside_functions_are_told_apart_from_module_level(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text(LAZY_SOURCE)
+    eager, lazy_lines = nuitka_plugin._imports(str(source), "pkg.sub")
+    assert {"os", "re", "pkg.sub", "pkg.sub.sibling", "pkg.sub.pkg", "pkg.sub.pkg.thing",
+            "_fast"} <= eager
+    assert "subprocess" not in eager and "email" not in eager
+    lines = LAZY_SOURCE.splitlines()
+    assert {i + 1 for i, line in enumerate(lines) if "import subprocess" in line
+            or "from email" in line or "iterators)" in line} <= lazy_lines
+    assert not any(i + 1 in lazy_lines for i, line in enumerate(lines) if line.startswith("import"))
+
+
+def test_a_stdlib_module_is_known_by_its_source(toolchain) -> None:
+    os_imports = nuitka_plugin.stdlib_imports("os")
+    assert os_imports is not None
+    eager, lazy_lines = os_imports
+    assert "abc" in eager and "sys" in eager and "subprocess" not in eager
+    assert lazy_lines   # os.popen imports subprocess inside a function
+    assert nuitka_plugin.stdlib_imports("init.main") is None   # not the standard library

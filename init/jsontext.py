@@ -1,13 +1,16 @@
-"""A small JSON reader for /etc/pinit.json, so PID 1 does not import `json` before the app starts.
+"""JSON for PID 1 without `json`: a reader for /etc/pinit.json and a writer for what it reports.
 
 The stdlib's `json` imports `re` and compiles its patterns at import time; Debian's static
 libpython has no `_json` accelerator either. Together that is about 0.25 s of the init's start
 under QEMU, for a file of about a kilobyte. This reader handles all of RFC 8259 (the builder
 writes it with `json.dumps`, and tests compare it with `json.loads` on many inputs) and reports
-errors with line and column like `json` does.
+errors with line and column like `json` does. The writer is json.dumps for the init's plain
+data (tests compare the two); with neither, the init carries no `json` and no `re`.
 """
 
 from __future__ import annotations
+
+from _collections_abc import Callable
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _WS = " \t\n\r"
@@ -160,3 +163,74 @@ def loads(data: str | bytes) -> object:
     if reader.skip():
         raise reader.fail("Extra data")
     return result
+
+
+_QUOTE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+          "\f": "\\f"}
+
+
+def _quote(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _QUOTE:
+            out.append(_QUOTE[char])
+        elif char < " ":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _scalar(value: object) -> str | None:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    return None
+
+
+def dumps(value: object, indent: int | None = None, separators: tuple[str, str] | None = None,
+          default: Callable[[object], object] = str) -> str:
+    """json.dumps(value, ensure_ascii=False, indent=..., separators=..., default=...)."""
+    item_sep, key_sep = separators or ((",", ": ") if indent is not None else (", ", ": "))
+
+    def block(opening: str, closing: str, items: list[str], level: int) -> str:
+        if not items:
+            return opening + closing
+        if indent is None:
+            return opening + item_sep.join(items) + closing
+        inner = "\n" + " " * (indent * (level + 1))
+        return (opening + inner + (item_sep + inner).join(items) + "\n" + " " * (indent * level)
+                + closing)
+
+    def encode(item: object, level: int) -> str:
+        text = _scalar(item)
+        if text is not None:
+            return text
+        if isinstance(item, (list, tuple)):
+            return block("[", "]", [encode(x, level + 1) for x in item], level)
+        if isinstance(item, dict):
+            pairs = []
+            for key, x in item.items():
+                name = key if isinstance(key, str) else _scalar(key)
+                if name is None:
+                    raise TypeError(f"keys must be str, int, float, bool or None, "
+                                    f"not {type(key).__name__}")
+                pairs.append((_quote(name) if isinstance(key, str) else f'"{name}"')
+                             + key_sep + encode(x, level + 1))
+            return block("{", "}", pairs, level)
+        return encode(default(item), level)
+
+    return encode(value, 0)
