@@ -9,6 +9,7 @@ modules, data partition, watchdog) happens before it starts; the timeline file i
 from __future__ import annotations
 
 import errno
+import gc
 
 from init import cmdline, configfile
 from init.cgroup import Cgroups
@@ -223,6 +224,10 @@ class Boot:
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
         self.log(self.timeline.summary(self.kernel.clock()))
+        # The compiled entry starts PID 1 with the collector off (builder/compile.py); what the
+        # boot made lives as long as PID 1, so it is frozen out of every later collection.
+        gc.freeze()
+        gc.enable()
         for step in self.timeline.steps:
             self.log.debug(f"step {step.start:.3f}-{step.end:.3f} {step.phase}: {step.name}"
                            + (f" ({step.error})" if step.error else ""))

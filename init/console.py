@@ -7,7 +7,7 @@ console (EIO on a serial line that went away) can never take PID 1 down.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 
 from init.errors import InitError
 from init.kernel import Kernel
@@ -33,7 +33,7 @@ def errname(exc: BaseException) -> str:
     """"ENOENT (No such file or directory)" — the symbol is what people search for.
     An InitError's message already says everything; anything else is named by its type."""
     if isinstance(exc, OSError) and exc.errno:
-        return f"{errno.errorcode.get(exc.errno, str(exc.errno))} ({os.strerror(exc.errno)})"
+        return f"{errno.errorcode.get(exc.errno, str(exc.errno))} ({posix.strerror(exc.errno)})"
     if isinstance(exc, InitError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -67,7 +67,7 @@ class Log:
 def kmsg(kernel: Kernel, root: str, message: str) -> None:
     """Put a critical line ("<2>") into the kernel log, where it survives a dead console."""
     try:
-        fd = kernel.open(root.rstrip("/") + "/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC)
+        fd = kernel.open(root.rstrip("/") + "/dev/kmsg", posix.O_WRONLY | posix.O_CLOEXEC)
     except OSError:
         return
     try:
@@ -91,7 +91,7 @@ def open_console(kernel: Kernel, root: str, name: str, log: Log) -> None:
     """
     path = root.rstrip("/") + device_path(name or "console")
     try:
-        fd = kernel.open(path, os.O_RDWR | os.O_NOCTTY)
+        fd = kernel.open(path, posix.O_RDWR | posix.O_NOCTTY)
     except OSError as exc:
         log(f"cannot open console {device_path(name or 'console')}: {errname(exc)}; "
             "keeping the kernel's console")

@@ -6,7 +6,10 @@ therefore names what was acted on (file, key, module) and the value that was wro
 
 from __future__ import annotations
 
-from _collections_abc import Iterable
+# Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class InitError(Exception):

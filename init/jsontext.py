@@ -10,7 +10,11 @@ data (tests compare the two); with neither, the init carries no `json` and no `r
 
 from __future__ import annotations
 
-from _collections_abc import Callable
+# Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _WS = " \t\n\r"

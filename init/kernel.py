@@ -17,7 +17,7 @@ import _signal as signal  # not `signal`: it imports enum
 # datagram socket for interface ioctls.
 import errno
 import fcntl
-import os
+import posix
 import select
 import time
 
@@ -47,13 +47,13 @@ class Kernel:
 
         self._ffi = ffi
         self._lib = lib
-        self._pid = os.getpid()
-        self._cwd = os.getcwd()   # PID 1 never changes it
+        self._pid = posix.getpid()
+        self._cwd = posix.getcwd()   # PID 1 never changes it
 
     def _check(self, result: int, *what: str) -> None:
         if result < 0:
             err = self._ffi.errno
-            raise OSError(err, os.strerror(err), *what[:1])
+            raise OSError(err, posix.strerror(err), *what[:1])
 
     # --- file systems -------------------------------------------------------------------------
 
@@ -66,40 +66,47 @@ class Kernel:
         self._check(self._lib.umount2(target.encode(), flags), target)
 
     def mkdir(self, path: str, mode: int) -> None:
-        os.mkdir(path, mode)
+        posix.mkdir(path, mode)
 
     def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
-        os.mknod(path, mode, os.makedev(major, minor))
+        posix.mknod(path, mode, posix.makedev(major, minor))
 
     def symlink(self, target: str, path: str) -> None:
-        os.symlink(target, path)
+        posix.symlink(target, path)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        os.chown(path, uid, gid)
+        posix.chown(path, uid, gid)
 
     def chmod(self, path: str, mode: int) -> None:
-        os.chmod(path, mode)
+        posix.chmod(path, mode)
 
     def mkfifo(self, path: str, mode: int) -> None:
-        os.mkfifo(path, mode)
+        posix.mkfifo(path, mode)
 
     def umask(self, mask: int) -> int:
-        return os.umask(mask)
+        return posix.umask(mask)
 
     def exists(self, path: str) -> bool:
-        return os.path.lexists(path)
+        """Like os.path.lexists (a dangling link exists): the init imports no `os` to boot."""
+        try:
+            posix.lstat(path)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def is_mountpoint(self, path: str) -> bool:
         """Something is mounted on `path` (it sits on another device than its parent)."""
         try:
-            return os.stat(path).st_dev != os.stat(path.rstrip("/") + "/..").st_dev
+            return posix.stat(path).st_dev != posix.stat(path.rstrip("/") + "/..").st_dev
         except OSError:
             return False
 
     def early_service(self) -> tuple[int, int] | None:
         """(pid, output pipe or -1) of the service the C prologue started before Python (see
         toolchain/nuitka_plugin.py, "early start"), handed over once through the environment."""
-        value = os.environ.pop("PINIT_EARLY", "")
+        value = posix.environ.pop(b"PINIT_EARLY", b"").decode()
+        if value:
+            posix.unsetenv("PINIT_EARLY")
         pid, _, fd = value.partition(",")
         try:
             return (int(pid), int(fd)) if int(pid) > 0 else None   # fd -1: output on the console
@@ -107,25 +114,27 @@ class Kernel:
             return None
 
     def setpriority(self, nice: int, pid: int = 0) -> None:
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
+        posix.setpriority(posix.PRIO_PROCESS, pid, nice)
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(os.listdir(path))
+        return sorted(posix.listdir(path))
 
     def realpath(self, path: str) -> str:
-        return os.path.realpath(path)
+        import posixpath  # imports os: only where a device's links are resolved, not to boot
+
+        return posixpath.realpath(path)
 
     def read_file(self, path: str, size: int = -1, offset: int = 0) -> bytes:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             if size < 0:
                 chunks = []
-                while chunk := os.read(fd, 65536):
+                while chunk := posix.read(fd, 65536):
                     chunks.append(chunk)
                 return b"".join(chunks)
-            return os.pread(fd, size, offset)
+            return posix.pread(fd, size, offset)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode("utf-8", "replace")
@@ -133,12 +142,12 @@ class Kernel:
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write atomically: a reader sees the old file or the whole new one."""
         tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
         try:
             self.write(fd, data)
         finally:
-            os.close(fd)
-        os.rename(tmp, path)
+            posix.close(fd)
+        posix.rename(tmp, path)
 
     # --- file descriptors ---------------------------------------------------------------------
 
@@ -149,41 +158,41 @@ class Kernel:
         return fd
 
     def file_size(self, fd: int) -> int:
-        return os.fstat(fd).st_size
+        return posix.fstat(fd).st_size
 
     def fdatasync(self, fd: int) -> None:
-        os.fdatasync(fd)
+        posix.fdatasync(fd)
 
     def rename(self, old: str, new: str) -> None:
-        os.rename(old, new)
+        posix.rename(old, new)
 
     def set_value(self, path: str, value: str) -> None:
         """Write a kernel setting (a cgroup or /proc file) in place: no temporary file."""
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
         try:
-            os.write(fd, value.encode())
+            posix.write(fd, value.encode())
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         """Callers pass O_CLOEXEC themselves: the console fds must survive exec."""
-        return os.open(path, flags, mode)
+        return posix.open(path, flags, mode)
 
     def close(self, fd: int) -> None:
-        os.close(fd)
+        posix.close(fd)
 
     def read(self, fd: int, size: int) -> bytes:
         """b"" means end of file; a non-blocking fd with nothing to read raises EAGAIN."""
-        return os.read(fd, size)
+        return posix.read(fd, size)
 
     def write(self, fd: int, data: bytes) -> int:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[posix.write(fd, view):]
         return len(data)
 
     def dup2(self, fd: int, fd2: int) -> None:
-        os.dup2(fd, fd2, inheritable=True)
+        posix.dup2(fd, fd2, inheritable=True)
 
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         result: bytes = fcntl.ioctl(fd, request, arg)
@@ -200,24 +209,24 @@ class Kernel:
     # --- the rest of the kernel ---------------------------------------------------------------
 
     def finit_module(self, path: str, params: str) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             result = self._lib.pinit_finit_module(fd, params.encode(), 0)
             err = self._ffi.errno
         finally:
-            os.close(fd)
+            posix.close(fd)
         if result < 0:
-            raise OSError(err, os.strerror(err), path)
+            raise OSError(err, posix.strerror(err), path)
 
     def sethostname(self, name: str) -> None:
         raw = name.encode()
         self._check(self._lib.sethostname(raw, len(raw)), name)
 
     def uname_release(self) -> str:
-        return os.uname().release
+        return posix.uname().release
 
     def uname_machine(self) -> str:
-        return os.uname().machine
+        return posix.uname().machine
 
     def sync(self) -> None:
         self._lib.sync()
@@ -228,8 +237,8 @@ class Kernel:
         if self._pid != 1:
             # A host test running the init as a plain process must not reboot the machine.
             if action != "cad-off":
-                os.write(1, f"pinit: not PID 1, so no reboot(2) {name}; exiting\n".encode())
-                os._exit(0)
+                posix.write(1, f"pinit: not PID 1, so no reboot(2) {name}; exiting\n".encode())
+                posix._exit(0)
             return
         cmd = getattr(self._lib, name)
         # The magic numbers are unsigned in <sys/reboot.h> (RB_HALT_SYSTEM is 0xcdef0123) but
@@ -247,13 +256,13 @@ class Kernel:
         if pid == -1 and self._pid != 1:
             # kill(-1) from an ordinary process would hit every process of this user.
             raise PermissionError(1, "kill(-1) only as PID 1", "-1")
-        os.kill(pid, sig)
+        posix.kill(pid, sig)
 
     def killpg(self, pgid: int, sig: int) -> None:
-        os.killpg(pgid, sig)
+        posix.killpg(pgid, sig)
 
     def waitpid(self, pid: int, options: int) -> tuple[int, int]:
-        return os.waitpid(pid, options)
+        return posix.waitpid(pid, options)
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
               gid: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> tuple[int, int]:
@@ -268,26 +277,26 @@ class Kernel:
         is outside the group: through the C helper pinit_spawn (vfork, like posix_spawn) when
         nothing else changes, else in the forked child.
         """
-        out_r, out_w = os.pipe()
+        out_r, out_w = posix.pipe()
         try:
             # Nothing to change but the session (and maybe the cgroup): no fork of PID 1.
             plain = uid == 0 and gid == 0 and not groups and cwd == self._cwd
             if plain and not cgroup:
-                pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
+                pid = posix.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
                                      file_actions=[
-                                         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                                         (os.POSIX_SPAWN_DUP2, out_w, 1),
-                                         (os.POSIX_SPAWN_DUP2, out_w, 2)])
+                                         (posix.POSIX_SPAWN_OPEN, 0, "/dev/null", posix.O_RDONLY, 0),
+                                         (posix.POSIX_SPAWN_DUP2, out_w, 1),
+                                         (posix.POSIX_SPAWN_DUP2, out_w, 2)])
             elif plain:
                 pid = self._spawn_into(argv, env, cgroup, out_w)
             else:
                 pid = self._fork_exec(argv, env, cwd, uid, gid, out_w, cgroup, groups)
         except BaseException:
-            os.close(out_r)
+            posix.close(out_r)
             raise
         finally:
-            os.close(out_w)
-        os.set_blocking(out_r, False)
+            posix.close(out_w)
+        posix.set_blocking(out_r, False)
         return pid, out_r
 
     def _spawn_into(self, argv: list[str], env: dict[str, str], cgroup: str, out_w: int) -> int:
@@ -298,46 +307,46 @@ class Kernel:
         argv_p = ffi.new("char *[]", [*keep, ffi.NULL])
         envp = ffi.new("char *[]", [*env_c, ffi.NULL])
         err = ffi.new("int *")
-        procs = os.open(f"{cgroup}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        procs = posix.open(f"{cgroup}/cgroup.procs", posix.O_WRONLY | posix.O_CLOEXEC)
+        null = posix.open("/dev/null", posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             pid = self._lib.pinit_spawn(keep[0], argv_p, envp, procs, out_w, null, err)
         finally:
-            os.close(procs)
-            os.close(null)
+            posix.close(procs)
+            posix.close(null)
         if pid < 0 or err[0]:
             # An exec failure: the child exited 127; the caller's waitpid loop reaps it.
-            raise OSError(err[0], os.strerror(err[0]), argv[0])
+            raise OSError(err[0], posix.strerror(err[0]), argv[0])
         return int(pid)
 
     def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
                    out_w: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> int:
-        err_r, err_w = os.pipe()   # close-on-exec: EOF with no data means exec succeeded
-        pid = os.fork()
+        err_r, err_w = posix.pipe()   # close-on-exec: EOF with no data means exec succeeded
+        pid = posix.fork()
         if pid == 0:
             try:
-                os.close(err_r)
+                posix.close(err_r)
                 if cgroup:
                     self.set_value(f"{cgroup}/cgroup.procs", "0")
-                os.setsid()
-                null = os.open("/dev/null", os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(out_w, 1)
-                os.dup2(out_w, 2)
+                posix.setsid()
+                null = posix.open("/dev/null", posix.O_RDONLY)
+                posix.dup2(null, 0)
+                posix.dup2(out_w, 1)
+                posix.dup2(out_w, 2)
                 self._become(argv, env, cwd, uid, gid, groups)
             except BaseException as exc:
                 err = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
-                os.write(err_w, str(err).encode())
+                posix.write(err_w, str(err).encode())
             finally:
-                os._exit(127)
-        os.close(err_w)
+                posix._exit(127)
+        posix.close(err_w)
         try:
-            report = os.read(err_r, 32)
+            report = posix.read(err_r, 32)
         finally:
-            os.close(err_r)
+            posix.close(err_r)
         if report:
             err = int(report)
-            raise OSError(err, os.strerror(err), argv[0])
+            raise OSError(err, posix.strerror(err), argv[0])
         return pid
 
     def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
@@ -350,14 +359,14 @@ class Kernel:
         signal.set_wakeup_fd(-1)
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        os.chdir(cwd)
+        posix.chdir(cwd)
         if uid or gid or groups:
-            os.setgroups(list(groups))
-            os.setgid(gid)
-            os.setuid(uid)
+            posix.setgroups(list(groups))
+            posix.setgid(gid)
+            posix.setuid(uid)
         if uid:
             self._check(self._lib.pinit_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
-        os.execve(argv[0], argv, env)
+        posix.execve(argv[0], argv, env)
 
     # --- time and events ----------------------------------------------------------------------
 
@@ -374,9 +383,9 @@ class Kernel:
 
     def watch_signals(self, signals: tuple[int, ...]) -> int:
         """Route `signals` to a pipe (one byte = one signal number); returns its read end."""
-        read_end, write_end = os.pipe()
-        os.set_blocking(read_end, False)
-        os.set_blocking(write_end, False)
+        read_end, write_end = posix.pipe()
+        posix.set_blocking(read_end, False)
+        posix.set_blocking(write_end, False)
         signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         for sig in signals:
             signal.signal(sig, _noop)

@@ -8,7 +8,7 @@ is started; the older file is never written again.
 
 from __future__ import annotations
 
-import os
+import posix
 
 from init.console import Log, errname
 from init.kernel import Kernel
@@ -30,8 +30,8 @@ class LogFile:
             self._kernel.mkdir(self._folder, 0o755)
         except FileExistsError:
             pass   # EEXIST: an earlier boot made it
-        self._fd = self._kernel.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
-                                     os.O_CLOEXEC, 0o640)
+        self._fd = self._kernel.open(self.path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT |
+                                     posix.O_CLOEXEC, 0o640)
         self._size = self._kernel.file_size(self._fd)
 
     def append(self, lines: bytes) -> None:

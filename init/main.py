@@ -61,7 +61,7 @@ The failure policy (config.on_failure; "shell" with pinit.debug=1) also applies 
 from __future__ import annotations
 
 import _signal as signal  # not `signal`: it imports enum
-import os
+import posix
 import sys
 
 from init.boot import Boot
@@ -152,14 +152,14 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
 
     `argv` is the whole command line as in sys.argv: argv[0] is the program (the compiled
     init's entry calls main(sys.argv)). `kernel` is for tests (the recording fake)."""
-    pid = os.getpid()
+    pid = posix.getpid()
     root, config_path = parse_args(argv[1:], strict=pid != 1)
     if kernel is None:
         try:
             kernel = Kernel()
         except BaseException as exc:
             # Without the syscall module there is no way to reboot; a panic would lose this line.
-            os.write(1, f"pinit: FATAL: no syscall module: {exc!r}\n".encode())
+            posix.write(1, f"pinit: FATAL: no syscall module: {exc!r}\n".encode())
             if pid != 1:
                 raise SystemExit(1) from exc   # a host run: build it (python -m init.sysdefs)
             while True:

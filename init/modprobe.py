@@ -9,7 +9,7 @@ Exit status 0 when something matched, 1 otherwise (the kernel then fails the req
 
 from __future__ import annotations
 
-import os
+import posix
 
 from init.coldplug import Loader
 from init.console import Log
@@ -21,9 +21,9 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv[1:] if not a.startswith("-")]
     # The kernel starts its helpers with no standard files: the console becomes 1 and 2.
     try:
-        console = os.open("/dev/console", os.O_WRONLY | os.O_NOCTTY)
-        os.dup2(console, 1)
-        os.dup2(console, 2)
+        console = posix.open("/dev/console", posix.O_WRONLY | posix.O_NOCTTY)
+        posix.dup2(console, 1)
+        posix.dup2(console, 2)
     except OSError:
         pass   # ENOENT: no console node (a test root); Log then writes nowhere
     kernel = Kernel()

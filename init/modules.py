@@ -8,10 +8,15 @@ PID 1 pays for every import.
 
 from __future__ import annotations
 
-import os
-from _collections_abc import Callable, Iterable, Mapping
+import posix
 
 from init.errors import ModuleError, did_you_mean
+
+# Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from os import PathLike
 
 SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
@@ -172,8 +177,9 @@ def closure(names: Iterable[str], dep: Mapping[str, tuple[str, ...]],
     return order
 
 
-def modules_dir(root: str | os.PathLike[str], release: str) -> str:
-    return os.path.join(os.fspath(root), "lib", "modules", release)
+def modules_dir(root: str | PathLike[str], release: str) -> str:
+    base = posix.fspath(root)
+    return f"{base.rstrip('/')}/lib/modules/{release}" if base else f"lib/modules/{release}"
 
 
 def resolve(read: Callable[[str], str], folder: str, names: list[str]) -> list[str]:

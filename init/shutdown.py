@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import _signal as signal  # not `signal`: it imports enum
 import errno
-import os
-from _collections_abc import Callable
+import posix
 
 from init.console import Log, errname
 from init.kernel import Kernel
@@ -30,6 +29,8 @@ from init.rootfs import MNT_DETACH, MS_RDONLY, MS_REMOUNT, prefixed
 # Type names only: init.watchdog is imported by the boot when a watchdog is configured.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from init.watchdog import Watchdog
 
 SIGNAL_ACTIONS: dict[int, str] = {
@@ -72,7 +73,7 @@ def open_control(kernel: Kernel, root: str, log: Log) -> int | None:
             kernel.mkfifo(path, 0o600)
         except FileExistsError:
             pass   # EEXIST: same
-        return kernel.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        return kernel.open(path, posix.O_RDWR | posix.O_NONBLOCK | posix.O_CLOEXEC)
     except OSError as exc:
         log(f"cannot make the control FIFO {CONTROL}: {errname(exc)}")
         return None

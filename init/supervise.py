@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import _signal as signal  # not `signal`: it imports enum
 import errno
-import os
+import posix
 from _collections import deque  # the C type itself: `collections` is slow to import at boot
-from _collections_abc import Callable
 
 from init.cgroup import Cgroups, size_text
 from init.config import Config, Service, start_order
@@ -30,6 +29,8 @@ from init.shutdown import SIGNAL_ACTIONS, parse_commands
 # Type names only: init.watchdog is imported by the boot when a watchdog is configured.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from init.watchdog import Watchdog
 
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME": "/"}
@@ -285,7 +286,7 @@ class Supervisor:
         action = None
         while True:
             try:
-                pid, status = self._kernel.waitpid(-1, os.WNOHANG)
+                pid, status = self._kernel.waitpid(-1, posix.WNOHANG)
             except ChildProcessError:
                 self.childless = True   # ECHILD: no children at all
                 break
@@ -294,7 +295,7 @@ class Supervisor:
                 break
             child = self._by_pid.pop(pid, None)
             if child is not None:   # else an orphan re-parented to PID 1: reaping it is all
-                action = self._exited(child, os.waitstatus_to_exitcode(status), now) or action
+                action = self._exited(child, posix.waitstatus_to_exitcode(status), now) or action
         return action
 
     def _exited(self, child: Child, code: int, now: float) -> str | None:

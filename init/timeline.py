@@ -7,9 +7,12 @@ memory during boot and written to /run/pinit/timeline.json only after the app ha
 
 from __future__ import annotations
 
-from _collections_abc import Callable
-
 from init import jsontext
+
+# Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Step:

@@ -6,8 +6,6 @@ a type cannot say.
 
 from __future__ import annotations
 
-from _collections_abc import Callable
-
 from init import jsontext
 from init.config import (
     MODES,
@@ -25,6 +23,11 @@ from init.config import (
 )
 from init.errors import ConfigError, did_you_mean
 from init.frozen import MISSING, fields
+
+# Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CMDLINE = "kernel command line"        # the `source` named in warnings about pinit.* words
 

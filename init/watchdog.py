@@ -5,7 +5,7 @@ If PID 1 hangs, nobody pets the device and the board resets after `timeout` seco
 
 from __future__ import annotations
 
-import os
+import posix
 import struct
 
 from init.config import Watchdog as WatchdogConfig
@@ -29,7 +29,7 @@ class Watchdog:
     @classmethod
     def open(cls, kernel: Kernel, root: str, config: WatchdogConfig) -> Watchdog:
         """Open (which arms it), set the timeout; the driver may round it, so read it back."""
-        fd = kernel.open(root.rstrip("/") + config.device, os.O_WRONLY | os.O_CLOEXEC)
+        fd = kernel.open(root.rstrip("/") + config.device, posix.O_WRONLY | posix.O_CLOEXEC)
         try:
             reply = kernel.ioctl(fd, WDIOC_SETTIMEOUT, INT.pack(config.timeout))
         except OSError:

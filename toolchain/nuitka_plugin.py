@@ -19,8 +19,8 @@ What it does, and why:
   replaced: the cached static-libpython path and the include-path lookup. This ties pinit to the
   exact Nuitka version pinned in pyproject.toml; `check_nuitka()` fails loudly on any other, and
   tests/unit/test_nuitka_plugin.py checks the replaced names still exist.
-- Nuitka's start-up imports `inspect` (slow under emulation); the call is dropped from the
-  build's copy of MainProgram.c (see INSPECT_CALL).
+- Nuitka's start-up imports `inspect` and `os.path` (slow under emulation); the calls are
+  dropped from the build's copies of its C (see STARTUP_PATCHES).
 - Nuitka embeds ~270 stdlib modules whether used or not; only the interpreter's start-up set
   and what the program imports are kept (see STARTUP_MODULES).
 - The standard library's extension modules that Debian ships only as shared objects are
@@ -250,32 +250,97 @@ def retarget(sysroot: str, libpython: str | None = None) -> None:
             module.getTargetPythonIncludePath = target_include  # type: ignore[attr-defined]
 
 
-# Nuitka's start-up imports `inspect` to patch it for compiled functions; that pulls in ast, dis,
-# enum, re, tokenize… and costs about 0.75 s of a 1.2 s start under QEMU. PID 1 and appliance
-# apps rarely introspect compiled generators, so the call is dropped from the copied
-# MainProgram.c (the installed Nuitka is never touched).
-INSPECT_CALL = "    patchInspectModule(tstate);\n"
+# Lines of Nuitka's start-up C replaced in the build's copies (the installed Nuitka is never
+# touched): (file under static_src, the exact line, its replacement, why).
+STARTUP_PATCHES = (
+    # It imports `inspect` to patch it for compiled functions; that pulls in ast, dis, enum,
+    # re, tokenize… and cost about 0.75 s of a 1.2 s start under QEMU. PID 1 and appliance apps
+    # rarely introspect compiled generators.
+    ("MainProgram.c", "    patchInspectModule(tstate);\n", "", "no inspect patching"),
+    # Two imports of `os` at start-up: os.path before its sys.path hook is installed (so that
+    # the hook's use of os.path cannot recurse; here os is always embedded, found by Nuitka's
+    # loader, never by a path hook), and os.environ to restore PATH and PYTHON* (before `os` is
+    # imported, the C environment is all there is: os.environ is made from it when it is).
+    # PID 1 imports no `os`: os and the 25 ABCs of _collections_abc are ~5 M instructions.
+    ("MetaPathBasedLoader.c", "    IMPORT_HARD_OS_PATH(tstate);\n", "",
+     "os.path imported when first used"),
+    ("HelpersEnvironmentVariables.c", "    PyObject *os_module = IMPORT_HARD_OS();\n",
+     "    PyObject *os_module = PyDict_GetItemString(PyImport_GetModuleDict(), \"os\");\n"
+     "    if (os_module == NULL) {\n"
+     "        if (old_value) setEnvironmentVariable(variable_name, old_value);\n"
+     "        else unsetEnvironmentVariable(variable_name);\n"
+     "        return;\n"
+     "    }\n",
+     "os.environ only when os is imported"),
+)
+# Nuitka copies only some of static_src into the build; the others are #included from its
+# installation, by these files. A patched one is a copy named pinit_<file>.inc (not compiled on
+# its own) that its includer, itself copied or patched, includes instead.
+INCLUDED_BY = {"MetaPathBasedLoader.c": "CompiledCodeHelpers.c",
+               "HelpersEnvironmentVariables.c": "CompiledCodeHelpers.c",
+               "CompiledCodeHelpers.c": "CompiledFunctionType.c"}
 
 
-def skip_inspect_patch() -> None:
+def _patch_static_src(build_dir: str, installed_dir: str) -> None:
+    edits: dict[str, list[tuple[str, str]]] = {}
+    for name, line, code, why in STARTUP_PATCHES:
+        edits.setdefault(name, []).append((line, f"    /* pinit: {why} */\n{code}"))
+    pending = list(edits)
+    while pending:   # an includer that is not copied is redirected through a copy of its own
+        name = pending.pop()
+        if not os.path.exists(os.path.join(build_dir, name)) and \
+                (f'#include "{name}"\n', f'#include "pinit_{name}.inc"\n') \
+                not in edits.get(INCLUDED_BY[name], []):
+            includer = INCLUDED_BY[name]
+            edits.setdefault(includer, []).append(
+                (f'#include "{name}"\n', f'#include "pinit_{name}.inc"\n'))
+            pending.append(includer)
+    for name, changes in edits.items():
+        copied = os.path.join(build_dir, name)
+        source = copied if os.path.exists(copied) else os.path.join(installed_dir, name)
+        with open(source) as f:
+            text = f.read()
+        for line, replacement in changes:
+            if text.count(line) != 1:
+                sys.exit(f"pinit nuitka plugin: {source} no longer has {line.strip()!r} once; "
+                         "review toolchain/nuitka_plugin.py for this Nuitka version")
+            text = text.replace(line, replacement)
+        target = copied if os.path.exists(copied) else os.path.join(build_dir, f"pinit_{name}.inc")
+        if os.path.exists(target):
+            os.unlink(target)   # may be a hard link to Nuitka's own file: never edit in place
+        with open(target, "w") as f:
+            f.write(text)
+
+
+def own_package_path() -> None:
+    """pinit's own package `init` gets `__path__ = []` instead of Nuitka's
+    `[os.path.dirname(__file__)]`, which imports os (and _collections_abc's 25 ABCs: ~5 M
+    instructions) at every boot. Its modules are all compiled in, found by name."""
+    import nuitka.tree.ReformulationNamespacePackages as Namespace
+    from nuitka.nodes.ConstantRefNodes import makeConstantRefNode
+
+    original = Namespace._getNameSpacePathExpression
+
+    def path_expression(package: object, source_ref: object) -> object:
+        if package.getFullName().getTopLevelPackageName() == "init":  # type: ignore[attr-defined]
+            return makeConstantRefNode(constant=[], source_ref=source_ref)
+        return original(package=package, source_ref=source_ref)
+
+    Namespace._getNameSpacePathExpression = path_expression
+
+
+def patch_startup() -> None:
+    import nuitka.build
     import nuitka.MainControl as MainControl
 
     provide = MainControl.provideStaticSourceFilesBackend
+    installed = os.path.join(os.path.dirname(nuitka.build.__file__), "static_src")
 
-    def provide_trimmed(source_dir: str) -> None:
+    def provide_patched(source_dir: str) -> None:
         provide(source_dir=source_dir)
-        main_c = os.path.join(source_dir, "static_src", "MainProgram.c")
-        with open(main_c) as f:
-            text = f.read()
-        if INSPECT_CALL not in text:
-            sys.exit(f"pinit nuitka plugin: {main_c} no longer calls patchInspectModule; "
-                     "review toolchain/nuitka_plugin.py for this Nuitka version")
-        # The copy may be a hard link to Nuitka's own file: replace it, never edit in place.
-        os.unlink(main_c)
-        with open(main_c, "w") as f:
-            f.write(text.replace(INSPECT_CALL, "    /* pinit: no inspect patching */\n"))
+        _patch_static_src(os.path.join(source_dir, "static_src"), installed)
 
-    MainControl.provideStaticSourceFilesBackend = provide_trimmed
+    MainControl.provideStaticSourceFilesBackend = provide_patched
 
 
 # Standalone Nuitka embeds every stdlib module it found importable on the host (about 270, 4 MB
@@ -385,7 +450,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                           if "libpython" in m), None)
         retarget(self.sysroot, libpython)
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
-        skip_inspect_patch()
+        patch_startup()
+        own_package_path()
         trim_stdlib()
         multicall_main()
 

@@ -89,6 +89,12 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
     assert SconsInterface.getTargetPythonIncludePath is PythonVersions.getTargetPythonIncludePath
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert f'"nuitka=={nuitka_plugin.NUITKA_VERSION}"' in pyproject
+    # Each line the plugin drops from Nuitka's start-up C is there, once.
+    import nuitka.build
+
+    static_src = Path(nuitka.build.__file__).parent / "static_src"
+    for name, line, _code, _why in nuitka_plugin.STARTUP_PATCHES:
+        assert (static_src / name).read_text().count(line) == 1, (name, line)
 
 
 def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
