@@ -19,6 +19,7 @@ from pathlib import Path
 
 from builder import pyext
 from builder.elf import require_static_aarch64
+from hostkit.cache import exclusive
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import log, pinned_env, run
@@ -247,6 +248,14 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
     folder). Run as /init it is PID 1; run as /app/<name> (a link to /init) it is that service
     alone, as its own program, with no init code run. Cached by the hash of all its sources."""
     key = appliance_digest(tc, services, packages)[:16]
+    # One Nuitka work folder for every appliance (its incremental build is what makes a
+    # rebuild after one edit fast): builds on one machine take turns in it.
+    with exclusive(cache / "nuitka" / "appliance.lock"):
+        return _build_appliance(tc, services, cache, packages, key)
+
+
+def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, packages: Packages,
+                     key: str) -> Appliance:
     out = cache / f"appliance-{key}"
     data = cache / f"appliance-{key}.data"
     if out.is_file() and data.is_dir():

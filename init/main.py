@@ -119,10 +119,10 @@ def fatal(boot: Boot, exc: BaseException) -> str:
             kmsg(boot.kernel, boot.root, f"FATAL: {message}")
         config = boot.config or Config()
         if config.debug and not isinstance(exc, InitError):
-            import traceback  # only here: costly to import, needed only to debug
+            from init.shell import traceback_lines  # only here: needed only to debug
 
-            for line in traceback.format_exception(exc):
-                boot.log(line.rstrip("\n").replace("\n", "\npinit: "))
+            for line in traceback_lines(exc):
+                boot.log(line)
         policy = failure_policy(config)
         if policy == "shell":
             return "shell"
@@ -137,12 +137,11 @@ def repl(boot: Boot) -> None:
     """An interactive Python on the console (there is no busybox); returns when it is left."""
     boot.log("starting a Python shell on the console; leave it (Ctrl-D) to reboot")
     try:
-        import code
+        from init.shell import interact
 
         namespace = {"boot": boot, "kernel": boot.kernel, "config": boot.config,
                      "supervisor": boot.supervisor, "timeline": boot.timeline}
-        code.interact(banner="pinit shell: boot, kernel, config, supervisor, timeline",
-                      local=namespace, exitmsg="")
+        interact(namespace, "pinit shell: boot, kernel, config, supervisor, timeline")
     except BaseException as exc:   # SystemExit from exit(), or a console that went away
         boot.log(f"shell ended: {describe(exc)}")
 
