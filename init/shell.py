@@ -14,6 +14,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import CodeType
 
 PyCF_DONT_IMPLY_DEDENT = 0x200          # CPython's compile flags, as codeop uses them
 PyCF_ALLOW_INCOMPLETE_INPUT = 0x4000
@@ -57,7 +58,7 @@ def traceback_lines(exc: BaseException) -> list[str]:
     return lines
 
 
-def compile_command(source: str) -> object | None:
+def compile_command(source: str) -> CodeType | None:
     """codeop.compile_command(source, "<console>", "single"): a code object, None while the
     input is incomplete; SyntaxError (and the like) when it is wrong."""
     flags = PyCF_DONT_IMPLY_DEDENT | PyCF_ALLOW_INCOMPLETE_INPUT
