@@ -370,6 +370,11 @@ def trim_stdlib() -> None:
     ImportDetection._stdlib_modules_names = ()
 
 
+# C modules left out when the standard library imports them only inside functions: big, and
+# for uses an appliance rarely has (unicodedata 1.1 MB: re's \\N{...} escapes; readline and
+# curses: interactive terminals).
+LEFT_OUT_C = frozenset({"unicodedata", "readline", "_curses", "_curses_panel"})
+
 # Builtin modules that import another builtin from C (a capsule), which no import graph shows.
 BUILTIN_REQUIRES = {"_elementtree": ("pyexpat",), "_ssl": ("_socket",)}
 
@@ -479,6 +484,11 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         from nuitka.ModuleRegistry import getDoneModules
 
         imported, lazy = imported_modules()
+        # Of the C modules, only the big ones are left out when imported only inside functions:
+        # a small one may be imported by a function that its module calls while it is imported
+        # (hashlib's blake2 and sha constructors), which no import graph shows.
+        lazy = {name: importer for name, importer in lazy.items()
+                if name in LEFT_OUT_C or name not in self.optional | set(self.ext_modules)}
         eager = imported - set(lazy)
         wanted = eager & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
