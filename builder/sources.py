@@ -204,14 +204,20 @@ def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: se
                else "a script, and the new initramfs has no shell" if entry.data[:2] == b"#!"
                else "not an ELF program" if entry.data[:4] != b"\x7fELF" else "")
         if why:
-            script = shellinit.demote(script, program.line, f"{program.path}: {why}")
+            script = shellinit.demote(script, program.line, program.path,
+                                      f"{program.path}: {why}")
             continue
         name = re.sub(r"[^\w.-]", "_", posixpath.basename(found)).lstrip(".-") or "app"
         while name in names:
             name += "_"
         names.add(name)
+        loop = {"restart": program.restart} if program.restart else {}
+        if program.backoff:
+            # The loop's fixed pause: every restart waits just that long.
+            loop |= {"backoff_start": program.backoff, "backoff_max": program.backoff}
         parts.services.append(Service(name=name, exec="/" + found, args=program.args,
-                                      env=program.env, cwd=program.cwd))
+                                      env=program.env, cwd=program.cwd,
+                                      wait_for=program.wait_for, **loop))  # type: ignore[arg-type]
         parts.host_exec[name] = old / found
     return script
 
@@ -235,7 +241,8 @@ def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts
     for load in script.modules:
         path = lookup(tree, load.path) if load.path else by_name.get(normalize(load.name), "")
         if path not in info:
-            script = shellinit.demote(script, load.line, f"no {load.path or load.name + '.ko'} "
+            script = shellinit.demote(script, load.line, load.path or load.name,
+                                      f"no {load.path or load.name + '.ko'} "
                                       "in the old initramfs (built into the kernel?)")
             continue
         wanted[info[path][0]] = load.params
