@@ -59,6 +59,7 @@ class Parts:
     extras: list[cpio.Entry] = field(default_factory=list)  # old initramfs, mknod, mkdir
     sysroot: Path | None = None   # where the script's programs find their libraries
     compression: str = "gzip"
+    nothing_to_run: str = ""      # why no service came from /init, when it says more than that
     report: list[str] = field(default_factory=list)
 
 
@@ -296,6 +297,10 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     script = _programs(script, tree, busybox, parts, old)
     script = _modules(script, tree, parts, old, f"{src.path}: {src.initramfs}")
     parts.sysroot, parts.data, parts.hostname = old, script.data, script.hostname
+    if script.switch_root:
+        parts.nothing_to_run = (f"its /init mounts {script.switch_root} and switch_roots into "
+                                "it; pinit runs from the initramfs and does not start another "
+                                "system's init")
     parts.extras += script.entries
     left = 0
     for path, entry in sorted(tree.items()):

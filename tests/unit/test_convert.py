@@ -309,3 +309,30 @@ def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
     report = "\n".join(parts.report)
     assert "line 2 `(a|b) root:root 600`: NOT translated" in report
     assert "pinit's coldplug and hotplug" in report   # mdev -s
+
+
+def test_a_card_with_nothing_to_run_is_refused(tmp_path: Path) -> None:
+    """Only untranslatable lines and no --config: one error, and no outputs at all."""
+    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
+                     "while read line; do /app/x \"$line\"; done </etc/jobs\n")
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match=f"{folder}: nothing to run: its /init starts no "
+                       "program") as err:
+        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+    assert "--config" in err.value.hint
+    assert not out.exists()
+
+
+def test_a_switch_root_init_is_refused_with_what_it_does(tmp_path: Path) -> None:
+    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
+                     "mount -t ext4 -o ro /dev/mmcblk0p2 /newroot\n"
+                     "exec switch_root /newroot /sbin/init\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it"):
+        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+    assert list(out.iterdir()) == []
+    script = shellinit.translate("mount -t ext4 /dev/mmcblk0p2 /newroot\n"
+                                 "exec switch_root /newroot /sbin/init\n")
+    assert script.data is None and script.switch_root == "/dev/mmcblk0p2"
+    assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED] * 2
