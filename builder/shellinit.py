@@ -223,6 +223,7 @@ class _Walker:
         self.exported: dict[str, str] = {}
         self.functions: dict[str, Node] = {}
         self.waited: list[str] = []           # paths a loop waited for
+        self.positional: list[str] = []        # $1 … inside a function call
         self.cwd = "/"
         self.switch_root = ""
         self.depth = 0
@@ -237,6 +238,9 @@ class _Walker:
 
     def expand(self, word: Word) -> list[str] | None:
         """The fields `word` expands to, or None when it needs the running system."""
+        parts = [p for p in word.parts if p.kind != "lit" or p.text]
+        if len(parts) == 1 and parts[0].kind == "param" and parts[0].text in ("@", "*"):
+            return list(self.positional)  # "$@": one field per argument
         value, split = "", False
         for part in word.parts:
             if part.kind == "lit" and not part.quoted and _glob(part.text):
@@ -249,8 +253,10 @@ class _Walker:
                     if sep in part.text:
                         name, op, default = part.text.partition(sep)
                         break
-                if name in self.vars and not (op == ":-" and self.vars[name] == ""):
-                    value += self.vars[name]
+                known = {**self.vars, "#": str(len(self.positional)),
+                         **{str(i): v for i, v in enumerate(self.positional, start=1)}}
+                if name in known and not (op == ":-" and known[name] == ""):
+                    value += known[name]
                 elif op:
                     value += default
                 else:
@@ -463,14 +469,21 @@ class _Walker:
                        f"{node.word.source}, known only to the running system")
             return
         value = " ".join(subject)
+        taken = None
         for patterns, body in node.items:
             pats = [" ".join(self.expand(p) or [p.source]) for p in patterns]
-            if any(fnmatch.fnmatchcase(value, p) for p in pats):
+            if taken is None and any(fnmatch.fnmatchcase(value, p) for p in pats):
+                taken = body
                 self.out(node.line, self.source(node.line), NOTED,
                          f"{node.word.source} is {value!r} here: the branch {'|'.join(pats)}")
-                self.sequence(body, ctx)
-                return
-        self.out(node.line, self.source(node.line), NOTED, f"no branch matches {value!r}")
+            else:
+                for line, text in _commands(body):
+                    self.out(line, text, NOTED, f"a branch not taken: {node.word.source} is "
+                             f"{value!r} here")
+        if taken is None:
+            self.out(node.line, self.source(node.line), NOTED, f"no branch matches {value!r}")
+        else:
+            self.sequence(taken, ctx)
 
     # ---- simple commands
 
@@ -490,6 +503,10 @@ class _Walker:
                 words = None
                 break
             env[name] = " ".join(fields)
+        if words is None and node.words and node.words[0].literal in ("echo", "printf") \
+                and _quiet(self.redirects(node.redirects)):
+            self.out(node.line, text, NOTED, "a console message; pinit logs its own steps")
+            return
         if words is None:
             self.out(node.line, text, UNTRANSLATED, "uses a shell variable or command "
                      "substitution whose value is not known here")
@@ -533,9 +550,15 @@ class _Walker:
                 self.command(line, text, rest, env, redirects, ctx, exec_)
                 return
         if name in self.functions and self.depth < 20:
+            self.out(line, text, NOTED, f"calls the function {name}: what its commands became "
+                     "is said at their lines")
+            saved, self.positional = self.positional, words[1:]
             self.depth += 1
-            self.node(self.functions[name], ctx)
-            self.depth -= 1
+            try:
+                self.node(self.functions[name], ctx)
+            finally:
+                self.depth -= 1
+                self.positional = saved
             return
         handler = getattr(self, f"do_{name.replace('-', '_')}", None)
         if name == "switch_root":
@@ -799,13 +822,17 @@ def translate(text: str) -> Script:
         return Script((Outcome(exc.line, walker.source(exc.line), UNTRANSLATED,
                                f"the shell cannot parse the script here: {exc.message}; "
                                "nothing of it was translated"),))
-    try:
-        walker.sequence(tree, _Context())
-    except _Stop as stop:
-        for item in tree.items:
-            for line, cmd in _commands(item.command):
-                if line > stop.line:
-                    walker.out(line, cmd, NOTED, stop.why)
+    for index, item in enumerate(tree.items):
+        try:
+            walker.item(item, _Context())
+        except _Stop as stop:
+            # What the walk never reached, from the command that ended the script on.
+            seen = {(o.line, o.text) for o in walker.outcomes}
+            for rest in tree.items[index:]:
+                for line, cmd in _commands(rest.command):
+                    if (line, cmd) not in seen:
+                        walker.out(line, cmd, NOTED, stop.why)
+            break
     programs = walker.programs
     outcomes = walker.outcomes
     main = walker.pending
