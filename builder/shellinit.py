@@ -22,6 +22,26 @@ import posixpath
 from dataclasses import dataclass, replace
 
 from builder import cpio
+from builder.shellcmds import (
+    APPLETS,
+    LOGGERS,
+    NETWORK,
+    NOTED,
+    NOTES,
+    PATH_TESTS,
+    TRANSLATED,
+    TRUE,
+    UNTRANSLATED,
+    Context,
+    ModuleLoad,
+    Outcome,
+    SetupCommands,
+    Stop,
+    dropped,
+    network,
+    number,
+    quiet,
+)
 from builder.shparse import (
     AndOr,
     Case,
@@ -42,8 +62,6 @@ from builder.shparse import (
 )
 from hostkit.errors import BuildError
 from init.config import Data
-from init.modules import name_of
-from init.rootfs import EARLY_ROOTFS, Mount
 
 # The classic /init of the post pinit started from (shared/seed), verbatim up to its `exec`:
 # the shape `invoke image --from` translates, and what `invoke bench` runs as the baseline.
@@ -67,54 +85,6 @@ mknod /dev/tty c 5 0
 def seed_init(app: str = "/rust-program", before_exec: tuple[str, ...] = ()) -> str:
     """The seed's script, its last line `exec <app>`, with `before_exec` lines added before it."""
     return SEED_INIT_HEAD + "".join(f"{line}\n" for line in before_exec) + f"\nexec {app}\n"
-
-
-TRANSLATED, NOTED, UNTRANSLATED = "translated", "noted", "untranslated"
-# Mounts the init makes itself (init/rootfs.py EARLY_ROOTFS); tmpfs on /dev is the classic
-# stand-in for devtmpfs.
-PINIT_MOUNTS = {(m.fstype, m.target) for m in EARLY_ROOTFS if isinstance(m, Mount)} | {
-    ("tmpfs", "/dev")}
-PINIT_DIRS = ("/proc", "/sys", "/dev", "/run", "/tmp")  # mounted over at boot
-DATA_FSTYPES = ("ext4", "ext3", "ext2", "vfat", "exfat", "f2fs", "btrfs", "xfs")
-QUIET_TARGETS = ("/dev/null", "/dev/console", "/dev/kmsg", "/dev/tty0", "/dev/tty1")
-HOTPLUG_FILES = ("/proc/sys/kernel/hotplug", "/sys/kernel/uevent_helper")
-NOTES = {"mdev": "devtmpfs makes the device nodes and pinit's coldplug and hotplug load their "
-                 "modules ([kernel] available); no mdev needed",
-         "sleep": "a pause; pinit waits for the data partition itself ([data] wait)",
-         "wait": "waits for the programs started with &: pinit supervises them as services",
-         **{name: "a shell built-in; pinit runs no shell" for name in
-            ("set", "trap", "true", ":", "clear", "sync", "shift", "unset", "reset")}}
-# Commands that are never the appliance's program: busybox applets and system tools.
-APPLETS = {"sh", "ash", "bash", "hush", "busybox", "hwclock", "date", "sysctl", "cp", "mv", "rm",
-           "cat", "chmod", "chown", "touch", "dmesg", "klogd", "syslogd", "logger", "telnetd",
-           "httpd", "getty", "login", "setsid", "cttyhack", "switch_root", "chroot", "pivot_root",
-           "poweroff", "reboot", "halt", "umount", "swapon", "fsck", "e2fsck", "stty", "ntpd",
-           "crond", "loadkmap", "init", "linuxrc", "umask", "ulimit", "source", ".", "test", "[",
-           "exit", "read", "ln", "mknod", "mkdir", "mount", "insmod", "modprobe", "hostname",
-           "cd", "export", "false", "grep", "sed", "awk", "tee", "kill", "killall", "env", "eval",
-           "return", "break", "continue", "printf", "echo", "sleep", "wait", "mdev"}
-NETWORK = {"ifconfig", "ip", "route", "udhcpc", "dhcpcd", "dhclient", "ifup", "ifdown"}
-NO_NETWORK = "pinit has no network configuration yet; add [network] by hand"
-LOGGERS = {"logger", "tee"}      # `APP | logger`: pinit logs a service's output itself
-TRUE = {"true", ":", "/bin/true", "/usr/bin/true"}
-PATH_TESTS = {"-e", "-b", "-c", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s"}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    line: int        # 1-based line number in /init
-    text: str        # the command as written
-    kind: str        # translated | noted | untranslated
-    what: str        # what it became, or why not
-    subject: str = ""   # the program or module it made, for demote()
-
-
-@dataclass(frozen=True)
-class ModuleLoad:
-    name: str        # module name as the script gives it (insmod: the file's stem)
-    params: str
-    path: str        # the .ko in the old initramfs (insmod); "" when modprobe names it
-    line: int
 
 
 @dataclass(frozen=True)
@@ -157,56 +127,7 @@ def demote(script: Script, line: int, subject: str, why: str) -> Script:
                                  if (m.line, m.path or m.name) != (line, subject)))
 
 
-def network(words: list[str]) -> tuple[str, str]:
-    """(kind, what) for a network command; the one place that knows pinit's network set-up."""
-    name = posixpath.basename(words[0])
-    rest = words[1:]
-    loopback = (name == "ifconfig" and rest[:1] == ["lo"]
-                or name == "ip" and "lo" in rest and rest[:2] in (["link", "set"], ["addr", "add"],
-                                                                   ["address", "add"]))
-    if loopback:
-        return NOTED, "pinit brings up the loopback interface (lo) itself"
-    return UNTRANSLATED, NO_NETWORK
-
-
-def _quiet(redirects: list[tuple[str, str]]) -> bool:
-    return all(op in (">&", "<&") or target in QUIET_TARGETS for op, target in redirects)
-
-
-def _dropped(redirects: list[tuple[str, str]]) -> str:
-    if _quiet(redirects):
-        return ""
-    return (" (not kept: its redirection " + " ".join(f"{op} {t}" for op, t in redirects)
-            + "; pinit logs a service's output)")
-
-
-def _under_pinit(path: str) -> bool:
-    """Whether pinit mounts over `path` at boot, hiding anything the initramfs has there."""
-    return any(path == d or path.startswith(d + "/") for d in PINIT_DIRS)
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text.rstrip("s"))
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class _Context:
-    background: bool = False   # started with & (itself or a group around it)
-    guard: str = ""            # "only if /dev/x exists": a test this command depends on
-    loop: bool = False         # inside a restart loop: the program is looked at by loop()
-
-
-class _Stop(Exception):
-    """The script ends here: an exec, or an endless loop, ran (the line given)."""
-
-    def __init__(self, line: int, why: str) -> None:
-        self.line, self.why = line, why
-
-
-class _Walker:
+class _Walker(SetupCommands):
     """Walks the tree in the shell's order, keeping the state later commands depend on."""
 
     def __init__(self, lines: list[str]) -> None:
@@ -227,9 +148,6 @@ class _Walker:
         self.cwd = "/"
         self.switch_root = ""
         self.depth = 0
-
-    def out(self, line: int, text: str, kind: str, what: str, subject: str = "") -> None:
-        self.outcomes.append(Outcome(line, text, kind, what, subject))
 
     def source(self, line: int) -> str:
         return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
@@ -286,14 +204,14 @@ class _Walker:
 
     # ---- the tree
 
-    def sequence(self, seq: Sequence, ctx: _Context) -> None:
+    def sequence(self, seq: Sequence, ctx: Context) -> None:
         for item in seq.items:
             self.item(item, ctx)
 
-    def item(self, item: Item, ctx: _Context) -> None:
+    def item(self, item: Item, ctx: Context) -> None:
         self.node(item.command, replace(ctx, background=ctx.background or item.background))
 
-    def node(self, node: Node, ctx: _Context) -> None:
+    def node(self, node: Node, ctx: Context) -> None:
         if isinstance(node, Simple):
             self.simple(node, ctx)
         elif isinstance(node, AndOr):
@@ -322,14 +240,14 @@ class _Walker:
         for line, text in _commands(node):
             self.out(line, text, UNTRANSLATED, why)
 
-    def group(self, node: Group, ctx: _Context) -> None:
+    def group(self, node: Group, ctx: Context) -> None:
         if not node.subshell:
             self.sequence(node.body, ctx)
             return
         saved = (self.cwd, dict(self.vars), dict(self.exported))
         try:
             self.sequence(node.body, ctx)
-        except _Stop:
+        except Stop:
             pass   # an exec inside ( … ) ends the subshell, not the script
         self.cwd, self.vars, self.exported = saved
 
@@ -347,7 +265,7 @@ class _Walker:
             return words[0], posixpath.normpath(words[1]), negated
         return None
 
-    def and_or(self, node: AndOr, ctx: _Context) -> None:
+    def and_or(self, node: AndOr, ctx: Context) -> None:
         test = self.test_path(node.first)
         if test and not test[2] and all(op == "&&" for op, _ in node.rest):
             for _, pipeline in node.rest:
@@ -363,7 +281,7 @@ class _Walker:
             else:
                 self.node(pipeline, ctx)
 
-    def pipeline(self, node: Pipeline, ctx: _Context) -> None:
+    def pipeline(self, node: Pipeline, ctx: Context) -> None:
         first, rest = node.commands[0], node.commands[1:]
         tail = [self.expand_all(c.words) if isinstance(c, Simple) else None for c in rest]
         if (not node.negated and isinstance(first, Simple) and rest
@@ -376,7 +294,7 @@ class _Walker:
         self.leave(node, "a pipeline (A | B) whose parts only mean something together; pinit "
                    "runs no shell: give the program in a pinit.toml")
 
-    def if_(self, node: If, ctx: _Context) -> None:
+    def if_(self, node: If, ctx: Context) -> None:
         condition, body = node.clauses[0]
         test = self.test_path(condition.items[0].command) if len(condition.items) == 1 else None
         if test is None or len(node.clauses) > 1:
@@ -394,7 +312,7 @@ class _Walker:
             self.leave(no, f"runs only when {path} is missing (line {node.line}); pinit runs "
                        "no shell: if it matters, give it in a pinit.toml")
 
-    def loop(self, node: Loop, ctx: _Context) -> None:
+    def loop(self, node: Loop, ctx: Context) -> None:
         cond = node.condition.items
         forever = len(cond) == 1 and isinstance(cond[0].command, Simple) and (
             _is_true(cond[0].command) != node.until
@@ -416,14 +334,14 @@ class _Walker:
         self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): a loop on a "
                    "condition only the running system can decide; pinit runs no shell")
 
-    def restart_loop(self, node: Loop, ctx: _Context) -> None:
+    def restart_loop(self, node: Loop, ctx: Context) -> None:
         """`while true; do APP; sleep N; done`: APP with restart = "always", N as its backoff."""
         before = len(self.programs), self.pending
         mark = len(self.outcomes)
         self.sequence(node.body, replace(ctx, loop=True))
         runs = [o for o in self.outcomes[mark:] if o.subject and o.what.startswith("runs ")]
         program = self.pending
-        sleeps = [_number(o.text.split()[1]) for o in self.outcomes[mark:]
+        sleeps = [number(o.text.split()[1]) for o in self.outcomes[mark:]
                   if o.text.split()[:1] == ["sleep"] and len(o.text.split()) == 2]
         del self.programs[before[0]:]
         self.pending = before[1]
@@ -448,9 +366,9 @@ class _Walker:
                  "the program in it; its crash_loop rule still applies")
         self.programs.append(program)
         if not ctx.background:
-            raise _Stop(node.end, f"after the endless loop of line {node.line}: never ran")
+            raise Stop(node.end, f"after the endless loop of line {node.line}: never ran")
 
-    def for_(self, node: For, ctx: _Context) -> None:
+    def for_(self, node: For, ctx: Context) -> None:
         values = self.expand_all(node.words) if node.words is not None else None
         if values is None:
             self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): a loop "
@@ -462,7 +380,7 @@ class _Walker:
             self.vars[node.name] = value
             self.sequence(node.body, ctx)
 
-    def case(self, node: Case, ctx: _Context) -> None:
+    def case(self, node: Case, ctx: Context) -> None:
         subject = self.expand(node.word)
         if subject is None:
             self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): decides on "
@@ -487,7 +405,7 @@ class _Walker:
 
     # ---- simple commands
 
-    def simple(self, node: Simple, ctx: _Context) -> None:
+    def simple(self, node: Simple, ctx: Context) -> None:
         text = _text(node)
         words = self.expand_all(node.words)
         env: dict[str, str] = {}
@@ -504,7 +422,7 @@ class _Walker:
                 break
             env[name] = " ".join(fields)
         if words is None and node.words and node.words[0].literal in ("echo", "printf") \
-                and _quiet(self.redirects(node.redirects)):
+                and quiet(self.redirects(node.redirects)):
             self.out(node.line, text, NOTED, "a console message; pinit logs its own steps")
             return
         if words is None:
@@ -525,7 +443,7 @@ class _Walker:
         self.command(node.line, text, words, env, redirects, ctx)
 
     def command(self, line: int, text: str, words: list[str], env: dict[str, str],
-                redirects: list[tuple[str, str]], ctx: _Context, exec_: bool = False) -> None:
+                redirects: list[tuple[str, str]], ctx: Context, exec_: bool = False) -> None:
         name = posixpath.basename(words[0])
         if name == "busybox" and len(words) > 1:
             if words[1].startswith("--install"):
@@ -583,7 +501,7 @@ class _Walker:
             self.program(line, text, words, env, redirects, ctx, exec_)
 
     def program(self, line: int, text: str, words: list[str], env: dict[str, str],
-                redirects: list[tuple[str, str]], ctx: _Context, exec_: bool) -> None:
+                redirects: list[tuple[str, str]], ctx: Context, exec_: bool) -> None:
         waits = tuple(p for p in self.waited if p != (self.data.device if self.data else ""))
         program = Program(words[0], tuple(words[1:]),
                           tuple(sorted({**self.exported, **env}.items())), self.cwd, line,
@@ -595,181 +513,21 @@ class _Walker:
         if ctx.background and not ctx.loop:
             self.programs.append(program)
             self.out(line, text, TRANSLATED, f"service {words[0]} (started beside the "
-                     f"app){_dropped(redirects)}", words[0])
+                     f"app){dropped(redirects)}", words[0])
         elif exec_ and not ctx.loop:
             self.programs.append(program)
-            self.out(line, text, TRANSLATED, f"the service {words[0]}{_dropped(redirects)}",
+            self.out(line, text, TRANSLATED, f"the service {words[0]}{dropped(redirects)}",
                      words[0])
-            raise _Stop(line, f"after the exec on line {line}: never ran")
+            raise Stop(line, f"after the exec on line {line}: never ran")
         else:
             self.pending = program
             self.out(line, text, UNTRANSLATED,
                      f"runs {words[0]} and waits for it; pinit starts services, not steps",
                      words[0])
 
-    def do_switch_root(self, line: int, text: str, args: list[str]) -> None:
-        root = posixpath.normpath(args[0]) if args else ""
-        if self.data is not None and self.data.mountpoint == root:
-            self.switch_root = self.data.device
-            self.data = None
-            self.outcomes = [replace(o, kind=UNTRANSLATED, what=f"the root file system that "
-                                     f"line {line} switches to, not a data partition")
-                             if o.line == self.data_line else o for o in self.outcomes]
-        self.out(line, text, UNTRANSLATED,
-                 f"hands the machine to the init of {self.switch_root or 'another root'} "
-                 f"({' '.join(args[1:]) or '/sbin/init'}); pinit runs from the initramfs: give "
-                 "the program that init starts in a pinit.toml (--config)")
-        raise _Stop(line, f"after the switch_root on line {line}: never ran")
-
-    def do_mount(self, line: int, text: str, args: list[str], redirects: object,
-                 ctx: _Context) -> None:
-        fstype, options, places = "", [], []  # type: str, list[str], list[str]
-        words = iter(args)
-        for arg in words:
-            if arg == "-t":
-                fstype = next(words, "")
-            elif arg == "-o":
-                options += next(words, "").split(",")
-            elif arg in ("-r", "-w"):
-                options.append("ro" if arg == "-r" else "rw")
-            elif arg.startswith("-") and arg not in ("-n", "-v"):
-                places = []  # -a, --bind, --move ...: nothing pinit has a setting for
-                break
-            else:
-                places.append(posixpath.normpath(arg) if arg.startswith("/") else arg)
-        if len(places) == 1 and "remount" in options and places[0] == "/":
-            self.out(line, text, NOTED, "the initramfs root is already writable")
-            return
-        if len(places) != 2 or "remount" in options or "bind" in options:
-            self.out(line, text, UNTRANSLATED, "a mount pinit has no setting for")
-            return
-        source, target = places
-        if (fstype, target) in PINIT_MOUNTS or (not fstype and target in PINIT_DIRS):
-            self.out(line, text, NOTED, f"pinit mounts {target} itself")
-        elif fstype in DATA_FSTYPES and source.startswith(("/dev/", "LABEL=", "PARTUUID=")):
-            if self.data is not None:
-                self.out(line, text, UNTRANSLATED, "pinit mounts one data partition; "
-                         f"{self.data.device} is it")
-                return
-            kept = ",".join(o for o in options if o not in ("rw", "defaults"))
-            optional = bool(ctx.guard)
-            waited = source in self.waited
-            # A guard looks once, at that moment: the same is no wait, going on without it.
-            self.data = Data(device=source, mountpoint=target, fstype=fstype, options=kept,
-                             required=not optional,
-                             wait=Data.wait if waited or not optional else 0.0)
-            self.data_line = line
-            how = ("; the script waited for it ([data] wait)" if waited
-                   else "; optional, no wait: the script mounts it only if it is there already"
-                   if optional else "")
-            self.out(line, text, TRANSLATED, f"the data partition ({source} on {target}{how})")
-        else:
-            self.out(line, text, UNTRANSLATED, f"a {fstype or 'untyped'} mount pinit has no "
-                     "setting for")
-
-    def do_mknod(self, line: int, text: str, args: list[str], redirects: object,
-                 ctx: _Context) -> None:
-        mode = 0o644  # mode 0666 under the kernel's umask 022 for init
-        if len(args) >= 2 and args[0] == "-m":
-            mode, args = int(args[1], 8), args[2:]
-        kinds: dict[str, type[cpio.CharDev] | type[cpio.BlockDev]] = {
-            "c": cpio.CharDev, "u": cpio.CharDev, "b": cpio.BlockDev}
-        if len(args) == 2 and args[1] == "p":
-            self.entries.append(cpio.Fifo(args[0], mode))
-        elif len(args) == 4 and args[1] in kinds and args[2].isdigit() and args[3].isdigit():
-            self.entries.append(kinds[args[1]](args[0], int(args[2]), int(args[3]), mode))
-        else:
-            self.out(line, text, UNTRANSLATED, "a mknod this translator does not read")
-            return
-        hidden = " (pinit's devtmpfs covers /dev at boot)" if args[0].startswith("/dev/") else ""
-        self.out(line, text, TRANSLATED, f"node {args[0]} in the initramfs{hidden}")
-
-    def do_mkdir(self, line: int, text: str, args: list[str], redirects: object,
-                 ctx: _Context) -> None:
-        mode, made, skipped = 0o755, [], []
-        if "-m" in args and args.index("-m") + 1 < len(args):
-            at = args.index("-m")
-            mode, args = int(args[at + 1], 8), args[:at] + args[at + 2:]
-        for path in (a for a in args if not a.startswith("-")):
-            norm = posixpath.normpath(posixpath.join(self.cwd, path))
-            if _under_pinit(norm) or norm == "/":
-                skipped.append(norm)
-            else:
-                self.entries.append(cpio.Dir(norm, mode))
-                made.append(norm)
-        if made:
-            self.out(line, text, TRANSLATED, "directories in the initramfs: " + " ".join(made))
-        else:
-            self.out(line, text, NOTED, "pinit makes or mounts " + " ".join(skipped) + " itself")
-
-    def do_insmod(self, line: int, text: str, args: list[str], redirects: object,
-                  ctx: _Context) -> None:
-        words = [a for a in args if not a.startswith("-")]
-        if not words:
-            self.out(line, text, UNTRANSLATED, "insmod without a module file")
-            return
-        path = posixpath.normpath(posixpath.join(self.cwd, words[0]))
-        self.modules.append(ModuleLoad(name_of(path), " ".join(words[1:]), path, line))
-        self.out(line, text, TRANSLATED, f"module {name_of(path)}" + _params(words[1:]), path)
-
-    def do_modprobe(self, line: int, text: str, args: list[str], redirects: object,
-                    ctx: _Context) -> None:
-        flags = [a for a in args if a.startswith("-")]
-        words = [a for a in args if not a.startswith("-")]
-        if any(f in ("-r", "--remove") for f in flags) or not words:
-            self.out(line, text, UNTRANSLATED, "a modprobe that loads nothing")
-            return
-        names, params = (words, "") if "-a" in flags else (words[:1], " ".join(words[1:]))
-        for name in names:
-            self.modules.append(ModuleLoad(name, params, "", line))
-            self.out(line, text, TRANSLATED, f"module {name}" + _params(params.split()), name)
-
-    def do_echo(self, line: int, text: str, args: list[str],
-                redirects: list[tuple[str, str]], ctx: _Context) -> None:
-        targets = [target for op, target in redirects if op in (">", ">>", ">|")]
-        if any(t in HOTPLUG_FILES for t in targets):
-            self.out(line, text, NOTED, "the mdev hotplug helper: PID 1 listens to the kernel's "
-                     "device events itself")
-        elif targets == ["/proc/sys/kernel/hostname"] and len(args) == 1:
-            self.hostname = args[0]
-            self.out(line, text, TRANSLATED, f"hostname {args[0]}")
-        elif _quiet(redirects):
-            self.out(line, text, NOTED, "a console message; pinit logs its own steps")
-        else:
-            self.out(line, text, UNTRANSLATED, f"writes {', '.join(targets)}; pinit has no "
-                     "setting for it")
-
-    do_printf = do_echo
-
-    def do_hostname(self, line: int, text: str, args: list[str], redirects: object,
-                    ctx: _Context) -> None:
-        if len(args) != 1 or args[0].startswith("-"):
-            self.out(line, text, UNTRANSLATED, "only `hostname NAME` is translated")
-            return
-        self.hostname = args[0]
-        self.out(line, text, TRANSLATED, f"hostname {args[0]}")
-
-    def do_export(self, line: int, text: str, args: list[str], redirects: object,
-                  ctx: _Context) -> None:
-        for arg in args:
-            key, eq, value = arg.partition("=")
-            self.vars[key] = value if eq else self.vars.get(key, "")
-            self.exported[key] = self.vars[key]
-        self.out(line, text, TRANSLATED, "environment of the services: " + " ".join(args))
-
-    def do_cd(self, line: int, text: str, args: list[str], redirects: object,
-              ctx: _Context) -> None:
-        self.cwd = posixpath.normpath(posixpath.join(self.cwd, args[0] if args else "/"))
-        self.out(line, text, TRANSLATED, f"working directory {self.cwd} of later services")
-
-
 def _glob(text: str) -> bool:
     return "*" in text or "?" in text or ("[" in text and "]" in text[text.index("["):]
                                           and text not in ("[", "]"))
-
-
-def _params(words: list[str]) -> str:
-    return f" ({' '.join(words)})" if words else ""
 
 
 def _is_true(node: Node) -> bool:
@@ -824,8 +582,8 @@ def translate(text: str) -> Script:
                                "nothing of it was translated"),))
     for index, item in enumerate(tree.items):
         try:
-            walker.item(item, _Context())
-        except _Stop as stop:
+            walker.item(item, Context())
+        except Stop as stop:
             # What the walk never reached, from the command that ended the script on.
             seen = {(o.line, o.text) for o in walker.outcomes}
             for rest in tree.items[index:]:

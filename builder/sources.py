@@ -22,6 +22,7 @@ from builder import bootfs, compress, cpio, kmod, mdevconf, sdimage, shellinit
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
+from init import frozen
 from init.config import Data, Device, Module, Service
 from init.modules import SUFFIXES, name_of, normalize
 
@@ -212,13 +213,15 @@ def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: se
         while name in names:
             name += "_"
         names.add(name)
-        loop = {"restart": program.restart} if program.restart else {}
+        service = Service(name=name, exec="/" + found, args=program.args, env=program.env,
+                          cwd=program.cwd, wait_for=program.wait_for)
+        if program.restart:
+            service = frozen.replace(service, restart=program.restart)
         if program.backoff:
             # The loop's fixed pause: every restart waits just that long.
-            loop |= {"backoff_start": program.backoff, "backoff_max": program.backoff}
-        parts.services.append(Service(name=name, exec="/" + found, args=program.args,
-                                      env=program.env, cwd=program.cwd,
-                                      wait_for=program.wait_for, **loop))  # type: ignore[arg-type]
+            service = frozen.replace(service, backoff_start=program.backoff,
+                                     backoff_max=program.backoff)
+        parts.services.append(service)
         parts.host_exec[name] = old / found
     return script
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
-from builder import bootfs, compress, convert, cpio, sdimage, shellinit
+from builder import bootfs, compress, convert, cpio, sdimage, shellcmds, shellinit
 from builder.shellinit import seed_init
 from hostkit.errors import BuildError
 from init.config import Data
@@ -82,7 +82,7 @@ def test_rich_script() -> None:
     assert lines[21].kind == shellinit.NOTED and "never ran" in lines[21].what
     untranslated = {o.line: o.text for o in script.outcomes if o.kind == shellinit.UNTRANSLATED}
     assert untranslated == {10: "ifconfig eth0 up", 16: "rm -f /data/state"}
-    assert lines[10].what == shellinit.NO_NETWORK
+    assert lines[10].what == shellcmds.NO_NETWORK
     assert lines[15].kind == shellinit.NOTED and "/data/reset exists" in lines[15].what
     report = "\n".join(shellinit.report(script))
     assert "line 10: ifconfig eth0 up" in report.split("NOT translated")[1]
