@@ -7,6 +7,7 @@
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
 /app/probe first one &
 sleep 1
 /app/probe second two 2 &

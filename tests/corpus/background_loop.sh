@@ -7,6 +7,7 @@
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
 while [ ! -e /proc/self ]; do
     sleep 0.1
 done

@@ -83,7 +83,8 @@ def test_corpus_boots_the_same_before_and_after(case: str, toolchain: Toolchain,
     folder = classic_folder(toolchain, probe, tmp_path / "classic",
                             (CORPUS / f"{case}.sh").read_text(), (
         cpio.File.from_host("app/probe", probe, 0o755),
-        cpio.File.from_host("opt/probe", probe, 0o755), cpio.Dir("tmp")))
+        cpio.File.from_host("opt/probe", probe, 0o755), cpio.Dir("tmp"), cpio.Dir("sbin"),
+        cpio.Dir("usr"), cpio.Dir("usr/bin"), cpio.Dir("usr/sbin")))
     before = boot(folder, case, tmp_path / "busybox.log")
     assert before.ok, "under busybox: " + before.reason + "\n" + "\n".join(before.lines[-25:])
 
