@@ -314,9 +314,11 @@ class _Walker(SetupCommands):
 
     def loop(self, node: Loop, ctx: Context) -> None:
         cond = node.condition.items
-        forever = len(cond) == 1 and isinstance(cond[0].command, Simple) and (
-            _is_true(cond[0].command) != node.until
-            or node.until and self.expand_all(cond[0].command.words) == ["false"])
+        only = cond[0].command if len(cond) == 1 else None
+        words = self.expand_all(only.words) if isinstance(only, Simple) and not only.assigns \
+            else None
+        forever = words is not None and (words in (["false"], ["/bin/false"]) if node.until
+                                         else only is not None and _is_true(only))
         if forever:
             self.restart_loop(node, ctx)
             return

@@ -193,9 +193,7 @@ class _Lexer:
             self.skip_continuations()
             c = self.peek()
             if c == "":
-                if self.pending:
-                    raise ParseError(self.line, "here-document without its end line "
-                                     f"{self.pending[0][1]!r}")
+                self.read_heredocs()   # as dash and busybox sh: the end of file ends them too
                 self.tokens.append(Token("eof", "", self.line))
                 return self.tokens
             if c in " \t\r":
@@ -370,8 +368,7 @@ class _Lexer:
             body: list[str] = []
             while True:
                 if self.i >= len(self.s):
-                    raise ParseError(token.line, f"here-document without its end line "
-                                     f"{delimiter!r}")
+                    break
                 end = self.s.find("\n", self.i)
                 end = len(self.s) if end < 0 else end
                 raw = self.advance(end - self.i)
@@ -488,11 +485,11 @@ class _Parser:
                 raise ParseError(self.tok.line, f"expected `)` for the `(` of line {opened.line}")
             end = self.take().line
             return self.with_redirects(Group(body, True, opened.line, end))
-        if tok.kind == "word" and tok.text in RESERVED:
-            raise ParseError(tok.line, f"unexpected `{tok.text}`")
-        nxt = self.toks[self.at + 1]
-        if (tok.kind == "word" and nxt.kind == "op" and nxt.text == "("
-                and self.toks[self.at + 2].kind == "op" and self.toks[self.at + 2].text == ")"):
+        if tok.kind == "word" and tok.text in RESERVED or tok.kind in ("eof", "newline"):
+            raise ParseError(tok.line, f"unexpected {self.describe(tok)}")
+        after = self.toks[self.at + 1:self.at + 3]
+        if (tok.kind == "word" and [(t.kind, t.text) for t in after] == [("op", "("),
+                                                                         ("op", ")")]):
             return self.function()
         return self.simple()
 

@@ -336,3 +336,88 @@ def test_a_switch_root_init_is_refused_with_what_it_does(tmp_path: Path) -> None
                                  "exec switch_root /newroot /sbin/init\n")
     assert script.data is None and script.switch_root == "/dev/mmcblk0p2"
     assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED] * 2
+
+
+# ---- the idioms read from the syntax tree
+
+def test_a_restart_loop_is_restart_always_with_its_sleep_as_backoff() -> None:
+    script = shellinit.translate("export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n"
+                                 "  sleep 3\ndone\necho never\n")
+    [program] = script.programs
+    assert (program.path, program.args, program.restart, program.backoff) == (
+        "/app/x", ("--y",), "always", 3.0)
+    assert program.env == (("A", "1"),) and not program.background
+    lines = by_line(script)
+    assert lines[3].kind == shellinit.TRANSLATED and "restart" in lines[3].what
+    assert lines[7].kind == shellinit.NOTED and "never ran" in lines[7].what
+    for head in ("while :; do /app/x; done", "until false; do /app/x; done"):
+        [looped] = shellinit.translate(head + "\n").programs
+        assert looped.restart == "always" and looped.backoff == 0
+
+
+def test_background_programs_and_wait_are_services() -> None:
+    script = shellinit.translate("/app/a 1 &\n( cd /srv && exec ./b ) &\n"
+                                 "while :; do /app/c; sleep 1; done &\nwait\n")
+    assert [(p.path, p.cwd, p.background, p.restart) for p in script.programs] == [
+        ("/app/a", "/", True, ""), ("./b", "/srv", True, ""), ("/app/c", "/", True, "always")]
+    assert by_line(script)[4].kind == shellinit.NOTED
+
+
+def test_env_cwd_and_assignments_before_exec() -> None:
+    [p] = shellinit.translate("cd /opt\nexec env -i B=2 /app/x\n").programs
+    assert (p.env, p.cwd) == ((("B", "2"),), "/opt")
+    [p] = shellinit.translate("export A=1\nA=2 B=3 /app/x\n").programs
+    assert p.env == (("A", "2"), ("B", "3"))
+
+
+@pytest.mark.parametrize("text", [
+    "[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data\n",
+    "if [ -e /dev/sda1 ]; then\n  mount -t ext4 /dev/sda1 /data\nfi\n",
+    "test -b /dev/sda1 && mount -t ext4 /dev/sda1 /data\n",
+    "mount -t ext4 /dev/sda1 /data || true\n",
+])
+def test_a_guarded_mount_is_an_optional_data_partition(text: str) -> None:
+    script = shellinit.translate(text + "exec /app/x\n")
+    assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4",
+                               wait=0.0, required=False)
+
+
+def test_a_waited_for_device_keeps_the_wait() -> None:
+    script = shellinit.translate("while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
+                                 "mount -t ext4 /dev/sda1 /data\nuntil [ -e /dev/ttyUSB0 ]\n"
+                                 "do sleep 1; done\nexec /app/x\n")
+    assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4")
+    assert script.programs[0].wait_for == ("/dev/ttyUSB0",)
+
+
+def test_modules_from_a_loop_keep_their_parameters() -> None:
+    script = shellinit.translate("M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
+                                 "done\nfor n in c d; do modprobe $n; done\nexec /app/x\n")
+    assert [(m.name, m.params, m.path) for m in script.modules] == [
+        ("a", "x=1", "/lib/modules/a.ko"), ("b", "x=1", "/lib/modules/b.ko"),
+        ("c", "", ""), ("d", "", "")]
+    dropped = shellinit.demote(script, 3, "/lib/modules/a.ko", "not there")
+    assert [m.name for m in dropped.modules] == ["b", "c", "d"]
+
+
+def test_network_lines() -> None:
+    script = shellinit.translate("ifconfig lo 127.0.0.1 up\nip link set lo up\n"
+                                 "ifconfig eth0 10.0.0.2 up\nip addr add 10.0.0.2/24 dev eth0\n"
+                                 "udhcpc -i eth0\nexec /app/x\n")
+    kinds = [(o.line, o.kind) for o in script.outcomes if o.line < 6]
+    assert kinds == [(1, shellinit.NOTED), (2, shellinit.NOTED), (3, shellinit.UNTRANSLATED),
+                     (4, shellinit.UNTRANSLATED), (5, shellinit.UNTRANSLATED)]
+    assert all(o.what == shellcmds.NO_NETWORK for o in script.outcomes if o.line in (3, 4, 5))
+
+
+def test_a_program_logged_through_a_pipe_is_the_service() -> None:
+    script = shellinit.translate("/app/x 2>&1 | logger -t app\n")
+    assert [p.path for p in script.programs] == ["/app/x"]
+    assert [o.kind for o in script.outcomes] == [shellinit.TRANSLATED, shellinit.NOTED]
+
+
+def test_a_script_the_shell_cannot_parse_is_one_untranslated_line() -> None:
+    script = shellinit.translate("#!/bin/sh\nmount -t proc proc /proc\nif true; then\n")
+    [outcome] = script.outcomes
+    assert outcome.kind == shellinit.UNTRANSLATED and "cannot parse" in outcome.what
+    assert outcome.line == 4 and script.programs == ()

@@ -1,0 +1,139 @@
+"""builder/shparse.py: the POSIX sh grammar, and the same scripts accepted and refused as the
+system's POSIX shell (`sh -n`, dash on Debian) accepts and refuses them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder import shparse
+from builder.shparse import (
+    AndOr,
+    Case,
+    For,
+    Function,
+    Group,
+    If,
+    Loop,
+    ParseError,
+    Pipeline,
+    Simple,
+)
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+VALID = [
+    "echo a; echo b & echo c\n",
+    "a && b || c\n",
+    "! a | b | c\n",
+    "if a; then b; elif c; then d; else e; fi\n",
+    "while a; do b; done\nuntil a\ndo\n  b\ndone\n",
+    "for x in 1 2 3; do echo $x; done\nfor y\ndo :; done\n",
+    "case $x in\n  a|b) echo ab ;;\n  (c) echo c;;\n  *) ;;\nesac\n",
+    "case x in esac\n",
+    "{ a; b; } > /dev/null 2>&1\n( cd /x && exec y ) &\n",
+    "f() { echo \"$@\"; }\ng()\n{\n  :\n}\nf 1 2\n",
+    "cat <<EOF\nbody $x\n  EOF not yet\nEOF\necho after\n",
+    "cat <<-'EOF' >out\n\tquoted $x\n\tEOF\n",
+    "a 'single ; quoted' \"double $x `b` $(c d) $((1+2))\" \\; e\\\nf\n",
+    "x=1 y=\"2 3\" cmd arg >>log 2>&1 <in\n",
+    "echo ${x:-default} ${#y} $1 $@ $? $$\n",
+    "echo a # a comment; not a command\n# only a comment\n",
+    "echo $(echo ')' \"(\" ) done\n",
+    "while true\ndo\n  /app\n  sleep 1\ndone &\nwait\n",
+    "cat <<EOF\nthe end of the file ends it\n",
+]
+INVALID = [
+    "if a; then b\n",
+    "while a; do b\n",
+    "echo 'unclosed\n",
+    "echo \"unclosed\n",
+    "a && \n",
+    "case x in a) b\n",
+    "fi\n",
+    "( a\n",
+    "for 1x in a; do b; done\n",
+    "a | | b\n",
+    "{ a; \n",
+    "a ;;\n",
+    "echo )\n",
+    "done\n",
+    "if ; then a; fi\n",
+    "case x in a) b;; c\nesac\n",
+    "x() \n",
+]
+
+
+def shell_accepts(text: str, tmp_path: Path) -> bool:
+    script = tmp_path / "script.sh"
+    script.write_text(text)
+    return subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def shell() -> None:
+    assert shutil.which("sh"), "a POSIX sh is part of every Debian system"
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_accepts_what_the_shell_accepts(text: str, tmp_path: Path, shell: None) -> None:
+    assert shell_accepts(text, tmp_path)
+    assert shparse.parse(text).items
+
+
+@pytest.mark.parametrize("text", INVALID)
+def test_refuses_what_the_shell_refuses(text: str, tmp_path: Path, shell: None) -> None:
+    assert not shell_accepts(text, tmp_path)
+    with pytest.raises(ParseError):
+        shparse.parse(text)
+
+
+@pytest.mark.parametrize("case", sorted(p.stem for p in CORPUS.glob("*.sh")))
+def test_the_corpus_parses_like_the_shell(case: str, tmp_path: Path, shell: None) -> None:
+    text = (CORPUS / f"{case}.sh").read_text()
+    assert shell_accepts(text, tmp_path)
+    assert shparse.parse(text).items
+
+
+def test_the_tree() -> None:
+    tree = shparse.parse("a && b | c\nif [ -e /x ]; then d; fi\nfor m in 1 2; do e; done &\n"
+                         "case $v in x) f;; esac\ng() { h; }\n{ i; } 2>/dev/null\n"
+                         "while :; do j; done\n")
+    kinds = [type(item.command) for item in tree.items]
+    assert kinds == [AndOr, If, For, Case, Function, Group, Loop]
+    first = tree.items[0].command
+    assert isinstance(first, AndOr) and isinstance(first.rest[0][1], Pipeline)
+    assert tree.items[2].background and tree.items[2].line == 3
+    group = tree.items[5].command
+    assert isinstance(group, Group) and group.redirects[0].op == ">" and group.redirects[0].fd == 2
+    loop = tree.items[6].command
+    assert isinstance(loop, Loop) and (loop.line, loop.end) == (7, 7)
+
+
+def test_words_keep_their_quoting_and_expansions() -> None:
+    [item] = shparse.parse("X=\"a $B\" cmd 'l $x' \"$(d)\" ${E:-f} \\$g\n").items
+    cmd = item.command
+    assert isinstance(cmd, Simple)
+    (name, value), = cmd.assigns
+    assert name == "X" and [p.kind for p in value.parts] == ["lit", "param", "lit"]
+    words = cmd.words
+    assert words[0].literal == "cmd" and words[1].literal == "l $x"
+    assert [p.kind for p in words[2].parts if p.text] == ["cmd"]
+    assert words[3].parts[0] == shparse.Part("param", "E:-f")
+    assert words[4].literal == "$g"
+
+
+def test_here_documents_and_continuations() -> None:
+    tree = shparse.parse("cat <<EOF >f\nline $x\nEOF\necho a \\\n  b\n")
+    cat, echo = (item.command for item in tree.items)
+    assert isinstance(cat, Simple) and cat.redirects[0].heredoc == "line $x\n"
+    assert isinstance(echo, Simple) and [w.literal for w in echo.words] == ["echo", "a", "b"]
+    assert echo.line == 4
+
+
+def test_errors_name_the_line() -> None:
+    with pytest.raises(ParseError, match="line 3: expected `fi` for the `if` of line 1"):
+        shparse.parse("if a\nthen b\n")
