@@ -93,3 +93,7 @@ def test_corpus_boots_the_same_before_and_after(case: str, toolchain: Toolchain,
     assert "bin/busybox" not in entries and "bin/sh" not in entries
     after = boot(built.boot, case, tmp_path / "pinit.log")
     assert after.ok, "under pinit: " + after.reason + "\n" + "\n".join(after.lines[-25:])
+    config = next(e for e in cpio.read_initramfs(built.initramfs.read_bytes())
+                  if e.path == "etc/pinit.json")
+    if b'"required": false' in config.data:   # a guarded mount: there is no such disk here
+        assert any("going on without it" in line for line in after.lines)
