@@ -146,8 +146,11 @@ def build_from(source: Path, config: Path | None, out: Path, init: Path,
                       report=[f"pinit convert: {source} ({src.kind}), kernel {src.kernel}"])
         if src.kind == RPIOS:
             if user is None:
-                raise BuildError(f"{source}: a Raspberry Pi OS card has no init script to "
-                                 "translate, so nothing says what to run",
+                how = (f"its {src.initramfs} only prepares the root partition {src.root_partition} "
+                       "(root= on cmdline.txt), whose own init runs the system"
+                       if src.initramfs else "a Raspberry Pi OS card has no init script to "
+                       "translate")
+                raise BuildError(f"{source}: nothing says what to run: {how}",
                                  "describe the app in a pinit.toml and pass --config pinit.toml")
             from_rootfs(src, parts)
         else:

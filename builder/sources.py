@@ -124,7 +124,11 @@ def detect(source: Path, work: Path) -> Source:
             raise BuildError(f"{source}: cmdline.txt boots a root file system on another "
                              "partition (root=), whose /lib/modules this folder lacks",
                              "convert the whole card image instead")
-        return Source(source, RPIOS, boot, files, text, tuple(words), kernel, "",
+        # An initramfs beside root= only prepares that root (and is left out): kept by name
+        # so that the refusal can say so.
+        ramfs = settings.get("initramfs") or settings.get("ramfsfile")
+        ramfs = files.get(ramfs.lstrip("/").lower(), "") if ramfs else ""
+        return Source(source, RPIOS, boot, files, text, tuple(words), kernel, ramfs,
                       _root_partition(words))
     initramfs = settings.get("initramfs") or settings.get("ramfsfile")
     if not initramfs:

@@ -421,3 +421,14 @@ def test_a_script_the_shell_cannot_parse_is_one_untranslated_line() -> None:
     [outcome] = script.outcomes
     assert outcome.kind == shellinit.UNTRANSLATED and "cannot parse" in outcome.what
     assert outcome.line == 4 and script.programs == ()
+
+
+def test_an_initramfs_that_prepares_a_root_partition_is_refused_with_why(tmp_path: Path) -> None:
+    folder = classic(tmp_path, "#!/bin/sh\nexec switch_root /newroot /sbin/init\n")
+    (folder / "cmdline.txt").write_text("console=tty1 root=/dev/mmcblk0p2 rootwait\n")
+    card = tmp_path / "card.img"
+    sdimage.make_image(card, folder)
+    with pytest.raises(BuildError, match="nothing says what to run: its initramfs.gz only "
+                       "prepares the root partition 2") as err:
+        convert.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
+    assert "--config" in err.value.hint and not (tmp_path / "out").exists()
