@@ -104,6 +104,7 @@ def number(text: str) -> float | None:
 class Context:
     background: bool = False   # started with & (itself or a group around it)
     guard: str = ""            # "only if /dev/x exists": a test this command depends on
+    tolerant: bool = False     # `CMD || true`: its failure is ignored
     loop: bool = False         # inside a restart loop: the program is looked at by loop()
 
 
@@ -177,7 +178,7 @@ class SetupCommands:
                          f"{self.data.device} is it")
                 return
             kept = ",".join(o for o in options if o not in ("rw", "defaults"))
-            optional = bool(ctx.guard)
+            optional = bool(ctx.guard) or ctx.tolerant
             waited = source in self.waited
             # A guard looks once, at that moment: the same is no wait, going on without it.
             self.data = Data(device=source, mountpoint=target, fstype=fstype, options=kept,

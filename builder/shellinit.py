@@ -137,6 +137,8 @@ class _Walker(SetupCommands):
         self.entries: list[cpio.Entry] = []
         self.programs: list[Program] = []
         self.pending: Program | None = None   # the last foreground program run
+        self.ran: list[Program] = []          # every foreground program run, in order
+        self.pauses: list[tuple[int, float]] = []   # (line, seconds) of each `sleep N`
         self.data: Data | None = None
         self.data_line = 0
         self.hostname = ""
@@ -272,7 +274,7 @@ class _Walker(SetupCommands):
                 self.node(pipeline, replace(ctx, guard=test[1]))
             return
         tolerant = node.rest[-1][0] == "||" and _is_true(node.rest[-1][1])
-        self.node(node.first, replace(ctx, guard=ctx.guard or ("" if not tolerant else "-")))
+        self.node(node.first, replace(ctx, tolerant=ctx.tolerant or tolerant))
         for op, pipeline in node.rest:
             if op == "||" and _is_true(pipeline):
                 assert isinstance(pipeline, Simple)
@@ -339,29 +341,27 @@ class _Walker(SetupCommands):
     def restart_loop(self, node: Loop, ctx: Context) -> None:
         """`while true; do APP; sleep N; done`: APP with restart = "always", N as its backoff."""
         before = len(self.programs), self.pending
-        mark = len(self.outcomes)
+        mark, ran, paused = len(self.outcomes), len(self.ran), len(self.pauses)
         self.sequence(node.body, replace(ctx, loop=True))
-        runs = [o for o in self.outcomes[mark:] if o.subject and o.what.startswith("runs ")]
-        program = self.pending
-        sleeps = [number(o.text.split()[1]) for o in self.outcomes[mark:]
-                  if o.text.split()[:1] == ["sleep"] and len(o.text.split()) == 2]
+        runs = self.ran[ran:]
+        pauses = self.pauses[paused:]
         del self.programs[before[0]:]
         self.pending = before[1]
-        if len(runs) != 1 or program is None:
+        if len(runs) != 1:
             self.outcomes[mark:] = []
             self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): an endless "
                        f"loop around {len(runs) or 'no'} programs; pinit restarts one program "
                        "per service: give them in a pinit.toml")
             return
-        backoff = sum(s for s in sleeps if s is not None)
-        program = replace(program, restart="always", backoff=backoff, background=ctx.background)
+        backoff = sum(seconds for _, seconds in pauses)
+        program = replace(runs[0], restart="always", backoff=backoff, background=ctx.background)
         for i in range(mark, len(self.outcomes)):
             o = self.outcomes[i]
             if o.subject == program.path and o.line == program.line:
                 self.outcomes[i] = replace(o, kind=TRANSLATED, what=(
                     f"the service {program.path}, restarted whenever it exits (restart = "
                     f"\"always\"" + (f", backoff {backoff:g} s" if backoff else "") + ")"))
-            elif o.text.split()[:1] == ["sleep"]:
+            elif any(o.line == line for line, _ in pauses) and o.kind == NOTED:
                 self.outcomes[i] = replace(o, kind=NOTED, what="the pause between restarts: "
                                            "the service's backoff")
         self.out(node.line, self.source(node.line), NOTED, "an endless loop: pinit restarts "
@@ -492,9 +492,16 @@ class _Walker(SetupCommands):
             except (ValueError, IndexError, BuildError) as exc:
                 self.out(line, text, UNTRANSLATED, f"cannot read it: {exc}")
         elif name in NOTES:
+            seconds = number(words[1]) if name == "sleep" and len(words) == 2 else None
+            if seconds is not None:
+                self.pauses.append((line, seconds))
             self.out(line, text, NOTED, NOTES[name])
         elif name in APPLETS:
-            what = f"{name}: no pinit equivalent"
+            what = (f"{name}: a shell tool with no pinit equivalent; if the appliance needs "
+                    "it, the app or a pinit.toml service must do it")
+            if name in (".", "source"):
+                what = (f"reads the commands of {' '.join(words[1:2]) or 'another script'}, which "
+                        "this conversion does not follow: translate them by hand")
             if exec_:
                 what = (f"exec {name}: pinit runs from the initramfs and has no shell; give the "
                         "app in pinit.toml")
@@ -508,7 +515,7 @@ class _Walker(SetupCommands):
         program = Program(words[0], tuple(words[1:]),
                           tuple(sorted({**self.exported, **env}.items())), self.cwd, line,
                           ctx.background, wait_for=waits)
-        if ctx.guard and ctx.guard != "-":
+        if ctx.guard:
             self.out(line, text, UNTRANSLATED, f"runs {words[0]} only if {ctx.guard} exists; "
                      "pinit starts services unconditionally: give it in a pinit.toml")
             return
@@ -523,6 +530,7 @@ class _Walker(SetupCommands):
             raise Stop(line, f"after the exec on line {line}: never ran")
         else:
             self.pending = program
+            self.ran.append(program)
             self.out(line, text, UNTRANSLATED,
                      f"runs {words[0]} and waits for it; pinit starts services, not steps",
                      words[0])
@@ -601,7 +609,7 @@ def translate(text: str) -> Script:
         programs = [*programs, main]
         outcomes = [replace(o, kind=TRANSLATED, what=f"the service {main.path} (the last "
                             "program the script runs)")
-                    if (o.line, o.subject) == (main.line, main.path) and o.what.startswith("runs ")
+                    if (o.line, o.subject, o.kind) == (main.line, main.path, UNTRANSLATED)
                     else o for o in outcomes]
     path = tuple(walker.exported.get("PATH", "").split(":")) if walker.exported.get("PATH") \
         else Script.path
