@@ -127,6 +127,10 @@ def demote(script: Script, line: int, subject: str, why: str) -> Script:
                                  if (m.line, m.path or m.name) != (line, subject)))
 
 
+# What a restart loop does when it gives up (`[ $n -gt 5 ] && reboot`).
+GIVE_UP = (["reboot"], ["poweroff"], ["halt"], ["exit"], ["break"])
+
+
 class _Walker(SetupCommands):
     """Walks the tree in the shell's order, keeping the state later commands depend on."""
 
@@ -361,6 +365,10 @@ class _Walker(SetupCommands):
                 self.outcomes[i] = replace(o, kind=TRANSLATED, what=(
                     f"the service {program.path}, restarted whenever it exits (restart = "
                     f"\"always\"" + (f", backoff {backoff:g} s" if backoff else "") + ")"))
+            elif o.kind == UNTRANSLATED and o.text.split()[:1] in GIVE_UP:
+                self.outcomes[i] = replace(o, what="gives up after failures: pinit's "
+                                           "crash_loop (count, window, action) does that; set "
+                                           "it in a pinit.toml to match")
             elif any(o.line == line for line, _ in pauses) and o.kind == NOTED:
                 self.outcomes[i] = replace(o, kind=NOTED, what="the pause between restarts: "
                                            "the service's backoff")
@@ -598,7 +606,7 @@ def translate(text: str) -> Script:
             seen = {(o.line, o.text) for o in walker.outcomes}
             for rest in tree.items[index:]:
                 for line, cmd in _commands(rest.command):
-                    if (line, cmd) not in seen:
+                    if (line, cmd) not in seen and line > stop.line:
                         walker.out(line, cmd, NOTED, stop.why)
             break
     programs = walker.programs

@@ -432,3 +432,12 @@ def test_an_initramfs_that_prepares_a_root_partition_is_refused_with_why(tmp_pat
                        "prepares the root partition 2") as err:
         convert.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
     assert "--config" in err.value.hint and not (tmp_path / "out").exists()
+
+
+def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
+    script = shellinit.translate("n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n"
+                                 "  [ $n -gt 5 ] && reboot\ndone\n")
+    [program] = script.programs
+    assert program.restart == "always"
+    reboot = [o for o in script.outcomes if o.text == "reboot"]
+    assert reboot[0].kind == shellinit.UNTRANSLATED and "crash_loop" in reboot[0].what
