@@ -27,7 +27,8 @@ QUIET_TARGETS = ("/dev/null", "/dev/console", "/dev/kmsg", "/dev/tty0", "/dev/tt
 HOTPLUG_FILES = ("/proc/sys/kernel/hotplug", "/sys/kernel/uevent_helper")
 NOTES = {"mdev": "devtmpfs makes the device nodes and pinit's coldplug and hotplug load their "
                  "modules ([kernel] available); no mdev needed",
-         "sleep": "a pause; pinit waits for the data partition itself ([data] wait)",
+         "sleep": "a pause; pinit starts services in their order (after, wait_for) and waits "
+                  "for the data partition itself ([data] wait)",
          "wait": "waits for the programs started with &: pinit supervises them as services",
          **{name: "a shell built-in; pinit runs no shell" for name in
             ("set", "trap", "true", ":", "clear", "sync", "shift", "unset", "reset")}}
