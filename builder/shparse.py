@@ -11,7 +11,7 @@ ParseError says where the script stops making sense, as busybox sh would refuse 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until",
             "for", "in", "{", "}", "!"}
@@ -499,7 +499,7 @@ class _Parser:
             redirects.append(self.redirect())
         if not redirects:
             return node
-        return type(node)(**{**node.__dict__, "redirects": tuple(redirects)})  # type: ignore[arg-type]
+        return replace(node, redirects=tuple(redirects))  # type: ignore[call-arg, arg-type]
 
     def function(self) -> Node:
         name = self.take()
