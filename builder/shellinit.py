@@ -273,19 +273,20 @@ class _Walker(SetupCommands):
 
     def and_or(self, node: AndOr, ctx: Context) -> None:
         test = self.test_path(node.first)
-        if test and not test[2] and all(op == "&&" for op, _ in node.rest):
-            for _, pipeline in node.rest:
-                self.node(pipeline, replace(ctx, guard=test[1]))
-            return
-        tolerant = node.rest[-1][0] == "||" and _is_true(node.rest[-1][1])
-        self.node(node.first, replace(ctx, tolerant=ctx.tolerant or tolerant))
+        guard = test[1] if test and not test[2] and node.rest[0][0] == "&&" else ""
+        if not guard:
+            # `CMD || true`, `CMD || echo …`: the script goes on whether CMD worked or not.
+            handled = any(op == "||" and (_is_true(p) or _is_message(p)) for op, p in node.rest)
+            self.node(node.first, replace(ctx, tolerant=ctx.tolerant or handled))
         for op, pipeline in node.rest:
+            if op == "||":
+                guard = ""   # what follows runs when the test or the step before failed
             if op == "||" and _is_true(pipeline):
                 assert isinstance(pipeline, Simple)
                 self.out(pipeline.line, _text(pipeline), NOTED, "ignores a failure of the "
                          "command before it")
             else:
-                self.node(pipeline, ctx)
+                self.node(pipeline, replace(ctx, guard=guard) if guard else ctx)
 
     def pipeline(self, node: Pipeline, ctx: Context) -> None:
         first, rest = node.commands[0], node.commands[1:]
@@ -546,6 +547,11 @@ class _Walker(SetupCommands):
 def _glob(text: str) -> bool:
     return "*" in text or "?" in text or ("[" in text and "]" in text[text.index("["):]
                                           and text not in ("[", "]"))
+
+
+def _is_message(node: Node) -> bool:
+    return (isinstance(node, Simple) and bool(node.words)
+            and node.words[0].literal in ("echo", "printf"))
 
 
 def _is_true(node: Node) -> bool:

@@ -441,3 +441,15 @@ def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
     assert program.restart == "always"
     reboot = [o for o in script.outcomes if o.text == "reboot"]
     assert reboot[0].kind == shellinit.UNTRANSLATED and "crash_loop" in reboot[0].what
+
+
+def test_a_test_guards_only_up_to_the_first_or() -> None:
+    script = shellinit.translate("[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || "
+                                 "echo no data\nexec /app/x\n")
+    assert script.data is not None and not script.data.required
+    script = shellinit.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\n"
+                                 "exec /app/x\n")
+    assert script.data is not None and not script.data.required
+    script = shellinit.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
+                                 "exec /app/x\n")
+    assert script.data is not None and script.data.required

@@ -2,7 +2,7 @@
 
 Each script goes into a classic boot folder (fake busybox, a fake ELF /app/probe, dummy.ko) and
 through sources.from_initramfs; what the conversion reports and the services it makes are
-compared with tests/golden/convert/<case>.txt. tests/qemu/test_convert_corpus.py boots the same
+compared with tests/golden/convert/<case>.txt. tests/qemu/test_corpus_boot.py boots the same
 scripts for real, under busybox and converted. After an intended change, review and rewrite:
     PINIT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_convert_corpus.py
 """
