@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_convert_boot import classic_folder
 
-from builder import convert, cpio, qemu
+from builder import convert, cpio, qemu, shparse
+from tests.shcases import INVALID, VALID
 from toolchain.provision import Toolchain
 
 pytestmark = pytest.mark.qemu
@@ -68,6 +69,37 @@ def expected(case: str) -> list[str]:
 @pytest.fixture(scope="module")
 def probe(cc) -> Path:
     return cc("probe", PROBE_C)
+
+
+# Runs `busybox sh -n` on every snippet and says what it thought of each.
+SYNTAX_INIT = """#!/bin/sh
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+for f in /cases/*.sh; do
+    if /bin/busybox sh -n "$f" 2>/dev/null; then echo "SH-N $f accepted"; else echo "SH-N $f refused"; fi
+done
+echo SH-N-DONE
+/bin/busybox poweroff -f
+"""
+
+
+def test_the_parser_accepts_and_refuses_what_busybox_sh_does(toolchain: Toolchain, probe: Path,
+                                                               tmp_path: Path) -> None:
+    texts = [*VALID, *INVALID, *(p.read_text() for p in sorted(CORPUS.glob("*.sh")))]
+    folder = classic_folder(toolchain, probe, tmp_path / "classic", SYNTAX_INIT, tuple(
+        cpio.File(f"cases/{i:03d}.sh", text.encode()) for i, text in enumerate(texts)))
+    with qemu.plan(folder, machine="virt") as plan:
+        result = qemu.run(plan, expect=["SH-N-DONE"], timeout=60, log=tmp_path / "boot.log")
+    assert result.ok, result.reason + "\n" + "\n".join(result.lines[-20:])
+    busybox = {int(line.split("/cases/")[1][:3]): line.split()[-1] == "accepted"
+               for line in result.lines if line.startswith("SH-N /cases/")}
+    assert len(busybox) == len(texts)
+    for i, text in enumerate(texts):
+        try:
+            shparse.parse(text)
+            ours = True
+        except shparse.ParseError:
+            ours = False
+        assert ours == busybox[i], f"busybox sh {'accepts' if busybox[i] else 'refuses'}: {text!r}"
 
 
 def boot(folder: Path, case: str, log: Path) -> qemu.BootResult:
