@@ -42,7 +42,8 @@ from builder.shellcmds import (
     number,
     quiet,
 )
-from builder.shparse import (
+from builder.shparse import parse
+from builder.shtree import (
     AndOr,
     Case,
     For,
@@ -58,7 +59,8 @@ from builder.shparse import (
     Sequence,
     Simple,
     Word,
-    parse,
+    commands,
+    text_of,
 )
 from hostkit.errors import BuildError
 from init.config import Data
@@ -243,7 +245,7 @@ class _Walker(SetupCommands):
 
     def leave(self, node: Node, why: str) -> None:
         """Every command under `node` untranslated, for `why`."""
-        for line, text in _commands(node):
+        for line, text in commands(node):
             self.out(line, text, UNTRANSLATED, why)
 
     def group(self, node: Group, ctx: Context) -> None:
@@ -283,7 +285,7 @@ class _Walker(SetupCommands):
                 guard = ""   # what follows runs when the test or the step before failed
             if op == "||" and _is_true(pipeline):
                 assert isinstance(pipeline, Simple)
-                self.out(pipeline.line, _text(pipeline), NOTED, "ignores a failure of the "
+                self.out(pipeline.line, text_of(pipeline), NOTED, "ignores a failure of the "
                          "command before it")
             else:
                 self.node(pipeline, replace(ctx, guard=guard) if guard else ctx)
@@ -295,7 +297,7 @@ class _Walker(SetupCommands):
                 and all(t and posixpath.basename(t[0]) in LOGGERS for t in tail)):
             self.simple(first, ctx)
             for cmd in rest:
-                self.out(cmd.line, _text(cmd), NOTED, "a logger for the program's output: pinit "
+                self.out(cmd.line, text_of(cmd), NOTED, "a logger for the program's output: pinit "
                          "keeps each service's output (log_lines, log_to_data)")
             return
         self.leave(node, "a pipeline (A | B) whose parts only mean something together; pinit "
@@ -331,7 +333,7 @@ class _Walker(SetupCommands):
             return
         test = self.test_path(cond[0].command) if len(cond) == 1 else None
         waits = test is not None and test[2] != node.until   # while ! -e X / until -e X
-        body = list(_commands(node.body))
+        body = list(commands(node.body))
         if waits and test and all(text.split()[:1] in (["sleep"], ["echo"]) for _, text in body):
             self.waited.append(test[1])
             self.out(node.line, self.source(node.line), TRANSLATED,
@@ -406,7 +408,7 @@ class _Walker(SetupCommands):
                 self.out(node.line, self.source(node.line), NOTED,
                          f"{node.word.source} is {value!r} here: the branch {'|'.join(pats)}")
             else:
-                for line, text in _commands(body):
+                for line, text in commands(body):
                     self.out(line, text, NOTED, f"a branch not taken: {node.word.source} is "
                              f"{value!r} here")
         if taken is None:
@@ -417,7 +419,7 @@ class _Walker(SetupCommands):
     # ---- simple commands
 
     def simple(self, node: Simple, ctx: Context) -> None:
-        text = _text(node)
+        text = text_of(node)
         words = self.expand_all(node.words)
         env: dict[str, str] = {}
         for name, value in node.assigns:
@@ -559,42 +561,6 @@ def _is_true(node: Node) -> bool:
             and node.words[0].literal in TRUE)
 
 
-def _text(node: Node) -> str:
-    """A simple command as written (its quotes kept), on one line."""
-    if not isinstance(node, Simple):
-        return ""
-    parts = [f"{name}={value.source}" for name, value in node.assigns]
-    parts += [w.source for w in node.words]
-    parts += [f"{r.fd if r.fd is not None else ''}{r.op}{r.target.source}" for r in node.redirects]
-    return " ".join(parts)
-
-
-def _commands(node: Node) -> list[tuple[int, str]]:
-    """(line, text) of every simple command under `node`, in order."""
-    if isinstance(node, Simple):
-        return [(node.line, _text(node))]
-    if isinstance(node, Sequence):
-        return [c for item in node.items for c in _commands(item.command)]
-    if isinstance(node, AndOr):
-        return _commands(node.first) + [c for _, p in node.rest for c in _commands(p)]
-    if isinstance(node, Pipeline):
-        return [c for p in node.commands for c in _commands(p)]
-    if isinstance(node, Group):
-        return _commands(node.body)
-    if isinstance(node, If):
-        found = [c for cond, body in node.clauses for c in _commands(cond) + _commands(body)]
-        return found + (_commands(node.otherwise) if node.otherwise else [])
-    if isinstance(node, Loop):
-        return _commands(node.condition) + _commands(node.body)
-    if isinstance(node, For):
-        return _commands(node.body)
-    if isinstance(node, Case):
-        return [c for _, body in node.items for c in _commands(body)]
-    if isinstance(node, Function):
-        return _commands(node.body)
-    return []
-
-
 def translate(text: str) -> Script:
     """The pinit values a classic `/init` script stands for, and what became of each command."""
     walker = _Walker(text.splitlines())
@@ -611,7 +577,7 @@ def translate(text: str) -> Script:
             # What the walk never reached, from the command that ended the script on.
             seen = {(o.line, o.text) for o in walker.outcomes}
             for rest in tree.items[index:]:
-                for line, cmd in _commands(rest.command):
+                for line, cmd in commands(rest.command):
                     if (line, cmd) not in seen and line > stop.line:
                         walker.out(line, cmd, NOTED, stop.why)
             break

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder import shparse
-from builder.shparse import (
+from builder.shtree import (
     AndOr,
     Case,
     For,
@@ -19,6 +19,7 @@ from builder.shparse import (
     If,
     Loop,
     ParseError,
+    Part,
     Pipeline,
     Simple,
 )
@@ -83,7 +84,7 @@ def test_words_keep_their_quoting_and_expansions() -> None:
     words = cmd.words
     assert words[0].literal == "cmd" and words[1].literal == "l $x"
     assert [p.kind for p in words[2].parts if p.text] == ["cmd"]
-    assert words[3].parts[0] == shparse.Part("param", "E:-f")
+    assert words[3].parts[0] == Part("param", "E:-f")
     assert words[4].literal == "$g"
 
 
