@@ -263,8 +263,10 @@ class SetupCommands:
         elif quiet(redirects):
             self.out(line, text, NOTED, "a console message; pinit logs its own steps")
         else:
-            self.out(line, text, UNTRANSLATED, f"writes {', '.join(targets)}; pinit has no "
-                     "setting for it")
+            kernel = all(t.startswith(("/sys/", "/proc/", "/dev/")) for t in targets)
+            self.out(line, text, UNTRANSLATED, f"writes {', '.join(targets)} at boot; pinit has "
+                     "no setting for it: " + ("the app must do it when it starts" if kernel else
+                                              "put the file into the image ([image] files)"))
 
     do_printf = do_echo
 

@@ -151,6 +151,7 @@ class _Walker(SetupCommands):
         self.vars: dict[str, str] = {}
         self.exported: dict[str, str] = {}
         self.functions: dict[str, Node] = {}
+        self.called: set[str] = set()
         self.waited: list[str] = []           # paths a loop waited for
         self.positional: list[str] = []        # $1 … inside a function call
         self.cwd = "/"
@@ -483,6 +484,7 @@ class _Walker(SetupCommands):
         if name in self.functions and self.depth < 20:
             self.out(line, text, NOTED, f"calls the function {name}: what its commands became "
                      "is said at their lines")
+            self.called.add(name)
             saved, self.positional = self.positional, words[1:]
             self.depth += 1
             try:
@@ -581,6 +583,11 @@ def translate(text: str) -> Script:
                     if (line, cmd) not in seen and line > stop.line:
                         walker.out(line, cmd, NOTED, stop.why)
             break
+    for name, body in walker.functions.items():
+        if name not in walker.called:
+            for line, cmd in commands(body):
+                walker.out(line, cmd, NOTED, f"in the function {name}, which the script never "
+                           "calls")
     programs = walker.programs
     outcomes = walker.outcomes
     main = walker.pending

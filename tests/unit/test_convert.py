@@ -453,3 +453,10 @@ def test_a_test_guards_only_up_to_the_first_or() -> None:
     script = shellinit.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
                                  "exec /app/x\n")
     assert script.data is not None and script.data.required
+
+
+def test_a_function_never_called_is_still_listed() -> None:
+    script = shellinit.translate("unused() {\n  /app/y\n}\nexec /app/x\n")
+    assert by_line(script)[2].kind == shellinit.NOTED
+    assert "never calls" in by_line(script)[2].what
+    assert [p.path for p in script.programs] == ["/app/x"]
