@@ -6,7 +6,9 @@ such a folder, and a Raspberry Pi OS card (kernel on FAT partition 1, modules on
 partition). sources.py reads them; here their kernel, firmware, dtbs and modules become a
 Platform, the /init script's values and a given pinit.toml become a BuildConfig, and image.build
 writes the result: no busybox, pinit as PID 1. Whatever was not translated is listed in
-out/convert-report.txt and on stdout.
+out/convert-report.txt and on stdout. When nothing would run (no program carried over and none
+in the pinit.toml), the conversion is refused and writes nothing. docs/convert.md says what each
+shell idiom becomes.
 """
 
 from __future__ import annotations
