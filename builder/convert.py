@@ -6,7 +6,9 @@ such a folder, and a Raspberry Pi OS card (kernel on FAT partition 1, modules on
 partition). sources.py reads them; here their kernel, firmware, dtbs and modules become a
 Platform, the /init script's values and a given pinit.toml become a BuildConfig, and image.build
 writes the result: no busybox, pinit as PID 1. Whatever was not translated is listed in
-out/convert-report.txt and on stdout.
+out/convert-report.txt and on stdout. When nothing would run (no program carried over and none
+in the pinit.toml), the conversion is refused and writes nothing. docs/convert.md says what each
+shell idiom becomes.
 """
 
 from __future__ import annotations
@@ -136,16 +138,21 @@ def build_from(source: Path, config: Path | None, out: Path, init: Path,
         if source.resolve() == written.resolve() or written.resolve() in source.resolve().parents:
             raise BuildError(f"{source}: the output {written} would overwrite it",
                              "the input is never modified: give another --out")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=out))
+    parts: Parts | None = None
     try:
         src = detect(source, work)
         parts = Parts(work / "modules",
                       report=[f"pinit convert: {source} ({src.kind}), kernel {src.kernel}"])
         if src.kind == RPIOS:
             if user is None:
-                raise BuildError(f"{source}: a Raspberry Pi OS card has no init script to "
-                                 "translate, so nothing says what to run",
+                how = (f"its {src.initramfs} only prepares the root partition {src.root_partition} "
+                       "(root= on cmdline.txt), whose own init runs the system"
+                       if src.initramfs else "a Raspberry Pi OS card has no init script to "
+                       "translate")
+                raise BuildError(f"{source}: nothing says what to run: {how}",
                                  "describe the app in a pinit.toml and pass --config pinit.toml")
             from_rootfs(src, parts)
         else:
@@ -157,14 +164,23 @@ def build_from(source: Path, config: Path | None, out: Path, init: Path,
         uses_script = bool(parts.services) and cfg.init.services == tuple(parts.services)
         tc_apps = replace(tc, sysroot=parts.sysroot) if uses_script and parts.sysroot else tc
         if not cfg.init.services:
-            parts.report.append("no service: the script runs no program that could be carried; "
-                                "give one in a pinit.toml (--config)")
+            # A card that boots into nothing is worse than no card: refuse, write nothing.
+            why = parts.nothing_to_run or "its /init starts no program pinit can carry over"
+            raise BuildError(f"{source}: nothing to run: {why}",
+                             "describe the app in a pinit.toml and pass --config pinit.toml "
+                             "(what /init does is listed above)")
         built = image.build(cfg.path, out, init, tc_apps, platform=plat, cfg=cfg,
                             extras=parts.extras)
         parts.report += [f"initramfs: kept the builder's /{path}, not the old one"
                          for path in built.shadowed]
+    except BuildError:
+        if parts is not None:   # what was found, so the one-line error can be acted on
+            print("\n".join(parts.report))
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
     parts.report += [f"boot folder: {built.boot}", f"card image:  {built.image}"]
     text = "\n".join(parts.report) + "\n"
     write_atomic(out / "convert-report.txt", text.encode())

@@ -1,23 +1,69 @@
-"""Translate a classic busybox `/init` shell script into pinit values, one line at a time.
+"""Translate a classic busybox `/init` shell script into pinit values, by what it means.
 
-Pure: text in, values out; the old initramfs is looked at by sources.py, not here. Every
-command line ends up in exactly one of three places: "translated" into a value, "noted" (pinit
-does it itself, or it only mattered to a shell), or "untranslated", for a person to look at.
+Pure: text in, values out; the old initramfs is looked at by sources.py, not here. The script
+is parsed (shparse.py) and its syntax tree walked in the order the shell would run it, keeping
+the shell's state (variables, exported ones, the working directory, functions). Every command
+ends up in exactly one of three places: "translated" into a value, "noted" (pinit does it
+itself, or it only mattered to a shell), or "untranslated", with a reason a person can act on.
 Only comments, blank lines and the #! line are skipped without a word.
+
+What the usual idioms become: `exec APP` (with `env VAR=…`, `VAR=… APP`, a `cd` before it) the
+service; `while true; do APP; sleep N; done` the service with restart "always" and N seconds
+between runs; `APP &` … `wait` one service each; `[ -e DEV ] && mount …`, `if [ -b DEV ]; then
+mount …; fi` and `mount … || true` the data partition, optional; a loop waiting for a device the
+services' wait; modprobe/insmod also from `for` loops over a list; `ifconfig lo up` done by
+pinit; the rest of the network set-up listed (network()).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
-import re
-import shlex
 from dataclasses import dataclass, replace
 
 from builder import cpio
+from builder.shellcmds import (
+    APPLETS,
+    LOGGERS,
+    NETWORK,
+    NOTED,
+    NOTES,
+    PATH_TESTS,
+    TRANSLATED,
+    TRUE,
+    UNTRANSLATED,
+    Context,
+    ModuleLoad,
+    Outcome,
+    SetupCommands,
+    Stop,
+    dropped,
+    network,
+    number,
+    quiet,
+)
+from builder.shparse import parse
+from builder.shtree import (
+    AndOr,
+    Case,
+    For,
+    Function,
+    Group,
+    If,
+    Item,
+    Loop,
+    Node,
+    ParseError,
+    Pipeline,
+    Redirect,
+    Sequence,
+    Simple,
+    Word,
+    commands,
+    text_of,
+)
 from hostkit.errors import BuildError
 from init.config import Data
-from init.modules import name_of
-from init.rootfs import EARLY_ROOTFS, Mount
 
 # The classic /init of the post pinit started from (shared/seed), verbatim up to its `exec`:
 # the shape `invoke image --from` translates, and what `invoke bench` runs as the baseline.
@@ -43,50 +89,6 @@ def seed_init(app: str = "/rust-program", before_exec: tuple[str, ...] = ()) -> 
     return SEED_INIT_HEAD + "".join(f"{line}\n" for line in before_exec) + f"\nexec {app}\n"
 
 
-TRANSLATED, NOTED, UNTRANSLATED = "translated", "noted", "untranslated"
-# Mounts the init makes itself (init/rootfs.py EARLY_ROOTFS); tmpfs on /dev is the classic
-# stand-in for devtmpfs.
-PINIT_MOUNTS = {(m.fstype, m.target) for m in EARLY_ROOTFS if isinstance(m, Mount)} | {
-    ("tmpfs", "/dev")}
-PINIT_DIRS = ("/proc", "/sys", "/dev", "/run", "/tmp")  # mounted over at boot
-DATA_FSTYPES = ("ext4", "ext3", "ext2", "vfat", "exfat", "f2fs", "btrfs", "xfs")
-QUIET_TARGETS = ("/dev/null", "/dev/console", "/dev/kmsg", "/dev/tty0", "/dev/tty1")
-HOTPLUG_FILES = ("/proc/sys/kernel/hotplug", "/sys/kernel/uevent_helper")
-CONTROL = {"if", "then", "elif", "else", "fi", "while", "until", "for", "do", "done", "case",
-           "esac", "{", "}", "function", "select"}
-OPENERS, CLOSERS = {"if", "while", "until", "for", "case", "select"}, {"fi", "done", "esac"}
-NOTES = {"mdev": "devtmpfs makes the device nodes and pinit's coldplug and hotplug load their "
-                 "modules ([kernel] available); no mdev needed",
-         "sleep": "a pause; pinit waits for the data partition itself ([data] wait)",
-         **{name: "a shell built-in; pinit runs no shell" for name in
-            ("set", "trap", "true", ":", "clear", "sync", "shift", "unset", "wait", "reset")}}
-# Commands that are never the appliance's program: busybox applets and system tools.
-APPLETS = {"sh", "ash", "bash", "hush", "busybox", "ifconfig", "ip", "route", "udhcpc", "dhcpcd",
-           "hwclock", "date", "sysctl", "cp", "mv", "rm", "cat", "chmod", "chown", "touch",
-           "dmesg", "klogd", "syslogd", "logger", "telnetd", "httpd", "getty", "login", "setsid",
-           "cttyhack", "switch_root", "chroot", "pivot_root", "poweroff", "reboot", "halt",
-           "umount", "swapon", "fsck", "e2fsck", "stty", "ntpd", "crond", "loadkmap", "init",
-           "linuxrc", "umask", "ulimit", "source", ".", "test", "[", "exit", "read",
-           "ln", "mknod", "mkdir", "mount", "insmod", "modprobe", "hostname", "cd", "export"}
-SUBSTITUTION = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    line: int        # 1-based line number in /init
-    text: str        # the command as written (continuation lines joined)
-    kind: str        # translated | noted | untranslated
-    what: str        # what it became, or why not
-
-
-@dataclass(frozen=True)
-class ModuleLoad:
-    name: str        # module name as the script gives it (insmod: the file's stem)
-    params: str
-    path: str        # the .ko in the old initramfs (insmod); "" when modprobe names it
-    line: int
-
-
 @dataclass(frozen=True)
 class Program:
     path: str                          # as the script names it: absolute or looked up in PATH
@@ -95,6 +97,9 @@ class Program:
     cwd: str
     line: int
     background: bool                   # `prog &`: runs beside the main program
+    restart: str = ""                  # "always" from a restart loop; "" = pinit's default
+    backoff: float = 0.0               # the loop's sleep between runs; 0 = pinit's default
+    wait_for: tuple[str, ...] = ()     # paths a loop before it waited for
 
 
 @dataclass(frozen=True)
@@ -106,372 +111,504 @@ class Script:
     data: Data | None = None
     hostname: str = ""
     path: tuple[str, ...] = ("/sbin", "/usr/sbin", "/bin", "/usr/bin")  # PATH for bare names
+    switch_root: str = ""                  # the device a switch_root script hands over to
 
 
-def demote(script: Script, line: int, why: str) -> Script:
-    """The script with line `line` moved to "untranslated" and its program or module dropped."""
-    outcomes = tuple(replace(o, kind=UNTRANSLATED, what=why) if o.line == line else o
+def demote(script: Script, line: int, subject: str, why: str) -> Script:
+    """The script with `subject` (a program or module) of line `line` moved to "untranslated"
+    and dropped."""
+    def hit(o: Outcome) -> bool:
+        return o.line == line and o.subject == subject
+
+    outcomes = tuple(replace(o, kind=UNTRANSLATED, what=why) if hit(o) else o
                      for o in script.outcomes)
     return replace(script, outcomes=outcomes,
-                   programs=tuple(p for p in script.programs if p.line != line),
-                   modules=tuple(m for m in script.modules if m.line != line))
+                   programs=tuple(p for p in script.programs
+                                  if (p.line, p.path) != (line, subject)),
+                   modules=tuple(m for m in script.modules
+                                 if (m.line, m.path or m.name) != (line, subject)))
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with backslash-newline continuations joined."""
-    out: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not pending:
-            start = number
-        if raw.endswith("\\") and not raw.endswith("\\\\"):
-            pending += raw[:-1] + " "
-            continue
-        out.append((start, pending + raw))
-        pending = ""
-    if pending:
-        out.append((start, pending))
-    return out
+# What a restart loop does when it gives up (`[ $n -gt 5 ] && reboot`).
+GIVE_UP = (["reboot"], ["poweroff"], ["halt"], ["exit"], ["break"])
 
 
-def _tokens(text: str) -> list[str]:
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    return list(lexer)
+class _Walker(SetupCommands):
+    """Walks the tree in the shell's order, keeping the state later commands depend on."""
 
-
-def _segments(tokens: list[str]) -> list[tuple[list[str], str]]:
-    """Commands split at ; && || & |, each with the operator that ends it."""
-    out: list[tuple[list[str], str]] = []
-    current: list[str] = []
-    for token in tokens:
-        if token in (";", "&&", "||", "&", "|", ";;"):
-            out.append((current, token))
-            current = []
-        else:
-            current.append(token)
-    if current:
-        out.append((current, ""))
-    return [(words, op) for words, op in out if words]
-
-
-def _redirects(words: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Words without redirections, and the (operator, target) redirections."""
-    kept: list[str] = []
-    found: list[tuple[str, str]] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word in (">", ">>", "<", ">&", "&>", ">|", "<&") and i + 1 < len(words):
-            if kept and kept[-1].isdigit():
-                kept.pop()  # the fd number: 2>/dev/null
-            found.append((word, words[i + 1]))
-            i += 2
-            continue
-        kept.append(word)
-        i += 1
-    return kept, found
-
-
-def _quiet(redirects: list[tuple[str, str]]) -> bool:
-    return all(op in (">&", "<&") or target in QUIET_TARGETS for op, target in redirects)
-
-
-def _dropped(redirects: list[tuple[str, str]]) -> str:
-    if _quiet(redirects):
-        return ""
-    return (" (not kept: its redirection " + " ".join(f"{op} {t}" for op, t in redirects)
-            + "; pinit logs a service's output)")
-
-
-def _assignments(words: list[str]) -> dict[str, str]:
-    """Take the leading VAR=value words off `words`."""
-    env: dict[str, str] = {}
-    while words and re.fullmatch(r"\w+=.*", words[0]):
-        key, _, value = words.pop(0).partition("=")
-        env[key] = value
-    return env
-
-
-def _under_pinit(path: str) -> bool:
-    """Whether pinit mounts over `path` at boot, hiding anything the initramfs has there."""
-    return any(path == d or path.startswith(d + "/") for d in PINIT_DIRS)
-
-
-class _Walker:
-    """Walks the commands in order, keeping the shell state that later commands depend on."""
-
-    def __init__(self) -> None:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
         self.outcomes: list[Outcome] = []
         self.modules: list[ModuleLoad] = []
         self.entries: list[cpio.Entry] = []
         self.programs: list[Program] = []
         self.pending: Program | None = None   # the last foreground program run
+        self.ran: list[Program] = []          # every foreground program run, in order
+        self.pauses: list[tuple[int, float]] = []   # (line, seconds) of each `sleep N`
         self.data: Data | None = None
+        self.data_line = 0
         self.hostname = ""
         self.vars: dict[str, str] = {}
         self.exported: dict[str, str] = {}
+        self.functions: dict[str, Node] = {}
+        self.called: set[str] = set()
+        self.waited: list[str] = []           # paths a loop waited for
+        self.positional: list[str] = []        # $1 … inside a function call
         self.cwd = "/"
-        self.exec_line = 0
+        self.switch_root = ""
         self.depth = 0
 
-    def out(self, line: int, text: str, kind: str, what: str) -> None:
-        self.outcomes.append(Outcome(line, text, kind, what))
+    def source(self, line: int) -> str:
+        return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
 
-    def line(self, number: int, text: str) -> None:
-        stripped = text.strip()
-        if not stripped or stripped.startswith("#"):
-            return
-        if self.exec_line:
-            self.out(number, stripped, NOTED, f"after the exec on line {self.exec_line}: never ran")
-            return
-        try:
-            tokens = _tokens(stripped)
-        except ValueError as exc:
-            self.out(number, stripped, UNTRANSLATED, f"cannot parse it: {exc}")
-            return
-        segments = _segments(tokens)
-        heads = [words[0] for words, _ in segments]
-        opened = sum(h in OPENERS for h in heads) + tokens.count("{")
-        closed = sum(h in CLOSERS for h in heads) + tokens.count("}")
-        inside = self.depth > 0
-        self.depth = max(0, self.depth + opened - closed)
-        if inside or opened or any(h in CONTROL for h in heads) or "(" in tokens:
-            self.out(number, stripped, UNTRANSLATED,
-                     "shell control flow (if/while/for/case/function/subshell); pinit runs no shell")
-            return
-        if any(op == "|" for _, op in segments):
-            self.out(number, stripped, UNTRANSLATED, "a pipeline; pinit runs no shell")
-            return
-        for words, op in segments:
-            text_of = shlex.join(words) if len(segments) > 1 else stripped
-            self.command(number, text_of, words, background=op == "&")
+    # ---- expansion: only what is known when building
 
-    def substitute(self, words: list[str]) -> list[str] | None:
-        out = []
+    def expand(self, word: Word) -> list[str] | None:
+        """The fields `word` expands to, or None when it needs the running system."""
+        parts = [p for p in word.parts if p.kind != "lit" or p.text]
+        if len(parts) == 1 and parts[0].kind == "param" and parts[0].text in ("@", "*"):
+            return list(self.positional)  # "$@": one field per argument
+        value, split = "", False
+        for part in word.parts:
+            if part.kind == "lit" and not part.quoted and _glob(part.text):
+                return None   # pathname expansion: the files are only known at run time
+            if part.kind == "lit":
+                value += part.text
+            elif part.kind == "param":
+                name, op, default = part.text, "", ""
+                for sep in (":-", "-"):
+                    if sep in part.text:
+                        name, op, default = part.text.partition(sep)
+                        break
+                known = {**self.vars, "#": str(len(self.positional)),
+                         **{str(i): v for i, v in enumerate(self.positional, start=1)}}
+                if name in known and not (op == ":-" and known[name] == ""):
+                    value += known[name]
+                elif op:
+                    value += default
+                else:
+                    return None
+                split = split or not part.quoted
+            else:
+                return None
+        if split:
+            return value.split()
+        return [value]
+
+    def expand_all(self, words: tuple[Word, ...]) -> list[str] | None:
+        out: list[str] = []
         for word in words:
-            if "`" in word or "$(" in word:
+            fields = self.expand(word)
+            if fields is None:
                 return None
-            names = [a or b for a, b in SUBSTITUTION.findall(word)]
-            if any(n not in self.vars for n in names):
-                return None
-            out.append(SUBSTITUTION.sub(lambda m: self.vars[m.group(1) or m.group(2)], word))
+            out += fields
         return out
 
-    def command(self, line: int, text: str, words: list[str], background: bool) -> None:
-        substituted = self.substitute(words)
-        if substituted is None:
-            self.out(line, text, UNTRANSLATED, "uses a shell variable or command substitution "
-                     "whose value is not known here")
+    def redirects(self, redirects: tuple[Redirect, ...]) -> list[tuple[str, str]]:
+        found = []
+        for r in redirects:
+            target = self.expand(r.target)
+            found.append((r.op, " ".join(target) if target is not None else r.target.source))
+        return found
+
+    # ---- the tree
+
+    def sequence(self, seq: Sequence, ctx: Context) -> None:
+        for item in seq.items:
+            self.item(item, ctx)
+
+    def item(self, item: Item, ctx: Context) -> None:
+        self.node(item.command, replace(ctx, background=ctx.background or item.background))
+
+    def node(self, node: Node, ctx: Context) -> None:
+        if isinstance(node, Simple):
+            self.simple(node, ctx)
+        elif isinstance(node, AndOr):
+            self.and_or(node, ctx)
+        elif isinstance(node, Pipeline):
+            self.pipeline(node, ctx)
+        elif isinstance(node, Sequence):
+            self.sequence(node, ctx)
+        elif isinstance(node, Group):
+            self.group(node, ctx)
+        elif isinstance(node, If):
+            self.if_(node, ctx)
+        elif isinstance(node, Loop):
+            self.loop(node, ctx)
+        elif isinstance(node, For):
+            self.for_(node, ctx)
+        elif isinstance(node, Case):
+            self.case(node, ctx)
+        elif isinstance(node, Function):
+            self.functions[node.name] = node.body
+            self.out(node.line, self.source(node.line), NOTED,
+                     f"function {node.name}: translated where it is called")
+
+    def leave(self, node: Node, why: str) -> None:
+        """Every command under `node` untranslated, for `why`."""
+        for line, text in commands(node):
+            self.out(line, text, UNTRANSLATED, why)
+
+    def group(self, node: Group, ctx: Context) -> None:
+        if not node.subshell:
+            self.sequence(node.body, ctx)
             return
-        words, redirects = _redirects(substituted)
-        env = _assignments(words)
+        saved = (self.cwd, dict(self.vars), dict(self.exported))
+        try:
+            self.sequence(node.body, ctx)
+        except Stop:
+            pass   # an exec inside ( … ) ends the subshell, not the script
+        self.cwd, self.vars, self.exported = saved
+
+    def test_path(self, node: Node) -> tuple[str, str, bool] | None:
+        """(operator, path, negated) of `[ -e PATH ]`, `test -b PATH`, `[ ! -e PATH ]`."""
+        if not isinstance(node, Simple) or node.assigns:
+            return None
+        words = self.expand_all(node.words)
+        if not words or words[0] not in ("[", "test"):
+            return None
+        words = words[1:-1] if words[0] == "[" and words[-1:] == ["]"] else words[1:]
+        negated = words[:1] == ["!"]
+        words = words[1:] if negated else words
+        if len(words) == 2 and words[0] in PATH_TESTS:
+            return words[0], posixpath.normpath(words[1]), negated
+        return None
+
+    def and_or(self, node: AndOr, ctx: Context) -> None:
+        test = self.test_path(node.first)
+        guard = test[1] if test and not test[2] and node.rest[0][0] == "&&" else ""
+        if not guard:
+            # `CMD || true`, `CMD || echo …`: the script goes on whether CMD worked or not.
+            handled = any(op == "||" and (_is_true(p) or _is_message(p)) for op, p in node.rest)
+            self.node(node.first, replace(ctx, tolerant=ctx.tolerant or handled))
+        for op, pipeline in node.rest:
+            if op == "||":
+                guard = ""   # what follows runs when the test or the step before failed
+            if op == "||" and _is_true(pipeline):
+                assert isinstance(pipeline, Simple)
+                self.out(pipeline.line, text_of(pipeline), NOTED, "ignores a failure of the "
+                         "command before it")
+            else:
+                self.node(pipeline, replace(ctx, guard=guard) if guard else ctx)
+
+    def pipeline(self, node: Pipeline, ctx: Context) -> None:
+        first, rest = node.commands[0], node.commands[1:]
+        tail = [self.expand_all(c.words) if isinstance(c, Simple) else None for c in rest]
+        if (not node.negated and isinstance(first, Simple) and rest
+                and all(t and posixpath.basename(t[0]) in LOGGERS for t in tail)):
+            self.simple(first, ctx)
+            for cmd in rest:
+                self.out(cmd.line, text_of(cmd), NOTED, "a logger for the program's output: pinit "
+                         "keeps each service's output (log_lines, log_to_data)")
+            return
+        self.leave(node, "a pipeline (A | B) whose parts only mean something together; pinit "
+                   "runs no shell: give the program in a pinit.toml")
+
+    def if_(self, node: If, ctx: Context) -> None:
+        condition, body = node.clauses[0]
+        test = self.test_path(condition.items[0].command) if len(condition.items) == 1 else None
+        if test is None or len(node.clauses) > 1:
+            self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): a condition "
+                       "only the running system can decide; pinit runs no shell")
+            return
+        op, path, negated = test
+        self.out(node.line, self.source(node.line), NOTED,
+                 f"a test whether {path} {'is missing' if negated else 'exists'}: "
+                 "the commands it guards say what they became")
+        yes, no = (node.otherwise, body) if negated else (body, node.otherwise)
+        if yes is not None:
+            self.sequence(yes, replace(ctx, guard=path))
+        if no is not None:
+            self.leave(no, f"runs only when {path} is missing (line {node.line}); pinit runs "
+                       "no shell: if it matters, give it in a pinit.toml")
+
+    def loop(self, node: Loop, ctx: Context) -> None:
+        cond = node.condition.items
+        only = cond[0].command if len(cond) == 1 else None
+        words = self.expand_all(only.words) if isinstance(only, Simple) and not only.assigns \
+            else None
+        forever = words is not None and (words in (["false"], ["/bin/false"]) if node.until
+                                         else only is not None and _is_true(only))
+        if forever:
+            self.restart_loop(node, ctx)
+            return
+        test = self.test_path(cond[0].command) if len(cond) == 1 else None
+        waits = test is not None and test[2] != node.until   # while ! -e X / until -e X
+        body = list(commands(node.body))
+        if waits and test and all(text.split()[:1] in (["sleep"], ["echo"]) for _, text in body):
+            self.waited.append(test[1])
+            self.out(node.line, self.source(node.line), TRANSLATED,
+                     f"waits for {test[1]}: the services wait for it (wait_for), or the data "
+                     "partition ([data] wait) when it is that")
+            for line, text in body:
+                self.out(line, text, NOTED, "a pause or message while waiting")
+            return
+        self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): a loop on a "
+                   "condition only the running system can decide; pinit runs no shell")
+
+    def restart_loop(self, node: Loop, ctx: Context) -> None:
+        """`while true; do APP; sleep N; done`: APP with restart = "always", N as its backoff."""
+        before = len(self.programs), self.pending
+        mark, ran, paused = len(self.outcomes), len(self.ran), len(self.pauses)
+        self.sequence(node.body, replace(ctx, loop=True))
+        runs = self.ran[ran:]
+        pauses = self.pauses[paused:]
+        del self.programs[before[0]:]
+        self.pending = before[1]
+        if len(runs) != 1:
+            self.outcomes[mark:] = []
+            self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): an endless "
+                       f"loop around {len(runs) or 'no'} programs; pinit restarts one program "
+                       "per service: give them in a pinit.toml")
+            return
+        backoff = sum(seconds for _, seconds in pauses)
+        program = replace(runs[0], restart="always", backoff=backoff, background=ctx.background)
+        for i in range(mark, len(self.outcomes)):
+            o = self.outcomes[i]
+            if o.subject == program.path and o.line == program.line:
+                self.outcomes[i] = replace(o, kind=TRANSLATED, what=(
+                    f"the service {program.path}, restarted whenever it exits (restart = "
+                    f"\"always\"" + (f", backoff {backoff:g} s" if backoff else "") + ")"))
+            elif o.kind == UNTRANSLATED and o.text.split()[:1] in GIVE_UP:
+                self.outcomes[i] = replace(o, what="gives up after failures: pinit's "
+                                           "crash_loop (count, window, action) does that; set "
+                                           "it in a pinit.toml to match")
+            elif any(o.line == line for line, _ in pauses) and o.kind == NOTED:
+                self.outcomes[i] = replace(o, kind=NOTED, what="the pause between restarts: "
+                                           "the service's backoff")
+        self.out(node.line, self.source(node.line), NOTED, "an endless loop: pinit restarts "
+                 "the program in it; its crash_loop rule still applies")
+        self.programs.append(program)
+        if not ctx.background:
+            raise Stop(node.end, f"after the endless loop of line {node.line}: never ran")
+
+    def for_(self, node: For, ctx: Context) -> None:
+        values = self.expand_all(node.words) if node.words is not None else None
+        if values is None:
+            self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): a loop "
+                       "over values only the running system knows")
+            return
+        self.out(node.line, self.source(node.line), NOTED,
+                 f"a loop over {' '.join(values) or 'nothing'}: each run's commands are below")
+        for value in values:
+            self.vars[node.name] = value
+            self.sequence(node.body, ctx)
+
+    def case(self, node: Case, ctx: Context) -> None:
+        subject = self.expand(node.word)
+        if subject is None:
+            self.leave(node, f"inside `{self.source(node.line)}` (line {node.line}): decides on "
+                       f"{node.word.source}, known only to the running system")
+            return
+        value = " ".join(subject)
+        taken = None
+        for patterns, body in node.items:
+            pats = [" ".join(self.expand(p) or [p.source]) for p in patterns]
+            if taken is None and any(fnmatch.fnmatchcase(value, p) for p in pats):
+                taken = body
+                self.out(node.line, self.source(node.line), NOTED,
+                         f"{node.word.source} is {value!r} here: the branch {'|'.join(pats)}")
+            else:
+                for line, text in commands(body):
+                    self.out(line, text, NOTED, f"a branch not taken: {node.word.source} is "
+                             f"{value!r} here")
+        if taken is None:
+            self.out(node.line, self.source(node.line), NOTED, f"no branch matches {value!r}")
+        else:
+            self.sequence(taken, ctx)
+
+    # ---- simple commands
+
+    def simple(self, node: Simple, ctx: Context) -> None:
+        text = text_of(node)
+        words = self.expand_all(node.words)
+        env: dict[str, str] = {}
+        for name, value in node.assigns:
+            fields = self.expand(value)
+            if fields is None:
+                if not node.words:
+                    self.vars.pop(name, None)
+                    self.exported.pop(name, None)
+                    self.out(node.line, text, NOTED, f"shell variable {name}, whose value only "
+                             "the running system knows")
+                    return
+                words = None
+                break
+            env[name] = " ".join(fields)
+        if words is None and node.words and node.words[0].literal in ("echo", "printf") \
+                and quiet(self.redirects(node.redirects)):
+            self.out(node.line, text, NOTED, "a console message; pinit logs its own steps")
+            return
+        if words is None:
+            self.out(node.line, text, UNTRANSLATED, "uses a shell variable or command "
+                     "substitution whose value is not known here")
+            return
+        redirects = self.redirects(node.redirects)
         if not words:
             if redirects:
-                self.out(line, text, UNTRANSLATED, "a bare redirection; pinit runs no shell")
+                self.out(node.line, text, UNTRANSLATED, "a bare redirection; pinit runs no shell")
                 return
             self.vars.update(env)
-            self.out(line, text, NOTED, "shell variable " + ", ".join(env))
+            for name in env:
+                if name in self.exported:
+                    self.exported[name] = env[name]
+            self.out(node.line, text, NOTED, "shell variable " + ", ".join(env))
             return
-        if posixpath.basename(words[0]) == "busybox" and len(words) > 1:
+        self.command(node.line, text, words, env, redirects, ctx)
+
+    def command(self, line: int, text: str, words: list[str], env: dict[str, str],
+                redirects: list[tuple[str, str]], ctx: Context, exec_: bool = False) -> None:
+        name = posixpath.basename(words[0])
+        if name == "busybox" and len(words) > 1:
             if words[1].startswith("--install"):
                 self.out(line, text, NOTED, "busybox applet links: the new initramfs has no busybox")
                 return
-            words = words[1:]
-        name = posixpath.basename(words[0])
-        handler = getattr(self, f"do_{name.replace('-', '_')}", None)
+            words, name = words[1:], words[1]
         if name == "exec":
-            self.do_exec(line, text, words[1:], env, redirects)
+            if len(words) == 1:
+                self.out(line, text, NOTED, "console redirection; pinit sets up the console")
+                return
+            self.command(line, text, words[1:], env, redirects, ctx, exec_=True)
+            return
+        if name == "env":
+            rest = words[1:]
+            if rest[:1] == ["-i"]:
+                rest = rest[1:]
+                self.exported = {}
+            while rest and "=" in rest[0] and rest[0].partition("=")[0].isidentifier():
+                key, _, value = rest.pop(0).partition("=")
+                env[key] = value
+            if rest:
+                self.command(line, text, rest, env, redirects, ctx, exec_)
+                return
+        if name in self.functions and self.depth < 20:
+            self.out(line, text, NOTED, f"calls the function {name}: what its commands became "
+                     "is said at their lines")
+            self.called.add(name)
+            saved, self.positional = self.positional, words[1:]
+            self.depth += 1
+            try:
+                self.node(self.functions[name], ctx)
+            finally:
+                self.depth -= 1
+                self.positional = saved
+            return
+        handler = getattr(self, f"do_{name.replace('-', '_')}", None)
+        if name == "switch_root":
+            self.do_switch_root(line, text, words[1:])
+        elif name in NETWORK:
+            kind, what = network(words)
+            self.out(line, text, kind, what)
         elif handler is not None and not env:
             try:
-                handler(line, text, words[1:], redirects)
+                handler(line, text, words[1:], redirects, ctx)
             except (ValueError, IndexError, BuildError) as exc:
                 self.out(line, text, UNTRANSLATED, f"cannot read it: {exc}")
         elif name in NOTES:
+            seconds = number(words[1]) if name == "sleep" and len(words) == 2 else None
+            if seconds is not None:
+                self.pauses.append((line, seconds))
             self.out(line, text, NOTED, NOTES[name])
         elif name in APPLETS:
-            self.out(line, text, UNTRANSLATED, f"{name}: no pinit equivalent")
+            what = (f"{name}: a shell tool with no pinit equivalent; if the appliance needs "
+                    "it, the app or a pinit.toml service must do it")
+            if name in (".", "source"):
+                what = (f"reads the commands of {' '.join(words[1:2]) or 'another script'}, which "
+                        "this conversion does not follow: translate them by hand")
+            if exec_:
+                what = (f"exec {name}: pinit runs from the initramfs and has no shell; give the "
+                        "app in pinit.toml")
+            self.out(line, text, UNTRANSLATED, what)
         else:
-            program = self.program(line, words, env, background)
-            if background:
-                self.programs.append(program)
-                self.out(line, text, TRANSLATED, f"service {words[0]} (started beside the "
-                         f"app){_dropped(redirects)}")
-            else:
-                self.pending = program
-                self.out(line, text, UNTRANSLATED,
-                         f"runs {words[0]} and waits for it; pinit starts services, not steps")
+            self.program(line, text, words, env, redirects, ctx, exec_)
 
-    def program(self, line: int, words: list[str], env: dict[str, str],
-                background: bool) -> Program:
-        return Program(words[0], tuple(words[1:]), tuple(sorted({**self.exported, **env}.items())),
-                       self.cwd, line, background)
-
-    def do_exec(self, line: int, text: str, words: list[str], env: dict[str, str],
-                redirects: list[tuple[str, str]]) -> None:
-        env.update(_assignments(words))
-        if not words:
-            self.out(line, text, NOTED, "console redirection; pinit sets up the console")
+    def program(self, line: int, text: str, words: list[str], env: dict[str, str],
+                redirects: list[tuple[str, str]], ctx: Context, exec_: bool) -> None:
+        waits = tuple(p for p in self.waited if p != (self.data.device if self.data else ""))
+        program = Program(words[0], tuple(words[1:]),
+                          tuple(sorted({**self.exported, **env}.items())), self.cwd, line,
+                          ctx.background, wait_for=waits)
+        if ctx.guard:
+            self.out(line, text, UNTRANSLATED, f"runs {words[0]} only if {ctx.guard} exists; "
+                     "pinit starts services unconditionally: give it in a pinit.toml")
             return
-        name = posixpath.basename(words[0])
-        if name in APPLETS or name == "busybox":
-            self.out(line, text, UNTRANSLATED, f"exec {name}: pinit runs from the initramfs and "
-                     "has no shell; give the app in pinit.toml")
-            return
-        self.exec_line = line
-        self.programs.append(self.program(line, words, env, False))
-        self.out(line, text, TRANSLATED, f"the service {words[0]}{_dropped(redirects)}")
-
-    def do_mount(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        fstype, options, places = "", [], []  # type: str, list[str], list[str]
-        words = iter(args)
-        for arg in words:
-            if arg == "-t":
-                fstype = next(words, "")
-            elif arg == "-o":
-                options += next(words, "").split(",")
-            elif arg in ("-r", "-w"):
-                options.append("ro" if arg == "-r" else "rw")
-            elif arg.startswith("-") and arg not in ("-n", "-v"):
-                places = []  # -a, --bind, --move ...: nothing pinit has a setting for
-                break
-            else:
-                places.append(posixpath.normpath(arg) if arg.startswith("/") else arg)
-        if len(places) == 1 and "remount" in options and places[0] == "/":
-            self.out(line, text, NOTED, "the initramfs root is already writable")
-            return
-        if len(places) != 2 or "remount" in options or "bind" in options:
-            self.out(line, text, UNTRANSLATED, "a mount pinit has no setting for")
-            return
-        source, target = places
-        if (fstype, target) in PINIT_MOUNTS or (not fstype and target in PINIT_DIRS):
-            self.out(line, text, NOTED, f"pinit mounts {target} itself")
-        elif fstype in DATA_FSTYPES and source.startswith(("/dev/", "LABEL=", "PARTUUID=")):
-            if self.data is not None:
-                self.out(line, text, UNTRANSLATED, "pinit mounts one data partition; "
-                         f"{self.data.device} is it")
-                return
-            kept = ",".join(o for o in options if o not in ("rw", "defaults"))
-            self.data = Data(device=source, mountpoint=target, fstype=fstype, options=kept)
-            self.out(line, text, TRANSLATED, f"the data partition ({source} on {target})")
+        if ctx.background and not ctx.loop:
+            self.programs.append(program)
+            self.out(line, text, TRANSLATED, f"service {words[0]} (started beside the "
+                     f"app){dropped(redirects)}", words[0])
+        elif exec_ and not ctx.loop:
+            self.programs.append(program)
+            self.out(line, text, TRANSLATED, f"the service {words[0]}{dropped(redirects)}",
+                     words[0])
+            raise Stop(line, f"after the exec on line {line}: never ran")
         else:
-            self.out(line, text, UNTRANSLATED, f"a {fstype or 'untyped'} mount pinit has no "
-                     "setting for")
+            self.pending = program
+            self.ran.append(program)
+            self.out(line, text, UNTRANSLATED,
+                     f"runs {words[0]} and waits for it; pinit starts services, not steps",
+                     words[0])
 
-    def do_mknod(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        mode = 0o644  # mode 0666 under the kernel's umask 022 for init
-        if len(args) >= 2 and args[0] == "-m":
-            mode, args = int(args[1], 8), args[2:]
-        kinds: dict[str, type[cpio.CharDev] | type[cpio.BlockDev]] = {
-            "c": cpio.CharDev, "u": cpio.CharDev, "b": cpio.BlockDev}
-        if len(args) == 2 and args[1] == "p":
-            self.entries.append(cpio.Fifo(args[0], mode))
-        elif len(args) == 4 and args[1] in kinds and args[2].isdigit() and args[3].isdigit():
-            self.entries.append(kinds[args[1]](args[0], int(args[2]), int(args[3]), mode))
-        else:
-            self.out(line, text, UNTRANSLATED, "a mknod this translator does not read")
-            return
-        hidden = " (pinit's devtmpfs covers /dev at boot)" if args[0].startswith("/dev/") else ""
-        self.out(line, text, TRANSLATED, f"node {args[0]} in the initramfs{hidden}")
+def _glob(text: str) -> bool:
+    return "*" in text or "?" in text or ("[" in text and "]" in text[text.index("["):]
+                                          and text not in ("[", "]"))
 
-    def do_mkdir(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        mode, made, skipped = 0o755, [], []
-        if "-m" in args and args.index("-m") + 1 < len(args):
-            at = args.index("-m")
-            mode, args = int(args[at + 1], 8), args[:at] + args[at + 2:]
-        for path in (a for a in args if not a.startswith("-")):
-            norm = posixpath.normpath(posixpath.join(self.cwd, path))
-            if _under_pinit(norm) or norm == "/":
-                skipped.append(norm)
-            else:
-                self.entries.append(cpio.Dir(norm, mode))
-                made.append(norm)
-        if made:
-            self.out(line, text, TRANSLATED, "directories in the initramfs: " + " ".join(made))
-        else:
-            self.out(line, text, NOTED, "pinit makes or mounts " + " ".join(skipped) + " itself")
 
-    def do_insmod(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        words = [a for a in args if not a.startswith("-")]
-        if not words:
-            self.out(line, text, UNTRANSLATED, "insmod without a module file")
-            return
-        path = posixpath.normpath(posixpath.join(self.cwd, words[0]))
-        self.modules.append(ModuleLoad(name_of(path), " ".join(words[1:]), path, line))
-        self.out(line, text, TRANSLATED, f"module {name_of(path)}")
+def _is_message(node: Node) -> bool:
+    return (isinstance(node, Simple) and bool(node.words)
+            and node.words[0].literal in ("echo", "printf"))
 
-    def do_modprobe(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        flags = [a for a in args if a.startswith("-")]
-        words = [a for a in args if not a.startswith("-")]
-        if any(f in ("-r", "--remove") for f in flags) or not words:
-            self.out(line, text, UNTRANSLATED, "a modprobe that loads nothing")
-            return
-        names, params = (words, "") if "-a" in flags else (words[:1], " ".join(words[1:]))
-        for name in names:
-            self.modules.append(ModuleLoad(name, params, "", line))
-        self.out(line, text, TRANSLATED, "module " + " ".join(names))
 
-    def do_echo(self, line: int, text: str, args: list[str],
-                redirects: list[tuple[str, str]]) -> None:
-        targets = [target for op, target in redirects if op in (">", ">>", ">|")]
-        if any(t in HOTPLUG_FILES for t in targets):
-            self.out(line, text, NOTED, "the mdev hotplug helper: PID 1 listens to the kernel's "
-                     "device events itself")
-        elif targets == ["/proc/sys/kernel/hostname"] and len(args) == 1:
-            self.hostname = args[0]
-            self.out(line, text, TRANSLATED, f"hostname {args[0]}")
-        elif _quiet(redirects):
-            self.out(line, text, NOTED, "a console message; pinit logs its own steps")
-        else:
-            self.out(line, text, UNTRANSLATED, f"writes {', '.join(targets)}; pinit has no "
-                     "setting for it")
-
-    do_printf = do_echo
-
-    def do_hostname(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        if len(args) != 1 or args[0].startswith("-"):
-            self.out(line, text, UNTRANSLATED, "only `hostname NAME` is translated")
-            return
-        self.hostname = args[0]
-        self.out(line, text, TRANSLATED, f"hostname {args[0]}")
-
-    def do_export(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        for arg in args:
-            key, eq, value = arg.partition("=")
-            self.vars[key] = value if eq else self.vars.get(key, "")
-            self.exported[key] = self.vars[key]
-        self.out(line, text, TRANSLATED, "environment of the services: " + " ".join(args))
-
-    def do_cd(self, line: int, text: str, args: list[str], redirects: object) -> None:
-        self.cwd = posixpath.normpath(posixpath.join(self.cwd, args[0] if args else "/"))
-        self.out(line, text, TRANSLATED, f"working directory {self.cwd} of later services")
+def _is_true(node: Node) -> bool:
+    return (isinstance(node, Simple) and not node.assigns and len(node.words) == 1
+            and node.words[0].literal in TRUE)
 
 
 def translate(text: str) -> Script:
-    """The pinit values a classic `/init` script stands for, and what became of each line."""
-    walker = _Walker()
-    for number, line in logical_lines(text):
-        walker.line(number, line)
+    """The pinit values a classic `/init` script stands for, and what became of each command."""
+    walker = _Walker(text.splitlines())
+    try:
+        tree = parse(text)
+    except ParseError as exc:
+        return Script((Outcome(exc.line, walker.source(exc.line), UNTRANSLATED,
+                               f"the shell cannot parse the script here: {exc.message}; "
+                               "nothing of it was translated"),))
+    for index, item in enumerate(tree.items):
+        try:
+            walker.item(item, Context())
+        except Stop as stop:
+            # What the walk never reached, from the command that ended the script on.
+            seen = {(o.line, o.text) for o in walker.outcomes}
+            for rest in tree.items[index:]:
+                for line, cmd in commands(rest.command):
+                    if (line, cmd) not in seen and line > stop.line:
+                        walker.out(line, cmd, NOTED, stop.why)
+            break
+    for name, body in walker.functions.items():
+        if name not in walker.called:
+            for line, cmd in commands(body):
+                walker.out(line, cmd, NOTED, f"in the function {name}, which the script never "
+                           "calls")
     programs = walker.programs
     outcomes = walker.outcomes
-    if not walker.exec_line and walker.pending is not None:
+    main = walker.pending
+    if main is not None and not any(not p.background for p in programs):
         # No exec: the last program the script runs (and waits for) is the appliance itself.
-        main = walker.pending
         programs = [*programs, main]
         outcomes = [replace(o, kind=TRANSLATED, what=f"the service {main.path} (the last "
                             "program the script runs)")
-                    if o.line == main.line and o.what.startswith("runs ") else o
-                    for o in outcomes]
+                    if (o.line, o.subject, o.kind) == (main.line, main.path, UNTRANSLATED)
+                    else o for o in outcomes]
     path = tuple(walker.exported.get("PATH", "").split(":")) if walker.exported.get("PATH") \
         else Script.path
     background = [p for p in programs if p.background]
-    return Script(tuple(outcomes), tuple(walker.modules), tuple(walker.entries),
+    return Script(tuple(sorted(outcomes, key=lambda o: o.line)), tuple(walker.modules),
+                  tuple(walker.entries),
                   (*background, *(p for p in programs if not p.background)), walker.data,
-                  walker.hostname, path)
+                  walker.hostname, path, walker.switch_root)
 
 
 def report(script: Script) -> list[str]:
-    """What became of each line, grouped; the untranslated ones are never left out."""
+    """What became of each command, grouped; the untranslated ones are never left out."""
     titles = {TRANSLATED: "translated:", NOTED: "not needed (pinit does it, or only a shell "
               "needed it):", UNTRANSLATED: "NOT translated - check these by hand:"}
     lines: list[str] = []

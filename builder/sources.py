@@ -22,6 +22,7 @@ from builder import bootfs, compress, cpio, kmod, mdevconf, sdimage, shellinit
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
+from init import frozen
 from init.config import Data, Device, Module, Service
 from init.modules import SUFFIXES, name_of, normalize
 
@@ -59,6 +60,7 @@ class Parts:
     extras: list[cpio.Entry] = field(default_factory=list)  # old initramfs, mknod, mkdir
     sysroot: Path | None = None   # where the script's programs find their libraries
     compression: str = "gzip"
+    nothing_to_run: str = ""      # why no service came from /init, when it says more than that
     report: list[str] = field(default_factory=list)
 
 
@@ -122,7 +124,11 @@ def detect(source: Path, work: Path) -> Source:
             raise BuildError(f"{source}: cmdline.txt boots a root file system on another "
                              "partition (root=), whose /lib/modules this folder lacks",
                              "convert the whole card image instead")
-        return Source(source, RPIOS, boot, files, text, tuple(words), kernel, "",
+        # An initramfs beside root= only prepares that root (and is left out): kept by name
+        # so that the refusal can say so.
+        ramfs = settings.get("initramfs") or settings.get("ramfsfile")
+        ramfs = files.get(ramfs.lstrip("/").lower(), "") if ramfs else ""
+        return Source(source, RPIOS, boot, files, text, tuple(words), kernel, ramfs,
                       _root_partition(words))
     initramfs = settings.get("initramfs") or settings.get("ramfsfile")
     if not initramfs:
@@ -204,14 +210,22 @@ def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: se
                else "a script, and the new initramfs has no shell" if entry.data[:2] == b"#!"
                else "not an ELF program" if entry.data[:4] != b"\x7fELF" else "")
         if why:
-            script = shellinit.demote(script, program.line, f"{program.path}: {why}")
+            script = shellinit.demote(script, program.line, program.path,
+                                      f"{program.path}: {why}")
             continue
         name = re.sub(r"[^\w.-]", "_", posixpath.basename(found)).lstrip(".-") or "app"
         while name in names:
             name += "_"
         names.add(name)
-        parts.services.append(Service(name=name, exec="/" + found, args=program.args,
-                                      env=program.env, cwd=program.cwd))
+        service = Service(name=name, exec="/" + found, args=program.args, env=program.env,
+                          cwd=program.cwd, wait_for=program.wait_for)
+        if program.restart:
+            service = frozen.replace(service, restart=program.restart)
+        if program.backoff:
+            # The loop's fixed pause: every restart waits just that long.
+            service = frozen.replace(service, backoff_start=program.backoff,
+                                     backoff_max=program.backoff)
+        parts.services.append(service)
         parts.host_exec[name] = old / found
     return script
 
@@ -235,7 +249,8 @@ def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts
     for load in script.modules:
         path = lookup(tree, load.path) if load.path else by_name.get(normalize(load.name), "")
         if path not in info:
-            script = shellinit.demote(script, load.line, f"no {load.path or load.name + '.ko'} "
+            script = shellinit.demote(script, load.line, load.path or load.name,
+                                      f"no {load.path or load.name + '.ko'} "
                                       "in the old initramfs (built into the kernel?)")
             continue
         wanted[info[path][0]] = load.params
@@ -289,6 +304,10 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     script = _programs(script, tree, busybox, parts, old)
     script = _modules(script, tree, parts, old, f"{src.path}: {src.initramfs}")
     parts.sysroot, parts.data, parts.hostname = old, script.data, script.hostname
+    if script.switch_root:
+        parts.nothing_to_run = (f"its /init mounts {script.switch_root} and switch_roots into "
+                                "it; pinit runs from the initramfs and does not start another "
+                                "system's init")
     parts.extras += script.entries
     left = 0
     for path, entry in sorted(tree.items()):

@@ -108,7 +108,8 @@ class Boot:
                 self.loader.load(fs_modules(config.data.fstype), config.data.mountpoint)
             with self.timeline.step("data", config.data.device):
                 self.data_mount = mount_data(kernel, root, config.data, log)
-                self.mounts.append(self.data_mount)
+                if self.data_mount is not None:
+                    self.mounts.append(self.data_mount)
         if config.watchdog.device:
             self.open_watchdog(config)
         kernel.umask(SERVICE_UMASK)

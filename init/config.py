@@ -86,6 +86,7 @@ class Data:
     fstype: str = "ext4"
     options: str = ""
     wait: float = 10.0         # seconds to wait for the device to appear
+    required: bool = True      # False: not found after `wait`, boot goes on without it
 
 
 @frozen

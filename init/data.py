@@ -126,10 +126,18 @@ def wait_for(kernel: Kernel, root: str, spec: str, wait: float, log: Log) -> str
         kernel.sleep(POLL)
 
 
-def mount_data(kernel: Kernel, root: str, data: Data, log: Log) -> str:
+def mount_data(kernel: Kernel, root: str, data: Data, log: Log) -> str | None:
     """Find and mount the data partition; returns its mount point. InitError if impossible:
-    an app that expects /data must not silently write into the initramfs instead."""
-    device = wait_for(kernel, root, data.device, data.wait, log)
+    an app that expects /data must not silently write into the initramfs instead. A partition
+    that is not `required` and never shows up is None: the boot goes on without it."""
+    try:
+        device = wait_for(kernel, root, data.device, data.wait, log)
+    except InitError:
+        if data.required:
+            raise
+        log(f"data partition {data.device} not found after {data.wait:g} s; going on without "
+            "it (required = false)")
+        return None
     target = prefixed(root, data.mountpoint)
     try:
         kernel.mkdir(target, 0o755)

@@ -110,3 +110,15 @@ def test_missing_data_partition_is_fatal(tmp_path: Path, start) -> None:
     ns.wait_for("pinit: rebooting")
     assert ns.wait() == -signal.SIGHUP
     assert not any("starting never" in line for line in ns.lines())
+
+
+def test_an_optional_data_partition_that_is_missing_is_gone_without(tmp_path: Path,
+                                                                     start) -> None:
+    config = Config(data=Data(device="LABEL=no-such-label", wait=0.3, required=False),
+                    services=(Service("app", "/bin/sh", ("-c", "echo app-ran; sleep 60")),))
+    ns = start(config)
+    ns.wait_for("pinit: data partition LABEL=no-such-label not found after 0.3 s; going on "
+                "without it (required = false)")
+    ns.wait_for("app-ran")
+    assert not any("FATAL" in line for line in ns.lines())
+    ns.kill()

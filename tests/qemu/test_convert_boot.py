@@ -227,3 +227,36 @@ def test_rpios_card_converts_and_boots(toolchain: Toolchain, built_init: Path, a
 
     result = boot(built.boot, tmp_path / "boot.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+SWITCH_ROOT_INIT = """#!/bin/sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+insmod /lib/modules/dummy.ko
+mkdir -p /newroot
+mount -t ext4 -o ro /dev/mmcblk0p2 /newroot
+exec switch_root /newroot /sbin/init
+"""
+
+
+def test_a_switch_root_initramfs_is_refused_then_converts_with_a_config(
+        toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path) -> None:
+    """The other shape of an existing image: /init mounts the card's root and switch_roots."""
+    folder = classic_folder(toolchain, app, tmp_path / "classic", SWITCH_ROOT_INIT)
+    card = tmp_path / "classic.img"
+    sdimage.make_image(card, folder)
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it") as err:
+        convert.build_from(card, None, out, built_init, toolchain)
+    assert "--config" in err.value.hint and not out.exists()
+
+    config = tmp_path / "pinit.toml"
+    config.write_text(f'[[service]]\nname = "hello"\nexec = "{app}"\n')
+    built = convert.build_from(card, config, out, built_init, toolchain)
+    untranslated = (out / "convert-report.txt").read_text().split("NOT translated")[1]
+    assert "line 9: exec switch_root /newroot /sbin/init" in untranslated
+    assert "the root file system that line 9 switches to" in untranslated
+    result = boot(built.boot, tmp_path / "boot.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
-from builder import bootfs, compress, convert, cpio, sdimage, shellinit
+from builder import bootfs, compress, convert, cpio, sdimage, shellcmds, shellinit
 from builder.shellinit import seed_init
 from hostkit.errors import BuildError
 from init.config import Data
@@ -81,8 +81,9 @@ def test_rich_script() -> None:
     assert lines[20].kind == shellinit.TRANSLATED
     assert lines[21].kind == shellinit.NOTED and "never ran" in lines[21].what
     untranslated = {o.line: o.text for o in script.outcomes if o.kind == shellinit.UNTRANSLATED}
-    assert untranslated == {10: "ifconfig eth0 up", 15: "if [ -e /data/reset ]; then",
-                            16: "rm -f /data/state", 17: "fi"}
+    assert untranslated == {10: "ifconfig eth0 up", 16: "rm -f /data/state"}
+    assert lines[10].what == shellcmds.NO_NETWORK
+    assert lines[15].kind == shellinit.NOTED and "/data/reset exists" in lines[15].what
     report = "\n".join(shellinit.report(script))
     assert "line 10: ifconfig eth0 up" in report.split("NOT translated")[1]
 
@@ -104,16 +105,19 @@ def test_without_exec_the_last_program_is_the_app() -> None:
     "exec switch_root /newroot /sbin/init", "exec setsid cttyhack sh", "exec $UNKNOWN",
     "echo 1 > /sys/class/gpio/export", "cat /proc/cmdline | grep quiet", "mount -a",
     "mount -t configfs none /sys/kernel/config", "modprobe -r dummy", "echo 'unbalanced",
-    "dmesg -n 1", "while true; do /app/x; done",
+    "dmesg -n 1", "while read x; do /app/x; done", "case $(cat /proc/cmdline) in *) /a;; esac",
+    "for f in /etc/init.d/S*; do $f start; done", "if grep -q quiet /proc/cmdline; then /a; fi",
+    "while true; do /app/x; /app/y; done",
 ])
 def test_lines_left_for_a_person(line: str) -> None:
     script = shellinit.translate(f"#!/bin/sh\n{line}\n")
-    assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED]
+    assert script.outcomes and all(o.kind == shellinit.UNTRANSLATED for o in script.outcomes)
+    assert all(o.line == 2 for o in script.outcomes)
     assert script.programs == () and script.modules == ()
 
 
 def test_demote_moves_a_line_and_drops_its_program() -> None:
-    script = shellinit.demote(shellinit.translate(SEED), 16, "/rust-program: not there")
+    script = shellinit.demote(shellinit.translate(SEED), 16, "/rust-program", "not there")
     assert script.programs == ()
     assert by_line(script)[16].kind == shellinit.UNTRANSLATED
 
@@ -305,3 +309,154 @@ def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
     report = "\n".join(parts.report)
     assert "line 2 `(a|b) root:root 600`: NOT translated" in report
     assert "pinit's coldplug and hotplug" in report   # mdev -s
+
+
+def test_a_card_with_nothing_to_run_is_refused(tmp_path: Path) -> None:
+    """Only untranslatable lines and no --config: one error, and no outputs at all."""
+    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
+                     "while read line; do /app/x \"$line\"; done </etc/jobs\n")
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match=f"{folder}: nothing to run: its /init starts no "
+                       "program") as err:
+        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+    assert "--config" in err.value.hint
+    assert not out.exists()
+
+
+def test_a_switch_root_init_is_refused_with_what_it_does(tmp_path: Path) -> None:
+    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
+                     "mount -t ext4 -o ro /dev/mmcblk0p2 /newroot\n"
+                     "exec switch_root /newroot /sbin/init\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it"):
+        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+    assert list(out.iterdir()) == []
+    script = shellinit.translate("mount -t ext4 /dev/mmcblk0p2 /newroot\n"
+                                 "exec switch_root /newroot /sbin/init\n")
+    assert script.data is None and script.switch_root == "/dev/mmcblk0p2"
+    assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED] * 2
+
+
+# ---- the idioms read from the syntax tree
+
+def test_a_restart_loop_is_restart_always_with_its_sleep_as_backoff() -> None:
+    script = shellinit.translate("export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n"
+                                 "  sleep 3\ndone\necho never\n")
+    [program] = script.programs
+    assert (program.path, program.args, program.restart, program.backoff) == (
+        "/app/x", ("--y",), "always", 3.0)
+    assert program.env == (("A", "1"),) and not program.background
+    lines = by_line(script)
+    assert lines[3].kind == shellinit.TRANSLATED and "restart" in lines[3].what
+    assert lines[7].kind == shellinit.NOTED and "never ran" in lines[7].what
+    for head in ("while :; do /app/x; done", "until false; do /app/x; done"):
+        [looped] = shellinit.translate(head + "\n").programs
+        assert looped.restart == "always" and looped.backoff == 0
+
+
+def test_background_programs_and_wait_are_services() -> None:
+    script = shellinit.translate("/app/a 1 &\n( cd /srv && exec ./b ) &\n"
+                                 "while :; do /app/c; sleep 1; done &\nwait\n")
+    assert [(p.path, p.cwd, p.background, p.restart) for p in script.programs] == [
+        ("/app/a", "/", True, ""), ("./b", "/srv", True, ""), ("/app/c", "/", True, "always")]
+    assert by_line(script)[4].kind == shellinit.NOTED
+
+
+def test_env_cwd_and_assignments_before_exec() -> None:
+    [p] = shellinit.translate("cd /opt\nexec env -i B=2 /app/x\n").programs
+    assert (p.env, p.cwd) == ((("B", "2"),), "/opt")
+    [p] = shellinit.translate("export A=1\nA=2 B=3 /app/x\n").programs
+    assert p.env == (("A", "2"), ("B", "3"))
+
+
+@pytest.mark.parametrize("text", [
+    "[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data\n",
+    "if [ -e /dev/sda1 ]; then\n  mount -t ext4 /dev/sda1 /data\nfi\n",
+    "test -b /dev/sda1 && mount -t ext4 /dev/sda1 /data\n",
+    "mount -t ext4 /dev/sda1 /data || true\n",
+])
+def test_a_guarded_mount_is_an_optional_data_partition(text: str) -> None:
+    script = shellinit.translate(text + "exec /app/x\n")
+    assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4",
+                               wait=0.0, required=False)
+
+
+def test_a_waited_for_device_keeps_the_wait() -> None:
+    script = shellinit.translate("while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
+                                 "mount -t ext4 /dev/sda1 /data\nuntil [ -e /dev/ttyUSB0 ]\n"
+                                 "do sleep 1; done\nexec /app/x\n")
+    assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4")
+    assert script.programs[0].wait_for == ("/dev/ttyUSB0",)
+
+
+def test_modules_from_a_loop_keep_their_parameters() -> None:
+    script = shellinit.translate("M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
+                                 "done\nfor n in c d; do modprobe $n; done\nexec /app/x\n")
+    assert [(m.name, m.params, m.path) for m in script.modules] == [
+        ("a", "x=1", "/lib/modules/a.ko"), ("b", "x=1", "/lib/modules/b.ko"),
+        ("c", "", ""), ("d", "", "")]
+    dropped = shellinit.demote(script, 3, "/lib/modules/a.ko", "not there")
+    assert [m.name for m in dropped.modules] == ["b", "c", "d"]
+
+
+def test_network_lines() -> None:
+    script = shellinit.translate("ifconfig lo 127.0.0.1 up\nip link set lo up\n"
+                                 "ifconfig eth0 10.0.0.2 up\nip addr add 10.0.0.2/24 dev eth0\n"
+                                 "udhcpc -i eth0\nexec /app/x\n")
+    kinds = [(o.line, o.kind) for o in script.outcomes if o.line < 6]
+    assert kinds == [(1, shellinit.NOTED), (2, shellinit.NOTED), (3, shellinit.UNTRANSLATED),
+                     (4, shellinit.UNTRANSLATED), (5, shellinit.UNTRANSLATED)]
+    assert all(o.what == shellcmds.NO_NETWORK for o in script.outcomes if o.line in (3, 4, 5))
+
+
+def test_a_program_logged_through_a_pipe_is_the_service() -> None:
+    script = shellinit.translate("/app/x 2>&1 | logger -t app\n")
+    assert [p.path for p in script.programs] == ["/app/x"]
+    assert [o.kind for o in script.outcomes] == [shellinit.TRANSLATED, shellinit.NOTED]
+
+
+def test_a_script_the_shell_cannot_parse_is_one_untranslated_line() -> None:
+    script = shellinit.translate("#!/bin/sh\nmount -t proc proc /proc\nif true; then\n")
+    [outcome] = script.outcomes
+    assert outcome.kind == shellinit.UNTRANSLATED and "cannot parse" in outcome.what
+    assert outcome.line == 4 and script.programs == ()
+
+
+def test_an_initramfs_that_prepares_a_root_partition_is_refused_with_why(tmp_path: Path) -> None:
+    folder = classic(tmp_path, "#!/bin/sh\nexec switch_root /newroot /sbin/init\n")
+    (folder / "cmdline.txt").write_text("console=tty1 root=/dev/mmcblk0p2 rootwait\n")
+    card = tmp_path / "card.img"
+    sdimage.make_image(card, folder)
+    with pytest.raises(BuildError, match="nothing says what to run: its initramfs.gz only "
+                       "prepares the root partition 2") as err:
+        convert.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
+    assert "--config" in err.value.hint and not (tmp_path / "out").exists()
+
+
+def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
+    script = shellinit.translate("n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n"
+                                 "  [ $n -gt 5 ] && reboot\ndone\n")
+    [program] = script.programs
+    assert program.restart == "always"
+    reboot = [o for o in script.outcomes if o.text == "reboot"]
+    assert reboot[0].kind == shellinit.UNTRANSLATED and "crash_loop" in reboot[0].what
+
+
+def test_a_test_guards_only_up_to_the_first_or() -> None:
+    script = shellinit.translate("[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || "
+                                 "echo no data\nexec /app/x\n")
+    assert script.data is not None and not script.data.required
+    script = shellinit.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\n"
+                                 "exec /app/x\n")
+    assert script.data is not None and not script.data.required
+    script = shellinit.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
+                                 "exec /app/x\n")
+    assert script.data is not None and script.data.required
+
+
+def test_a_function_never_called_is_still_listed() -> None:
+    script = shellinit.translate("unused() {\n  /app/y\n}\nexec /app/x\n")
+    assert by_line(script)[2].kind == shellinit.NOTED
+    assert "never calls" in by_line(script)[2].what
+    assert [p.path for p in script.programs] == ["/app/x"]
