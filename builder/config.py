@@ -15,15 +15,25 @@ from pathlib import Path
 from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
-from init.config import Config, Data, Device, Module, Service, Watchdog
+from init.config import (
+    FIRST_ETHERNET,
+    Config,
+    Data,
+    Device,
+    Module,
+    Network,
+    Service,
+    Time,
+    Watchdog,
+)
 from init.errors import ConfigError, did_you_mean
 from init.frozen import fields, replace
 from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
-SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image", "user", "group",
-            "device")
+SECTIONS = ("init", "kernel", "watchdog", "data", "network", "time", "service", "image", "user",
+            "group", "device")
 INIT_KEYS = tuple(f.name for f in fields(Config)
                   if f.type in ("str", "int", "float", "bool")
                   and f.name not in ("module_failure", "coldplug"))
@@ -340,6 +350,15 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
+    # A [network] table turns networking on, on the first ethernet unless it names one; a
+    # [time] table turns clock keeping on, with DHCP's time servers unless it names some.
+    network_table = _table(doc, "network", source)
+    network = Network(**section(Network, {"interface": FIRST_ETHERNET, **network_table},  # type: ignore[arg-type]
+                                source, "[network]")) if "network" in doc else Network()
+    time_table = _table(doc, "time", source)
+    time = Time(**section(Time, {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
+                          source, "[time]")) if "time" in doc else Time()
+
     accounts = parse_accounts(doc, source)
     available = _lines(kernel, "available", source, "[kernel]")
     for name in available:
@@ -349,8 +368,9 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     devices = _devices(doc, accounts, source)
     services, host_exec, python = _services(doc, base, source, accounts)
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
-                    data=data, services=tuple(services), devices=devices,
-                    coldplug=bool(available or data.device))
+                    data=data, network=network, time=time,
+                    services=tuple(services), devices=devices,
+                    coldplug=bool(available or data.device or network.interface))
     check(config, source, top="[init]")
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,
