@@ -68,9 +68,10 @@ MACHINES = {
 RASPI3B_DTBS = ("bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b.dtb")
 
 
-# A virtio NIC on the MMIO bus (no PCI option ROM) with qemu's own DHCP server, reaching
-# nothing outside the guest's private network.
-NIC_USER_RESTRICTED = "user,model=virtio-net-device,restrict=on"
+# A network back end (qemu's -netdev value): user networking with qemu's own DHCP server,
+# reaching nothing outside the guest's private network. The card is a virtio NIC on the MMIO
+# bus (no PCI option ROM); qemu 7.2's -nic shorthand knows no MMIO model, so it is -device.
+NIC_USER_RESTRICTED = "user,restrict=on"
 
 
 def _drive_path(path: Path) -> str:
@@ -90,8 +91,9 @@ class BootPlan:
     disk: Path | None
     workdir: Path | None = None
     extra_args: tuple[str, ...] = ()   # more qemu options, e.g. -icount for the benchmark
-    # The network card, as qemu's -nic value. None by default: a machine gets no NIC (and
-    # needs no option ROM) unless a boot asks for one, e.g. NIC_USER_RESTRICTED.
+    # The network card's back end, as qemu's -netdev value without its id. "none" by default:
+    # a machine gets no NIC (and needs no option ROM) unless a boot asks for one, e.g.
+    # NIC_USER_RESTRICTED or "tap,ifname=tap0,script=no,downscript=no".
     nic: str = "none"
 
     @property
@@ -103,7 +105,11 @@ class BootPlan:
             args += ["-initrd", str(self.initramfs)]
         if self.dtb is not None:
             args += ["-dtb", str(self.dtb)]
-        args += ["-append", self.append, "-nic", self.nic]
+        args += ["-append", self.append]
+        if self.nic == "none":
+            args += ["-nic", "none"]
+        else:
+            args += ["-netdev", f"{self.nic},id=net0", "-device", "virtio-net-device,netdev=net0"]
         if self.disk is not None and self.machine == "virt":
             args += ["-drive", f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0",
                      "-device", "virtio-blk-device,drive=hd0"]
