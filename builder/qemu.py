@@ -424,7 +424,7 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         timeout: float = 30, log: Path | None = None, interactive: bool = False,
         then: str | None = None, stop_after_expect: bool = True,
         echo: bool = False, answers: Sequence[tuple[str, str]] = (),
-        monitor: Sequence[tuple[str, str]] = ()) -> BootResult:
+        monitor: Sequence[tuple[str, str]] = (), netns: str = "") -> BootResult:
     """Boot `boot` and judge it from the serial console.
 
     Passes when every `expect` text has appeared, in order; then, if `then` is given (say
@@ -433,11 +433,14 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
     The console goes to `log` (default build/boot.log), and to stdout as it comes if `echo`.
     `answers`: (text, keys) pairs; when a console line shows `text`, `keys` are typed on the
     serial console (in order, each once), e.g. to drive the init's Python shell.
-    `interactive` gives qemu the terminal instead (Ctrl-A x quits) and just waits for it."""
+    `interactive` gives qemu the terminal instead (Ctrl-A x quits) and just waits for it.
+    `netns`: run qemu inside that network namespace (a test's private LAN with a tap)."""
     program = shutil.which(QEMU)
     if program is None:
         raise BuildError(f"{QEMU}: command not found", hint="apt-get install qemu-system-arm")
     argv = [program, *boot.args]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
     note("$ " + shlex.join(argv))
     start = time.monotonic()
     if interactive:

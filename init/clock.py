@@ -13,6 +13,7 @@ Console lines ("pinit: time: ..."):
     time: stepped +1700000000.123 s to 2030-01-01 00:00:00 UTC (from 10.0.2.2)
     time: synced (offset -0.004 s, slewed; from 10.0.2.2)
     time: no answer from 10.0.2.2; trying again in 8 s
+    time: 10.0.2.2: ECONNREFUSED (Connection refused); trying again in 8 s
     time: cannot resolve pool.ntp.org (PID 1 asks no name server); skipped
 """
 
@@ -235,8 +236,10 @@ class Clock:
         except OSError as exc:
             # ECONNREFUSED: no time server on that host (an ICMP port unreachable).
             self._close()
-            self._log(f"time: {inet.text(self._server)}: {errname(exc)}")
-            return   # the timer asks the next server
+            self._log(f"time: {inet.text(self._server)}: {errname(exc)}"
+                      + (f"; trying again in {self._wait:g} s" if not self.synced else ""))
+            self._retry(self._kernel.clock())
+            return
         sent_wall, sent_boot = self._sent
         received = sent_wall + (self._kernel.clock() - sent_boot)
         result = sntp.offset(reply, sent_wall, received)

@@ -12,6 +12,7 @@ import pytest
 
 from builder import qemu
 from builder.image import build
+from tests.qemu.lan import Lan
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
@@ -22,6 +23,7 @@ POWER_DOWN = "reboot: Power down"
 SHOW = """
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 static void cat(const char *path) {
@@ -31,11 +33,12 @@ static void cat(const char *path) {
     while (fgets(line, sizeof line, f)) printf("SHOW %s: %s", path, line);
     fclose(f);
 }
-int main(void) {
+int main(int argc, char **argv) {
     printf("SHOW clock %ld\\n", (long)time(NULL));
     cat("/etc/resolv.conf");
     cat("/proc/net/route");
     fflush(stdout);
+    if (argc > 1) sleep(atoi(argv[1]));   /* time for a lease renewal */
     kill(1, SIGUSR2);
     for (;;) pause();
 }
@@ -45,6 +48,11 @@ int main(void) {
 def image(tmp: Path, toml: str, built_init, toolchain) -> Path:
     (tmp / "pinit.toml").write_text(toml)
     return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).boot
+
+
+def build_card(tmp: Path, toml: str, built_init, toolchain) -> Path:
+    (tmp / "pinit.toml").write_text(toml)
+    return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).image
 
 
 def test_dhcp_from_qemus_server_then_the_service_after_network(cc, built_init, toolchain,
@@ -74,3 +82,101 @@ restart = "never"
     lease = next(i for i, line in enumerate(result.lines) if "lease 10.0.2.15" in line)
     started = next(i for i, line in enumerate(result.lines) if "starting show" in line)
     assert started > lease   # after = ["network"] held it back until then
+
+
+RTC_2001 = ("-rtc", "base=2001-01-01T00:00:00")   # the guest's clock starts far in the past
+SERVER_TIME = 2_000_000_000                       # 2033-05-18 03:33:20 UTC: the test's SNTP
+
+
+def clock_shown(lines: list[str]) -> int:
+    return int(next(line for line in lines if line.startswith("SHOW clock")).split()[2])
+
+
+def test_lease_renewal_sntp_step_and_a_clock_that_never_goes_back(cc, built_init, toolchain,
+                                                                 tmp_path) -> None:
+    """A test-made LAN: DHCP with a 20 s lease (renewed after 10 s), the gateway, the name
+    server and the time server (option 42) on 10.99.0.1. Then a second boot with no time
+    server answering starts at or after the time saved at the first one's shutdown."""
+    card = build_card(tmp_path, f"""
+[init]
+hostname = "probe"
+
+[network]
+
+[time]
+
+[data]
+size = "16MiB"
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+args = ["13"]
+after = ["network", "time"]
+wait_timeout = 5
+restart = "never"
+""", built_init, toolchain)
+    with Lan(tmp_path, lease=20, time=SERVER_TIME) as lan, \
+            qemu.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        first = qemu.run(plan, expect=[
+            "pinit: network: eth0 up; asking for an address (DHCP)",
+            "pinit: network: eth0: lease 10.99.0.50/24 from 10.99.0.1 for 20 s "
+            "(gateway 10.99.0.1, dns 10.99.0.1)",
+            "pinit: time: stepped +", "pinit: starting show",
+            "SHOW /etc/resolv.conf: nameserver 10.99.0.1",
+            "SHOW /proc/net/route: eth0\t00000000\t0100630A",
+            "pinit: network: eth0: lease 10.99.0.50 renewed for 20 s",
+            "pinit: network: eth0: released 10.99.0.50", "pinit: unmounted /data", POWER_DOWN],
+            fail=["FATAL", "Traceback"], timeout=120, netns=lan.netns,
+            log=tmp_path / "first.log")
+        served = lan.log()
+    assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-40:])
+    assert "to 2033-05-18 03:33:" in next(ln for ln in first.lines if "time: stepped" in ln)
+    assert clock_shown(first.lines) >= SERVER_TIME
+    assert any("DHCP ACK renew (hostname probe)" in line for line in served), served
+    assert any("DHCP RELEASE" in line for line in served), served
+
+    # No time server now (the LAN answers DHCP only): the clock starts from the saved time.
+    with Lan(tmp_path, lease=20, sntp=False) as lan, \
+            qemu.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        second = qemu.run(plan, expect=[
+            "pinit: time: 2033-05-18 03:3", "restored from /data/.pinit-time",
+            "pinit: show: time not there within 5 s; starting it anyway",
+            "SHOW clock", POWER_DOWN],
+            fail=["FATAL", "Traceback", "time: stepped"], timeout=120, netns=lan.netns,
+            log=tmp_path / "second.log")
+    assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-40:])
+    assert clock_shown(second.lines) >= clock_shown(first.lines)
+
+
+def test_a_static_address_and_the_configured_time_server(cc, built_init, toolchain,
+                                                         tmp_path) -> None:
+    boot_dir = image(tmp_path, f"""
+[network]
+interface = "eth0"
+address = "10.99.0.60/24"
+gateway = "10.99.0.1"
+dns = ["10.99.0.1"]
+
+[time]
+servers = ["10.99.0.1"]
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+after = ["time"]
+restart = "never"
+""", built_init, toolchain)
+    with Lan(tmp_path, time=SERVER_TIME) as lan, \
+            qemu.plan(boot_dir, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        result = qemu.run(plan, expect=[
+            "pinit: network: eth0: 10.99.0.60/24 (static, gateway 10.99.0.1)",
+            "pinit: time: stepped +", "pinit: starting show",
+            "SHOW /etc/resolv.conf: nameserver 10.99.0.1",
+            "SHOW /proc/net/route: eth0\t00000000\t0100630A", POWER_DOWN],
+            fail=["FATAL", "Traceback", "DHCP"], timeout=90, netns=lan.netns,
+            log=tmp_path / "console.log")
+        served = lan.log()
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    assert clock_shown(result.lines) >= SERVER_TIME
+    assert not any("DHCP" in line for line in served), served
