@@ -180,3 +180,25 @@ restart = "never"
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
     assert clock_shown(result.lines) >= SERVER_TIME
     assert not any("DHCP" in line for line in served), served
+
+
+def test_cable_out_and_in_again_gives_a_new_lease(cc, built_init, toolchain, tmp_path) -> None:
+    boot_dir = image(tmp_path, f"""
+[network]
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+args = ["12"]
+after = ["network"]
+restart = "never"
+""", built_init, toolchain)
+    lease = "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2 for 86400 s"
+    with qemu.plan(boot_dir, nic=qemu.NIC_USER_RESTRICTED) as plan:
+        result = qemu.run(plan, expect=[
+            lease, "SHOW clock", "pinit: network: eth0: link down",
+            "pinit: network: eth0: link up", lease, POWER_DOWN],
+            fail=["FATAL", "Traceback"], timeout=90, log=tmp_path / "console.log",
+            monitor=[("SHOW clock", "set_link net0 off"),
+                     ("pinit: network: eth0: link down", "set_link net0 on")])
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
