@@ -11,7 +11,7 @@ plugged in (a new lease), and an interface that appears late (its driver still p
 
 Console lines ("pinit: network: ..."):
     eth0 up; asking for an address (DHCP)
-    eth0: no DHCP answer; trying again in 4 s
+    eth0: no DHCP answer; asking again (waiting 4 s)
     eth0: lease 10.0.2.15/24 from 10.0.2.2 for 86400 s (gateway 10.0.2.2, dns 10.0.2.3)
     eth0: lease 10.0.2.15 renewed for 86400 s
     eth0: 192.168.1.10/24 (static, gateway 192.168.1.1)
@@ -215,7 +215,7 @@ class Network:
 
     def _retry(self, why: str) -> None:
         self._wait = min(self._wait * 2, max(self._net.retry_max, FIRST_WAIT))
-        self._log(f"network: {self.name}: {why}; trying again in {self._wait:g} s")
+        self._log(f"network: {self.name}: {why}; asking again (waiting {self._wait:g} s)")
         self._state = "selecting"
         self._new_xid()
         if self._open_packet():
