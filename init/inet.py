@@ -36,10 +36,3 @@ def same_net(a: bytes, b: bytes, prefix: int) -> bool:
     mask = ((1 << 32) - 1) ^ ((1 << (32 - prefix)) - 1)
     return int.from_bytes(a, "big") & mask == int.from_bytes(b, "big") & mask
 
-
-def is_hostname(value: str) -> bool:
-    """A DNS name: labels of letters, digits and '-', dots between them."""
-    labels = value.rstrip(".").split(".")
-    return 0 < len(value) <= 253 and all(
-        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
-        and not label.startswith("-") for label in labels)

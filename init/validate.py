@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from _collections_abc import Callable
 
-from init import inet
 from init.config import (
     CONDITIONS,
     FIRST_ETHERNET,
@@ -99,6 +98,8 @@ def _interface(value: str) -> str:
 
 
 def _ip_or_empty(value: str) -> str:
+    from init import inet  # here: a boot without [network] need not import it
+
     try:
         if value:
             inet.pack(value)
@@ -108,6 +109,8 @@ def _ip_or_empty(value: str) -> str:
 
 
 def _prefix_or_empty(value: str) -> str:
+    from init import inet
+
     try:
         if value:
             inet.pack_prefix(value)
@@ -315,6 +318,14 @@ def check(config: Config, source: str, top: str = "") -> None:
                     f"must be shorter than timeout ({watchdog.timeout})")
 
 
+def is_hostname(value: str) -> bool:
+    """A DNS name: labels of letters, digits and '-', dots between them."""
+    labels = value.rstrip(".").split(".")
+    return 0 < len(value) <= 253 and all(
+        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
+        and not label.startswith("-") for label in labels)
+
+
 def _check_network(config: Config, source: str) -> None:
     network, time = config.network, config.time
     for server in network.dns:
@@ -325,6 +336,8 @@ def _check_network(config: Config, source: str) -> None:
         raise _fail(source, "[network]", "gateway", network.gateway,
                     "a gateway goes with a static address; DHCP gives its own")
     if network.address and network.gateway:
+        from init import inet
+
         address, prefix = inet.pack_prefix(network.address)
         if not inet.same_net(address, inet.pack(network.gateway), prefix):
             raise _fail(source, "[network]", "gateway", network.gateway,
@@ -340,7 +353,7 @@ def _check_network(config: Config, source: str) -> None:
             if not network.interface or network.address:
                 raise _fail(source, "[time]", "servers", list(time.servers),
                             '"dhcp" needs DHCP on an interface ([network])')
-        elif _ip_or_empty(server) and not inet.is_hostname(server):
+        elif _ip_or_empty(server) and not is_hostname(server):
             raise _fail(source, "[time]", "servers", list(time.servers),
                         f'"{server}" is neither an IPv4 address nor a host name')
     if time.servers and time.interval < 16:

@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
     printf("SHOW clock %ld\\n", (long)time(NULL));
     cat("/etc/resolv.conf");
     cat("/proc/net/route");
+    cat("/sys/class/rtc/rtc0/since_epoch");
     fflush(stdout);
     if (argc > 1) sleep(atoi(argv[1]));   /* time for a lease renewal */
     kill(1, SIGUSR2);
@@ -133,6 +134,8 @@ restart = "never"
     assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-40:])
     assert "to 2033-05-18 03:33:" in next(ln for ln in first.lines if "time: stepped" in ln)
     assert clock_shown(first.lines) >= SERVER_TIME
+    rtc = next(ln for ln in first.lines if ln.startswith("SHOW /sys/class/rtc/rtc0/since_epoch"))
+    assert int(rtc.split()[-1]) >= SERVER_TIME   # written after the sync
     assert any("DHCP ACK renew (hostname probe)" in line for line in served), served
     assert any("DHCP RELEASE" in line for line in served), served
 

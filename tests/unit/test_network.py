@@ -297,3 +297,18 @@ def test_a_small_offset_is_slewed_and_a_saved_time_behind_the_clock_is_ignored()
     assert console(fake)[0].startswith("time: synced (offset +0.0")
     assert any("slew_wall_clock" in line for line in fake.transcript)
     assert not any("set_wall_clock" in line for line in fake.transcript)
+
+
+def test_a_boot_without_network_or_time_imports_none_of_it() -> None:
+    """Read a config, set up a boot's objects: the network and clock code stays unimported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, init.main, init.boot, init.supervise, init.configfile; "
+            "init.configfile.parse(b'{\"services\": [{\"name\": \"a\", \"exec\": \"/a\"}]}', 'x'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
+            "('network', 'clock', 'dhcp', 'sntp', 'rtnl', 'inet')))")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
