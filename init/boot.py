@@ -130,7 +130,8 @@ class Boot:
                                        self.write_timeline)
                 if self.clock is not None:
                     clock, network = self.clock, self.network
-                    network.on_lease = lambda: clock.add_servers(network.servers)
+                    network.on_lease = lambda: clock.add_servers(network.servers,
+                                                                 network.name_servers)
                 self.network.start()
         kernel.umask(SERVICE_UMASK)
 

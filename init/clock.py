@@ -14,7 +14,9 @@ Console lines ("pinit: time: ..."):
     time: synced (offset -0.004 s, slewed; from 10.0.2.2)
     time: no answer from 10.0.2.2; trying again in 8 s
     time: 10.0.2.2: ECONNREFUSED (Connection refused); trying again in 8 s
-    time: cannot resolve pool.ntp.org (PID 1 asks no name server); skipped
+    time: time.example.org is 192.0.2.1       (a name, asked of the network's name servers)
+    time: cannot resolve nowhere.example: no such name; skipped
+    time: cannot resolve time.example.org yet: no name server
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 import struct
 import time
 
-from init import inet, sntp
+from init import dns, inet, sntp
 from init.config import Config
 from init.console import Log, errname
 from init.kernel import Kernel
@@ -82,9 +84,12 @@ class Clock:
         self._saved = f"{data_dir}/{SAVED}" if data_dir else ""
         self.synced = False            # `after = ["time"]` may start
         self._servers: list[bytes] = []
+        self._names: list[str] = []    # servers given by name, not resolved yet
+        self._name_servers: tuple[bytes, ...] = ()
         self._next = 0                 # which server is asked next
         self._fd = -1
         self._server = b""
+        self._resolving = ""           # the name the open socket asks a name server for
         self._sent = (0.0, 0.0)        # (wall clock, boot clock) when the request went out
         self._timer: float | None = None
         self._wait = FIRST_RETRY
@@ -122,18 +127,18 @@ class Clock:
             try:
                 self._servers.append(inet.pack(server))
             except ValueError:
-                self._log(f"time: cannot resolve {server} (PID 1 asks no name server); "
-                          "skipped")
+                self._names.append(server)
         if self._saved:
             self._save_at = self._kernel.clock() + self._time.save_interval
-        if self._servers:
+        if self._servers or self._names:
             self._timer = self._kernel.clock()
 
-    def add_servers(self, servers: tuple[bytes, ...]) -> None:
-        """The DHCP server's time servers (option 42), when `servers` has "dhcp"."""
-        if "dhcp" not in self._time.servers:
-            return
-        self._servers += [s for s in servers if s not in self._servers]
+    def add_servers(self, servers: tuple[bytes, ...], name_servers: tuple[bytes, ...]) -> None:
+        """What the network learnt: the DHCP server's time servers (option 42, used when
+        `servers` has "dhcp") and the name servers that resolve time servers' names."""
+        if "dhcp" in self._time.servers:
+            self._servers += [s for s in servers if s not in self._servers]
+        self._name_servers = name_servers
         if not self.synced and self._fd < 0:   # an address at last: ask now
             self._timer = self._kernel.clock()
 
@@ -197,7 +202,12 @@ class Clock:
                       + (f"; trying again in {self._wait:g} s" if not self.synced else ""))
             self._retry(now)
             return
-        self._ask(now)
+        if self._names and self._name_servers:
+            self._resolve(now)
+        elif self._servers:
+            self._ask(now)
+        elif self._names:
+            self._log(f"time: cannot resolve {', '.join(self._names)} yet: no name server")
 
     def _retry(self, now: float) -> None:
         if self.synced:
@@ -207,14 +217,24 @@ class Clock:
         self._wait = min(self._wait * 2, RETRY_MAX)
 
     def _ask(self, now: float) -> None:
-        if not self._servers:
-            return
         self._server = self._servers[self._next % len(self._servers)]
         self._next += 1
+        self._send(now, sntp.PORT, lambda: sntp.request(self._sent[0]))
+
+    def _resolve(self, now: float) -> None:
+        self._resolving = self._names[0]
+        self._server = self._name_servers[self._next % len(self._name_servers)]
+        self._next += 1
+        self._send(now, dns.PORT, lambda: dns.query(self._resolving, self._ident()))
+
+    def _ident(self) -> int:
+        return int(self._sent[1] * 1e6) & 0xFFFF
+
+    def _send(self, now: float, port: int, message: Callable[[], bytes]) -> None:
         try:
-            self._fd = self._kernel.udp_socket(self._server, sntp.PORT)
+            self._fd = self._kernel.udp_socket(self._server, port)
             self._sent = (self._kernel.wall_clock(), self._kernel.clock())
-            self._kernel.write(self._fd, sntp.request(self._sent[0]))
+            self._kernel.write(self._fd, message())
         except OSError as exc:
             # ENETUNREACH: no address yet; the network's lease brings us back here.
             self._close()
@@ -227,6 +247,21 @@ class Clock:
         if self._fd >= 0:
             self._kernel.close(self._fd)
             self._fd = -1
+        self._resolving = ""
+
+    def _resolved(self, reply: bytes) -> None:
+        name = self._resolving
+        found = dns.addresses(reply, self._ident())
+        if found is None:
+            return   # not the answer; the timer still runs
+        self._close()
+        self._names.remove(name)
+        if found:
+            self._servers += [a for a in found if a not in self._servers]
+            self._log(f"time: {name} is {' '.join(inet.text(a) for a in found)}")
+        else:
+            self._log(f"time: cannot resolve {name}: no such name; skipped")
+        self._timer = self._kernel.clock()
 
     def ready(self, fd: int) -> None:
         try:
@@ -239,6 +274,9 @@ class Clock:
             self._log(f"time: {inet.text(self._server)}: {errname(exc)}"
                       + (f"; trying again in {self._wait:g} s" if not self.synced else ""))
             self._retry(self._kernel.clock())
+            return
+        if self._resolving:
+            self._resolved(reply)
             return
         sent_wall, sent_boot = self._sent
         received = sent_wall + (self._kernel.clock() - sent_boot)

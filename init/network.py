@@ -60,6 +60,7 @@ class Network:
         self.mac = b""
         self.up = False           # an address is set: `after = ["network"]` may start
         self.servers: tuple[bytes, ...] = ()   # time servers the DHCP server named
+        self.name_servers: tuple[bytes, ...] = ()   # what /etc/resolv.conf lists
         self.on_lease: Callable[[], None] = lambda: None
         self._events = -1         # rtnetlink link events
         self._packet = -1         # DHCP's packet socket, while talking to a server
@@ -349,8 +350,9 @@ class Network:
                       f"add the default route via {inet.text(gateway)}")
 
     def _resolv(self, servers: tuple[bytes, ...]) -> None:
-        names = [*self._net.dns, *(inet.text(a) for a in servers)]
-        text = "".join(f"nameserver {name}\n" for name in dict.fromkeys(names))
+        names = list(dict.fromkeys([*self._net.dns, *(inet.text(a) for a in servers)]))
+        self.name_servers = tuple(inet.pack(name) for name in names)
+        text = "".join(f"nameserver {name}\n" for name in names)
         try:
             self._kernel.write_file(prefixed(self._root, RESOLV_CONF), text.encode())
         except OSError as exc:

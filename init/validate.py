@@ -353,9 +353,14 @@ def _check_network(config: Config, source: str) -> None:
             if not network.interface or network.address:
                 raise _fail(source, "[time]", "servers", list(time.servers),
                             '"dhcp" needs DHCP on an interface ([network])')
-        elif _ip_or_empty(server) and not is_hostname(server):
-            raise _fail(source, "[time]", "servers", list(time.servers),
-                        f'"{server}" is neither an IPv4 address nor a host name')
+        elif _ip_or_empty(server):
+            if not is_hostname(server):
+                raise _fail(source, "[time]", "servers", list(time.servers),
+                            f'"{server}" is neither an IPv4 address nor a host name')
+            if not network.interface or (network.address and not network.dns):
+                raise _fail(source, "[time]", "servers", list(time.servers),
+                            f'"{server}" is a name: it needs a name server ([network] with '
+                            "DHCP, or dns)")
     if time.servers and time.interval < 16:
         raise _fail(source, "[time]", "interval", time.interval,
                     "expected at least 16 s (time servers ask clients not to poll faster)")

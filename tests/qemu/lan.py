@@ -87,6 +87,14 @@ def _dhcp_reply(request: bytes, kind: int, lease: int) -> bytes:
     return head + body
 
 
+def _labels(raw: bytes) -> list[bytes]:
+    out, i = [], 0
+    while i < len(raw) and raw[i]:
+        out.append(raw[i + 1:i + 1 + raw[i]])
+        i += 1 + raw[i]
+    return out
+
+
 def serve(lease: int, base: int, sntp: bool) -> None:
     say = lambda text: print(f"{time.monotonic():.1f} {text}", flush=True)   # noqa: E731
     dhcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -100,11 +108,25 @@ def serve(lease: int, base: int, sntp: bool) -> None:
         ntp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         ntp.bind((HOST, 123))
         socks.append(ntp)
+    names = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    names.bind((HOST, 53))
+    socks.append(names)
     start = time.time()
     say("ready")
     while True:
         for sock in select.select(socks, [], [])[0]:
             data, peer = sock.recvfrom(2048)
+            if sock is names:
+                # One question, name labels from byte 12: "time.test" is HOST, nothing else is.
+                end = data.index(b"\0", 12) + 5
+                name = b".".join(_labels(data[12:end - 4])).decode()
+                found = name == "time.test"
+                head = struct.pack("!HHHHHH", struct.unpack("!H", data[:2])[0],
+                                   0x8180 if found else 0x8183, 1, int(found), 0, 0)
+                answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(HOST)
+                sock.sendto(head + data[12:end] + (answer if found else b""), peer)
+                say(f"DNS {name} {'found' if found else 'NXDOMAIN'}")
+                continue
             if sock is ntp:
                 if len(data) < 48:
                     continue

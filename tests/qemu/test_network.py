@@ -152,7 +152,7 @@ restart = "never"
     assert clock_shown(second.lines) >= clock_shown(first.lines)
 
 
-def test_a_static_address_and_the_configured_time_server(cc, built_init, toolchain,
+def test_a_static_address_and_time_servers_by_name(cc, built_init, toolchain,
                                                          tmp_path) -> None:
     boot_dir = image(tmp_path, f"""
 [network]
@@ -162,7 +162,7 @@ gateway = "10.99.0.1"
 dns = ["10.99.0.1"]
 
 [time]
-servers = ["10.99.0.1"]
+servers = ["nowhere.test", "time.test"]   # names, asked of the LAN's name server
 
 [[service]]
 name = "show"
@@ -174,6 +174,8 @@ restart = "never"
             qemu.plan(boot_dir, nic=lan.nic, qemu_args=RTC_2001) as plan:
         result = qemu.run(plan, expect=[
             "pinit: network: eth0: 10.99.0.60/24 (static, gateway 10.99.0.1)",
+            "pinit: time: cannot resolve nowhere.test: no such name; skipped",
+            "pinit: time: time.test is 10.99.0.1",
             "pinit: time: stepped +", "pinit: starting show",
             "SHOW /etc/resolv.conf: nameserver 10.99.0.1",
             "SHOW /proc/net/route: eth0\t00000000\t0100630A", POWER_DOWN],

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from init import dhcp, inet, rtnl, sntp
+from init import dhcp, dns, inet, rtnl, sntp
 from init.clock import Clock, days_from_civil, rtc_raw, rtc_seconds, utc
 from init.config import Config, Network, Time
 from init.console import Log
@@ -124,6 +124,9 @@ def test_rtc_time_and_calendar() -> None:
     ({"network": {"interface": "eth0", "gateway": "10.0.0.1"}}, "goes with a static address"),
     ({"time": {"servers": ["not a name"]}}, "neither an IPv4 address nor a host name"),
     ({"time": {"servers": ["10.0.0.1"], "interval": 1}}, "at least 16"),
+    ({"time": {"servers": ["time.example"]}}, "needs a name server"),
+    ({"network": {"interface": "eth0", "address": "10.0.0.2/24"},
+      "time": {"servers": ["time.example"]}}, "needs a name server"),
     ({"mode": "exec", "network": {"interface": "eth0"},
       "services": [{"name": "a", "exec": "/a"}]}, 'mode = "supervise"'),
     ({"services": [{"name": "a", "exec": "/a", "after": ["time"]}]}, "needs time servers"),
@@ -312,3 +315,48 @@ def test_a_boot_without_network_or_time_imports_none_of_it() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def dns_reply(query: bytes, *found: bytes, rcode: int = 0) -> bytes:
+    head = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8180 | rcode, 1,
+                       len(found), 0, 0)
+    answers = b"".join(struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + a for a in found)
+    return head + query[12:] + answers
+
+
+def test_a_dns_query_and_its_answer() -> None:
+    q = dns.query("time.example", 0x1234)
+    assert q[:12] == b"\x12\x34\x01\x00\x00\x01" + b"\0" * 6
+    assert q[12:] == b"\x04time\x07example\x00\x00\x01\x00\x01"
+    assert dns.addresses(dns_reply(q, b"\x0a\0\0\x01", b"\x0a\0\0\x02"), 0x1234) == (
+        b"\x0a\0\0\x01", b"\x0a\0\0\x02")
+    assert dns.addresses(dns_reply(q, rcode=3), 0x1234) == ()          # no such name
+    assert dns.addresses(dns_reply(q, rcode=2), 0x1234) is None        # SERVFAIL: later
+    assert dns.addresses(dns_reply(q, b"\x0a\0\0\x01"), 0x4321) is None   # not ours
+    assert dns.addresses(dns_reply(q, b"\x0a\0\0\x01")[:-2], 0x1234) is None   # truncated
+
+
+def test_time_servers_by_name_are_resolved_once_the_network_names_a_name_server() -> None:
+    fake = FakeKernel()
+    config = Config(time=Time(servers=("nowhere.example", "time.example"), rtc=""))
+    clock = Clock(fake, "/", config, Log(fake), Timeline(fake.clock))  # type: ignore[arg-type]
+    clock.restore()
+    run(fake, clock, 1.5)
+    assert console(fake) == [
+        "time: cannot resolve nowhere.example, time.example yet: no name server"]
+    sntp_server = sntp_answer(2_000_000_000.0)
+
+    def server(request: bytes) -> list[tuple[float, bytes]]:
+        if len(request) == 48:
+            return sntp_server(request)   # type: ignore[operator]
+        if b"nowhere" in request:
+            return [(0.01, dns_reply(request, rcode=3))]
+        return [(0.01, dns_reply(request, b"\x0a\0\0\x07"))]
+
+    fake.sntp_server = server
+    clock.add_servers((), (b"\x0a\0\0\x01",))
+    run(fake, clock, 5.0)
+    assert console(fake)[1:3] == ["time: cannot resolve nowhere.example: no such name; skipped",
+                                  "time: time.example is 10.0.0.7"]
+    assert "(from 10.0.0.7)" in console(fake)[3] and clock.synced
+    assert any("udp_socket 10.0.0.1:53" in line for line in fake.transcript)
