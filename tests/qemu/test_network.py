@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
     cat("/etc/resolv.conf");
     cat("/proc/net/route");
     cat("/sys/class/rtc/rtc0/since_epoch");
+    cat("/run/pinit/timeline.json");
     fflush(stdout);
     if (argc > 1) sleep(atoi(argv[1]));   /* time for a lease renewal */
     kill(1, SIGUSR2);
@@ -136,6 +137,8 @@ restart = "never"
     assert clock_shown(first.lines) >= SERVER_TIME
     rtc = next(ln for ln in first.lines if ln.startswith("SHOW /sys/class/rtc/rtc0/since_epoch"))
     assert int(rtc.split()[-1]) >= SERVER_TIME   # written after the sync
+    timeline = " ".join(ln for ln in first.lines if "timeline.json" in ln)
+    assert '"name": "dhcp eth0"' in timeline and '"name": "sntp 10.99.0.1"' in timeline
     assert any("DHCP ACK renew (hostname probe)" in line for line in served), served
     assert any("DHCP RELEASE" in line for line in served), served
 

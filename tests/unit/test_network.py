@@ -275,7 +275,7 @@ def sntp_answer(at: float) -> object:
 
 def test_the_clock_moves_forward_to_the_saved_time_then_sntp_steps_it_and_saves() -> None:
     fake = FakeKernel(files={"/data/.pinit-time": b"1800000000\n"})
-    config = Config(time=Time(servers=("10.0.0.1",), rtc=""))
+    config = Config(time=Time(servers=("10.0.0.1",), rtc="", interval=60))
     clock = Clock(fake, "/", config, Log(fake), Timeline(fake.clock), "/data")  # type: ignore[arg-type]
     clock.restore()
     assert fake.wall_clock() == pytest.approx(1_800_000_000)
@@ -286,6 +286,11 @@ def test_the_clock_moves_forward_to_the_saved_time_then_sntp_steps_it_and_saves(
     assert lines[1].startswith("time: stepped +199999999.9") and "(from 10.0.0.1)" in lines[1]
     assert clock.synced and fake.wall_clock() > 2_000_000_000
     assert float(fake.files["/data/.pinit-time"]) >= 2_000_000_000
+    # Synced again every `interval`; the clock runs true now, so the offset is slewed.
+    fake.sntp_server = sntp_answer(2_000_000_000.0 + 60.05)   # type: ignore[assignment]
+    run(fake, clock, 70.0)
+    assert sum("udp_socket 10.0.0.1:123" in line for line in fake.transcript) == 2
+    assert console(fake)[-1].startswith("time: synced (offset")
 
 
 def test_a_small_offset_is_slewed_and_a_saved_time_behind_the_clock_is_ignored() -> None:
@@ -360,3 +365,53 @@ def test_time_servers_by_name_are_resolved_once_the_network_names_a_name_server(
                                   "time: time.example is 10.0.0.7"]
     assert "(from 10.0.0.7)" in console(fake)[3] and clock.synced
     assert any("udp_socket 10.0.0.1:53" in line for line in fake.transcript)
+
+
+# --- services that wait for the network or the clock ---------------------------------------
+
+def supervise(services: list[dict], reached, stop_at: float = 6.0) -> tuple[str, list[str]]:
+    import signal
+
+    from init.supervise import Supervisor
+    from tests.fakes import Run
+
+    fake = FakeKernel()
+    for s in services:
+        fake.program(s["exec"], Run(None))
+    fake.at(stop_at, signal=signal.SIGUSR2)
+    config = from_dict({"network": {"interface": "eth0"}, "time": {"servers": ["10.0.0.1"]},
+                        "services": services}, "test")
+    supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
+                            reached=lambda name: reached(name, fake.now))
+    action = supervisor.start_all() or supervisor.run()
+    return action, [f"{float(line.split()[0]):.2f} {line.split('pinit: ', 1)[1]}"
+                    for line in fake.transcript if "console| pinit:" in line]
+
+
+def test_a_service_after_network_starts_when_it_is_up_and_its_dependents_after_it() -> None:
+    action, lines = supervise(
+        [{"name": "a", "exec": "/a", "after": ["network"]},
+         {"name": "b", "exec": "/b", "after": ["a"]}],
+        lambda name, now: now >= 2.0)
+    assert action == "poweroff"
+    assert [line.split(" ", 1)[1] for line in lines[:4]] == [
+        "a: waiting for network (up to 30 s)", "b: waiting for a (up to 30 s)",
+        "starting a (pid 100)", "starting b (pid 101)"]
+    assert 2.0 <= float(lines[2].split()[0]) <= 2.3   # looked at four times a second
+
+
+def test_on_wait_timeout_skip_start_and_reboot() -> None:
+    action, lines = supervise(
+        [{"name": "a", "exec": "/a", "after": ["time"], "wait_timeout": 1,
+          "on_wait_timeout": "skip"},
+         {"name": "b", "exec": "/b", "after": ["a"], "wait_timeout": 2}],
+        lambda name, now: False)
+    texts = [line.split(" ", 1)[1] for line in lines]
+    assert "a: time not there within 1 s; not starting it" in texts
+    assert "b: a not there within 2 s; starting it anyway" in texts
+    assert not any(t.startswith("starting a") for t in texts) and action == "poweroff"
+    action, lines = supervise(
+        [{"name": "a", "exec": "/a", "after": ["network"], "wait_timeout": 1,
+          "on_wait_timeout": "reboot"}], lambda name, now: False)
+    assert action == "reboot" and lines[-1].endswith(
+        "a: network not there within 1 s; reboot")
