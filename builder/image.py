@@ -96,9 +96,11 @@ def early_start(cfg: BuildConfig) -> bytes | None:
 # (virtio on QEMU's -M virt; the Pi's SD hosts: sdhci-iproc for the Pi 3's and Pi 4's emmc,
 # bcm2835 for the sdhost), found by coldplug, and its file system's modules (init.coldplug).
 DATA_DRIVERS = ("virtio_mmio", "virtio_blk", "sdhci-iproc", "bcm2835")
-# What a [network] interface needs, found by coldplug the same way: virtio on -M virt, the Pi 3
-# B's and B+'s USB ethernet (smsc95xx, lan78xx), the Pi 4's genet (module "genet").
-NET_DRIVERS = ("virtio_mmio", "virtio_net", "smsc95xx", "lan78xx", "genet")
+# What a [network] interface needs, found by coldplug the same way: virtio on -M virt; the Pi
+# 3 B's and B+'s USB ethernet (the dwc2 USB host, then smsc95xx or lan78xx); the Pi 4's genet
+# with its MDIO bus and PHY drivers (which the kernel asks for by module request).
+NET_DRIVERS = ("virtio_mmio", "virtio_net", "dwc2", "smsc95xx", "lan78xx", "genet",
+               "mdio-bcm-unimac", "broadcom")
 
 
 def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:

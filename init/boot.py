@@ -287,10 +287,12 @@ class Boot:
             time saved while the data partition is still mounted."""
             if supervisor is not None:
                 supervisor.stop(grace)
-            if network is not None:
-                network.stop()
-            if clock is not None:
-                clock.save()
+            for step in (network.stop if network else None, clock.save if clock else None):
+                try:
+                    if step is not None:
+                        step()
+                except Exception as exc:   # a bug here must not cost the time or the unmount
+                    self.log(f"shutdown: {errname(exc)}")
 
         shutdown(self.kernel, self.root, action, self.log, stop=stop,
                  grace=config.shutdown_grace, mounts=self.mounts, data_mount=self.data_mount,

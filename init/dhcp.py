@@ -131,7 +131,7 @@ def parse(payload: bytes, mac: bytes) -> Lease | None:
     if op != BOOTREPLY or chaddr[:len(mac)] != mac:
         return None
     opts = parse_options(payload[HEADER.size + 4:])
-    kind = opts.get(MESSAGE_TYPE, b"\0")[0]
+    kind = (opts.get(MESSAGE_TYPE) or b"\0")[0]
     if kind not in (OFFER, ACK, NAK):
         return None
     lease = int.from_bytes(opts.get(LEASE_TIME, b"\0\0\x0e\x10"), "big")   # absent: 1 hour

@@ -262,6 +262,8 @@ class Network:
         now = self._kernel.clock()
         renewed = self._lease is not None and self._lease.address == lease.address and \
             self._state in ("renewing", "rebinding")
+        if self._lease is not None and self._lease.address != lease.address:
+            self._drop_address()   # the server moved us: the old address must go
         if not self._set_address(lease.address, lease.prefix, lease.lease):
             self._retry("cannot set the address")
             return
@@ -310,8 +312,9 @@ class Network:
 
     # --- the kernel's tables --------------------------------------------------------------
 
-    def _netlink(self, message: bytes, what: str) -> bool:
-        """One rtnetlink request and its ACK (the kernel answers before write returns)."""
+    def _netlink(self, message: bytes, what: str, expected: int = 0) -> bool:
+        """One rtnetlink request and its ACK (the kernel answers before write returns);
+        `expected` is an errno that is no failure."""
         try:
             fd = self._kernel.netlink_socket(rtnl.NETLINK_ROUTE)
         except OSError as exc:
@@ -321,7 +324,7 @@ class Network:
             self._kernel.write(fd, message)
             for kind, _, body in rtnl.messages(self._kernel.read(fd, READ_SIZE)):
                 err = rtnl.error_of(body) if kind == rtnl.NLMSG_ERROR else 0
-                if err:
+                if err and err != expected:
                     raise OSError(err, errno.errorcode.get(err, str(err)))
             return True
         except OSError as exc:
@@ -341,8 +344,10 @@ class Network:
         lease, self._lease = self._lease, None
         if lease is not None:
             self._seq += 1
+            # EADDRNOTAVAIL: the kernel removed it already, at the end of its lifetime.
             self._netlink(rtnl.address(rtnl.RTM_DELADDR, self._seq, self.index, lease.address,
-                                       lease.prefix), f"remove {inet.text(lease.address)}")
+                                       lease.prefix), f"remove {inet.text(lease.address)}",
+                          errno.EADDRNOTAVAIL)
 
     def _route(self, gateway: bytes, protocol: int) -> None:
         self._seq += 1

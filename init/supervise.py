@@ -30,7 +30,7 @@ from init.shutdown import SIGNAL_ACTIONS, parse_commands
 # Type names only: init.watchdog is imported by the boot when a watchdog is configured.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from init.watchdog import Watchdog
 
@@ -99,7 +99,7 @@ class Supervisor:
                  sources: tuple[Source, ...] = (),
                  reached: Callable[[str], bool] | None = None) -> None:
         self._kernel = kernel
-        self._sources = sources   # the network, the clock: their sockets and timers
+        self._sources = list(sources)   # the network, the clock: their sockets and timers
         self._reached = reached or (lambda name: True)   # "network", "time", "data" in `after`
         self._uevents = uevents   # (socket, handler): devices plugged in while we run
         self._cgroups = cgroups
@@ -226,8 +226,8 @@ class Supervisor:
                 return action
             if self.watchdog is not None:
                 self.watchdog.pet_if_due(now)
-            for source in self._sources:
-                source.tick(now)
+            for source in list(self._sources):
+                self._guard(source, source.tick, now)
             # Services' output first: what an app printed before asking for a shutdown appears
             # on the console before the init's reply to it.
             fds = [*self._outputs, self._signal_fd]
@@ -245,12 +245,24 @@ class Supervisor:
                 elif self._uevents is not None and fd == self._uevents[0]:
                     self._device_events()
                 elif fd in owner:
-                    owner[fd].ready(fd)
+                    self._guard(owner[fd], owner[fd].ready, fd)
                 else:
                     self._copy(fd)
             action = self._reap(kernel.clock()) or action
             if action:
                 return action
+
+    def _guard(self, source: Source, call: Callable[[Any], None], arg: Any) -> None:
+        """A source's failure (a bug: they handle the errors they expect) must not take PID 1
+        down, nor spin the loop: that source is left out from then on, and says so."""
+        if source not in self._sources:
+            return
+        try:
+            call(arg)
+        except Exception as exc:
+            self._sources.remove(source)
+            self._log(f"{type(source).__name__.lower()}: internal error, stopped: "
+                      f"{errname(exc)}")
 
     def _device_events(self) -> None:
         """Every queued uevent, one datagram each, to the hotplug handler."""

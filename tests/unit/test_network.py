@@ -415,3 +415,33 @@ def test_on_wait_timeout_skip_start_and_reboot() -> None:
           "on_wait_timeout": "reboot"}], lambda name, now: False)
     assert action == "reboot" and lines[-1].endswith(
         "a: network not there within 1 s; reboot")
+
+
+def test_a_failing_source_is_left_out_and_pid_1_goes_on() -> None:
+    import signal
+
+    from init.supervise import Supervisor
+
+    class Broken:
+        calls = 0
+
+        def fds(self) -> list[int]:
+            return []
+
+        def due(self) -> float | None:
+            return 0.0   # always due: a spin if it stayed in the loop
+
+        def ready(self, fd: int) -> None:
+            pass
+
+        def tick(self, now: float) -> None:
+            Broken.calls += 1
+            raise IndexError("index out of range")
+
+    fake = FakeKernel()
+    fake.at(3.0, signal=signal.SIGUSR2)
+    config = from_dict({}, "test")
+    supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
+                            sources=(Broken(),))  # type: ignore[arg-type]
+    assert supervisor.run() == "poweroff" and Broken.calls == 1
+    assert console(fake)[0] == "broken: internal error, stopped: IndexError: index out of range"
