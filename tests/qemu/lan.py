@@ -26,11 +26,12 @@ NTP_EPOCH = 2208988800
 
 
 class Lan:
-    def __init__(self, tmp: Path, lease: int = 3600, time: int = 0, sntp: bool = True) -> None:
+    def __init__(self, tmp: Path, lease: int = 3600, time: int = 0, sntp: bool = True,
+                 dhcp: bool = True) -> None:
         self.netns = f"pinit-test-{uuid.uuid4().hex[:8]}"
         self.nic = f"tap,ifname={TAP},script=no,downscript=no"
         self._log = tmp / f"{self.netns}.log"
-        self._args = [str(lease), str(time), "1" if sntp else "0"]
+        self._args = [str(lease), str(time), "1" if sntp else "0", "1" if dhcp else "0"]
         self._server: subprocess.Popen[bytes] | None = None
 
     def _ip(self, *args: str) -> None:
@@ -95,7 +96,7 @@ def _labels(raw: bytes) -> list[bytes]:
     return out
 
 
-def serve(lease: int, base: int, sntp: bool) -> None:
+def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool) -> None:
     say = lambda text: print(f"{time.monotonic():.1f} {text}", flush=True)   # noqa: E731
     dhcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dhcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -137,6 +138,9 @@ def serve(lease: int, base: int, sntp: bool) -> None:
                 sock.sendto(reply, peer)
                 say(f"SNTP answered {peer[0]}")
                 continue
+            if not answer_dhcp:
+                say("DHCP ignored")
+                continue
             opts = _options(data[240:])
             kind = opts.get(53, b"\0")[0]
             hostname = opts.get(12, b"").decode()
@@ -154,4 +158,4 @@ def serve(lease: int, base: int, sntp: bool) -> None:
 
 if __name__ == "__main__":
     if os.path.basename(sys.argv[0]) == "lan.py":
-        serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1")
+        serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1")

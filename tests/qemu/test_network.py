@@ -84,6 +84,11 @@ restart = "never"
     lease = next(i for i, line in enumerate(result.lines) if "lease 10.0.2.15" in line)
     started = next(i for i, line in enumerate(result.lines) if "starting show" in line)
     assert started > lease   # after = ["network"] held it back until then
+    seen = result.first_seen
+    took = seen["pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2 for 86400 s"] - \
+        seen["pinit: network: eth0 up; asking for an address (DHCP)"]
+    print(f"lease {took:.2f} s after the first DISCOVER")
+    assert took < 5
 
 
 RTC_2001 = ("-rtc", "base=2001-01-01T00:00:00")   # the guest's clock starts far in the past
@@ -210,3 +215,29 @@ restart = "never"
             monitor=[("SHOW clock", "set_link net0 off"),
                      ("pinit: network: eth0: link down", "set_link net0 on")])
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+
+
+def test_no_dhcp_answer_is_retried_with_backoff_and_the_boot_goes_on(cc, built_init, toolchain,
+                                                                     tmp_path) -> None:
+    boot_dir = image(tmp_path, f"""
+[network]
+retry_max = 8
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+args = ["16"]
+restart = "never"
+""", built_init, toolchain)
+    with Lan(tmp_path, dhcp=False) as lan, qemu.plan(boot_dir, nic=lan.nic) as plan:
+        result = qemu.run(plan, expect=[
+            "pinit: network: eth0 up; asking for an address (DHCP)",
+            "pinit: starting show", "SHOW clock",
+            "pinit: network: eth0: no DHCP answer; asking again (waiting 4 s)",
+            "pinit: network: eth0: no DHCP answer; asking again (waiting 8 s)",
+            "pinit: network: eth0: no DHCP answer; asking again (waiting 8 s)", POWER_DOWN],
+            fail=["FATAL", "Traceback", "lease"], timeout=90, netns=lan.netns,
+            log=tmp_path / "console.log")
+        served = lan.log()
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    assert sum("DHCP ignored" in line for line in served) >= 4, served

@@ -293,6 +293,18 @@ def test_the_clock_moves_forward_to_the_saved_time_then_sntp_steps_it_and_saves(
     assert console(fake)[-1].startswith("time: synced (offset")
 
 
+def test_the_time_is_saved_every_save_interval() -> None:
+    fake = FakeKernel()
+    fake.wall = 1_900_000_000.0
+    config = Config(time=Time(servers=("dhcp",), rtc="", save_interval=100))
+    clock = Clock(fake, "/", config, Log(fake), Timeline(fake.clock), "/data")  # type: ignore[arg-type]
+    clock.restore()
+    run(fake, clock, 250.0)
+    saves = [line for line in fake.transcript if "write_file /data/.pinit-time" in line]
+    assert [round(float(line.split()[0])) for line in saves] == [101, 201]
+    assert fake.files["/data/.pinit-time"] == b"1900000200\n"
+
+
 def test_a_small_offset_is_slewed_and_a_saved_time_behind_the_clock_is_ignored() -> None:
     fake = FakeKernel(files={"/data/.pinit-time": b"100\n"})
     fake.wall = 1_900_000_000.0
