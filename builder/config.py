@@ -16,7 +16,6 @@ from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
 from init.config import (
-    FIRST_ETHERNET,
     Config,
     Data,
     Device,
@@ -350,11 +349,17 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
-    # A [network] table turns networking on, on the first ethernet unless it names one; a
-    # [time] table turns clock keeping on, with DHCP's time servers unless it names some.
-    network_table = _table(doc, "network", source)
-    network = Network(**section(Network, {"interface": FIRST_ETHERNET, **network_table},  # type: ignore[arg-type]
-                                source, "[network]")) if "network" in doc else Network()
+    # [network] is one interface, [[network]] one table per interface; a [time] table turns
+    # clock keeping on, with DHCP's time servers unless it names some.
+    raw = doc.get("network", [])
+    tables = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise _error(source, "", "network", raw, "expected a [network] table, or [[network]] "
+                     "tables: one per interface")
+    network = tuple(Network(**section(Network, table, source,  # type: ignore[arg-type]
+                                      "[network]" if len(tables) == 1
+                                      else f"[network #{i + 1}]"))
+                    for i, table in enumerate(tables))
     time_table = _table(doc, "time", source)
     time = Time(**section(Time, {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
                           source, "[time]")) if "time" in doc else Time()
@@ -370,7 +375,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
                     data=data, network=network, time=time,
                     services=tuple(services), devices=devices,
-                    coldplug=bool(available or data.device or network.interface))
+                    coldplug=bool(available or data.device or network))
     check(config, source, top="[init]")
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,

@@ -112,7 +112,7 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
 
         implied = [*DATA_DRIVERS, *fs_modules(cfg.init.data.fstype)]
         names += kmod.present(implied, platform.modules_root, platform.release)
-    if cfg.init.network.interface:
+    if cfg.init.network:
         from builder import kmod
 
         names += kmod.present(list(NET_DRIVERS), platform.modules_root, platform.release)

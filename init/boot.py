@@ -30,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from init.clock import Clock
     from init.coldplug import Loader
-    from init.network import Network
+    from init.network import Interface
     from init.watchdog import Watchdog
 
 CONFIG = "/etc/pinit.json"
@@ -57,7 +57,7 @@ class Boot:
         self.uevent_fd = -1
         self.loader: Loader | None = None
         self.watchdog: Watchdog | None = None
-        self.network: Network | None = None
+        self.network: list[Interface] = []
         self.clock: Clock | None = None
         self.supervisor: Supervisor | None = None
         self.signal_fd: int | None = None
@@ -122,17 +122,15 @@ class Boot:
                 self.clock = Clock(kernel, root, config, log, self.timeline, data_dir,
                                    self.write_timeline)
                 self.clock.restore()
-        if config.network.interface:
-            from init.network import Network
+        for net in config.network:
+            from init.network import Interface
 
-            with self.timeline.step("network", config.network.interface):
-                self.network = Network(kernel, root, config, log, self.timeline,
-                                       self.write_timeline)
-                if self.clock is not None:
-                    clock, network = self.clock, self.network
-                    network.on_lease = lambda: clock.add_servers(network.servers,
-                                                                 network.name_servers)
-                self.network.start()
+            with self.timeline.step("network", net.interface):
+                interface = Interface(kernel, root, net, config.hostname, log, self.timeline,
+                                      self.write_timeline)
+                interface.on_lease = self.leased
+                self.network.append(interface)
+                interface.start()
         kernel.umask(SERVICE_UMASK)
 
     def load_config(self) -> Config:
@@ -229,7 +227,7 @@ class Boot:
 
             uevents = (self.uevent_fd, Hotplug(self.kernel, self.root, self.loader,
                                                config.devices, config.automount, self.log))
-        sources = tuple(s for s in (self.network, self.clock) if s is not None)
+        sources = (*self.network, *((self.clock,) if self.clock is not None else ()))
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
                                      self.watchdog, cgroups, log_dir, uevents, sources,
                                      self.reached)
@@ -248,10 +246,19 @@ class Boot:
     def reached(self, name: str) -> bool:
         """A condition a service's `after` names: "network", "time" (or "data": mounted)."""
         if name == "network":
-            return self.network is not None and self.network.up
+            return any(interface.up for interface in self.network)
         if name == "time":
             return self.clock is not None and self.clock.synced
         return True
+
+    def leased(self) -> None:
+        """An interface has an address: the name servers, and the time servers DHCP named."""
+        from init.network import write_resolv
+
+        write_resolv(self.kernel, self.root, self.network, self.log)
+        if self.clock is not None:
+            for interface in self.network:
+                self.clock.add_servers(interface.servers, interface.name_servers)
 
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
@@ -287,10 +294,9 @@ class Boot:
             time saved while the data partition is still mounted."""
             if supervisor is not None:
                 supervisor.stop(grace)
-            for step in (network.stop if network else None, clock.save if clock else None):
+            for step in (*(i.stop for i in network), *((clock.save,) if clock else ())):
                 try:
-                    if step is not None:
-                        step()
+                    step()
                 except Exception as exc:   # a bug here must not cost the time or the unmount
                     self.log(f"shutdown: {errname(exc)}")
 

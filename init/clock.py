@@ -138,7 +138,7 @@ class Clock:
         `servers` has "dhcp") and the name servers that resolve time servers' names."""
         if "dhcp" in self._time.servers:
             self._servers += [s for s in servers if s not in self._servers]
-        self._name_servers = name_servers
+        self._name_servers = tuple(dict.fromkeys([*self._name_servers, *name_servers]))
         if not self.synced and self._fd < 0:   # an address at last: ask now
             self._timer = self._kernel.clock()
 

@@ -97,7 +97,8 @@ class Data:
 
 @frozen
 class Network:
-    interface: str = ""        # "" = none but lo; a name (eth0, end0) or "ethernet": the first
+    """One interface: a [network] table, or each of [[network]] for several."""
+    interface: str = "ethernet"   # a name (eth0, end0) or "ethernet": the first ethernet card
     address: str = ""          # "" = DHCPv4; else static "192.168.1.10/24"
     gateway: str = ""          # static only: the default route's gateway
     dns: tuple[str, ...] = ()  # name servers for /etc/resolv.conf (besides DHCP's)
@@ -132,7 +133,7 @@ class Config:
     devices: tuple[Device, ...] = ()
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)
-    network: Network = field(default_factory=Network)
+    network: tuple[Network, ...] = ()   # () = no interface but lo
     time: Time = field(default_factory=Time)
     services: tuple[Service, ...] = ()
 

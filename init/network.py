@@ -1,7 +1,7 @@
-"""The network interface: found, brought up, and given an address (DHCPv4 or static), inside
-PID 1's one event loop.
+"""A network interface: found, brought up, and given an address (DHCPv4 or static), inside
+PID 1's one event loop; one `Interface` per [network] table.
 
-`Network` is an event source of the supervisor's loop (init/supervise.py): `fds()` it waits on,
+`Interface` is an event source of the supervisor's loop (init/supervise.py): `fds()` it waits on,
 `due()` its next timer, `ready(fd)` and `tick()` when either fires. DHCP (RFC 2131) goes over a
 packet socket, open only while the client talks to a server (not while it holds a lease, so
 PID 1 is not woken by the interface's traffic); addresses and the default route go through
@@ -26,7 +26,8 @@ from __future__ import annotations
 import errno
 
 from init import dhcp, inet, rtnl
-from init.config import FIRST_ETHERNET, Config
+from init.config import FIRST_ETHERNET
+from init.config import Network as NetworkConfig
 from init.console import Log, errname
 from init.kernel import Kernel
 from init.net import link_up
@@ -45,13 +46,13 @@ MIN_RETRY = 10.0       # while renewing: at least this long between REQUESTs (RF
 READ_SIZE = 4096
 
 
-class Network:
-    def __init__(self, kernel: Kernel, root: str, config: Config, log: Log,
+class Interface:
+    def __init__(self, kernel: Kernel, root: str, net: NetworkConfig, hostname: str, log: Log,
                  timeline: Timeline, changed: Callable[[], None] | None = None) -> None:
         self._kernel = kernel
         self._root = root
-        self._net = config.network
-        self._hostname = config.hostname
+        self._net = net
+        self._hostname = hostname
         self._log = log
         self._timeline = timeline
         self._changed = changed or (lambda: None)
@@ -60,8 +61,8 @@ class Network:
         self.mac = b""
         self.up = False           # an address is set: `after = ["network"]` may start
         self.servers: tuple[bytes, ...] = ()   # time servers the DHCP server named
-        self.name_servers: tuple[bytes, ...] = ()   # what /etc/resolv.conf lists
-        self.on_lease: Callable[[], None] = lambda: None
+        self.name_servers: tuple[bytes, ...] = ()   # its part of /etc/resolv.conf
+        self.on_lease: Callable[[], None] = lambda: None   # an address: resolv.conf, time
         self._events = -1         # rtnetlink link events
         self._packet = -1         # DHCP's packet socket, while talking to a server
         self._state = "none"      # none | down | selecting | requesting | bound | renewing
@@ -277,7 +278,7 @@ class Network:
             return
         if lease.router:
             self._route(lease.router, rtnl.RTPROT_DHCP)
-        self._resolv(lease.dns)
+        self._name_servers(lease.dns)
         extra = [f"gateway {inet.text(lease.router)}"] if lease.router else []
         if lease.dns:
             extra.append("dns " + " ".join(inet.text(a) for a in lease.dns))
@@ -354,14 +355,9 @@ class Network:
         self._netlink(rtnl.default_route(self._seq, self.index, gateway, protocol),
                       f"add the default route via {inet.text(gateway)}")
 
-    def _resolv(self, servers: tuple[bytes, ...]) -> None:
-        names = list(dict.fromkeys([*self._net.dns, *(inet.text(a) for a in servers)]))
-        self.name_servers = tuple(inet.pack(name) for name in names)
-        text = "".join(f"nameserver {name}\n" for name in names)
-        try:
-            self._kernel.write_file(prefixed(self._root, RESOLV_CONF), text.encode())
-        except OSError as exc:
-            self._log(f"network: cannot write {RESOLV_CONF}: {errname(exc)}")
+    def _name_servers(self, servers: tuple[bytes, ...]) -> None:
+        ours = [inet.pack(name) for name in self._net.dns]
+        self.name_servers = tuple(dict.fromkeys([*ours, *servers]))
 
     def _static(self) -> None:
         address, prefix = inet.pack_prefix(self._net.address)
@@ -369,7 +365,7 @@ class Network:
             return
         if self._net.gateway:
             self._route(inet.pack(self._net.gateway), rtnl.RTPROT_STATIC)
-        self._resolv(())
+        self._name_servers(())
         self._state = "static"
         gateway = f", gateway {self._net.gateway}" if self._net.gateway else ""
         self._log(f"network: {self.name}: {self._net.address} (static{gateway})")
@@ -431,3 +427,13 @@ class Network:
         self._drop_address()
         self._state = "down"
         self._log(f"network: {self.name}: released {inet.text(lease.address)}")
+
+
+def write_resolv(kernel: Kernel, root: str, interfaces: list[Interface], log: Log) -> None:
+    """/etc/resolv.conf: every interface's name servers, in the order of the config."""
+    names = dict.fromkeys(inet.text(a) for i in interfaces for a in i.name_servers)
+    try:
+        kernel.write_file(prefixed(root, RESOLV_CONF),
+                          "".join(f"nameserver {name}\n" for name in names).encode())
+    except OSError as exc:
+        log(f"network: cannot write {RESOLV_CONF}: {errname(exc)}")

@@ -91,9 +91,9 @@ def _block_device(value: str) -> str:
 
 def _interface(value: str) -> str:
     # IFNAMSIZ is 16 with the NUL; the kernel refuses '/', ':' and spaces in a name.
-    if value and (len(value.encode()) > 15 or not value.isprintable()
-                  or any(c in value for c in "/: ")):
-        return f'expected "", "{FIRST_ETHERNET}" or an interface name such as eth0'
+    if not value or len(value.encode()) > 15 or not value.isprintable() \
+            or any(c in value for c in "/: "):
+        return f'expected "{FIRST_ETHERNET}" or an interface name such as eth0'
     return ""
 
 
@@ -140,10 +140,9 @@ _INTS = "tuple[int, ...]"
 _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
-_TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data, "Network": Network,
-           "Time": Time}
+_TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data, "Time": Time}
 _LISTS = {"tuple[Module, ...]": Module, "tuple[Service, ...]": Service,
-          "tuple[Device, ...]": Device}
+          "tuple[Device, ...]": Device, "tuple[Network, ...]": Network}
 
 
 class BadValue(Exception):
@@ -289,7 +288,7 @@ def check(config: Config, source: str, top: str = "") -> None:
             raise _fail(source, f"[service.{service.name}]", "backoff_max", service.backoff_max,
                         f"must not be below backoff_start ({service.backoff_start})")
     needs = {"data": (config.data.device, "a data partition ([data])"),
-             "network": (config.network.interface, "a network interface ([network])"),
+             "network": (config.network, "a network interface ([network])"),
              "time": (config.time.servers, "time servers ([time])")}
     for service in config.services:
         for name in service.after:
@@ -326,38 +325,48 @@ def is_hostname(value: str) -> bool:
         and not label.startswith("-") for label in labels)
 
 
-def _check_network(config: Config, source: str) -> None:
-    network, time = config.network, config.time
-    for server in network.dns:
-        if _ip_or_empty(server) or not server:
-            raise _fail(source, "[network]", "dns", list(network.dns),
-                        f'"{server}" is not an IPv4 address (PID 1 has no resolver for names)')
-    if network.gateway and not network.address:
-        raise _fail(source, "[network]", "gateway", network.gateway,
-                    "a gateway goes with a static address; DHCP gives its own")
-    if network.address and network.gateway:
-        from init import inet
+def network_label(config: Config, index: int) -> str:
+    """How messages name one interface: [network], or [network #2] among several."""
+    return "[network]" if len(config.network) == 1 else f"[network #{index + 1}]"
 
-        address, prefix = inet.pack_prefix(network.address)
-        if not inet.same_net(address, inet.pack(network.gateway), prefix):
-            raise _fail(source, "[network]", "gateway", network.gateway,
-                        f"not in the network of {network.address}")
-    if (network.address or network.dns) and not network.interface:
-        raise _fail(source, "[network]", "interface", "",
-                    f'name the interface (or "{FIRST_ETHERNET}")')
-    if (network.interface or time.servers) and config.mode == "exec":
+
+def _check_network(config: Config, source: str) -> None:
+    time = config.time
+    names: set[str] = set()
+    for index, network in enumerate(config.network):
+        where = network_label(config, index)
+        if network.interface in names:
+            raise _fail(source, where, "interface", network.interface,
+                        "another [network] names this interface")
+        names.add(network.interface)
+        for server in network.dns:
+            if _ip_or_empty(server) or not server:
+                raise _fail(source, where, "dns", list(network.dns),
+                            f'"{server}" is not an IPv4 address (name servers are addresses)')
+        if network.gateway and not network.address:
+            raise _fail(source, where, "gateway", network.gateway,
+                        "a gateway goes with a static address; DHCP gives its own")
+        if network.address and network.gateway:
+            from init import inet
+
+            address, prefix = inet.pack_prefix(network.address)
+            if not inet.same_net(address, inet.pack(network.gateway), prefix):
+                raise _fail(source, where, "gateway", network.gateway,
+                            f"not in the network of {network.address}")
+    if (config.network or time.servers) and config.mode == "exec":
         raise _fail(source, "[init]", "mode", "exec", "[network] and [time] need the init "
                     'to stay (mode = "supervise"): it keeps the lease and the clock')
+    dhcp = any(not n.address for n in config.network)
     for server in time.servers:
         if server == "dhcp":
-            if not network.interface or network.address:
+            if not dhcp:
                 raise _fail(source, "[time]", "servers", list(time.servers),
                             '"dhcp" needs DHCP on an interface ([network])')
         elif _ip_or_empty(server):
             if not is_hostname(server):
                 raise _fail(source, "[time]", "servers", list(time.servers),
                             f'"{server}" is neither an IPv4 address nor a host name')
-            if not network.interface or (network.address and not network.dns):
+            if not dhcp and not any(n.dns for n in config.network):
                 raise _fail(source, "[time]", "servers", list(time.servers),
                             f'"{server}" is a name: it needs a name server ([network] with '
                             "DHCP, or dns)")

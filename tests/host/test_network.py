@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import subprocess, sys
-from init.config import Config, Network
+from init.config import Network
 from init.console import Log
 from init.kernel import Kernel
-from init.network import Network as Client
+from init.network import Interface, write_resolv
 from init.timeline import Timeline
 
 root = sys.argv[1]
@@ -35,9 +35,9 @@ subprocess.run(["mount", "-t", "sysfs", "sysfs", root + "/sys"], check=True)   #
 sh("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
 sh("ip", "link", "set", "veth1", "up")
 kernel = Kernel()
-config = Config(network=Network(interface="veth0", address="10.1.0.2/24", gateway="10.1.0.1",
-                                dns=("10.1.0.1",)))
-net = Client(kernel, root, config, Log(kernel), Timeline(kernel.clock))
+config = Network(interface="veth0", address="10.1.0.2/24", gateway="10.1.0.1", dns=("10.1.0.1",))
+net = Interface(kernel, root, config, "probe", Log(kernel), Timeline(kernel.clock))
+net.on_lease = lambda: write_resolv(kernel, root, [net], Log(kernel))
 net.start()
 
 def settle(seconds):

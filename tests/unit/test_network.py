@@ -12,7 +12,7 @@ from init.clock import Clock, days_from_civil, rtc_raw, rtc_seconds, utc
 from init.config import Config, Network, Time
 from init.console import Log
 from init.errors import ConfigError
-from init.network import Network as Client
+from init.network import Interface, write_resolv
 from init.timeline import Timeline
 from init.validate import from_dict
 from tests.fakes import FakeKernel
@@ -118,16 +118,18 @@ def test_rtc_time_and_calendar() -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"network": {"interface": "eth0", "address": "10.0.0.300/24"}}, "address with its prefix"),
-    ({"network": {"interface": "a/b"}}, "interface name"),
-    ({"network": {"interface": "eth0", "dns": ["dns.example"]}}, "no resolver for names"),
-    ({"network": {"interface": "eth0", "gateway": "10.0.0.1"}}, "goes with a static address"),
+    ({"network": [{"interface": "eth0", "address": "10.0.0.300/24"}]}, "address with its prefix"),
+    ({"network": [{"interface": "a/b"}]}, "interface name"),
+    ({"network": [{"interface": "eth0"}, {"interface": "eth0", "address": "10.0.0.2/24"}]},
+     "another \\[network\\] names this interface"),
+    ({"network": [{"interface": "eth0", "dns": ["dns.example"]}]}, "name servers are addresses"),
+    ({"network": [{"interface": "eth0", "gateway": "10.0.0.1"}]}, "goes with a static address"),
     ({"time": {"servers": ["not a name"]}}, "neither an IPv4 address nor a host name"),
     ({"time": {"servers": ["10.0.0.1"], "interval": 1}}, "at least 16"),
     ({"time": {"servers": ["time.example"]}}, "needs a name server"),
-    ({"network": {"interface": "eth0", "address": "10.0.0.2/24"},
+    ({"network": [{"interface": "eth0", "address": "10.0.0.2/24"}],
       "time": {"servers": ["time.example"]}}, "needs a name server"),
-    ({"mode": "exec", "network": {"interface": "eth0"},
+    ({"mode": "exec", "network": [{"interface": "eth0"}],
       "services": [{"name": "a", "exec": "/a"}]}, 'mode = "supervise"'),
     ({"services": [{"name": "a", "exec": "/a", "after": ["time"]}]}, "needs time servers"),
     ({"services": [{"name": "a", "exec": "/a", "on_wait_timeout": "never"}]}, "one of start"),
@@ -139,10 +141,11 @@ def test_bad_network_and_time_settings_are_config_errors(table: dict, message: s
 
 # --- the clients on the fake kernel ---------------------------------------------------------
 
-def client(fake: FakeKernel, **network: object) -> Client:
-    config = Config(hostname="probe",
-                    network=Network(**{"interface": "ethernet", **network}))  # type: ignore[arg-type]
-    return Client(fake, "/", config, Log(fake), Timeline(fake.clock))  # type: ignore[arg-type]
+def client(fake: FakeKernel, **network: object) -> Interface:
+    interface = Interface(fake, "/", Network(**network), "probe", Log(fake),  # type: ignore[arg-type]
+                          Timeline(fake.clock))
+    interface.on_lease = lambda: write_resolv(fake, "/", [interface], Log(fake))  # type: ignore[arg-type]
+    return interface
 
 
 def run(fake: FakeKernel, source: object, until: float) -> None:
@@ -391,7 +394,7 @@ def supervise(services: list[dict], reached, stop_at: float = 6.0) -> tuple[str,
     for s in services:
         fake.program(s["exec"], Run(None))
     fake.at(stop_at, signal=signal.SIGUSR2)
-    config = from_dict({"network": {"interface": "eth0"}, "time": {"servers": ["10.0.0.1"]},
+    config = from_dict({"network": [{"interface": "eth0"}], "time": {"servers": ["10.0.0.1"]},
                         "services": services}, "test")
     supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
                             reached=lambda name: reached(name, fake.now))
