@@ -241,3 +241,32 @@ restart = "never"
         served = lan.log()
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
     assert sum("DHCP ignored" in line for line in served) >= 4, served
+
+
+def test_two_interfaces_each_with_its_own_lease(cc, built_init, toolchain, tmp_path) -> None:
+    boot_dir = image(tmp_path, f"""
+[[network]]
+interface = "eth0"
+
+[[network]]
+interface = "eth1"
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+args = ["4"]
+after = ["network"]
+restart = "never"
+""", built_init, toolchain)
+    second_card = ("-netdev", f"{qemu.NIC_USER_RESTRICTED},id=net1",
+                   "-device", "virtio-net-device,netdev=net1")
+    with Lan(tmp_path) as lan, qemu.plan(boot_dir, nic=lan.nic, qemu_args=second_card) as plan:
+        result = qemu.run(plan, expect=["SHOW clock", POWER_DOWN],
+                          fail=["FATAL", "Traceback"], timeout=90, netns=lan.netns,
+                          log=tmp_path / "console.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    leases = sorted(line.split("pinit: network: ")[1].split(" from ")[0]
+                    for line in result.lines if ": lease " in line)
+    assert len(leases) == 2 and {lease.split(": lease ")[1] for lease in leases} == {
+        "10.0.2.15/24", "10.99.0.50/24"}, leases
+    assert any("nameserver 10.99.0.1" in line for line in result.lines)   # the LAN's DHCP
