@@ -95,8 +95,9 @@ class Interface:
         return self._kernel.read_text(prefixed(self._root, f"/sys/class/net/{name}/{what}")
                                       ).strip()
 
-    def _find(self) -> bool:
-        """Take the configured interface (or the first ethernet) if the kernel has it."""
+    def _find(self, late: bool = False) -> bool:
+        """Take the configured interface (or the first ethernet) if the kernel has it;
+        `late`: after the boot said it was not there."""
         wanted = self._net.interface
         try:
             names = self._kernel.listdir(prefixed(self._root, "/sys/class/net"))
@@ -116,6 +117,8 @@ class Interface:
             except (OSError, ValueError):
                 continue   # ENOENT: it went away while we looked
             self.name, self.index, self.mac = name, index, mac
+            if late:
+                self._log(f"network: {name} appeared")
             self._bring_up()
             return True
         return False
@@ -396,8 +399,7 @@ class Interface:
 
     def _link(self, index: int, name: str, carrier: bool) -> None:
         if self._state == "none":
-            if self._find():
-                self._log(f"network: {self.name} appeared")
+            self._find(late=True)
             return
         if index != self.index:
             return

@@ -250,8 +250,8 @@ def test_an_interface_that_is_not_there_is_logged_and_taken_when_it_appears() ->
     fake.paths.update(SYS)
     fake.link(2.0, 2, "eth0", carrier=True)
     run(fake, net, 20.0)
-    assert console(fake)[1:4] == ["network: eth0 up; asking for an address (DHCP)",
-                                  "network: eth0 appeared",
+    assert console(fake)[1:4] == ["network: eth0 appeared",
+                                  "network: eth0 up; asking for an address (DHCP)",
                                   "network: eth0: no DHCP answer; asking again (waiting 4 s)"]
     assert console(fake)[-1] == "network: eth0: no DHCP answer; asking again (waiting 4 s)"  # capped
 
