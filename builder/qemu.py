@@ -204,6 +204,9 @@ def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), 
     as on a Pi; raspi3b's copy is padded to a power of two when needed, never the input."""
     if machine not in MACHINES:
         raise BuildError(f"machine {machine!r}: expected one of {', '.join(MACHINES)}")
+    if nic != "none" and machine != "virt":
+        # raspi3b's ethernet is on USB, which qemu 7.2 does not give that board's kernel.
+        raise BuildError(f"machine {machine}: no network card; boot -M virt for one")
     m = MACHINES[machine]
     workdir: Path | None = None
     try:

@@ -76,6 +76,8 @@ def test_a_nic_only_when_asked_for(folder: Path) -> None:
         assert p.args[p.args.index("-device") + 1] == "virtio-net-device,netdev=net0"
         assert "-nic" not in p.args
     assert qemu.plan(folder).args.count("-nic") == 1
+    with pytest.raises(BuildError, match="no network card"):
+        qemu.plan(folder, "raspi3b", nic=qemu.NIC_USER_RESTRICTED)
 
 
 def test_board_sections_pick_the_kernel(tmp_path: Path) -> None:
