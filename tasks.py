@@ -152,17 +152,19 @@ def bench(c, n=5, no_builds=False, no_icount=False):
             "fail": "scripted: fail at once when this console text appears (repeatable)",
             "timeout": "scripted: seconds before giving up (default 30)",
             "disk": "attach this disk image (a card image attaches itself)",
-            "timeline": "render the init's boot timeline from the console log as build/timeline.svg"},
+            "timeline": "render the init's boot timeline from the console log as build/timeline.svg",
+            "net": "a virtio NIC on qemu's own DHCP server (restrict=on: nothing outside is reached)"},
       iterable=["expect", "fail"], positional=["path"])
 @reported
 def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
-         timeline=False):
+         timeline=False, net=False):
     """Boot a boot folder or card image in QEMU the way the Pi firmware would."""
     from builder import qemu
 
     source = Path(path) if path else BUILD / "boot"
     append = ["pinit.timeline=1"] if timeline else []
-    with qemu.plan(source, machine, append, disk=Path(disk) if disk else None) as plan:
+    nic = qemu.NIC_USER_RESTRICTED if net else "none"
+    with qemu.plan(source, machine, append, disk=Path(disk) if disk else None, nic=nic) as plan:
         if not expect and not timeline:
             qemu.run(plan, interactive=True)
             return

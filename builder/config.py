@@ -15,15 +15,24 @@ from pathlib import Path
 from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
-from init.config import Config, Data, Device, Module, Service, Watchdog
+from init.config import (
+    Config,
+    Data,
+    Device,
+    Module,
+    Network,
+    Service,
+    Time,
+    Watchdog,
+)
 from init.errors import ConfigError, did_you_mean
 from init.frozen import fields, replace
 from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
-SECTIONS = ("init", "kernel", "watchdog", "data", "service", "image", "user", "group",
-            "device")
+SECTIONS = ("init", "kernel", "watchdog", "data", "network", "time", "service", "image", "user",
+            "group", "device")
 INIT_KEYS = tuple(f.name for f in fields(Config)
                   if f.type in ("str", "int", "float", "bool")
                   and f.name not in ("module_failure", "coldplug"))
@@ -340,6 +349,21 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
 
+    # [network] is one interface, [[network]] one table per interface; a [time] table turns
+    # clock keeping on, with DHCP's time servers unless it names some.
+    raw = doc.get("network", [])
+    tables = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise _error(source, "", "network", raw, "expected a [network] table, or [[network]] "
+                     "tables: one per interface")
+    network = tuple(Network(**section(Network, table, source,  # type: ignore[arg-type]
+                                      "[network]" if len(tables) == 1
+                                      else f"[network #{i + 1}]"))
+                    for i, table in enumerate(tables))
+    time_table = _table(doc, "time", source)
+    time = Time(**section(Time, {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
+                          source, "[time]")) if "time" in doc else Time()
+
     accounts = parse_accounts(doc, source)
     available = _lines(kernel, "available", source, "[kernel]")
     for name in available:
@@ -349,8 +373,9 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     devices = _devices(doc, accounts, source)
     services, host_exec, python = _services(doc, base, source, accounts)
     config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
-                    data=data, services=tuple(services), devices=devices,
-                    coldplug=bool(available or data.device))
+                    data=data, network=network, time=time,
+                    services=tuple(services), devices=devices,
+                    coldplug=bool(available or data.device or network))
     check(config, source, top="[init]")
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,

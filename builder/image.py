@@ -79,7 +79,7 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     # The app may need what the Python init sets up first: modules, the hardware coldplug
     # finds, device permissions, the data partition, another user.
     if init.modules or init.coldplug or init.devices or init.data.device or first.user \
-            or first.group or first.wait_for:
+            or first.group or first.wait_for or first.after:
         return None
     record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",
                           tuple(service_argv(first)),
@@ -96,6 +96,11 @@ def early_start(cfg: BuildConfig) -> bytes | None:
 # (virtio on QEMU's -M virt; the Pi's SD hosts: sdhci-iproc for the Pi 3's and Pi 4's emmc,
 # bcm2835 for the sdhost), found by coldplug, and its file system's modules (init.coldplug).
 DATA_DRIVERS = ("virtio_mmio", "virtio_blk", "sdhci-iproc", "bcm2835")
+# What a [network] interface needs, found by coldplug the same way: virtio on -M virt; the Pi
+# 3 B's and B+'s USB ethernet (the dwc2 USB host, then smsc95xx or lan78xx); the Pi 4's genet
+# with its MDIO bus and PHY drivers (which the kernel asks for by module request).
+NET_DRIVERS = ("virtio_mmio", "virtio_net", "dwc2", "smsc95xx", "lan78xx", "genet",
+               "mdio-bcm-unimac", "broadcom")
 
 
 def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
@@ -107,6 +112,10 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
 
         implied = [*DATA_DRIVERS, *fs_modules(cfg.init.data.fstype)]
         names += kmod.present(implied, platform.modules_root, platform.release)
+    if cfg.init.network:
+        from builder import kmod
+
+        names += kmod.present(list(NET_DRIVERS), platform.modules_root, platform.release)
     return list(dict.fromkeys(names))
 
 

@@ -19,7 +19,7 @@ from init.console import Log, errname, open_console
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
 from init.kernel import Kernel
-from init.net import loopback_up
+from init.net import link_up
 from init.rootfs import EARLY_ROOTFS, prefixed, run_steps
 from init.shutdown import WATCHED_SIGNALS, open_control, shutdown
 from init.supervise import Supervisor, exec_service
@@ -29,7 +29,9 @@ from init.timeline import Timeline
 # costs PID 1 start-up time under emulation (mypy and ruff read this block; Python skips it).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from init.clock import Clock
     from init.coldplug import Loader
+    from init.network import Interface
     from init.watchdog import Watchdog
 
 CONFIG = "/etc/pinit.json"
@@ -56,6 +58,8 @@ class Boot:
         self.uevent_fd = -1
         self.loader: Loader | None = None
         self.watchdog: Watchdog | None = None
+        self.network: list[Interface] = []
+        self.clock: Clock | None = None
         self.supervisor: Supervisor | None = None
         self.signal_fd: int | None = None
         self.early: tuple[int, int] | None = None
@@ -112,6 +116,23 @@ class Boot:
                     self.mounts.append(self.data_mount)
         if config.watchdog.device:
             self.open_watchdog(config)
+        if config.time.servers:
+            from init.clock import Clock
+
+            with self.timeline.step("time", "restore"):
+                data_dir = prefixed(root, config.data.mountpoint) if self.data_mount else ""
+                self.clock = Clock(kernel, root, config, log, self.timeline, data_dir,
+                                   self.write_timeline)
+                self.clock.restore()
+        for net in config.network:
+            from init.network import Interface
+
+            with self.timeline.step("network", net.interface):
+                interface = Interface(kernel, root, net, config.hostname, log, self.timeline,
+                                      self.write_timeline)
+                interface.on_lease = self.leased
+                self.network.append(interface)
+                interface.start()
         kernel.umask(SERVICE_UMASK)
 
     def load_config(self) -> Config:
@@ -152,7 +173,7 @@ class Boot:
                 log(f"cannot set hostname {config.hostname!r}: {errname(exc)}")
         with self.timeline.step("system", "loopback"):
             try:
-                loopback_up(kernel)
+                link_up(kernel)
             except OSError as exc:
                 log(f"cannot bring up lo: {errname(exc)}")
         with self.timeline.step("system", "oom"):
@@ -208,8 +229,10 @@ class Boot:
 
             uevents = (self.uevent_fd, Hotplug(self.kernel, self.root, self.loader,
                                                config.devices, config.automount, self.log))
+        sources = (*self.network, *((self.clock,) if self.clock is not None else ()))
         self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
-                                     self.watchdog, cgroups, log_dir, uevents)
+                                     self.watchdog, cgroups, log_dir, uevents, sources,
+                                     self.reached)
         with self.timeline.step("services", "start"):
             action = self.supervisor.start_all(self.early)
         self.app_started()
@@ -222,6 +245,23 @@ class Boot:
                 self.log(f"cannot restore {config.services[0].name}'s priority: {errname(exc)}")
         return action or self.supervisor.run()
 
+    def reached(self, name: str) -> bool:
+        """A condition a service's `after` names: "network", "time" (or "data": mounted)."""
+        if name == "network":
+            return any(interface.up for interface in self.network)
+        if name == "time":
+            return self.clock is not None and self.clock.synced
+        return True
+
+    def leased(self) -> None:
+        """An interface has an address: the name servers, and the time servers DHCP named."""
+        from init.network import write_resolv
+
+        write_resolv(self.kernel, self.root, self.network, self.log)
+        if self.clock is not None:
+            for interface in self.network:
+                self.clock.add_servers(interface.servers, interface.name_servers)
+
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
         self.log(self.timeline.summary(self.kernel.clock()))
@@ -232,6 +272,15 @@ class Boot:
         for step in self.timeline.steps:
             self.log.debug(f"step {step.start:.3f}-{step.end:.3f} {step.phase}: {step.name}"
                            + (f" ({step.error})" if step.error else ""))
+        self.write_timeline()
+        if self.config is not None and self.config.timeline:
+            # One console line for `invoke boot --timeline`, which draws it (builder/timeline.py).
+            self.log("timeline " + self.timeline.to_json(compact=True).decode())
+
+    def write_timeline(self) -> None:
+        """/run/pinit/timeline.json; again when a lease or the first time sync adds a step."""
+        if self.timeline.app_started is None:
+            return   # written once the app has started
         path = prefixed(self.root, TIMELINE)
         try:
             try:
@@ -241,13 +290,22 @@ class Boot:
             self.kernel.write_file(path, self.timeline.to_json())
         except OSError as exc:
             self.log(f"cannot write {TIMELINE}: {errname(exc)}")
-        if self.config is not None and self.config.timeline:
-            # One console line for `invoke boot --timeline`, which draws it (builder/timeline.py).
-            self.log("timeline " + self.timeline.to_json(compact=True).decode())
 
     def shutdown(self, action: str) -> None:
         config = self.config or Config()
-        shutdown(self.kernel, self.root, action, self.log,
-                 stop=self.supervisor.stop if self.supervisor else None,
+        supervisor, network, clock = self.supervisor, self.network, self.clock
+
+        def stop(grace: float) -> None:
+            """The services first (they may still use the network), then the lease and the
+            time saved while the data partition is still mounted."""
+            if supervisor is not None:
+                supervisor.stop(grace)
+            for step in (*(i.stop for i in network), *((clock.save,) if clock else ())):
+                try:
+                    step()
+                except Exception as exc:   # a bug here must not cost the time or the unmount
+                    self.log(f"shutdown: {errname(exc)}")
+
+        shutdown(self.kernel, self.root, action, self.log, stop=stop,
                  grace=config.shutdown_grace, mounts=self.mounts, data_mount=self.data_mount,
                  watchdog=self.watchdog)

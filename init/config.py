@@ -13,6 +13,9 @@ MODES = ("supervise", "exec")
 RESTART = ("always", "on-failure", "never")
 POLICIES = ("reboot", "poweroff", "halt", "shell")
 MODULE_FAILURE = ("warn", "fatal")
+WAIT_EXPIRED = ("start", "skip", "reboot")
+FIRST_ETHERNET = "ethernet"   # [network] interface: the first ethernet the kernel has
+CONDITIONS = ("data", "network", "time")   # `after` words that are not service names
 
 # A service that exits with this status is not restarted, whatever its restart policy
 # (the gokrazy convention).
@@ -52,7 +55,11 @@ class Service:
     wait_for: tuple[str, ...] = ()         # paths (a mount point, a device node) to wait for
     wait_timeout: float = 30.0             # ... this long; then it starts anyway, and says so
     after: tuple[str, ...] = ()            # started only once these services have started
-                                           # ("data": once the data partition is mounted)
+                                           # ("data": once the data partition is mounted;
+                                           # "network": an address is up; "time": the clock
+                                           # was synced once), up to wait_timeout
+    on_wait_timeout: str = "start"         # when wait_for/after are not met in time:
+                                           # start | skip (log and never start it) | reboot
 
 
 @frozen
@@ -90,6 +97,24 @@ class Data:
 
 
 @frozen
+class Network:
+    """One interface: a [network] table, or each of [[network]] for several."""
+    interface: str = "ethernet"   # a name (eth0, end0) or "ethernet": the first ethernet card
+    address: str = ""          # "" = DHCPv4; else static "192.168.1.10/24"
+    gateway: str = ""          # static only: the default route's gateway
+    dns: tuple[str, ...] = ()  # name servers for /etc/resolv.conf (besides DHCP's)
+    retry_max: float = 60.0    # DHCP: the cap of the doubling wait between attempts, seconds
+
+
+@frozen
+class Time:
+    servers: tuple[str, ...] = ()   # () = no clock keeping; SNTP servers, "dhcp" = DHCP's
+    interval: float = 3600.0        # seconds between syncs once synced
+    save_interval: float = 600.0    # seconds between saves of the time to the data partition
+    rtc: str = "/dev/rtc0"          # read at boot, written after a sync (when present)
+
+
+@frozen
 class Config:
     mode: str = "supervise"            # supervise | exec
     hostname: str = "pinit"
@@ -109,6 +134,8 @@ class Config:
     devices: tuple[Device, ...] = ()
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)
+    network: tuple[Network, ...] = ()   # () = no interface but lo
+    time: Time = field(default_factory=Time)
     services: tuple[Service, ...] = ()
 
 

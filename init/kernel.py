@@ -206,6 +206,30 @@ class Kernel:
         self._check(fd, "socket")
         return fd
 
+    def packet_socket(self, ifindex: int) -> int:
+        """A non-blocking packet socket for the IPv4 packets of one interface (DHCP before
+        there is an address)."""
+        fd = int(self._lib.pinit_packet_socket(ifindex))
+        self._check(fd, "packet socket")
+        return fd
+
+    def packet_send(self, fd: int, ifindex: int, data: bytes) -> None:
+        """Send an IPv4 packet to the interface's hardware broadcast address."""
+        self._check(self._lib.pinit_packet_send(fd, ifindex, data, len(data)), "packet send")
+
+    def netlink_socket(self, protocol: int, groups: int = 0) -> int:
+        """A non-blocking netlink socket (write = a request to the kernel), subscribed to the
+        multicast `groups`."""
+        fd = int(self._lib.pinit_netlink_socket(protocol, groups))
+        self._check(fd, "netlink socket")
+        return fd
+
+    def udp_socket(self, address: bytes, port: int) -> int:
+        """A non-blocking UDP socket connected to address (4 bytes) and port."""
+        fd = int(self._lib.pinit_udp_socket(address, port))
+        self._check(fd, "udp socket")
+        return fd
+
     # --- the rest of the kernel ---------------------------------------------------------------
 
     def finit_module(self, path: str, params: str) -> None:
@@ -376,6 +400,17 @@ class Kernel:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def wall_clock(self) -> float:
+        """CLOCK_REALTIME: seconds since 1970 (what a Pi without a battery starts at zero)."""
+        return time.clock_gettime(time.CLOCK_REALTIME)
+
+    def set_wall_clock(self, seconds: float) -> None:
+        time.clock_settime(time.CLOCK_REALTIME, seconds)
+
+    def slew_wall_clock(self, seconds: float) -> None:
+        """Move the clock by `seconds` gradually (adjtime(3)): it never jumps or goes back."""
+        self._check(self._lib.pinit_adjtime(round(seconds * 1e6)), "adjtime")
 
     def select(self, fds: list[int], timeout: float | None) -> list[int]:
         ready, _, _ = select.select(fds, [], [], timeout)

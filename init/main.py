@@ -28,7 +28,12 @@ X = seconds, SIG = signal name; the service name stands where "app" is):
     pinit: waiting for LABEL=data
     pinit: mounted /data from /dev/vda1 (ext4)
     pinit: watchdog /dev/watchdog armed (15 s)
+    pinit: time: ...                           (init/clock.py lists them: restored, stepped …)
+    pinit: network: ...                        (init/network.py lists them: lease, link …)
     pinit: starting app (pid N)
+    pinit: app: waiting for network, time (up to X s)      (its wait_for paths, `after`)
+    pinit: app: network not there within X s; starting it anyway   (or "not starting it",
+                                                                     "reboot": on_wait_timeout)
     pinit: boot X s: mounts X s, config X s, system X s, modules X s, ... -> app started
     pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)
     pinit: app exited with status S; restart K in X s

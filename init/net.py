@@ -1,4 +1,5 @@
-"""Bring up the loopback interface, without ip(8): two ioctls on a socket with a struct ifreq.
+"""Bring up an interface (lo at boot, the network's card), without ip(8): two ioctls on a socket
+with a struct ifreq.
 
 The kernel gives `lo` the address 127.0.0.1/8 by itself once it is up.
 """
@@ -18,7 +19,7 @@ IFF_UP = 0x1
 IFREQ = struct.Struct("16sh22x")
 
 
-def loopback_up(kernel: Kernel, name: str = "lo") -> bool:
+def link_up(kernel: Kernel, name: str = "lo") -> bool:
     """Set IFF_UP on `name`; returns False if it was up already (then nothing is written)."""
     fd = kernel.socket()
     try:

@@ -17,7 +17,7 @@ import posix
 from _collections import deque  # the C type itself: `collections` is slow to import at boot
 
 from init.cgroup import Cgroups, size_text
-from init.config import Config, Service, start_order
+from init.config import CONDITIONS, Config, Service, start_order
 from init.console import Log, errname, signame
 from init.hotplug import Hotplug
 from init.hotplug import parse as parse_uevent
@@ -30,8 +30,18 @@ from init.shutdown import SIGNAL_ACTIONS, parse_commands
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any, Protocol
 
     from init.watchdog import Watchdog
+
+    class Source(Protocol):
+        """Something else the loop waits for: sockets and a timer (init/network.py,
+        init/clock.py)."""
+
+        def fds(self) -> list[int]: ...
+        def due(self) -> float | None: ...
+        def ready(self, fd: int) -> None: ...
+        def tick(self, now: float) -> None: ...
 
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME": "/"}
 EXEC_FAILED = 127          # what a shell reports for "command not found"; counts as a failure
@@ -52,7 +62,7 @@ class Child:
     """The supervisor's state for one service; pid 0 = not running."""
 
     __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
-                 "lines", "cgroup", "oom_kills", "logfile", "wait_deadline")
+                 "lines", "cgroup", "oom_kills", "logfile", "wait_deadline", "wait_action")
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -67,6 +77,7 @@ class Child:
         self.oom_kills = 0        # the group's OOM kill count when this run started
         self.logfile: LogFile | None = None
         self.wait_deadline: float | None = None   # while it waits for its wait_for paths
+        self.wait_action: str | None = None       # on_wait_timeout = "reboot" came due
 
 
 class Output:
@@ -84,8 +95,12 @@ class Supervisor:
     def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
                  control_fd: int | None = None, watchdog: Watchdog | None = None,
                  cgroups: Cgroups | None = None, log_dir: str = "",
-                 uevents: tuple[int, Hotplug] | None = None) -> None:
+                 uevents: tuple[int, Hotplug] | None = None,
+                 sources: tuple[Source, ...] = (),
+                 reached: Callable[[str], bool] | None = None) -> None:
         self._kernel = kernel
+        self._sources = list(sources)   # the network, the clock: their sockets and timers
+        self._reached = reached or (lambda name: True)   # "network", "time", "data" in `after`
         self._uevents = uevents   # (socket, handler): devices plugged in while we run
         self._cgroups = cgroups
         self._log = log
@@ -117,10 +132,22 @@ class Supervisor:
             early = None
         return action
 
+    def _missing(self, service: Service) -> list[str]:
+        """What the service still waits for: paths, conditions, services not started yet."""
+        missing = [path for path in service.wait_for if not self._kernel.exists(path)]
+        for name in service.after:
+            if name in CONDITIONS:
+                if not self._reached(name):
+                    missing.append(name)
+            elif not any(c.started for c in self.children if c.service.name == name):
+                missing.append(name)
+        return missing
+
     def _waiting(self, child: Child, now: float) -> bool:
-        """True while the service's wait_for paths are missing and its time is not up."""
+        """True while what the service waits for is missing and its time is not up; when
+        the time is up, its on_wait_timeout says what happens."""
         s = child.service
-        missing = [path for path in s.wait_for if not self._kernel.exists(path)]
+        missing = self._missing(s)
         if not missing:
             child.wait_deadline = None
             return False
@@ -132,15 +159,24 @@ class Supervisor:
             child.restart_at = min(now + WAIT_POLL, child.wait_deadline)
             return True
         child.wait_deadline = None
-        self._log(f"{s.name}: {', '.join(missing)} did not appear within {s.wait_timeout:g} s; "
-                  "starting it anyway")
+        what = f"{s.name}: {', '.join(missing)} not there within {s.wait_timeout:g} s"
+        if s.on_wait_timeout == "skip":
+            self._log(f"{what}; not starting it")
+            child.restart_at = None
+            return True
+        if s.on_wait_timeout == "reboot":
+            self._log(f"{what}; reboot")
+            child.wait_action = "reboot"
+            return True
+        self._log(f"{what}; starting it anyway")
         return False
 
     def _start(self, child: Child, now: float, early: tuple[int, int] | None = None) -> str | None:
         s = child.service
         child.restart_at = None
-        if early is None and s.wait_for and self._waiting(child, now):
-            return None
+        if early is None and (s.wait_for or s.after) and self._waiting(child, now):
+            action, child.wait_action = child.wait_action, None
+            return action
         child.started = now
         if self._cgroups is not None:
             child.cgroup = self._cgroups.prepare(s)
@@ -176,6 +212,7 @@ class Supervisor:
         due = [c.restart_at for c in self.children if c.restart_at is not None]
         if self.watchdog is not None:
             due.append(self.watchdog.next_pet)
+        due += [t for t in (source.due() for source in self._sources) if t is not None]
         return max(0.0, min(due) - now) if due else None
 
     def run(self) -> str:
@@ -189,6 +226,8 @@ class Supervisor:
                 return action
             if self.watchdog is not None:
                 self.watchdog.pet_if_due(now)
+            for source in list(self._sources):
+                self._guard(source, source.tick, now)
             # Services' output first: what an app printed before asking for a shutdown appears
             # on the console before the init's reply to it.
             fds = [*self._outputs, self._signal_fd]
@@ -196,6 +235,8 @@ class Supervisor:
                 fds.append(self._control_fd)
             if self._uevents is not None:
                 fds.append(self._uevents[0])
+            owner = {fd: source for source in self._sources for fd in source.fds()}
+            fds += owner
             for fd in kernel.select(fds, self._timeout(now)):
                 if fd == self._signal_fd:
                     action = self._signals() or action
@@ -203,11 +244,25 @@ class Supervisor:
                     action = self._control() or action
                 elif self._uevents is not None and fd == self._uevents[0]:
                     self._device_events()
+                elif fd in owner:
+                    self._guard(owner[fd], owner[fd].ready, fd)
                 else:
                     self._copy(fd)
             action = self._reap(kernel.clock()) or action
             if action:
                 return action
+
+    def _guard(self, source: Source, call: Callable[[Any], None], arg: Any) -> None:
+        """A source's failure (a bug: they handle the errors they expect) must not take PID 1
+        down, nor spin the loop: that source is left out from then on, and says so."""
+        if source not in self._sources:
+            return
+        try:
+            call(arg)
+        except Exception as exc:
+            self._sources.remove(source)
+            self._log(f"{type(source).__name__.lower()}: internal error, stopped: "
+                      f"{errname(exc)}")
 
     def _device_events(self) -> None:
         """Every queued uevent, one datagram each, to the hotplug handler."""

@@ -30,6 +30,11 @@ int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cg
                 int out_fd, int null_fd, int *err);
 void sync(void);
 int socket(int domain, int type, int protocol);
+int pinit_packet_socket(int ifindex);
+int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len);
+int pinit_netlink_socket(int protocol, unsigned int groups);
+int pinit_udp_socket(const unsigned char *addr, int port);
+int pinit_adjtime(long long usec);
 
 #define AF_INET ...
 #define SOCK_DGRAM ...
@@ -67,7 +72,12 @@ SOURCE = """
 #include <unistd.h>
 #include <linux/module.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 
 /* glibc 2.36 has no wrappers for these three. */
 static int pinit_finit_module(int fd, const char *params, int flags) {
@@ -135,6 +145,77 @@ static int pinit_uevent_socket(void) {
         return -1;
     }
     return fd;
+}
+
+/* DHCP before there is an address: IPv4 packets of one interface, sent to its broadcast
+   hardware address. Non-blocking, closed on exec. */
+static int pinit_packet_socket(int ifindex) {
+    struct sockaddr_ll addr;
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IP));
+    if (fd < 0) return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(ETH_P_IP);
+    addr.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+static int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len) {
+    struct sockaddr_ll addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(ETH_P_IP);
+    addr.sll_ifindex = ifindex;
+    addr.sll_halen = ETH_ALEN;
+    memset(addr.sll_addr, 0xff, ETH_ALEN);
+    return (int)sendto(fd, data, len, 0, (struct sockaddr *)&addr, sizeof addr);
+}
+/* A netlink socket to the kernel (rtnetlink: addresses, routes, link events), subscribed to
+   the multicast `groups`; non-blocking, closed on exec. */
+static int pinit_netlink_socket(int protocol, unsigned int groups) {
+    struct sockaddr_nl addr;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    if (fd < 0) return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.nl_family = AF_NETLINK;
+    addr.nl_groups = groups;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+/* A UDP socket connected to addr:port (4 bytes, network order): only that peer's datagrams
+   arrive, read and write need no address. Non-blocking, closed on exec. */
+static int pinit_udp_socket(const unsigned char *addr, int port) {
+    struct sockaddr_in peer;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    memset(&peer, 0, sizeof peer);
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons((unsigned short)port);
+    memcpy(&peer.sin_addr, addr, 4);
+    if (connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+/* Slew the clock by usec microseconds (the kernel's 500 ppm: 0.1 s takes 200 s). */
+static int pinit_adjtime(long long usec) {
+    struct timeval delta;
+    delta.tv_sec = (time_t)(usec / 1000000);
+    delta.tv_usec = (suseconds_t)(usec % 1000000);
+    return adjtime(&delta, NULL);
 }
 
 /* A non-root service can never gain privileges again (setuid programs, file capabilities). */

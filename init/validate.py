@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from init import jsontext
 from init.config import (
+    CONDITIONS,
+    FIRST_ETHERNET,
     MODES,
     MODULE_FAILURE,
     POLICIES,
     RESTART,
+    WAIT_EXPIRED,
     Config,
     CrashLoop,
     Data,
     Device,
     Module,
+    Network,
     Service,
+    Time,
     Watchdog,
     start_order,
 )
@@ -37,6 +42,7 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Config, "module_failure"): MODULE_FAILURE,
     (Service, "restart"): RESTART,
     (CrashLoop, "action"): POLICIES,
+    (Service, "on_wait_timeout"): WAIT_EXPIRED,
 }
 
 # Numbers are at least 0 unless listed here.
@@ -87,6 +93,36 @@ def _block_device(value: str) -> str:
     return 'expected "", /dev/NAME, LABEL=... or PARTUUID=...'
 
 
+def _interface(value: str) -> str:
+    # IFNAMSIZ is 16 with the NUL; the kernel refuses '/', ':' and spaces in a name.
+    if not value or len(value.encode()) > 15 or not value.isprintable() \
+            or any(c in value for c in "/: "):
+        return f'expected "{FIRST_ETHERNET}" or an interface name such as eth0'
+    return ""
+
+
+def _ip_or_empty(value: str) -> str:
+    from init import inet  # here: a boot without [network] need not import it
+
+    try:
+        if value:
+            inet.pack(value)
+    except ValueError:
+        return 'expected "" or an IPv4 address such as 192.168.1.1'
+    return ""
+
+
+def _prefix_or_empty(value: str) -> str:
+    from init import inet
+
+    try:
+        if value:
+            inet.pack_prefix(value)
+    except ValueError:
+        return 'expected "" (DHCP) or an address with its prefix length, such as 192.168.1.10/24'
+    return ""
+
+
 CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
     (Service, "name"): _service_name,
     (Service, "exec"): _absolute,
@@ -97,6 +133,10 @@ CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
     (Config, "automount"): _absolute_or_empty,
     (Data, "device"): _block_device,
     (Data, "mountpoint"): _absolute,
+    (Network, "interface"): _interface,
+    (Network, "address"): _prefix_or_empty,
+    (Network, "gateway"): _ip_or_empty,
+    (Time, "rtc"): _absolute_or_empty,
 }
 
 _STRINGS = "tuple[str, ...]"
@@ -104,9 +144,9 @@ _INTS = "tuple[int, ...]"
 _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
-_TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data}
+_TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data, "Time": Time}
 _LISTS = {"tuple[Module, ...]": Module, "tuple[Service, ...]": Service,
-          "tuple[Device, ...]": Device}
+          "tuple[Device, ...]": Device, "tuple[Network, ...]": Network}
 
 
 class BadValue(Exception):
@@ -249,12 +289,15 @@ def check(config: Config, source: str, top: str = "") -> None:
         if service.backoff_max < service.backoff_start:
             raise _fail(source, f"[service.{service.name}]", "backoff_max", service.backoff_max,
                         f"must not be below backoff_start ({service.backoff_start})")
+    needs = {"data": (config.data.device, "a data partition ([data])"),
+             "network": (config.network, "a network interface ([network])"),
+             "time": (config.time.servers, "time servers ([time])")}
     for service in config.services:
         for name in service.after:
-            if name == "data" and not config.data.device:
+            if name in CONDITIONS and not needs[name][0]:
                 raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
-                            '"data" needs a data partition ([data])')
-            if name != "data" and name not in names:
+                            f'"{name}" needs {needs[name][1]}')
+            if name not in CONDITIONS and name not in names:
                 raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
                             f'no service named "{name}"' + did_you_mean(name, names))
     try:
@@ -266,6 +309,7 @@ def check(config: Config, source: str, top: str = "") -> None:
         if module.name.replace("-", "_") in loaded:
             raise _fail(source, f"[module.{module.name}]", "name", module.name, "listed twice")
         loaded.add(module.name.replace("-", "_"))
+    _check_network(config, source)
     if config.mode == "exec" and len(config.services) != 1:
         raise _fail(source, top, "mode", config.mode,
                     f"needs exactly one service, found {len(config.services)}")
@@ -273,6 +317,64 @@ def check(config: Config, source: str, top: str = "") -> None:
     if watchdog.device and watchdog.interval >= watchdog.timeout:
         raise _fail(source, "[watchdog]", "interval", watchdog.interval,
                     f"must be shorter than timeout ({watchdog.timeout})")
+
+
+def is_hostname(value: str) -> bool:
+    """A DNS name: labels of letters, digits and '-', dots between them."""
+    labels = value.rstrip(".").split(".")
+    return 0 < len(value) <= 253 and all(
+        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
+        and not label.startswith("-") for label in labels)
+
+
+def network_label(config: Config, index: int) -> str:
+    """How messages name one interface: [network], or [network #2] among several."""
+    return "[network]" if len(config.network) == 1 else f"[network #{index + 1}]"
+
+
+def _check_network(config: Config, source: str) -> None:
+    time = config.time
+    names: set[str] = set()
+    for index, network in enumerate(config.network):
+        where = network_label(config, index)
+        if network.interface in names:
+            raise _fail(source, where, "interface", network.interface,
+                        "another [network] names this interface")
+        names.add(network.interface)
+        for server in network.dns:
+            if _ip_or_empty(server) or not server:
+                raise _fail(source, where, "dns", list(network.dns),
+                            f'"{server}" is not an IPv4 address (name servers are addresses)')
+        if network.gateway and not network.address:
+            raise _fail(source, where, "gateway", network.gateway,
+                        "a gateway goes with a static address; DHCP gives its own")
+        if network.address and network.gateway:
+            from init import inet
+
+            address, prefix = inet.pack_prefix(network.address)
+            if not inet.same_net(address, inet.pack(network.gateway), prefix):
+                raise _fail(source, where, "gateway", network.gateway,
+                            f"not in the network of {network.address}")
+    if (config.network or time.servers) and config.mode == "exec":
+        raise _fail(source, "[init]", "mode", "exec", "[network] and [time] need the init "
+                    'to stay (mode = "supervise"): it keeps the lease and the clock')
+    dhcp = any(not n.address for n in config.network)
+    for server in time.servers:
+        if server == "dhcp":
+            if not dhcp:
+                raise _fail(source, "[time]", "servers", list(time.servers),
+                            '"dhcp" needs DHCP on an interface ([network])')
+        elif _ip_or_empty(server):
+            if not is_hostname(server):
+                raise _fail(source, "[time]", "servers", list(time.servers),
+                            f'"{server}" is neither an IPv4 address nor a host name')
+            if not dhcp and not any(n.dns for n in config.network):
+                raise _fail(source, "[time]", "servers", list(time.servers),
+                            f'"{server}" is a name: it needs a name server ([network] with '
+                            "DHCP, or dns)")
+    if time.servers and time.interval < 16:
+        raise _fail(source, "[time]", "interval", time.interval,
+                    "expected at least 16 s (time servers ask clients not to poll faster)")
 
 
 def from_dict(data: dict, source: str) -> Config:

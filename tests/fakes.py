@@ -104,6 +104,10 @@ class FakeKernel:
         self.alive: dict[int, Run] = {}            # pid → its run
         self._pipe_of: dict[int, int] = {}         # pid → its output fd
         self._zombies: list[tuple[int, int]] = []
+        self.wall = 0.0                            # CLOCK_REALTIME at START: a Pi in 1970
+        self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        self._link_fd = -1
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -308,6 +312,16 @@ class FakeKernel:
         if fd in (1, 2):
             for line in data.decode(errors="replace").splitlines():
                 self._record(f"console| {line}")
+        elif self.fds.get(fd) == "netlink":
+            import struct
+
+            kind, seq = struct.unpack_from("=HxxI", data, 4)
+            self._record(f"netlink {kind} seq {seq}", name="netlink")
+            self._feed(fd, struct.pack("=IHHIIi", 36, 2, 0, seq, 0, 0) + data[:16])
+        elif self.fds.get(fd, "").startswith("udp "):
+            self._record(f"write {self.fds[fd]} {len(data)} bytes")
+            for delay, reply in self.sntp_server(data) if self.sntp_server else ():
+                self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
         else:
             self._record(f"write {self.fds.get(fd, fd)} {data!r}")
         return len(data)
@@ -324,6 +338,53 @@ class FakeKernel:
     def socket(self) -> int:
         self._record("socket")
         return self._new_fd("socket")
+
+    # A scripted network: `dhcp_server(packet)` and `sntp_server(request)` answer what the
+    # init sends with [(seconds later, bytes)]; netlink requests are acknowledged at once
+    # unless `fail("netlink ...")` says otherwise; `link(carrier)` sends a link event.
+
+    def packet_socket(self, ifindex: int) -> int:
+        self._record(f"packet_socket {ifindex}")
+        return self._new_fd("packet")
+
+    def packet_send(self, fd: int, ifindex: int, data: bytes) -> None:
+        kind = data[28 + 240 + 2] if len(data) > 28 + 242 else 0
+        self._record(f"packet_send {ifindex} DHCP {kind} to {'.'.join(map(str, data[16:20]))}")
+        for delay, reply in self.dhcp_server(data) if self.dhcp_server else ():
+            self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
+
+    def netlink_socket(self, protocol: int, groups: int = 0) -> int:
+        self._record(f"netlink_socket {protocol} groups {groups}")
+        fd = self._new_fd("link-events" if groups else "netlink")
+        if groups:
+            self._link_fd = fd
+        return fd
+
+    def link(self, when: float, index: int, name: str, carrier: bool) -> None:
+        """A link event (RTM_NEWLINK) at `when`."""
+        import struct
+
+        flags = 0x1 | (0x10000 if carrier else 0)
+        ifname = name.encode() + b"\0"
+        attr = struct.pack("=HH", 4 + len(ifname), 3) + ifname
+        attr += b"\0" * (-len(attr) % 4)
+        body = struct.pack("=BxHiII", 0, 1, index, flags, 0) + attr
+        message = struct.pack("=IHHII", 16 + len(body), 16, 0, 0, 0) + body
+        self._schedule(when, lambda: self._feed(self._link_fd, message))
+
+    def udp_socket(self, address: bytes, port: int) -> int:
+        self._record(f"udp_socket {'.'.join(map(str, address))}:{port}")
+        return self._new_fd(f"udp {'.'.join(map(str, address))}:{port}")
+
+    def wall_clock(self) -> float:
+        return self.wall + (self.now - START)
+
+    def set_wall_clock(self, seconds: float) -> None:
+        self._record(f"set_wall_clock {seconds:.3f}")
+        self.wall = seconds - (self.now - START)
+
+    def slew_wall_clock(self, seconds: float) -> None:
+        self._record(f"slew_wall_clock {seconds:+.6f}")
 
     # --- the rest of the kernel --------------------------------------------------------------
 

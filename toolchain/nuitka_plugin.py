@@ -12,6 +12,7 @@ configured through environment variables that builder/compile.py sets:
                        (builder/pyext.py: the stdlib's and libpython rebuilt for size;
                        builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
+  PINIT_BYTECODE       modules embedded as bytecode rather than compiled to C
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -439,6 +440,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.drop = frozenset(filter(None, os.environ.get("PINIT_DROP_BUILTINS", "").split(",")))
         self.optional = frozenset(
             filter(None, os.environ.get("PINIT_OPTIONAL_BUILTINS", "").split(",")))
+        self.bytecode = frozenset(filter(None, os.environ.get("PINIT_BYTECODE", "").split(",")))
         self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
         self.manifests = []
         for ext_dir in self.ext_dirs:
@@ -463,6 +465,9 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     @staticmethod
     def isAlwaysEnabled() -> bool:
         return True
+
+    def decideCompilation(self, module_name: object) -> str | None:
+        return "bytecode" if str(module_name) in self.bytecode else None
 
     def onModuleEncounter(self, using_module_name: object, module_name: object,
                           module_filename: str, module_kind: str) -> tuple[bool, str] | None:

@@ -17,7 +17,7 @@ from init.console import Log, errname
 from init.data import disk_signature, label_of
 from init.errors import InitError
 from init.main import describe, parse_args
-from init.net import IFREQ, loopback_up
+from init.net import IFREQ, link_up
 from init.rootfs import (
     MS_NOATIME,
     MS_NOSUID,
@@ -86,9 +86,9 @@ def test_ifreq_is_the_kernels_40_bytes() -> None:
     assert name.rstrip(b"\0") == b"lo" and flags == 0x49
 
 
-def test_loopback_up_only_when_down() -> None:
+def test_link_up_only_when_down() -> None:
     fake = FakeKernel()
-    assert loopback_up(fake) is True  # type: ignore[arg-type]
+    assert link_up(fake) is True  # type: ignore[arg-type]
     assert [line.split()[1:] for line in fake.transcript if "ioctl" in line] == [
         ["ioctl", "socket", "SIOCGIFFLAGS"], ["ioctl", "socket", "SIOCSIFFLAGS"]]
 

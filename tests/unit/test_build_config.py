@@ -252,3 +252,35 @@ def test_service_limits_take_sizes_and_bad_ones_are_quoted(tmp_path: Path) -> No
     toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\ncpu_weight = 0\n')
     with pytest.raises(BuildError, match=r"cpu_weight = 0"):
         load_build_config(toml)
+
+
+def test_network_and_time_tables_turn_them_on_with_defaults(tmp_path: Path) -> None:
+    cfg = load_build_config(project(tmp_path, f"[network]\n[time]\n{SERVICE}"
+                                              'after = ["network", "time"]\n'))
+    assert [n.interface for n in cfg.init.network] == ["ethernet"]
+    assert cfg.init.time.servers == ("dhcp",)
+    assert cfg.init.coldplug   # the card's driver is found like any other hardware
+    plain = load_build_config(project(tmp_path, SERVICE))
+    assert not plain.init.network and not plain.init.time.servers
+    two = load_build_config(project(tmp_path, '[[network]]\ninterface = "eth0"\n'
+                                              '[[network]]\ninterface = "eth1"\n'
+                                              'address = "10.0.0.2/24"\n' + SERVICE))
+    assert [(n.interface, n.address) for n in two.init.network] == [
+        ("eth0", ""), ("eth1", "10.0.0.2/24")]
+    assert from_dict(json.loads(to_init_json(two)), "x") == two.init
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[network]\naddress = "10.0.0.5"\n',
+     '[network] address = "10.0.0.5": expected "" (DHCP) or an address with its prefix length'),
+    ('[network]\ninterfce = "eth0"\n', '[network] interfce = "eth0": unknown key (did you mean'),
+    ('[network]\naddress = "10.0.0.5/24"\ngateway = "10.0.1.1"\n',
+     '[network] gateway = "10.0.1.1": not in the network of 10.0.0.5/24'),
+    ('[time]\nservers = ["pool.example"]\n', "needs a name server"),
+    (f'{SERVICE}after = ["network"]\n', '"network" needs a network interface ([network])'),
+    ('[[network]]\naddress = "10.0.0.2/24"\n[[network]]\naddress = "10.0.0.3/24"\n',
+     '[network #2] interface = "ethernet": another [network] names this interface'),
+])
+def test_network_and_time_errors_are_one_line_with_where(tmp_path: Path, text: str,
+                                                         expected: str) -> None:
+    assert expected in str(error_of(tmp_path, text))

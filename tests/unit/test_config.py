@@ -10,7 +10,18 @@ from pathlib import Path
 import pytest
 
 from init.cmdline import apply_cmdline
-from init.config import Config, CrashLoop, Data, Device, Module, Service, Watchdog, failure_policy
+from init.config import (
+    Config,
+    CrashLoop,
+    Data,
+    Device,
+    Module,
+    Network,
+    Service,
+    Time,
+    Watchdog,
+    failure_policy,
+)
 from init.configfile import parse
 from init.errors import ConfigError, InitError
 from init.validate import from_dict, to_dict
@@ -246,9 +257,10 @@ def test_docs_describe_every_key() -> None:
     from init.frozen import fields
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
-    for cls in (Config, Service, CrashLoop, Watchdog, Data, Device):
+    for cls in (Config, Service, CrashLoop, Watchdog, Data, Device, Network, Time):
         for f in fields(cls):
-            if f.name not in ("modules", "services", "watchdog", "data", "crash_loop", "devices"):
+            if f.name not in ("modules", "services", "watchdog", "data", "crash_loop", "devices",
+                              "network", "time"):
                 assert f"| `{f.name}` |" in docs or f"`{f.name}`" in docs, f.name
     assert "125" in docs
 
