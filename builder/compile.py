@@ -52,9 +52,9 @@ OPTIONAL_BUILTINS = (
 )
 # The init's modules that never run before the app starts, or only when something went wrong:
 # bytecode, about a fifth of their size as C, a little slower where speed does not matter
-# (a DHCP exchange, a clock sync, the console shell).
+# (a DHCP exchange, a clock sync, the console shell, the kernel's rare modprobe requests).
 INIT_BYTECODE = ("init.network", "init.clock", "init.dhcp", "init.rtnl", "init.dns",
-                 "init.inet", "init.sntp", "init.shell", "init.watchdog")
+                 "init.inet", "init.sntp", "init.shell", "init.watchdog", "init.modprobe")
 # Stdlib modules reachable only through paths the init never takes (os.popen → subprocess,
 # warnings → tracemalloc → pickle, functools.singledispatch → typing, traceback's underlining
 # of source lines, which never ship, → ast → inspect, dis): not embedded in build/init.
