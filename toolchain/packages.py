@@ -32,6 +32,7 @@ HOST = (
     "binutils", "file",           # readelf and file: Nuitka's standalone mode inspects binaries
     "patch",                      # applies Debian's patch series to the CPython source
     "procps", "bzip2",            # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
+    "iproute2",                   # ...and ip(8): a test's private LAN (netns, tap, veth)
 )
 
 SYSROOT = (
