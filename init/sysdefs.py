@@ -128,6 +128,17 @@ static int pinit_spawn(const char *path, char *const argv[], char *const envp[],
     return pid;
 }
 
+/* A new socket `fd` whose bind or connect `failed`: closed, -1 with that call's errno; else fd. */
+static int pinit_kept(int fd, int failed) {
+    if (failed) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 /* The kernel's device events (what udev and mdev listen to): a netlink socket bound to the
    kernel's multicast group 1, non-blocking, closed on exec. */
 static int pinit_uevent_socket(void) {
@@ -138,13 +149,7 @@ static int pinit_uevent_socket(void) {
     memset(&addr, 0, sizeof addr);
     addr.nl_family = AF_NETLINK;
     addr.nl_groups = 1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
 }
 
 /* DHCP before there is an address: IPv4 packets of one interface, sent to its broadcast
@@ -157,13 +162,7 @@ static int pinit_packet_socket(int ifindex) {
     addr.sll_family = AF_PACKET;
     addr.sll_protocol = htons(ETH_P_IP);
     addr.sll_ifindex = ifindex;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
 }
 static int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len) {
     struct sockaddr_ll addr;
@@ -184,13 +183,7 @@ static int pinit_netlink_socket(int protocol, unsigned int groups) {
     memset(&addr, 0, sizeof addr);
     addr.nl_family = AF_NETLINK;
     addr.nl_groups = groups;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
 }
 /* A UDP socket connected to addr:port (4 bytes, network order): only that peer's datagrams
    arrive, read and write need no address. Non-blocking, closed on exec. */
@@ -202,13 +195,7 @@ static int pinit_udp_socket(const unsigned char *addr, int port) {
     peer.sin_family = AF_INET;
     peer.sin_port = htons((unsigned short)port);
     memcpy(&peer.sin_addr, addr, 4);
-    if (connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0);
 }
 /* Slew the clock by usec microseconds (the kernel's 500 ppm: 0.1 s takes 200 s). */
 static int pinit_adjtime(long long usec) {
