@@ -116,8 +116,17 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
     default_name = top.hostname == Config().hostname
     hostname = parts.hostname if parts.hostname and default_name else top.hostname
     devices = top.devices or tuple(parts.devices)   # the pinit.toml's rules win
+    network = top.network or parts.network   # the pinit.toml's [network] and [time] win
+    time = top.time if top.time.servers else parts.time
+    parts.report.append("network: " + (", ".join(
+        f"{n.interface} {n.address or 'DHCP'}" + (f" gateway {n.gateway}" if n.gateway else "")
+        + "".join(f" dns {d}" for d in n.dns) for n in network) or "none")
+        + (f"; time servers {', '.join(time.servers)}" if time.servers else "")
+        + f" from {base.path if top.network else '/init'}")
+    # As a pinit.toml's [network] does: its driver is shipped and coldplug loads it.
     init = frozen.replace(top, services=services, modules=tuple(modules.values()), data=data,
-                          hostname=hostname, devices=devices)
+                          hostname=hostname, devices=devices, network=network, time=time,
+                          coldplug=top.coldplug or bool(network))
     try:
         check(init, str(base.path))
     except ConfigError as exc:

@@ -1,5 +1,5 @@
 """What each set-up command of a classic /init becomes: mount, mknod, mkdir, insmod, modprobe,
-echo, hostname, export, cd, switch_root, and the network commands (network()).
+echo, hostname, export, cd, switch_root, and the network and clock commands (shellnet.py).
 
 The walk over the script (shellinit.py) gives these the command's expanded words; each records
 one outcome per thing it did, and the values pinit takes over (modules, initramfs entries, the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, replace
 
-from builder import cpio
+from builder import cpio, shellnet
 from init.config import Data
 from init.modules import name_of
 from init.rootfs import EARLY_ROOTFS, Mount
@@ -36,13 +36,12 @@ NOTES = {"mdev": "devtmpfs makes the device nodes and pinit's coldplug and hotpl
 APPLETS = {"sh", "ash", "bash", "hush", "busybox", "hwclock", "date", "sysctl", "cp", "mv", "rm",
            "cat", "chmod", "chown", "touch", "dmesg", "klogd", "syslogd", "logger", "telnetd",
            "httpd", "getty", "login", "setsid", "cttyhack", "switch_root", "chroot", "pivot_root",
-           "poweroff", "reboot", "halt", "umount", "swapon", "fsck", "e2fsck", "stty", "ntpd",
+           "poweroff", "reboot", "halt", "umount", "swapon", "fsck", "e2fsck", "stty",
            "crond", "loadkmap", "init", "linuxrc", "umask", "ulimit", "source", ".", "test", "[",
            "exit", "read", "ln", "mknod", "mkdir", "mount", "insmod", "modprobe", "hostname",
            "cd", "export", "false", "grep", "sed", "awk", "tee", "kill", "killall", "env", "eval",
            "return", "break", "continue", "printf", "echo", "sleep", "wait", "mdev"}
-NETWORK = {"ifconfig", "ip", "route", "udhcpc", "dhcpcd", "dhclient", "ifup", "ifdown"}
-NO_NETWORK = "pinit has no network configuration yet; add [network] by hand"
+NET = "[network]"   # the subject of network outcomes, which shellnet.settle may take back
 LOGGERS = {"logger", "tee"}      # `APP | logger`: pinit logs a service's output itself
 TRUE = {"true", ":", "/bin/true", "/usr/bin/true"}
 PATH_TESTS = {"-e", "-b", "-c", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s"}
@@ -64,18 +63,6 @@ class ModuleLoad:
     params: str
     path: str        # the .ko in the old initramfs (insmod); "" when modprobe names it
     line: int
-
-
-def network(words: list[str]) -> tuple[str, str]:
-    """(kind, what) for a network command; the one place that knows pinit's network set-up."""
-    name = posixpath.basename(words[0])
-    rest = words[1:]
-    loopback = (name == "ifconfig" and rest[:1] == ["lo"]
-                or name == "ip" and "lo" in rest and rest[:2] in (["link", "set"], ["addr", "add"],
-                                                                   ["address", "add"]))
-    if loopback:
-        return NOTED, "pinit brings up the loopback interface (lo) itself"
-    return UNTRANSLATED, NO_NETWORK
 
 
 def quiet(redirects: list[tuple[str, str]]) -> bool:
@@ -130,9 +117,24 @@ class SetupCommands:
     waited: list[str]
     cwd: str
     switch_root: str
+    net: list[shellnet.Step]
 
     def out(self, line: int, text: str, kind: str, what: str, subject: str = "") -> None:
         self.outcomes.append(Outcome(line, text, kind, what, subject))
+
+    def network(self, line: int, text: str, words: list[str]) -> None:
+        """A network or clock command: its steps, settled into [network] and [time] at the end
+        (shellnet.settle)."""
+        try:
+            steps, what = shellnet.read(words, line)
+        except shellnet.Unread as exc:
+            self.out(line, text, UNTRANSLATED, str(exc))
+            return
+        except (ValueError, IndexError) as exc:
+            self.out(line, text, UNTRANSLATED, f"cannot read it: {exc}; write [network] by hand")
+            return
+        self.net += steps
+        self.out(line, text, TRANSLATED if steps else NOTED, what, NET if steps else "")
 
     def do_switch_root(self, line: int, text: str, args: list[str]) -> None:
         root = posixpath.normpath(args[0]) if args else ""
@@ -257,6 +259,9 @@ class SetupCommands:
         if any(t in HOTPLUG_FILES for t in targets):
             self.out(line, text, NOTED, "the mdev hotplug helper: PID 1 listens to the kernel's "
                      "device events itself")
+        elif targets == [shellnet.NAMESERVER] and (step := shellnet.nameserver(args, line)):
+            self.net.append(step)
+            self.out(line, text, TRANSLATED, f"name server {step.value} ([network] dns)", NET)
         elif targets == ["/proc/sys/kernel/hostname"] and len(args) == 1:
             self.hostname = args[0]
             self.out(line, text, TRANSLATED, f"hostname {args[0]}")

@@ -12,7 +12,8 @@ service; `while true; do APP; sleep N; done` the service with restart "always" a
 between runs; `APP &` … `wait` one service each; `[ -e DEV ] && mount …`, `if [ -b DEV ]; then
 mount …; fi` and `mount … || true` the data partition, optional; a loop waiting for a device the
 services' wait; modprobe/insmod also from `for` loops over a list; `ifconfig lo up` done by
-pinit; the rest of the network set-up listed (network()).
+pinit; udhcpc, ifconfig/ip addresses, default routes, name servers and ntpd the [network] and
+[time] tables (shellnet.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from builder import cpio
 from builder.shellcmds import (
     APPLETS,
     LOGGERS,
-    NETWORK,
+    NET,
     NOTED,
     NOTES,
     PATH_TESTS,
@@ -38,10 +39,10 @@ from builder.shellcmds import (
     SetupCommands,
     Stop,
     dropped,
-    network,
     number,
     quiet,
 )
+from builder.shellnet import NETWORK, TIME, Step, settle
 from builder.shparse import parse
 from builder.shtree import (
     AndOr,
@@ -63,7 +64,7 @@ from builder.shtree import (
     text_of,
 )
 from hostkit.errors import BuildError
-from init.config import Data
+from init.config import Data, Network, Time
 
 # The classic /init of the post pinit started from (shared/seed), verbatim up to its `exec`:
 # the shape `invoke image --from` translates, and what `invoke bench` runs as the baseline.
@@ -110,6 +111,8 @@ class Script:
     programs: tuple[Program, ...] = ()     # background ones first, the main program last
     data: Data | None = None
     hostname: str = ""
+    network: tuple[Network, ...] = ()      # [network] tables, from the network commands
+    time: Time = Time()                    # [time], from ntpd, ntpdate or rdate
     path: tuple[str, ...] = ("/sbin", "/usr/sbin", "/bin", "/usr/bin")  # PATH for bare names
     switch_root: str = ""                  # the device a switch_root script hands over to
 
@@ -148,6 +151,7 @@ class _Walker(SetupCommands):
         self.data: Data | None = None
         self.data_line = 0
         self.hostname = ""
+        self.net: list[Step] = []
         self.vars: dict[str, str] = {}
         self.exported: dict[str, str] = {}
         self.functions: dict[str, Node] = {}
@@ -496,9 +500,8 @@ class _Walker(SetupCommands):
         handler = getattr(self, f"do_{name.replace('-', '_')}", None)
         if name == "switch_root":
             self.do_switch_root(line, text, words[1:])
-        elif name in NETWORK:
-            kind, what = network(words)
-            self.out(line, text, kind, what)
+        elif name in NETWORK or name in TIME:
+            self.network(line, text, words)
         elif handler is not None and not env:
             try:
                 handler(line, text, words[1:], redirects, ctx)
@@ -601,10 +604,13 @@ def translate(text: str) -> Script:
     path = tuple(walker.exported.get("PATH", "").split(":")) if walker.exported.get("PATH") \
         else Script.path
     background = [p for p in programs if p.background]
+    network, time, bad = settle(walker.net)
+    outcomes = [replace(o, kind=UNTRANSLATED, what=bad[o.line])
+                if o.subject == NET and o.line in bad else o for o in outcomes]
     return Script(tuple(sorted(outcomes, key=lambda o: o.line)), tuple(walker.modules),
                   tuple(walker.entries),
                   (*background, *(p for p in programs if not p.background)), walker.data,
-                  walker.hostname, path, walker.switch_root)
+                  walker.hostname, network, time, path, walker.switch_root)
 
 
 def report(script: Script) -> list[str]:

@@ -23,7 +23,7 @@ from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
 from init import frozen
-from init.config import Data, Device, Module, Service
+from init.config import Data, Device, Module, Network, Service, Time
 from init.modules import SUFFIXES, name_of, normalize
 
 FOLDER, CARD, RPIOS = "boot folder", "card image", "Raspberry Pi OS card image"
@@ -56,6 +56,8 @@ class Parts:
     host_exec: dict[str, Path] = field(default_factory=dict)
     data: Data | None = None
     hostname: str = ""
+    network: tuple[Network, ...] = ()   # [network] and [time] from the network commands
+    time: Time = field(default_factory=Time)
     devices: list[Device] = field(default_factory=list)   # from the old /etc/mdev.conf
     extras: list[cpio.Entry] = field(default_factory=list)  # old initramfs, mknod, mkdir
     sysroot: Path | None = None   # where the script's programs find their libraries
@@ -304,6 +306,7 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     script = _programs(script, tree, busybox, parts, old)
     script = _modules(script, tree, parts, old, f"{src.path}: {src.initramfs}")
     parts.sysroot, parts.data, parts.hostname = old, script.data, script.hostname
+    parts.network, parts.time = script.network, script.time
     if script.switch_root:
         parts.nothing_to_run = (f"its /init mounts {script.switch_root} and switch_roots into "
                                 "it; pinit runs from the initramfs and does not start another "

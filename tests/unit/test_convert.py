@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
-from builder import bootfs, compress, convert, cpio, sdimage, shellcmds, shellinit
+from builder import bootfs, compress, convert, cpio, sdimage, shellinit
+from builder.config import BuildConfig, load_build_config
 from builder.shellinit import seed_init
 from hostkit.errors import BuildError
-from init.config import Data
+from init.config import Data, Network
 
 # The seed recipe's script, verbatim.
 SEED = seed_init()
@@ -81,11 +82,11 @@ def test_rich_script() -> None:
     assert lines[20].kind == shellinit.TRANSLATED
     assert lines[21].kind == shellinit.NOTED and "never ran" in lines[21].what
     untranslated = {o.line: o.text for o in script.outcomes if o.kind == shellinit.UNTRANSLATED}
-    assert untranslated == {10: "ifconfig eth0 up", 16: "rm -f /data/state"}
-    assert lines[10].what == shellcmds.NO_NETWORK
+    assert untranslated == {16: "rm -f /data/state"}
+    assert lines[10].kind == shellinit.NOTED and "[network]" in lines[10].what
     assert lines[15].kind == shellinit.NOTED and "/data/reset exists" in lines[15].what
     report = "\n".join(shellinit.report(script))
-    assert "line 10: ifconfig eth0 up" in report.split("NOT translated")[1]
+    assert "line 16: rm -f /data/state" in report.split("NOT translated")[1]
 
 
 def test_mount_both_parts_of_an_or_list_are_reported() -> None:
@@ -249,6 +250,33 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
     assert parts.compression == "gzip"
 
 
+def script_config(tmp_path: Path, init: str, toml: str = "") -> tuple[BuildConfig, list[str]]:
+    folder = classic(tmp_path, init, [cpio.File("app/x", b"\x7fELF" + b"\0" * 60, 0o755)])
+    src = convert.detect(folder, tmp_path / "work")
+    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    user = None
+    if toml:
+        (tmp_path / "pinit.toml").write_text(toml)
+        user = load_build_config(tmp_path / "pinit.toml")
+    return convert.build_config(src, parts, user), parts.report
+
+
+def test_the_scripts_network_reaches_the_config(tmp_path: Path) -> None:
+    cfg, report = script_config(tmp_path, "#!/bin/sh\nudhcpc -i eth0 -b\nntpd -p 10.0.0.1\n"
+                                "exec /app/x\n")
+    assert cfg.init.network == (Network(interface="eth0"),)
+    assert cfg.init.time.servers == ("10.0.0.1",) and cfg.init.coldplug
+    assert "network: eth0 DHCP; time servers 10.0.0.1 from /init" in report
+
+
+def test_a_given_network_wins_over_the_scripts(tmp_path: Path) -> None:
+    cfg, report = script_config(tmp_path, "#!/bin/sh\nudhcpc -i eth0 -b\nexec /app/x\n",
+                                '[network]\ninterface = "end0"\naddress = "10.0.0.2/24"\n')
+    assert cfg.init.network == (Network(interface="end0", address="10.0.0.2/24"),)
+    assert report[-1].startswith("network: end0 10.0.0.2/24 from ")
+
+
 def test_modules_for_another_kernel_are_refused(tmp_path: Path) -> None:
     other = MAGIC.replace(RELEASE, "5.10.0-old")
     folder = classic(tmp_path, "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
@@ -400,14 +428,80 @@ def test_modules_from_a_loop_keep_their_parameters() -> None:
     assert [m.name for m in dropped.modules] == ["b", "c", "d"]
 
 
-def test_network_lines() -> None:
-    script = shellinit.translate("ifconfig lo 127.0.0.1 up\nip link set lo up\n"
-                                 "ifconfig eth0 10.0.0.2 up\nip addr add 10.0.0.2/24 dev eth0\n"
-                                 "udhcpc -i eth0\nexec /app/x\n")
-    kinds = [(o.line, o.kind) for o in script.outcomes if o.line < 6]
-    assert kinds == [(1, shellinit.NOTED), (2, shellinit.NOTED), (3, shellinit.UNTRANSLATED),
-                     (4, shellinit.UNTRANSLATED), (5, shellinit.UNTRANSLATED)]
-    assert all(o.what == shellcmds.NO_NETWORK for o in script.outcomes if o.line in (3, 4, 5))
+def network(text: str) -> tuple[shellinit.Script, dict[int, shellinit.Outcome]]:
+    script = shellinit.translate(text + "exec /app/x\n")
+    return script, by_line(script)
+
+
+def test_loopback_and_up_alone_are_noted() -> None:
+    script, lines = network("ifconfig lo 127.0.0.1 up\nip link set lo up\nifconfig eth0 up\n"
+                            "ip link set dev eth0 up\n")
+    assert [lines[n].kind for n in (1, 2, 3, 4)] == [shellinit.NOTED] * 4
+    assert "loopback" in lines[1].what and "[network]" in lines[3].what
+    assert script.network == ()
+
+
+@pytest.mark.parametrize(("command", "interface"), [
+    ("udhcpc -i eth0 -b -q", "eth0"), ("udhcpc", "eth0"), ("udhcpc -t 5 -n -ieth1", "eth1"),
+    ("udhcpc --interface=end0 -s /etc/udhcpc.script", "end0"), ("dhclient eth0", "eth0"),
+    ("dhcpcd -q eth1", "eth1")])
+def test_dhcp_commands_become_dhcp_on_the_interface(command: str, interface: str) -> None:
+    script, lines = network(command + "\n")
+    assert script.network == (Network(interface=interface),)
+    assert lines[1].kind == shellinit.TRANSLATED and f"DHCP on {interface}" in lines[1].what
+
+
+def test_static_address_gateway_and_name_servers() -> None:
+    script, lines = network("ifconfig eth0 192.168.1.20 netmask 255.255.255.0 up\n"
+                            "route add default gw 192.168.1.1\n"
+                            'echo "nameserver 1.1.1.1" > /etc/resolv.conf\n'
+                            "echo nameserver 9.9.9.9 >> /etc/resolv.conf\n")
+    assert script.network == (Network(interface="eth0", address="192.168.1.20/24",
+                                      gateway="192.168.1.1", dns=("1.1.1.1", "9.9.9.9")),)
+    assert all(lines[n].kind == shellinit.TRANSLATED for n in (1, 2, 3, 4))
+
+
+def test_ip_address_and_route() -> None:
+    script, _ = network("ip link set eth0 up\nip addr add 10.1.2.3/16 dev eth0\n"
+                        "ip route add default via 10.1.0.1 dev eth0\n")
+    assert script.network == (Network(interface="eth0", address="10.1.2.3/16",
+                                      gateway="10.1.0.1"),)
+
+
+def test_ifconfig_without_netmask_takes_the_class_prefix() -> None:
+    script, lines = network("ifconfig eth0 10.0.0.2\n")
+    assert script.network[0].address == "10.0.0.2/8" and "class" in lines[1].what
+
+
+def test_time_servers() -> None:
+    script, lines = network("udhcpc -i eth0\nntpd -n -q -p pool.ntp.org -p 10.0.0.1\n"
+                            "ntpdate -u 10.0.0.2\nrdate -s 10.0.0.3\n")
+    assert script.time.servers == ("pool.ntp.org", "10.0.0.1", "10.0.0.2", "10.0.0.3")
+    assert "SNTP" in lines[4].what
+
+
+@pytest.mark.parametrize(("text", "bad", "why"), [
+    ("ifconfig eth0 10.0.0.2 up\nudhcpc -i eth0\n", (1, 2), "both DHCP (line 2) and a static"),
+    ("ifconfig eth0 10.0.0.2/24\nip addr add 10.0.0.3/24 dev eth0\n", (1, 2), "two addresses"),
+    ("udhcpc\nroute add default gw 10.0.2.2\n", (2,), "without a static address on eth0"),
+    ("route add default gw 10.0.2.2\n", (1,), "no one interface has a static address"),
+    ("ifconfig eth0 10.0.0.2/24\nroute add default gw 10.9.0.1\n", (2,), "not in the network"),
+    ('echo "nameserver 1.1.1.1" > /etc/resolv.conf\n', (1,), "no interface is configured"),
+    ("ntpd -p pool.ntp.org\n", (1,), "nothing resolves it"),
+    ("ntpd -n\n", (1,), "names no server"),
+    ("udhcpc -i wlan0\n", (1,), "Wi-Fi"),
+    ("wpa_supplicant -B -i wlan0 -c /etc/wpa.conf\n", (1,), "Wi-Fi"),
+    ("ip route add 10.0.0.0/8 via 10.0.0.1\n", (1,), "only the default route"),
+    ("ifup eth0\n", (1,), "/etc/network/interfaces"),
+    ("ifconfig eth0 10.0.0.300\n", (1,), "not an IPv4 address"),
+])
+def test_what_the_network_cannot_take_says_what_to_write(text: str, bad: tuple[int, ...],
+                                                         why: str) -> None:
+    script, lines = network(text)
+    assert script.time.servers == ()
+    assert {n.interface for n in script.network} <= {"eth0"}
+    for line in bad:
+        assert lines[line].kind == shellinit.UNTRANSLATED and why in lines[line].what
 
 
 def test_a_program_logged_through_a_pipe_is_the_service() -> None:

@@ -39,7 +39,8 @@ def converted(tmp_path: Path, case: str) -> str:
                      f"cwd={s.cwd} restart={s.restart} backoff={s.backoff_start:g}-"
                      f"{s.backoff_max:g} wait_for={list(s.wait_for)}")
     lines += [f"modules: {[(m.name, m.params) for m in parts.modules]}",
-              f"data: {parts.data}", f"hostname: {parts.hostname or '-'}"]
+              f"data: {parts.data}", f"hostname: {parts.hostname or '-'}",
+              f"network: {list(parts.network)}", f"time servers: {list(parts.time.servers)}"]
     return "\n".join(lines).replace(str(tmp_path), "<tmp>") + "\n"
 
 
