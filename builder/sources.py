@@ -236,16 +236,19 @@ def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts
              src_name: str) -> shellinit.Script:
     """The modules the script loads, from the old initramfs, in a tree kmod.resolve reads."""
     info: dict[str, tuple[str, str, list[str]]] = {}  # old path -> (name, vermagic, depends)
+    aliases: list[tuple[str, str]] = []   # for coldplug: a [network]'s driver, by its device
     for path, entry in tree.items():
         if isinstance(entry, cpio.File) and path.endswith(SUFFIXES):
             try:
-                pairs = dict(kmod.modinfo(kmod.read_module(old / path), path))
+                found = kmod.modinfo(kmod.read_module(old / path), path)
             except BuildError as exc:
                 parts.report.append(f"left out /{path}: {exc}")
                 continue
+            pairs = dict(found)
             info[path] = (pairs.get("name", name_of(path)).replace("-", "_"),
                           pairs.get("vermagic", ""), [d for d in pairs.get("depends", "")
                                                       .replace("-", "_").split(",") if d])
+            aliases += [(value, info[path][0]) for key, value in found if key == "alias"]
     by_name = {name: path for path, (name, _, _) in info.items()}
     wanted: dict[str, str] = {}
     for load in script.modules:
@@ -279,6 +282,7 @@ def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts
                                                 if d in by_name))
     if info:
         write_atomic(folder / "modules.dep", "".join(f"{ln}\n" for ln in sorted(lines)).encode())
+        write_atomic(folder / "modules.alias", kmod.alias_text(aliases).encode())
     parts.modules = [Module(name, params) for name, params in wanted.items()]
     return script
 

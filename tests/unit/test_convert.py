@@ -229,7 +229,8 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
         cpio.File("app/hello", app, 0o755), cpio.File("app/run.sh", b"#!/bin/sh\n", 0o755),
         cpio.Symlink("usr/bin/tool", "/bin/busybox"), cpio.File("etc/app.conf", b"x=1\n"),
         cpio.File("lib/modules/top.ko", fake_ko("top", "base")),
-        cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base")),
+        cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base", aliases=(
+            "virtio:d00000001v*",))),
     ])
     src = convert.detect(folder, tmp_path / "work")
     parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
@@ -241,6 +242,8 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
     assert [(m.name, m.params) for m in parts.modules] == [("top", "speed=3"), ("base", "")]
     dep = parts.modules_root / "lib/modules" / RELEASE / "modules.dep"
     assert dep.read_text() == "extra/top.ko: kernel/lib/base.ko\nkernel/lib/base.ko:\n"
+    # coldplug finds a carried driver by its device's alias
+    assert "alias virtio:d00000001v* base\n" in (dep.parent / "modules.alias").read_text()
     carried = {e.path for e in parts.extras}
     assert "etc/app.conf" in carried and "app/run.sh" in carried
     assert not carried & {"bin/busybox", "bin/sh", "usr/bin/tool", "init", "dev/console",
