@@ -110,7 +110,7 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     assert '"numdummies=2"' in config and '"/app/hello"' in config
 
     report = (out / "convert-report.txt").read_text()
-    assert "line 17: ifconfig eth0 up" in report.split("NOT translated")[1]
+    assert "line 17: ifconfig eth0 up" in report.split("NOT translated")[0].split("not needed")[1]
     cmdline = (built.boot / "cmdline.txt").read_text()
     assert "root=" not in cmdline
     assert "dtparam=audio=on" in (built.boot / "config.txt").read_text()
@@ -118,6 +118,30 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     assert sdimage.fat_read(built.image, 1, "initramfs.gz") == built.initramfs.read_bytes()
 
     result = boot(built.boot, tmp_path / "boot.log")
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+
+
+def test_a_scripts_dhcp_client_becomes_pinits_lease(toolchain: Toolchain, built_init: Path,
+                                                    app: Path, tmp_path: Path) -> None:
+    """`udhcpc -i eth0` converted: pinit's own DHCP gets a lease from qemu's user network
+    (restrict=on: nothing outside the guest is reachable)."""
+    init = seed_init("/app/hello", ("udhcpc -i eth0 -b -q",))
+    # The old initramfs carries the card's driver, as a classic image for -M virt would.
+    modules = toolchain.kernel / "lib/modules" / toolchain.kernel_release
+    drivers = tuple(cpio.File.from_host(f"lib/modules/{toolchain.kernel_release}/{ko}",
+                                        modules / ko, 0o644)
+                    for ko in ("kernel/drivers/virtio/virtio_mmio.ko", "kernel/net/core/failover.ko",
+                               "kernel/drivers/net/net_failover.ko",
+                               "kernel/drivers/net/virtio_net.ko"))
+    source = classic_folder(toolchain, app, tmp_path / "classic", init, drivers)
+    built = convert.build_from(source, None, tmp_path / "out", built_init, toolchain)
+    report = (tmp_path / "out" / "convert-report.txt").read_text()
+    assert "DHCP on eth0 ([network])" in report.split("not needed")[0]
+    assert "network: eth0 DHCP from /init" in report
+    with qemu.plan(built.boot, machine="virt", nic=qemu.NIC_USER_RESTRICTED) as plan:
+        result = qemu.run(plan, expect=["pinit: network: eth0 up; asking for an address (DHCP)",
+                                        "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2"],
+                          fail=["FATAL", "Traceback"], timeout=90, log=tmp_path / "boot.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
