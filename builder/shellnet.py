@@ -16,7 +16,6 @@ from init import inet
 from init.config import Network, Time
 from init.validate import is_hostname
 
-NOTED, UNTRANSLATED = "noted", "untranslated"   # as shellcmds names them
 NETWORK = {"ifconfig", "ip", "route", "udhcpc", "dhcpcd", "dhclient", "ifup", "ifdown",
            "wpa_supplicant", "iwconfig", "iw"}
 TIME = {"ntpd", "ntpdate", "rdate"}
