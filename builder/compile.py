@@ -55,11 +55,21 @@ OPTIONAL_BUILTINS = (
 # (a DHCP exchange, a clock sync, the console shell, the kernel's rare modprobe requests).
 INIT_BYTECODE = ("init.network", "init.clock", "init.dhcp", "init.rtnl", "init.dns",
                  "init.inet", "init.sntp", "init.shell", "init.watchdog", "init.modprobe")
-# Stdlib modules reachable only through paths the init never takes (os.popen → subprocess,
-# warnings → tracemalloc → pickle, functools.singledispatch → typing, traceback's underlining
-# of source lines, which never ship, → ast → inspect, dis): not embedded in build/init.
-NOFOLLOW_FOR_INIT = ("subprocess", "tracemalloc", "pickle", "_compat_pickle", "typing",
-                     "threading", "_threading_local", "selectors", "locale", "signal", "ast")
+# Standard-library modules that the standard library imports only inside functions, for uses
+# an appliance rarely has: left out unless a program (or a module it uses, at module level)
+# imports them; a call that needs one raises a ModuleNotFoundError that says so.
+# unicodedata is 1.1 MB (re's \N{...} escapes); subprocess comes from os.popen, typing and
+# functools from functools.singledispatch and types' decorators, tracemalloc, pickle, traceback,
+# linecache, tokenize and re from the formatting of warnings (each in a try), ast with inspect
+# and dis from traceback's underlining of source lines, which never ship; readline and curses
+# serve terminals. Not on the list, because a common call needs them: _strptime
+# (datetime.strptime), concurrent.futures' executors (asyncio.to_thread), copy, weakref.
+LEFT_OUT = ("unicodedata", "readline", "_curses", "_curses_panel", "subprocess", "typing",
+            "tracemalloc", "pickle", "_compat_pickle", "ast", "inspect", "dis", "traceback",
+            "linecache", "tokenize", "re", "functools")
+# build/init leaves out every module the standard library imports only inside functions, not
+# only these: the init's code is pinit's own, and its tests run every path it takes.
+LEFT_OUT_FOR_INIT = ("*",)
 
 
 def check_host_python() -> None:
@@ -92,7 +102,8 @@ def check_sysroot_python(tc: Toolchain) -> None:
 
 
 def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
-                   pythonpath: tuple[Path, ...] = (), nofollow: tuple[str, ...] = (),
+                   pythonpath: tuple[Path, ...] = (),
+                   left_out: tuple[str, ...] = LEFT_OUT,
                    work: Path | None = None,
                    programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
                    include: tuple[str, ...] = (), package_data: tuple[str, ...] = ()) -> Path:
@@ -131,6 +142,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
         "PINIT_PROGRAMS": ",".join(programs),
         "PINIT_BYTECODE": ",".join(INIT_BYTECODE),
+        "PINIT_LEFT_OUT": ",".join(left_out),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
@@ -138,7 +150,6 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
            f"--output-filename={name}", "--assume-yes-for-downloads",
            f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
            "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend",
-           *(f"--nofollow-import-to={m}" for m in nofollow),
            *(f"--include-module={m}" for m in include),
            *(f"--include-package-data={p}" for p in package_data),
            "--report=" + str(work / "report.xml"),
@@ -208,8 +219,8 @@ def build_init(tc: Toolchain, out: Path) -> Path:
         if not entry.is_file() or entry.read_text() != text:
             entry.write_text(text)   # rewritten only when changed: scons sees no change
         entries.append(entry)
-    compile_python(entries, out, tc, name="init", work=work,
-                   nofollow=NOFOLLOW_FOR_INIT, programs=("init", "modprobe"))
+    compile_python(entries, out, tc, name="init", work=work, programs=("init", "modprobe"),
+                   left_out=LEFT_OUT_FOR_INIT)
     out.with_name(out.name + ".inputs").write_text(digest)
     return out
 

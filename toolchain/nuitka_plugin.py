@@ -13,6 +13,8 @@ configured through environment variables that builder/compile.py sets:
                        builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
   PINIT_BYTECODE       modules embedded as bytecode rather than compiled to C
+  PINIT_LEFT_OUT       standard-library modules left out when it imports them only inside
+                       functions (and no program imports them); "*": all such modules
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -371,11 +373,6 @@ def trim_stdlib() -> None:
     ImportDetection._stdlib_modules_names = ()
 
 
-# C modules left out when the standard library imports them only inside functions: big, and
-# for uses an appliance rarely has (unicodedata 1.1 MB: re's \\N{...} escapes; readline and
-# curses: interactive terminals).
-LEFT_OUT_C = frozenset({"unicodedata", "readline", "_curses", "_curses_panel"})
-
 # Builtin modules that import another builtin from C (a capsule), which no import graph shows.
 BUILTIN_REQUIRES = {"_elementtree": ("pyexpat",), "_ssl": ("_socket",)}
 
@@ -441,6 +438,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.optional = frozenset(
             filter(None, os.environ.get("PINIT_OPTIONAL_BUILTINS", "").split(",")))
         self.bytecode = frozenset(filter(None, os.environ.get("PINIT_BYTECODE", "").split(",")))
+        self.left_out = frozenset(filter(None, os.environ.get("PINIT_LEFT_OUT", "").split(",")))
         self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
         self.manifests = []
         for ext_dir in self.ext_dirs:
@@ -466,6 +464,10 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def isAlwaysEnabled() -> bool:
         return True
 
+    def leaves_out(self, name: str) -> bool:
+        """PINIT_LEFT_OUT names `name`, or is "*" (build/init: its code is pinit's own, tested)."""
+        return name in self.left_out or "*" in self.left_out
+
     def decideCompilation(self, module_name: object) -> str | None:
         return "bytecode" if str(module_name) in self.bytecode else None
 
@@ -474,8 +476,9 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         """Not followed: a module the standard library imports only inside functions (os.popen's
         subprocess, traceback's ast, …). Imported by the program, or at module level by any
         module it uses, it is followed as usual (Nuitka decides per importer)."""
-        if using_module_name is None:
-            return None
+        if using_module_name is None or not self.leaves_out(str(module_name)) \
+                or module_kind != "py":
+            return None   # C modules: decided from the import graph (getExtraCodeFiles)
         known = stdlib_imports(str(using_module_name))
         if known is None or str(module_name) in known[0]:
             return None
@@ -489,11 +492,10 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         from nuitka.ModuleRegistry import getDoneModules
 
         imported, lazy = imported_modules()
-        # Of the C modules, only the big ones are left out when imported only inside functions:
-        # a small one may be imported by a function that its module calls while it is imported
-        # (hashlib's blake2 and sha constructors), which no import graph shows.
-        lazy = {name: importer for name, importer in lazy.items()
-                if name in LEFT_OUT_C or name not in self.optional | set(self.ext_modules)}
+        # Only the modules the build names may be left out: a function may be called while its
+        # module is imported (hashlib's sha and blake2 constructors), or by what the program
+        # calls (datetime.strptime imports _strptime), which no import graph shows.
+        lazy = {name: importer for name, importer in lazy.items() if self.leaves_out(name)}
         eager = imported - set(lazy)
         wanted = eager & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
