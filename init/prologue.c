@@ -61,7 +61,12 @@ static void pinit_block_signals(void) {
 /* Every early step (init/rootfs.py EARLY_ROOTFS, through init/early.py's header): the Python
    init runs the same list later and finds these done. Errors are left for it to see and name. */
 #define PINIT_STEPS (sizeof pinit_early_steps / sizeof *pinit_early_steps)
-static void pinit_early_steps_run(size_t count) {
+static void pinit_mount(const struct pinit_step *s, unsigned long flags, int with_data) {
+    mount(s->source, s->target, s->fstype, s->flags | flags,
+          with_data && *s->data ? s->data : NULL);
+}
+/* `plain`: a slow step's mount without its options (they are what makes it slow). */
+static void pinit_early_steps_run(size_t count, int plain) {
     for (size_t i = 0; i < count; i++) {
         const struct pinit_step *s = &pinit_early_steps[i];
         if (s->kind == 'd') {
@@ -71,7 +76,7 @@ static void pinit_early_steps_run(size_t count) {
         } else if (s->kind == 'm') {
             if (*s->unless && access(s->unless, F_OK) == 0) continue;
             mkdir(s->target, 0755);
-            mount(s->source, s->target, s->fstype, s->flags, *s->data ? s->data : NULL);
+            pinit_mount(s, 0, !(plain && s->slow));
         }
     }
 }
@@ -115,7 +120,8 @@ static void pinit_early_start(void) {
     for (i = 0; i < envc; i++) envp[i] = field[6 + argc + i];
     envp[envc] = NULL;
 
-    pinit_early_steps_run(PINIT_STEPS);
+    /* The service waits for these: its cgroup's file system plainly, its options later. */
+    pinit_early_steps_run(PINIT_STEPS, 1);
     /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
        appear at once, not when the Python init is up to copy them (its later runs go through
        the supervisor's pipe, into the in-memory log too). */
@@ -152,13 +158,17 @@ static void pinit_early_start(void) {
 
 /* A slow early step (one that waits in the kernel, such as cgroup2's favordynmods mount) and
    the steps before it, run by a helper process while the interpreter starts: the Python init
-   finds them done. It exits at once; PID 1 reaps it with every other child. */
-static void pinit_slow_steps(void) {
+   finds them done. After early start they are mounted already, plainly: the helper only adds
+   the slow options (a remount). It exits at once; PID 1 reaps it with every other child. */
+static void pinit_slow_steps(int remount) {
     size_t count = 0;
     for (size_t i = 0; i < PINIT_STEPS; i++)
         if (pinit_early_steps[i].slow) count = i + 1;
     if (count && fork() == 0) {
-        pinit_early_steps_run(count);
+        if (!remount) pinit_early_steps_run(count, 0);
+        else
+            for (size_t i = 0; i < count; i++)
+                if (pinit_early_steps[i].slow) pinit_mount(&pinit_early_steps[i], MS_REMOUNT, 1);
         _exit(0);
     }
 }
@@ -177,7 +187,7 @@ __attribute__((constructor)) static void pinit_early(void) {
         signal(SIGABRT, pinit_on_abort);
         pinit_block_signals();
         pinit_early_start();
-        if (!getenv("PINIT_EARLY")) pinit_slow_steps();   /* early start ran every step */
+        pinit_slow_steps(getenv("PINIT_EARLY") != NULL);   /* early start ran every step */
     }
     PyImport_AppendInittab("_pinit_sys", PyInit__pinit_sys);
     PyImport_AppendInittab("_cffi_backend", PyInit__cffi_backend);
