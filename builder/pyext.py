@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -146,7 +145,7 @@ LIBPYTHON_COLD = (
     "Python/Python-ast.c", "Python/Python-tokenize.c", "Python/ast.c", "Python/ast_opt.c",
     "Python/ast_unparse.c", "Python/compile.c", "Python/future.c", "Python/symtable.c",
 )
-CORE = ("-DPy_BUILD_CORE", "-I$G", "-I$C/Include/internal", "-I$C/Include")
+CORE = ("-DPy_BUILD_CORE", "-I$C/Include/internal", "-I$C/Include")
 # The frozen modules the interpreter itself needs (CPython's bootstrap set); the rest of
 # Python/frozen.c's table is left empty.
 FROZEN = {"importlib._bootstrap": "_frozen_importlib",
@@ -191,16 +190,6 @@ def freeze(tc: Toolchain, gen: Path) -> list[Path]:
     return [gen / "deepfreeze.c", gen / "frozen.c"]
 
 
-def dtrace_stub(probes_d: str) -> str:
-    """pydtrace_probes.h (as CPython makes it from `dtrace -h`, PYTHON_ renamed PyDTrace_)
-    with every probe disabled: each PyDTrace_*_ENABLED() is 0."""
-    out = ["/* pinit: DTrace probes compiled out. */\n"]
-    for name in re.findall(r"probe (\w+)\(", probes_d):
-        macro = "PyDTrace_" + name.replace("__", "_").upper()
-        out.append(f"#define {macro}_ENABLED() (0)\n#define {macro}(...) do {{}} while (0)\n")
-    return "".join(out)
-
-
 def digest(tc: Toolchain) -> str:
     h = hashlib.sha256(Path(__file__).read_bytes())
     for stamp in (tc.cpython_src / ".pinit-stamp", tc.sysroot / ".pinit-stamp"):
@@ -225,8 +214,6 @@ def ensure(tc: Toolchain) -> Path:
     with atomic_output(out) as tmp:
         gen = tmp / "gen"
         gen.mkdir(parents=True)
-        write_atomic(gen / "pydtrace_probes.h",
-                     dtrace_stub((src / "Include/pydtrace.d").read_text()).encode())
         jobs += [(c, CORE, f"pinit_{c.stem}.o", LIBPYTHON) for c in freeze(tc, gen)]
         (tmp / "obj").mkdir()
         with step(f"building {len(EXTENSIONS)} standard-library extension modules and "
@@ -234,8 +221,7 @@ def ensure(tc: Toolchain) -> Path:
             def compile_one(job: tuple[Path, tuple[str, ...], str, str]) -> tuple[str, Path]:
                 source, cflags, name, archive = job
                 obj = tmp / "obj" / name
-                flags = [f.replace("$C", str(src)).replace("$G", str(gen))
-                         for f in _flags(cflags, tc)]
+                flags = [f.replace("$C", str(src)) for f in _flags(cflags, tc)]
                 run([CROSS_CC, *flags, "-c", source, "-o", obj], capture=True, quiet=True)
                 return archive, obj
 
