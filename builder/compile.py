@@ -48,13 +48,21 @@ OPTIONAL_BUILTINS = (
     "_statistics", "array", "_blake2", "_sha3", "_md5", "_sha1", "_sha256", "_sha512", "grp",
     "_tracemalloc", "_symtable", "zlib", "_posixsubprocess", "_socket", "_bisect", "_heapq",
     "_opcode", "_random", "_struct", "binascii", "math", "select", "fcntl", "pwd", "_locale",
-    "_tokenize",
+    "_tokenize", "_sre", "itertools", "_collections", "_operator", "_functools", "_string",
+    "errno", "_stat", "atexit",
 )
-# The init's modules that never run before the app starts, or only when something went wrong:
-# bytecode, about a fifth of their size as C, a little slower where speed does not matter
-# (a DHCP exchange, a clock sync, the console shell, the kernel's rare modprobe requests).
-INIT_BYTECODE = ("init.network", "init.clock", "init.dhcp", "init.rtnl", "init.dns",
-                 "init.inet", "init.sntp", "init.shell", "init.watchdog", "init.modprobe")
+# The init's modules are embedded as bytecode, except these, compiled to C. Measured under
+# QEMU (`invoke bench`, guest instructions): PID 1 reaches the app sooner with bytecode
+# (importing a compiled module costs more than unmarshalling its code, and little of the boot
+# is loops), and bytecode is about a fifth of the size; the JSON reader's loops pay for C.
+INIT_COMPILED = ("init", "init.jsontext")
+
+
+def init_bytecode() -> tuple[str, ...]:
+    return tuple(name for name in (f"init.{p.stem}" for p in sorted((REPO / "init").glob("*.py")))
+                 if name not in INIT_COMPILED and name != "init.__init__")
+
+
 # Standard-library modules that the standard library imports only inside functions, for uses
 # an appliance rarely has: left out unless a program (or a module it uses, at module level)
 # imports them; a call that needs one raises a ModuleNotFoundError that says so.
@@ -131,8 +139,8 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
     stdlib_ext = pyext.ensure(tc)
     env = pinned_env({
         "CC": CROSS_CC,
-        "CFLAGS": f"--sysroot={sysroot} -Os -ffunction-sections -fdata-sections "
-                  "-fno-asynchronous-unwind-tables",
+        "CFLAGS": " ".join((f"--sysroot={sysroot}", "-Os", "-ffunction-sections",
+                            "-fdata-sections", *pyext.NO_UNWIND)),
         "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
         "PINIT_SYSROOT": sysroot,
         "PINIT_GEN_DIR": str(gen),
@@ -141,7 +149,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_OPTIONAL_BUILTINS": ",".join(OPTIONAL_BUILTINS),
         "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
         "PINIT_PROGRAMS": ",".join(programs),
-        "PINIT_BYTECODE": ",".join(INIT_BYTECODE),
+        "PINIT_BYTECODE": ",".join(init_bytecode()),
         "PINIT_LEFT_OUT": ",".join(left_out),
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
@@ -149,7 +157,8 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
            "--lto=no", f"--user-plugin={PLUGIN}", f"--output-dir={work}",
            f"--output-filename={name}", "--assume-yes-for-downloads",
            f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
-           "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend",
+           # _py_abc: abc's fallback for a missing _abc, which is always builtin.
+           "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend,_py_abc",
            *(f"--include-module={m}" for m in include),
            *(f"--include-package-data={p}" for p in package_data),
            "--report=" + str(work / "report.xml"),

@@ -9,7 +9,7 @@ polled for until `Data.wait` seconds have passed.
 
 from __future__ import annotations
 
-import stat
+import _stat as stat  # not `stat`: one module less to import at boot
 
 from init.config import Data
 from init.console import Log, errname

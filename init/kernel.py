@@ -120,9 +120,29 @@ class Kernel:
         return sorted(posix.listdir(path))
 
     def realpath(self, path: str) -> str:
-        import posixpath  # imports os: only where a device's links are resolved, not to boot
-
-        return posixpath.realpath(path)
+        """posixpath.realpath(path) for an absolute path, without `os` (big for PID 1): every
+        symbolic link resolved; a part that is missing or not a link is kept as it is."""
+        parts = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+        resolved = ""
+        links = 0
+        while parts:
+            part = parts.pop()
+            if part == "..":
+                resolved = resolved.rpartition("/")[0]
+                continue
+            candidate = f"{resolved}/{part}"
+            try:
+                target = posix.readlink(candidate)
+            except OSError:
+                resolved = candidate
+                continue
+            links += 1
+            if links > 40:
+                raise OSError(errno.ELOOP, posix.strerror(errno.ELOOP), path)
+            if target.startswith("/"):
+                resolved = ""
+            parts += [p for p in reversed(target.split("/")) if p not in ("", ".")]
+        return resolved or "/"
 
     def read_file(self, path: str, size: int = -1, offset: int = 0) -> bytes:
         fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)

@@ -9,8 +9,8 @@ can build the same tree in a temporary directory.
 
 from __future__ import annotations
 
+import _stat as stat  # not `stat`: one module less to import at boot
 import errno
-import stat
 
 from init.console import Log, errname
 from init.frozen import frozen

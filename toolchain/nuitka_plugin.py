@@ -275,6 +275,12 @@ STARTUP_PATCHES = (
      "        return;\n"
      "    }\n",
      "os.environ only when os is imported"),
+    # The module specs of compiled modules come from importlib._bootstrap, which is
+    # _frozen_importlib: importing it under its package's name runs importlib/__init__.py and
+    # `warnings` at every start.
+    ("MetaPathBasedLoader.c", '        importlib = PyImport_ImportModule("importlib._bootstrap");\n',
+     '        importlib = PyImport_ImportModule("_frozen_importlib");\n',
+     "importlib._bootstrap by its frozen name"),
 )
 # Nuitka copies only some of static_src into the build; the others are #included from its
 # installation, by these files. A patched one is a copy named pinit_<file>.inc (not compiled on
@@ -348,14 +354,14 @@ def patch_startup() -> None:
 
 # Standalone Nuitka embeds every stdlib module it found importable on the host (about 270, 4 MB
 # of bytecode) "for CPython start-up" and "as the non-excluded stdlib". A static PID 1 needs the
-# modules the interpreter imports while starting plus what the program really imports (Nuitka
-# still follows those). These are the start-up ones, as measured by booting the init with
-# sys.modules printed; encodings beyond UTF-8 are not needed (utf8_mode=1, no locale).
+# modules the interpreter imports from C while it starts plus what the program really imports
+# (Nuitka still follows those). These are the start-up ones (utf8_mode=1: the console's and the
+# file system's codec), importlib.machinery and its imports, which Nuitka's loader imports from
+# C when it looks for an extension module on disk, and ASCII and Latin-1, which
+# `open(..., encoding=...)` looks up by name.
 STARTUP_MODULES = (
-    "_collections_abc", "abc", "codecs", "encodings", "encodings.aliases", "encodings.ascii",
-    "encodings.latin_1", "encodings.utf_8", "genericpath", "importlib", "importlib._bootstrap",
-    "importlib._bootstrap_external", "importlib.machinery", "io", "os", "posixpath", "stat",
-    "warnings", "zipimport",
+    "abc", "codecs", "encodings", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
+    "encodings.utf_8", "importlib", "importlib.machinery", "io", "warnings",
 )
 
 

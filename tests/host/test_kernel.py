@@ -113,3 +113,24 @@ def test_signals_arrive_as_bytes_on_the_pipe(kernel) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         os.close(fd)
+
+
+def test_realpath_resolves_like_posixpath(kernel, tmp_path: Path) -> None:
+    """Kernel.realpath is posixpath.realpath without `os`, for absolute paths (the links of
+    /sys: relative, chained, through `..`, to directories, dangling, in a loop)."""
+    (tmp_path / "devices/pci0/block/sda").mkdir(parents=True)
+    (tmp_path / "class/block").mkdir(parents=True)
+    (tmp_path / "class/block/sda").symlink_to("../../devices/pci0/block/sda")
+    (tmp_path / "abs").symlink_to(tmp_path / "class")
+    (tmp_path / "chain").symlink_to("abs/block")
+    (tmp_path / "dangling").symlink_to("nowhere/at/all")
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    for rel in ("class/block/sda", "class/block/sda/..", "abs/block/sda/dev", "chain/sda",
+                "chain/../block/./sda", "dangling", "dangling/x", "missing/../class", ".", "abs/"):
+        path = f"{tmp_path}/{rel}"
+        assert kernel.realpath(path) == os.path.realpath(path), rel
+    assert kernel.realpath("/") == "/"
+    with pytest.raises(OSError) as info:
+        kernel.realpath(f"{tmp_path}/loop1")
+    assert info.value.errno == errno.ELOOP
