@@ -16,9 +16,11 @@ libpython is made here too, for size without losing speed. Debian's libpython3.1
 with profile-guided optimisation (rebuilding its hot code without the profile makes start-up
 ~15% slower), so its objects are kept, less their unwind tables (C needs none; a forced
 unwind stops at the first frame without one). What changes: the code no appliance runs at
-start-up, the compiler and parser (LIBPYTHON_COLD), is compiled again for size; and the frozen
-modules are only the three the interpreter boots from (Debian freezes 18 more, 0.8 MB, which
-Nuitka's own embedded modules shadow anyway), re-frozen with CPython's own scripts.
+start-up, the compiler and parser (LIBPYTHON_COLD), is compiled again for size; pystate.c is
+compiled again without a 169 KB copy of the runtime's initial state (LIBPYTHON_PATCHED); and
+the frozen modules are only the two importlib needs to start (Debian freezes 19 more, 0.8 MB,
+which Nuitka's own embedded modules shadow anyway), without docstrings, deep-frozen with
+CPython's own script.
 
 Cached by hash of the source, the sysroot, this table and this file: built once per machine.
 """
