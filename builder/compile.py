@@ -32,10 +32,15 @@ PLUGIN = REPO / "toolchain" / "nuitka_plugin.py"
 CROSS_CC = "aarch64-linux-gnu-gcc"
 TARGET_PYTHON = (3, 11, 2)
 
-# Python flags for everything we compile: no docstrings or asserts (size), no site (start-up:
-# there is no site-packages on the target), fixed hash seed (no entropy needed at early boot;
-# reproducible iteration order), unbuffered (console lines appear when printed).
-PYTHON_FLAGS = "no_docstrings,no_asserts,no_site,static_hashes,unbuffered"
+# Python flags of build/init: no docstrings or asserts (size), no site (start-up: there is no
+# site-packages on the target), fixed hash seed (no entropy needed at early boot; reproducible
+# iteration order), unbuffered (console lines appear when printed).
+INIT_FLAGS = ("no_docstrings", "no_asserts", "no_site", "static_hashes", "unbuffered")
+# An appliance's services run as `python3 app.py` would: docstrings and asserts kept
+# (sys.flags.optimize 0) unless [python] optimize asks; the rest as build/init (PID 1 is the
+# same binary and runs before the kernel's random pool may be ready).
+APPLIANCE_FLAGS = ("no_site", "static_hashes", "unbuffered")
+OPTIMIZE_FLAGS = {0: (), 1: ("no_asserts",), 2: ("no_asserts", "no_docstrings")}
 
 # Builtin C modules of Debian's libpython that nothing pinit runs can use (shadow passwords,
 # syslog, a CPython test module).
@@ -63,20 +68,11 @@ def init_bytecode() -> tuple[str, ...]:
                  if name not in INIT_COMPILED and name != "init.__init__")
 
 
-# Standard-library modules that the standard library imports only inside functions, for uses
-# an appliance rarely has: left out unless a program (or a module it uses, at module level)
-# imports them; a call that needs one raises a ModuleNotFoundError that says so.
-# unicodedata is 1.1 MB (re's \N{...} escapes); subprocess comes from os.popen, typing and
-# functools from functools.singledispatch and types' decorators, tracemalloc, pickle, traceback,
-# linecache, tokenize and re from the formatting of warnings (each in a try), ast with inspect
-# and dis from traceback's underlining of source lines, which never ship; readline and curses
-# serve terminals. Not on the list, because a common call needs them: _strptime
-# (datetime.strptime), concurrent.futures' executors (asyncio.to_thread), copy, weakref.
-LEFT_OUT = ("unicodedata", "readline", "_curses", "_curses_panel", "subprocess", "typing",
-            "tracemalloc", "pickle", "_compat_pickle", "ast", "inspect", "dis", "traceback",
-            "linecache", "tokenize", "re", "functools")
-# build/init leaves out every module the standard library imports only inside functions, not
-# only these: the init's code is pinit's own, and its tests run every path it takes.
+# build/init leaves out every module the standard library imports only inside functions: the
+# init's code is pinit's own, and its tests run every path it takes. An appliance leaves out
+# nothing but what its pinit.toml excludes, and every package a program touches comes whole
+# (toolchain/nuitka_plugin.py, PINIT_WHOLE): what a program imports at run time, by whatever
+# name and wherever its import statement is, is there, as in CPython.
 LEFT_OUT_FOR_INIT = ("*",)
 
 
@@ -111,10 +107,12 @@ def check_sysroot_python(tc: Toolchain) -> None:
 
 def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
                    pythonpath: tuple[Path, ...] = (),
-                   left_out: tuple[str, ...] = LEFT_OUT,
+                   left_out: tuple[str, ...] = (),
                    work: Path | None = None,
                    programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
-                   include: tuple[str, ...] = (), package_data: tuple[str, ...] = ()) -> Path:
+                   include: tuple[str, ...] = (), package_data: tuple[str, ...] = (),
+                   flags: tuple[str, ...] = INIT_FLAGS, whole: bool = False,
+                   exclude: tuple[str, ...] = (), packages: tuple[str, ...] = ()) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
@@ -137,6 +135,18 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
 
     sysroot = str(tc.sysroot)
     stdlib_ext = pyext.ensure(tc)
+    sysconfigdata = ""
+    if whole:
+        # sysconfig's data is the target's (tc.runtime), embedded under a name Nuitka can
+        # take; the plugin gives it the name sysconfig computes on the target.
+        (found,) = sorted((tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py"))
+        sysconfigdata = found.stem
+        py_dir = gen / "py"
+        py_dir.mkdir(exist_ok=True)
+        data = py_dir / "_pinit_sysconfigdata.py"
+        if not data.is_file() or data.read_bytes() != found.read_bytes():
+            data.write_bytes(found.read_bytes())
+        pythonpath = (*pythonpath, py_dir)
     env = pinned_env({
         "CC": CROSS_CC,
         "CFLAGS": " ".join((f"--sysroot={sysroot}", "-Os", "-ffunction-sections",
@@ -151,12 +161,16 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_PROGRAMS": ",".join(programs),
         "PINIT_BYTECODE": ",".join(init_bytecode()),
         "PINIT_LEFT_OUT": ",".join(left_out),
+        "PINIT_EXCLUDE": ",".join(exclude),
+        "PINIT_PACKAGES": ",".join(packages),
+        "PINIT_WHOLE": "1" if whole else "",
+        "PINIT_SYSCONFIGDATA": sysconfigdata,
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
            "--lto=no", f"--user-plugin={PLUGIN}", f"--output-dir={work}",
            f"--output-filename={name}", "--assume-yes-for-downloads",
-           f"--jobs={os.cpu_count() or 2}", f"--python-flag={PYTHON_FLAGS}",
+           f"--jobs={os.cpu_count() or 2}", f"--python-flag={','.join(flags)}",
            # _py_abc: abc's fallback for a missing _abc, which is always builtin.
            "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend,_py_abc",
            *(f"--include-module={m}" for m in include),
@@ -175,6 +189,10 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
                          hint=f"full log: {logfile}")
     built = work / f"{entries[0].stem}.dist" / name
     require_static_aarch64(built, "the compiled program")
+    left = gen / "left-out.txt"
+    if whole and left.is_file():
+        for line in left.read_text().splitlines():
+            log(f"left out: {line}")
     write_atomic(out, built.read_bytes(), 0o755)
     log(f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s")
     return out
@@ -242,6 +260,8 @@ class Packages:
     names: tuple[str, ...] = ()           # their top-level packages: data files ship too
     include: tuple[str, ...] = ()         # modules named in [[service]] include
     digest: str = ""
+    optimize: int = 0                     # [python] optimize: 0 as `python3`, 1 -O, 2 -OO
+    exclude: tuple[str, ...] = ()         # [python] exclude: modules and packages left out
 
 
 @dataclass(frozen=True)
@@ -254,7 +274,10 @@ def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Package
     """What an appliance binary is made from: build/init's inputs, every service's sources and
     the packages they use."""
     digest = hashlib.sha256(init_digest(tc).encode())
-    digest.update(json.dumps([packages.digest, packages.include]).encode())
+    runtime = tc.runtime / ".pinit-stamp"   # sysconfig's data
+    digest.update(runtime.read_bytes() if runtime.is_file() else b"")
+    digest.update(json.dumps([packages.digest, packages.include, packages.optimize,
+                              packages.exclude]).encode())
     for name, program in sorted(services.items()):
         sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
         digest.update(name.encode() + b"\0" + str(program.name).encode())
@@ -311,7 +334,9 @@ def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, pack
                    pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
                    programs=("init", "modprobe", *sorted(services)),
                    ext_dirs=(packages.ext,) if packages.ext else (),
-                   include=packages.include, package_data=packages.names)
+                   include=packages.include, package_data=packages.names,
+                   flags=APPLIANCE_FLAGS + OPTIMIZE_FLAGS[packages.optimize], whole=True,
+                   exclude=packages.exclude, packages=packages.names)
     # What Nuitka put beside the binary (package data such as certifi's cacert.pem) ships
     # beside /init, where the compiled packages look for it.
     shutil.rmtree(data, ignore_errors=True)

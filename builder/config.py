@@ -32,7 +32,7 @@ from init.validate import CHECKS, check, located, section, to_dict
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
 SECTIONS = ("init", "kernel", "watchdog", "data", "network", "time", "service", "image", "user",
-            "group", "device")
+            "group", "device", "python")
 INIT_KEYS = tuple(f.name for f in fields(Config)
                   if f.type in ("str", "int", "float", "bool")
                   and f.name not in ("module_failure", "coldplug"))
@@ -40,6 +40,7 @@ KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
+PYTHON_KEYS = ("optimize", "exclude")
 APP_DIR = "/app"                       # services are packed as /app/<name>
 RESERVED = ("/init", "/etc/pinit.json")
 EM_AARCH64 = 183
@@ -59,6 +60,13 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Python:
+    """[python]: how the Python services are built (one binary for them all)."""
+    optimize: int = 0                          # 0 as `python3 app.py`, 1 as -O, 2 as -OO
+    exclude: tuple[str, ...] = ()              # modules and packages left out of the binary
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     path: Path                                 # the pinit.toml this came from
     init: Config                               # written to /etc/pinit.json
@@ -72,6 +80,7 @@ class BuildConfig:
     image: Image = field(default_factory=Image)
     accounts: Accounts = field(default_factory=Accounts)   # [[user]], [[group]]: /etc/passwd
     available: tuple[str, ...] = ()    # [kernel] available: shipped, loaded by coldplug
+    python: Python = field(default_factory=Python)
 
 
 def _error(source: str, where: str, key: str, value: object, problem: str,
@@ -311,6 +320,22 @@ def _image(doc: dict, base: Path, source: str) -> Image:
                  size=_size(table, "size", ("", "auto"), source, where))
 
 
+def _python(doc: dict, source: str) -> Python:
+    where = "[python]"
+    table = _table(doc, "python", source)
+    _known(table, PYTHON_KEYS, source, where)
+    optimize = table.get("optimize", 0)
+    if optimize not in (0, 1, 2) or isinstance(optimize, bool):
+        raise _error(source, where, "optimize", optimize,
+                     "expected 0 (as python3), 1 (as python3 -O: no asserts) or 2 "
+                     "(as python3 -OO: no asserts, no docstrings)")
+    exclude = _lines(table, "exclude", source, where)
+    for module in exclude:
+        if not all(part.isidentifier() for part in module.split(".")):
+            raise _error(source, where, "exclude", module, "expected a dotted module name")
+    return Python(optimize=optimize, exclude=exclude)
+
+
 def _build(doc: dict, path: Path) -> BuildConfig:
     source = str(path)
     base = path.resolve().parent
@@ -380,7 +405,8 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     return BuildConfig(path=path, init=config, host_exec=host_exec,
                        requirements=python.requirements, includes=python.includes,
                        kernel_source=kernel_source, data_size=data_size, data_label=label,
-                       image=_image(doc, base, source), accounts=accounts, available=available)
+                       image=_image(doc, base, source), accounts=accounts, available=available,
+                       python=_python(doc, source))
 
 
 def load_build_config(path: Path) -> BuildConfig:

@@ -195,21 +195,39 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
                 log(f"module {module} may ask for firmware not in the image: "
                     f"{', '.join(missing)} (add it with [image] files = "
                     f'{{ "/lib/firmware/{missing[0]}" = "<file on this machine>" }})')
+    given = {image_path for image_path, _ in cfg.image.files}
+    entries += [cpio.File(path, blob, 0o644) for path, blob in base_files(cfg, tc).items()
+                if f"/{path}" not in given]
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
+
+
+def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
+    """What every image has in /etc for the C library's and Python's look-ups, as on Debian:
+    /etc/hosts (localhost, and the host name as Debian's installer writes it), Debian's
+    /etc/services and /etc/protocols (netbase, locked): socket.getservbyname, getaddrinfo with
+    a service name. [image] files may replace them."""
+    hosts = (f"127.0.0.1\tlocalhost\n127.0.1.1\t{cfg.init.hostname}\n"
+             "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    files = {"etc/hosts": hosts.encode()}
+    for name in ("services", "protocols"):
+        files[f"etc/{name}"] = (tc.runtime / "etc" / name).read_bytes()
+    return files
 
 
 def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     """The services' requirements (one lock beside the pinit.toml) and includes."""
     include = tuple(sorted({m for mods in cfg.includes.values() for m in mods}))
     if not cfg.requirements:
-        return Packages(include=include, digest="")
+        return Packages(include=include, optimize=cfg.python.optimize,
+                        exclude=cfg.python.exclude)
     from builder import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
     site = pypi.ensure(cfg.path, requirements, tc)
     return Packages(lib=site.lib, ext=site.ext, names=site.packages, include=include,
+                    optimize=cfg.python.optimize, exclude=cfg.python.exclude,
                     digest=site.lib.parent.name)
 
 

@@ -13,8 +13,13 @@ configured through environment variables that builder/compile.py sets:
                        builder/pypi.py: packages'), os.pathsep
   PINIT_PROGRAMS       for a multi-call binary: the program name of each --main, in order
   PINIT_BYTECODE       modules embedded as bytecode rather than compiled to C
-  PINIT_LEFT_OUT       standard-library modules left out when it imports them only inside
-                       functions (and no program imports them); "*": all such modules
+  PINIT_LEFT_OUT       "*": leave out every standard-library module that the standard library
+                       imports only inside functions (build/init: the init's code is pinit's own)
+  PINIT_EXCLUDE        modules (and packages, with their submodules) the pinit.toml leaves out
+  PINIT_PACKAGES       the top-level names of the services' packages: embedded as bytecode
+  PINIT_WHOLE          "1": a package a program touches comes whole (every submodule, loaded
+                       only when imported), and sysconfig's data is the target's
+  PINIT_RUNTIME        the target's Python files (sysconfig's data) to embed for PINIT_WHOLE
 
 What it does, and why:
 - Nuitka looks for libpython and Python.h of the interpreter running it (the host's); we point
@@ -398,7 +403,56 @@ del _PinitBuiltinSubmodules
 """
 
 
-def multicall_main() -> None:
+# sysconfig imports its data by a name computed at run time from the target's ABI
+# (`_sysconfigdata__aarch64-linux-gnu`, not an identifier Nuitka can embed): the target's file
+# is embedded as `_pinit_sysconfigdata` and this finder, last on sys.meta_path, gives it the
+# computed name (PINIT_SYSCONFIGDATA names it).
+SYSCONFIGDATA = """\
+class _PinitSysconfigData:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname != %r:
+            return None
+        return sys.modules["_frozen_importlib"].ModuleSpec(fullname, cls)
+    @staticmethod
+    def create_module(spec):
+        return __import__("_pinit_sysconfigdata")
+    @staticmethod
+    def exec_module(module):
+        pass
+sys.meta_path.append(_PinitSysconfigData)
+del _PinitSysconfigData
+"""
+SYSCONFIGDATA_MODULE = "_pinit_sysconfigdata"
+
+# Packages never embedded whole, wherever they are: tests and the standard library's IDE, GUI
+# and installer, which need what no appliance has (a display, pip). A program that imports one
+# of their modules by name still gets that module, as any other.
+NEVER_WHOLE = frozenset(("test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo",
+                         "lib2to3", "ensurepip"))
+# ...and packages every program's start-up touches whose submodules are always imported by
+# their full names (importlib.metadata, importlib.resources): as imported, not whole.
+NOT_EXPANDED = frozenset(("importlib",))
+
+
+def submodules(name: str, init_file: str) -> list[str]:
+    """The direct submodules of package `name` whose __init__.py is `init_file`: its .py files
+    and its folders with an __init__.py, less NEVER_WHOLE."""
+    folder = os.path.dirname(init_file)
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".py") and entry not in ("__init__.py", "__main__.py"):
+            sub = entry[:-3]
+        elif os.path.isfile(os.path.join(folder, entry, "__init__.py")):
+            sub = entry
+        else:
+            continue
+        if sub.isidentifier() and sub not in NEVER_WHOLE:
+            found.append(f"{name}.{sub}")
+    return found
+
+
+def multicall_main(sysconfigdata: str = "") -> None:
     """One binary, several programs: given several --main files, Nuitka compiles each as a
     `__main__` of its own and dispatches on the invocation name. Its dispatcher imports `re`
     (tens of milliseconds under emulation on every start, PID 1 included); this one compares
@@ -415,6 +469,8 @@ def multicall_main() -> None:
         # Nuitka sets sys.argv[0] to the executable (/init); a program sees its own name.
         lines = ["import sys", "sys.argv[0] = __compiled__.original_argv0",
                  'name = sys.argv[0].rpartition("/")[2]', *BUILTIN_SUBMODULES.splitlines()]
+        if sysconfigdata:
+            lines += (SYSCONFIGDATA % sysconfigdata).splitlines()
         mains = getMainEntryPointFilenames()
         # The program names, in the order of the mains (an entry's file name may not be its
         # program name: init.py would hide the init package).
@@ -445,6 +501,10 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             filter(None, os.environ.get("PINIT_OPTIONAL_BUILTINS", "").split(",")))
         self.bytecode = frozenset(filter(None, os.environ.get("PINIT_BYTECODE", "").split(",")))
         self.left_out = frozenset(filter(None, os.environ.get("PINIT_LEFT_OUT", "").split(",")))
+        self.exclude = frozenset(filter(None, os.environ.get("PINIT_EXCLUDE", "").split(",")))
+        self.packages = frozenset(filter(None, os.environ.get("PINIT_PACKAGES", "").split(",")))
+        self.whole = os.environ.get("PINIT_WHOLE") == "1"
+        self.sysconfigdata = os.environ.get("PINIT_SYSCONFIGDATA", "")
         self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
         self.manifests = []
         for ext_dir in self.ext_dirs:
@@ -464,7 +524,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         patch_startup()
         own_package_path()
         trim_stdlib()
-        multicall_main()
+        multicall_main(self.sysconfigdata)
 
     @staticmethod
     def isAlwaysEnabled() -> bool:
@@ -474,14 +534,45 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         """PINIT_LEFT_OUT names `name`, or is "*" (build/init: its code is pinit's own, tested)."""
         return name in self.left_out or "*" in self.left_out
 
+    def excluded(self, name: str) -> bool:
+        """The pinit.toml's `exclude` names `name` or a package it is in."""
+        parts = name.split(".")
+        return any(".".join(parts[:i]) in self.exclude for i in range(1, len(parts) + 1))
+
     def decideCompilation(self, module_name: object) -> str | None:
-        return "bytecode" if str(module_name) in self.bytecode else None
+        """Bytecode: the init's modules but the few faster as C, and the services' packages
+        (importing bytecode is faster than importing Nuitka's C, and it is a fifth of the size;
+        the standard library is bytecode already). The services' own code is compiled."""
+        name = str(module_name)
+        if name in self.bytecode or name.split(".")[0] in self.packages:
+            return "bytecode"
+        return None
+
+    def getImplicitImports(self, module: object):  # type: ignore[no-untyped-def]
+        """With PINIT_WHOLE, a package comes whole: every submodule, as bytecode loaded only
+        when imported, so what a program imports by a computed name (codecs by their names,
+        a package's plugins and dialects) is there, as in CPython."""
+        if not self.whole:
+            return
+        name = module.getFullName().asString()  # type: ignore[attr-defined]
+        if name == "sysconfig" and self.sysconfigdata:
+            yield SYSCONFIGDATA_MODULE
+        filename = module.getCompileTimeFilename()  # type: ignore[attr-defined]
+        if not filename or os.path.basename(filename) != "__init__.py" \
+                or name in NOT_EXPANDED or name.split(".")[0] == "init" or self.excluded(name):
+            return
+        for sub in submodules(name, filename):
+            if not self.excluded(sub):
+                yield sub
 
     def onModuleEncounter(self, using_module_name: object, module_name: object,
                           module_filename: str, module_kind: str) -> tuple[bool, str] | None:
-        """Not followed: a module the standard library imports only inside functions (os.popen's
-        subprocess, traceback's ast, …). Imported by the program, or at module level by any
-        module it uses, it is followed as usual (Nuitka decides per importer)."""
+        """Not followed: what the pinit.toml excludes, and (build/init) a module the standard
+        library imports only inside functions (os.popen's subprocess, traceback's ast, …).
+        Imported by the program, or at module level by any module it uses, such a module is
+        followed as usual (Nuitka decides per importer)."""
+        if self.excluded(str(module_name)):
+            return False, "pinit: the pinit.toml excludes it"
         if using_module_name is None or not self.leaves_out(str(module_name)) \
                 or module_kind != "py":
             return None   # C modules: decided from the import graph (getExtraCodeFiles)
@@ -502,7 +593,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         # module is imported (hashlib's sha and blake2 constructors), or by what the program
         # calls (datetime.strptime imports _strptime), which no import graph shows.
         lazy = {name: importer for name, importer in lazy.items() if self.leaves_out(name)}
-        eager = imported - set(lazy)
+        excluded = {name for name in imported if self.excluded(name)}
+        eager = imported - set(lazy) - excluded
         wanted = eager & set(self.ext_modules)
         for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
             wanted.update(self.ext_modules[name].get("requires", ()))  # type: ignore[arg-type]
@@ -520,10 +612,17 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             if name in (self.optional | set(self.ext_modules)) - kept - wanted - self.drop
             or (name not in embedded and name not in self.ext_modules
                 and stdlib_imports(name) is not None)})
+        reasons.update({name: "the appliance's pinit.toml excludes it ([python] exclude)"
+                        for name in excluded
+                        if name in self.optional | set(self.ext_modules) | set(self.not_built)})
         refused = sorted(reasons)
         self.linked = tuple(sorted(wanted))
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
+        # What a program imports that is not in, and why: the build prints it.
+        with open(os.path.join(self.gen_dir, "left-out.txt"), "w") as f:
+            f.write("".join(f"{name}: {reasons.get(name, 'the pinit.toml excludes it')}\n"
+                            for name in sorted(excluded | set(reasons))))
         with open(config_c) as f:
             inittab = inittab_c(f.read(), drop, (
                 *((name, str(self.ext_modules[name].get("init", f"PyInit_{name}")))

@@ -7,6 +7,8 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
   kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
   firmware the Raspberry Pi boot firmware (component non-free-firmware; no root)
   baseline busybox for the benchmark's classic shell-init initramfs (no root)
+  runtime  files of the target's Python and base system that ship in images or feed the build:
+           sysconfig's data, /etc/services, CPython's own test suite (no root)
   source   Debian source packages (.dsc and its files), built for the target (no root)
 """
 
@@ -58,4 +60,9 @@ SOURCES = ("python3.11",)
 # linux-image-arm64 is a metapackage: --update follows it to the versioned image package.
 KERNEL_META = "linux-image-arm64"
 FIRMWARE = ("raspi-firmware",)
+RUNTIME = (
+    "libpython3.11-minimal",      # the target's _sysconfigdata__aarch64-linux-gnu.py
+    "netbase",                    # /etc/services, /etc/protocols in every image
+    "libpython3.11-testsuite",    # CPython's `test` package, run on the device by the tests
+)
 BASELINE = ("busybox-static",)

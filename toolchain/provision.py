@@ -1,6 +1,7 @@
 """Provision the pinned toolchain from toolchain/bookworm.lock.json.
 
-`ensure()` makes every locked tree exist in the cache (sysroot, kernel, firmware, baseline),
+`ensure()` makes every locked tree exist in the cache (sysroot, kernel, firmware, baseline,
+runtime),
 verified against the lock and reused when its stamp matches; `update_lock()` re-resolves the
 package list deliberately. Host packages are installed with apt only when running as root;
 otherwise the exact apt command is printed and the build stops.
@@ -36,7 +37,7 @@ from toolchain.apt import (
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
 HOST_ARCH = "amd64"
-TREES = ("sysroot", "kernel", "firmware", "baseline")
+TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Toolchain:
     kernel: Path       # unpacked linux-image package: boot/vmlinuz-*, lib/modules/*, usr/lib/linux-image-*
     firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
     baseline: Path     # unpacked busybox-static
+    runtime: Path      # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
     cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
     cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/pyext.py
 
@@ -93,6 +95,7 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "kernel") for n in image]
         locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
         locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
+        locked += [target.resolve(n, "runtime") for n in packages.RUNTIME]
     with step("resolving the source packages (deb-src)"):
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
@@ -292,8 +295,7 @@ def ensure(host: bool = True) -> Toolchain:
     cache = cache_dir()
     apt: Apt | None = None
     trees: dict[str, Path] = {}
-    role_of = {"sysroot": "sysroot", "kernel": "kernel", "firmware": "firmware",
-               "baseline": "baseline"}
+    role_of = {tree: tree for tree in TREES}
     for tree in TREES:
         pkgs = [p for p in locked if p.role == role_of[tree]]
         trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)

@@ -38,11 +38,12 @@ def test_derive_sources_without_a_matching_source_is_an_error(tmp_path: Path) ->
 def test_lock_lists_every_role_with_versions_and_hashes() -> None:
     locked = provision.read_lock()
     roles = {p.role for p in locked}
-    assert roles == {"host", "sysroot", "kernel", "firmware", "baseline"}
+    assert roles == {"host", "sysroot", "kernel", "firmware", "baseline", "runtime"}
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
     names = {p.name for p in locked}
-    assert {"libpython3.11-dev", "gcc-aarch64-linux-gnu", "raspi-firmware", "busybox-static"} <= names
+    assert {"libpython3.11-dev", "gcc-aarch64-linux-gnu", "raspi-firmware", "busybox-static",
+            "libpython3.11-minimal", "netbase", "libpython3.11-testsuite"} <= names
     assert any(n.startswith("linux-image-6.1.0-") for n in names)
     sdist = json.loads(provision.LOCK.read_text())["cffi_sdist"]
     assert sdist["name"] == "cffi" and len(sdist["sha256"]) == 64
