@@ -112,7 +112,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
                    programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
                    include: tuple[str, ...] = (), package_data: tuple[str, ...] = (),
                    flags: tuple[str, ...] = INIT_FLAGS, whole: bool = False,
-                   exclude: tuple[str, ...] = (), packages: tuple[str, ...] = ()) -> Path:
+                   exclude: tuple[str, ...] = (), compiled: tuple[str, ...] = ()) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
@@ -162,7 +162,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "PINIT_BYTECODE": ",".join(init_bytecode()),
         "PINIT_LEFT_OUT": ",".join(left_out),
         "PINIT_EXCLUDE": ",".join(exclude),
-        "PINIT_PACKAGES": ",".join(packages),
+        "PINIT_COMPILED": ",".join((*INIT_COMPILED, *compiled)),
         "PINIT_WHOLE": "1" if whole else "",
         "PINIT_SYSCONFIGDATA": sysconfigdata,
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
@@ -262,6 +262,7 @@ class Packages:
     digest: str = ""
     optimize: int = 0                     # [python] optimize: 0 as `python3`, 1 -O, 2 -OO
     exclude: tuple[str, ...] = ()         # [python] exclude: modules and packages left out
+    compiled: tuple[str, ...] = ()        # [python] compiled: compiled to C, not bytecode
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Package
     runtime = tc.runtime / ".pinit-stamp"   # sysconfig's data
     digest.update(runtime.read_bytes() if runtime.is_file() else b"")
     digest.update(json.dumps([packages.digest, packages.include, packages.optimize,
-                              packages.exclude]).encode())
+                              packages.exclude, packages.compiled]).encode())
     for name, program in sorted(services.items()):
         sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
         digest.update(name.encode() + b"\0" + str(program.name).encode())
@@ -336,7 +337,7 @@ def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, pack
                    ext_dirs=(packages.ext,) if packages.ext else (),
                    include=packages.include, package_data=packages.names,
                    flags=APPLIANCE_FLAGS + OPTIMIZE_FLAGS[packages.optimize], whole=True,
-                   exclude=packages.exclude, packages=packages.names)
+                   exclude=packages.exclude, compiled=packages.compiled)
     # What Nuitka put beside the binary (package data such as certifi's cacert.pem) ships
     # beside /init, where the compiled packages look for it.
     shutil.rmtree(data, ignore_errors=True)

@@ -40,7 +40,7 @@ KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
-PYTHON_KEYS = ("optimize", "exclude")
+PYTHON_KEYS = ("optimize", "exclude", "compiled")
 APP_DIR = "/app"                       # services are packed as /app/<name>
 RESERVED = ("/init", "/etc/pinit.json")
 EM_AARCH64 = 183
@@ -64,6 +64,7 @@ class Python:
     """[python]: how the Python services are built (one binary for them all)."""
     optimize: int = 0                          # 0 as `python3 app.py`, 1 as -O, 2 as -OO
     exclude: tuple[str, ...] = ()              # modules and packages left out of the binary
+    compiled: tuple[str, ...] = ()             # modules and packages compiled to C
 
 
 @dataclass(frozen=True)
@@ -329,11 +330,13 @@ def _python(doc: dict, source: str) -> Python:
         raise _error(source, where, "optimize", optimize,
                      "expected 0 (as python3), 1 (as python3 -O: no asserts) or 2 "
                      "(as python3 -OO: no asserts, no docstrings)")
-    exclude = _lines(table, "exclude", source, where)
-    for module in exclude:
-        if not all(part.isidentifier() for part in module.split(".")):
-            raise _error(source, where, "exclude", module, "expected a dotted module name")
-    return Python(optimize=optimize, exclude=exclude)
+    names = {}
+    for key in ("exclude", "compiled"):
+        names[key] = _lines(table, key, source, where)
+        for module in names[key]:
+            if not all(part.isidentifier() for part in module.split(".")):
+                raise _error(source, where, key, module, "expected a dotted module name")
+    return Python(optimize=optimize, **names)
 
 
 def _build(doc: dict, path: Path) -> BuildConfig:

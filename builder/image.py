@@ -228,6 +228,7 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     site = pypi.ensure(cfg.path, requirements, tc)
     return Packages(lib=site.lib, ext=site.ext, names=site.packages, include=include,
                     optimize=cfg.python.optimize, exclude=cfg.python.exclude,
+                        compiled=cfg.python.compiled,
                     digest=site.lib.parent.name)
 
 

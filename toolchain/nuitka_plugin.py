@@ -16,7 +16,8 @@ configured through environment variables that builder/compile.py sets:
   PINIT_LEFT_OUT       "*": leave out every standard-library module that the standard library
                        imports only inside functions (build/init: the init's code is pinit's own)
   PINIT_EXCLUDE        modules (and packages, with their submodules) the pinit.toml leaves out
-  PINIT_PACKAGES       the top-level names of the services' packages: embedded as bytecode
+  PINIT_COMPILED       modules (and packages) compiled to C; with PINIT_WHOLE every other
+                       module but the main scripts is embedded as bytecode
   PINIT_WHOLE          "1": a package a program touches comes whole (every submodule, loaded
                        only when imported), and sysconfig's data is the target's
   PINIT_RUNTIME        the target's Python files (sysconfig's data) to embed for PINIT_WHOLE
@@ -502,7 +503,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.bytecode = frozenset(filter(None, os.environ.get("PINIT_BYTECODE", "").split(",")))
         self.left_out = frozenset(filter(None, os.environ.get("PINIT_LEFT_OUT", "").split(",")))
         self.exclude = frozenset(filter(None, os.environ.get("PINIT_EXCLUDE", "").split(",")))
-        self.packages = frozenset(filter(None, os.environ.get("PINIT_PACKAGES", "").split(",")))
+        self.compiled = frozenset(filter(None, os.environ.get("PINIT_COMPILED", "").split(",")))
         self.whole = os.environ.get("PINIT_WHOLE") == "1"
         self.sysconfigdata = os.environ.get("PINIT_SYSCONFIGDATA", "")
         self.ext_dirs = _env("PINIT_EXT_DIRS").split(os.pathsep)
@@ -534,17 +535,27 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         """PINIT_LEFT_OUT names `name`, or is "*" (build/init: its code is pinit's own, tested)."""
         return name in self.left_out or "*" in self.left_out
 
+    @staticmethod
+    def within(name: str, names: frozenset[str]) -> bool:
+        """`names` has `name` or a package it is in."""
+        parts = name.split(".")
+        return any(".".join(parts[:i]) in names for i in range(1, len(parts) + 1))
+
     def excluded(self, name: str) -> bool:
         """The pinit.toml's `exclude` names `name` or a package it is in."""
-        parts = name.split(".")
-        return any(".".join(parts[:i]) in self.exclude for i in range(1, len(parts) + 1))
+        return self.within(name, self.exclude)
 
     def decideCompilation(self, module_name: object) -> str | None:
-        """Bytecode: the init's modules but the few faster as C, and the services' packages
-        (importing bytecode is faster than importing Nuitka's C, and it is a fifth of the size;
-        the standard library is bytecode already). The services' own code is compiled."""
+        """Bytecode: the init's modules but the few faster as C (PINIT_COMPILED), and in an
+        appliance every module but the programs' main scripts and what the pinit.toml names in
+        [python] compiled (importing bytecode is faster than importing Nuitka's C, and it is a
+        fifth of the size; the standard library is bytecode already)."""
         name = str(module_name)
-        if name in self.bytecode or name.split(".")[0] in self.packages:
+        if name in self.bytecode:
+            return "bytecode"
+        if self.within(name, self.compiled):
+            return "compiled"
+        if self.whole and not name.startswith(("multidist-", "__main__", "__parents_main__")):
             return "bytecode"
         return None
 
