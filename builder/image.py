@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, sdimage
 from builder.apps import app_files, is_python
-from builder.compile import Packages, build_appliance
 from builder.config import BuildConfig, load_build_config, to_init_json
-from builder.elf import require_static_aarch64
+from builder.formats import bootfs, compress, cpio, sdimage
+from builder.formats.elf import require_static_aarch64
+from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
 from hostkit.run import log, step
 from init import cgroup, early
@@ -205,7 +205,7 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     include = tuple(sorted({m for mods in cfg.includes.values() for m in mods}))
     if not cfg.requirements:
         return Packages(include=include, digest="")
-    from builder import pypi
+    from builder.python import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
     site = pypi.ensure(cfg.path, requirements, tc)

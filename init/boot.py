@@ -265,7 +265,7 @@ class Boot:
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
         self.log(self.timeline.summary(self.kernel.clock()))
-        # The compiled entry starts PID 1 with the collector off (builder/compile.py); what the
+        # The compiled entry starts PID 1 with the collector off (builder/python/compile.py); what the
         # boot made lives as long as PID 1, so it is frozen out of every later collection.
         gc.freeze()
         gc.enable()
@@ -274,7 +274,7 @@ class Boot:
                            + (f" ({step.error})" if step.error else ""))
         self.write_timeline()
         if self.config is not None and self.config.timeline:
-            # One console line for `invoke boot --timeline`, which draws it (builder/timeline.py).
+            # One console line for `invoke boot --timeline`, which draws it (builder/qemu/timeline.py).
             self.log("timeline " + self.timeline.to_json(compact=True).decode())
 
     def write_timeline(self) -> None:

@@ -47,7 +47,7 @@ class Toolchain:
     firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
     baseline: Path     # unpacked busybox-static
     cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
-    cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/pyext.py
+    cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
 
     @property
     def kernel_release(self) -> str:

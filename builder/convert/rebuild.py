@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from builder import bootfs, image
+from builder import image
 from builder.config import BuildConfig, Image, load_build_config
-from builder.sources import (
+from builder.convert.sources import (
     BOARD,
     RPIOS,
     Parts,
@@ -32,12 +32,13 @@ from builder.sources import (
     kernel_release,
 )
 
-# Moved to builder/sources.py; still convert.<name> for tests/unit/test_convert.py.
-from builder.sources import CARD as CARD
-from builder.sources import FOLDER as FOLDER
-from builder.sources import _extract as _extract
-from builder.sources import _root_partition as _root_partition
-from builder.sources import lookup as lookup
+# Moved to builder/convert/sources.py; still convert.<name> for tests/unit/test_convert.py.
+from builder.convert.sources import CARD as CARD
+from builder.convert.sources import FOLDER as FOLDER
+from builder.convert.sources import _extract as _extract
+from builder.convert.sources import _root_partition as _root_partition
+from builder.convert.sources import lookup as lookup
+from builder.formats import bootfs
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from init import frozen

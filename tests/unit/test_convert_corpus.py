@@ -16,7 +16,9 @@ import pytest
 from test_convert import classic
 from test_kmod import RELEASE, fake_ko
 
-from builder import convert, cpio, shparse
+from builder.convert import rebuild
+from builder.convert.sh import parse
+from builder.formats import cpio
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "convert"
@@ -28,9 +30,9 @@ def converted(tmp_path: Path, case: str) -> str:
     folder = classic(tmp_path, (CORPUS / f"{case}.sh").read_text(), [
         cpio.File("app/probe", PROBE, 0o755), cpio.File("opt/probe", PROBE, 0o755),
         cpio.File("lib/modules/dummy.ko", fake_ko("dummy")), cpio.Dir("tmp")])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = rebuild.detect(folder, tmp_path / "work")
+    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert parts.services, "every case has a program to run"
     lines = [f"# Written by tests/unit/test_convert_corpus.py from tests/corpus/{case}.sh "
              "(PINIT_UPDATE_GOLDEN=1 rewrites it).", *parts.report, "services:"]
@@ -62,5 +64,5 @@ def test_corpus_report(case: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_corpus_parses_as_the_shell_does(case: str) -> None:
     """Every corpus script is a whole tree, each line of a command accounted to its line."""
-    tree = shparse.parse((CORPUS / f"{case}.sh").read_text())
+    tree = parse.parse((CORPUS / f"{case}.sh").read_text())
     assert tree.items
