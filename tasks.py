@@ -16,9 +16,9 @@ from typing import Any
 
 from invoke import task
 
-REPO = Path(__file__).resolve().parent
-BUILD = REPO / "build"
-sys.path.insert(0, str(REPO))
+# The repository on the path first (invoke may run from elsewhere), then its paths from their owner.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hostkit.paths import BUILD  # noqa: E402
 
 
 def reported(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -18,8 +18,10 @@ from builder.formats import bootfs, compress, cpio, sdimage
 from builder.formats.elf import require_static_aarch64
 from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
+from hostkit.paths import REPO
 from hostkit.run import log, step
 from init import cgroup, early
+from init.config import CONFIG_FILE
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -154,7 +156,7 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.File("init", init.read_bytes(), 0o755),
         # The kernel's module requests run /sbin/modprobe: the same binary, by that name.
         cpio.Dir("sbin"), cpio.Symlink("sbin/modprobe", "/init"),
-        cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
+        cpio.File(CONFIG_FILE.lstrip("/"), to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
     if cfg.accounts.users or cfg.accounts.groups:
@@ -265,5 +267,5 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
 
 
 def default_config() -> Path:
-    return Path(os.environ.get("PINIT_CONFIG", Path(__file__).resolve().parent.parent / "pinit.toml"))
+    return Path(os.environ.get("PINIT_CONFIG", REPO / "pinit.toml"))
 

@@ -14,7 +14,7 @@ import gc
 from init import cmdline, configfile
 from init.cgroup import Cgroups
 from init.cmdline import apply_cmdline
-from init.config import Config
+from init.config import CONFIG_FILE, Config
 from init.console import Log, errname, open_console
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from init.network import Interface
     from init.watchdog import Watchdog
 
-CONFIG = "/etc/pinit.json"
 TIMELINE = "/run/pinit/timeline.json"
 BOOT_UMASK = 0o000       # device nodes and directories get exactly the modes in the steps
 SERVICE_UMASK = 0o022    # what services (and files they create) are used to
@@ -46,7 +45,7 @@ class Boot:
         self.kernel = kernel
         self.log = log
         self.root = root
-        self.config_path = config_path or prefixed(root, CONFIG)
+        self.config_path = config_path or prefixed(root, CONFIG_FILE)
         # Only a real boot (root "/") takes over the console and writes to /dev/kmsg; a host
         # test keeps the stdio it was started with, and /dev of a devtmpfs is the host's.
         self.real_console = root == "/"

@@ -17,12 +17,13 @@ from builder.convert import rebuild
 from builder.convert.sh import parse
 from builder.formats import cpio
 from builder.qemu import harness
+from hostkit.paths import REPO
 from tests.shcases import INVALID, VALID
 from toolchain.provision import Toolchain
 
 pytestmark = pytest.mark.qemu
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = REPO / "tests" / "corpus"
 CASES = sorted(p.stem for p in CORPUS.glob("*.sh"))
 
 # Prints one line of what it sees; exits 1 while it has run at most $PROBE_CRASHES times

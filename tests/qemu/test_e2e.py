@@ -16,11 +16,11 @@ import pytest
 from builder.formats import cpio
 from builder.image import build
 from builder.qemu import harness
+from hostkit.paths import REPO
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-REPO = Path(__file__).resolve().parents[2]
 POWER_DOWN = "reboot: Power down"
 
 HEADERS = """

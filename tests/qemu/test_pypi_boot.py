@@ -8,18 +8,18 @@ pinit.lock. Needs the pip index for the first fetch (then the cache); CI runs it
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from builder.formats import compress, cpio
 from builder.image import build
 from builder.qemu import harness
+from hostkit.paths import REPO
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-APP = Path(__file__).resolve().parents[1] / "apps/pypi"
+APP = REPO / "tests" / "apps" / "pypi"
 
 
 def test_pyserial_gpiod_spidev_and_a_restarted_asyncio_service(built_init, toolchain,

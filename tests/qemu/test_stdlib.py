@@ -14,12 +14,12 @@ import pytest
 
 from builder.image import build
 from builder.qemu import harness
+from hostkit.paths import REPO
 from toolchain import nuitka_plugin
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "tests/apps/stdlib_probe.py"
 
 

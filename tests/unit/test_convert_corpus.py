@@ -19,9 +19,10 @@ from test_kmod import RELEASE, fake_ko
 from builder.convert import rebuild
 from builder.convert.sh import parse
 from builder.formats import cpio
+from hostkit.paths import REPO
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "convert"
+CORPUS = REPO / "tests" / "corpus"
+GOLDEN = REPO / "tests" / "golden" / "convert"
 CASES = sorted(p.stem for p in CORPUS.glob("*.sh"))
 PROBE = b"\x7fELF" + b"\0" * 60 + b"probe"
 

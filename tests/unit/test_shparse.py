@@ -23,9 +23,10 @@ from builder.convert.sh.tree import (
     Pipeline,
     Simple,
 )
+from hostkit.paths import REPO
 from tests.shcases import INVALID, VALID
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = REPO / "tests" / "corpus"
 
 
 
