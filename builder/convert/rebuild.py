@@ -1,4 +1,4 @@
-"""`invoke image --source PATH`: replace the shell init of an existing Pi boot folder or card.
+"""`invoke image --from PATH`: replace the shell init of an existing Pi boot folder or card.
 
 Three kinds of input, never modified: a classic boot folder (config.txt, cmdline.txt, kernel and
 an initramfs whose /init is a busybox shell script), a card image whose FAT partition 1 holds
@@ -31,13 +31,6 @@ from builder.convert.sources import (
     from_rootfs,
     kernel_release,
 )
-
-# Moved to builder/convert/sources.py; still convert.<name> for tests/unit/test_convert.py.
-from builder.convert.sources import CARD as CARD
-from builder.convert.sources import FOLDER as FOLDER
-from builder.convert.sources import _extract as _extract
-from builder.convert.sources import _root_partition as _root_partition
-from builder.convert.sources import lookup as lookup
 from builder.formats import bootfs
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic

@@ -1,4 +1,4 @@
-"""Read the input of `invoke image --source PATH` (never modified): what it is and what it holds.
+"""Read the input of `invoke image --from PATH` (never modified): what it is and what it holds.
 
 `detect` tells the three kinds apart (a classic boot folder, a card image whose FAT partition 1
 holds one, a Raspberry Pi OS card) and reads its config.txt and cmdline.txt. `from_initramfs`

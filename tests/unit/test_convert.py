@@ -11,7 +11,7 @@ import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
 from builder.config import BuildConfig, load_build_config
-from builder.convert import initscript, rebuild
+from builder.convert import initscript, rebuild, sources
 from builder.formats import bootfs, compress, cpio, sdimage
 from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
@@ -148,12 +148,12 @@ def test_folder_without_config_txt(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
     (folder / "config.txt").unlink()
     with pytest.raises(BuildError, match=f"{folder}: no config.txt"):
-        rebuild.detect(folder, tmp_path / "work")
+        sources.detect(folder, tmp_path / "work")
 
 
 def test_missing_source(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=f"{tmp_path / 'nope.img'}: no such"):
-        rebuild.detect(tmp_path / "nope.img", tmp_path / "work")
+        sources.detect(tmp_path / "nope.img", tmp_path / "work")
 
 
 def test_random_file(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_random_file(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(4096))
     with pytest.raises(BuildError, match=f"{path}: not a boot folder or a card image .*"
                        "no MBR partition table"):
-        rebuild.detect(path, tmp_path / "work")
+        sources.detect(path, tmp_path / "work")
 
 
 def test_unreadable_image(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_unreadable_image(tmp_path: Path) -> None:
     path = tmp_path / "truncated.img"
     path.write_bytes(bytes(mbr))
     with pytest.raises(BuildError, match=f"{path}: not a boot folder.*: partition 1 ends") as err:
-        rebuild.detect(path, tmp_path / "work")
+        sources.detect(path, tmp_path / "work")
     assert "truncated or corrupt" in err.value.hint
 
 
@@ -180,26 +180,26 @@ def test_folder_with_a_root_partition_needs_the_card(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
     (folder / "cmdline.txt").write_text("console=tty1 root=PARTUUID=abcd-02 rootwait\n")
     with pytest.raises(BuildError, match="root=") as err:
-        rebuild.detect(folder, tmp_path / "work")
+        sources.detect(folder, tmp_path / "work")
     assert "card image" in err.value.hint
 
 
 def test_classic_folder_and_card_are_detected(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
-    src = rebuild.detect(folder, tmp_path / "work")
-    assert (src.kind, src.kernel, src.initramfs) == (rebuild.FOLDER, "kernel8.img", "initramfs.gz")
+    src = sources.detect(folder, tmp_path / "work")
+    assert (src.kind, src.kernel, src.initramfs) == (sources.FOLDER, "kernel8.img", "initramfs.gz")
     card = tmp_path / "card.img"
     sdimage.make_image(card, folder)
-    src = rebuild.detect(card, tmp_path / "work")
-    assert src.kind == rebuild.CARD and (src.boot / "overlays/vc4-kms-v3d.dtbo").is_file()
+    src = sources.detect(card, tmp_path / "work")
+    assert src.kind == sources.CARD and (src.boot / "overlays/vc4-kms-v3d.dtbo").is_file()
     assert src.cmdline == ("console=serial0,115200", "console=tty1", "rdinit=/init")
 
 
 def test_root_partition_number() -> None:
-    assert rebuild._root_partition(["root=PARTUUID=6c586e13-02"]) == 2
-    assert rebuild._root_partition(["root=/dev/mmcblk0p3"]) == 3
-    assert rebuild._root_partition(["root=/dev/sda5"]) == 5
-    assert rebuild._root_partition(["quiet"]) == 2
+    assert sources._root_partition(["root=PARTUUID=6c586e13-02"]) == 2
+    assert sources._root_partition(["root=/dev/mmcblk0p3"]) == 3
+    assert sources._root_partition(["root=/dev/sda5"]) == 5
+    assert sources._root_partition(["quiet"]) == 2
 
 
 def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
@@ -207,17 +207,17 @@ def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
     plain.write_bytes(b"\0" * 64 + b"Linux version 6.6.31+rpt-rpi-v8 (gcc) #1 SMP\0")
     packed = tmp_path / "kernel8.img"
     packed.write_bytes(compress.compress(plain.read_bytes(), "gzip"))
-    assert rebuild.kernel_release(plain) == rebuild.kernel_release(packed) == "6.6.31+rpt-rpi-v8"
+    assert sources.kernel_release(plain) == sources.kernel_release(packed) == "6.6.31+rpt-rpi-v8"
     plain.write_bytes(b"no banner")
-    assert rebuild.kernel_release(plain) == ""
+    assert sources.kernel_release(plain) == ""
 
 
 def test_lookup_follows_symlinks() -> None:
     tree = {e.path: e for e in [cpio.Symlink("lib", "usr/lib"), cpio.Dir("usr/lib"),
                                 cpio.Symlink("usr/lib/ld.so", "/usr/lib/real/ld-2.36.so"),
                                 cpio.Symlink("bin/sh", "../bin/busybox")]}
-    assert rebuild.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
-    assert rebuild.lookup(tree, "bin/sh") == "bin/busybox"
+    assert sources.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
+    assert sources.lookup(tree, "bin/sh") == "bin/busybox"
 
 
 # ---- convert: reading the old initramfs
@@ -233,9 +233,9 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
         cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base", aliases=(
             "virtio:d00000001v*",))),
     ])
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
 
     [service] = parts.services
     assert (service.name, service.exec, service.args) == ("hello", "/app/hello", ("--fast",))
@@ -256,9 +256,9 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
 
 def script_config(tmp_path: Path, init: str, toml: str = "") -> tuple[BuildConfig, list[str]]:
     folder = classic(tmp_path, init, [cpio.File("app/x", b"\x7fELF" + b"\0" * 60, 0o755)])
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     user = None
     if toml:
         (tmp_path / "pinit.toml").write_text(toml)
@@ -285,18 +285,18 @@ def test_modules_for_another_kernel_are_refused(tmp_path: Path) -> None:
     other = MAGIC.replace(RELEASE, "5.10.0-old")
     folder = classic(tmp_path, "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
                      [cpio.File("m/dummy.ko", fake_ko("dummy", vermagic=other))])
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     with pytest.raises(BuildError, match="built for kernel 5.10.0-old, but the kernel is"):
-        rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+        sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
 
 
 def test_non_script_init_needs_a_config(tmp_path: Path) -> None:
     folder = classic(tmp_path, "\x7fELF static init")
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules")
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules")
     with pytest.raises(BuildError, match="no shell script /init") as err:
-        rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+        sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert "--config" in err.value.hint
 
 
@@ -323,7 +323,7 @@ def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
     tree = {e.path: e for e in [cpio.Symlink("x", "../../../../outside"),
                                 cpio.File("x/owned", b"no")]}
     with pytest.raises(BuildError, match="/x/owned: leads out of the archive"):
-        rebuild._extract(tree, tmp_path / "old")
+        sources._extract(tree, tmp_path / "old")
     assert not (tmp_path.parent / "outside").exists()
 
 
@@ -334,9 +334,9 @@ def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
         cpio.File("etc/group", b"root:x:0:\ndialout:x:20:\n"),
         cpio.File("etc/mdev.conf", b"ttyUSB[0-9]* root:dialout 660\n(a|b) root:root 600\n"),
     ])
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert [(d.kernel, d.gid, d.mode) for d in parts.devices] == [("ttyUSB*", 20, 0o660)]
     report = "\n".join(parts.report)
     assert "line 2 `(a|b) root:root 600`: NOT translated" in report

@@ -16,7 +16,7 @@ import pytest
 from test_convert import classic
 from test_kmod import RELEASE, fake_ko
 
-from builder.convert import rebuild
+from builder.convert import sources
 from builder.convert.sh import parse
 from builder.formats import cpio
 from hostkit.paths import REPO
@@ -31,9 +31,9 @@ def converted(tmp_path: Path, case: str) -> str:
     folder = classic(tmp_path, (CORPUS / f"{case}.sh").read_text(), [
         cpio.File("app/probe", PROBE, 0o755), cpio.File("opt/probe", PROBE, 0o755),
         cpio.File("lib/modules/dummy.ko", fake_ko("dummy")), cpio.Dir("tmp")])
-    src = rebuild.detect(folder, tmp_path / "work")
-    parts = rebuild.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    rebuild.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert parts.services, "every case has a program to run"
     lines = [f"# Written by tests/unit/test_convert_corpus.py from tests/corpus/{case}.sh "
              "(PINIT_UPDATE_GOLDEN=1 rewrites it).", *parts.report, "services:"]
