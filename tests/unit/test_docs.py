@@ -144,3 +144,49 @@ def test_every_source_file_is_named_in_the_architecture() -> None:
     missing = [str(p.relative_to(REPO)) for p in SOURCES
                if f"`{p.relative_to(REPO)}`" not in text]
     assert not missing, missing
+
+
+def catalogue() -> list[str]:
+    """init/main.py's console catalogue: one pattern per line it lists, annotations left out."""
+    doc = ast.get_docstring(ast.parse((REPO / "init" / "main.py").read_text())) or ""
+    block = doc.split("Console lines", 1)[1].split("\n\n", 2)[1]
+    entries: list[str] = []
+    for line in block.splitlines():
+        text = re.split(r"\s{2,}", line.strip())[0]
+        if text.startswith("pinit: "):
+            entries.append(text)
+        elif entries and len(line) - len(line.lstrip()) < 20:   # the entry goes on, not its note
+            entries[-1] += " " + text
+    return entries
+
+
+def pattern(entry: str) -> re.Pattern[str]:
+    """A catalogue line as a regex: N K S X W SIG, <…>, ..., paths, errnos and names stand for
+    any value of their kind."""
+    words = {"N": r"\d+", "K": r"\d+", "S": r"-?\d+", "X": r"\d+(?:\.\d+)?", "W": r"\d+(?:\.\d+)?",
+             "SIG": r"SIG[A-Z0-9]+", "app": r"[\w.-]+", "dummy": r"[\w-]+"}
+    out = []
+    for token in re.findall(r"<[^>]*>|\.\.\.|'[^']*'|E[A-Z]+ \([^)]*\)|/[\w/.=-]+|\w+(?:\|\w+)+"
+                            r"|\w+|\W", entry):
+        if "|" in token:
+            out.append(f"(?:{token})")
+        elif token.startswith("<") or token == "...":
+            out.append(".*")
+        elif token.startswith("'") and len(token) > 1:
+            out.append("'[^']*'")
+        elif re.fullmatch(r"E[A-Z]+ \([^)]*\)", token):
+            out.append(r"E[A-Z]+ \([^)]*\)")
+        elif token.startswith("/"):
+            out.append(r"/\S+")
+        else:
+            out.append(words.get(token, re.escape(token)))
+    return re.compile("".join(out))
+
+
+def test_the_console_catalogue_matches_the_golden_transcripts() -> None:
+    """Every console line a golden boot shows is one that init/main.py's catalogue lists."""
+    patterns = [pattern(entry) for entry in catalogue()]
+    lines = {m.group(1) for path in sorted((REPO / "tests" / "golden").glob("*.txt"))
+             for m in re.finditer(r"console\| (pinit: .*)$", path.read_text(), re.M)}
+    unlisted = sorted(line for line in lines if not any(p.fullmatch(line) for p in patterns))
+    assert lines and not unlisted, unlisted
