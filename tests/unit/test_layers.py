@@ -105,3 +105,14 @@ def test_the_image_pipeline_neither_converts_nor_runs_images() -> None:
 def test_the_rules_see_imports_inside_functions() -> None:
     source = REPO / "builder" / "image.py"
     assert {"builder.kmod", "init.coldplug", "builder.python.pypi"} <= imported_modules(source)
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists packages one by one: a new folder of the builder must be named there."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {str(init.parent.relative_to(REPO)).replace("/", ".")
+             for pkg in ("init", "builder", "toolchain", "hostkit")
+             for init in (REPO / pkg).rglob("__init__.py")}
+    assert found == listed, sorted(found ^ listed)
