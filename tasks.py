@@ -16,9 +16,9 @@ from typing import Any
 
 from invoke import task
 
-REPO = Path(__file__).resolve().parent
-BUILD = REPO / "build"
-sys.path.insert(0, str(REPO))
+# The repository on the path first (invoke may run from elsewhere), then its paths from their owner.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hostkit.paths import BUILD  # noqa: E402
 
 
 def reported(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,8 +55,8 @@ def toolchain(c, update=False):
 def lock(c, config=None):
     """Resolve the Python services' requirements again into pinit.lock beside the pinit.toml."""
     from builder import image as img
-    from builder import pypi
     from builder.config import load_build_config
+    from builder.python import pypi
 
     cfg = load_build_config(Path(config) if config else img.default_config())
     if not cfg.requirements:
@@ -69,7 +69,7 @@ def lock(c, config=None):
 @reported
 def build_init(c, debug=False):
     """Compile init/ into build/init: one static aarch64 ELF."""
-    from builder.compile import build_init as build
+    from builder.python.compile import build_init as build
     from hostkit.run import step
     from toolchain import provision
 
@@ -88,8 +88,8 @@ def build_init(c, debug=False):
 def image(c, config=None, from_=None, out=None):
     """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
     from builder import image as img
-    from builder.compile import build_init as build
-    from builder.compile import init_is_current
+    from builder.python.compile import build_init as build
+    from builder.python.compile import init_is_current
     from hostkit.run import step
     from toolchain import provision
 
@@ -100,9 +100,9 @@ def image(c, config=None, from_=None, out=None):
             build(tc, init)
     outdir = Path(out) if out else BUILD
     if from_:
-        from builder import convert
+        from builder.convert import rebuild
 
-        convert.build_from(Path(from_), Path(config) if config else None, outdir, init, tc)
+        rebuild.build_from(Path(from_), Path(config) if config else None, outdir, init, tc)
         return
     built = img.build(Path(config) if config else img.default_config(), outdir, init, tc)
     print(f"boot folder: {built.boot}  (copy its contents onto a FAT-formatted SD card)")
@@ -113,7 +113,7 @@ def image(c, config=None, from_=None, out=None):
 @reported
 def test(c, k=None, fast=False):
     """Provision, build the init, then run the whole test suite (unit, namespace, QEMU boots)."""
-    from builder.compile import build_init as build
+    from builder.python.compile import build_init as build
     from hostkit.run import step
     from toolchain import provision
 
@@ -136,8 +136,8 @@ def test(c, k=None, fast=False):
 @reported
 def bench(c, n=5, no_builds=False, no_icount=False):
     """Build time, size and boot time of pinit beside busybox; build/bench.json, docs/benchmarks.md."""
-    from builder import bench as b
-    from builder.compile import build_init as build
+    from builder.python.compile import build_init as build
+    from builder.qemu import bench as b
     from toolchain import provision
 
     tc = provision.ensure()
@@ -159,20 +159,20 @@ def bench(c, n=5, no_builds=False, no_icount=False):
 def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
          timeline=False, net=False):
     """Boot a boot folder or card image in QEMU the way the Pi firmware would."""
-    from builder import qemu
+    from builder.qemu import harness
 
     source = Path(path) if path else BUILD / "boot"
     append = ["pinit.timeline=1"] if timeline else []
-    nic = qemu.NIC_USER_RESTRICTED if net else "none"
-    with qemu.plan(source, machine, append, disk=Path(disk) if disk else None, nic=nic) as plan:
+    nic = harness.NIC_USER_RESTRICTED if net else "none"
+    with harness.plan(source, machine, append, disk=Path(disk) if disk else None, nic=nic) as plan:
         if not expect and not timeline:
-            qemu.run(plan, interactive=True)
+            harness.run(plan, interactive=True)
             return
         wanted = expect or (["pinit: timeline "] if timeline else ["pinit: boot "])
-        result = qemu.run(plan, expect=wanted, fail=fail or [],
+        result = harness.run(plan, expect=wanted, fail=fail or [],
                           timeout=float(timeout), echo=True)
     if timeline:
-        from builder import timeline as tl
+        from builder.qemu import timeline as tl
 
         svg = tl.render_from_console(result.lines, BUILD / "timeline.svg")
         print(f"pinit: boot timeline: {svg}")

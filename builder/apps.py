@@ -3,14 +3,14 @@
 An aarch64 ELF is checked with pyelftools: a static one is copied as it is; a dynamic one gets
 its interpreter and DT_NEEDED libraries, recursively, from the arm64 sysroot (or the build fails
 listing all that is missing). Python programs (a .py file or a folder with __main__.py) are
-not files of their own: builder/compile.py compiles them into the init's one binary.
+not files of their own: builder/python/compile.py compiles them into the init's one binary.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from builder.elf import inspect_elf, is_elf, require_aarch64
+from builder.formats.elf import inspect_elf, is_elf, require_aarch64
 from hostkit.errors import BuildError
 from hostkit.run import log
 
@@ -72,7 +72,7 @@ def _python_sources(program: Path) -> list[Path]:
 
 
 def is_python(program: Path) -> bool:
-    """A Python service: compiled into the appliance's one binary (builder/compile.py)."""
+    """A Python service: compiled into the appliance's one binary (builder/python/compile.py)."""
     return program.is_dir() or program.suffix == ".py"
 
 

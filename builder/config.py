@@ -16,6 +16,7 @@ from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from hostkit.errors import BuildError
 from init.config import (
+    CONFIG_FILE,
     Config,
     Data,
     Device,
@@ -42,7 +43,7 @@ SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
 PYTHON_KEYS = ("optimize", "exclude", "compiled")
 APP_DIR = "/app"                       # services are packed as /app/<name>
-RESERVED = ("/init", "/etc/pinit.json")
+RESERVED = ("/init", CONFIG_FILE)
 EM_AARCH64 = 183
 ELF_MACHINES = {3: "x86", 40: "32-bit ARM", 62: "x86-64", 183: "aarch64"}
 SIZE_UNITS = {"": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,

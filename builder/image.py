@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, sdimage
 from builder.apps import app_files, is_python
-from builder.compile import Packages, build_appliance
 from builder.config import BuildConfig, load_build_config, to_init_json
-from builder.elf import require_static_aarch64
+from builder.formats import bootfs, compress, cpio, sdimage
+from builder.formats.elf import require_static_aarch64
+from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
+from hostkit.paths import REPO
 from hostkit.run import log, step
 from init import cgroup, early
+from init.config import CONFIG_FILE
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -154,7 +156,7 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.File("init", init.read_bytes(), 0o755),
         # The kernel's module requests run /sbin/modprobe: the same binary, by that name.
         cpio.Dir("sbin"), cpio.Symlink("sbin/modprobe", "/init"),
-        cpio.File("etc/pinit.json", to_init_json(cfg), 0o644),
+        cpio.File(CONFIG_FILE.lstrip("/"), to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
     if cfg.accounts.users or cfg.accounts.groups:
@@ -221,15 +223,14 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     include = tuple(sorted({m for mods in cfg.includes.values() for m in mods}))
     if not cfg.requirements:
         return Packages(include=include, optimize=cfg.python.optimize,
-                        exclude=cfg.python.exclude)
-    from builder import pypi
+                        exclude=cfg.python.exclude, compiled=cfg.python.compiled)
+    from builder.python import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
     site = pypi.ensure(cfg.path, requirements, tc)
     return Packages(lib=site.lib, ext=site.ext, names=site.packages, include=include,
                     optimize=cfg.python.optimize, exclude=cfg.python.exclude,
-                        compiled=cfg.python.compiled,
-                    digest=site.lib.parent.name)
+                    compiled=cfg.python.compiled, digest=site.lib.parent.name)
 
 
 def merge(entries: list[cpio.Entry], extras: Sequence[cpio.Entry]) -> tuple[list[cpio.Entry],
@@ -284,5 +285,5 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
 
 
 def default_config() -> Path:
-    return Path(os.environ.get("PINIT_CONFIG", Path(__file__).resolve().parent.parent / "pinit.toml"))
+    return Path(os.environ.get("PINIT_CONFIG", REPO / "pinit.toml"))
 

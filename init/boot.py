@@ -14,7 +14,7 @@ import gc
 from init import cmdline, configfile
 from init.cgroup import Cgroups
 from init.cmdline import apply_cmdline
-from init.config import Config
+from init.config import CONFIG_FILE, Config
 from init.console import Log, errname, open_console
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from init.network import Interface
     from init.watchdog import Watchdog
 
-CONFIG = "/etc/pinit.json"
 TIMELINE = "/run/pinit/timeline.json"
 BOOT_UMASK = 0o000       # device nodes and directories get exactly the modes in the steps
 SERVICE_UMASK = 0o022    # what services (and files they create) are used to
@@ -46,7 +45,7 @@ class Boot:
         self.kernel = kernel
         self.log = log
         self.root = root
-        self.config_path = config_path or prefixed(root, CONFIG)
+        self.config_path = config_path or prefixed(root, CONFIG_FILE)
         # Only a real boot (root "/") takes over the console and writes to /dev/kmsg; a host
         # test keeps the stdio it was started with, and /dev of a devtmpfs is the host's.
         self.real_console = root == "/"
@@ -265,7 +264,7 @@ class Boot:
     def app_started(self) -> None:
         """The one summary line, then the timeline file (after the app is on its way)."""
         self.log(self.timeline.summary(self.kernel.clock()))
-        # The compiled entry starts PID 1 with the collector off (builder/compile.py); what the
+        # The compiled entry starts PID 1 with the collector off (builder/python/compile.py); what the
         # boot made lives as long as PID 1, so it is frozen out of every later collection.
         gc.freeze()
         gc.enable()
@@ -274,7 +273,7 @@ class Boot:
                            + (f" ({step.error})" if step.error else ""))
         self.write_timeline()
         if self.config is not None and self.config.timeline:
-            # One console line for `invoke boot --timeline`, which draws it (builder/timeline.py).
+            # One console line for `invoke boot --timeline`, which draws it (builder/qemu/timeline.py).
             self.log("timeline " + self.timeline.to_json(compact=True).decode())
 
     def write_timeline(self) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from init.frozen import field, frozen
 
+# Where the builder writes the config and PID 1 reads it: both sides import this one name.
+CONFIG_FILE = "/etc/pinit.json"
 MODES = ("supervise", "exec")
 RESTART = ("always", "on-failure", "never")
 POLICIES = ("reboot", "poweroff", "halt", "shell")

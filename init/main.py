@@ -10,10 +10,12 @@ does not write to /dev/kmsg. Services run in the real root either way. `--config
 path on the running system (default DIR/etc/pinit.json). Not PID 1, reboot(2) is not called:
 the init prints what it would do and exits 0.
 
-Console lines — stable, greppable, each prefixed "pinit: " (N = pid, S = exit status,
-X = seconds, SIG = signal name; the service name stands where "app" is):
+Console lines — stable, greppable, each prefixed "pinit: " (N, K = numbers, S = exit status,
+X, W = seconds, SIG = signal name, a|b = one of the words, <…> = any text; the service name
+stands where "app" is, a path or errno for any other; tests/unit/test_docs.py checks that every
+console line of the golden transcripts is one of these):
 
-    pinit: started as PID 1
+    pinit: started as PID 1 on <machine>
     pinit: mounted /proc                       (one per mount: /proc /sys /dev /dev/pts
     pinit: mounted /proc (was already mounted)   /dev/shm /run /tmp; EBUSY is fine)
     pinit: cannot mount devtmpfs on /dev: ENODEV (No such device); using the fallback
@@ -34,25 +36,27 @@ X = seconds, SIG = signal name; the service name stands where "app" is):
     pinit: app: waiting for network, time (up to X s)      (its wait_for paths, `after`)
     pinit: app: network not there within X s; starting it anyway   (or "not starting it",
                                                                      "reboot": on_wait_timeout)
-    pinit: boot X s: mounts X s, config X s, system X s, modules X s, ... -> app started
+    pinit: boot X s: main at X s, init X s, mounts X s, ... -> app started   (one per step)
     pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)
     pinit: app exited with status S; restart K in X s
-    pinit: app killed by signal 11 (SIGSEGV); restart K in X s
+    pinit: app killed by signal N (SIG); restart K in X s
     pinit: app exited with status S; not restarting (restart=on-failure)
     pinit: app exited with status 125; not restarting (status 125 means do not restart)
-    pinit: crash loop: app failed N times in W s; action reboot
-    pinit: got SIGUSR2: poweroff                 (SIGTERM: reboot, SIGUSR1: halt, SIGINT: reboot)
+    pinit: crash loop: app failed N times in W s; action <policy>
+    pinit: got SIG: poweroff|reboot|halt      (SIGUSR2: poweroff, SIGTERM: reboot, SIGUSR1: halt,
+                                                 SIGINT: reboot)
     pinit: control: poweroff                     (a word written to /run/pinit/control)
     pinit: control: unknown command 'foo' (expected reboot, poweroff or halt)
-    pinit: shutdown (poweroff)
+    pinit: shutdown (poweroff|reboot|halt)
     pinit: stopping app (pid N)
-    pinit: app killed by signal 15 (SIGTERM)     (or "app exited with status S")
+    pinit: app killed by signal N (SIG)         (or "app exited with status S")
     pinit: app did not stop within X s; sending SIGKILL
     pinit: synced file systems
     pinit: unmounted /data                       (or "cannot unmount /data: ...; remounted
     pinit: unmounted /tmp /run /dev/shm ...        read-only")
     pinit: watchdog disarmed
-    pinit: powering off                          (or "rebooting", "halting")
+    pinit: powering off
+    pinit: rebooting|halting
     pinit: FATAL: <message>
     pinit: reboot in X s                         (the failure policy; or poweroff, halt)
     pinit: watchdog disarmed for the shell

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / "build"
-sys.path.insert(0, str(REPO))
+# The repository on the path first, so its packages import; then its paths from their one owner.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from hostkit.paths import BUILD, REPO  # noqa: E402
 
 
 def in_ci() -> bool:

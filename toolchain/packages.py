@@ -42,7 +42,7 @@ SYSROOT = (
     "libpython3.11-dev",          # the static libpython3.11.a and headers
     "zlib1g-dev", "libexpat1-dev",  # libpython's builtin zlib and pyexpat need them
     "libffi-dev",                 # cffi's backend and _ctypes link libffi.a
-    # Static libraries of the standard library's extension modules (builder/pyext.py).
+    # Static libraries of the standard library's extension modules (builder/python/pyext.py).
     "libssl-dev",                 # _ssl, _hashlib
     "libsqlite3-dev",             # _sqlite3
     "liblzma-dev", "libbz2-dev",  # _lzma, _bz2
@@ -54,7 +54,7 @@ SYSROOT = (
 )
 
 # Debian source packages built for the target: CPython's, for the extension modules that
-# Debian ships only as shared objects (builder/pyext.py). Fetched with apt's deb-src.
+# Debian ships only as shared objects (builder/python/pyext.py). Fetched with apt's deb-src.
 SOURCES = ("python3.11",)
 
 # linux-image-arm64 is a metapackage: --update follows it to the versioned image package.

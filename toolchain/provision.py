@@ -49,7 +49,7 @@ class Toolchain:
     baseline: Path     # unpacked busybox-static
     runtime: Path      # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
     cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
-    cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/pyext.py
+    cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
 
     @property
     def kernel_release(self) -> str:

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from hostkit.paths import REPO
+
 LAYOUT = ("proc", "sys", "dev", "run", "tmp", "etc")
 
 

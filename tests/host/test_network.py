@@ -9,9 +9,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+
+from hostkit.paths import REPO
 
 pytestmark = [
     pytest.mark.root,
@@ -19,7 +20,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="needs ip(8) to make the veth pair"),
     pytest.mark.timeout(60),
 ]
-REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import subprocess, sys

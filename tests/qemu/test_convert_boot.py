@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import bootfs, compress, convert, cpio, qemu, sdimage
-from builder.shellinit import seed_init
+from builder.convert import rebuild
+from builder.formats import bootfs, compress, cpio, sdimage
+from builder.qemu import harness
+from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
 from toolchain.provision import Toolchain
 
@@ -41,8 +43,8 @@ def dummy_ko(tc: Toolchain) -> Path:
 @pytest.fixture(scope="module")
 def app(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A static aarch64 program that prints CLASSIC-APP-OK and sleeps."""
-    if shutil.which(qemu.QEMU) is None:
-        pytest.skip(f"{qemu.QEMU} is not installed")
+    if shutil.which(harness.QEMU) is None:
+        pytest.skip(f"{harness.QEMU} is not installed")
     if shutil.which("aarch64-linux-gnu-gcc") is None:
         pytest.skip("aarch64-linux-gnu-gcc is not installed; run `invoke toolchain`")
     work = tmp_path_factory.mktemp("app")
@@ -81,9 +83,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def boot(boot_dir: Path, log: Path) -> qemu.BootResult:
-    with qemu.plan(boot_dir, machine="virt") as plan:
-        return qemu.run(plan, expect=["pinit: loaded module dummy", "CLASSIC-APP-OK"],
+def boot(boot_dir: Path, log: Path) -> harness.BootResult:
+    with harness.plan(boot_dir, machine="virt") as plan:
+        return harness.run(plan, expect=["pinit: loaded module dummy", "CLASSIC-APP-OK"],
                         timeout=60, log=log)
 
 
@@ -92,7 +94,7 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     source = classic_folder(toolchain, app, tmp_path / "classic")
     before = snapshot(source)
     out = tmp_path / "out"
-    built = convert.build_from(source, None, out, built_init, toolchain)
+    built = rebuild.build_from(source, None, out, built_init, toolchain)
     assert snapshot(source) == before, "the input must not change"
 
     entries = {e.path: e for e in cpio.read_initramfs(built.initramfs.read_bytes())}
@@ -134,12 +136,12 @@ def test_a_scripts_dhcp_client_becomes_pinits_lease(toolchain: Toolchain, built_
                                "kernel/drivers/net/net_failover.ko",
                                "kernel/drivers/net/virtio_net.ko"))
     source = classic_folder(toolchain, app, tmp_path / "classic", init, drivers)
-    built = convert.build_from(source, None, tmp_path / "out", built_init, toolchain)
+    built = rebuild.build_from(source, None, tmp_path / "out", built_init, toolchain)
     report = (tmp_path / "out" / "convert-report.txt").read_text()
     assert "DHCP on eth0 ([network])" in report.split("not needed")[0]
     assert "network: eth0 DHCP from /init" in report
-    with qemu.plan(built.boot, machine="virt", nic=qemu.NIC_USER_RESTRICTED) as plan:
-        result = qemu.run(plan, expect=["pinit: network: eth0 up; asking for an address (DHCP)",
+    with harness.plan(built.boot, machine="virt", nic=harness.NIC_USER_RESTRICTED) as plan:
+        result = harness.run(plan, expect=["pinit: network: eth0 up; asking for an address (DHCP)",
                                         "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2"],
                           fail=["FATAL", "Traceback"], timeout=90, log=tmp_path / "boot.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
@@ -153,11 +155,11 @@ def test_classic_card_image_converts_like_the_folder(toolchain: Toolchain, built
     before = card.read_bytes()
     init = tmp_path / "init"  # a copy: build/init may be rebuilt between the two conversions
     shutil.copyfile(built_init, init)
-    built = convert.build_from(card, None, tmp_path / "out", init, toolchain)
+    built = rebuild.build_from(card, None, tmp_path / "out", init, toolchain)
     assert card.read_bytes() == before
     entries = {e.path for e in cpio.read_initramfs(built.initramfs.read_bytes())}
     assert "app/hello" in entries and "bin/busybox" not in entries
-    again = convert.build_from(card, None, tmp_path / "again", init, toolchain)
+    again = rebuild.build_from(card, None, tmp_path / "again", init, toolchain)
     assert again.image.read_bytes() == built.image.read_bytes(), "not reproducible"
 
 
@@ -191,7 +193,7 @@ def test_dynamic_app_takes_its_libraries_from_the_old_initramfs(
         cpio.File.from_host("lib/ld-linux-aarch64.so.1",
                             (lib / "ld-linux-aarch64.so.1").resolve(), 0o755),
     ))
-    built = convert.build_from(source, None, tmp_path / "out", built_init, toolchain)
+    built = rebuild.build_from(source, None, tmp_path / "out", built_init, toolchain)
     entries = {e.path: e for e in cpio.read_initramfs(built.initramfs.read_bytes())}
     greet = entries["lib/aarch64-linux-gnu/libgreet.so"]
     assert isinstance(greet, cpio.File)
@@ -230,13 +232,13 @@ def test_rpios_card_converts_and_boots(toolchain: Toolchain, built_init: Path, a
                                        tmp_path: Path) -> None:
     card = rpios_card(toolchain, tmp_path)
     with pytest.raises(BuildError, match="nothing says what to run") as missing:
-        convert.build_from(card, None, tmp_path / "out", built_init, toolchain)
+        rebuild.build_from(card, None, tmp_path / "out", built_init, toolchain)
     assert "--config pinit.toml" in missing.value.hint
     config = tmp_path / "pinit.toml"
     config.write_text(f'[kernel]\nmodules = ["dummy"]\n\n[[service]]\nname = "hello"\n'
                       f'exec = "{app}"\n')
     before = card.read_bytes()
-    built = convert.build_from(card, config, tmp_path / "out", built_init, toolchain)
+    built = rebuild.build_from(card, config, tmp_path / "out", built_init, toolchain)
     assert card.read_bytes() == before
 
     cmdline = (built.boot / "cmdline.txt").read_text()
@@ -273,12 +275,12 @@ def test_a_switch_root_initramfs_is_refused_then_converts_with_a_config(
     sdimage.make_image(card, folder)
     out = tmp_path / "out"
     with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it") as err:
-        convert.build_from(card, None, out, built_init, toolchain)
+        rebuild.build_from(card, None, out, built_init, toolchain)
     assert "--config" in err.value.hint and not out.exists()
 
     config = tmp_path / "pinit.toml"
     config.write_text(f'[[service]]\nname = "hello"\nexec = "{app}"\n')
-    built = convert.build_from(card, config, out, built_init, toolchain)
+    built = rebuild.build_from(card, config, out, built_init, toolchain)
     untranslated = (out / "convert-report.txt").read_text().split("NOT translated")[1]
     assert "line 9: exec switch_root /newroot /sbin/init" in untranslated
     assert "the root file system that line 9 switches to" in untranslated

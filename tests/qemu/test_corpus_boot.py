@@ -13,13 +13,17 @@ from pathlib import Path
 import pytest
 from test_convert_boot import classic_folder
 
-from builder import convert, cpio, qemu, shparse
+from builder.convert import rebuild
+from builder.convert.sh import parse
+from builder.formats import cpio
+from builder.qemu import harness
+from hostkit.paths import REPO
 from tests.shcases import INVALID, VALID
 from toolchain.provision import Toolchain
 
 pytestmark = pytest.mark.qemu
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = REPO / "tests" / "corpus"
 CASES = sorted(p.stem for p in CORPUS.glob("*.sh"))
 
 # Prints one line of what it sees; exits 1 while it has run at most $PROBE_CRASHES times
@@ -87,24 +91,24 @@ def test_the_parser_accepts_and_refuses_what_busybox_sh_does(toolchain: Toolchai
     texts = [*VALID, *INVALID, *(p.read_text() for p in sorted(CORPUS.glob("*.sh")))]
     folder = classic_folder(toolchain, probe, tmp_path / "classic", SYNTAX_INIT, tuple(
         cpio.File(f"cases/{i:03d}.sh", text.encode()) for i, text in enumerate(texts)))
-    with qemu.plan(folder, machine="virt") as plan:
-        result = qemu.run(plan, expect=["SH-N-DONE"], timeout=60, log=tmp_path / "boot.log")
+    with harness.plan(folder, machine="virt") as plan:
+        result = harness.run(plan, expect=["SH-N-DONE"], timeout=60, log=tmp_path / "boot.log")
     assert result.ok, result.reason + "\n" + "\n".join(result.lines[-20:])
     busybox = {int(line.split("/cases/")[1][:3]): line.split()[-1] == "accepted"
                for line in result.lines if line.startswith("SH-N /cases/")}
     assert len(busybox) == len(texts)
     for i, text in enumerate(texts):
         try:
-            shparse.parse(text)
+            parse.parse(text)
             ours = True
-        except shparse.ParseError:
+        except parse.ParseError:
             ours = False
         assert ours == busybox[i], f"busybox sh {'accepts' if busybox[i] else 'refuses'}: {text!r}"
 
 
-def boot(folder: Path, case: str, log: Path) -> qemu.BootResult:
-    with qemu.plan(folder, machine="virt") as plan:
-        return qemu.run(plan, expect=expected(case), timeout=90, log=log)
+def boot(folder: Path, case: str, log: Path) -> harness.BootResult:
+    with harness.plan(folder, machine="virt") as plan:
+        return harness.run(plan, expect=expected(case), timeout=90, log=log)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -120,7 +124,7 @@ def test_corpus_boots_the_same_before_and_after(case: str, toolchain: Toolchain,
     before = boot(folder, case, tmp_path / "busybox.log")
     assert before.ok, "under busybox: " + before.reason + "\n" + "\n".join(before.lines[-25:])
 
-    built = convert.build_from(folder, None, tmp_path / "out", built_init, toolchain)
+    built = rebuild.build_from(folder, None, tmp_path / "out", built_init, toolchain)
     entries = {e.path for e in cpio.read_initramfs(built.initramfs.read_bytes())}
     assert "bin/busybox" not in entries and "bin/sh" not in entries
     after = boot(built.boot, case, tmp_path / "pinit.log")

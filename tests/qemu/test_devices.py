@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from builder import qemu
 from builder.image import build
+from builder.qemu import harness
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
 POWER_DOWN = "reboot: Power down"
 RNG_READER = r"""
@@ -68,8 +68,8 @@ exec = "{app}"
 user = "app"
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
-    with qemu.plan(boot, qemu_args=("-device", "virtio-rng-device")) as plan:
-        result = qemu.run(plan, expect=["pinit: loaded module virtio_mmio (coldplug)",
+    with harness.plan(boot, qemu_args=("-device", "virtio-rng-device")) as plan:
+        result = harness.run(plan, expect=["pinit: loaded module virtio_mmio (coldplug)",
                                         "pinit: loaded module virtio_rng (coldplug)",
                                         "pinit: /dev/hwrng: 0:990 640", "RNG uid=1000 read 16 bytes"],
                           fail=["FATAL"], timeout=60,
@@ -89,8 +89,8 @@ name = "writer"
 exec = "{app}"
 """)
     card = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).image
-    with qemu.plan(card) as plan:
-        result = qemu.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
+    with harness.plan(card) as plan:
+        result = harness.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
                                         "pinit: loaded module ext4 (/data)",
                                         "pinit: mounted /data from", "DATA written 1",
                                         "pinit: unmounted /data", POWER_DOWN],
@@ -173,9 +173,9 @@ wait_for = ["/media/STICK"]
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(stick).replace(",", ",,")
-    with qemu.plan(boot, qemu_args=("-device", "qemu-xhci,id=xhci", "-drive",
+    with harness.plan(boot, qemu_args=("-device", "qemu-xhci,id=xhci", "-drive",
                                     f"if=none,id=stick,format=raw,file={drive}")) as plan:
-        result = qemu.run(plan, expect=[
+        result = harness.run(plan, expect=[
             "pinit: loaded module xhci_pci (coldplug)", "STICKWAIT",
             "pinit: loaded module usb_storage (hotplug)",
             "pinit: mounted /media/STICK from /dev/sda (vfat)", "pinit: starting waiter",
@@ -228,9 +228,9 @@ exec = "{app}"
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(disk).replace(",", ",,")
-    with qemu.plan(boot, qemu_args=("-drive", f"if=none,id=d1,format=raw,file={drive}",
+    with harness.plan(boot, qemu_args=("-drive", f"if=none,id=d1,format=raw,file={drive}",
                                     "-device", "virtio-blk-device,drive=d1")) as plan:
-        result = qemu.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
+        result = harness.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
                                         "pinit: loaded module vfat (requested by the kernel)",
                                         "MOUNTER vfat mounted=1  readable=1", POWER_DOWN],
                           fail=["FATAL"], timeout=60, log=tmp_path / "console.log")

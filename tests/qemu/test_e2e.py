@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from builder import cpio, qemu
+from builder.formats import cpio
 from builder.image import build
+from builder.qemu import harness
+from hostkit.paths import REPO
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-REPO = Path(__file__).resolve().parents[2]
 POWER_DOWN = "reboot: Power down"
 
 HEADERS = """
@@ -69,9 +70,9 @@ def appliance(tmp: Path, toml: str, built_init: Path, toolchain) -> Path:
 
 def boot(source: Path, expect: list[str], *, machine: str = "virt", fail: tuple[str, ...] = (),
          timeout: float = 30, disk: Path | None = None, then: str | None = None,
-         log: Path | None = None) -> qemu.BootResult:
-    with qemu.plan(source, machine, disk=disk) as plan:
-        return qemu.run(plan, expect=expect, fail=list(fail), timeout=timeout, then=then, log=log)
+         log: Path | None = None) -> harness.BootResult:
+    with harness.plan(source, machine, disk=disk) as plan:
+        return harness.run(plan, expect=expect, fail=list(fail), timeout=timeout, then=then, log=log)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ crash_loop = {{ count = 2, window = 60, action = "poweroff" }}
 """, built_init, toolchain)
     # Take the app out of the built initramfs, as if the card had been damaged.
     initramfs = boot_dir / "initramfs.gz"
-    from builder import compress
+    from builder.formats import compress
     entries = [e for e in cpio.read_initramfs(initramfs.read_bytes()) if e.path != "app/ghost"]
     initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
     result = boot(boot_dir, ["pinit: ghost: cannot execute /app/ghost: ENOENT",
@@ -159,7 +160,7 @@ crash_loop = {{ count = 2, window = 60, action = "poweroff" }}
 def test_unreadable_config_is_fatal_with_the_failure_policy(built_init, toolchain, tmp_path) -> None:
     boot_dir = appliance(tmp_path, "[init]\nhostname = \"x\"\n", built_init, toolchain)
     initramfs = boot_dir / "initramfs.gz"
-    from builder import compress
+    from builder.formats import compress
     entries = [e if e.path != "etc/pinit.json" else cpio.File("etc/pinit.json", b"{not json")
                for e in cpio.read_initramfs(initramfs.read_bytes())]
     initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
@@ -293,8 +294,8 @@ def test_shell_on_the_console_is_a_python_repl(cc, built_init, toolchain, tmp_pa
 name = "never"
 exec = "{app}"
 """, built_init, toolchain)
-    with qemu.plan(boot_dir, "virt", ["pinit.shell=1"]) as plan:
-        result = qemu.run(plan, expect=["pinit: starting a Python shell on the console",
+    with harness.plan(boot_dir, "virt", ["pinit.shell=1"]) as plan:
+        result = harness.run(plan, expect=["pinit: starting a Python shell on the console",
                                         "pinit shell:", "42", "pinit: shell ended",
                                         "pinit: rebooting"],
                           answers=[("pinit shell:", "print(6 * 7)\n"),
@@ -307,10 +308,10 @@ exec = "{app}"
 
 
 def test_boot_timeline_from_a_real_boot_is_drawn(default_image, tmp_path) -> None:
-    from builder.timeline import render_from_console
+    from builder.qemu.timeline import render_from_console
 
-    with qemu.plan(default_image, "virt", ["pinit.timeline=1"]) as plan:
-        result = qemu.run(plan, expect=["pinit: timeline {"], fail=("FATAL",), timeout=30,
+    with harness.plan(default_image, "virt", ["pinit.timeline=1"]) as plan:
+        result = harness.run(plan, expect=["pinit: timeline {"], fail=("FATAL",), timeout=30,
                           log=tmp_path / "console.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     svg = render_from_console(result.lines, tmp_path / "timeline.svg").read_text()

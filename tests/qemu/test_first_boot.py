@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import bootfs, compress, cpio, qemu
+from builder.formats import bootfs, compress, cpio
+from builder.qemu import harness
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
@@ -35,8 +36,8 @@ def test_init_alone_mounts_through_cffi_and_powers_off_through_reboot(
     # No /etc/pinit.json: the init reports it and applies the failure policy from the cmdline.
     boot = minimal_boot(tmp_path / "boot", built_init.read_bytes(), toolchain,
                         ("pinit.on_failure=poweroff", "pinit.failure_delay=0"))
-    with qemu.plan(boot, "virt") as plan:
-        result = qemu.run(plan, expect=["pinit: started as PID 1 on aarch64",
+    with harness.plan(boot, "virt") as plan:
+        result = harness.run(plan, expect=["pinit: started as PID 1 on aarch64",
                                         "pinit: mounted /proc", "pinit: mounted /sys",
                                         "pinit: mounted /dev", "pinit: FATAL: ",
                                         "pinit: powering off", "reboot: Power down"],
@@ -48,15 +49,15 @@ def test_init_alone_mounts_through_cffi_and_powers_off_through_reboot(
 
 def test_python_runtime_exiting_as_pid1_reboots_instead_of_panicking(toolchain, tmp_path) -> None:
     """A compiled program that simply ends as PID 1: the C guard in the binary must catch it."""
-    from builder.compile import compile_python
+    from builder.python.compile import compile_python
 
     script = tmp_path / "ends.py"
     script.write_text('print("PROGRAM-RAN", flush=True)\nraise SystemExit(3)\n')
     binary = compile_python(script, tmp_path / "ends", toolchain, name="ends",
                             work=tmp_path / "nuitka")
     boot = minimal_boot(tmp_path / "boot", binary.read_bytes(), toolchain)
-    with qemu.plan(boot, "virt") as plan:
-        result = qemu.run(plan, expect=["PROGRAM-RAN",
+    with harness.plan(boot, "virt") as plan:
+        result = harness.run(plan, expect=["PROGRAM-RAN",
                                         "pinit: FATAL: the Python runtime ended (exit)",
                                         "reboot: Restarting system"],
                           timeout=40, log=tmp_path / "console.log")

@@ -1,6 +1,6 @@
 """The QEMU boot harness itself, booting the real Debian kernel with a tiny busybox initramfs.
 
-No pinit init is needed: the initramfs is written here with builder/cpio.py, so these tests
+No pinit init is needed: the initramfs is written here with builder/formats/cpio.py, so these tests
 show that plan() reads a boot folder / card image like the firmware and run() judges a boot
 from the console and never leaves qemu behind."""
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import bootfs, compress, cpio, qemu, sdimage
+from builder.formats import bootfs, compress, cpio, sdimage
+from builder.qemu import harness
 from hostkit.errors import BuildError
 from toolchain.provision import Toolchain, ensure
 
@@ -25,8 +26,8 @@ INIT_HANG = "#!/bin/sh\necho HARNESS-WAITING\nexec /bin/busybox sleep 600\n"
 
 @pytest.fixture(scope="module")
 def toolchain() -> Toolchain:
-    if shutil.which(qemu.QEMU) is None:
-        pytest.skip(f"{qemu.QEMU} is not installed (apt-get install qemu-system-arm)")
+    if shutil.which(harness.QEMU) is None:
+        pytest.skip(f"{harness.QEMU} is not installed (apt-get install qemu-system-arm)")
     try:
         tc = ensure(host=False)
     except BuildError as exc:
@@ -71,13 +72,13 @@ def qemu_left(marker: Path) -> str:
 
 def test_virt_boots_to_the_app_and_powers_down(ok_folder: Path, tmp_path: Path) -> None:
     log = tmp_path / "boot.log"
-    with qemu.plan(ok_folder, "virt", ["loglevel=6"]) as plan:
-        result = qemu.run(plan, expect=["HARNESS-OK"], then="reboot: Power down", timeout=30,
+    with harness.plan(ok_folder, "virt", ["loglevel=6"]) as plan:
+        result = harness.run(plan, expect=["HARNESS-OK"], then="reboot: Power down", timeout=30,
                           log=log)
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-20:])
     assert result.first_seen["HARNESS-OK"] <= result.first_seen["reboot: Power down"]
-    app = qemu.kernel_time(result.lines, "HARNESS-OK")
-    down = qemu.kernel_time(result.lines, "reboot: Power down")
+    app = harness.kernel_time(result.lines, "HARNESS-OK")
+    down = harness.kernel_time(result.lines, "reboot: Power down")
     assert app is not None and down is not None and 0 < app <= down
     assert "HARNESS-OK" in log.read_text()
     print(f"virt: HARNESS-OK at {result.first_seen['HARNESS-OK']:.2f} s wall, {app:.2f} s kernel")
@@ -86,8 +87,8 @@ def test_virt_boots_to_the_app_and_powers_down(ok_folder: Path, tmp_path: Path) 
 def test_a_boot_without_the_expected_line_times_out_and_leaves_no_qemu(
         toolchain: Toolchain, tmp_path: Path) -> None:
     folder = boot_folder(toolchain, tmp_path / "boot-hang", INIT_HANG)
-    with qemu.plan(folder) as plan:
-        result = qemu.run(plan, expect=["HARNESS-OK"], timeout=15, log=tmp_path / "boot.log")
+    with harness.plan(folder) as plan:
+        result = harness.run(plan, expect=["HARNESS-OK"], timeout=15, log=tmp_path / "boot.log")
     assert not result.ok
     assert result.reason == "timed out after 15 s waiting for 'HARNESS-OK'"
     assert any("HARNESS-WAITING" in line for line in result.lines)  # it booted, then hung
@@ -95,8 +96,8 @@ def test_a_boot_without_the_expected_line_times_out_and_leaves_no_qemu(
 
 
 def test_a_fail_text_stops_the_boot_early(ok_folder: Path, tmp_path: Path) -> None:
-    with qemu.plan(ok_folder) as plan:
-        result = qemu.run(plan, expect=["NEVER-PRINTED"], fail=["HARNESS-OK"], timeout=30,
+    with harness.plan(ok_folder) as plan:
+        result = harness.run(plan, expect=["NEVER-PRINTED"], fail=["HARNESS-OK"], timeout=30,
                           log=tmp_path / "boot.log")
     assert not result.ok and result.reason.startswith("saw 'HARNESS-OK' after ")
     assert result.seconds < 20 and "reboot: Power down" not in "\n".join(result.lines)
@@ -104,10 +105,10 @@ def test_a_fail_text_stops_the_boot_early(ok_folder: Path, tmp_path: Path) -> No
 
 def test_raspi3b_boots_the_same_folder(ok_folder: Path, tmp_path: Path) -> None:
     # Power-off only halts the raspi3b board: qemu keeps running until run() kills it.
-    with qemu.plan(ok_folder, "raspi3b") as plan:
-        result = qemu.run(plan, expect=["HARNESS-OK"], timeout=30, log=tmp_path / "boot.log")
+    with harness.plan(ok_folder, "raspi3b") as plan:
+        result = harness.run(plan, expect=["HARNESS-OK"], timeout=30, log=tmp_path / "boot.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-20:])
-    assert qemu.kernel_time(result.lines, "HARNESS-OK") is not None
+    assert harness.kernel_time(result.lines, "HARNESS-OK") is not None
     assert qemu_left(ok_folder / "bcm2837-rpi-3-b.dtb") == ""
     print(f"raspi3b: HARNESS-OK at {result.first_seen['HARNESS-OK']:.2f} s wall")
 
@@ -117,9 +118,9 @@ def test_a_card_image_boots_with_its_disk_attached(ok_folder: Path, tmp_path: Pa
                                                    machine: str) -> None:
     card = tmp_path / "sdcard.img"
     sdimage.make_image(card, ok_folder, data_size=4 * 1024 * 1024)  # 72 MiB: raspi3b pads
-    with qemu.plan(card, machine) as plan:
+    with harness.plan(card, machine) as plan:
         assert plan.disk is not None
-        result = qemu.run(plan, expect=["HARNESS-OK"], timeout=30, log=tmp_path / "boot.log")
+        result = harness.run(plan, expect=["HARNESS-OK"], timeout=30, log=tmp_path / "boot.log")
         assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-20:])
         assert qemu_left(plan.disk) == ""
     print(f"{machine} from {card.name}: HARNESS-OK at {result.first_seen['HARNESS-OK']:.2f} s")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from builder import qemu
 from builder.image import build
+from builder.qemu import harness
 from tests.qemu.lan import Lan
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
 POWER_DOWN = "reboot: Power down"
 # Prints what the network left for services (the resolver's file, the default route, the
@@ -71,8 +71,8 @@ exec = "{cc('show', SHOW)}"
 after = ["network"]
 restart = "never"
 """, built_init, toolchain)
-    with qemu.plan(boot_dir, nic=qemu.NIC_USER_RESTRICTED) as plan:
-        result = qemu.run(plan, expect=[
+    with harness.plan(boot_dir, nic=harness.NIC_USER_RESTRICTED) as plan:
+        result = harness.run(plan, expect=[
             "pinit: network: eth0 up; asking for an address (DHCP)",
             # restrict=on: qemu names no gateway and no name server (nothing is reachable).
             "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2 for 86400 s",
@@ -126,8 +126,8 @@ wait_timeout = 5
 restart = "never"
 """, built_init, toolchain)
     with Lan(tmp_path, lease=20, time=SERVER_TIME) as lan, \
-            qemu.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
-        first = qemu.run(plan, expect=[
+            harness.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        first = harness.run(plan, expect=[
             "pinit: network: eth0 up; asking for an address (DHCP)",
             "pinit: network: eth0: lease 10.99.0.50/24 from 10.99.0.1 for 20 s "
             "(gateway 10.99.0.1, dns 10.99.0.1)",
@@ -152,8 +152,8 @@ restart = "never"
 
     # No time server now (the LAN answers DHCP only): the clock starts from the saved time.
     with Lan(tmp_path, lease=20, sntp=False) as lan, \
-            qemu.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
-        second = qemu.run(plan, expect=[
+            harness.plan(card, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        second = harness.run(plan, expect=[
             "pinit: time: 2033-05-18 03:3", "restored from /data/.pinit-time",
             "pinit: show: time not there within 5 s; starting it anyway",
             "SHOW clock", POWER_DOWN],
@@ -182,8 +182,8 @@ after = ["time"]
 restart = "never"
 """, built_init, toolchain)
     with Lan(tmp_path, time=SERVER_TIME) as lan, \
-            qemu.plan(boot_dir, nic=lan.nic, qemu_args=RTC_2001) as plan:
-        result = qemu.run(plan, expect=[
+            harness.plan(boot_dir, nic=lan.nic, qemu_args=RTC_2001) as plan:
+        result = harness.run(plan, expect=[
             "pinit: network: eth0: 10.99.0.60/24 (static, gateway 10.99.0.1)",
             "pinit: time: cannot resolve nowhere.test: no such name; skipped",
             "pinit: time: time.test is 10.99.0.1",
@@ -210,8 +210,8 @@ after = ["network"]
 restart = "never"
 """, built_init, toolchain)
     lease = "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2 for 86400 s"
-    with qemu.plan(boot_dir, nic=qemu.NIC_USER_RESTRICTED) as plan:
-        result = qemu.run(plan, expect=[
+    with harness.plan(boot_dir, nic=harness.NIC_USER_RESTRICTED) as plan:
+        result = harness.run(plan, expect=[
             lease, "SHOW clock", "pinit: network: eth0: link down",
             "pinit: network: eth0: link up", lease, POWER_DOWN],
             fail=["FATAL", "Traceback"], timeout=90, log=tmp_path / "console.log",
@@ -232,8 +232,8 @@ exec = "{cc('show', SHOW)}"
 args = ["16"]
 restart = "never"
 """, built_init, toolchain)
-    with Lan(tmp_path, dhcp=False) as lan, qemu.plan(boot_dir, nic=lan.nic) as plan:
-        result = qemu.run(plan, expect=[
+    with Lan(tmp_path, dhcp=False) as lan, harness.plan(boot_dir, nic=lan.nic) as plan:
+        result = harness.run(plan, expect=[
             "pinit: network: eth0 up; asking for an address (DHCP)",
             "pinit: starting show", "SHOW clock",
             "pinit: network: eth0: no DHCP answer; asking again (waiting 4 s)",
@@ -261,10 +261,10 @@ args = ["4"]
 after = ["network"]
 restart = "never"
 """, built_init, toolchain)
-    second_card = ("-netdev", f"{qemu.NIC_USER_RESTRICTED},id=net1",
+    second_card = ("-netdev", f"{harness.NIC_USER_RESTRICTED},id=net1",
                    "-device", "virtio-net-device,netdev=net1")
-    with Lan(tmp_path) as lan, qemu.plan(boot_dir, nic=lan.nic, qemu_args=second_card) as plan:
-        result = qemu.run(plan, expect=["SHOW clock", POWER_DOWN],
+    with Lan(tmp_path) as lan, harness.plan(boot_dir, nic=lan.nic, qemu_args=second_card) as plan:
+        result = harness.run(plan, expect=["SHOW clock", POWER_DOWN],
                           fail=["FATAL", "Traceback"], timeout=90, netns=lan.netns,
                           log=tmp_path / "console.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])

@@ -8,17 +8,18 @@ pinit.lock. Needs the pip index for the first fetch (then the cache); CI runs it
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
-from builder import compress, cpio, qemu
+from builder.formats import compress, cpio
 from builder.image import build
+from builder.qemu import harness
+from hostkit.paths import REPO
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-APP = Path(__file__).resolve().parents[1] / "apps/pypi"
+APP = REPO / "tests" / "apps" / "pypi"
 
 
 def test_pyserial_gpiod_spidev_and_a_restarted_asyncio_service(built_init, toolchain,
@@ -28,8 +29,8 @@ def test_pyserial_gpiod_spidev_and_a_restarted_asyncio_service(built_init, toolc
     assert (APP / "pinit.lock").read_bytes() == lock_before, "a build must not re-lock"
     entries = cpio.read(compress.decompress(built.initramfs.read_bytes()))
     assert not [e.path for e in entries if ".so" in e.path.rsplit("/", 1)[-1]]
-    with qemu.plan(built.boot) as plan:
-        result = qemu.run(plan, expect=["PYPI serial: written by pyserial 3.5",
+    with harness.plan(built.boot) as plan:
+        result = harness.run(plan, expect=["PYPI serial: written by pyserial 3.5",
                                         "PYPI gpiod: gpiochip0 label=9030000.pl061 lines=8",
                                         "PYPI gpiod: line 5 INACTIVE -> ACTIVE",
                                         "/certifi/cacert.pem exists=True certificates>100=True",

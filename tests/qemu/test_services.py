@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import qemu
 from builder.image import build
+from builder.qemu import harness
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
 POWER_DOWN = "reboot: Power down"
 HEADERS = """
@@ -85,11 +85,11 @@ def image(tmp: Path, toml: str, built_init, toolchain) -> Path:
 
 
 def boot(source: Path, expect: list[str], log: Path, icount: bool = False,
-         timeout: float = 60) -> qemu.BootResult:
+         timeout: float = 60) -> harness.BootResult:
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), where the init's time starts.
-    with qemu.plan(source, extra_append=["loglevel=7"], qemu_args=extra) as plan:
-        result = qemu.run(plan, expect=expect, fail=["FATAL"], timeout=timeout, log=log)
+    with harness.plan(source, extra_append=["loglevel=7"], qemu_args=extra) as plan:
+        result = harness.run(plan, expect=expect, fail=["FATAL"], timeout=timeout, log=log)
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
     return result
 
@@ -131,7 +131,7 @@ def _setup_time(lines: list[str]) -> float:
     """From the kernel's "Run /init" to the end of the Python init's set-up (its summary)."""
     summary = next(line for line in lines if line.startswith("pinit: boot "))
     end = float(re.match(r"pinit: boot ([0-9.]+) s", summary).group(1))  # type: ignore[union-attr]
-    start = qemu.kernel_time(lines, "Run /init as init process")
+    start = harness.kernel_time(lines, "Run /init as init process")
     assert start is not None
     return end - start
 

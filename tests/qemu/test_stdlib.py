@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from builder import qemu
 from builder.image import build
+from builder.qemu import harness
+from hostkit.paths import REPO
 from toolchain import nuitka_plugin
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
-REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "tests/apps/stdlib_probe.py"
 
 
@@ -40,9 +40,9 @@ restart = "never"
     return build(config, tmp / "out", built_init, toolchain).image
 
 
-def _boot(image: Path, log: Path) -> qemu.BootResult:
-    with qemu.plan(image) as plan:
-        return qemu.run(plan, expect=["STDLIB done", "reboot: Power down"], fail=["FATAL"],
+def _boot(image: Path, log: Path) -> harness.BootResult:
+    with harness.plan(image) as plan:
+        return harness.run(plan, expect=["STDLIB done", "reboot: Power down"], fail=["FATAL"],
                         timeout=90, log=log)
 
 
@@ -75,7 +75,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
 
 def _init_of(image: Path) -> bytes:
     """/init of the initramfs in the boot folder beside a built card image."""
-    from builder import compress, cpio
+    from builder.formats import compress, cpio
 
     initramfs = image.parent / "boot" / "initramfs.gz"
     entries = cpio.read(compress.decompress(initramfs.read_bytes()))
@@ -110,7 +110,7 @@ def test_only_what_is_imported_is_linked(probe_image, built_init) -> None:
 def test_python_services_are_programs_of_the_one_init_binary(built_init, toolchain,
                                                               tmp_path) -> None:
     """Each Python service is /app/<name>, a link to /init, and runs as its own program."""
-    from builder import compress, cpio
+    from builder.formats import compress, cpio
 
     config = tmp_path / "pinit.toml"
     config.write_text(f"""
@@ -129,8 +129,8 @@ exec = "{REPO / 'tests/apps/stopper.py'}"
     assert isinstance(entries["app/stopper"], cpio.Symlink)
     elves = [p for p, e in entries.items() if isinstance(e, cpio.File) and e.data[:4] == b"\x7fELF"]
     assert elves == ["init"]
-    with qemu.plan(built.boot) as plan:
-        result = qemu.run(plan, expect=[
+    with harness.plan(built.boot) as plan:
+        result = harness.run(plan, expect=[
             "ARGV ['/app/argv', 'one', 'two words'] name=__main__ init-loaded=False pid1=False "
             "sigterm=True", "reboot: Power down"], fail=["FATAL"], timeout=60,
             log=tmp_path / "console.log")

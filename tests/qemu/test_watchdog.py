@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import qemu
 from builder.image import build
+from builder.qemu import harness
 
 pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
+              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
 WATCHDOG_QEMU = ("-device", "i6300esb", "-watchdog-action", "poweroff")
 TIMEOUT = 3
@@ -67,8 +67,8 @@ def appliance(tmp: Path, program: Path, built_init, toolchain) -> Path:
 def test_petted_for_four_timeouts_the_board_stays_up_and_shutdown_disarms(
         cc, built_init, toolchain, tmp_path) -> None:
     boot_dir = appliance(tmp_path, cc("waiter", WAITER), built_init, toolchain)
-    with qemu.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
-        result = qemu.run(plan, expect=[f"pinit: watchdog /dev/watchdog armed ({TIMEOUT} s)",
+    with harness.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
+        result = harness.run(plan, expect=[f"pinit: watchdog /dev/watchdog armed ({TIMEOUT} s)",
                                         f"WAITER alive {4 * TIMEOUT} s", "pinit: watchdog disarmed",
                                         "reboot: Power down"],
                           fail=["FATAL"], timeout=90, log=tmp_path / "console.log")
@@ -78,8 +78,8 @@ def test_petted_for_four_timeouts_the_board_stays_up_and_shutdown_disarms(
 def test_a_frozen_pid1_is_reset_by_the_watchdog_within_its_timeout(
         cc, built_init, toolchain, tmp_path) -> None:
     boot_dir = appliance(tmp_path, cc("freezer", FREEZER), built_init, toolchain)
-    with qemu.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
-        result = qemu.run(plan, expect=["FREEZER froze PID 1"], stop_after_expect=False,
+    with harness.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
+        result = harness.run(plan, expect=["FREEZER froze PID 1"], stop_after_expect=False,
                           fail=["FATAL", "FREEZER failed"], timeout=90,
                           log=tmp_path / "console.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hostkit.paths import REPO
 from init.boot import Boot
 from init.config import Config, CrashLoop, Data, Module, Service, Watchdog
 from init.console import Log
@@ -23,7 +24,7 @@ from init.main import main
 from init.validate import to_dict
 from tests.fakes import Execed, FakeKernel, Rebooted, Run
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN = REPO / "tests" / "golden"
 HEADER = ("Written by tests/unit/test_boot_golden.py (PINIT_UPDATE_GOLDEN=1 rewrites it).\n"
           "Each line: virtual CLOCK_BOOTTIME, then one kernel call of the init (console| = a "
           "console line).\n")

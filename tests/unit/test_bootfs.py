@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import bootfs
+from builder.formats import bootfs
 from hostkit.errors import BuildError
 from hostkit.run import source_date_epoch
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from hostkit.paths import REPO
 from init.cmdline import apply_cmdline
 from init.config import (
     Config,
@@ -249,14 +249,14 @@ def test_importing_the_init_stays_cheap() -> None:
     code = ("import sys, init.main, init.config, init.cmdline, init.modules; "
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
+                         check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
 
 
 def test_docs_describe_every_key() -> None:
     from init.frozen import fields
 
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    docs = (REPO / "docs" / "config.md").read_text()
     for cls in (Config, Service, CrashLoop, Watchdog, Data, Device, Network, Time):
         for f in fields(cls):
             if f.name not in ("modules", "services", "watchdog", "data", "crash_loop", "devices",

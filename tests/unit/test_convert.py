@@ -1,4 +1,4 @@
-"""builder/shellinit.py translating classic /init scripts, and builder/convert.py detecting and
+"""builder/convert/initscript.py translating classic /init scripts, and builder/convert/rebuild.py detecting and
 reading its inputs, on small trees made here (no QEMU, no toolchain)."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from test_kmod import MAGIC, RELEASE, fake_ko
 
-from builder import bootfs, compress, convert, cpio, sdimage, shellinit
 from builder.config import BuildConfig, load_build_config
-from builder.shellinit import seed_init
+from builder.convert import initscript, rebuild, sources
+from builder.formats import bootfs, compress, cpio, sdimage
+from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
 from init.config import Data, Network
 
@@ -43,34 +44,34 @@ echo unreachable
 """
 
 
-def by_line(script: shellinit.Script) -> dict[int, shellinit.Outcome]:
+def by_line(script: initscript.Script) -> dict[int, initscript.Outcome]:
     return {o.line: o for o in script.outcomes}
 
 
 def test_seed_script() -> None:
-    script = shellinit.translate(SEED)
+    script = initscript.translate(SEED)
     lines = by_line(script)
     assert sorted(lines) == [3, 6, 7, 8, 9, 10, 12, 13, 14, 16], "comments and blanks are skipped"
-    assert lines[3].kind == shellinit.NOTED and "no busybox" in lines[3].what
-    assert all(lines[n].kind == shellinit.NOTED for n in (6, 7, 8, 9, 10, 12))
+    assert lines[3].kind == initscript.NOTED and "no busybox" in lines[3].what
+    assert all(lines[n].kind == initscript.NOTED for n in (6, 7, 8, 9, 10, 12))
     assert lines[8].what == "pinit mounts /dev itself"
     assert script.entries == (cpio.CharDev("dev/null", 1, 3, 0o644),
                               cpio.CharDev("dev/tty", 5, 0, 0o644))
     assert [p.path for p in script.programs] == ["/rust-program"]
-    assert lines[16].kind == shellinit.TRANSLATED
-    assert not [o for o in script.outcomes if o.kind == shellinit.UNTRANSLATED]
+    assert lines[16].kind == initscript.TRANSLATED
+    assert not [o for o in script.outcomes if o.kind == initscript.UNTRANSLATED]
     assert script.modules == () and script.data is None
 
 
 def test_rich_script() -> None:
-    script = shellinit.translate(RICH)
+    script = initscript.translate(RICH)
     lines = by_line(script)
     assert [(m.name, m.params, m.path) for m in script.modules] == [
         ("spi_bcm2835", "polling_limit_us=30 debug=1", "/lib/modules/spi-bcm2835.ko"),
         ("i2c-dev", "", ""), ("snd-bcm2835", "", ""), ("w1-gpio", "", "")]
     assert lines[4].text.startswith("insmod") and "debug=1" in lines[4].text
-    assert lines[8].kind == shellinit.NOTED and "devtmpfs" in lines[8].what  # mdev -s
-    assert lines[9].kind == shellinit.NOTED and "hotplug" in lines[9].what
+    assert lines[8].kind == initscript.NOTED and "devtmpfs" in lines[8].what  # mdev -s
+    assert lines[9].kind == initscript.NOTED and "hotplug" in lines[9].what
     assert script.hostname == "kiosk"
     assert cpio.Dir("var/log") in script.entries
     assert script.data == Data(device="/dev/mmcblk0p2", mountpoint="/data", fstype="ext4",
@@ -79,27 +80,27 @@ def test_rich_script() -> None:
     assert background.path == "/usr/bin/logger-daemon" and background.background
     assert main.path == "/app/kiosk" and main.args == ("--port", "8080", "--verbose")
     assert main.cwd == "/data" and ("PATH", "/sbin:/usr/sbin:/bin:/usr/bin") in main.env
-    assert lines[20].kind == shellinit.TRANSLATED
-    assert lines[21].kind == shellinit.NOTED and "never ran" in lines[21].what
-    untranslated = {o.line: o.text for o in script.outcomes if o.kind == shellinit.UNTRANSLATED}
+    assert lines[20].kind == initscript.TRANSLATED
+    assert lines[21].kind == initscript.NOTED and "never ran" in lines[21].what
+    untranslated = {o.line: o.text for o in script.outcomes if o.kind == initscript.UNTRANSLATED}
     assert untranslated == {16: "rm -f /data/state"}
-    assert lines[10].kind == shellinit.NOTED and "[network]" in lines[10].what
-    assert lines[15].kind == shellinit.NOTED and "/data/reset exists" in lines[15].what
-    report = "\n".join(shellinit.report(script))
+    assert lines[10].kind == initscript.NOTED and "[network]" in lines[10].what
+    assert lines[15].kind == initscript.NOTED and "/data/reset exists" in lines[15].what
+    report = "\n".join(initscript.report(script))
     assert "line 16: rm -f /data/state" in report.split("NOT translated")[1]
 
 
 def test_mount_both_parts_of_an_or_list_are_reported() -> None:
-    outcomes = shellinit.translate("mount -t devtmpfs none /dev || mount -t tmpfs none /dev\n")
-    assert [o.kind for o in outcomes.outcomes] == [shellinit.NOTED, shellinit.NOTED]
+    outcomes = initscript.translate("mount -t devtmpfs none /dev || mount -t tmpfs none /dev\n")
+    assert [o.kind for o in outcomes.outcomes] == [initscript.NOTED, initscript.NOTED]
 
 
 def test_without_exec_the_last_program_is_the_app() -> None:
-    script = shellinit.translate("mount -t proc proc /proc\n/usr/bin/setup\n/opt/app/run -x\n")
+    script = initscript.translate("mount -t proc proc /proc\n/usr/bin/setup\n/opt/app/run -x\n")
     assert [p.path for p in script.programs] == ["/opt/app/run"]
     lines = by_line(script)
-    assert lines[2].kind == shellinit.UNTRANSLATED and "waits for it" in lines[2].what
-    assert lines[3].kind == shellinit.TRANSLATED
+    assert lines[2].kind == initscript.UNTRANSLATED and "waits for it" in lines[2].what
+    assert lines[3].kind == initscript.TRANSLATED
 
 
 @pytest.mark.parametrize("line", [
@@ -111,16 +112,16 @@ def test_without_exec_the_last_program_is_the_app() -> None:
     "while true; do /app/x; /app/y; done",
 ])
 def test_lines_left_for_a_person(line: str) -> None:
-    script = shellinit.translate(f"#!/bin/sh\n{line}\n")
-    assert script.outcomes and all(o.kind == shellinit.UNTRANSLATED for o in script.outcomes)
+    script = initscript.translate(f"#!/bin/sh\n{line}\n")
+    assert script.outcomes and all(o.kind == initscript.UNTRANSLATED for o in script.outcomes)
     assert all(o.line == 2 for o in script.outcomes)
     assert script.programs == () and script.modules == ()
 
 
 def test_demote_moves_a_line_and_drops_its_program() -> None:
-    script = shellinit.demote(shellinit.translate(SEED), 16, "/rust-program", "not there")
+    script = initscript.demote(initscript.translate(SEED), 16, "/rust-program", "not there")
     assert script.programs == ()
-    assert by_line(script)[16].kind == shellinit.UNTRANSLATED
+    assert by_line(script)[16].kind == initscript.UNTRANSLATED
 
 
 # ---- convert: detection
@@ -147,12 +148,12 @@ def test_folder_without_config_txt(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
     (folder / "config.txt").unlink()
     with pytest.raises(BuildError, match=f"{folder}: no config.txt"):
-        convert.detect(folder, tmp_path / "work")
+        sources.detect(folder, tmp_path / "work")
 
 
 def test_missing_source(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=f"{tmp_path / 'nope.img'}: no such"):
-        convert.detect(tmp_path / "nope.img", tmp_path / "work")
+        sources.detect(tmp_path / "nope.img", tmp_path / "work")
 
 
 def test_random_file(tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ def test_random_file(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(4096))
     with pytest.raises(BuildError, match=f"{path}: not a boot folder or a card image .*"
                        "no MBR partition table"):
-        convert.detect(path, tmp_path / "work")
+        sources.detect(path, tmp_path / "work")
 
 
 def test_unreadable_image(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ def test_unreadable_image(tmp_path: Path) -> None:
     path = tmp_path / "truncated.img"
     path.write_bytes(bytes(mbr))
     with pytest.raises(BuildError, match=f"{path}: not a boot folder.*: partition 1 ends") as err:
-        convert.detect(path, tmp_path / "work")
+        sources.detect(path, tmp_path / "work")
     assert "truncated or corrupt" in err.value.hint
 
 
@@ -179,26 +180,26 @@ def test_folder_with_a_root_partition_needs_the_card(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
     (folder / "cmdline.txt").write_text("console=tty1 root=PARTUUID=abcd-02 rootwait\n")
     with pytest.raises(BuildError, match="root=") as err:
-        convert.detect(folder, tmp_path / "work")
+        sources.detect(folder, tmp_path / "work")
     assert "card image" in err.value.hint
 
 
 def test_classic_folder_and_card_are_detected(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED)
-    src = convert.detect(folder, tmp_path / "work")
-    assert (src.kind, src.kernel, src.initramfs) == (convert.FOLDER, "kernel8.img", "initramfs.gz")
+    src = sources.detect(folder, tmp_path / "work")
+    assert (src.kind, src.kernel, src.initramfs) == (sources.FOLDER, "kernel8.img", "initramfs.gz")
     card = tmp_path / "card.img"
     sdimage.make_image(card, folder)
-    src = convert.detect(card, tmp_path / "work")
-    assert src.kind == convert.CARD and (src.boot / "overlays/vc4-kms-v3d.dtbo").is_file()
+    src = sources.detect(card, tmp_path / "work")
+    assert src.kind == sources.CARD and (src.boot / "overlays/vc4-kms-v3d.dtbo").is_file()
     assert src.cmdline == ("console=serial0,115200", "console=tty1", "rdinit=/init")
 
 
 def test_root_partition_number() -> None:
-    assert convert._root_partition(["root=PARTUUID=6c586e13-02"]) == 2
-    assert convert._root_partition(["root=/dev/mmcblk0p3"]) == 3
-    assert convert._root_partition(["root=/dev/sda5"]) == 5
-    assert convert._root_partition(["quiet"]) == 2
+    assert sources._root_partition(["root=PARTUUID=6c586e13-02"]) == 2
+    assert sources._root_partition(["root=/dev/mmcblk0p3"]) == 3
+    assert sources._root_partition(["root=/dev/sda5"]) == 5
+    assert sources._root_partition(["quiet"]) == 2
 
 
 def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
@@ -206,17 +207,17 @@ def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
     plain.write_bytes(b"\0" * 64 + b"Linux version 6.6.31+rpt-rpi-v8 (gcc) #1 SMP\0")
     packed = tmp_path / "kernel8.img"
     packed.write_bytes(compress.compress(plain.read_bytes(), "gzip"))
-    assert convert.kernel_release(plain) == convert.kernel_release(packed) == "6.6.31+rpt-rpi-v8"
+    assert sources.kernel_release(plain) == sources.kernel_release(packed) == "6.6.31+rpt-rpi-v8"
     plain.write_bytes(b"no banner")
-    assert convert.kernel_release(plain) == ""
+    assert sources.kernel_release(plain) == ""
 
 
 def test_lookup_follows_symlinks() -> None:
     tree = {e.path: e for e in [cpio.Symlink("lib", "usr/lib"), cpio.Dir("usr/lib"),
                                 cpio.Symlink("usr/lib/ld.so", "/usr/lib/real/ld-2.36.so"),
                                 cpio.Symlink("bin/sh", "../bin/busybox")]}
-    assert convert.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
-    assert convert.lookup(tree, "bin/sh") == "bin/busybox"
+    assert sources.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
+    assert sources.lookup(tree, "bin/sh") == "bin/busybox"
 
 
 # ---- convert: reading the old initramfs
@@ -232,9 +233,9 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
         cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base", aliases=(
             "virtio:d00000001v*",))),
     ])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
 
     [service] = parts.services
     assert (service.name, service.exec, service.args) == ("hello", "/app/hello", ("--fast",))
@@ -255,14 +256,14 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
 
 def script_config(tmp_path: Path, init: str, toml: str = "") -> tuple[BuildConfig, list[str]]:
     folder = classic(tmp_path, init, [cpio.File("app/x", b"\x7fELF" + b"\0" * 60, 0o755)])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     user = None
     if toml:
         (tmp_path / "pinit.toml").write_text(toml)
         user = load_build_config(tmp_path / "pinit.toml")
-    return convert.build_config(src, parts, user), parts.report
+    return rebuild.build_config(src, parts, user), parts.report
 
 
 def test_the_scripts_network_reaches_the_config(tmp_path: Path) -> None:
@@ -284,18 +285,18 @@ def test_modules_for_another_kernel_are_refused(tmp_path: Path) -> None:
     other = MAGIC.replace(RELEASE, "5.10.0-old")
     folder = classic(tmp_path, "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
                      [cpio.File("m/dummy.ko", fake_ko("dummy", vermagic=other))])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     with pytest.raises(BuildError, match="built for kernel 5.10.0-old, but the kernel is"):
-        convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+        sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
 
 
 def test_non_script_init_needs_a_config(tmp_path: Path) -> None:
     folder = classic(tmp_path, "\x7fELF static init")
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules")
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules")
     with pytest.raises(BuildError, match="no shell script /init") as err:
-        convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+        sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert "--config" in err.value.hint
 
 
@@ -303,18 +304,18 @@ def test_config_txt_and_cmdline_carried(tmp_path: Path) -> None:
     report: list[str] = []
     text = ("kernel=kernel8.img\narm_64bit=1\ninitramfs initramfs.gz followkernel\n"
             "dtparam=i2c_arm=on\n[pi4]\narm_boost=1\nauto_initramfs=1\n")
-    lines = convert.carried_config_txt(text, report)
+    lines = rebuild.carried_config_txt(text, report)
     assert lines == ["dtparam=i2c_arm=on", "[pi4]", "arm_boost=1", "[all]", "upstream_kernel=0"]
     assert report == ["config.txt: dropped `auto_initramfs=1`"]
     words = "console=serial0,115200 root=PARTUUID=abcd-02 rootfstype=ext4 rootwait ro quiet"
-    assert [w for w in words.split() if not convert.ROOT_WORDS.fullmatch(w)] == [
+    assert [w for w in words.split() if not rebuild.ROOT_WORDS.fullmatch(w)] == [
         "console=serial0,115200", "quiet"]
 
 
 def test_output_over_the_input_is_refused(tmp_path: Path) -> None:
     folder = classic(tmp_path, SEED, name="boot")
     with pytest.raises(BuildError, match="would overwrite it"):
-        convert.build_from(folder, None, tmp_path, tmp_path / "init", None)  # type: ignore[arg-type]
+        rebuild.build_from(folder, None, tmp_path, tmp_path / "init", None)  # type: ignore[arg-type]
     assert (folder / "initramfs.gz").is_file()
 
 
@@ -322,7 +323,7 @@ def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
     tree = {e.path: e for e in [cpio.Symlink("x", "../../../../outside"),
                                 cpio.File("x/owned", b"no")]}
     with pytest.raises(BuildError, match="/x/owned: leads out of the archive"):
-        convert._extract(tree, tmp_path / "old")
+        sources._extract(tree, tmp_path / "old")
     assert not (tmp_path.parent / "outside").exists()
 
 
@@ -333,9 +334,9 @@ def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
         cpio.File("etc/group", b"root:x:0:\ndialout:x:20:\n"),
         cpio.File("etc/mdev.conf", b"ttyUSB[0-9]* root:dialout 660\n(a|b) root:root 600\n"),
     ])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert [(d.kernel, d.gid, d.mode) for d in parts.devices] == [("ttyUSB*", 20, 0o660)]
     report = "\n".join(parts.report)
     assert "line 2 `(a|b) root:root 600`: NOT translated" in report
@@ -349,7 +350,7 @@ def test_a_card_with_nothing_to_run_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(BuildError, match=f"{folder}: nothing to run: its /init starts no "
                        "program") as err:
-        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+        rebuild.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
     assert "--config" in err.value.hint
     assert not out.exists()
 
@@ -361,43 +362,43 @@ def test_a_switch_root_init_is_refused_with_what_it_does(tmp_path: Path) -> None
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it"):
-        convert.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
+        rebuild.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
     assert list(out.iterdir()) == []
-    script = shellinit.translate("mount -t ext4 /dev/mmcblk0p2 /newroot\n"
+    script = initscript.translate("mount -t ext4 /dev/mmcblk0p2 /newroot\n"
                                  "exec switch_root /newroot /sbin/init\n")
     assert script.data is None and script.switch_root == "/dev/mmcblk0p2"
-    assert [o.kind for o in script.outcomes] == [shellinit.UNTRANSLATED] * 2
+    assert [o.kind for o in script.outcomes] == [initscript.UNTRANSLATED] * 2
 
 
 # ---- the idioms read from the syntax tree
 
 def test_a_restart_loop_is_restart_always_with_its_sleep_as_backoff() -> None:
-    script = shellinit.translate("export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n"
+    script = initscript.translate("export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n"
                                  "  sleep 3\ndone\necho never\n")
     [program] = script.programs
     assert (program.path, program.args, program.restart, program.backoff) == (
         "/app/x", ("--y",), "always", 3.0)
     assert program.env == (("A", "1"),) and not program.background
     lines = by_line(script)
-    assert lines[3].kind == shellinit.TRANSLATED and "restart" in lines[3].what
-    assert lines[7].kind == shellinit.NOTED and "never ran" in lines[7].what
+    assert lines[3].kind == initscript.TRANSLATED and "restart" in lines[3].what
+    assert lines[7].kind == initscript.NOTED and "never ran" in lines[7].what
     for head in ("while :; do /app/x; done", "until false; do /app/x; done"):
-        [looped] = shellinit.translate(head + "\n").programs
+        [looped] = initscript.translate(head + "\n").programs
         assert looped.restart == "always" and looped.backoff == 0
 
 
 def test_background_programs_and_wait_are_services() -> None:
-    script = shellinit.translate("/app/a 1 &\n( cd /srv && exec ./b ) &\n"
+    script = initscript.translate("/app/a 1 &\n( cd /srv && exec ./b ) &\n"
                                  "while :; do /app/c; sleep 1; done &\nwait\n")
     assert [(p.path, p.cwd, p.background, p.restart) for p in script.programs] == [
         ("/app/a", "/", True, ""), ("./b", "/srv", True, ""), ("/app/c", "/", True, "always")]
-    assert by_line(script)[4].kind == shellinit.NOTED
+    assert by_line(script)[4].kind == initscript.NOTED
 
 
 def test_env_cwd_and_assignments_before_exec() -> None:
-    [p] = shellinit.translate("cd /opt\nexec env -i B=2 /app/x\n").programs
+    [p] = initscript.translate("cd /opt\nexec env -i B=2 /app/x\n").programs
     assert (p.env, p.cwd) == ((("B", "2"),), "/opt")
-    [p] = shellinit.translate("export A=1\nA=2 B=3 /app/x\n").programs
+    [p] = initscript.translate("export A=1\nA=2 B=3 /app/x\n").programs
     assert p.env == (("A", "2"), ("B", "3"))
 
 
@@ -408,13 +409,13 @@ def test_env_cwd_and_assignments_before_exec() -> None:
     "mount -t ext4 /dev/sda1 /data || true\n",
 ])
 def test_a_guarded_mount_is_an_optional_data_partition(text: str) -> None:
-    script = shellinit.translate(text + "exec /app/x\n")
+    script = initscript.translate(text + "exec /app/x\n")
     assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4",
                                wait=0.0, required=False)
 
 
 def test_a_waited_for_device_keeps_the_wait() -> None:
-    script = shellinit.translate("while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
+    script = initscript.translate("while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
                                  "mount -t ext4 /dev/sda1 /data\nuntil [ -e /dev/ttyUSB0 ]\n"
                                  "do sleep 1; done\nexec /app/x\n")
     assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4")
@@ -422,24 +423,24 @@ def test_a_waited_for_device_keeps_the_wait() -> None:
 
 
 def test_modules_from_a_loop_keep_their_parameters() -> None:
-    script = shellinit.translate("M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
+    script = initscript.translate("M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
                                  "done\nfor n in c d; do modprobe $n; done\nexec /app/x\n")
     assert [(m.name, m.params, m.path) for m in script.modules] == [
         ("a", "x=1", "/lib/modules/a.ko"), ("b", "x=1", "/lib/modules/b.ko"),
         ("c", "", ""), ("d", "", "")]
-    dropped = shellinit.demote(script, 3, "/lib/modules/a.ko", "not there")
+    dropped = initscript.demote(script, 3, "/lib/modules/a.ko", "not there")
     assert [m.name for m in dropped.modules] == ["b", "c", "d"]
 
 
-def network(text: str) -> tuple[shellinit.Script, dict[int, shellinit.Outcome]]:
-    script = shellinit.translate(text + "exec /app/x\n")
+def network(text: str) -> tuple[initscript.Script, dict[int, initscript.Outcome]]:
+    script = initscript.translate(text + "exec /app/x\n")
     return script, by_line(script)
 
 
 def test_loopback_and_up_alone_are_noted() -> None:
     script, lines = network("ifconfig lo 127.0.0.1 up\nip link set lo up\nifconfig eth0 up\n"
                             "ip link set dev eth0 up\n")
-    assert [lines[n].kind for n in (1, 2, 3, 4)] == [shellinit.NOTED] * 4
+    assert [lines[n].kind for n in (1, 2, 3, 4)] == [initscript.NOTED] * 4
     assert "loopback" in lines[1].what and "[network]" in lines[3].what
     assert script.network == ()
 
@@ -451,7 +452,7 @@ def test_loopback_and_up_alone_are_noted() -> None:
 def test_dhcp_commands_become_dhcp_on_the_interface(command: str, interface: str) -> None:
     script, lines = network(command + "\n")
     assert script.network == (Network(interface=interface),)
-    assert lines[1].kind == shellinit.TRANSLATED and f"DHCP on {interface}" in lines[1].what
+    assert lines[1].kind == initscript.TRANSLATED and f"DHCP on {interface}" in lines[1].what
 
 
 def test_static_address_gateway_and_name_servers() -> None:
@@ -461,7 +462,7 @@ def test_static_address_gateway_and_name_servers() -> None:
                             "echo nameserver 9.9.9.9 >> /etc/resolv.conf\n")
     assert script.network == (Network(interface="eth0", address="192.168.1.20/24",
                                       gateway="192.168.1.1", dns=("1.1.1.1", "9.9.9.9")),)
-    assert all(lines[n].kind == shellinit.TRANSLATED for n in (1, 2, 3, 4))
+    assert all(lines[n].kind == initscript.TRANSLATED for n in (1, 2, 3, 4))
 
 
 def test_ip_address_and_route() -> None:
@@ -504,19 +505,19 @@ def test_what_the_network_cannot_take_says_what_to_write(text: str, bad: tuple[i
     assert script.time.servers == ()
     assert {n.interface for n in script.network} <= {"eth0"}
     for line in bad:
-        assert lines[line].kind == shellinit.UNTRANSLATED and why in lines[line].what
+        assert lines[line].kind == initscript.UNTRANSLATED and why in lines[line].what
 
 
 def test_a_program_logged_through_a_pipe_is_the_service() -> None:
-    script = shellinit.translate("/app/x 2>&1 | logger -t app\n")
+    script = initscript.translate("/app/x 2>&1 | logger -t app\n")
     assert [p.path for p in script.programs] == ["/app/x"]
-    assert [o.kind for o in script.outcomes] == [shellinit.TRANSLATED, shellinit.NOTED]
+    assert [o.kind for o in script.outcomes] == [initscript.TRANSLATED, initscript.NOTED]
 
 
 def test_a_script_the_shell_cannot_parse_is_one_untranslated_line() -> None:
-    script = shellinit.translate("#!/bin/sh\nmount -t proc proc /proc\nif true; then\n")
+    script = initscript.translate("#!/bin/sh\nmount -t proc proc /proc\nif true; then\n")
     [outcome] = script.outcomes
-    assert outcome.kind == shellinit.UNTRANSLATED and "cannot parse" in outcome.what
+    assert outcome.kind == initscript.UNTRANSLATED and "cannot parse" in outcome.what
     assert outcome.line == 4 and script.programs == ()
 
 
@@ -527,33 +528,33 @@ def test_an_initramfs_that_prepares_a_root_partition_is_refused_with_why(tmp_pat
     sdimage.make_image(card, folder)
     with pytest.raises(BuildError, match="nothing says what to run: its initramfs.gz only "
                        "prepares the root partition 2") as err:
-        convert.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
+        rebuild.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
     assert "--config" in err.value.hint and not (tmp_path / "out").exists()
 
 
 def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
-    script = shellinit.translate("n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n"
+    script = initscript.translate("n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n"
                                  "  [ $n -gt 5 ] && reboot\ndone\n")
     [program] = script.programs
     assert program.restart == "always"
     reboot = [o for o in script.outcomes if o.text == "reboot"]
-    assert reboot[0].kind == shellinit.UNTRANSLATED and "crash_loop" in reboot[0].what
+    assert reboot[0].kind == initscript.UNTRANSLATED and "crash_loop" in reboot[0].what
 
 
 def test_a_test_guards_only_up_to_the_first_or() -> None:
-    script = shellinit.translate("[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || "
+    script = initscript.translate("[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || "
                                  "echo no data\nexec /app/x\n")
     assert script.data is not None and not script.data.required
-    script = shellinit.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\n"
+    script = initscript.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\n"
                                  "exec /app/x\n")
     assert script.data is not None and not script.data.required
-    script = shellinit.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
+    script = initscript.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
                                  "exec /app/x\n")
     assert script.data is not None and script.data.required
 
 
 def test_a_function_never_called_is_still_listed() -> None:
-    script = shellinit.translate("unused() {\n  /app/y\n}\nexec /app/x\n")
-    assert by_line(script)[2].kind == shellinit.NOTED
+    script = initscript.translate("unused() {\n  /app/y\n}\nexec /app/x\n")
+    assert by_line(script)[2].kind == initscript.NOTED
     assert "never calls" in by_line(script)[2].what
     assert [p.path for p in script.programs] == ["/app/x"]

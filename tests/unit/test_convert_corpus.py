@@ -16,10 +16,13 @@ import pytest
 from test_convert import classic
 from test_kmod import RELEASE, fake_ko
 
-from builder import convert, cpio, shparse
+from builder.convert import sources
+from builder.convert.sh import parse
+from builder.formats import cpio
+from hostkit.paths import REPO
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "convert"
+CORPUS = REPO / "tests" / "corpus"
+GOLDEN = REPO / "tests" / "golden" / "convert"
 CASES = sorted(p.stem for p in CORPUS.glob("*.sh"))
 PROBE = b"\x7fELF" + b"\0" * 60 + b"probe"
 
@@ -28,9 +31,9 @@ def converted(tmp_path: Path, case: str) -> str:
     folder = classic(tmp_path, (CORPUS / f"{case}.sh").read_text(), [
         cpio.File("app/probe", PROBE, 0o755), cpio.File("opt/probe", PROBE, 0o755),
         cpio.File("lib/modules/dummy.ko", fake_ko("dummy")), cpio.Dir("tmp")])
-    src = convert.detect(folder, tmp_path / "work")
-    parts = convert.Parts(tmp_path / "work" / "modules", release=RELEASE)
-    convert.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert parts.services, "every case has a program to run"
     lines = [f"# Written by tests/unit/test_convert_corpus.py from tests/corpus/{case}.sh "
              "(PINIT_UPDATE_GOLDEN=1 rewrites it).", *parts.report, "services:"]
@@ -62,5 +65,5 @@ def test_corpus_report(case: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_corpus_parses_as_the_shell_does(case: str) -> None:
     """Every corpus script is a whole tree, each line of a command accounted to its line."""
-    tree = shparse.parse((CORPUS / f"{case}.sh").read_text())
+    tree = parse.parse((CORPUS / f"{case}.sh").read_text())
     assert tree.items

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import compress, cpio
-from builder.cpio import BlockDev, CharDev, Dir, Fifo, File, Symlink
+from builder.formats import compress, cpio
+from builder.formats.cpio import BlockDev, CharDev, Dir, Fifo, File, Symlink
 from hostkit.errors import BuildError
 
 MTIME = 1700000000

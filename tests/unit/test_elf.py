@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.elf import inspect_elf, require_aarch64, require_static_aarch64
+from builder.formats.elf import inspect_elf, require_aarch64, require_static_aarch64
 from hostkit.errors import BuildError
 
 

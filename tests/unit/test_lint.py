@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from hostkit.paths import REPO
 
 
 @pytest.mark.parametrize("tool", ["ruff", "mypy"])

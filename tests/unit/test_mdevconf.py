@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.mdevconf import glob_of, translate
+from builder.convert.mdev import glob_of, translate
 from init.config import Device
 
 

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from hostkit.paths import REPO
 from init import dhcp, dns, inet, rtnl, sntp
 from init.clock import Clock, days_from_civil, rtc_raw, rtc_seconds, utc
 from init.config import Config, Network, Time
@@ -326,14 +327,13 @@ def test_a_boot_without_network_or_time_imports_none_of_it() -> None:
     """Read a config, set up a boot's objects: the network and clock code stays unimported."""
     import subprocess
     import sys
-    from pathlib import Path
 
     code = ("import sys, init.main, init.boot, init.supervise, init.configfile; "
             "init.configfile.parse(b'{\"services\": [{\"name\": \"a\", \"exec\": \"/a\"}]}', 'x'); "
             "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
             "('network', 'clock', 'dhcp', 'sntp', 'rtnl', 'inet')))")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
+                         check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import pyext
+from builder.python import pyext
 from toolchain import nuitka_plugin
 
 CONFIG_C = """#include "Python.h"

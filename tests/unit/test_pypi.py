@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import pypi
+from builder.python import pypi
 from hostkit.errors import BuildError
 
 SETUP = """from setuptools import Extension, setup

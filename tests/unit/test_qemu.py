@@ -1,4 +1,4 @@
-"""builder/qemu.py without booting: plans from boot folders and card images, the console
+"""builder/qemu/harness.py without booting: plans from boot folders and card images, the console
 verdict against a fake qemu-system-aarch64 script, and printk timestamps."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import bootfs, qemu, sdimage
+from builder.formats import bootfs, sdimage
+from builder.qemu import harness
 from hostkit.errors import BuildError
 
 MiB = 1024 * 1024
@@ -47,7 +48,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_virt_plan_from_a_folder(folder: Path) -> None:
-    with qemu.plan(folder) as p:
+    with harness.plan(folder) as p:
         assert p.args == [
             "-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512",
             "-nographic", "-no-reboot",
@@ -58,7 +59,7 @@ def test_virt_plan_from_a_folder(folder: Path) -> None:
 
 
 def test_raspi3b_plan_from_a_folder(folder: Path) -> None:
-    p = qemu.plan(folder, "raspi3b", ["pinit.debug=1"])
+    p = harness.plan(folder, "raspi3b", ["pinit.debug=1"])
     assert p.args == [
         "-M", "raspi3b", "-accel", "tcg,thread=single", "-serial", "null", "-serial", "mon:stdio",
         "-nographic", "-no-reboot",
@@ -71,13 +72,13 @@ def test_raspi3b_plan_from_a_folder(folder: Path) -> None:
 def test_a_nic_only_when_asked_for(folder: Path) -> None:
     """-M virt would add a PCI virtio NIC whose option ROM (efi-virtio.rom) a minimal host
     lacks; a boot gets a NIC only when it names one, and the named one needs no ROM."""
-    with qemu.plan(folder, nic=qemu.NIC_USER_RESTRICTED) as p:
+    with harness.plan(folder, nic=harness.NIC_USER_RESTRICTED) as p:
         assert "restrict=on" in p.args[p.args.index("-netdev") + 1]
         assert p.args[p.args.index("-device") + 1] == "virtio-net-device,netdev=net0"
         assert "-nic" not in p.args
-    assert qemu.plan(folder).args.count("-nic") == 1
+    assert harness.plan(folder).args.count("-nic") == 1
     with pytest.raises(BuildError, match="no network card"):
-        qemu.plan(folder, "raspi3b", nic=qemu.NIC_USER_RESTRICTED)
+        harness.plan(folder, "raspi3b", nic=harness.NIC_USER_RESTRICTED)
 
 
 def test_board_sections_pick_the_kernel(tmp_path: Path) -> None:
@@ -87,8 +88,8 @@ def test_board_sections_pick_the_kernel(tmp_path: Path) -> None:
     for name in ("k3", "k4", "k0"):
         (folder / name).write_bytes(KERNEL)
     (folder / "cl.txt").write_text("from cl.txt\nsecond line is ignored\n")
-    pi3 = qemu.plan(folder, "raspi3b")
-    pi4 = qemu.plan(folder, "virt")
+    pi3 = harness.plan(folder, "raspi3b")
+    pi4 = harness.plan(folder, "virt")
     assert pi3.kernel.name == "k3" and pi4.kernel.name == "k4"
     assert pi4.append == "from cl.txt panic=-1 console=ttyAMA0"
 
@@ -97,44 +98,44 @@ def test_device_tree_is_honoured_on_raspi3b_and_ignored_on_virt(tmp_path: Path) 
     config = bootfs.config_txt("vmlinuz-6.1", "initramfs.gz", ["device_tree=my.dtb"])
     folder = make_folder(tmp_path / "boot", config)
     (folder / "my.dtb").write_bytes(DTB)
-    assert qemu.plan(folder, "raspi3b").dtb == folder / "my.dtb"
+    assert harness.plan(folder, "raspi3b").dtb == folder / "my.dtb"
     (folder / "my.dtb").unlink()
-    assert qemu.plan(folder, "virt").dtb is None
+    assert harness.plan(folder, "virt").dtb is None
     with pytest.raises(BuildError, match=r"line 11 `device_tree=my.dtb` names my.dtb"):
-        qemu.plan(folder, "raspi3b")
+        harness.plan(folder, "raspi3b")
 
 
 def test_raspi3b_finds_the_dtb_in_broadcom_or_says_it_is_missing(folder: Path) -> None:
     (folder / "bcm2837-rpi-3-b.dtb").unlink()
     with pytest.raises(BuildError, match="no bcm2837-rpi-3-b.dtb for -M raspi3b"):
-        qemu.plan(folder, "raspi3b")
+        harness.plan(folder, "raspi3b")
     (folder / "broadcom").mkdir()
     (folder / "broadcom" / "bcm2837-rpi-3-b.dtb").write_bytes(DTB)
-    assert qemu.plan(folder, "raspi3b").dtb == folder / "broadcom" / "bcm2837-rpi-3-b.dtb"
+    assert harness.plan(folder, "raspi3b").dtb == folder / "broadcom" / "bcm2837-rpi-3-b.dtb"
 
 
 def test_missing_initramfs_names_the_file_and_the_line(folder: Path) -> None:
     (folder / "initramfs.gz").unlink()
     with pytest.raises(BuildError) as err:
-        qemu.plan(folder)
+        harness.plan(folder)
     assert "config.txt line 5 `initramfs initramfs.gz followkernel` names initramfs.gz" in str(err.value)
 
 
 def test_missing_kernel_names_the_file_and_the_line(folder: Path) -> None:
     (folder / "vmlinuz-6.1").unlink()
     with pytest.raises(BuildError, match=r"line 4 `kernel=vmlinuz-6.1` names vmlinuz-6.1"):
-        qemu.plan(folder)
+        harness.plan(folder)
 
 
 def test_default_kernel_needs_arm_64bit(tmp_path: Path) -> None:
     folder = make_folder(tmp_path / "boot", "initramfs initramfs.gz followkernel\n")
     with pytest.raises(BuildError, match="32-bit"):
-        qemu.plan(folder)
+        harness.plan(folder)
     (folder / "config.txt").write_text("arm_64bit=1\n")
     with pytest.raises(BuildError, match="kernel8.img"):
-        qemu.plan(folder)
+        harness.plan(folder)
     (folder / "kernel8.img").write_bytes(KERNEL)
-    p = qemu.plan(folder)
+    p = harness.plan(folder)
     assert p.kernel == folder / "kernel8.img" and p.initramfs is None
     assert "-initrd" not in p.args
 
@@ -142,48 +143,48 @@ def test_default_kernel_needs_arm_64bit(tmp_path: Path) -> None:
 def test_names_are_found_case_insensitively_as_on_fat(tmp_path: Path) -> None:
     folder = make_folder(tmp_path / "boot",
                          "arm_64bit=1\nkernel=VMLINUZ-6.1\ninitramfs InitRamfs.GZ followkernel\n")
-    p = qemu.plan(folder)
+    p = harness.plan(folder)
     assert p.kernel == folder / "vmlinuz-6.1" and p.initramfs == folder / "initramfs.gz"
 
 
 def test_missing_cmdline_txt_boots_with_an_empty_command_line(folder: Path) -> None:
     (folder / "cmdline.txt").unlink()
-    assert qemu.plan(folder).append == "panic=-1 console=ttyAMA0"
+    assert harness.plan(folder).append == "panic=-1 console=ttyAMA0"
 
 
 def test_bad_sources_and_machines(tmp_path: Path, folder: Path) -> None:
     with pytest.raises(BuildError, match="no such boot folder"):
-        qemu.plan(tmp_path / "nowhere")
+        harness.plan(tmp_path / "nowhere")
     with pytest.raises(BuildError, match="machine 'raspi4b'"):
-        qemu.plan(folder, "raspi4b")
+        harness.plan(folder, "raspi4b")
     (folder / "config.txt").unlink()
     with pytest.raises(BuildError, match="has no config.txt"):
-        qemu.plan(folder)
+        harness.plan(folder)
 
 
 def test_cmdline_serial_consoles_and_panic_are_replaced() -> None:
     words = ["console=serial0,115200", "console=ttyS1,115200", "console=tty1",
              "console=ttyAMA0", "root=/dev/mmcblk0p2", "panic=10", "rdinit=/init"]
-    assert qemu.qemu_cmdline(words, "virt", ["x=1"]) == (
+    assert harness.qemu_cmdline(words, "virt", ["x=1"]) == (
         "console=tty1 root=/dev/mmcblk0p2 rdinit=/init x=1 panic=-1 console=ttyAMA0")
-    assert qemu.qemu_cmdline(words, "raspi3b").endswith("panic=-1 console=ttyS1,115200")
+    assert harness.qemu_cmdline(words, "raspi3b").endswith("panic=-1 console=ttyS1,115200")
 
 
 def test_virt_attaches_a_separate_disk(folder: Path, tmp_path: Path) -> None:
     disk = tmp_path / "a,b.img"
     disk.write_bytes(b"\0" * 3 * MiB)
-    p = qemu.plan(folder, disk=disk)
+    p = harness.plan(folder, disk=disk)
     assert p.args[-4:] == ["-drive", f"if=none,file={tmp_path}/a,,b.img,format=raw,id=hd0",
                            "-device", "virtio-blk-device,drive=hd0"]
     with pytest.raises(BuildError, match="no such disk image"):
-        qemu.plan(folder, disk=tmp_path / "missing.img")
+        harness.plan(folder, disk=tmp_path / "missing.img")
 
 
 def test_raspi3b_pads_a_copy_of_the_disk_to_a_power_of_two(folder: Path, tmp_path: Path,
                                                            private_tmp: Path) -> None:
     disk = tmp_path / "data.img"
     disk.write_bytes(b"\x01" * (3 * MiB + 512))
-    with qemu.plan(folder, "raspi3b", disk=disk) as p:
+    with harness.plan(folder, "raspi3b", disk=disk) as p:
         assert p.disk is not None and p.disk != disk and p.workdir is not None
         assert p.disk.stat().st_size == 4 * MiB
         assert p.disk.read_bytes()[:3 * MiB + 512] == disk.read_bytes()
@@ -192,7 +193,7 @@ def test_raspi3b_pads_a_copy_of_the_disk_to_a_power_of_two(folder: Path, tmp_pat
     assert list(private_tmp.iterdir()) == []
     exact = tmp_path / "exact.img"
     exact.write_bytes(b"\0" * 4 * MiB)
-    assert qemu.plan(folder, "raspi3b", disk=exact).disk == exact
+    assert harness.plan(folder, "raspi3b", disk=exact).disk == exact
 
 
 def test_card_image_is_read_from_partition_1_and_attached(folder: Path, tmp_path: Path,
@@ -200,12 +201,12 @@ def test_card_image_is_read_from_partition_1_and_attached(folder: Path, tmp_path
     card = tmp_path / "sdcard.img"
     sdimage.make_image(card, folder, data_size=4 * MiB)
     before = card.stat()
-    with qemu.plan(card) as p:
+    with harness.plan(card) as p:
         assert p.kernel.read_bytes() == KERNEL and p.initramfs is not None
         assert p.initramfs.read_bytes() == INITRAMFS
         assert p.append.endswith("quiet panic=-1 console=ttyAMA0")
         assert p.disk == card and f"if=none,file={card},format=raw,id=hd0" in p.args
-    with qemu.plan(card, "raspi3b") as p:
+    with harness.plan(card, "raspi3b") as p:
         assert p.dtb is not None and p.dtb.read_bytes() == DTB
         assert p.disk is not None and p.disk != card
         size = p.disk.stat().st_size
@@ -222,7 +223,7 @@ def test_card_image_missing_initramfs_fails_and_cleans_up(tmp_path: Path,
     card = tmp_path / "sdcard.img"
     sdimage.make_image(card, folder)
     with pytest.raises(BuildError, match="names initramfs.gz, which is not there"):
-        qemu.plan(card)
+        harness.plan(card)
     assert list(private_tmp.iterdir()) == []
 
 
@@ -236,24 +237,24 @@ LINES = [
 
 
 def test_kernel_time() -> None:
-    assert qemu.kernel_time(LINES, "Linux version") == 0.0
-    assert qemu.kernel_time(LINES, "Run /init") == 2.035125
-    assert qemu.kernel_time(LINES, "APP-READY") == 2.035125  # app output: the line before
-    assert qemu.kernel_time(LINES, "Power down") == 12.5
-    assert qemu.kernel_time(LINES, "Booting Linux") is None
-    assert qemu.kernel_time(LINES, "never printed") is None
+    assert harness.kernel_time(LINES, "Linux version") == 0.0
+    assert harness.kernel_time(LINES, "Run /init") == 2.035125
+    assert harness.kernel_time(LINES, "APP-READY") == 2.035125  # app output: the line before
+    assert harness.kernel_time(LINES, "Power down") == 12.5
+    assert harness.kernel_time(LINES, "Booting Linux") is None
+    assert harness.kernel_time(LINES, "never printed") is None
 
 
 # run() against a stand-in qemu-system-aarch64: a shell script printing a console transcript.
 
-def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> qemu.BootPlan:
+def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> harness.BootPlan:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    script = bin_dir / qemu.QEMU
+    script = bin_dir / harness.QEMU
     script.write_text("#!/bin/sh\n" + body)
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return qemu.BootPlan(tmp_path, "virt", tmp_path / "k", None, None, "", None)
+    return harness.BootPlan(tmp_path, "virt", tmp_path / "k", None, None, "", None)
 
 
 def no_process(marker: str) -> bool:
@@ -267,7 +268,7 @@ def test_run_passes_on_the_expected_lines_in_order_and_kills_the_group(
                      f"{sleeper} &\necho $! > {tmp_path}/pid\nprintf '[    1.000000] B early\\n"
                      f"A\\n[    2.500000] B\\nnot a full line'\nexec sleep 3600\n")
     log = tmp_path / "console.log"
-    result = qemu.run(plan, expect=["A", "B"], timeout=10, log=log)
+    result = harness.run(plan, expect=["A", "B"], timeout=10, log=log)
     assert result.ok, result.reason
     assert result.lines == ["[    1.000000] B early", "A", "[    2.500000] B"]
     assert list(result.first_seen) == ["A", "B"] and result.seconds < 5
@@ -278,25 +279,25 @@ def test_run_passes_on_the_expected_lines_in_order_and_kills_the_group(
 def test_run_fails_at_once_on_a_fail_text_or_a_panic(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     plan = fake_qemu(tmp_path, monkeypatch, "echo 'app: FATAL oops'\nexec sleep 3600\n")
-    result = qemu.run(plan, expect=["never"], fail=["FATAL"], timeout=10, log=tmp_path / "l")
+    result = harness.run(plan, expect=["never"], fail=["FATAL"], timeout=10, log=tmp_path / "l")
     assert not result.ok and "'FATAL'" in result.reason and result.seconds < 5
     plan = fake_qemu(tmp_path, monkeypatch,
                      "echo 'READY'\necho '[ 1.0] Kernel panic - not syncing: Attempted to kill "
                      "init!'\nexec sleep 3600\n")
-    result = qemu.run(plan, expect=["READY"], then="Power down", timeout=10, log=tmp_path / "l")
+    result = harness.run(plan, expect=["READY"], then="Power down", timeout=10, log=tmp_path / "l")
     assert not result.ok and "Kernel panic" in result.reason
 
 
 def test_run_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plan = fake_qemu(tmp_path, monkeypatch, "echo booting\nexec sleep 3600\n")
-    result = qemu.run(plan, expect=["READY"], timeout=1.5, log=tmp_path / "l")
+    result = harness.run(plan, expect=["READY"], timeout=1.5, log=tmp_path / "l")
     assert not result.ok and result.reason == "timed out after 1.5 s waiting for 'READY'"
     assert 1.5 <= result.seconds < 5 and result.lines == ["booting"]
 
 
 def test_run_fails_when_qemu_exits_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plan = fake_qemu(tmp_path, monkeypatch, "echo 'qemu: Invalid SD card size' >&2\nexit 1\n")
-    result = qemu.run(plan, expect=["READY"], timeout=10, log=tmp_path / "l")
+    result = harness.run(plan, expect=["READY"], timeout=10, log=tmp_path / "l")
     assert not result.ok
     assert result.reason == ("qemu exited (status 1) while waiting for 'READY'; "
                              "last line: qemu: Invalid SD card size")
@@ -307,11 +308,11 @@ def test_run_then_keeps_reading_after_the_expected_lines(
     plan = fake_qemu(tmp_path, monkeypatch,
                      "echo 'reboot: Power down too early'\necho READY\nsleep 0.3\n"
                      "echo '[ 3.0] reboot: Power down'\nexec sleep 3600\n")
-    result = qemu.run(plan, expect=["READY"], then="reboot: Power down", timeout=10,
+    result = harness.run(plan, expect=["READY"], then="reboot: Power down", timeout=10,
                       log=tmp_path / "l")
     assert result.ok, result.reason
     assert result.first_seen["reboot: Power down"] - result.first_seen["READY"] >= 0.25
     plan = fake_qemu(tmp_path, monkeypatch, "echo READY\nsleep 0.3\necho bye\n")
-    result = qemu.run(plan, expect=["READY"], stop_after_expect=False, timeout=10,
+    result = harness.run(plan, expect=["READY"], stop_after_expect=False, timeout=10,
                       log=tmp_path / "l")
     assert result.ok and result.lines == ["READY", "bye"] and "exited" in result.reason

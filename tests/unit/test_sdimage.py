@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import sdimage
+from builder.formats import sdimage
 from hostkit.errors import BuildError
 
 MiB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""builder/shparse.py: the POSIX sh grammar, and the same scripts accepted and refused as the
+"""builder/convert/sh/parse.py: the POSIX sh grammar, and the same scripts accepted and refused as the
 system's POSIX shell (`sh -n`, dash on Debian) accepts and refuses them."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import shparse
-from builder.shtree import (
+from builder.convert.sh import parse
+from builder.convert.sh.tree import (
     AndOr,
     Case,
     For,
@@ -23,9 +23,10 @@ from builder.shtree import (
     Pipeline,
     Simple,
 )
+from hostkit.paths import REPO
 from tests.shcases import INVALID, VALID
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = REPO / "tests" / "corpus"
 
 
 
@@ -43,25 +44,25 @@ def shell() -> None:
 @pytest.mark.parametrize("text", VALID)
 def test_accepts_what_the_shell_accepts(text: str, tmp_path: Path, shell: None) -> None:
     assert shell_accepts(text, tmp_path)
-    assert shparse.parse(text).items
+    assert parse.parse(text).items
 
 
 @pytest.mark.parametrize("text", INVALID)
 def test_refuses_what_the_shell_refuses(text: str, tmp_path: Path, shell: None) -> None:
     assert not shell_accepts(text, tmp_path)
     with pytest.raises(ParseError):
-        shparse.parse(text)
+        parse.parse(text)
 
 
 @pytest.mark.parametrize("case", sorted(p.stem for p in CORPUS.glob("*.sh")))
 def test_the_corpus_parses_like_the_shell(case: str, tmp_path: Path, shell: None) -> None:
     text = (CORPUS / f"{case}.sh").read_text()
     assert shell_accepts(text, tmp_path)
-    assert shparse.parse(text).items
+    assert parse.parse(text).items
 
 
 def test_the_tree() -> None:
-    tree = shparse.parse("a && b | c\nif [ -e /x ]; then d; fi\nfor m in 1 2; do e; done &\n"
+    tree = parse.parse("a && b | c\nif [ -e /x ]; then d; fi\nfor m in 1 2; do e; done &\n"
                          "case $v in x) f;; esac\ng() { h; }\n{ i; } 2>/dev/null\n"
                          "while :; do j; done\n")
     kinds = [type(item.command) for item in tree.items]
@@ -76,7 +77,7 @@ def test_the_tree() -> None:
 
 
 def test_words_keep_their_quoting_and_expansions() -> None:
-    [item] = shparse.parse("X=\"a $B\" cmd 'l $x' \"$(d)\" ${E:-f} \\$g\n").items
+    [item] = parse.parse("X=\"a $B\" cmd 'l $x' \"$(d)\" ${E:-f} \\$g\n").items
     cmd = item.command
     assert isinstance(cmd, Simple)
     (name, value), = cmd.assigns
@@ -89,7 +90,7 @@ def test_words_keep_their_quoting_and_expansions() -> None:
 
 
 def test_here_documents_and_continuations() -> None:
-    tree = shparse.parse("cat <<EOF >f\nline $x\nEOF\necho a \\\n  b\n")
+    tree = parse.parse("cat <<EOF >f\nline $x\nEOF\necho a \\\n  b\n")
     cat, echo = (item.command for item in tree.items)
     assert isinstance(cat, Simple) and cat.redirects[0].heredoc == "line $x\n"
     assert isinstance(echo, Simple) and [w.literal for w in echo.words] == ["echo", "a", "b"]
@@ -98,4 +99,4 @@ def test_here_documents_and_continuations() -> None:
 
 def test_errors_name_the_line() -> None:
     with pytest.raises(ParseError, match="line 3: expected `fi` for the `if` of line 1"):
-        shparse.parse("if a\nthen b\n")
+        parse.parse("if a\nthen b\n")

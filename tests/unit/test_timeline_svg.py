@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from builder.timeline import from_console, render
+from builder.qemu.timeline import from_console, render
 from hostkit.errors import BuildError
 
 TIMELINE = {"clock": "CLOCK_BOOTTIME", "main": 2.0, "app_started": 2.5, "steps": [

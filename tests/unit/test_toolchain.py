@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hostkit.errors import BuildError
+from hostkit.paths import REPO
 from toolchain import apt, provision
 from toolchain.apt import Apt, Locked, derive_sources
 
@@ -88,7 +89,7 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
         "_static_lib_python_path") >= 1
     assert callable(PythonVersions.getTargetPythonIncludePath)
     assert SconsInterface.getTargetPythonIncludePath is PythonVersions.getTargetPythonIncludePath
-    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
     assert f'"nuitka=={nuitka_plugin.NUITKA_VERSION}"' in pyproject
     # Each line the plugin drops from Nuitka's start-up C is there, once.
     import nuitka.build

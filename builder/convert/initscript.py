@@ -1,7 +1,7 @@
 """Translate a classic busybox `/init` shell script into pinit values, by what it means.
 
 Pure: text in, values out; the old initramfs is looked at by sources.py, not here. The script
-is parsed (shparse.py) and its syntax tree walked in the order the shell would run it, keeping
+is parsed (parse.py) and its syntax tree walked in the order the shell would run it, keeping
 the shell's state (variables, exported ones, the working directory, functions). Every command
 ends up in exactly one of three places: "translated" into a value, "noted" (pinit does it
 itself, or it only mattered to a shell), or "untranslated", with a reason a person can act on.
@@ -13,7 +13,7 @@ between runs; `APP &` … `wait` one service each; `[ -e DEV ] && mount …`, `i
 mount …; fi` and `mount … || true` the data partition, optional; a loop waiting for a device the
 services' wait; modprobe/insmod also from `for` loops over a list; `ifconfig lo up` done by
 pinit; udhcpc, ifconfig/ip addresses, default routes, name servers and ntpd the [network] and
-[time] tables (shellnet.py).
+[time] tables (netcommands.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import fnmatch
 import posixpath
 from dataclasses import dataclass, replace
 
-from builder import cpio
-from builder.shellcmds import (
+from builder.convert.commands import (
     APPLETS,
     LOGGERS,
     NET,
@@ -42,9 +41,9 @@ from builder.shellcmds import (
     number,
     quiet,
 )
-from builder.shellnet import NETWORK, TIME, Step, settle
-from builder.shparse import parse
-from builder.shtree import (
+from builder.convert.netcommands import NETWORK, TIME, Step, settle
+from builder.convert.sh.parse import parse
+from builder.convert.sh.tree import (
     AndOr,
     Case,
     For,
@@ -63,31 +62,9 @@ from builder.shtree import (
     commands,
     text_of,
 )
+from builder.formats import cpio
 from hostkit.errors import BuildError
 from init.config import Data, Network, Time
-
-# The classic /init of the post pinit started from (shared/seed), verbatim up to its `exec`:
-# the shape `invoke image --from` translates, and what `invoke bench` runs as the baseline.
-SEED_INIT_HEAD = """#!/bin/sh
-# Install Busybox (places symlinks from /bin and others to the central /bin/busybox executable)
-/bin/busybox --install -s
-
-# Mount basic directories
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs -o size=64k,mode=0755 tmpfs /dev
-mkdir /dev/pts
-mount -t devpts devpts /dev/pts
-# Create elementary device nodes (the numbers can be found by stat'ing on a Raspbian install)
-echo "Creating basic devices..."
-mknod /dev/null c 1 3
-mknod /dev/tty c 5 0
-"""
-
-
-def seed_init(app: str = "/rust-program", before_exec: tuple[str, ...] = ()) -> str:
-    """The seed's script, its last line `exec <app>`, with `before_exec` lines added before it."""
-    return SEED_INIT_HEAD + "".join(f"{line}\n" for line in before_exec) + f"\nexec {app}\n"
 
 
 @dataclass(frozen=True)

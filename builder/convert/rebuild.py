@@ -1,4 +1,4 @@
-"""`invoke image --source PATH`: replace the shell init of an existing Pi boot folder or card.
+"""`invoke image --from PATH`: replace the shell init of an existing Pi boot folder or card.
 
 Three kinds of input, never modified: a classic boot folder (config.txt, cmdline.txt, kernel and
 an initramfs whose /init is a busybox shell script), a card image whose FAT partition 1 holds
@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from builder import bootfs, image
+from builder import image
 from builder.config import BuildConfig, Image, load_build_config
-from builder.sources import (
+from builder.convert.sources import (
     BOARD,
     RPIOS,
     Parts,
@@ -31,13 +31,7 @@ from builder.sources import (
     from_rootfs,
     kernel_release,
 )
-
-# Moved to builder/sources.py; still convert.<name> for tests/unit/test_convert.py.
-from builder.sources import CARD as CARD
-from builder.sources import FOLDER as FOLDER
-from builder.sources import _extract as _extract
-from builder.sources import _root_partition as _root_partition
-from builder.sources import lookup as lookup
+from builder.formats import bootfs
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from init import frozen

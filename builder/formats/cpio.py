@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import compress
+from builder.formats import compress
 from hostkit.errors import BuildError
 from hostkit.run import source_date_epoch
 

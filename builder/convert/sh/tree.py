@@ -1,4 +1,4 @@
-"""The syntax tree of a POSIX sh script (shparse.py makes it): words with their expansions,
+"""The syntax tree of a POSIX sh script (parse.py makes it): words with their expansions,
 simple and compound commands, each with the line it starts on."""
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""A POSIX sh parser: the text of a shell script in, its syntax tree (shtree.py) out; no
-expansion, no run. The tokens come from shtokens.py.
+"""A POSIX sh parser: the text of a shell script in, its syntax tree (tree.py) out; no
+expansion, no run. The tokens come from tokens.py.
 
 Pure and complete for the POSIX shell grammar (XCU 2.10): words with '…', "…", \\ escapes,
 $VAR, ${…}, $(…), `…` and $((…)); the operators ; & && || | ! and ;; ; if/elif/else/fi,
 while/until/do/done, for … in …, case … esac, { }, ( ), functions `name() body`, redirections
 (with an fd number), here-documents (<< and <<-, quoted delimiters), comments and line
 continuations. A word keeps its source text and is split into parts (literal, quoted literal,
-parameter, command substitution, arithmetic) so that shellinit.py expands only what it knows.
+parameter, command substitution, arithmetic) so that initscript.py expands only what it knows.
 ParseError says where the script stops making sense, as busybox sh would refuse it.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builder.shtokens import Token, tokens
-from builder.shtree import (
+from builder.convert.sh.tokens import Token, tokens
+from builder.convert.sh.tree import (
     AndOr,
     Case,
     For,

@@ -25,14 +25,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
-from builder import bootfs, sdimage
+from builder.formats import bootfs, sdimage
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
+from hostkit.paths import BUILD
 from hostkit.run import log as note
 from hostkit.run import run as run_tool
 
 QEMU = "qemu-system-aarch64"
-DEFAULT_LOG = Path(__file__).resolve().parent.parent / "build" / "boot.log"
+DEFAULT_LOG = BUILD / "boot.log"
 # Always fatal: "Kernel panic - not syncing" and its "---[ end Kernel panic" trailer.
 ALWAYS_FAIL = ("Kernel panic",)
 # The Pi's own serial console= words; each machine replaces them with the UART it wires to stdio.

@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import bootfs, compress, cpio
-from builder.shellinit import seed_init
+from builder.formats import bootfs, compress, cpio
+from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
+from hostkit.paths import REPO
 from hostkit.run import log, run, step
 from toolchain.provision import Toolchain
 
-REPO = Path(__file__).resolve().parent.parent
 BENCH_APP_C = r"""
 #include <signal.h>
 #include <stdio.h>
@@ -86,7 +86,7 @@ def sizes(path: Path) -> dict[str, int]:
 
 def build_times(tc: Toolchain, work: Path) -> dict[str, float]:
     """Cold (empty Nuitka cache, ccache off) then warm after editing one init file."""
-    from builder.compile import INIT_ENTRY, compile_python
+    from builder.python.compile import INIT_ENTRY, compile_python
 
     src = work / "src"
     shutil.rmtree(work, ignore_errors=True)
@@ -176,17 +176,17 @@ class Sample:
 
 
 def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
-    from builder import qemu
+    from builder.qemu import harness
 
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), the start of what we measure.
-    plan = qemu.plan(boot, machine="virt", extra_append=["loglevel=7"], qemu_args=extra)
-    result = qemu.run(plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60,
+    plan = harness.plan(boot, machine="virt", extra_append=["loglevel=7"], qemu_args=extra)
+    result = harness.run(plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60,
                       log=log_dir / f"{label}.log")
     if not result.ok:
         raise BuildError(f"bench boot of {label} failed: {result.reason}",
                          hint=f"console log: {log_dir / f'{label}.log'}")
-    run_init = qemu.kernel_time(result.lines, "Run /init as init process")
+    run_init = harness.kernel_time(result.lines, "Run /init as init process")
     app_line = next(line for line in result.lines if "BENCH-APP " in line)
     rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "BENCH-PID1-RSS 0 kB")
     anon = next((line for line in result.lines if "BENCH-PID1-ANON" in line), "BENCH-PID1-ANON 0")
@@ -276,8 +276,8 @@ def table(report: dict) -> str:
 
 def demo_initramfs_sizes(tc: Toolchain, init: Path) -> dict[str, int]:
     """The default pinit.toml's initramfs in every compression the kernel can unpack."""
-    from builder import compress
     from builder.config import load_build_config
+    from builder.formats import compress
     from builder.image import debian_platform, default_config, initramfs_entries
 
     cfg = load_build_config(default_config())

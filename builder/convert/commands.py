@@ -1,7 +1,7 @@
 """What each set-up command of a classic /init becomes: mount, mknod, mkdir, insmod, modprobe,
-echo, hostname, export, cd, switch_root, and the network and clock commands (shellnet.py).
+echo, hostname, export, cd, switch_root, and the network and clock commands (netcommands.py).
 
-The walk over the script (shellinit.py) gives these the command's expanded words; each records
+The walk over the script (initscript.py) gives these the command's expanded words; each records
 one outcome per thing it did, and the values pinit takes over (modules, initramfs entries, the
 data partition, the host name, the services' environment and working directory).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, replace
 
-from builder import cpio, shellnet
+from builder.convert import netcommands
+from builder.formats import cpio
 from init.config import Data
 from init.modules import name_of
 from init.rootfs import EARLY_ROOTFS, Mount
@@ -41,7 +42,7 @@ APPLETS = {"sh", "ash", "bash", "hush", "busybox", "hwclock", "date", "sysctl", 
            "exit", "read", "ln", "mknod", "mkdir", "mount", "insmod", "modprobe", "hostname",
            "cd", "export", "false", "grep", "sed", "awk", "tee", "kill", "killall", "env", "eval",
            "return", "break", "continue", "printf", "echo", "sleep", "wait", "mdev"}
-NET = "[network]"   # the subject of network outcomes, which shellnet.settle may take back
+NET = "[network]"   # the subject of network outcomes, which netcommands.settle may take back
 LOGGERS = {"logger", "tee"}      # `APP | logger`: pinit logs a service's output itself
 TRUE = {"true", ":", "/bin/true", "/usr/bin/true"}
 PATH_TESTS = {"-e", "-b", "-c", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s"}
@@ -117,17 +118,17 @@ class SetupCommands:
     waited: list[str]
     cwd: str
     switch_root: str
-    net: list[shellnet.Step]
+    net: list[netcommands.Step]
 
     def out(self, line: int, text: str, kind: str, what: str, subject: str = "") -> None:
         self.outcomes.append(Outcome(line, text, kind, what, subject))
 
     def network(self, line: int, text: str, words: list[str]) -> None:
         """A network or clock command: its steps, settled into [network] and [time] at the end
-        (shellnet.settle)."""
+        (netcommands.settle)."""
         try:
-            steps, what = shellnet.read(words, line)
-        except shellnet.Unread as exc:
+            steps, what = netcommands.read(words, line)
+        except netcommands.Unread as exc:
             self.out(line, text, UNTRANSLATED, str(exc))
             return
         except (ValueError, IndexError) as exc:
@@ -259,7 +260,7 @@ class SetupCommands:
         if any(t in HOTPLUG_FILES for t in targets):
             self.out(line, text, NOTED, "the mdev hotplug helper: PID 1 listens to the kernel's "
                      "device events itself")
-        elif targets == [shellnet.NAMESERVER] and (step := shellnet.nameserver(args, line)):
+        elif targets == [netcommands.NAMESERVER] and (step := netcommands.nameserver(args, line)):
             self.net.append(step)
             self.out(line, text, TRANSLATED, f"name server {step.value} ([network] dns)", NET)
         elif targets == ["/proc/sys/kernel/hostname"] and len(args) == 1:

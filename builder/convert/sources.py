@@ -1,11 +1,11 @@
-"""Read the input of `invoke image --source PATH` (never modified): what it is and what it holds.
+"""Read the input of `invoke image --from PATH` (never modified): what it is and what it holds.
 
 `detect` tells the three kinds apart (a classic boot folder, a card image whose FAT partition 1
 holds one, a Raspberry Pi OS card) and reads its config.txt and cmdline.txt. `from_initramfs`
-reads a folder's or card's old initramfs: its /init translated (shellinit.translate), the
+reads a folder's or card's old initramfs: its /init translated (initscript.translate), the
 programs and modules that script runs, and the files carried over. `from_rootfs` copies a
 Raspberry Pi OS card's /lib/modules out of its root partition. Both fill one Parts, which
-convert.py turns into a BuildConfig and a Platform.
+rebuild.py turns into a BuildConfig and a Platform.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import bootfs, compress, cpio, kmod, mdevconf, sdimage, shellinit
+from builder import kmod
+from builder.convert import initscript, mdev
+from builder.formats import bootfs, compress, cpio, sdimage
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
@@ -48,7 +50,7 @@ class Source:
 
 @dataclass
 class Parts:
-    """What the conversion found; convert.py turns it into one BuildConfig and one Platform."""
+    """What the conversion found; rebuild.py turns it into one BuildConfig and one Platform."""
     modules_root: Path            # a tree holding lib/modules/<release>
     release: str = ""
     modules: list[Module] = field(default_factory=list)
@@ -196,8 +198,8 @@ def _extract(tree: dict[str, cpio.Entry], dest: Path) -> None:
             os.symlink(link, target)
 
 
-def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: set[bytes],
-              parts: Parts, old: Path) -> shellinit.Script:
+def _programs(script: initscript.Script, tree: dict[str, cpio.Entry], busybox: set[bytes],
+              parts: Parts, old: Path) -> initscript.Script:
     names: set[str] = set()
     for program in script.programs:
         if "/" in program.path:
@@ -212,7 +214,7 @@ def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: se
                else "a script, and the new initramfs has no shell" if entry.data[:2] == b"#!"
                else "not an ELF program" if entry.data[:4] != b"\x7fELF" else "")
         if why:
-            script = shellinit.demote(script, program.line, program.path,
+            script = initscript.demote(script, program.line, program.path,
                                       f"{program.path}: {why}")
             continue
         name = re.sub(r"[^\w.-]", "_", posixpath.basename(found)).lstrip(".-") or "app"
@@ -232,8 +234,8 @@ def _programs(script: shellinit.Script, tree: dict[str, cpio.Entry], busybox: se
     return script
 
 
-def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts, old: Path,
-             src_name: str) -> shellinit.Script:
+def _modules(script: initscript.Script, tree: dict[str, cpio.Entry], parts: Parts, old: Path,
+             src_name: str) -> initscript.Script:
     """The modules the script loads, from the old initramfs, in a tree kmod.resolve reads."""
     info: dict[str, tuple[str, str, list[str]]] = {}  # old path -> (name, vermagic, depends)
     aliases: list[tuple[str, str]] = []   # for coldplug: a [network]'s driver, by its device
@@ -254,7 +256,7 @@ def _modules(script: shellinit.Script, tree: dict[str, cpio.Entry], parts: Parts
     for load in script.modules:
         path = lookup(tree, load.path) if load.path else by_name.get(normalize(load.name), "")
         if path not in info:
-            script = shellinit.demote(script, load.line, load.path or load.name,
+            script = initscript.demote(script, load.line, load.path or load.name,
                                       f"no {load.path or load.name + '.ko'} "
                                       "in the old initramfs (built into the kernel?)")
             continue
@@ -306,7 +308,7 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
                if isinstance(e, cpio.File) and (b"BusyBox v" in e.data or e.path == shell)}
     old = work / "old"
     _extract(tree, old)
-    script = shellinit.translate(init.data.decode(errors="replace"))
+    script = initscript.translate(init.data.decode(errors="replace"))
     script = _programs(script, tree, busybox, parts, old)
     script = _modules(script, tree, parts, old, f"{src.path}: {src.initramfs}")
     parts.sysroot, parts.data, parts.hostname = old, script.data, script.hostname
@@ -322,14 +324,14 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
             left += 1
         else:
             parts.extras.append(entry)
-    parts.report += shellinit.report(script)
+    parts.report += initscript.report(script)
     conf = tree.get(lookup(tree, "etc/mdev.conf"))
     if isinstance(conf, cpio.File):
         def text(name: str) -> str:
             entry = tree.get(lookup(tree, name))
             return entry.data.decode(errors="replace") if isinstance(entry, cpio.File) else ""
 
-        rules, lines = mdevconf.translate(conf.data.decode(errors="replace"),
+        rules, lines = mdev.translate(conf.data.decode(errors="replace"),
                                           text("etc/passwd"), text("etc/group"))
         parts.devices += rules
         parts.report += lines

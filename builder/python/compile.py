@@ -17,17 +17,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import pyext
-from builder.elf import require_static_aarch64
+from builder.formats.elf import require_static_aarch64
+from builder.python import pyext
 from hostkit.cache import exclusive
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
+from hostkit.paths import REPO
 from hostkit.run import log, pinned_env, run
 from init import sysdefs
 from toolchain.nuitka_plugin import NUITKA_VERSION
 from toolchain.provision import Toolchain
 
-REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "toolchain" / "nuitka_plugin.py"
 CROSS_CC = "aarch64-linux-gnu-gcc"
 TARGET_PYTHON = (3, 11, 2)
