@@ -555,9 +555,18 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             return "bytecode"
         if self.within(name, self.compiled):
             return "compiled"
-        if self.whole and not name.startswith(("multidist-", "__main__", "__parents_main__")):
+        if self.whole and not name.startswith(("multidist-", "__main__", "__parents_main__")) \
+                and not self.others_decide(module_name):
             return "bytecode"
         return None
+
+    def others_decide(self, module_name: object) -> bool:
+        """Another plugin has a view on the module (anti-bloat compiles xmlrpc.server, whose
+        patched classes need C): Nuitka refuses two views, so theirs stands."""
+        from nuitka.plugins.Plugins import getActivePlugins
+
+        return any(plugin.decideCompilation(module_name) is not None
+                   for plugin in getActivePlugins() if plugin is not self)
 
     def getImplicitImports(self, module: object):  # type: ignore[no-untyped-def]
         """With PINIT_WHOLE, a package comes whole: every submodule, as bytecode loaded only
@@ -570,7 +579,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             yield SYSCONFIGDATA_MODULE
         filename = module.getCompileTimeFilename()  # type: ignore[attr-defined]
         if not filename or os.path.basename(filename) != "__init__.py" \
-                or name in NOT_EXPANDED or name.split(".")[0] == "init" or self.excluded(name):
+                or name in NOT_EXPANDED or name.split(".")[0] == "init" or self.excluded(name) \
+                or name.rpartition(".")[2] in NEVER_WHOLE:
             return
         for sub in submodules(name, filename):
             if not self.excluded(sub):
