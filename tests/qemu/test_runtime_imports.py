@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
 from builder.image import build
 from builder.qemu import harness
-from hostkit.paths import REPO
+from hostkit.paths import BUILD, REPO
 
 sys.path.insert(0, str(REPO / "tests/cpython"))
 import suite  # noqa: E402  (tests/cpython/suite.py: the list, the data, the comparison)
@@ -62,7 +61,7 @@ compression = "zstd"
     image = build(config, tmp / "out", built_init, toolchain).image
     with harness.plan(image) as plan:
         return harness.run(plan, expect=["RUNTIME done", "CPYTHON done"], fail=["FATAL"],
-                           timeout=1500, log=tmp / "console.log")
+                           timeout=1500, log=BUILD / "runtime-imports.log")
 
 
 def test_run_time_imports_work_as_in_cpython(booted) -> None:
