@@ -19,7 +19,8 @@ from _collections import deque  # the C type itself: `collections` is slow to im
 from init.cgroup import Cgroups, size_text
 from init.config import CONDITIONS, Config, Service, start_order
 from init.console import Log, errname, signame
-from init.hotplug import Hotplug
+from init.errors import Dropped
+from init.hotplug import Hotplug, UeventError
 from init.hotplug import parse as parse_uevent
 from init.kernel import Kernel
 from init.logfile import LogFile
@@ -102,6 +103,7 @@ class Supervisor:
         self._sources = list(sources)   # the network, the clock: their sockets and timers
         self._reached = reached or (lambda name: True)   # "network", "time", "data" in `after`
         self._uevents = uevents   # (socket, handler): devices plugged in while we run
+        self._dropped_uevents = Dropped("device events", log)
         self._cgroups = cgroups
         self._log = log
         self._signal_fd = signal_fd
@@ -281,7 +283,12 @@ class Supervisor:
                 continue
             if not data:
                 return
-            handler.handle(parse_uevent(data))
+            try:
+                event = parse_uevent(data)
+            except UeventError as exc:
+                self._dropped_uevents(exc)
+                continue
+            handler.handle(event)
 
     def _read_all(self, fd: int) -> bytes:
         chunks = []
