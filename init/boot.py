@@ -216,6 +216,7 @@ class Boot:
         if config.mode == "exec":
             self.log(f"starting {config.services[0].name} (pid {self.kernel.getpid()})")
             self.app_started()
+            self.log.settle()   # PID 1's non-blocking console fd closes on exec
             exec_service(self.kernel, config.services[0])
         with self.timeline.step("services", "control"):
             control_fd = open_control(self.kernel, self.root, self.log)

@@ -211,6 +211,10 @@ class Kernel:
             view = view[posix.write(fd, view):]
         return len(data)
 
+    def write_some(self, fd: int, data: bytes) -> int:
+        """One write(2): how much the fd took. A full non-blocking fd raises EAGAIN."""
+        return posix.write(fd, data)
+
     def dup2(self, fd: int, fd2: int) -> None:
         posix.dup2(fd, fd2, inheritable=True)
 
@@ -432,9 +436,12 @@ class Kernel:
         """Move the clock by `seconds` gradually (adjtime(3)): it never jumps or goes back."""
         self._check(self._lib.pinit_adjtime(round(seconds * 1e6)), "adjtime")
 
-    def select(self, fds: list[int], timeout: float | None) -> list[int]:
-        ready, _, _ = select.select(fds, [], [], timeout)
-        return ready
+    def select(self, fds: list[int], timeout: float | None,
+               writable: list[int] | None = None) -> list[int]:
+        """The fds of `fds` that are readable and of `writable` that are writable, in one list
+        (no fd is in both)."""
+        ready, room, _ = select.select(fds, writable or [], [], timeout)
+        return ready + room
 
     def watch_signals(self, signals: tuple[int, ...]) -> int:
         """Route `signals` to a pipe (one byte = one signal number); returns its read end."""

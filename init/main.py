@@ -187,6 +187,7 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
             except OSError as exc:
                 log(f"cannot disarm the watchdog: {errname(exc)}")
             boot.watchdog = None
+        log.settle()   # what the init said comes before the shell's prompt
         repl(boot)
         action = "reboot"
     try:

@@ -239,8 +239,11 @@ class Supervisor:
                 fds.append(self._uevents[0])
             owner = {fd: source for source in self._sources for fd in source.fds()}
             fds += owner
-            for fd in kernel.select(fds, self._timeout(now)):
-                if fd == self._signal_fd:
+            console = self._log.waiting()   # output the console did not take yet
+            for fd in kernel.select(fds, self._timeout(now), console):
+                if fd in console:
+                    self._log.flush()
+                elif fd == self._signal_fd:
                     action = self._signals() or action
                 elif fd == self._control_fd:
                     action = self._control() or action
@@ -421,8 +424,11 @@ class Supervisor:
             if self.watchdog is not None:   # a long grace must not let the board reset
                 self.watchdog.pet_if_due(now)
                 timeout = min(timeout, max(0.0, self.watchdog.next_pet - now))
-            for fd in kernel.select([self._signal_fd, *self._outputs], timeout):
-                if fd == self._signal_fd:
+            console = self._log.waiting()
+            for fd in kernel.select([self._signal_fd, *self._outputs], timeout, console):
+                if fd in console:
+                    self._log.flush()
+                elif fd == self._signal_fd:
                     self._read_all(fd)   # already shutting down: signals change nothing
                 else:
                     self._copy(fd)

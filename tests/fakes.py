@@ -108,6 +108,8 @@ class FakeKernel:
         self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self._link_fd = -1
+        self.consoles: set[int] = set()            # PID 1's own opens of the console
+        self.stalled: set[int] = set()             # fds whose writes get EAGAIN (a stopped console)
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -123,6 +125,14 @@ class FakeKernel:
             self._schedule(when, lambda: self._deliver(signal))
         if control:
             self._schedule(when, lambda: self._feed(self._control_fd, control))
+
+    def stall_console(self, start: float, end: float) -> None:
+        """From `start` to `end` the console takes nothing (Ctrl-S, flow control, a serial
+        gadget nobody drains): PID 1's writes to it get EAGAIN."""
+        def stall() -> None:
+            self.stalled |= self.consoles | {1}
+        self._schedule(start, stall)
+        self._schedule(end, self.stalled.clear)
 
     # --- machinery ---------------------------------------------------------------------------
 
@@ -288,6 +298,8 @@ class FakeKernel:
         fd = self._new_fd(path)
         if path.endswith("/run/pinit/control"):
             self._control_fd = fd
+        if path.startswith("/dev/") and flags & os.O_NONBLOCK and flags & os.O_WRONLY:
+            self.consoles.add(fd)
         return fd
 
     def close(self, fd: int) -> None:
@@ -309,7 +321,7 @@ class FakeKernel:
         raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
 
     def write(self, fd: int, data: bytes) -> int:
-        if fd in (1, 2):
+        if fd in (1, 2) or fd in self.consoles:
             for line in data.decode(errors="replace").splitlines():
                 self._record(f"console| {line}")
         elif self.fds.get(fd) == "netlink":
@@ -325,6 +337,12 @@ class FakeKernel:
         else:
             self._record(f"write {self.fds.get(fd, fd)} {data!r}")
         return len(data)
+
+    def write_some(self, fd: int, data: bytes) -> int:
+        if fd in self.stalled:
+            self._record(f"write {fd} -> EAGAIN")
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return self.write(fd, data)
 
     def dup2(self, fd: int, fd2: int) -> None:
         self._record(f"dup2 {fd} {fd2}")
@@ -489,13 +507,15 @@ class FakeKernel:
     def _ready(self, fds: list[int]) -> list[int]:
         return [fd for fd in fds if self._pending.get(fd) or fd in self._eof]
 
-    def select(self, fds: list[int], timeout: float | None) -> list[int]:
+    def select(self, fds: list[int], timeout: float | None,
+               writable: list[int] | None = None) -> list[int]:
         shown = "none" if timeout is None else f"{timeout:.3f}"
-        self._record(f"select {fds} timeout {shown}")
+        self._record(f"select {fds} timeout {shown}" + (f" writable {writable}" if writable
+                                                         else ""))
         until = None if timeout is None else self.now + timeout
         while True:
             self._run_due()
-            ready = self._ready(fds)
+            ready = self._ready(fds) + [fd for fd in writable or () if fd not in self.stalled]
             if ready:
                 return ready
             if not self._events or (until is not None and self._events[0][0] > until):
