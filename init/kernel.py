@@ -33,6 +33,34 @@ REBOOT_CMDS = {
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
+def write_durably(kernel: Kernel, path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write `path` so that a reader, and a power cut at any moment, leaves the old content or
+    the whole new one: a temporary file, fsync (its data and size are on the card), rename over
+    the old one, fsync of the folder (the rename is on the card). Kernel.write_file and the
+    fake's both run this, so the tests' transcripts show every step. A failed write (ENOSPC)
+    removes the temporary file, giving its space back, and raises."""
+    tmp = path + ".tmp"
+    fd = kernel.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
+    try:
+        kernel.write(fd, data)
+        kernel.fsync(fd)
+    except OSError:
+        kernel.close(fd)
+        try:
+            kernel.unlink(tmp)
+        except OSError:
+            pass   # nothing more can be done; the next write truncates it
+        raise
+    kernel.close(fd)
+    kernel.rename(tmp, path)
+    folder = kernel.open(path.rpartition("/")[0] or "/",
+                         posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    try:
+        kernel.fsync(folder)
+    finally:
+        kernel.close(folder)
+
+
 def _noop(signum: int, frame: object) -> None:
     """A handler is needed for set_wakeup_fd to see the signal; the work happens in the loop."""
 
@@ -160,14 +188,8 @@ class Kernel:
         return self.read_file(path).decode("utf-8", "replace")
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write atomically: a reader sees the old file or the whole new one."""
-        tmp = path + ".tmp"
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
-        try:
-            self.write(fd, data)
-        finally:
-            posix.close(fd)
-        posix.rename(tmp, path)
+        """Whole or not at all, also across a power cut (write_durably)."""
+        write_durably(self, path, data, mode)
 
     # --- file descriptors ---------------------------------------------------------------------
 
@@ -182,6 +204,12 @@ class Kernel:
 
     def fdatasync(self, fd: int) -> None:
         posix.fdatasync(fd)
+
+    def fsync(self, fd: int) -> None:
+        posix.fsync(fd)
+
+    def unlink(self, path: str) -> None:
+        posix.unlink(path)
 
     def rename(self, old: str, new: str) -> None:
         posix.rename(old, new)

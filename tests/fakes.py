@@ -24,6 +24,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from init.kernel import write_durably
 from init.net import SIOCGIFFLAGS, SIOCSIFFLAGS
 from init.rootfs import FLAG_NAMES
 from init.watchdog import WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
@@ -33,7 +34,8 @@ COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}   # virtual secon
 IOCTLS = {SIOCGIFFLAGS: "SIOCGIFFLAGS", SIOCSIFFLAGS: "SIOCSIFFLAGS",
           WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE"}
 OPEN_FLAGS = {"O_WRONLY": os.O_WRONLY, "O_RDWR": os.O_RDWR, "O_NONBLOCK": os.O_NONBLOCK,
-              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT}
+              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT,
+              "O_TRUNC": os.O_TRUNC, "O_APPEND": os.O_APPEND, "O_DIRECTORY": os.O_DIRECTORY}
 DEVTMPFS = ("console", "null", "zero", "tty", "ptmx", "random", "urandom", "kmsg", "watchdog",
             "ttyAMA0")
 INITRAMFS = ("/", "/proc", "/sys", "/dev", "/dev/console", "/run", "/tmp", "/etc", "/data")
@@ -109,6 +111,7 @@ class FakeKernel:
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self._link_fd = -1
         self.consoles: set[int] = set()            # PID 1's own opens of the console
+        self.regular: set[int] = set()             # files opened to be written (O_CREAT)
         self.stalled: set[int] = set()             # fds whose writes get EAGAIN (a stopped console)
 
     # --- scripting ---------------------------------------------------------------------------
@@ -276,9 +279,20 @@ class FakeKernel:
     def fdatasync(self, fd: int) -> None:
         self._record(f"fdatasync {self.fds.get(fd, '')}")
 
+    def fsync(self, fd: int) -> None:
+        self._record(f"fsync {self.fds.get(fd, '')}")
+
+    def unlink(self, path: str) -> None:
+        self._record(f"unlink {path}", path=path)
+        self._need(path)
+        self.files.pop(path, None)
+        self.paths.discard(path)
+
     def rename(self, old: str, new: str) -> None:
         self._record(f"rename {old} {new}", path=old)
         self.files[new] = self.files.pop(old, b"")
+        self.paths.discard(old)
+        self.paths.add(new)
 
     def set_value(self, path: str, value: str) -> None:
         self._record(f"set {path} {value}", path=path)
@@ -286,16 +300,22 @@ class FakeKernel:
         self.files[path] = value.encode()
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        self._record(f"write_file {path}", path=path)
-        self.files[path] = data
-        self.paths.add(path)
+        """The real steps (init.kernel.write_durably) on the fake's files."""
+        write_durably(self, path, data, mode)  # type: ignore[arg-type]
 
     # --- file descriptors --------------------------------------------------------------------
 
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         self._record(f"open {path} {_flags(flags, OPEN_FLAGS)}", path=path)
+        if flags & os.O_CREAT:
+            self._need(path.rpartition("/")[0] or "/")
+            self.paths.add(path)
+            if flags & os.O_TRUNC or path not in self.files:
+                self.files[path] = b""
         self._need(path)
         fd = self._new_fd(path)
+        if flags & os.O_CREAT:
+            self.regular.add(fd)
         if path.endswith("/run/pinit/control"):
             self._control_fd = fd
         if path.startswith("/dev/") and flags & os.O_NONBLOCK and flags & os.O_WRONLY:
@@ -335,7 +355,10 @@ class FakeKernel:
             for delay, reply in self.sntp_server(data) if self.sntp_server else ():
                 self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
         else:
-            self._record(f"write {self.fds.get(fd, fd)} {data!r}")
+            shown = repr(data) if len(data) <= 80 else f"{len(data)} bytes"
+            self._record(f"write {self.fds.get(fd, fd)} {shown}")
+            if fd in self.regular:
+                self.files[self.fds[fd]] += data
         return len(data)
 
     def write_some(self, fd: int, data: bytes) -> int:

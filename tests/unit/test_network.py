@@ -303,7 +303,7 @@ def test_the_time_is_saved_every_save_interval() -> None:
     clock = Clock(fake, "/", config, Log(fake), Timeline(fake.clock), "/data")  # type: ignore[arg-type]
     clock.restore()
     run(fake, clock, 250.0)
-    saves = [line for line in fake.transcript if "write_file /data/.pinit-time" in line]
+    saves = [line for line in fake.transcript if "rename /data/.pinit-time.tmp" in line]
     assert [round(float(line.split()[0])) for line in saves] == [101, 201]
     assert fake.files["/data/.pinit-time"] == b"1900000200\n"
 

@@ -1,0 +1,91 @@
+"""What PID 1 keeps on /data survives a power cut at any moment: files it rewrites (the saved
+clock) go through a temporary file, fsync, rename and an fsync of the folder; a service's log
+is made durable (fdatasync) after every batch of whole lines, before the next one.
+
+Both the fake's transcript and the real kernel on a temporary folder are checked: removing an
+fsync or the fdatasync fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from init.clock import Clock
+from init.config import Config, Time
+from init.console import Log
+from init.logfile import LogFile
+from init.timeline import Timeline
+from tests.fakes import FakeKernel
+
+DURABLE_SAVE = [
+    "open /data/.pinit-time.tmp O_WRONLY|O_CLOEXEC|O_CREAT|O_TRUNC",
+    "write /data/.pinit-time.tmp b'1900000000\\n'",
+    "fsync /data/.pinit-time.tmp",            # the new content is on the card …
+    "close 3",
+    "rename /data/.pinit-time.tmp /data/.pinit-time",
+    "open /data O_CLOEXEC|O_DIRECTORY",
+    "fsync /data",                             # … and so is the rename
+    "close 4",
+]
+
+
+def steps(fake: FakeKernel) -> list[str]:
+    return [line.split(None, 1)[1] for line in fake.transcript]
+
+
+def test_the_saved_clock_is_written_durably() -> None:
+    fake = FakeKernel()
+    fake.wall = 1_900_000_000.0
+    clock = Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
+                  Timeline(fake.clock), "/data")
+    clock.save()
+    assert steps(fake) == DURABLE_SAVE
+    assert fake.files["/data/.pinit-time"] == b"1900000000\n"
+    assert "/data/.pinit-time.tmp" not in fake.paths
+
+
+def test_a_failed_write_gives_the_space_back_and_keeps_the_old_content() -> None:
+    import errno
+
+    fake = FakeKernel(files={"/data/.pinit-time": b"1800000000\n"})
+    fake.fail("fsync /data/.pinit-time.tmp", errno.ENOSPC)
+    fake.wall = 1_900_000_000.0
+    Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
+          Timeline(fake.clock), "/data").save()
+    assert "unlink /data/.pinit-time.tmp" in steps(fake)
+    assert fake.files["/data/.pinit-time"] == b"1800000000\n"
+    assert "/data/.pinit-time.tmp" not in fake.paths
+
+
+def test_each_batch_of_log_lines_is_synced_before_the_next() -> None:
+    fake = FakeKernel()
+    log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
+    log.append(b"one\n")
+    log.append(b"two\nthree\n")
+    io = [s for s in steps(fake) if s.startswith(("write /data", "fdatasync"))]
+    assert io == ["write /data/log/app.log b'one\\n'", "fdatasync /data/log/app.log",
+                  "write /data/log/app.log b'two\\nthree\\n'", "fdatasync /data/log/app.log"]
+    assert fake.files["/data/log/app.log"] == b"one\ntwo\nthree\n"
+
+
+def test_the_real_kernel_syncs_the_file_and_its_folder(host_sys, tmp_path: Path) -> None:
+    from init.kernel import Kernel
+
+    class Recording(Kernel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def fsync(self, fd: int) -> None:
+            self.calls.append(f"fsync {Path(f'/proc/self/fd/{fd}').readlink().name}")
+            super().fsync(fd)
+
+        def rename(self, old: str, new: str) -> None:
+            self.calls.append(f"rename {Path(old).name} {Path(new).name}")
+            super().rename(old, new)
+
+    kernel = Recording()
+    (tmp_path / "state").write_bytes(b"old")
+    kernel.write_file(str(tmp_path / "state"), b"new")
+    assert kernel.calls == ["fsync state.tmp", "rename state.tmp state", f"fsync {tmp_path.name}"]
+    assert (tmp_path / "state").read_bytes() == b"new" and not (tmp_path / "state.tmp").exists()
