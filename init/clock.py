@@ -97,6 +97,7 @@ class Clock:
         self._save_at: float | None = None
         self._started = kernel.clock()
         self._dropped = Dropped("time", log)
+        self._save_error = ""          # the last failure to save, said once
 
     # --- at boot --------------------------------------------------------------------------
 
@@ -330,4 +331,12 @@ class Clock:
         try:
             self._kernel.write_file(self._saved, f"{self._kernel.wall_clock():.0f}\n".encode())
         except OSError as exc:
-            self._log(f"time: cannot save to {self._saved}: {errname(exc)}")
+            # Said once (a full partition stays full for a while); the old time stays saved.
+            if self._save_error != errname(exc):
+                self._save_error = errname(exc)
+                self._log(f"time: cannot save to {self._saved}: {self._save_error}; "
+                          "trying again every save_interval")
+            return
+        if self._save_error:
+            self._save_error = ""
+            self._log(f"time: saved to {self._saved} again")

@@ -208,6 +208,9 @@ class Kernel:
     def fsync(self, fd: int) -> None:
         posix.fsync(fd)
 
+    def ftruncate(self, fd: int, size: int) -> None:
+        posix.ftruncate(fd, size)
+
     def unlink(self, path: str) -> None:
         posix.unlink(path)
 

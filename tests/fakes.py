@@ -119,6 +119,10 @@ class FakeKernel:
     def fail(self, prefix: str, err: int) -> None:
         self._failures.append((prefix, err))
 
+    def heal(self, prefix: str) -> None:
+        """Calls whose line starts with `prefix` work again (space was freed)."""
+        self._failures = [(p, e) for p, e in self._failures if p != prefix]
+
     def program(self, path: str, *runs: Run) -> None:
         self._programs[path] = list(runs)
         self.paths.add(path)
@@ -281,6 +285,11 @@ class FakeKernel:
 
     def fsync(self, fd: int) -> None:
         self._record(f"fsync {self.fds.get(fd, '')}")
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        self._record(f"ftruncate {self.fds.get(fd, '')} {size}")
+        name = self.fds.get(fd, "")
+        self.files[name] = self.files.get(name, b"")[:size]
 
     def unlink(self, path: str) -> None:
         self._record(f"unlink {path}", path=path)

@@ -89,3 +89,72 @@ def test_the_real_kernel_syncs_the_file_and_its_folder(host_sys, tmp_path: Path)
     kernel.write_file(str(tmp_path / "state"), b"new")
     assert kernel.calls == ["fsync state.tmp", "rename state.tmp state", f"fsync {tmp_path.name}"]
     assert (tmp_path / "state").read_bytes() == b"new" and not (tmp_path / "state.tmp").exists()
+
+
+# --- a full data partition ----------------------------------------------------------------------
+
+def test_a_full_partition_is_said_once_the_log_drops_lines_and_recovers() -> None:
+    import errno
+
+    fake = FakeKernel()
+    log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
+    log.append(b"one\n")
+    fake.fail("write /data/log/app.log", errno.ENOSPC)
+    for _ in range(3):
+        log.append(b"lost\nlost\n")
+    fake.heal("write /data/log/app.log")
+    log.append(b"two\n")
+    said = [line.split("console| pinit: ", 1)[1] for line in fake.transcript if "console|" in line]
+    assert said == [
+        "cannot write /data/log/app.log: ENOSPC (No space left on device); dropping its lines "
+        "until there is room",
+        "/data/log/app.log: writing again (6 lines were dropped while the data partition was "
+        "full)"]
+    assert fake.files["/data/log/app.log"] == b"one\ntwo\n"
+
+
+def test_a_batch_cut_short_by_a_full_partition_is_taken_back() -> None:
+    import errno
+
+    fake = FakeKernel()
+    log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
+    log.append(b"one\n")
+    fake.fail("fdatasync /data/log/app.log", errno.ENOSPC)   # written, then not on the card
+    log.append(b"half a batch\n")
+    assert "ftruncate /data/log/app.log 4" in steps(fake)
+    assert fake.files["/data/log/app.log"] == b"one\n" and not log.broken
+
+
+def test_the_clock_says_once_that_it_cannot_save_and_again_when_it_can() -> None:
+    import errno
+
+    fake = FakeKernel(files={"/data/.pinit-time": b"1800000000\n"})
+    fake.wall = 1_900_000_000.0
+    clock = Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
+                  Timeline(fake.clock), "/data")
+    fake.fail("write /data/.pinit-time.tmp", errno.ENOSPC)
+    clock.save()
+    clock.save()
+    fake.heal("write /data/.pinit-time.tmp")
+    clock.save()
+    said = [line.split("console| pinit: ", 1)[1] for line in fake.transcript if "console|" in line]
+    assert said == ["time: cannot save to /data/.pinit-time: ENOSPC (No space left on device); "
+                    "trying again every save_interval",
+                    "time: saved to /data/.pinit-time again"]
+    assert fake.files["/data/.pinit-time"] == b"1900000000\n"
+    assert "/data/.pinit-time.tmp" not in fake.paths   # its space given back each time
+
+
+def test_the_real_kernel_on_a_full_device(host_sys, tmp_path: Path) -> None:
+    """/dev/full answers every write with ENOSPC: the log says so once and PID 1 goes on."""
+    from init.kernel import Kernel
+
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "app.log").symlink_to("/dev/full")
+    said: list[str] = []
+    log = LogFile(Kernel(), str(tmp_path / "log"), "app", 4096, said.append)  # type: ignore[arg-type]
+    for _ in range(5):
+        log.append(b"a line\n")
+    assert said == [f"cannot write {tmp_path}/log/app.log: ENOSPC (No space left on device); "
+                    "dropping its lines until there is room"]
+    assert log.dropped == 5 and not log.broken
