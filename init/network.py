@@ -19,6 +19,8 @@ Console lines ("pinit: network: ..."):
     eth0: lease 10.0.2.15 ran out / refused (NAK); asking again
     no interface eth0 yet / no ethernet interface yet (the boot goes on; it is used when it appears)
     eth0: released 10.0.2.15
+    eth0: DHCP: dropped a malformed message (IPv4 header length 60 in a 46-byte packet); 1 so far
+        (said for the 1st, 2nd, 4th, 8th … one: a flood of bad packets is no flood of lines)
 """
 
 from __future__ import annotations
