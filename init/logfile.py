@@ -1,7 +1,8 @@
 """A service's output kept on the data partition: /data/log/<name>.log, bounded, rotated.
 
 Only whole lines are appended, each batch made durable (fdatasync) before the next, so a power
-cut loses at most the lines of the last batch. When the file would grow past the limit it is
+cut loses at most the lines of the last batch; what a cut left of that batch (a line cut short,
+or zeros) is taken back when the file is opened again. When the file would grow past the limit it is
 renamed to <name>.log.1 (one rename, atomic on ext4: never half of either file) and a new one
 is started; the older file is never written again. A full partition (ENOSPC, EDQUOT) is said
 once; the lines that do not fit are dropped (a batch cut short is taken back: whole lines only)
@@ -17,6 +18,7 @@ from init.console import Log, errname
 from init.kernel import Kernel
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
+TAIL = 65536   # how far back from the end a file's last whole line is looked for
 
 
 class LogFile:
@@ -39,6 +41,21 @@ class LogFile:
         self._fd = self._kernel.open(self.path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT |
                                      posix.O_CLOEXEC, 0o640)
         self._size = self._kernel.file_size(self._fd)
+        if self._size:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Back to the end of the last whole line: after a power cut the file can end inside
+        the batch that was being written (a part of it, or zeros where ext4 had no data yet)."""
+        tail = self._kernel.read_file(self.path, min(self._size, TAIL),
+                                      max(self._size - TAIL, 0))
+        keep = self._size - len(tail) + tail.rfind(b"\n") + 1
+        if keep == self._size:
+            return
+        self._kernel.ftruncate(self._fd, keep)
+        self._log(f"{self.path}: took back {self._size - keep} bytes of a batch cut short "
+                  "(a power cut)")
+        self._size = keep
 
     def append(self, lines: bytes) -> None:
         """Append whole lines (ending in a newline); rotate first when they would not fit."""

@@ -453,6 +453,9 @@ class Supervisor:
         self._wait(kernel.clock() + FINAL_REAP, lambda: self.childless)
         for fd in list(self._outputs):
             self._copy(fd)
+        for child in self.children:   # an open log keeps /data from being unmounted (EBUSY)
+            if child.logfile is not None:
+                child.logfile.close()
 
 
 def exec_service(kernel: Kernel, service: Service) -> None:

@@ -158,3 +158,34 @@ def test_the_real_kernel_on_a_full_device(host_sys, tmp_path: Path) -> None:
     assert said == [f"cannot write {tmp_path}/log/app.log: ENOSPC (No space left on device); "
                     "dropping its lines until there is room"]
     assert log.dropped == 5 and not log.broken
+
+
+def test_a_batch_cut_short_by_a_power_cut_is_taken_back_when_the_log_is_opened() -> None:
+    fake = FakeKernel(files={"/data/log/app.log": b"one\ntwo\nthr\0\0\0"})
+    log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
+    log.append(b"four\n")
+    assert fake.files["/data/log/app.log"] == b"one\ntwo\nfour\n"
+    assert "console| pinit: /data/log/app.log: took back 6 bytes of a batch cut short " \
+           "(a power cut)" in [line.split(None, 1)[1] for line in fake.transcript]
+
+
+def test_the_logs_are_closed_at_shutdown_so_data_can_be_unmounted() -> None:
+    """An open log kept /data busy (EBUSY): not unmounted, not even read-only, at power-off."""
+    import signal
+
+    from init.supervise import Supervisor
+    from init.validate import from_dict
+    from tests.fakes import Run
+
+    fake = FakeKernel()
+    fake.program("/talker", Run(seconds=None, output=b"hello\n"))
+    fake.at(2.0, signal=signal.SIGUSR2)
+    config = from_dict({"data": {"device": "LABEL=data"},
+                        "services": [{"name": "talker", "exec": "/talker",
+                                      "log_to_data": True}]}, "test")
+    supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
+                            log_dir="/data/log")
+    assert (supervisor.start_all() or supervisor.run()) == "poweroff"
+    supervisor.stop(1.0)
+    opened = {fd for fd, path in fake.fds.items() if path == "/data/log/talker.log"}
+    assert fake.files["/data/log/talker.log"] == b"hello\n" and not opened
