@@ -128,6 +128,7 @@ class Log:
         self._kernel = kernel
         self.verbose = verbose
         self.out = Outbox(kernel, OUT)
+        self.shared = False   # fd 1 itself was made non-blocking (a console with one opener)
 
     def __call__(self, message: str) -> None:
         self.out.write(f"pinit: {message}\n".encode(), own=True)
@@ -179,19 +180,23 @@ def device_path(name: str) -> str:
     return name if name.startswith("/") else "/dev/" + name
 
 
-def open_console(kernel: Kernel, root: str, name: str, log: Log) -> None:
-    """Make the console stdin, stdout and stderr.
+def open_console(kernel: Kernel, root: str, name: str, log: Log, later: bool = False) -> bool:
+    """Make the console stdin, stdout and stderr; False when it could not be opened.
 
     O_NOCTTY: a controlling terminal would turn a Ctrl-C typed on the serial console into a
     SIGINT for PID 1, which means "reboot" here. No O_CLOEXEC: services inherit fds 0-2.
+    `later`: the device may come with a module (hvc0 with virtio_console); a node that is not
+    there (ENOENT) or has no device behind it yet (ENXIO) is said nothing of: the caller tries
+    again.
     """
-    path = root.rstrip("/") + device_path(name or "console")
+    shown = device_path(name or "console")
+    path = root.rstrip("/") + shown
     try:
         fd = kernel.open(path, posix.O_RDWR | posix.O_NOCTTY)
     except OSError as exc:
-        log(f"cannot open console {device_path(name or 'console')}: {errname(exc)}; "
-            "keeping the kernel's console")
-        return
+        if not (later and exc.errno in (errno.ENOENT, errno.ENXIO)):
+            log(f"cannot open console {shown}: {errname(exc)}; keeping the kernel's console")
+        return False
     for target in (0, 1, 2):
         if fd != target:
             kernel.dup2(fd, target)
@@ -203,5 +208,23 @@ def open_console(kernel: Kernel, root: str, name: str, log: Log) -> None:
         log.to(kernel.open(path, posix.O_WRONLY | posix.O_NOCTTY | posix.O_NONBLOCK
                            | posix.O_CLOEXEC))
     except OSError as exc:
-        log(f"cannot open console {device_path(name or 'console')} to write without waiting: "
-            f"{errname(exc)}; a stalled console can hold the init up")
+        if exc.errno != errno.EBUSY:
+            log(f"cannot open console {shown} to write without waiting: {errname(exc)}; a "
+                "stalled console can hold the init up")
+            return True
+        # EBUSY: one opener only (a virtio port). Fd 1 itself then, made blocking again
+        # (release_console) before the exec'd service or the shell gets it.
+        kernel.set_blocking(OUT, False)
+        log.shared = True
+    return True
+
+
+def release_console(kernel: Kernel, log: Log) -> None:
+    """The console as programs expect it (blocking), before PID 1 hands it on: exec, shell."""
+    log.settle()
+    if log.shared:
+        try:
+            kernel.set_blocking(OUT, True)
+        except OSError:
+            pass   # EBADF: no console; nothing to hand on
+        log.shared = False

@@ -246,6 +246,10 @@ class Kernel:
         """One write(2): how much the fd took. A full non-blocking fd raises EAGAIN."""
         return posix.write(fd, data)
 
+    def set_blocking(self, fd: int, blocking: bool) -> None:
+        """O_NONBLOCK off or on: for the whole open file description, shared by its dups."""
+        posix.set_blocking(fd, blocking)
+
     def dup2(self, fd: int, fd2: int) -> None:
         posix.dup2(fd, fd2, inheritable=True)
 

@@ -71,7 +71,7 @@ import sys
 
 from init.boot import Boot
 from init.config import Config, failure_policy
-from init.console import Log, errname, kmsg
+from init.console import Log, errname, kmsg, release_console
 from init.errors import InitError
 from init.kernel import Kernel
 from init.shutdown import reboot
@@ -187,7 +187,7 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
             except OSError as exc:
                 log(f"cannot disarm the watchdog: {errname(exc)}")
             boot.watchdog = None
-        log.settle()   # what the init said comes before the shell's prompt
+        release_console(kernel, log)   # the shell reads and writes the console blocking
         repl(boot)
         action = "reboot"
     try:

@@ -376,6 +376,9 @@ class FakeKernel:
             raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
         return self.write(fd, data)
 
+    def set_blocking(self, fd: int, blocking: bool) -> None:
+        self._record(f"set_blocking {fd} {blocking}")
+
     def dup2(self, fd: int, fd2: int) -> None:
         self._record(f"dup2 {fd} {fd2}")
 

@@ -134,3 +134,37 @@ def test_the_drop_line_comes_when_the_console_drains() -> None:
         f"console| pinit: console too slow: dropped {amount(300_000 - OUTBOX_LIMIT)} of "
         "service output"]
     assert float(lines[0].split()[0]) == 3.0   # when the console drains, not before
+
+
+def test_a_console_that_comes_with_a_module_is_tried_again_quietly() -> None:
+    import errno
+
+    fake = FakeKernel()
+    log = Log(fake)  # type: ignore[arg-type]
+    assert not open_console(fake, "/", "hvc0", log, later=True)   # type: ignore[arg-type]
+    assert not any("console|" in line for line in fake.transcript)   # nothing said yet
+    assert not open_console(fake, "/", "hvc0", log)   # type: ignore[arg-type]
+    assert fake.transcript[-1].endswith("console| pinit: cannot open console /dev/hvc0: ENOENT "
+                                        "(No such file or directory); keeping the kernel's "
+                                        "console")
+    fake.paths.add("/dev/hvc0")
+    fake.fail("open /dev/hvc0 O_RDWR", errno.ENXIO)   # the node, but no port behind it yet
+    assert not open_console(fake, "/", "hvc0", log, later=True)   # type: ignore[arg-type]
+    assert sum("console|" in line for line in fake.transcript) == 1
+
+
+def test_a_console_with_one_opener_is_made_non_blocking_and_given_back_blocking() -> None:
+    """A virtio port allows one open: PID 1's own second open is EBUSY; fd 1 itself becomes
+    non-blocking, and blocking again before the exec'd service or the shell gets it."""
+    import errno
+
+    from init.console import release_console
+
+    fake = FakeKernel(files={"/dev/vport0p1": b""})
+    fake.fail("open /dev/vport0p1 O_WRONLY", errno.EBUSY)
+    log = Log(fake)  # type: ignore[arg-type]
+    assert open_console(fake, "/", "vport0p1", log)   # type: ignore[arg-type]
+    assert "set_blocking 1 False" in [line.split(None, 1)[1] for line in fake.transcript]
+    assert log.shared and log.out.fd == 1
+    release_console(fake, log)  # type: ignore[arg-type]
+    assert fake.transcript[-1].split(None, 1)[1] == "set_blocking 1 True" and not log.shared
