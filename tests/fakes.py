@@ -1,14 +1,19 @@
 """A recording fake of init.kernel.Kernel: a tiny simulated machine with a virtual clock.
 
 Every call appends one line to `transcript` ("  1.004 mount proc /proc proc nosuid,nodev,noexec"),
-except clock() and getpid(), which would drown everything else. Console writes (fd 1) appear as
-"console| pinit: ...". Scripting:
+except clock() and getpid(), which would drown everything else. Console writes (fd 1, or PID
+1's own non-blocking open of a /dev console) appear as "console| pinit: ...". Scripting:
 
     fake = FakeKernel(files={"/proc/cmdline": b"console=ttyAMA0"})
     fake.fail("mount devtmpfs", errno.ENODEV)            # calls whose line starts so → OSError
     fake.program("/app/hello", Run(2.0, status=1, output=b"hello\\n"))   # each spawn: next Run
     fake.at(5.0, signal=signal.SIGTERM)                   # a signal to PID 1 at t=5.0
     fake.at(3.0, control=b"poweroff\\n")                  # a write to the control FIFO
+    fake.stall_console(1.5, 8.0)                          # the console takes nothing (EAGAIN)
+    fake.heal("write /data/log/app.log")                  # a failure scripted by fail() ends
+
+Files written with O_CREAT keep what is written (`files`); write_file runs the real
+init.kernel.write_durably, so a transcript shows its temporary file, fsyncs and rename.
 
 The simulation ends when the init calls reboot(2) (Rebooted) or execve (Execed); a select()
 with nothing left to wait for raises Deadlock.
