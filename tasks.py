@@ -146,6 +146,8 @@ def bench(c, n=5, no_builds=False, no_icount=False):
     b.bench(tc, init, BUILD, n=int(n), builds=not no_builds, icount=not no_icount)
 
 
+# `path` is an option, not a positional: invoke requires every positional argument, so
+# `invoke boot` alone (the README's first boot) would be refused.
 @task(help={"path": "boot folder or card image (default build/boot)",
             "machine": "virt (default, fast) or raspi3b (bcm2837 dtb, single-thread TCG)",
             "expect": "scripted: pass when this console text appears (repeatable)",
@@ -154,7 +156,7 @@ def bench(c, n=5, no_builds=False, no_icount=False):
             "disk": "attach this disk image (a card image attaches itself)",
             "timeline": "render the init's boot timeline from the console log as build/timeline.svg",
             "net": "a virtio NIC on qemu's own DHCP server (restrict=on: nothing outside is reached)"},
-      iterable=["expect", "fail"], positional=["path"])
+      iterable=["expect", "fail"])
 @reported
 def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
          timeline=False, net=False):

@@ -15,7 +15,7 @@ from init import cmdline, configfile
 from init.cgroup import Cgroups
 from init.cmdline import apply_cmdline
 from init.config import CONFIG_FILE, Config
-from init.console import Log, errname, open_console
+from init.console import Log, errname, open_console, release_console
 from init.errors import ConfigError, InitError
 from init.insmod import load_modules
 from init.kernel import Kernel
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 TIMELINE = "/run/pinit/timeline.json"
 BOOT_UMASK = 0o000       # device nodes and directories get exactly the modes in the steps
 SERVICE_UMASK = 0o022    # what services (and files they create) are used to
+CONSOLE_WAIT = 2.0       # seconds a console that comes with a module (hvc0) may take to appear
 
 
 class Boot:
@@ -78,12 +79,22 @@ class Boot:
         self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log,
                                 early=self.early is not None)
         config = self.load_config()
+        console = config.console or cmdline.console_from_cmdline(self.words) or "console"
+        opened = True
         if self.real_console:
             with self.timeline.step("console", "open"):
-                open_console(kernel, root, config.console
-                             or cmdline.console_from_cmdline(self.words) or "console", log)
+                opened = open_console(kernel, root, console, log, later=bool(config.modules))
         self.system(config)
         load_modules(kernel, root, config, log, self.timeline)
+        if not opened and config.modules:
+            with self.timeline.step("console", "open after modules"):
+                # virtio_console adds its ports from a work queue, after the module is loaded.
+                until = kernel.clock() + CONSOLE_WAIT
+                while not open_console(kernel, root, console, log, later=True):
+                    if kernel.clock() >= until:
+                        open_console(kernel, root, console, log)   # says why not
+                        break
+                    kernel.sleep(0.05)
         if config.coldplug or config.devices or config.automount:
             # Opened before coldplug: a device that appears meanwhile waits in its queue.
             try:
@@ -215,6 +226,7 @@ class Boot:
         if config.mode == "exec":
             self.log(f"starting {config.services[0].name} (pid {self.kernel.getpid()})")
             self.app_started()
+            release_console(self.kernel, self.log)   # PID 1's way of writing ends at exec
             exec_service(self.kernel, config.services[0])
         with self.timeline.step("services", "control"):
             control_fd = open_control(self.kernel, self.root, self.log)

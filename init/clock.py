@@ -28,6 +28,7 @@ import time
 from init import dns, inet, sntp
 from init.config import Config
 from init.console import Log, errname
+from init.errors import Dropped
 from init.kernel import Kernel
 from init.rootfs import prefixed
 from init.timeline import Timeline
@@ -95,6 +96,8 @@ class Clock:
         self._wait = FIRST_RETRY
         self._save_at: float | None = None
         self._started = kernel.clock()
+        self._dropped = Dropped("time", log)
+        self._save_error = ""          # the last failure to save, said once
 
     # --- at boot --------------------------------------------------------------------------
 
@@ -251,7 +254,11 @@ class Clock:
 
     def _resolved(self, reply: bytes) -> None:
         name = self._resolving
-        found = dns.addresses(reply, self._ident())
+        try:
+            found = dns.addresses(reply, self._ident())
+        except dns.DnsError as exc:
+            self._dropped(exc)
+            return   # not read; the timer still runs
         if found is None:
             return   # not the answer; the timer still runs
         self._close()
@@ -280,7 +287,11 @@ class Clock:
             return
         sent_wall, sent_boot = self._sent
         received = sent_wall + (self._kernel.clock() - sent_boot)
-        result = sntp.offset(reply, sent_wall, received)
+        try:
+            result = sntp.offset(reply, sent_wall, received)
+        except sntp.SntpError as exc:
+            self._dropped(exc)
+            return   # not read; the timer still runs
         if result is None:
             return   # not our answer; the timer still runs
         self._close()
@@ -320,4 +331,12 @@ class Clock:
         try:
             self._kernel.write_file(self._saved, f"{self._kernel.wall_clock():.0f}\n".encode())
         except OSError as exc:
-            self._log(f"time: cannot save to {self._saved}: {errname(exc)}")
+            # Said once (a full partition stays full for a while); the old time stays saved.
+            if self._save_error != errname(exc):
+                self._save_error = errname(exc)
+                self._log(f"time: cannot save to {self._saved}: {self._save_error}; "
+                          "trying again every save_interval")
+            return
+        if self._save_error:
+            self._save_error = ""
+            self._log(f"time: saved to {self._saved} again")

@@ -1,6 +1,7 @@
 """DHCPv4 messages (RFC 2131, 2132) as bytes, and the IPv4 + UDP headers around them: what the
 client sends on its packet socket before it has an address, and what it accepts back. Pure
-functions; the client that uses them is init/network.py.
+functions; the client that uses them is init/network.py. Bytes that cannot be read raise
+DhcpError and nothing else: the packet socket hears every IPv4 packet on the LAN.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import struct
 
 from init import inet
+from init.errors import Malformed
 
 CLIENT_PORT, SERVER_PORT = 68, 67
 MAGIC = b"\x63\x82\x53\x63"
@@ -26,6 +28,10 @@ ANY = b"\0\0\0\0"
 HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 IP = struct.Struct("!BBHHHBBH4s4s")
 UDP = struct.Struct("!HHHH")
+
+
+class DhcpError(Malformed):
+    """An IPv4, UDP or DHCP header or option that does not fit the packet it came in."""
 
 
 class Lease:
@@ -88,15 +94,20 @@ def ip_udp(payload: bytes, src: bytes = ANY, dst: bytes = BROADCAST) -> bytes:
 
 
 def udp_payload(packet: bytes) -> bytes | None:
-    """The DHCP part of an IPv4 packet for the client port, or None for any other packet."""
-    if len(packet) < IP.size + UDP.size or packet[0] >> 4 != 4 or packet[9] != 17:
+    """The DHCP part of an IPv4 packet for the client port, or None for any other packet.
+    Neither the IPv4 header length nor the UDP length is trusted: past the end is DhcpError."""
+    if len(packet) < IP.size or packet[0] >> 4 != 4 or packet[9] != 17:
         return None
     ihl = (packet[0] & 0x0F) * 4
+    if ihl < IP.size or ihl + UDP.size > len(packet):
+        raise DhcpError(f"IPv4 header length {ihl} in a {len(packet)}-byte packet")
     if struct.unpack_from("!H", packet, 6)[0] & 0x3FFF:
         return None   # a fragment: DHCP replies fit one packet
     _, dport, length, _ = UDP.unpack_from(packet, ihl)
-    if dport != CLIENT_PORT or length < UDP.size:
+    if dport != CLIENT_PORT:
         return None
+    if length < UDP.size or ihl + length > len(packet):
+        raise DhcpError(f"UDP length {length} in a {len(packet) - ihl}-byte datagram")
     return packet[ihl + UDP.size:ihl + length]
 
 
@@ -124,9 +135,12 @@ def _addresses(value: bytes) -> tuple[bytes, ...]:
 
 
 def parse(payload: bytes, mac: bytes) -> Lease | None:
-    """An OFFER, ACK or NAK for `mac`; None for anything else (other clients' replies too)."""
-    if len(payload) < HEADER.size + 4 or payload[HEADER.size:HEADER.size + 4] != MAGIC:
-        return None
+    """An OFFER, ACK or NAK for `mac`; None for anything else (other clients' replies too);
+    DhcpError for what is no DHCP message at all."""
+    if len(payload) < HEADER.size + 4:
+        raise DhcpError(f"a {len(payload)}-byte DHCP message (at least {HEADER.size + 4})")
+    if payload[HEADER.size:HEADER.size + 4] != MAGIC:
+        raise DhcpError("no DHCP magic cookie")
     op, _, _, _, xid, _, _, _, yiaddr, _, _, chaddr, _, _ = HEADER.unpack_from(payload)
     if op != BOOTREPLY or chaddr[:len(mac)] != mac:
         return None
@@ -134,7 +148,10 @@ def parse(payload: bytes, mac: bytes) -> Lease | None:
     kind = (opts.get(MESSAGE_TYPE) or b"\0")[0]
     if kind not in (OFFER, ACK, NAK):
         return None
-    lease = int.from_bytes(opts.get(LEASE_TIME, b"\0\0\x0e\x10"), "big")   # absent: 1 hour
+    raw_lease = opts.get(LEASE_TIME, b"\0\0\x0e\x10")   # absent: 1 hour
+    if len(raw_lease) != 4:
+        raise DhcpError(f"a {len(raw_lease)}-byte lease time option (4 bytes)")
+    lease = int.from_bytes(raw_lease, "big")
     renew = int.from_bytes(opts[RENEWAL], "big") if len(opts.get(RENEWAL, b"")) == 4 \
         else lease // 2
     rebind = int.from_bytes(opts[REBINDING], "big") if len(opts.get(REBINDING, b"")) == 4 \

@@ -9,7 +9,7 @@ from __future__ import annotations
 # Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 
 class InitError(Exception):
@@ -22,6 +22,30 @@ class ConfigError(InitError):
 
 class ModuleError(InitError):
     """A kernel module cannot be found or its dependencies cannot be ordered."""
+
+
+class Malformed(ValueError):
+    """Bytes from outside (a packet, a kernel message) that a parser cannot read. Each parser
+    of such bytes raises its own subclass and nothing else; the caller drops the message,
+    counts it (Dropped) and goes on."""
+
+
+class Dropped:
+    """Malformed messages of one kind, counted; the console hears of the 1st, 2nd, 4th, 8th …
+    so that whoever floods the LAN with bad packets cannot flood the console too."""
+
+    __slots__ = ("what", "count", "_log")
+
+    def __init__(self, what: str, log: Callable[[str], None]) -> None:
+        self.what = what
+        self.count = 0
+        self._log = log
+
+    def __call__(self, exc: Malformed) -> None:
+        self.count += 1
+        if self.count & (self.count - 1) == 0:
+            self._log(f"{self.what}: dropped a malformed message ({exc}); "
+                      f"{self.count} so far")
 
 
 def similarity(a: str, b: str) -> float:

@@ -14,20 +14,32 @@ from init.config import Device
 from init.console import Log, errname
 from init.data import label_of
 from init.devices import apply_one
+from init.errors import Malformed
 from init.kernel import Kernel
 from init.rootfs import MNT_DETACH, MS_NODEV, MS_NOSUID, prefixed
 
 
+class UeventError(Malformed):
+    """A uevent that is not 'action@devpath' and KEY=value fields, or names a node outside
+    /dev."""
+
+
 def parse(data: bytes) -> dict[str, str]:
-    """'add@/devices/...\\0ACTION=add\\0DEVPATH=...\\0' as a dict; {} for anything else (udev's
-    own re-broadcasts start with 'libudev')."""
+    """'add@/devices/...\\0ACTION=add\\0DEVPATH=...\\0' as a dict; {} for udev's own
+    re-broadcasts (they start with 'libudev'); UeventError for anything else."""
     if data.startswith(b"libudev"):
         return {}
+    head, *fields = data.split(b"\0")
+    if b"@" not in head:
+        raise UeventError(f"no action@devpath in a {len(data)}-byte uevent")
     event: dict[str, str] = {}
-    for field in data.split(b"\0")[1:]:
+    for field in fields:
         key, sep, value = field.decode("utf-8", "replace").partition("=")
         if sep:
             event[key] = value
+    name = event.get("DEVNAME", "")
+    if name.startswith("/") or ".." in name.split("/"):
+        raise UeventError(f"DEVNAME {name!r} is not a name under /dev")
     return event
 
 

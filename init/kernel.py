@@ -33,6 +33,34 @@ REBOOT_CMDS = {
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
+def write_durably(kernel: Kernel, path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write `path` so that a reader, and a power cut at any moment, leaves the old content or
+    the whole new one: a temporary file, fsync (its data and size are on the card), rename over
+    the old one, fsync of the folder (the rename is on the card). Kernel.write_file and the
+    fake's both run this, so the tests' transcripts show every step. A failed write (ENOSPC)
+    removes the temporary file, giving its space back, and raises."""
+    tmp = path + ".tmp"
+    fd = kernel.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
+    try:
+        kernel.write(fd, data)
+        kernel.fsync(fd)
+    except OSError:
+        kernel.close(fd)
+        try:
+            kernel.unlink(tmp)
+        except OSError:
+            pass   # nothing more can be done; the next write truncates it
+        raise
+    kernel.close(fd)
+    kernel.rename(tmp, path)
+    folder = kernel.open(path.rpartition("/")[0] or "/",
+                         posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    try:
+        kernel.fsync(folder)
+    finally:
+        kernel.close(folder)
+
+
 def _noop(signum: int, frame: object) -> None:
     """A handler is needed for set_wakeup_fd to see the signal; the work happens in the loop."""
 
@@ -160,14 +188,8 @@ class Kernel:
         return self.read_file(path).decode("utf-8", "replace")
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write atomically: a reader sees the old file or the whole new one."""
-        tmp = path + ".tmp"
-        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
-        try:
-            self.write(fd, data)
-        finally:
-            posix.close(fd)
-        posix.rename(tmp, path)
+        """Whole or not at all, also across a power cut (write_durably)."""
+        write_durably(self, path, data, mode)
 
     # --- file descriptors ---------------------------------------------------------------------
 
@@ -182,6 +204,15 @@ class Kernel:
 
     def fdatasync(self, fd: int) -> None:
         posix.fdatasync(fd)
+
+    def fsync(self, fd: int) -> None:
+        posix.fsync(fd)
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        posix.ftruncate(fd, size)
+
+    def unlink(self, path: str) -> None:
+        posix.unlink(path)
 
     def rename(self, old: str, new: str) -> None:
         posix.rename(old, new)
@@ -210,6 +241,14 @@ class Kernel:
         while view:
             view = view[posix.write(fd, view):]
         return len(data)
+
+    def write_some(self, fd: int, data: bytes) -> int:
+        """One write(2): how much the fd took. A full non-blocking fd raises EAGAIN."""
+        return posix.write(fd, data)
+
+    def set_blocking(self, fd: int, blocking: bool) -> None:
+        """O_NONBLOCK off or on: for the whole open file description, shared by its dups."""
+        posix.set_blocking(fd, blocking)
 
     def dup2(self, fd: int, fd2: int) -> None:
         posix.dup2(fd, fd2, inheritable=True)
@@ -432,9 +471,12 @@ class Kernel:
         """Move the clock by `seconds` gradually (adjtime(3)): it never jumps or goes back."""
         self._check(self._lib.pinit_adjtime(round(seconds * 1e6)), "adjtime")
 
-    def select(self, fds: list[int], timeout: float | None) -> list[int]:
-        ready, _, _ = select.select(fds, [], [], timeout)
-        return ready
+    def select(self, fds: list[int], timeout: float | None,
+               writable: list[int] | None = None) -> list[int]:
+        """The fds of `fds` that are readable and of `writable` that are writable, in one list
+        (no fd is in both)."""
+        ready, room, _ = select.select(fds, writable or [], [], timeout)
+        return ready + room
 
     def watch_signals(self, signals: tuple[int, ...]) -> int:
         """Route `signals` to a pipe (one byte = one signal number); returns its read end."""

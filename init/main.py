@@ -75,7 +75,7 @@ import sys
 
 from init.boot import Boot
 from init.config import Config, failure_policy
-from init.console import Log, errname, kmsg
+from init.console import Log, errname, kmsg, release_console
 from init.errors import InitError
 from init.kernel import Kernel
 from init.shutdown import reboot
@@ -191,6 +191,7 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
             except OSError as exc:
                 log(f"cannot disarm the watchdog: {errname(exc)}")
             boot.watchdog = None
+        release_console(kernel, log)   # the shell reads and writes the console blocking
         repl(boot)
         action = "reboot"
     try:

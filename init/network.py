@@ -19,6 +19,8 @@ Console lines ("pinit: network: ..."):
     eth0: lease 10.0.2.15 ran out / refused (NAK); asking again
     no interface eth0 yet / no ethernet interface yet (the boot goes on; it is used when it appears)
     eth0: released 10.0.2.15
+    eth0: DHCP: dropped a malformed message (IPv4 header length 60 in a 46-byte packet); 1 so far
+        (said for the 1st, 2nd, 4th, 8th … one: a flood of bad packets is no flood of lines)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from init import dhcp, inet, rtnl
 from init.config import FIRST_ETHERNET
 from init.config import Network as NetworkConfig
 from init.console import Log, errname
+from init.errors import Dropped
 from init.kernel import Kernel
 from init.net import link_up
 from init.rootfs import prefixed
@@ -76,6 +79,8 @@ class Interface:
         self._timer: float | None = None
         self._bound_at = 0.0
         self._seq = 0
+        self._dropped_dhcp = Dropped("network: DHCP", log)   # named when the card is found
+        self._dropped_links = Dropped("network: link events", log)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -117,6 +122,7 @@ class Interface:
             except (OSError, ValueError):
                 continue   # ENOENT: it went away while we looked
             self.name, self.index, self.mac = name, index, mac
+            self._dropped_dhcp.what = f"network: {name}: DHCP"
             if late:
                 self._log(f"network: {name} appeared")
             self._bring_up()
@@ -242,8 +248,12 @@ class Interface:
             except OSError as exc:
                 self._log(f"network: {self.name}: DHCP socket: {errname(exc)}")
                 return
-            payload = dhcp.udp_payload(packet)
-            reply = dhcp.parse(payload, self.mac) if payload is not None else None
+            try:
+                payload = dhcp.udp_payload(packet)
+                reply = dhcp.parse(payload, self.mac) if payload is not None else None
+            except dhcp.DhcpError as exc:
+                self._dropped_dhcp(exc)
+                continue
             if reply is not None and reply.xid == self._xid:
                 self._reply(reply)
             if self._packet < 0:
@@ -334,6 +344,9 @@ class Interface:
         except OSError as exc:
             self._log(f"network: {self.name}: cannot {what}: {errname(exc)}")
             return False
+        except rtnl.RtnlError as exc:
+            self._log(f"network: {self.name}: cannot {what}: the kernel's answer: {exc}")
+            return False
         finally:
             self._kernel.close(fd)
 
@@ -392,8 +405,12 @@ class Interface:
                     continue   # events were lost while we were busy; the next ones come
                 self._log(f"network: link events: {errname(exc)}")
                 return
-            for kind, _, body in rtnl.messages(data):
-                event = rtnl.link_event(kind, body)
+            try:
+                events = [rtnl.link_event(kind, body) for kind, _, body in rtnl.messages(data)]
+            except rtnl.RtnlError as exc:
+                self._dropped_links(exc)
+                continue
+            for event in events:
                 if event is not None:
                     self._link(*event)
 

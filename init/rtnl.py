@@ -1,10 +1,13 @@
 """rtnetlink messages (what ip(8) sends): an address with its lifetime, a default route, and
 the link events the kernel multicasts. Pure functions over bytes; init/network.py sends them.
+A message or attribute whose length does not fit what came raises RtnlError and nothing else.
 """
 
 from __future__ import annotations
 
 import struct
+
+from init.errors import Malformed
 
 NETLINK_ROUTE = 0
 RTMGRP_LINK = 1
@@ -26,6 +29,10 @@ IFADDRMSG = struct.Struct("=BBBBI")
 RTMSG = struct.Struct("=BBBBBBBBI")
 IFINFOMSG = struct.Struct("=BxHiII")
 ATTR = struct.Struct("=HH")
+
+
+class RtnlError(Malformed):
+    """A netlink message or attribute whose length does not fit the datagram."""
 
 
 def attr(kind: int, value: bytes) -> bytes:
@@ -66,8 +73,8 @@ def messages(data: bytes) -> list[tuple[int, int, bytes]]:
     offset = 0
     while offset + HEADER.size <= len(data):
         length, kind, _, seq, _ = HEADER.unpack_from(data, offset)
-        if length < HEADER.size:
-            break
+        if length < HEADER.size or offset + length > len(data):
+            raise RtnlError(f"a {length}-byte netlink message at byte {offset} of {len(data)}")
         out.append((kind, seq, data[offset + HEADER.size:offset + length]))
         offset += (length + 3) & ~3
     return out
@@ -83,8 +90,8 @@ def attrs(data: bytes) -> dict[int, bytes]:
     offset = 0
     while offset + ATTR.size <= len(data):
         length, kind = ATTR.unpack_from(data, offset)
-        if length < ATTR.size:
-            break
+        if length < ATTR.size or offset + length > len(data):
+            raise RtnlError(f"a {length}-byte attribute at byte {offset} of {len(data)}")
         found[kind & 0x3FFF] = data[offset + ATTR.size:offset + length]
         offset += (length + 3) & ~3
     return found
@@ -92,8 +99,10 @@ def attrs(data: bytes) -> dict[int, bytes]:
 
 def link_event(kind: int, body: bytes) -> tuple[int, str, bool] | None:
     """(index, name, carrier) from RTM_NEWLINK (carrier False for RTM_DELLINK)."""
-    if kind not in (RTM_NEWLINK, RTM_DELLINK) or len(body) < IFINFOMSG.size:
+    if kind not in (RTM_NEWLINK, RTM_DELLINK):
         return None
+    if len(body) < IFINFOMSG.size:
+        raise RtnlError(f"a {len(body)}-byte link message (at least {IFINFOMSG.size})")
     _, _, index, flags, _ = IFINFOMSG.unpack_from(body)
     name = attrs(body[IFINFOMSG.size:]).get(IFLA_IFNAME, b"").rstrip(b"\0").decode(
         "utf-8", "replace")

@@ -137,6 +137,7 @@ def shutdown(kernel: Kernel, root: str, action: str, log: Log, *,
 def reboot(kernel: Kernel, action: str, log: Log) -> None:
     """reboot(2); never returns. If the kernel refuses, PID 1 waits forever instead of dying
     (its death would be a kernel panic, which with panic=0 hangs with less information)."""
+    log.settle()   # the last lines, if a slow console still holds them back; bounded
     try:
         kernel.reboot(action)
     except Exception as exc:   # whatever it is, PID 1 must not exit: that is a kernel panic

@@ -1,10 +1,13 @@
 """SNTP (RFC 4330) as bytes: the 48-byte client request and the checks and arithmetic on the
-server's answer. Pure functions; init/clock.py sends and receives them.
+server's answer. Pure functions; init/clock.py sends and receives them. A reply too short to
+read raises SntpError and nothing else.
 """
 
 from __future__ import annotations
 
 import struct
+
+from init.errors import Malformed
 
 PORT = 123
 NTP_EPOCH = 2208988800          # seconds from 1900-01-01 (NTP's era 0) to 1970-01-01
@@ -13,6 +16,10 @@ PACKET = struct.Struct("!BBbbII4sQQQQ")   # flags stratum poll precision delay d
 CLIENT = 3
 SERVER = 4
 VERSION = 4
+
+
+class SntpError(Malformed):
+    """A reply shorter than an NTP packet."""
 
 
 def to_ntp(seconds: float) -> int:
@@ -38,7 +45,7 @@ def offset(reply: bytes, sent: float, received: float) -> tuple[float, float] | 
     and received at `received` (both on this clock); None for a reply that is not the
     answer to it or says not to use the server (stratum 0, a kiss-o'-death; unsynchronised)."""
     if len(reply) < PACKET.size:
-        return None
+        raise SntpError(f"a {len(reply)}-byte reply (at least {PACKET.size})")
     flags, stratum, _, _, _, _, _, _, originate, receive, transmit = PACKET.unpack_from(reply)
     if flags & 0x7 != SERVER or flags >> 6 == 3 or stratum == 0 or transmit == 0:
         return None

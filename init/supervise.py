@@ -19,7 +19,8 @@ from _collections import deque  # the C type itself: `collections` is slow to im
 from init.cgroup import Cgroups, size_text
 from init.config import CONDITIONS, Config, Service, start_order
 from init.console import Log, errname, signame
-from init.hotplug import Hotplug
+from init.errors import Dropped
+from init.hotplug import Hotplug, UeventError
 from init.hotplug import parse as parse_uevent
 from init.kernel import Kernel
 from init.logfile import LogFile
@@ -102,6 +103,7 @@ class Supervisor:
         self._sources = list(sources)   # the network, the clock: their sockets and timers
         self._reached = reached or (lambda name: True)   # "network", "time", "data" in `after`
         self._uevents = uevents   # (socket, handler): devices plugged in while we run
+        self._dropped_uevents = Dropped("device events", log)
         self._cgroups = cgroups
         self._log = log
         self._signal_fd = signal_fd
@@ -237,8 +239,11 @@ class Supervisor:
                 fds.append(self._uevents[0])
             owner = {fd: source for source in self._sources for fd in source.fds()}
             fds += owner
-            for fd in kernel.select(fds, self._timeout(now)):
-                if fd == self._signal_fd:
+            console = self._log.waiting()   # output the console did not take yet
+            for fd in kernel.select(fds, self._timeout(now), console):
+                if fd in console:
+                    self._log.flush()
+                elif fd == self._signal_fd:
                     action = self._signals() or action
                 elif fd == self._control_fd:
                     action = self._control() or action
@@ -281,7 +286,12 @@ class Supervisor:
                 continue
             if not data:
                 return
-            handler.handle(parse_uevent(data))
+            try:
+                event = parse_uevent(data)
+            except UeventError as exc:
+                self._dropped_uevents(exc)
+                continue
+            handler.handle(event)
 
     def _read_all(self, fd: int) -> bytes:
         chunks = []
@@ -414,8 +424,11 @@ class Supervisor:
             if self.watchdog is not None:   # a long grace must not let the board reset
                 self.watchdog.pet_if_due(now)
                 timeout = min(timeout, max(0.0, self.watchdog.next_pet - now))
-            for fd in kernel.select([self._signal_fd, *self._outputs], timeout):
-                if fd == self._signal_fd:
+            console = self._log.waiting()
+            for fd in kernel.select([self._signal_fd, *self._outputs], timeout, console):
+                if fd in console:
+                    self._log.flush()
+                elif fd == self._signal_fd:
                     self._read_all(fd)   # already shutting down: signals change nothing
                 else:
                     self._copy(fd)
@@ -440,6 +453,9 @@ class Supervisor:
         self._wait(kernel.clock() + FINAL_REAP, lambda: self.childless)
         for fd in list(self._outputs):
             self._copy(fd)
+        for child in self.children:   # an open log keeps /data from being unmounted (EBUSY)
+            if child.logfile is not None:
+                child.logfile.close()
 
 
 def exec_service(kernel: Kernel, service: Service) -> None:

@@ -1,14 +1,19 @@
 """A recording fake of init.kernel.Kernel: a tiny simulated machine with a virtual clock.
 
 Every call appends one line to `transcript` ("  1.004 mount proc /proc proc nosuid,nodev,noexec"),
-except clock() and getpid(), which would drown everything else. Console writes (fd 1) appear as
-"console| pinit: ...". Scripting:
+except clock() and getpid(), which would drown everything else. Console writes (fd 1, or PID
+1's own non-blocking open of a /dev console) appear as "console| pinit: ...". Scripting:
 
     fake = FakeKernel(files={"/proc/cmdline": b"console=ttyAMA0"})
     fake.fail("mount devtmpfs", errno.ENODEV)            # calls whose line starts so → OSError
     fake.program("/app/hello", Run(2.0, status=1, output=b"hello\\n"))   # each spawn: next Run
     fake.at(5.0, signal=signal.SIGTERM)                   # a signal to PID 1 at t=5.0
     fake.at(3.0, control=b"poweroff\\n")                  # a write to the control FIFO
+    fake.stall_console(1.5, 8.0)                          # the console takes nothing (EAGAIN)
+    fake.heal("write /data/log/app.log")                  # a failure scripted by fail() ends
+
+Files written with O_CREAT keep what is written (`files`); write_file runs the real
+init.kernel.write_durably, so a transcript shows its temporary file, fsyncs and rename.
 
 The simulation ends when the init calls reboot(2) (Rebooted) or execve (Execed); a select()
 with nothing left to wait for raises Deadlock.
@@ -24,6 +29,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from init.kernel import write_durably
 from init.net import SIOCGIFFLAGS, SIOCSIFFLAGS
 from init.rootfs import FLAG_NAMES
 from init.watchdog import WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
@@ -33,7 +39,8 @@ COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}   # virtual secon
 IOCTLS = {SIOCGIFFLAGS: "SIOCGIFFLAGS", SIOCSIFFLAGS: "SIOCSIFFLAGS",
           WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE"}
 OPEN_FLAGS = {"O_WRONLY": os.O_WRONLY, "O_RDWR": os.O_RDWR, "O_NONBLOCK": os.O_NONBLOCK,
-              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT}
+              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT,
+              "O_TRUNC": os.O_TRUNC, "O_APPEND": os.O_APPEND, "O_DIRECTORY": os.O_DIRECTORY}
 DEVTMPFS = ("console", "null", "zero", "tty", "ptmx", "random", "urandom", "kmsg", "watchdog",
             "ttyAMA0")
 INITRAMFS = ("/", "/proc", "/sys", "/dev", "/dev/console", "/run", "/tmp", "/etc", "/data")
@@ -108,11 +115,18 @@ class FakeKernel:
         self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self._link_fd = -1
+        self.consoles: set[int] = set()            # PID 1's own opens of the console
+        self.regular: set[int] = set()             # files opened to be written (O_CREAT)
+        self.stalled: set[int] = set()             # fds whose writes get EAGAIN (a stopped console)
 
     # --- scripting ---------------------------------------------------------------------------
 
     def fail(self, prefix: str, err: int) -> None:
         self._failures.append((prefix, err))
+
+    def heal(self, prefix: str) -> None:
+        """Calls whose line starts with `prefix` work again (space was freed)."""
+        self._failures = [(p, e) for p, e in self._failures if p != prefix]
 
     def program(self, path: str, *runs: Run) -> None:
         self._programs[path] = list(runs)
@@ -123,6 +137,14 @@ class FakeKernel:
             self._schedule(when, lambda: self._deliver(signal))
         if control:
             self._schedule(when, lambda: self._feed(self._control_fd, control))
+
+    def stall_console(self, start: float, end: float) -> None:
+        """From `start` to `end` the console takes nothing (Ctrl-S, flow control, a serial
+        gadget nobody drains): PID 1's writes to it get EAGAIN."""
+        def stall() -> None:
+            self.stalled |= self.consoles | {1}
+        self._schedule(start, stall)
+        self._schedule(end, self.stalled.clear)
 
     # --- machinery ---------------------------------------------------------------------------
 
@@ -266,9 +288,25 @@ class FakeKernel:
     def fdatasync(self, fd: int) -> None:
         self._record(f"fdatasync {self.fds.get(fd, '')}")
 
+    def fsync(self, fd: int) -> None:
+        self._record(f"fsync {self.fds.get(fd, '')}")
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        self._record(f"ftruncate {self.fds.get(fd, '')} {size}")
+        name = self.fds.get(fd, "")
+        self.files[name] = self.files.get(name, b"")[:size]
+
+    def unlink(self, path: str) -> None:
+        self._record(f"unlink {path}", path=path)
+        self._need(path)
+        self.files.pop(path, None)
+        self.paths.discard(path)
+
     def rename(self, old: str, new: str) -> None:
         self._record(f"rename {old} {new}", path=old)
         self.files[new] = self.files.pop(old, b"")
+        self.paths.discard(old)
+        self.paths.add(new)
 
     def set_value(self, path: str, value: str) -> None:
         self._record(f"set {path} {value}", path=path)
@@ -276,18 +314,26 @@ class FakeKernel:
         self.files[path] = value.encode()
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        self._record(f"write_file {path}", path=path)
-        self.files[path] = data
-        self.paths.add(path)
+        """The real steps (init.kernel.write_durably) on the fake's files."""
+        write_durably(self, path, data, mode)  # type: ignore[arg-type]
 
     # --- file descriptors --------------------------------------------------------------------
 
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         self._record(f"open {path} {_flags(flags, OPEN_FLAGS)}", path=path)
+        if flags & os.O_CREAT:
+            self._need(path.rpartition("/")[0] or "/")
+            self.paths.add(path)
+            if flags & os.O_TRUNC or path not in self.files:
+                self.files[path] = b""
         self._need(path)
         fd = self._new_fd(path)
+        if flags & os.O_CREAT:
+            self.regular.add(fd)
         if path.endswith("/run/pinit/control"):
             self._control_fd = fd
+        if path.startswith("/dev/") and flags & os.O_NONBLOCK and flags & os.O_WRONLY:
+            self.consoles.add(fd)
         return fd
 
     def close(self, fd: int) -> None:
@@ -309,7 +355,7 @@ class FakeKernel:
         raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
 
     def write(self, fd: int, data: bytes) -> int:
-        if fd in (1, 2):
+        if fd in (1, 2) or fd in self.consoles:
             for line in data.decode(errors="replace").splitlines():
                 self._record(f"console| {line}")
         elif self.fds.get(fd) == "netlink":
@@ -323,8 +369,20 @@ class FakeKernel:
             for delay, reply in self.sntp_server(data) if self.sntp_server else ():
                 self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
         else:
-            self._record(f"write {self.fds.get(fd, fd)} {data!r}")
+            shown = repr(data) if len(data) <= 80 else f"{len(data)} bytes"
+            self._record(f"write {self.fds.get(fd, fd)} {shown}")
+            if fd in self.regular:
+                self.files[self.fds[fd]] += data
         return len(data)
+
+    def write_some(self, fd: int, data: bytes) -> int:
+        if fd in self.stalled:
+            self._record(f"write {fd} -> EAGAIN")
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return self.write(fd, data)
+
+    def set_blocking(self, fd: int, blocking: bool) -> None:
+        self._record(f"set_blocking {fd} {blocking}")
 
     def dup2(self, fd: int, fd2: int) -> None:
         self._record(f"dup2 {fd} {fd2}")
@@ -489,13 +547,15 @@ class FakeKernel:
     def _ready(self, fds: list[int]) -> list[int]:
         return [fd for fd in fds if self._pending.get(fd) or fd in self._eof]
 
-    def select(self, fds: list[int], timeout: float | None) -> list[int]:
+    def select(self, fds: list[int], timeout: float | None,
+               writable: list[int] | None = None) -> list[int]:
         shown = "none" if timeout is None else f"{timeout:.3f}"
-        self._record(f"select {fds} timeout {shown}")
+        self._record(f"select {fds} timeout {shown}" + (f" writable {writable}" if writable
+                                                         else ""))
         until = None if timeout is None else self.now + timeout
         while True:
             self._run_due()
-            ready = self._ready(fds)
+            ready = self._ready(fds) + [fd for fd in writable or () if fd not in self.stalled]
             if ready:
                 return ready
             if not self._events or (until is not None and self._events[0][0] > until):

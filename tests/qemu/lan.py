@@ -27,11 +27,12 @@ NTP_EPOCH = 2208988800
 
 class Lan:
     def __init__(self, tmp: Path, lease: int = 3600, time: int = 0, sntp: bool = True,
-                 dhcp: bool = True) -> None:
+                 dhcp: bool = True, malformed: bool = False) -> None:
         self.netns = f"pinit-test-{uuid.uuid4().hex[:8]}"
         self.nic = f"tap,ifname={TAP},script=no,downscript=no"
         self._log = tmp / f"{self.netns}.log"
-        self._args = [str(lease), str(time), "1" if sntp else "0", "1" if dhcp else "0"]
+        self._args = [str(lease), str(time), "1" if sntp else "0", "1" if dhcp else "0",
+                      "1" if malformed else "0"]
         self._server: subprocess.Popen[bytes] | None = None
 
     def _ip(self, *args: str) -> None:
@@ -88,6 +89,18 @@ def _dhcp_reply(request: bytes, kind: int, lease: int) -> bytes:
     return head + body
 
 
+def _malformed(mac: bytes) -> list[bytes]:
+    """Ethernet frames to the guest that once stopped its DHCP client for good: an IPv4 header
+    length past the packet's end, and a UDP datagram to port 68 longer than the packet."""
+    src, dst = socket.inet_aton(HOST), socket.inet_aton(GUEST)
+    ether = mac + b"\x02\x00\x00\x99\x00\x01" + b"\x08\x00"
+    ihl = struct.pack("!BBHHHBBH4s4s", 0x4F, 0, 40, 0, 0, 64, 17, 0, src, dst) + \
+        struct.pack("!HHHH", 67, 68, 20, 0) + b"\0" * 12
+    udp = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 48, 0, 0, 64, 17, 0, src, dst) + \
+        struct.pack("!HHHH", 67, 68, 1500, 0) + b"\0" * 20
+    return [ether + ihl, ether + udp]
+
+
 def _labels(raw: bytes) -> list[bytes]:
     out, i = [], 0
     while i < len(raw) and raw[i]:
@@ -96,7 +109,7 @@ def _labels(raw: bytes) -> list[bytes]:
     return out
 
 
-def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool) -> None:
+def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool, malformed: bool) -> None:
     say = lambda text: print(f"{time.monotonic():.1f} {text}", flush=True)   # noqa: E731
     dhcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dhcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -112,6 +125,8 @@ def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool) -> None:
     names = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     names.bind((HOST, 53))
     socks.append(names)
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    raw.bind((TAP, 0))
     start = time.time()
     say("ready")
     while True:
@@ -149,6 +164,10 @@ def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool) -> None:
                 sock.sendto(_dhcp_reply(data, 2, lease), ("255.255.255.255", 68))
                 say(f"DHCP OFFER (hostname {hostname})")
             elif kind == 3:
+                if malformed and renewing:   # what anyone on the LAN could send meanwhile
+                    for frame in _malformed(data[28:34]) * 2:
+                        raw.send(frame)
+                    say("DHCP malformed frames sent")
                 to = (GUEST, 68) if renewing else ("255.255.255.255", 68)
                 sock.sendto(_dhcp_reply(data, 5, lease), to)
                 say(f"DHCP ACK {'renew' if renewing else 'new'} (hostname {hostname})")
@@ -158,4 +177,5 @@ def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool) -> None:
 
 if __name__ == "__main__":
     if os.path.basename(sys.argv[0]) == "lan.py":
-        serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1")
+        serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1",
+              sys.argv[5] == "1")

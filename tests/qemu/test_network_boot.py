@@ -246,6 +246,38 @@ restart = "never"
     assert sum("DHCP ignored" in line for line in served) >= 4, served
 
 
+def test_malformed_packets_during_a_renewal_are_dropped_and_the_renewal_succeeds(
+        cc, built_init, toolchain, tmp_path) -> None:
+    """Before its ACK to the renewal the LAN sends the client an IPv4 header length past the
+    packet's end and a UDP length past the datagram's, twice each: once, one such packet
+    stopped the interface's DHCP for the rest of the boot."""
+    boot_dir = image(tmp_path, f"""
+[network]
+
+[[service]]
+name = "show"
+exec = "{cc('show', SHOW)}"
+args = ["14"]
+after = ["network"]
+restart = "never"
+""", built_init, toolchain)
+    dropped = "pinit: network: eth0: DHCP: dropped a malformed message ("
+    with Lan(tmp_path, lease=20, sntp=False, malformed=True) as lan, \
+            harness.plan(boot_dir, nic=lan.nic) as plan:
+        result = harness.run(plan, expect=[
+            "pinit: network: eth0: lease 10.99.0.50/24 from 10.99.0.1 for 20 s",
+            dropped + "IPv4 header length 60 in a ", dropped + "UDP length 1500 in a ",
+            "pinit: network: eth0: lease 10.99.0.50 renewed for 20 s",
+            "pinit: network: eth0: released 10.99.0.50", POWER_DOWN],
+            fail=["FATAL", "Traceback", "internal error"], timeout=90, netns=lan.netns,
+            log=tmp_path / "console.log")
+        served = lan.log()
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    assert any("DHCP malformed frames sent" in line for line in served), served
+    counts = [line.rsplit("; ", 1)[1] for line in result.lines if line.startswith(dropped)]
+    assert counts[:3] == ["1 so far", "2 so far", "4 so far"], counts
+
+
 def test_two_interfaces_each_with_its_own_lease(cc, built_init, toolchain, tmp_path) -> None:
     boot_dir = image(tmp_path, f"""
 [[network]]

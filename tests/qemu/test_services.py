@@ -63,7 +63,11 @@ int main(void) {
 HOG = HEADERS + """
 int main(void) {
     if (second_run("/run/hog-ran")) {
-        printf("HOG second run\\n"); fflush(stdout);
+        printf("HOG second run: ");
+        show("memory.max", "/sys/fs/cgroup/hog/memory.max");
+        show("pids.max", "/sys/fs/cgroup/hog/pids.max");
+        show("cpu.weight", "/sys/fs/cgroup/hog/cpu.weight");
+        printf("\\n"); fflush(stdout);
         kill(1, SIGUSR2);
         for (;;) pause();
     }
@@ -118,12 +122,16 @@ def test_a_service_over_its_memory_max_is_an_oom_kill_and_restarts(cc, built_ini
 name = "hog"
 exec = "{cc('hog', HOG)}"
 memory_max = "16MiB"
+tasks_max = 77
+cpu_weight = 250
 restart = "on-failure"
 backoff_start = 0.2
 """, built_init, toolchain)
-    boot(boot_dir, ["HOG allocating",
+    # The kernel's own line: the memory cgroup's limit, not the whole machine's, killed it.
+    boot(boot_dir, ["HOG allocating", "Memory cgroup out of memory: Killed process",
                     "pinit: hog killed by the OOM killer (memory_max 16MiB); restart 1 in",
-                    "HOG second run", "pinit: got SIGUSR2: poweroff", POWER_DOWN],
+                    "HOG second run: memory.max=16777216 pids.max=77 cpu.weight=250 ",
+                    "pinit: got SIGUSR2: poweroff", POWER_DOWN],
          tmp_path / "console.log")
 
 

@@ -304,7 +304,7 @@ def test_the_time_is_saved_every_save_interval() -> None:
     clock = Clock(fake, "/", config, Log(fake), Timeline(fake.clock), "/data")  # type: ignore[arg-type]
     clock.restore()
     run(fake, clock, 250.0)
-    saves = [line for line in fake.transcript if "write_file /data/.pinit-time" in line]
+    saves = [line for line in fake.transcript if "rename /data/.pinit-time.tmp" in line]
     assert [round(float(line.split()[0])) for line in saves] == [101, 201]
     assert fake.files["/data/.pinit-time"] == b"1900000200\n"
 
@@ -353,7 +353,8 @@ def test_a_dns_query_and_its_answer() -> None:
     assert dns.addresses(dns_reply(q, rcode=3), 0x1234) == ()          # no such name
     assert dns.addresses(dns_reply(q, rcode=2), 0x1234) is None        # SERVFAIL: later
     assert dns.addresses(dns_reply(q, b"\x0a\0\0\x01"), 0x4321) is None   # not ours
-    assert dns.addresses(dns_reply(q, b"\x0a\0\0\x01")[:-2], 0x1234) is None   # truncated
+    with pytest.raises(dns.DnsError, match="runs past the end"):
+        dns.addresses(dns_reply(q, b"\x0a\0\0\x01")[:-2], 0x1234)   # truncated
 
 
 def test_time_servers_by_name_are_resolved_once_the_network_names_a_name_server() -> None:
@@ -460,3 +461,50 @@ def test_a_failing_source_is_left_out_and_pid_1_goes_on() -> None:
                             sources=(Broken(),))  # type: ignore[arg-type]
     assert supervisor.run() == "poweroff" and Broken.calls == 1
     assert console(fake)[0] == "broken: internal error, stopped: IndexError: index out of range"
+
+
+def test_malformed_dhcp_packets_are_dropped_counted_and_the_renewal_still_succeeds() -> None:
+    """Anyone on the LAN can send the client's packet socket anything: a header length past the
+    packet's end once stopped the interface for good."""
+    fake = FakeKernel(files=SYS)
+
+    def server(packet: bytes) -> list[tuple[float, bytes]]:
+        request = dhcp.udp_payload(packet[:9] + b"\x11" + packet[10:22] + b"\x00\x44" +
+                                   packet[24:]) or b""
+        kind = dhcp.parse_options(request[240:])[dhcp.MESSAGE_TYPE][0]
+        reply = server_reply(request, dhcp.OFFER if kind == dhcp.DISCOVER else dhcp.ACK)
+        bad_ihl = b"\x4f" + reply[1:40]
+        bad_udp = reply[:24] + b"\x05\xdc" + reply[26:]   # UDP length 1500
+        return [(0.005, bad_ihl), (0.006, bad_udp), (0.01, reply)]
+
+    fake.dhcp_server = server
+    net = client(fake)
+    net.start()
+    run(fake, net, 25.0)
+    lines = console(fake)
+    assert lines[1] == "network: eth0: DHCP: dropped a malformed message (IPv4 header length " \
+                       "60 in a 40-byte packet); 1 so far"
+    assert lines[2].startswith("network: eth0: DHCP: dropped a malformed message (UDP length "
+                               "1500 in a ") and lines[2].endswith("-byte datagram); 2 so far")
+    assert "network: eth0: lease 10.0.2.15 renewed for 20 s" in lines
+    dropped = [line for line in lines if "dropped" in line]
+    assert [line.rsplit("; ", 1)[1] for line in dropped] == ["1 so far", "2 so far", "4 so far",
+                                                             "8 so far"]   # 1, 2, 4, 8, …
+    assert net.up
+
+
+def test_a_short_sntp_reply_is_dropped_and_the_answer_after_it_is_taken() -> None:
+    fake = FakeKernel()
+    good = sntp_answer(2_000_000_000.0)
+
+    def server(request: bytes) -> list[tuple[float, bytes]]:
+        return [(0.01, b"\x24\x01"), *good(request)]   # type: ignore[operator]
+
+    fake.sntp_server = server
+    clock = Clock(fake, "/", Config(time=Time(servers=("10.0.2.5",), rtc="")), Log(fake),  # type: ignore[arg-type]
+                  Timeline(fake.clock))
+    clock.restore()
+    run(fake, clock, 2.0)
+    lines = console(fake)
+    assert lines[0] == "time: dropped a malformed message (a 2-byte reply (at least 48)); 1 so far"
+    assert clock.synced
