@@ -145,8 +145,8 @@ def _not_static():
 
 
 def _left_out():
-    # re imports unicodedata only inside a function (for \N{...} escapes) and nothing here
-    # imports it: it is not in the binary, and importing it says so.
+    # re imports unicodedata inside a function (for \N{...} escapes); the probe's pinit.toml
+    # excludes it: it is not in the binary, and importing it says so.
     import re
     try:
         re.compile(r"\N{DIGIT ONE}")
