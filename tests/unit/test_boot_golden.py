@@ -47,6 +47,7 @@ SCENARIOS = {
     "exec_mode": "mode = exec: the set-up, the summary, then execve of the one service in PID 1.",
 }
 MODULES = "/lib/modules/6.1.0-test"
+CONFIG = "/boot/pinit.json"
 
 
 def ext4_with_label(label: str) -> bytes:
@@ -90,16 +91,16 @@ def app(**kwargs: object) -> Service:
     return Service("app", "/app/hello", **{**defaults, **kwargs})  # type: ignore[arg-type]
 
 
-def boot(tmp_path: Path, fake: FakeKernel, config: Config | None, name: str,
+def boot(fake: FakeKernel, config: Config | None, name: str,
          entry: Callable[[list[str], FakeKernel], None] = main) -> BaseException:  # type: ignore[assignment]
     """Run main() until reboot(2) or execve; compare the transcript with the golden file."""
-    path = tmp_path / "pinit.json"
+    path = CONFIG   # a fixed path: a temporary one would change the byte counts written
     if config is not None:   # the init reads it through the kernel seam: the fake serves it
         fake.files[str(path)] = json.dumps(to_dict(config)).encode()
     with pytest.raises((Rebooted, Execed)) as info:
         entry(["init", "--config", str(path)], fake)
     about = (HEADER + SCENARIOS[name]).replace("\n", "\n# ")
-    text = f"# {about}\n" + "\n".join(fake.transcript).replace(str(tmp_path), "<tmp>") + "\n"
+    text = f"# {about}\n" + "\n".join(fake.transcript) + "\n"
     golden = GOLDEN / f"{name}.txt"
     if os.environ.get("PINIT_UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)
@@ -114,7 +115,7 @@ def console(fake: FakeKernel) -> list[str]:
     return [line.split("console| ", 1)[1] for line in fake.transcript if "console| " in line]
 
 
-def test_normal_boot(tmp_path: Path) -> None:
+def test_normal_boot() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None, output=b"hello from app\n"))
     fake.at(12.0, control=b"poweroff\n")
@@ -122,7 +123,7 @@ def test_normal_boot(tmp_path: Path) -> None:
                     data=Data(device="LABEL=data", wait=1.0),
                     watchdog=Watchdog(device="/dev/watchdog", timeout=15, interval=5.0),
                     services=(app(),))
-    end = boot(tmp_path, fake, config, "normal_boot")
+    end = boot(fake, config, "normal_boot")
     assert isinstance(end, Rebooted) and end.action == "poweroff"
     lines = console(fake)
     assert "pinit: loaded module helper" in lines and "pinit: loaded module dummy" in lines
@@ -134,48 +135,48 @@ def test_normal_boot(tmp_path: Path) -> None:
     assert sum("WDIOC_KEEPALIVE" in line for line in fake.transcript) == 2   # at 5 s and 10 s
 
 
-def test_crash_loop(tmp_path: Path) -> None:
+def test_crash_loop() -> None:
     fake = machine()
     fake.program("/app/hello", Run(0.2, status=1, output=b"oops\n"))
     config = Config(services=(app(crash_loop=CrashLoop(count=4, window=30.0)),))
-    end = boot(tmp_path, fake, config, "crash_loop")
+    end = boot(fake, config, "crash_loop")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
     assert "pinit: app exited with status 1; restart 3 in 2.0 s" in lines
     assert "pinit: crash loop: app failed 4 times in 30 s; action reboot" in lines
 
 
-def test_missing_app(tmp_path: Path) -> None:
+def test_missing_app() -> None:
     fake = machine()
     config = Config(services=(app(crash_loop=CrashLoop(count=3, window=60.0,
                                                        action="poweroff")),))
-    end = boot(tmp_path, fake, config, "missing_app")
+    end = boot(fake, config, "missing_app")
     assert isinstance(end, Rebooted) and end.action == "poweroff"
     assert ("pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)"
             in console(fake))
 
 
-def test_sigterm_shutdown(tmp_path: Path) -> None:
+def test_sigterm_shutdown() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None, output=b"hello\n"))
     fake.program("/app/stubborn", Run(None, ignore_term=True))
     fake.at(3.0, signal=signal.SIGTERM)
     config = Config(shutdown_grace=2.0,
                     services=(app(), Service("stubborn", "/app/stubborn", restart="never")))
-    end = boot(tmp_path, fake, config, "sigterm_shutdown")
+    end = boot(fake, config, "sigterm_shutdown")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
     assert "pinit: got SIGTERM: reboot" in lines
     assert "pinit: stubborn did not stop within 2 s; sending SIGKILL" in lines
 
 
-def test_module_failure(tmp_path: Path) -> None:
+def test_module_failure() -> None:
     fake = machine()
     fake.fail(f"finit_module {MODULES}/kernel/drivers/net/dummy.ko", errno.EINVAL)
     fake.program("/app/hello", Run(None))
     config = Config(modules=(Module("dummy"),), module_failure="fatal", failure_delay=3.0,
                     services=(app(),))
-    end = boot(tmp_path, fake, config, "module_failure")
+    end = boot(fake, config, "module_failure")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
     assert "pinit: FATAL: cannot load module dummy: EINVAL (Invalid argument)" in lines
@@ -183,33 +184,33 @@ def test_module_failure(tmp_path: Path) -> None:
     assert not any("spawn" in line for line in fake.transcript)
 
 
-def test_module_failure_warns(tmp_path: Path) -> None:
+def test_module_failure_warns() -> None:
     fake = machine()
     fake.fail(f"finit_module {MODULES}/kernel/drivers/net/dummy.ko", errno.EINVAL)
     fake.program("/app/hello", Run(None))
     fake.at(2.0, signal=signal.SIGUSR1)
     config = Config(modules=(Module("dummy"),), services=(app(),))
-    end = boot(tmp_path, fake, config, "module_failure_warns")
+    end = boot(fake, config, "module_failure_warns")
     assert isinstance(end, Rebooted) and end.action == "halt"
     assert "pinit: cannot load module dummy: EINVAL (Invalid argument)" in console(fake)
 
 
-def test_devtmpfs_fallback(tmp_path: Path) -> None:
+def test_devtmpfs_fallback() -> None:
     fake = machine()
     fake.fail("mount devtmpfs", errno.ENODEV)
     fake.program("/app/hello", Run(None))
     fake.at(1.5, signal=signal.SIGUSR2)
-    end = boot(tmp_path, fake, Config(services=(app(),)), "devtmpfs_fallback")
+    end = boot(fake, Config(services=(app(),)), "devtmpfs_fallback")
     assert isinstance(end, Rebooted) and end.action == "poweroff"
     assert any("mknod /dev/null c 1:3 666" in line for line in fake.transcript)
 
 
-def test_unreadable_config(tmp_path: Path) -> None:
+def test_unreadable_config() -> None:
     fake = machine()
-    end = boot(tmp_path, fake, None, "unreadable_config")
+    end = boot(fake, None, "unreadable_config")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
-    assert f"pinit: FATAL: {tmp_path}/pinit.json: ENOENT (No such file or directory)" in lines
+    assert f"pinit: FATAL: {CONFIG}: ENOENT (No such file or directory)" in lines
     assert "pinit: reboot in 5 s" in lines
 
 
@@ -221,10 +222,10 @@ def setup_and_run(argv: list[str], kernel: FakeKernel) -> None:
     b.run()
 
 
-def test_exec_mode(tmp_path: Path) -> None:
+def test_exec_mode() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None))
-    end = boot(tmp_path, fake, Config(mode="exec", services=(app(),)), "exec_mode",
+    end = boot(fake, Config(mode="exec", services=(app(),)), "exec_mode",
                setup_and_run)
     assert isinstance(end, Execed)
     assert "execve /app/hello --fast (cwd /, uid 0, gid 0)" in fake.transcript[-1]
