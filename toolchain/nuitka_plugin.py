@@ -344,6 +344,54 @@ def own_package_path() -> None:
     Namespace._getNameSpacePathExpression = path_expression
 
 
+def package_builtins_by_name(names: frozenset[str]) -> None:
+    """A package's own C extension, here a builtin named `package.module`: Nuitka lowers a
+    relative import of a module it has no file for (`from ._speedups import escape`) to a hard
+    import, whose helper (IMPORT_HARD_MARKUPSAFE___SPEEDUPS) exists only for the modules it knows.
+    Declared dynamic hard modules, they are imported by name through the import machinery."""
+    from nuitka.HardImportRegistry import addModuleDynamicHard
+
+    for name in sorted(names):
+        if "." in name:
+            addModuleDynamicHard(name)
+
+
+class _HostImportFailed(Exception):
+    pass
+
+
+def tolerate_host_imports() -> None:
+    """Some of Nuitka's package configurations import the package on the build machine to
+    compute a replacement (psutil's platform constants). A package built for the Pi cannot be
+    imported here (its C extension is aarch64, in the binary): that one change is skipped, with
+    a line in the log, and the module is compiled as its authors wrote it."""
+    from nuitka.plugins.standard.AntiBloatPlugin import NuitkaPluginAntiBloat as AntiBloat
+
+    get_context, on_source = AntiBloat._getContextCode, AntiBloat._onModuleSourceCode
+
+    def context(self, module_name, anti_bloat_config):  # type: ignore[no-untyped-def]
+        def refuse(message: str) -> None:
+            raise _HostImportFailed(message)
+        self_exit, self.sysexit = self.sysexit, refuse
+        try:
+            return get_context(self, module_name, anti_bloat_config)
+        finally:
+            self.sysexit = self_exit
+
+    def source(self, config_module_name, module_name, config_prefix,  # type: ignore[no-untyped-def]
+               anti_bloat_config, source_code):
+        try:
+            return on_source(self, config_module_name, module_name, config_prefix,
+                             anti_bloat_config, source_code)
+        except _HostImportFailed as exc:
+            self.info(f"pinit: {module_name}: left as written, the build machine cannot run "
+                      f"this configuration: {str(exc).splitlines()[-1]}")
+            return source_code
+
+    AntiBloat._getContextCode = context
+    AntiBloat._onModuleSourceCode = source
+
+
 def patch_startup() -> None:
     import nuitka.build
     import nuitka.MainControl as MainControl
@@ -522,6 +570,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                           if "libpython" in m), None)
         retarget(self.sysroot, libpython)
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
+        package_builtins_by_name(frozenset(self.ext_modules))
+        tolerate_host_imports()
         patch_startup()
         own_package_path()
         trim_stdlib()
@@ -550,7 +600,11 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         appliance every module but the programs' main scripts and what the pinit.toml names in
         [python] compiled (importing bytecode is faster than importing Nuitka's C, and it is a
         fifth of the size; the standard library is bytecode already)."""
+        from nuitka.utils.ModuleNames import trigger_names
+
         name = str(module_name)
+        if name.endswith(trigger_names):
+            return None   # a plugin's pre/post-load code: Nuitka builds it compiled, always
         if name in self.bytecode:
             return "bytecode"
         if self.within(name, self.compiled):

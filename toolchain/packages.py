@@ -18,6 +18,7 @@ SUITE = "bookworm"
 
 HOST = (
     "gcc-aarch64-linux-gnu",      # the cross compiler Nuitka's scons drives
+    "g++-aarch64-linux-gnu",      # ...and for packages' C++ extensions (greenlet), libstdc++.a
     "binutils-aarch64-linux-gnu",
     "patchelf",                   # Nuitka's standalone mode insists on it
     "ccache",                     # warm rebuilds of the generated C

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.python import pypi
+from builder.python import index, pypi
+from builder.python import sdist as sdists
 from hostkit.errors import BuildError
 
 SETUP = """from setuptools import Extension, setup
@@ -26,12 +27,12 @@ PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&def); }
 """
 
 
-def sdist(tmp: Path, speed_c: str = SPEED_C) -> Path:
+def sdist(tmp: Path, speed_c: str = SPEED_C, init: str = "from . import _speed\n") -> Path:
     root = tmp / "blinky-1.0"
     (root / "blinky").mkdir(parents=True)
     (root / "src").mkdir()
     (root / "setup.py").write_text(SETUP)
-    (root / "blinky/__init__.py").write_text("from . import _speed\n")
+    (root / "blinky/__init__.py").write_text(init)
     (root / "blinky/pins.txt").write_text("17 27 22\n")
     (root / "src/speed.c").write_text(speed_c)
     archive = tmp / "blinky-1.0.tar.gz"
@@ -70,11 +71,10 @@ def test_a_lock_that_is_not_json_says_so(tmp_path: Path) -> None:
 
 def test_an_sdist_is_built_for_aarch64_with_its_package_data(toolchain, tmp_path) -> None:
     archive = sdist(tmp_path)
-    dist = pypi.Dist("blinky", "1.0", archive.name, pypi.sha256_of(archive))
     lib, obj = tmp_path / "lib", tmp_path / "obj"
     lib.mkdir()
     obj.mkdir()
-    modules = pypi._build_sdist(dist, archive, tmp_path / "work", lib, obj, toolchain)
+    modules = sdists.build("blinky", "1.0", archive, tmp_path / "work", lib, obj, toolchain)
     assert modules == {"blinky._speed": {"libs": [], "requires": [], "package": "blinky",
                                          "init": "PyInit_pinitpkg_blinky___speed"}}
     assert (lib / "blinky/__init__.py").is_file() and (lib / "blinky/pins.txt").is_file()
@@ -90,22 +90,107 @@ def test_an_sdist_is_built_for_aarch64_with_its_package_data(toolchain, tmp_path
 
 def test_an_extension_that_does_not_compile_names_the_package(toolchain, tmp_path) -> None:
     archive = sdist(tmp_path, SPEED_C.replace("return", "retrun"))
-    dist = pypi.Dist("blinky", "1.0", archive.name, pypi.sha256_of(archive))
     (tmp_path / "lib").mkdir()
     (tmp_path / "obj").mkdir()
     with pytest.raises(BuildError, match=r"^blinky 1.0: its C extension does not compile for "
                                          r"aarch64: .*error"):
-        pypi._build_sdist(dist, archive, tmp_path / "work", tmp_path / "lib", tmp_path / "obj",
-                          toolchain)
+        sdists.build("blinky", "1.0", archive, tmp_path / "work", tmp_path / "lib",
+                     tmp_path / "obj", toolchain)
 
 
-def test_a_c_extension_with_only_binary_wheels_stops_the_build(monkeypatch, tmp_path) -> None:
-    def no_sdist(args: list[str], what: str, cwd: Path | None = None) -> None:
-        raise BuildError(f"{what}: pip failed: No matching distribution found")
-    monkeypatch.setattr(pypi, "_pip", no_sdist)
-    with pytest.raises(BuildError, match=r"^fastlib 1.0: a C extension and no source "
-                                         r"distribution on the index") as err:
-        pypi._sdist_of("fastlib", "1.0", tmp_path)
+GUARDED = "try:\n    from ._speed import fast\nexcept ImportError:\n    fast = None\n"
+
+
+def test_an_optional_speedup_that_does_not_compile_is_left_out_with_a_warning(
+        toolchain, tmp_path, capsys) -> None:
+    archive = sdist(tmp_path, SPEED_C.replace("return", "retrun"), init=GUARDED)
+    lib, obj = tmp_path / "lib", tmp_path / "obj"
+    lib.mkdir()
+    obj.mkdir()
+    modules = sdists.build("blinky", "1.0", archive, tmp_path / "work", lib, obj, toolchain)
+    assert modules == {}
+    assert list(obj.iterdir()) == []
+    assert (lib / "blinky/__init__.py").read_text() == GUARDED
+    err = capsys.readouterr().err
+    assert "warning: blinky 1.0: built without its optional C module blinky._speed" in err
+
+
+def write(lib: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_text(text)
+    return lib
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    # markupsafe: the package's __init__ falls back to the pure module.
+    ({"pkg/__init__.py": "try:\n    from ._speedups import escape\n"
+                         "except ImportError:\n    from ._native import escape\n"}, True),
+    # pyyaml: an unguarded import in a module that only a guarded import reaches.
+    ({"pkg/__init__.py": "try:\n    from .cyaml import *\nexcept ImportError:\n    pass\n",
+      "pkg/cyaml.py": "from pkg._speedups import CParser\n"}, True),
+    # ...but reached unguarded from the package: needed.
+    ({"pkg/__init__.py": "from .cyaml import *\n",
+      "pkg/cyaml.py": "from ._speedups import CParser\n"}, False),
+    # except (ValueError, ImportError) and a bare except count; except ValueError does not.
+    ({"pkg/__init__.py": "try:\n    import pkg._speedups\nexcept (ValueError, ImportError):\n"
+                         "    pass\n"}, True),
+    ({"pkg/__init__.py": "try:\n    from . import _speedups\nexcept ValueError:\n"
+                         "    pass\n"}, False),
+    # Imported by no module (loaded by a computed name): not provably optional.
+    ({"pkg/__init__.py": "import importlib\n"}, False),
+])
+def test_an_extension_is_optional_only_when_every_import_of_it_is_guarded(
+        tmp_path, files, expected) -> None:
+    assert sdists.optional(write(tmp_path, files), "pkg._speedups") is expected
+
+
+def test_a_pure_wheel_beside_a_binary_one_is_taken_before_the_sdist(monkeypatch) -> None:
+    files = [index.File("fast-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///a", "aa"),
+             index.File("fast-1.0.tar.gz", "file:///b", "bb"),
+             index.File("fast-1.0-py3-none-any.whl", "file:///c", "cc")]
+    monkeypatch.setattr(index, "files", lambda name, version: files)
+    assert pypi._for_the_pi("fast", "1.0") == pypi.Dist("fast", "1.0", "fast-1.0-py3-none-any.whl",
+                                                        "cc")
+    monkeypatch.setattr(index, "files", lambda name, version: files[:2])
+    assert pypi._for_the_pi("fast", "1.0").filename == "fast-1.0.tar.gz"
+
+
+def test_the_build_system_is_read_from_the_sdist(tmp_path) -> None:
+    root = tmp_path / "pkg-1.0"
+    root.mkdir()
+    archive = tmp_path / "pkg-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    assert sdists.build_system(archive) == sdists.BuildSystem("", sdists.DEFAULT_REQUIRES)
+    (root / "pyproject.toml").write_text('[build-system]\nrequires = ["meson-python", "Cython"]\n'
+                                         'build-backend = "mesonpy"\n')
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    assert sdists.build_system(archive) == sdists.BuildSystem("mesonpy",
+                                                              ("meson-python", "Cython"))
+
+
+def test_an_unsupported_build_backend_stops_the_build_naming_it(toolchain, tmp_path) -> None:
+    root = tmp_path / "fastnum-2.0"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[build-system]\nrequires = ["meson-python"]\n'
+                                         'build-backend = "mesonpy"\n')
+    archive = tmp_path / "fastnum-2.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    with pytest.raises(BuildError, match=r"^fastnum 2.0: its build backend mesonpy cannot be "
+                                         r"built for the Pi yet"):
+        sdists.build("fastnum", "2.0", archive, tmp_path / "work", tmp_path / "lib",
+                     tmp_path / "obj", toolchain)
+
+
+def test_a_c_extension_with_only_binary_wheels_stops_the_build(monkeypatch) -> None:
+    wheel = index.File("fastlib-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///x", "00")
+    monkeypatch.setattr(index, "files", lambda name, version: [wheel])
+    with pytest.raises(BuildError, match=r"^fastlib 1.0: compiled code, and the index has no "
+                                         r"source distribution") as err:
+        pypi._for_the_pi("fastlib", "1.0")
     assert "pure-Python alternative" in err.value.hint
 
 
