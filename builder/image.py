@@ -228,7 +228,8 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
 
     requirements = sorted(set(cfg.requirements.values()))
     site = pypi.ensure(cfg.path, requirements, tc)
-    return Packages(lib=site.lib, ext=site.ext, names=site.packages, include=include,
+    return Packages(lib=site.lib, ext=site.ext, names=site.packages,
+                    distributions=site.distributions, include=include,
                     optimize=cfg.python.optimize, exclude=cfg.python.exclude,
                     compiled=cfg.python.compiled, digest=site.lib.parent.name)
 

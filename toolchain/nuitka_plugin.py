@@ -108,6 +108,12 @@ def refused_c(reasons: dict[str, str]) -> str:
     return "".join(out)
 
 
+# Frozen in the host's interpreter, so Nuitka takes it for a builtin and never embeds it; the
+# target's libpython freezes only importlib's bootstrap (builder/python/pyext.py FROZEN). Jinja2
+# and pkgutil import it at module level: embedded like any module, when imported.
+NOT_FROZEN_ON_TARGET = frozenset({"zipimport"})
+
+
 def register_builtins(names: frozenset[str]) -> None:
     """Make Nuitka treat `names` as builtin modules of the target interpreter, as the inittab
     makes them: it then follows no host .so for them and imports them as builtins."""
@@ -116,7 +122,8 @@ def register_builtins(names: frozenset[str]) -> None:
     original = UtilsImporting.isBuiltinModuleName
 
     def is_builtin(module_name: str) -> bool:
-        return str(module_name) in names or bool(original(module_name))
+        return str(module_name) in names or (str(module_name) not in NOT_FROZEN_ON_TARGET
+                                             and bool(original(module_name)))
 
     # Modules imported it by name before plugins load; replace every binding.
     for module in list(sys.modules.values()):

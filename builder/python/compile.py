@@ -252,12 +252,18 @@ def build_init(tc: Toolchain, out: Path) -> Path:
     return out
 
 
+# Of a distribution's metadata, what importlib.metadata's version(), entry_points() and
+# packages_distributions() read (not RECORD, licences or WHEEL).
+METADATA_FILES = ("METADATA", "entry_points.txt", "top_level.txt")
+
+
 @dataclass(frozen=True)
 class Packages:
     """What builder/pypi.py made of the services' requirements, for the compile."""
     lib: Path | None = None               # their Python files: on Nuitka's search path
     ext: Path | None = None               # their C extensions: one more archive to link
     names: tuple[str, ...] = ()           # their top-level packages: data files ship too
+    distributions: tuple[str, ...] = ()   # their *.dist-info folders in lib: shipped beside /init
     include: tuple[str, ...] = ()         # modules named in [[service]] include
     digest: str = ""
     optimize: int = 0                     # [python] optimize: 0 as `python3`, 1 -O, 2 -OO
@@ -342,4 +348,11 @@ def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, pack
     # beside /init, where the compiled packages look for it.
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(dist, data, ignore=shutil.ignore_patterns("init", "*.so", "*.so.*"))
+    # What importlib.metadata reads (versions, entry points), where it looks: sys.path is "/".
+    for info in packages.distributions:
+        assert packages.lib is not None
+        for name in METADATA_FILES:
+            if (packages.lib / info / name).is_file():
+                (data / info).mkdir(exist_ok=True)
+                shutil.copyfile(packages.lib / info / name, data / info / name)
     return Appliance(out, _data_files(data))

@@ -212,6 +212,7 @@ class Site:
     lib: Path            # Python files and package data, for Nuitka's search path
     ext: Path | None     # libpinit_packages.a + modules.json, when any package has C
     packages: tuple[str, ...]   # top-level packages (not single-file modules): their data files
+    distributions: tuple[str, ...]   # their *.dist-info folders in lib (versions, entry points)
 
 
 def _unpack_wheel(path: Path, lib: Path) -> None:
@@ -221,6 +222,15 @@ def _unpack_wheel(path: Path, lib: Path) -> None:
             if top.endswith(".data"):   # scripts and headers: nothing a service imports
                 continue
             wheel.extract(member, lib)   # hash-verified file
+
+
+def _metadata(dist: Dist, lib: Path) -> None:
+    """What importlib.metadata reads of a package built from its sdist (its version, for the
+    packages that report it), as a wheel would have installed it."""
+    info = lib / f"{re.sub(r'[-_.]+', '_', dist.name)}-{dist.version}.dist-info"
+    info.mkdir(exist_ok=True)
+    write_atomic(info / "METADATA", f"Metadata-Version: 2.1\nName: {dist.name}\n"
+                                    f"Version: {dist.version}\n".encode())
 
 
 def site_digest(dists: list[Dist], build: dict[str, list[Dist]], tc: Toolchain) -> str:
@@ -243,14 +253,28 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
             lib.mkdir(parents=True)
             obj.mkdir()
             modules: dict[str, dict[str, object]] = {}
+            failed: list[BuildError] = []
             for dist in dists:
                 path = fetch(dist, tc.cache)
                 if dist.is_wheel:
                     _unpack_wheel(path, lib)
-                else:
+                    continue
+                try:
                     tools = build_tools(build.get(dist.name, []), tc.cache)
                     modules.update(sdist.build(dist.name, dist.version, path,
                                                tmp / "sdist" / dist.name, lib, obj, tc, tools))
+                except BuildError as exc:   # the others are still tried: all are named at once
+                    failed.append(exc)
+                    continue
+                _metadata(dist, lib)
+            if len(failed) == 1:
+                raise failed[0]
+            if failed:
+                for exc in failed:
+                    log(f"error: {exc}")
+                raise BuildError(f"{len(failed)} of the locked packages cannot be built for the "
+                                 f"Pi: {', '.join(str(e).split(':')[0] for e in failed)} "
+                                 "(each named above with its reason)", hint=failed[0].hint)
             if modules:
                 (tmp / "ext").mkdir()
                 run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())],
@@ -269,7 +293,9 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
     packages = tuple(sorted(p.name for p in (out / "lib").iterdir()
                             if p.is_dir() and p.name.isidentifier() and p.name != "__pycache__"
                             and any(p.rglob("*.py"))))
-    return Site(out / "lib", out / "ext" if (out / "ext").is_dir() else None, packages)
+    distributions = tuple(sorted(p.name for p in (out / "lib").glob("*.dist-info")))
+    return Site(out / "lib", out / "ext" if (out / "ext").is_dir() else None, packages,
+                distributions)
 
 
 def ensure(config: Path, requirements: list[Path], tc: Toolchain) -> Site:

@@ -286,7 +286,12 @@ def demo_initramfs_sizes(tc: Toolchain, init: Path) -> dict[str, int]:
 
 
 # What a package from the pip index adds to the demo's initramfs when a service imports it.
-PACKAGES = {"pyserial==3.5": "serial", "gpiod==2.5.0": "gpiod", "spidev==3.8": "spidev"}
+PACKAGES = {"pyserial==3.5": "serial", "gpiod==2.5.0": "gpiod", "spidev==3.8": "spidev",
+            "requests==2.32.3": "requests", "paho-mqtt==2.1.0": "paho.mqtt.client",
+            "flask==3.0.3": "flask", "pyyaml==6.0.2": "yaml", "msgpack==1.1.0": "msgpack",
+            "websockets==13.1": "websockets", "sqlalchemy==2.0.36": "sqlalchemy",
+            "psutil==6.1.0": "psutil", "python-dateutil==2.9.0.post0": "dateutil.parser",
+            "gpiozero==2.0.1": "gpiozero", "smbus2==0.5.0": "smbus2"}
 
 
 def package_sizes(tc: Toolchain, init: Path, work: Path) -> dict[str, int]:

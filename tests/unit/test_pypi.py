@@ -205,3 +205,19 @@ def test_a_failed_package_build_keeps_nothing(toolchain, monkeypatch, tmp_path) 
     with pytest.raises(BuildError, match="blinky 1.0"):
         pypi.ensure_site([dist], replace(toolchain, cache=cache))
     assert list(cache.iterdir()) == []
+
+
+def test_a_site_lists_its_packages_and_the_metadata_of_its_sdist_builds(toolchain, monkeypatch,
+                                                                        tmp_path) -> None:
+    from dataclasses import replace
+
+    archive = sdist(tmp_path)
+    dist = pypi.Dist("blinky", "1.0", archive.name, pypi.sha256_of(archive))
+    monkeypatch.setattr(pypi, "fetch", lambda d, cache: archive)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    site = pypi.ensure_site([dist], replace(toolchain, cache=cache))
+    assert site.packages == ("blinky",) and site.distributions == ("blinky-1.0.dist-info",)
+    metadata = (site.lib / "blinky-1.0.dist-info" / "METADATA").read_text()
+    assert "Name: blinky\nVersion: 1.0\n" in metadata
+    assert site.ext is not None and (site.ext / "modules.json").is_file()

@@ -48,15 +48,21 @@ def _():
     reply = requests.get("http://127.0.0.1:8081/status/pump", timeout=10)
     server.shutdown()
     assert reply.json() == {"name": "pump", "escaped": "&lt;b&gt;"}, reply.text
-    return f"GET {reply.status_code} {reply.json()['name']}"
+    from importlib.metadata import version
+
+    return f"GET {reply.status_code} {reply.json()['name']} flask {version('flask')}"
 
 
 @check("markupsafe")
 def _():
     import markupsafe
 
+    from importlib.metadata import version
+
     assert markupsafe.escape("<a href='x'>") == "&lt;a href=&#39;x&#39;&gt;"
-    return "speedups=" + ("C" if "markupsafe._speedups" in sys.modules else "pure")
+    # Built from its sdist: its metadata is pinit's, read where importlib.metadata looks.
+    return (f"{version('markupsafe')} speedups="
+            + ("C" if "markupsafe._speedups" in sys.modules else "pure"))
 
 
 @check("pyyaml")
