@@ -270,8 +270,8 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
             if len(failed) == 1:
                 raise failed[0]
             if failed:
-                for exc in failed:
-                    log(f"error: {exc}")
+                for failure in failed:
+                    log(f"error: {failure}")
                 raise BuildError(f"{len(failed)} of the locked packages cannot be built for the "
                                  f"Pi: {', '.join(str(e).split(':')[0] for e in failed)} "
                                  "(each named above with its reason)", hint=failed[0].hint)

@@ -55,9 +55,9 @@ def _():
 
 @check("markupsafe")
 def _():
-    import markupsafe
-
     from importlib.metadata import version
+
+    import markupsafe
 
     assert markupsafe.escape("<a href='x'>") == "&lt;a href=&#39;x&#39;&gt;"
     # Built from its sdist: its metadata is pinit's, read where importlib.metadata looks.
