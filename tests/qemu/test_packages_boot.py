@@ -2,9 +2,10 @@
 
 tests/apps/packages is a complete appliance: one service (packages.py) and one requirements.txt
 with its committed pinit.lock. What it proves, in one build and one boot:
-- pure wheels (requests, flask, paho-mqtt, sqlalchemy, python-dateutil, smbus2, gpiozero);
+- pure wheels (requests, flask, paho-mqtt, sqlalchemy, python-dateutil, smbus2, gpiozero; and
+  the pure wheels beside the binary ones of frozenlist, multidict, yarl, propcache);
 - C extensions built from their sdists with their own locked build requirements: Cython
-  (msgpack), a package's relative import of its own extension (markupsafe's `_speedups`), C++
+  (msgpack), aiohttp's HTTP parser and websocket reader, a package's relative import of its own extension (markupsafe's `_speedups`), C++
   (greenlet, sqlalchemy's dependency), psutil (whose Nuitka configuration imports it on the
   build machine);
 - single-file modules (six, typing_extensions), with no package-data request;
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(harness.QEMU) is None,
                                  reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
 APP = REPO / "tests" / "apps" / "packages"
-CHECKS = ("flask+requests", "markupsafe", "pyyaml", "msgpack", "websockets", "paho-mqtt",
+CHECKS = ("flask+requests", "markupsafe", "pyyaml", "msgpack", "websockets", "aiohttp",
+          "paho-mqtt",
           "sqlalchemy", "python-dateutil", "six+typing_extensions", "psutil", "smbus2",
           "gpiozero")
 
@@ -48,4 +50,5 @@ def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_p
     assert "2.1.5 speedups=C" in lines["markupsafe"], lines["markupsafe"]
     assert "flask 3.0.3" in lines["flask+requests"], lines["flask+requests"]
     assert "impl=msgpack._cmsgpack" in lines["msgpack"], lines["msgpack"]
+    assert "parser=C" in lines["aiohttp"], lines["aiohttp"]
     assert lines["done"].startswith(f"PKG done: {len(CHECKS)} ok, 0 failed")

@@ -104,6 +104,35 @@ def _():
     return f"echo {got}"
 
 
+@check("aiohttp")
+def _():
+    import aiohttp
+    from aiohttp import web
+
+    async def hello(request):
+        return web.json_response({"sensor": request.match_info["name"], "ok": True})
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/sensors/{name}", hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 8082).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get("http://127.0.0.1:8082/sensors/t1") as reply:
+                    return reply.status, await reply.json()
+        finally:
+            await runner.cleanup()
+
+    status, body = asyncio.run(main())
+    assert status == 200 and body == {"sensor": "t1", "ok": True}, (status, body)
+    from aiohttp import http_parser
+
+    parser = "C" if http_parser.HttpResponseParser.__module__ == "aiohttp._http_parser" else "pure"
+    return f"GET {status} {body['sensor']} parser={parser}"
+
+
 @check("paho-mqtt")
 def _():
     import paho.mqtt.client as mqtt
