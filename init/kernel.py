@@ -131,7 +131,7 @@ class Kernel:
 
     def early_service(self) -> tuple[int, int] | None:
         """(pid, output pipe or -1) of the service the C prologue started before Python (see
-        toolchain/nuitka_plugin.py, "early start"), handed over once through the environment."""
+        init/prologue.c, "early start"), handed over once through the environment."""
         value = posix.environ.pop(b"PINIT_EARLY", b"").decode()
         if value:
             posix.unsetenv("PINIT_EARLY")

@@ -2,13 +2,15 @@
 
 Used for the init itself (`invoke build-init` → build/init) and for apps written in Python.
 Nuitka runs on Debian's python3.11 (the same 3.11.2 as the arm64 libpython it links), its
-cross-compile adaptation lives in toolchain/nuitka_plugin.py, and the result is refused unless
-pyelftools says it is a static aarch64 executable.
+cross-compile adaptation is the plugin toolchain/nuitka_plugin.py (configured through the
+PINIT_* settings of toolchain/nuitka_pin.py), and the result is refused unless pyelftools says
+it is a static aarch64 executable. Nuitka runs in its own process: the build never imports it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -25,10 +27,10 @@ from hostkit.output import write_atomic
 from hostkit.paths import REPO
 from hostkit.run import log, pinned_env, run
 from init import sysdefs
-from toolchain.nuitka_plugin import NUITKA_VERSION
+from toolchain import nuitka_pin as pin
 from toolchain.provision import Toolchain
 
-PLUGIN = REPO / "toolchain" / "nuitka_plugin.py"
+PLUGIN = Path(pin.PLUGIN)
 CROSS_CC = "aarch64-linux-gnu-gcc"
 TARGET_PYTHON = (3, 11, 2)
 
@@ -85,14 +87,14 @@ def check_host_python() -> None:
             f"({'.'.join(map(str, TARGET_PYTHON))}), the same version as the arm64 libpython",
             hint="recreate the venv: /usr/bin/python3.11 -m venv .venv && "
                  ".venv/bin/pip install -e '.[test]'")
-    try:
-        import nuitka.Version
-    except ImportError as exc:
+    try:   # the installed distribution's version; the plugin checks Nuitka's own in its process
+        installed = importlib.metadata.version("nuitka")
+    except importlib.metadata.PackageNotFoundError as exc:
         raise BuildError("Nuitka is not installed in this Python",
-                         hint=f"pip install nuitka=={NUITKA_VERSION}") from exc
-    if nuitka.Version.getNuitkaVersion() != NUITKA_VERSION:
-        raise BuildError(f"Nuitka {nuitka.Version.getNuitkaVersion()} is installed; pinit is pinned "
-                         f"to {NUITKA_VERSION}", hint=f"pip install nuitka=={NUITKA_VERSION}")
+                         hint=f"pip install nuitka=={pin.NUITKA_VERSION}") from exc
+    if installed != pin.NUITKA_VERSION:
+        raise BuildError(f"Nuitka {installed} is installed; pinit is pinned "
+                         f"to {pin.NUITKA_VERSION}", hint=f"pip install nuitka=={pin.NUITKA_VERSION}")
     if shutil.which(CROSS_CC) is None:
         raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
 
@@ -117,7 +119,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
     invoked as the program named in `programs` at the same place (the basename of argv[0];
-    toolchain/nuitka_plugin.py)."""
+    toolchain/nuitka_gen.py dispatcher_py)."""
     entries = entry if isinstance(entry, list) else [entry]
     check_host_python()
     check_sysroot_python(tc)
@@ -152,19 +154,19 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "CFLAGS": " ".join((f"--sysroot={sysroot}", "-Os", "-ffunction-sections",
                             "-fdata-sections", *pyext.NO_UNWIND)),
         "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
-        "PINIT_SYSROOT": sysroot,
-        "PINIT_GEN_DIR": str(gen),
-        "PINIT_CFFI_SRC": str(tc.cffi_src),
-        "PINIT_DROP_BUILTINS": ",".join(DROP_ALWAYS),
-        "PINIT_OPTIONAL_BUILTINS": ",".join(OPTIONAL_BUILTINS),
-        "PINIT_EXT_DIRS": os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
-        "PINIT_PROGRAMS": ",".join(programs),
-        "PINIT_BYTECODE": ",".join(init_bytecode()),
-        "PINIT_LEFT_OUT": ",".join(left_out),
-        "PINIT_EXCLUDE": ",".join(exclude),
-        "PINIT_COMPILED": ",".join((*INIT_COMPILED, *compiled)),
-        "PINIT_WHOLE": "1" if whole else "",
-        "PINIT_SYSCONFIGDATA": sysconfigdata,
+        pin.PINIT_SYSROOT: sysroot,
+        pin.PINIT_GEN_DIR: str(gen),
+        pin.PINIT_CFFI_SRC: str(tc.cffi_src),
+        pin.PINIT_DROP_BUILTINS: ",".join(DROP_ALWAYS),
+        pin.PINIT_OPTIONAL_BUILTINS: ",".join(OPTIONAL_BUILTINS),
+        pin.PINIT_EXT_DIRS: os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
+        pin.PINIT_PROGRAMS: ",".join(programs),
+        pin.PINIT_BYTECODE: ",".join(init_bytecode()),
+        pin.PINIT_LEFT_OUT: ",".join(left_out),
+        pin.PINIT_EXCLUDE: ",".join(exclude),
+        pin.PINIT_COMPILED: ",".join((*INIT_COMPILED, *compiled)),
+        pin.PINIT_WHOLE: "1" if whole else "",
+        pin.PINIT_SYSCONFIGDATA: sysconfigdata,
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
@@ -179,7 +181,7 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
            *([str(entries[0])] if len(entries) == 1 else [f"--main={e}" for e in entries])]
     logfile = work / "nuitka.log"
     what = ", ".join(e.name for e in entries)
-    log(f"compiling {what} with Nuitka {NUITKA_VERSION} for aarch64 (log: {logfile})")
+    log(f"compiling {what} with Nuitka {pin.NUITKA_VERSION} for aarch64 (log: {logfile})")
     start = time.monotonic()
     proc = run(cmd, env=env, output=logfile, quiet=True, check=False)
     if proc.returncode != 0:
@@ -222,7 +224,7 @@ def init_digest(tc: Toolchain) -> str:
     """What build/init is made from: the init's sources, the recipe, the locked sysroot."""
     digest = hashlib.sha256((INIT_ENTRY + MODPROBE_ENTRY).encode())
     sources = sorted((REPO / "init").glob("*.py")) + sorted((REPO / "init").glob("*.c"))
-    for path in [*sources, Path(__file__), PLUGIN]:
+    for path in [*sources, Path(__file__), *map(Path, pin.PLUGIN_SOURCES)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     stamp = tc.sysroot / ".pinit-stamp"
     digest.update(stamp.read_bytes() if stamp.is_file() else b"")

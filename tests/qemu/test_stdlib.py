@@ -15,7 +15,7 @@ import pytest
 from builder.image import build
 from builder.qemu import harness
 from hostkit.paths import REPO
-from toolchain import nuitka_plugin
+from toolchain import nuitka_pin
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(harness.QEMU) is None,
@@ -84,7 +84,7 @@ def _init_of(image: Path) -> bytes:
     return next(e.data for e in entries if e.path == "init" and isinstance(e, cpio.File))
 
 
-def inittab(binary: bytes, mark: str = nuitka_plugin.INITTAB_MARK) -> set[str]:
+def inittab(binary: bytes, mark: str = nuitka_pin.INITTAB_MARK) -> set[str]:
     """The builtin modules a binary has (or, with REFUSED_MARK, those whose import says they
     are left out): the plugin writes their names into it."""
     start = binary.index(mark.encode()) + len(mark)
@@ -97,7 +97,7 @@ def test_only_what_is_imported_is_linked(probe_image, built_init) -> None:
     # libpython's builtins that the interpreter's start-up does not import: not in PID 1.
     assert not {"_sre", "itertools", "_functools", "_operator", "math"} & init
     # Imported only inside functions of the standard library: left out, and saying so.
-    refused = inittab(built_init.read_bytes(), nuitka_plugin.REFUSED_MARK)
+    refused = inittab(built_init.read_bytes(), nuitka_pin.REFUSED_MARK)
     assert {"traceback", "re"} <= refused
     assert b"OpenSSL" not in built_init.read_bytes()
     probe_binary = _init_of(probe_image)

@@ -83,14 +83,14 @@ def test_the_prologue_compiles_with_the_steps_python_defines(toolchain, tmp_path
 
     from init import early
     from init.rootfs import EARLY_ROOTFS, Mount
-    from toolchain import nuitka_plugin
+    from toolchain import nuitka_pin
 
     header = early.c_header()
     targets = [s.target for s in EARLY_ROOTFS if isinstance(s, Mount)]
     assert [t for t in targets if f'"{t}"' in header] == targets
     assert header.index('"/run"') < header.index('"/tmp"')
     source = tmp_path / "pinit_boot.c"
-    source.write_text(header + f'#include "{nuitka_plugin.PROLOGUE_C}"\n'
+    source.write_text(header + f'#include "{nuitka_pin.PROLOGUE_C}"\n'
                       "const char pinit_inittab_names[] = \"\";\n")
     subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-Wall", "-Werror",
                     "-Wno-unused-result", f"-I{toolchain.sysroot}/usr/include/python3.11",

@@ -39,6 +39,22 @@ ROOMS = {
 }
 # the image pipeline (builder/*.py) neither converts nor runs images
 PIPELINE_MUST_NOT = ("builder.convert", "builder.qemu")
+# Nuitka runs in its own process, where the plugin loads the modules that need it; the rest of
+# the toolchain's Nuitka files, and every file of the build side, import none of them.
+NEEDS_NUITKA = ("nuitka", "toolchain.nuitka_plugin", "toolchain.nuitka_patches")
+WITHOUT_NUITKA = ("toolchain/nuitka_pin.py", "toolchain/nuitka_gen.py")
+
+
+def all_imports(path: Path) -> set[str]:
+    """Every module a file imports, pinit's or not, at any depth (`import nuitka.build` is
+    `nuitka.build`, `from toolchain import nuitka_pin` is `toolchain.nuitka_pin`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -116,3 +132,17 @@ def test_every_package_is_installed() -> None:
              for pkg in ("init", "builder", "toolchain", "hostkit")
              for init in (REPO / pkg).rglob("__init__.py")}
     assert found == listed, sorted(found ^ listed)
+
+
+@pytest.mark.parametrize("where", ["builder", "hostkit", "init", "tasks.py", *WITHOUT_NUITKA])
+def test_only_the_plugin_and_its_patches_need_nuitka(where: str) -> None:
+    paths = [REPO / where] if where.endswith(".py") else files(where)
+    wrong = {f"{path.relative_to(REPO)} imports {name}"
+             for path in paths for name in all_imports(path) if within(name, NEEDS_NUITKA)}
+    assert not wrong, sorted(wrong)
+
+
+def test_the_nuitka_rule_sees_nuitka() -> None:
+    assert within("nuitka.plugins.PluginBase", NEEDS_NUITKA)
+    assert {"nuitka.plugins.PluginBase", "toolchain.nuitka_patches"} <= all_imports(
+        REPO / "toolchain" / "nuitka_plugin.py")

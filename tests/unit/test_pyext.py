@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.python import pyext
-from toolchain import nuitka_plugin
+from toolchain import nuitka_gen
 
 CONFIG_C = """#include "Python.h"
 extern PyObject* PyInit_posix(void);
@@ -25,7 +25,7 @@ TEST_MODULES = ("_ctypes_test", "_testbuffer", "_testcapi", "_testclinic", "_tes
 
 
 def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() -> None:
-    text = nuitka_plugin.inittab_c(CONFIG_C, frozenset({"spwd"}),
+    text = nuitka_gen.inittab_c(CONFIG_C, frozenset({"spwd"}),
                                    (("_ssl", "PyInit__ssl"), ("gpiod._ext", "PyInit_x")))
     assert "spwd" not in text
     assert "extern PyObject* PyInit__ssl(void);" in text
@@ -68,7 +68,7 @@ def test_the_real_archive_defines_every_module_init(toolchain) -> None:
 
 
 def test_a_module_that_cannot_be_static_is_a_builtin_that_says_why() -> None:
-    text = nuitka_plugin.refused_c({"nis": 'needs "Kerberos"', "email.iterators": "left out"})
+    text = nuitka_gen.refused_c({"nis": 'needs "Kerberos"', "email.iterators": "left out"})
     assert "PyObject *pinit_refused_nis(void) {" in text
     assert ('PyExc_ModuleNotFoundError, "nis is not in pinit\'s static binary: needs '
             '\\"Kerberos\\""') in text
@@ -99,7 +99,7 @@ class C:
 def test_imports_inside_functions_are_told_apart_from_module_level(tmp_path: Path) -> None:
     source = tmp_path / "mod.py"
     source.write_text(LAZY_SOURCE)
-    eager, lazy_lines = nuitka_plugin._imports(str(source), "pkg.sub")
+    eager, lazy_lines = nuitka_gen._imports(str(source), "pkg.sub")
     assert {"os", "re", "pkg.sub", "pkg.sub.sibling", "pkg.sub.pkg", "pkg.sub.pkg.thing",
             "_fast"} <= eager
     assert "subprocess" not in eager and "email" not in eager
@@ -110,9 +110,9 @@ def test_imports_inside_functions_are_told_apart_from_module_level(tmp_path: Pat
 
 
 def test_a_stdlib_module_is_known_by_its_source(toolchain) -> None:
-    os_imports = nuitka_plugin.stdlib_imports("os")
+    os_imports = nuitka_gen.stdlib_imports("os")
     assert os_imports is not None
     eager, lazy_lines = os_imports
     assert "abc" in eager and "sys" in eager and "subprocess" not in eager
     assert lazy_lines   # os.popen imports subprocess inside a function
-    assert nuitka_plugin.stdlib_imports("init.main") is None   # not the standard library
+    assert nuitka_gen.stdlib_imports("init.main") is None   # not the standard library

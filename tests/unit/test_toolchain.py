@@ -81,37 +81,143 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
     import nuitka.utils.StaticLibraries as StaticLibraries
     from nuitka.Version import getNuitkaVersion
 
-    from toolchain import nuitka_plugin
+    from toolchain import nuitka_patches, nuitka_pin
 
-    assert getNuitkaVersion() == nuitka_plugin.NUITKA_VERSION
+    assert getNuitkaVersion() == nuitka_pin.NUITKA_VERSION
     assert hasattr(StaticLibraries, "_static_lib_python_path")
     assert StaticLibraries.getSystemStaticLibPythonPath.__code__.co_names.count(
         "_static_lib_python_path") >= 1
     assert callable(PythonVersions.getTargetPythonIncludePath)
     assert SconsInterface.getTargetPythonIncludePath is PythonVersions.getTargetPythonIncludePath
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert f'"nuitka=={nuitka_plugin.NUITKA_VERSION}"' in pyproject
+    assert f'"nuitka=={nuitka_pin.NUITKA_VERSION}"' in pyproject
     # Each line the plugin drops from Nuitka's start-up C is there, once.
     import nuitka.build
 
     static_src = Path(nuitka.build.__file__).parent / "static_src"
-    for name, line, _code, _why in nuitka_plugin.STARTUP_PATCHES:
+    for name, line, _code, _why in nuitka_patches.STARTUP_PATCHES:
         assert (static_src / name).read_text().count(line) == 1, (name, line)
+
+
+# Every name of Nuitka's internals that toolchain/nuitka_patches.py replaces or reads, by module.
+NUITKA_INTERNALS = {
+    "nuitka.Version": ("getNuitkaVersion",),
+    "nuitka.PythonVersions": ("getTargetPythonIncludePath",),
+    "nuitka.utils.StaticLibraries": ("_static_lib_python_path",),
+    "nuitka.utils.Importing": ("isBuiltinModuleName", "builtin_module_names"),
+    "nuitka.HardImportRegistry": ("addModuleDynamicHard",),
+    "nuitka.plugins.standard.AntiBloatPlugin": ("NuitkaPluginAntiBloat",),
+    "nuitka.MainControl": ("provideStaticSourceFilesBackend", "createMultidistMainSourceCode"),
+    "nuitka.tree.ReformulationNamespacePackages": ("_getNameSpacePathExpression",),
+    "nuitka.nodes.ConstantRefNodes": ("makeConstantRefNode",),
+    "nuitka.freezer.ImportDetection": ("_early_modules_names", "_stdlib_modules_names"),
+    "nuitka.utils.ModuleNames": ("ModuleName", "makeMultidistModuleName", "trigger_names"),
+    "nuitka.options.Options": ("getMainEntryPointFilenames",),
+    "nuitka.ModuleRegistry": ("getDoneModules",),
+    "nuitka.plugins.Plugins": ("getActivePlugins",),
+}
+
+
+def test_every_nuitka_internal_the_patches_use_exists() -> None:
+    """toolchain/nuitka_patches.py names no internal of Nuitka's that this list lacks, and each
+    is still defined in the pinned Nuitka (read from its source: most of these modules cannot be
+    imported outside a compilation)."""
+    import ast
+    import importlib.util
+
+    def parsed(module: str) -> ast.Module:
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin, module
+        return ast.parse(Path(spec.origin).read_text())
+
+    def defined(body: list[ast.stmt]) -> set[str]:
+        names: set[str] = set()
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {alias.asname or alias.name for alias in node.names}
+        return names
+
+    tree = parsed("toolchain.nuitka_patches")
+    used = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+        for alias in node.names}
+    assert {m for m in used if m.split(".")[0] == "nuitka"} - {"nuitka.build"} \
+        == set(NUITKA_INTERNALS)
+    for module, names in NUITKA_INTERNALS.items():
+        missing = set(names) - defined(parsed(module).body)
+        assert not missing, (module, missing)
+    (anti_bloat,) = [node for node in parsed("nuitka.plugins.standard.AntiBloatPlugin").body
+                     if isinstance(node, ast.ClassDef) and node.name == "NuitkaPluginAntiBloat"]
+    assert {"_getContextCode", "_onModuleSourceCode"} <= defined(anti_bloat.body)
+
+
+def test_each_setting_is_named_once_and_both_sides_use_it() -> None:
+    """The PINIT_* settings: builder/python/compile.py sets each and the plugin reads each, by
+    the names toolchain/nuitka_pin.py gives them; no other file spells one out."""
+    import ast
+
+    from toolchain import nuitka_pin
+
+    assert nuitka_pin.SETTINGS and all(
+        getattr(nuitka_pin, name) == name for name in nuitka_pin.SETTINGS)
+
+    def used(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+
+    for side in ("builder/python/compile.py", "toolchain/nuitka_plugin.py"):
+        assert set(nuitka_pin.SETTINGS) <= used(REPO / side), side
+    spelled = {f"{path.relative_to(REPO)}: {node.value}"
+               for pkg in ("builder", "toolchain", "init", "hostkit")
+               for path in (REPO / pkg).rglob("*.py") if path.name != "nuitka_pin.py"
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Constant) and node.value in nuitka_pin.SETTINGS}
+    assert not spelled, sorted(spelled)
+
+
+def test_the_plugin_sources_are_every_file_of_the_adaptation() -> None:
+    """build/init is made again when any file the plugin loads changes."""
+    from toolchain import nuitka_pin
+
+    found = {str(p) for p in (REPO / "toolchain").glob("nuitka_*.py")}
+    assert set(nuitka_pin.PLUGIN_SOURCES) == found
+    assert nuitka_pin.PLUGIN in found
+
+
+def test_the_dispatcher_runs_the_program_of_its_name() -> None:
+    from toolchain.nuitka_gen import dispatcher_py
+
+    source = dispatcher_py([("init", "multidist-1-pinit_main_0"), ("hello", "multidist-2-x")],
+                           "_sysconfigdata__aarch64-linux-gnu")
+    code = compile(source, "dispatcher", "exec")
+    assert {"multidist-1-pinit_main_0", "multidist-2-x"} <= set(code.co_consts)
+    assert "'_sysconfigdata__aarch64-linux-gnu'" in source
+    assert not {"os", "re"} & set(code.co_names)
+    assert source.index("'init'") < source.index("'hello'")
+    assert "_PinitSysconfigData" not in dispatcher_py([("init", "m")])
 
 
 def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
     import nuitka.build.SconsInterface as SconsInterface
     import nuitka.utils.StaticLibraries as StaticLibraries
 
-    from toolchain import nuitka_plugin
+    from toolchain import nuitka_patches, nuitka_pin
 
-    lib, include = nuitka_plugin.sysroot_paths(str(tmp_path))
+    lib, include = nuitka_pin.sysroot_paths(str(tmp_path))
     Path(lib).parent.mkdir(parents=True)
     Path(lib).write_bytes(b"!<arch>\n")
     Path(include).mkdir(parents=True)
     saved = (StaticLibraries._static_lib_python_path, SconsInterface.getTargetPythonIncludePath)
     try:
-        nuitka_plugin.retarget(str(tmp_path))
+        nuitka_patches.retarget(str(tmp_path))
         assert StaticLibraries.getSystemStaticLibPythonPath(python_debug=False) == lib
         assert SconsInterface.getTargetPythonIncludePath(logger=None, python_debug=False,
                                                          self_compiled_python_uninstalled=False) == include
@@ -170,3 +276,16 @@ def test_the_provisioned_sysroot_points_nowhere_outside_itself() -> None:
         pytest.fail(f"{tree} is not provisioned; run `invoke toolchain`")
     assert apt.escapes(tree) == []
     assert (tree / "usr/lib/aarch64-linux-gnu/libm.so").resolve().is_relative_to(tree.resolve())
+
+
+def test_the_build_and_the_pin_import_without_nuitka() -> None:
+    """Nuitka runs in its own process: the build side, the pin and the generators work in a
+    Python where it cannot be imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['nuitka'] = None\n"
+            "import builder.python.compile, builder.image, toolchain.nuitka_gen, toolchain.nuitka_pin\n"
+            "try:\n    import toolchain.nuitka_plugin\nexcept ImportError:\n    pass\n"
+            "else:\n    sys.exit('the plugin imported without Nuitka?')\n")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -1,0 +1,209 @@
+"""What the Nuitka plugin generates and reads without Nuitka: pure, testable on any Python.
+
+The C given to Nuitka (libpython's table of builtins, the refused modules, PID 1's header), the
+Python of the multi-call binary's dispatcher and its finders, and what the standard library's
+sources import (module level or inside functions) and hold (a package's submodules).
+toolchain/nuitka_plugin.py puts them together; nothing here imports Nuitka.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from toolchain.nuitka_pin import INITTAB_MARK, REFUSED_MARK
+
+
+def inittab_c(config_c: str, drop: frozenset[str],
+              add: tuple[tuple[str, str], ...] = ()) -> str:
+    """libpython's config.c (its table of builtin modules) without the modules in `drop` and
+    with the extension modules `add`, (module name, init function) pairs.
+
+    Linked before libpython3.11.a, this table replaces the archive's config.o, so the dropped
+    modules' objects are never pulled in (unicodedata alone is 1.1 MB of the binary), and of
+    the extension archives only the added modules' objects are."""
+    out = []
+    for line in config_c.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith('{"') and stripped.split('"')[1] in drop:
+            continue
+        if stripped.startswith("struct _inittab _PyImport_Inittab[]"):
+            out += [f"extern PyObject* {symbol}(void);\n" for _, symbol in add]
+        if stripped == "{0, 0}":
+            out += [f'    {{"{name}", {symbol}}},\n' for name, symbol in add]
+        out.append(line)
+    # The table's names, readable in the binary (`strings /init | grep pinit-`), for people and
+    # tests alike: what a program can import as builtins, and what it is told is not in.
+    entries = [ln.strip().split('"')[1:] for ln in out if ln.strip().startswith('{"')]
+    names = [name for name, symbol, *_ in entries if "pinit_refused_" not in symbol]
+    refused = [name for name, symbol, *_ in entries if "pinit_refused_" in symbol]
+    out.append(f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}\\0'
+               f'{REFUSED_MARK} {" ".join(refused)}";\n')
+    text = "".join(out)
+    if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
+        sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
+                 "wrong sysroot?")
+    return text
+
+
+def refused_symbol(name: str) -> str:
+    return "pinit_refused_" + name.replace(".", "__")
+
+
+def refused_c(reasons: dict[str, str]) -> str:
+    """Builtin modules whose import fails with a ModuleNotFoundError (an ImportError) that
+    names the reason."""
+    out = ["#include <Python.h>\n"]
+    for name, reason in reasons.items():
+        message = (f"{name} is not in pinit's static binary: {reason}"
+                   .replace("\\", "\\\\").replace('"', '\\"'))
+        out.append(f"PyObject *{refused_symbol(name)}(void) {{\n"
+                   f'    PyErr_SetString(PyExc_ModuleNotFoundError, "{message}");\n'
+                   "    return NULL;\n}\n")
+    return "".join(out)
+
+
+def _imports(filename: str, package: str) -> tuple[set[str], set[int]]:
+    """What a Python source imports at module level (names, with their parents), and the lines
+    of its imports inside function bodies."""
+    import ast
+
+    with open(filename, "rb") as f:
+        tree = ast.parse(f.read())
+    lazy_lines: set[int] = set()
+    in_functions: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    in_functions.add(id(inner))
+                    lazy_lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    eager: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in in_functions:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            eager.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return eager, lazy_lines
+
+
+_STDLIB_IMPORTS: dict[str, tuple[set[str], set[int]] | None] = {}
+
+
+def stdlib_imports(module_name: str) -> tuple[set[str], set[int]] | None:
+    """_imports() of a Python module of the standard library (None for any other), cached.
+    The standard library is the one of the Python running Nuitka: Debian's 3.11.2, the target's."""
+    if module_name not in _STDLIB_IMPORTS:
+        import sysconfig
+
+        base = os.path.join(sysconfig.get_paths()["stdlib"], *module_name.split("."))
+        found = None
+        for filename, package in ((os.path.join(base, "__init__.py"), module_name),
+                                  (base + ".py", module_name.rpartition(".")[0])):
+            if os.path.isfile(filename):
+                found = _imports(filename, package)
+                break
+        _STDLIB_IMPORTS[module_name] = found
+    return _STDLIB_IMPORTS[module_name]
+
+
+def early_header() -> str:
+    """init/early.py's C header: the early-start record's format and the early file systems."""
+    from init import early  # pure Python; the repository is on the build's PYTHONPATH
+
+    return early.c_header()
+
+
+# Builtin modules that import another builtin from C (a capsule), which no import graph shows.
+BUILTIN_REQUIRES = {"_elementtree": ("pyexpat",), "_ssl": ("_socket",)}
+
+# A package's C extension is a builtin named like "gpiod._ext", but CPython's BuiltinImporter
+# only finds top-level builtins; this finder, last on sys.meta_path, finds the others.
+BUILTIN_SUBMODULES = """\
+import _imp
+class _PinitBuiltinSubmodules:
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if "." in fullname and _imp.is_builtin(fullname):
+            bootstrap = sys.modules["_frozen_importlib"]
+            return bootstrap.ModuleSpec(fullname, bootstrap.BuiltinImporter, origin="built-in")
+        return None
+sys.meta_path.append(_PinitBuiltinSubmodules)
+del _PinitBuiltinSubmodules
+"""
+
+
+# sysconfig imports its data by a name computed at run time from the target's ABI
+# (`_sysconfigdata__aarch64-linux-gnu`, not an identifier Nuitka can embed): the target's file
+# is embedded as `_pinit_sysconfigdata` and this finder, last on sys.meta_path, gives it the
+# computed name (PINIT_SYSCONFIGDATA names it).
+SYSCONFIGDATA = """\
+class _PinitSysconfigData:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname != %r:
+            return None
+        return sys.modules["_frozen_importlib"].ModuleSpec(fullname, cls)
+    @staticmethod
+    def create_module(spec):
+        return __import__("_pinit_sysconfigdata")
+    @staticmethod
+    def exec_module(module):
+        pass
+sys.meta_path.append(_PinitSysconfigData)
+del _PinitSysconfigData
+"""
+SYSCONFIGDATA_MODULE = "_pinit_sysconfigdata"
+
+
+def dispatcher_py(programs: list[tuple[str, str]], sysconfigdata: str = "") -> str:
+    """The `__main__` of a multi-call binary: runs the program of the invocation name, given
+    (program name, module of its --main) pairs in order, after installing the finders above.
+    It compares the basename of argv[0] and imports nothing but sys (Nuitka's own imports `re`:
+    tens of milliseconds under emulation on every start, PID 1 included)."""
+    # Nuitka sets sys.argv[0] to the executable (/init); a program sees its own name.
+    lines = ["import sys", "sys.argv[0] = __compiled__.original_argv0",
+             'name = sys.argv[0].rpartition("/")[2]', *BUILTIN_SUBMODULES.splitlines()]
+    if sysconfigdata:
+        lines += (SYSCONFIGDATA % sysconfigdata).splitlines()
+    for program, module in programs:
+        lines += [f"if name == {program!r}:", f"    __import__({module!r})", "    sys.exit(0)"]
+    lines.append('sys.exit("pinit: %s: no program of that name in this binary" % name)')
+    return "\n".join(lines) + "\n"
+
+# Packages never embedded whole, wherever they are: tests and the standard library's IDE, GUI
+# and installer, which need what no appliance has (a display, pip). A program that imports one
+# of their modules by name still gets that module, as any other.
+NEVER_WHOLE = frozenset(("test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo",
+                         "lib2to3", "ensurepip"))
+# ...and packages every program's start-up touches whose submodules are always imported by
+# their full names (importlib.metadata, importlib.resources): as imported, not whole.
+NOT_EXPANDED = frozenset(("importlib",))
+
+
+def submodules(name: str, init_file: str) -> list[str]:
+    """The direct submodules of package `name` whose __init__.py is `init_file`: its .py files
+    and its folders with an __init__.py, less NEVER_WHOLE."""
+    folder = os.path.dirname(init_file)
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".py") and entry not in ("__init__.py", "__main__.py"):
+            sub = entry[:-3]
+        elif os.path.isfile(os.path.join(folder, entry, "__init__.py")):
+            sub = entry
+        else:
+            continue
+        if sub.isidentifier() and sub not in NEVER_WHOLE:
+            found.append(f"{name}.{sub}")
+    return found
