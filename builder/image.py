@@ -9,19 +9,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from builder.apps import app_files, is_python
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.formats import bootfs, compress, cpio, sdimage
 from builder.formats.elf import require_static_aarch64
+from builder.python import native
 from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
 from hostkit.paths import REPO
 from hostkit.run import log, step
 from init import cgroup, early
 from init.config import CONFIG_FILE
+from init.frozen import replace as evolve
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -143,9 +145,13 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     python = {s.name: cfg.host_exec[s.name] for s in cfg.init.services
               if is_python(cfg.host_exec[s.name])}
     beside_init: dict[str, bytes] = {}
-    if python:
+    packages = python_packages(cfg, tc) if python else Packages()
+    cfg, native_files = native_services(cfg, tc, packages, python)
+    static = {s.name: python[s.name] for s in cfg.init.services
+              if s.name in python and s.exec != native.INTERPRETER}
+    if static:
         # The init and every Python service: one interpreter, one binary (/app/<name> links).
-        built = build_appliance(tc, python, app_cache, python_packages(cfg, tc))
+        built = build_appliance(tc, static, app_cache, packages)
         init, beside_init = built.binary, built.data
     require_static_aarch64(init, "the init")
     entries: list[cpio.Entry] = [
@@ -159,6 +165,8 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         cpio.File(CONFIG_FILE.lstrip("/"), to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
+    entries += [cpio.File(path, blob, 0o755 if path.startswith("usr/bin/") or "/ld-linux" in path
+                          else 0o644) for path, blob in sorted(native_files.items())]
     if cfg.accounts.users or cfg.accounts.groups:
         entries += [cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
                     cpio.File("etc/group", cfg.accounts.group(), 0o644)]
@@ -169,9 +177,11 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
         entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
     for service in cfg.init.services:
         program = cfg.host_exec[service.name]
-        if service.name in python:
+        if service.name in static:
             entries.append(cpio.Symlink(service.exec.lstrip("/"), "/init"))
             continue
+        if service.name in python:
+            continue   # the native runtime's program: among `native_files`
         for path, data in sorted(app_files(program, service.exec, tc.sysroot).items()):
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
@@ -216,6 +226,37 @@ def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
     for name in ("services", "protocols"):
         files[f"etc/{name}"] = (tc.runtime / "etc" / name).read_bytes()
     return files
+
+
+def native_services(cfg: BuildConfig, tc: Toolchain, packages: Packages,
+                    python: dict[str, Path]) -> tuple[BuildConfig, dict[str, bytes]]:
+    """The Python services whose requirements need the native runtime (builder/python/native.py):
+    their files (the runtime, their packages, their programs), and the config with each run as
+    `python3.11 -I <program> <args>`."""
+    if not cfg.requirements or packages.lib is None:
+        return cfg, {}
+    from builder.python import pypi
+
+    requirements = sorted(set(cfg.requirements.values()))
+    by_file = pypi.native_packages(cfg.path, requirements, tc, packages.lib)
+    chosen = {name: os.path.relpath(req, cfg.path.parent) for name, req in cfg.requirements.items()
+              if name in python and os.path.relpath(req, cfg.path.parent) in by_file}
+    if not chosen:
+        return cfg, {}
+    files = native.runtime(tc)
+    for file in sorted(set(chosen.values())):
+        wheels, pure = by_file[file]
+        files.update(native.site(wheels, packages.lib, pure, tc.cache, tc))
+    services = []
+    for service in cfg.init.services:
+        if service.name in chosen:
+            program, path = native.program(service.name, python[service.name])
+            files.update(program)
+            log(f"{service.name}: runs in the native runtime ({native.INTERPRETER}): "
+                f"{chosen[service.name]} needs binary wheels")
+            service = evolve(service, exec=native.INTERPRETER, args=("-I", path, *service.args))
+        services.append(service)
+    return replace(cfg, init=evolve(cfg.init, services=tuple(services))), files
 
 
 def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:

@@ -198,7 +198,11 @@ class Supervisor:
         self._by_pid[pid] = child
         if fd >= 0:   # an early-started service writes to the console itself
             self._outputs[fd] = Output(child)
-        self._log(f"starting {s.name} (pid {pid}{how})")
+        # A program outside /app, not named after its service, says what runs it (the native
+        # runtime's interpreter: "starting arrays (pid 57, /usr/bin/python3.11)").
+        runs = "" if s.exec.startswith("/app/") or s.exec.rpartition("/")[2] == s.name \
+            else f", {s.exec}"
+        self._log(f"starting {s.name} (pid {pid}{how}{runs})")
         return None
 
     def _restart_due(self, now: float) -> str | None:

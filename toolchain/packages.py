@@ -52,6 +52,11 @@ SYSROOT = (
     "uuid-dev",                   # _uuid
     "libdb5.3-dev",               # _dbm (Debian builds it on Berkeley DB)
     "libbluetooth-dev",           # headers only: Debian's _socket (and so socketmodule.h) has it
+    # Shared libraries of the native runtime (builder/python/native.py): Debian's python3.11 and
+    # its lib-dynload modules, for services that need the index's aarch64 binary wheels.
+    "zlib1g", "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "liblzma5", "libbz2-1.0",
+    "libuuid1", "libncursesw6", "libtinfo6", "libreadline8", "libgcc-s1", "libstdc++6",
+    "libcrypt1", "libdb5.3",
 )
 
 # Debian source packages built for the target: CPython's, for the extension modules that
@@ -65,5 +70,7 @@ RUNTIME = (
     "libpython3.11-minimal",      # the target's _sysconfigdata__aarch64-linux-gnu.py
     "netbase",                    # /etc/services, /etc/protocols in every image
     "libpython3.11-testsuite",    # CPython's `test` package, run on the device by the tests
+    "python3.11-minimal",         # the native runtime's interpreter (dynamically linked) ...
+    "libpython3.11-stdlib",       # ... and its standard library, lib-dynload included
 )
 BASELINE = ("busybox-static",)

@@ -10,6 +10,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
 from hostkit.errors import BuildError
+from hostkit.run import log
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -87,3 +88,67 @@ def require_static_aarch64(path: Path, what: str) -> ElfInfo:
         raise BuildError(f"{what} {path} has a dynamic section: it is not fully static",
                          hint="link it with -static (not -static-pie)")
     return info
+
+
+# Where glibc's loader looks on Debian arm64, in its order.
+LIB_DIRS = ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib")
+
+
+def _find_lib(name: str, sysroot: Path, extra: tuple[str, ...]) -> Path | None:
+    for d in (*extra, *LIB_DIRS):
+        candidate = sysroot / d.lstrip("/") / name
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def bundle_elf(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes]:
+    """The program plus, when dynamic, its loader and libraries at their paths on the target."""
+    info = require_aarch64(program, "service program")
+    files = {image_path: program.read_bytes()}
+    if info.static:
+        return files
+    if info.interp is None:
+        raise BuildError(f"{program}: dynamic section but no PT_INTERP (a shared library?)",
+                         hint="services must be executables")
+    loader = sysroot / info.interp.lstrip("/")
+    missing: list[str] = []
+    if not loader.exists():
+        missing.append(f"{info.interp} (the loader)")
+    else:
+        files[info.interp.lstrip("/")] = loader.resolve().read_bytes()
+    libs, seen, not_found = libraries([(program, info)], sysroot)
+    files.update(libs)
+    missing += not_found
+    if missing:
+        raise BuildError(f"{program}: libraries not found in the arm64 sysroot: {', '.join(missing)}",
+                         hint="link the program statically, or add the packages that provide "
+                              "them to toolchain/packages.py SYSROOT")
+    log(f"{program.name}: dynamic; bundled the loader and {len(seen)} libraries")
+    return files
+
+
+def libraries(elfs: list[tuple[Path, ElfInfo]], sysroot: Path, provided: frozenset[str] = frozenset()
+              ) -> tuple[dict[str, bytes], set[str], list[str]]:
+    """The DT_NEEDED libraries of `elfs`, recursively, from the arm64 sysroot, at
+    /lib/aarch64-linux-gnu (the loader searches there first: one place for every library); but
+    those named in `provided` (shipped beside them, found by their RPATH). Returns the files,
+    the names seen and what is missing."""
+    files: dict[str, bytes] = {}
+    todo = [(path, n, info.rpath) for path, info in elfs for n in info.needed]
+    seen: set[str] = set()
+    missing: list[str] = []
+    while todo:
+        parent, name, rpath = todo.pop(0)
+        if name in seen or name in provided:
+            continue
+        seen.add(name)
+        found = _find_lib(name, sysroot, rpath)
+        if found is None:
+            missing.append(f"{name} (needed by {parent.name})")
+            continue
+        real = found.resolve()
+        lib_info = require_aarch64(real, "library")
+        files[f"lib/aarch64-linux-gnu/{name}"] = real.read_bytes()
+        todo += [(real, n, lib_info.rpath) for n in lib_info.needed]
+    return files, seen, missing

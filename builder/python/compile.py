@@ -141,7 +141,9 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
     if whole:
         # sysconfig's data is the target's (tc.runtime), embedded under a name Nuitka can
         # take; the plugin gives it the name sysconfig computes on the target.
-        (found,) = sorted((tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py"))
+        # (libpython3.11-stdlib adds a link to it under the name without the multiarch dash)
+        (found,) = sorted(p for p in (tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py")
+                          if not p.is_symlink())
         sysconfigdata = found.stem
         py_dir = gen / "py"
         py_dir.mkdir(exist_ok=True)
@@ -261,7 +263,7 @@ METADATA_FILES = ("METADATA", "entry_points.txt", "top_level.txt")
 
 @dataclass(frozen=True)
 class Packages:
-    """What builder/pypi.py made of the services' requirements, for the compile."""
+    """What builder/python/pypi.py made of the services' requirements, for the compile."""
     lib: Path | None = None               # their Python files: on Nuitka's search path
     ext: Path | None = None               # their C extensions: one more archive to link
     names: tuple[str, ...] = ()           # their top-level packages: data files ship too

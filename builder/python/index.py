@@ -26,7 +26,15 @@ options, _ = cmd.parse_args(["--no-deps", "--disable-pip-version-check", "pinit"
 with cmd.main_context():
     session = cmd.get_default_session(options)
     if sys.argv[1] == "find":
-        finder = cmd._build_package_finder(options=options, session=session)
+        target = None
+        if len(sys.argv) > 4:   # the Pi's CPython 3.11 on glibc 2.36: its wheels, not ours
+            from pip._internal.models.target_python import TargetPython
+            platforms = [f"manylinux_2_{n}_{sys.argv[4]}" for n in range(36, 16, -1)]
+            target = TargetPython(platforms=[*platforms, f"manylinux2014_{sys.argv[4]}"],
+                                  py_version_info=(3, 11), abis=["cp311", "abi3", "none"],
+                                  implementation="cp")
+        finder = cmd._build_package_finder(options=options, session=session,
+                                           target_python=target)
         files = {}
         for c in finder.find_all_candidates(sys.argv[2]):
             if str(c.version) == sys.argv[3] and c.link.hash_name == "sha256":
@@ -58,6 +66,10 @@ class File:
     def is_sdist(self) -> bool:
         return self.filename.endswith((".tar.gz", ".zip"))
 
+    @property
+    def is_aarch64(self) -> bool:
+        return self.filename.endswith("_aarch64.whl")
+
 
 def _pip(args: list[str], what: str) -> bytes:
     proc = run([sys.executable, "-c", SCRIPT, *args], capture=True, quiet=True, check=False)
@@ -68,10 +80,12 @@ def _pip(args: list[str], what: str) -> bytes:
     return proc.stdout
 
 
-def files(name: str, version: str) -> list[File]:
+def files(name: str, version: str, machine: str = "") -> list[File]:
     """The files of `name==version` on the index that this machine can take (pure wheels,
-    host wheels, and the sdist), each with its sha256."""
-    return [File(**f) for f in json.loads(_pip(["find", name, version], f"{name} {version}"))]
+    host wheels, and the sdist), or with `machine` ("aarch64") that the Pi's CPython 3.11 on
+    Debian 12 can, each with its sha256."""
+    args = ["find", name, version, *([machine] if machine else [])]
+    return [File(**f) for f in json.loads(_pip(args, f"{name} {version}"))]
 
 
 def download(file: File, dest: Path) -> None:

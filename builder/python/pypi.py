@@ -54,6 +54,11 @@ class Dist:
     def is_wheel(self) -> bool:
         return self.filename.endswith(".whl")
 
+    @property
+    def is_native(self) -> bool:
+        """A binary wheel for the Pi: it runs only in the native runtime."""
+        return self.filename.endswith("_aarch64.whl")
+
 
 def _req_digest(files: list[Path]) -> dict[str, str]:
     return {str(f): sha256_of(f) for f in sorted(set(files))}
@@ -70,19 +75,27 @@ def _pip(args: list[str], what: str, cwd: Path | None = None) -> None:
                               "(pip config list)") from exc
 
 
-def _for_the_pi(name: str, version: str) -> Dist:
-    """What the Pi takes of `name==version` when pip chose a wheel for this machine: the pure
-    wheel beside it (charset-normalizer's, without its mypyc build), else the sdist; a
-    BuildError when there is neither."""
+def _for_the_pi(name: str, version: str, work: Path) -> Dist:
+    """What the Pi takes of `name==version` when pip chose a wheel for this machine, in this
+    order: the pure wheel beside it (charset-normalizer's, without its mypyc build); the sdist,
+    when pinit can replay its build; the index's aarch64 wheel for CPython 3.11 (numpy's
+    meson-python, orjson's Rust), which runs in the native runtime (builder/python/native.py);
+    else the sdist, whose build then says what stops it. A BuildError when there is none."""
     files = index.files(name, version)
-    found = next((f for f in files if PURE_TAGS.search(f.filename)), None) \
-        or next((f for f in files if f.is_sdist), None)
-    if found is None:
-        raise BuildError(f"{name} {version}: compiled code, and the index has no source "
-                         "distribution of it, only binary wheels for other machines",
-                         hint="pinit compiles C extensions from source for the Pi: pin a version "
-                              "that has an sdist, or use a pure-Python alternative")
-    return Dist(name, version, found.filename, found.sha256)
+    pure = next((f for f in files if PURE_TAGS.search(f.filename)), None)
+    if pure is not None:
+        return Dist(name, version, pure.filename, pure.sha256)
+    source = next((Dist(name, version, f.filename, f.sha256) for f in files if f.is_sdist), None)
+    if source is not None and sdist.build_system(fetch(source, work)).replayable:
+        return source
+    wheel = next((f for f in index.files(name, version, "aarch64") if f.is_aarch64), None)
+    if wheel is not None:
+        return Dist(name, version, wheel.filename, wheel.sha256)
+    if source is None:
+        raise BuildError(f"{name} {version}: compiled code, and the index has neither its source "
+                         "distribution nor a wheel for the Pi (aarch64, CPython 3.11)",
+                         hint="pin a version that has one, or use a pure-Python alternative")
+    return source
 
 
 def _report(args: list[str], what: str, work: Path) -> list[Dist]:
@@ -101,12 +114,29 @@ def _report(args: list[str], what: str, work: Path) -> list[Dist]:
     return sorted(dists, key=lambda d: d.name.lower())
 
 
-def resolve(requirements: list[Path], work: Path) -> tuple[list[Dist], dict[str, list[Dist]]]:
+@dataclass(frozen=True)
+class Lock:
+    dists: list[Dist]
+    build: dict[str, list[Dist]]     # an sdist's build requirements, for this machine
+    files: dict[str, list[str]]      # requirements file (relative to the lock) → its packages
+    native: dict[str, Dist]          # for the native runtime: the aarch64 wheel of a package
+                                     # that the static binary builds from its sdist
+
+    def native_files(self) -> set[str]:
+        """The requirements files whose services need the native runtime."""
+        native = {d.name for d in self.dists if d.is_native}
+        return {f for f, names in self.files.items() if native & set(names)}
+
+
+def resolve(requirements: list[Path], work: Path, base: Path) -> Lock:
     """Resolve the requirement files together with pip, for Python 3.11 on Linux; then, for
-    each package built from its sdist, its build requirements (for this machine)."""
+    each package built from its sdist, its build requirements (for this machine); each file's
+    packages; and for a file that needs the native runtime, the aarch64 wheels of its packages
+    that would otherwise be built from their sdists."""
     work.mkdir(parents=True, exist_ok=True)
     args = [a for path in requirements for a in ("-r", str(path))]
-    dists = [d if not d.is_wheel or PURE_TAGS.search(d.filename) else _for_the_pi(d.name, d.version)
+    dists = [d if not d.is_wheel or PURE_TAGS.search(d.filename)
+             else _for_the_pi(d.name, d.version, work)
              for d in _report(args, ", ".join(str(p) for p in requirements), work)]
     build: dict[str, list[Dist]] = {}
     for dist in dists:
@@ -116,45 +146,63 @@ def resolve(requirements: list[Path], work: Path) -> tuple[list[Dist], dict[str,
         if system.requires:
             build[dist.name] = _report(["--prefer-binary", *system.requires],
                                        f"{dist.name} {dist.version}'s build requirements", work)
-    return dists, build
+    files = {os.path.relpath(path, base): sorted(d.name for d in _report(["-r", str(path)],
+                                                                         str(path), work))
+             for path in requirements}
+    lock = Lock(dists, build, files, {})
+    by_name = {d.name: d for d in dists}
+    for names in (lock.files[f] for f in sorted(lock.native_files())):
+        for name in names:
+            locked = by_name.get(name)
+            if locked is None or locked.is_wheel or name in lock.native:
+                continue
+            wheel = next((f for f in index.files(locked.name, locked.version, "aarch64")
+                          if f.is_aarch64), None)
+            if wheel is not None:
+                lock.native[name] = Dist(locked.name, locked.version, wheel.filename, wheel.sha256)
+    return lock
 
 
 def write_lock(path: Path, requirements: list[Path]) -> list[Dist]:
     with step(f"resolving {', '.join(p.name for p in requirements)} into {path}"):
         tmp = path.with_name(f".{path.name}.work{os.getpid()}")
         try:
-            dists, build = resolve(requirements, tmp)
+            lock = resolve(requirements, tmp, path.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     base = path.parent
     body = {"format": LOCK_FORMAT,
             "requirements": {os.path.relpath(f, base): h
                              for f, h in _req_digest(requirements).items()},
-            "distributions": [asdict(d) for d in dists],
-            "build": {name: [asdict(d) for d in tools] for name, tools in sorted(build.items())}}
+            "distributions": [asdict(d) for d in lock.dists],
+            "build": {name: [asdict(d) for d in tools]
+                      for name, tools in sorted(lock.build.items())},
+            "files": lock.files,
+            "native": {name: asdict(d) for name, d in sorted(lock.native.items())}}
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
-    log(f"wrote {path}: " + ", ".join(f"{d.name} {d.version}" for d in dists))
-    return dists
+    log(f"wrote {path}: " + ", ".join(f"{d.name} {d.version}" for d in lock.dists))
+    return lock.dists
 
 
 def read_lock(path: Path, requirements: list[Path]) -> list[Dist] | None:
     """The locked distributions; None when there is no lock yet. A lock whose requirement files
     changed since is an error: the build never re-resolves behind the user's back."""
-    locked = read_lock_build(path, requirements)
-    return None if locked is None else locked[0]
+    locked = read_lock_all(path, requirements)
+    return None if locked is None else locked.dists
 
 
-def read_lock_build(path: Path, requirements: list[Path]
-                    ) -> tuple[list[Dist], dict[str, list[Dist]]] | None:
-    """read_lock, with each sdist's locked build requirements (none in a lock written before
-    they were locked: then the build machine's setuptools builds it)."""
+def read_lock_all(path: Path, requirements: list[Path]) -> Lock | None:
+    """read_lock, with the rest of the lock (a lock written before they were locked has no
+    build requirements, files or native wheels: the build machine's setuptools builds it)."""
     if not path.is_file():
         return None
     try:
         body = json.loads(path.read_text())
-        dists = [Dist(**d) for d in body["distributions"]]
-        build = {name: [Dist(**d) for d in tools]
-                 for name, tools in body.get("build", {}).items()}
+        lock = Lock([Dist(**d) for d in body["distributions"]],
+                    {name: [Dist(**d) for d in tools]
+                     for name, tools in body.get("build", {}).items()},
+                    {f: list(names) for f, names in body.get("files", {}).items()},
+                    {name: Dist(**d) for name, d in body.get("native", {}).items()})
         locked = body["requirements"]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BuildError(f"{path}: not a pinit lock file ({exc})",
@@ -165,7 +213,7 @@ def read_lock_build(path: Path, requirements: list[Path]
         raise BuildError(f"{path}: {', '.join(changed)} changed since the lock was written",
                          hint=f"run `invoke lock --config {path.with_name('pinit.toml')}` "
                               "to resolve the requirements again")
-    return dists, build
+    return lock
 
 
 def fetch(dist: Dist, cache: Path) -> Path:
@@ -173,7 +221,9 @@ def fetch(dist: Dist, cache: Path) -> Path:
     final = cache / "pypi" / dist.sha256[:16] / dist.filename
     if final.is_file() and sha256_of(final) == dist.sha256:
         return final
-    found = [f for f in index.files(dist.name, dist.version) if f.filename == dist.filename]
+    machine = "aarch64" if dist.is_native else ""
+    found = [f for f in index.files(dist.name, dist.version, machine)
+             if f.filename == dist.filename]
     if not found:
         raise BuildError(f"{dist.name} {dist.version}: the index no longer has {dist.filename}",
                          hint="run `invoke lock` to re-lock")
@@ -224,13 +274,23 @@ def _unpack_wheel(path: Path, lib: Path) -> None:
             wheel.extract(member, lib)   # hash-verified file
 
 
-def _metadata(dist: Dist, lib: Path) -> None:
+def _dist_info(dist: Dist, lib: Path) -> Path:
+    return lib / f"{re.sub(r'[-_.]+', '_', dist.name)}-{dist.version}.dist-info"
+
+
+def _metadata(dist: Dist, lib: Path, top_level: set[str]) -> None:
     """What importlib.metadata reads of a package built from its sdist (its version, for the
-    packages that report it), as a wheel would have installed it."""
-    info = lib / f"{re.sub(r'[-_.]+', '_', dist.name)}-{dist.version}.dist-info"
+    packages that report it, and what it installed), as a wheel would have installed it."""
+    info = _dist_info(dist, lib)
     info.mkdir(exist_ok=True)
     write_atomic(info / "METADATA", f"Metadata-Version: 2.1\nName: {dist.name}\n"
                                     f"Version: {dist.version}\n".encode())
+    write_atomic(info / "top_level.txt", "".join(f"{n}\n" for n in sorted(top_level)).encode())
+
+
+def _top_level(dist: Dist, lib: Path) -> list[str]:
+    path = _dist_info(dist, lib) / "top_level.txt"
+    return path.read_text().split() if path.is_file() else []
 
 
 def site_digest(dists: list[Dist], build: dict[str, list[Dist]], tc: Toolchain) -> str:
@@ -259,6 +319,7 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
                 if dist.is_wheel:
                     _unpack_wheel(path, lib)
                     continue
+                before = {p.name for p in lib.iterdir()}
                 try:
                     tools = build_tools(build.get(dist.name, []), tc.cache)
                     modules.update(sdist.build(dist.name, dist.version, path,
@@ -266,7 +327,8 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
                 except BuildError as exc:   # the others are still tried: all are named at once
                     failed.append(exc)
                     continue
-                _metadata(dist, lib)
+                _metadata(dist, lib, {p.name.removesuffix(".py") for p in lib.iterdir()
+                                      if p.name not in before and not p.name.endswith("-info")})
             if len(failed) == 1:
                 raise failed[0]
             if failed:
@@ -298,12 +360,33 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
                 distributions)
 
 
+def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: Path
+                    ) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
+    """For each requirements file whose services run in the native runtime (relative to the
+    lock): its wheels, fetched (pure ones and the aarch64 ones), and its packages that come
+    from the static site's Python files (built from an sdist, no aarch64 wheel: pure there)."""
+    lock = read_lock_all(config.with_name(LOCK_NAME), requirements)
+    if lock is None:
+        return {}
+    by_name = {d.name: d for d in lock.dists}
+    out: dict[str, tuple[list[Path], tuple[str, ...]]] = {}
+    for file in sorted(lock.native_files()):
+        dists = [lock.native.get(name, by_name[name]) for name in lock.files[file]
+                 if name in by_name]
+        wheels = [fetch(d, tc.cache) for d in dists if d.is_wheel]
+        pure = [d for d in dists if not d.is_wheel]
+        for d in pure:
+            log(f"warning: {d.name} {d.version}: no aarch64 wheel for the native runtime; "
+                "its Python files only (as built from its sdist without compiled code)")
+        out[file] = (wheels, tuple(sorted(name for d in pure for name in _top_level(d, lib))))
+    return out
+
+
 def ensure(config: Path, requirements: list[Path], tc: Toolchain) -> Site:
     """The lock beside `config` (written when there is none yet) made ready for the binary."""
     lock = config.with_name(LOCK_NAME)
-    if read_lock(lock, requirements) is None:
+    if read_lock_all(lock, requirements) is None:
         write_lock(lock, requirements)
-    locked = read_lock_build(lock, requirements)
+    locked = read_lock_all(lock, requirements)
     assert locked is not None
-    dists, build = locked
-    return ensure_site(dists, tc, build)
+    return ensure_site([d for d in locked.dists if not d.is_native], tc, locked.build)

@@ -79,6 +79,14 @@ class BuildSystem:
     backend: str
     requires: tuple[str, ...]
     in_tree: bool = False   # backend-path: the sdist brings its own backend
+    setup_py: bool = False
+
+    @property
+    def replayable(self) -> bool:
+        """pinit can build it for the Pi: setuptools (or an in-tree backend beside a
+        setup.py, as PyYAML's), or a backend that builds no C."""
+        return self.backend in (*SETUPTOOLS_BACKENDS, *PURE_BACKENDS) \
+            or (self.in_tree and self.setup_py)
 
 
 def build_system(archive: Path) -> BuildSystem:
@@ -86,22 +94,23 @@ def build_system(archive: Path) -> BuildSystem:
     data = b""
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as z:
-            names = [n for n in z.namelist() if n.count("/") == 1 and n.endswith("/pyproject.toml")]
+            top = [n for n in z.namelist() if n.count("/") == 1]
+            names = [n for n in top if n.endswith("/pyproject.toml")]
             data = z.read(names[0]) if names else b""
     else:
         with tarfile.open(archive) as tar:
-            for member in tar:
-                if member.name.count("/") == 1 and member.name.endswith("/pyproject.toml"):
-                    f = tar.extractfile(member)
-                    data = f.read() if f else b""
-                    break
+            top = [m.name for m in tar if m.name.count("/") == 1]
+            member = next((n for n in top if n.endswith("/pyproject.toml")), None)
+            f = tar.extractfile(member) if member else None
+            data = f.read() if f else b""
+    setup_py = any(n.endswith("/setup.py") for n in top)
     try:
         table = tomllib.loads(data.decode()).get("build-system", {}) if data else {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BuildError(f"{archive.name}: its pyproject.toml is not valid TOML: {exc}") from exc
     requires = table.get("requires", DEFAULT_REQUIRES) if table else DEFAULT_REQUIRES
     return BuildSystem(str(table.get("build-backend", "")), tuple(str(r) for r in requires),
-                       bool(table.get("backend-path")))
+                       bool(table.get("backend-path")), setup_py)
 
 
 def _init_symbol(module: str) -> str:
@@ -126,8 +135,7 @@ def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Pa
     (src,) = [p for p in src_root.iterdir() if p.is_dir()]
     if system.backend in PURE_BACKENDS:
         return _pure_backend(what, src, lib, env)
-    if system.backend not in SETUPTOOLS_BACKENDS \
-            and not (system.in_tree and (src / "setup.py").is_file()):
+    if not system.replayable:
         raise BuildError(f"{what}: its build backend {system.backend} cannot be built for the Pi "
                          "yet (pinit replays setuptools builds)",
                          hint="pin a version built with setuptools, or use a pure-Python "

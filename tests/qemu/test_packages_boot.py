@@ -9,6 +9,8 @@ with its committed pinit.lock. What it proves, in one build and one boot:
   (greenlet, sqlalchemy's dependency), psutil (whose Nuitka configuration imports it on the
   build machine);
 - single-file modules (six, typing_extensions), with no package-data request;
+- the native runtime (builder/python/native.py) for what the Pi can have only as binary
+  wheels: numpy (meson-python) and orjson (Rust), in a second service;
 - run-time lookups by name: six.moves, dateutil's zone data, the idna codec of `requests`,
   importlib.metadata (werkzeug's server asks for its own version; flask, markupsafe).
 Needs the pip index for the first fetch (then the cache); CI runs it.
@@ -31,7 +33,7 @@ APP = REPO / "tests" / "apps" / "packages"
 CHECKS = ("flask+requests", "markupsafe", "pyyaml", "msgpack", "websockets", "aiohttp",
           "paho-mqtt",
           "sqlalchemy", "python-dateutil", "six+typing_extensions", "psutil", "smbus2",
-          "gpiozero")
+          "gpiozero", "numpy", "orjson")
 
 
 def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_path) -> None:
@@ -39,8 +41,9 @@ def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_p
     built = build(APP / "pinit.toml", tmp_path / "out", built_init, toolchain)
     assert (APP / "pinit.lock").read_bytes() == lock_before, "a build must not re-lock"
     with harness.plan(built.boot) as plan:
-        result = harness.run(plan, expect=["PKG done:", "reboot: Power down"],
-                             fail=["FATAL"], timeout=240, log=tmp_path / "console.log")
+        result = harness.run(plan, expect=["PKG done:", "PKG numpy:", "PKG orjson:",
+                                           "reboot: Power down"],
+                             fail=["FATAL"], timeout=300, log=tmp_path / "console.log")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-60:])
     lines = {line.split(":", 1)[0][4:]: line for line in result.lines if line.startswith("PKG ")}
     failed = [lines.get(name, f"PKG {name}: no line") for name in CHECKS
@@ -51,4 +54,11 @@ def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_p
     assert "flask 3.0.3" in lines["flask+requests"], lines["flask+requests"]
     assert "impl=msgpack._cmsgpack" in lines["msgpack"], lines["msgpack"]
     assert "parser=C" in lines["aiohttp"], lines["aiohttp"]
-    assert lines["done"].startswith(f"PKG done: {len(CHECKS)} ok, 0 failed")
+    assert lines["done"].startswith(f"PKG done: {len(CHECKS) - 2} ok, 0 failed")
+    # numpy (meson-python) and orjson (Rust): the index's aarch64 wheels, in the native runtime,
+    # which PID 1 names; the other service stays in the static binary.
+    assert "executable=/usr/bin/python3.11" in lines["orjson"], lines["orjson"]
+    assert any("starting arrays (pid " in line and ", /usr/bin/python3.11)" in line
+               for line in result.lines)
+    assert any("starting packages (pid " in line and "python3.11" not in line
+               for line in result.lines)

@@ -145,15 +145,37 @@ def test_an_extension_is_optional_only_when_every_import_of_it_is_guarded(
     assert sdists.optional(write(tmp_path, files), "pkg._speedups") is expected
 
 
-def test_a_pure_wheel_beside_a_binary_one_is_taken_before_the_sdist(monkeypatch) -> None:
-    files = [index.File("fast-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///a", "aa"),
-             index.File("fast-1.0.tar.gz", "file:///b", "bb"),
-             index.File("fast-1.0-py3-none-any.whl", "file:///c", "cc")]
-    monkeypatch.setattr(index, "files", lambda name, version: files)
-    assert pypi._for_the_pi("fast", "1.0") == pypi.Dist("fast", "1.0", "fast-1.0-py3-none-any.whl",
-                                                        "cc")
-    monkeypatch.setattr(index, "files", lambda name, version: files[:2])
-    assert pypi._for_the_pi("fast", "1.0").filename == "fast-1.0.tar.gz"
+HOST_WHEEL = index.File("fast-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///a", "aa")
+PURE_WHEEL = index.File("fast-1.0-py3-none-any.whl", "file:///c", "cc")
+PI_WHEEL = index.File("fast-1.0-cp311-cp311-manylinux_2_17_aarch64.whl", "file:///d", "dd")
+
+
+def meson_sdist(tmp: Path, backend: str) -> Path:
+    root = tmp / "src" / "fast-1.0"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(f'[build-system]\nrequires = []\n'
+                                         f'build-backend = "{backend}"\n')
+    archive = tmp / "fast-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    return archive
+
+
+@pytest.mark.parametrize(("host", "pi", "backend", "expected"), [
+    ([HOST_WHEEL, PURE_WHEEL], [], "", PURE_WHEEL.filename),          # pure beside binary
+    ([HOST_WHEEL, "sdist"], [PI_WHEEL], "setuptools.build_meta", "fast-1.0.tar.gz"),
+    ([HOST_WHEEL, "sdist"], [PI_WHEEL], "mesonpy", PI_WHEEL.filename),   # native runtime
+    ([HOST_WHEEL], [PI_WHEEL], "", PI_WHEEL.filename),                 # no sdist at all
+    ([HOST_WHEEL, "sdist"], [], "maturin", "fast-1.0.tar.gz"),        # its build says why
+])
+def test_what_the_pi_takes_of_a_release_with_compiled_code(monkeypatch, tmp_path, host, pi,
+                                                          backend, expected) -> None:
+    archive = meson_sdist(tmp_path, backend)
+    source = index.File(archive.name, archive.as_uri(), pypi.sha256_of(archive))
+    host = [source if f == "sdist" else f for f in host]
+    monkeypatch.setattr(index, "files", lambda name, version, machine="": pi if machine else host)
+    monkeypatch.setattr(pypi, "fetch", lambda dist, cache: archive)
+    assert pypi._for_the_pi("fast", "1.0", tmp_path).filename == expected
 
 
 def test_the_build_system_is_read_from_the_sdist(tmp_path) -> None:
@@ -187,10 +209,10 @@ def test_an_unsupported_build_backend_stops_the_build_naming_it(toolchain, tmp_p
 
 def test_a_c_extension_with_only_binary_wheels_stops_the_build(monkeypatch) -> None:
     wheel = index.File("fastlib-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///x", "00")
-    monkeypatch.setattr(index, "files", lambda name, version: [wheel])
-    with pytest.raises(BuildError, match=r"^fastlib 1.0: compiled code, and the index has no "
-                                         r"source distribution") as err:
-        pypi._for_the_pi("fastlib", "1.0")
+    monkeypatch.setattr(index, "files", lambda name, version, machine="": [] if machine else [wheel])
+    with pytest.raises(BuildError, match=r"^fastlib 1.0: compiled code, and the index has neither "
+                                         r"its source distribution nor a wheel for the Pi") as err:
+        pypi._for_the_pi("fastlib", "1.0", Path("/nonexistent"))
     assert "pure-Python alternative" in err.value.hint
 
 
@@ -221,3 +243,33 @@ def test_a_site_lists_its_packages_and_the_metadata_of_its_sdist_builds(toolchai
     metadata = (site.lib / "blinky-1.0.dist-info" / "METADATA").read_text()
     assert "Name: blinky\nVersion: 1.0\n" in metadata
     assert site.ext is not None and (site.ext / "modules.json").is_file()
+
+
+def test_a_requirements_file_needs_the_native_runtime_when_one_of_its_packages_is_a_pi_wheel(
+        ) -> None:
+    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl",
+                      "aa")
+    serial = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "bb")
+    lock = pypi.Lock([numpy, serial], {}, {"native.txt": ["numpy", "pyserial"],
+                                           "requirements.txt": ["pyserial"]}, {})
+    assert numpy.is_native and not serial.is_native
+    assert lock.native_files() == {"native.txt"}
+
+
+def test_the_native_site_is_the_wheels_compiled_to_pyc(toolchain, tmp_path) -> None:
+    import zipfile
+
+    from builder.python import native
+
+    wheel = tmp_path / "blinky-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("blinky/__init__.py", "VALUE = 42\n")
+        z.writestr("blinky/pins.txt", "17\n")
+        z.writestr("blinky-1.0.dist-info/METADATA", "Name: blinky\nVersion: 1.0\n")
+    files = native.site([wheel], None, (), tmp_path / "cache", toolchain)
+    assert set(files) == {f"{native.SITE}/blinky/__init__.pyc", f"{native.SITE}/blinky/pins.txt",
+                          f"{native.SITE}/blinky-1.0.dist-info/METADATA"}
+    import marshal
+
+    code = marshal.loads(files[f"{native.SITE}/blinky/__init__.pyc"][16:])
+    assert code.co_filename == f"/{native.SITE}/blinky/__init__.py"
