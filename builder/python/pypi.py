@@ -127,6 +127,16 @@ class Lock:
         native = {d.name for d in self.dists if d.is_native}
         return {f for f, names in self.files.items() if native & set(names)}
 
+    def static_dists(self) -> list[Dist]:
+        """What the static binary's services need: the packages of the other files (all but
+        the aarch64 wheels in a lock without files). A package only a native service needs
+        (pillow beside numpy) comes as its aarch64 wheel and is never built from its sdist."""
+        if not self.files:
+            return [d for d in self.dists if not d.is_native]
+        native = self.native_files()
+        wanted = {n for f, names in self.files.items() if f not in native for n in names}
+        return [d for d in self.dists if d.name in wanted and not d.is_native]
+
 
 def resolve(requirements: list[Path], work: Path, base: Path) -> Lock:
     """Resolve the requirement files together with pip, for Python 3.11 on Linux; then, for
@@ -389,4 +399,4 @@ def ensure(config: Path, requirements: list[Path], tc: Toolchain) -> Site:
         write_lock(lock, requirements)
     locked = read_lock_all(lock, requirements)
     assert locked is not None
-    return ensure_site([d for d in locked.dists if not d.is_native], tc, locked.build)
+    return ensure_site(locked.static_dists(), tc, locked.build)

@@ -273,3 +273,15 @@ def test_the_native_site_is_the_wheels_compiled_to_pyc(toolchain, tmp_path) -> N
 
     code = marshal.loads(files[f"{native.SITE}/blinky/__init__.pyc"][16:])
     assert code.co_filename == f"/{native.SITE}/blinky/__init__.py"
+
+
+def test_a_package_only_a_native_service_needs_is_not_built_for_the_static_binary() -> None:
+    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl",
+                      "aa")
+    pillow = pypi.Dist("pillow", "11.1.0", "pillow-11.1.0.tar.gz", "bb")
+    serial = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "cc")
+    lock = pypi.Lock([numpy, pillow, serial], {},
+                     {"native.txt": ["numpy", "pillow", "pyserial"],
+                      "requirements.txt": ["pyserial"]}, {})
+    assert lock.static_dists() == [serial]
+    assert pypi.Lock([numpy, pillow, serial], {}, {}, {}).static_dists() == [pillow, serial]

@@ -1,5 +1,5 @@
-"""The native runtime: numpy (built with meson-python) and orjson (Rust), from the index's aarch64
-wheels, in Debian's python3.11. Prints "PKG <name>: ok ..." lines, then powers the board off
+"""The native runtime: numpy (built with meson-python), orjson (Rust) and pillow, from the
+index's aarch64 wheels, in Debian's python3.11. Prints "PKG <name>: ok ..." lines, then powers the board off
 once packages.py is done too (it leaves /run/packages-done). Not named numbers.py: the program folder is on the
 build's module path, where it would hide the standard library's `numbers`."""
 
@@ -36,8 +36,25 @@ def _orjson():
     return f"{text.decode()} executable={sys.executable}"
 
 
+def _pillow():
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 32), "black")
+    ImageDraw.Draw(image).rectangle((8, 8, 23, 23), fill=(255, 128, 0))
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        image.save(buffer, fmt)
+        back = Image.open(io.BytesIO(buffer.getvalue()))
+        assert back.size == (64, 32), back.size
+    assert image.getpixel((10, 10)) == (255, 128, 0)
+    return f"PNG and JPEG round trips, {len(buffer.getvalue())} bytes of JPEG"
+
+
 check("numpy", _numpy)
 check("orjson", _orjson)
+check("pillow", _pillow)
 for _ in range(600):
     if os.path.exists("/run/packages-done"):
         break
