@@ -62,7 +62,8 @@ def lock(c, config=None):
     if not cfg.requirements:
         print(f"{cfg.path}: no [[service]] has requirements; nothing to lock")
         return
-    pypi.write_lock(cfg.path.with_name(pypi.LOCK_NAME), sorted(set(cfg.requirements.values())))
+    pypi.write_lock(cfg.path.with_name(pypi.LOCK_NAME), sorted(set(cfg.requirements.values())),
+                    cfg.python.wheels)
 
 
 @task(help={"debug": "show tracebacks"})

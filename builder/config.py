@@ -8,6 +8,7 @@ file and key it came from. The init's settings are checked by the init's own par
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
-PYTHON_KEYS = ("optimize", "exclude", "compiled")
+PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
 APP_DIR = "/app"                       # services are packed as /app/<name>
 RESERVED = ("/init", CONFIG_FILE)
 EM_AARCH64 = 183
@@ -66,6 +67,7 @@ class Python:
     optimize: int = 0                          # 0 as `python3 app.py`, 1 as -O, 2 as -OO
     exclude: tuple[str, ...] = ()              # modules and packages left out of the binary
     compiled: tuple[str, ...] = ()             # modules and packages compiled to C
+    wheels: tuple[str, ...] = ()               # distributions taken as their aarch64 wheels
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,12 @@ def _python(doc: dict, source: str) -> Python:
         for module in names[key]:
             if not all(part.isidentifier() for part in module.split(".")):
                 raise _error(source, where, key, module, "expected a dotted module name")
-    return Python(optimize=optimize, **names)
+    wheels = _lines(table, "wheels", source, where)
+    for name in wheels:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+            raise _error(source, where, "wheels", name, "expected a distribution name, as pip "
+                         "spells it in requirements.txt (pillow, numpy)")
+    return Python(optimize=optimize, wheels=wheels, **names)
 
 
 def _build(doc: dict, path: Path) -> BuildConfig:

@@ -238,7 +238,7 @@ def native_services(cfg: BuildConfig, tc: Toolchain, packages: Packages,
     from builder.python import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
-    by_file = pypi.native_packages(cfg.path, requirements, tc, packages.lib)
+    by_file = pypi.native_packages(cfg.path, requirements, tc, packages.lib, cfg.python.wheels)
     chosen = {name: os.path.relpath(req, cfg.path.parent) for name, req in cfg.requirements.items()
               if name in python and os.path.relpath(req, cfg.path.parent) in by_file}
     if not chosen:
@@ -268,7 +268,7 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     from builder.python import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
-    site = pypi.ensure(cfg.path, requirements, tc)
+    site = pypi.ensure(cfg.path, requirements, tc, cfg.python.wheels)
     return Packages(lib=site.lib, ext=site.ext, names=site.packages,
                     distributions=site.distributions, include=include,
                     optimize=cfg.python.optimize, exclude=cfg.python.exclude,

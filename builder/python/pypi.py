@@ -138,15 +138,32 @@ class Lock:
         return [d for d in self.dists if d.name in wanted and not d.is_native]
 
 
-def resolve(requirements: list[Path], work: Path, base: Path) -> Lock:
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pi_wheel(name: str, version: str) -> Dist:
+    """The index's aarch64 wheel of `name==version` ([python] wheels asks for it)."""
+    wheel = next((f for f in index.files(name, version, "aarch64") if f.is_aarch64), None)
+    if wheel is None:
+        raise BuildError(f"{name} {version}: [python] wheels names it, and the index has no "
+                         "wheel of it for the Pi (aarch64, CPython 3.11)",
+                         hint="take it out of [python] wheels, or pin a version that has one")
+    return Dist(name, version, wheel.filename, wheel.sha256)
+
+
+def resolve(requirements: list[Path], work: Path, base: Path,
+            wheels: tuple[str, ...] = ()) -> Lock:
     """Resolve the requirement files together with pip, for Python 3.11 on Linux; then, for
     each package built from its sdist, its build requirements (for this machine); each file's
     packages; and for a file that needs the native runtime, the aarch64 wheels of its packages
     that would otherwise be built from their sdists."""
     work.mkdir(parents=True, exist_ok=True)
     args = [a for path in requirements for a in ("-r", str(path))]
-    dists = [d if not d.is_wheel or PURE_TAGS.search(d.filename)
-             else _for_the_pi(d.name, d.version, work)
+    chosen = {canonical(w) for w in wheels}
+    dists = [d if d.is_wheel and PURE_TAGS.search(d.filename)
+             else _pi_wheel(d.name, d.version) if canonical(d.name) in chosen
+             else d if not d.is_wheel else _for_the_pi(d.name, d.version, work)
              for d in _report(args, ", ".join(str(p) for p in requirements), work)]
     build: dict[str, list[Dist]] = {}
     for dist in dists:
@@ -173,11 +190,11 @@ def resolve(requirements: list[Path], work: Path, base: Path) -> Lock:
     return lock
 
 
-def write_lock(path: Path, requirements: list[Path]) -> list[Dist]:
+def write_lock(path: Path, requirements: list[Path], wheels: tuple[str, ...] = ()) -> list[Dist]:
     with step(f"resolving {', '.join(p.name for p in requirements)} into {path}"):
         tmp = path.with_name(f".{path.name}.work{os.getpid()}")
         try:
-            lock = resolve(requirements, tmp, path.parent)
+            lock = resolve(requirements, tmp, path.parent, wheels)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     base = path.parent
@@ -188,20 +205,24 @@ def write_lock(path: Path, requirements: list[Path]) -> list[Dist]:
             "build": {name: [asdict(d) for d in tools]
                       for name, tools in sorted(lock.build.items())},
             "files": lock.files,
-            "native": {name: asdict(d) for name, d in sorted(lock.native.items())}}
+            "native": {name: asdict(d) for name, d in sorted(lock.native.items())},
+            "wheels": sorted(canonical(w) for w in wheels)}
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path}: " + ", ".join(f"{d.name} {d.version}" for d in lock.dists))
     return lock.dists
 
 
-def read_lock(path: Path, requirements: list[Path]) -> list[Dist] | None:
+def read_lock(path: Path, requirements: list[Path],
+              wheels: tuple[str, ...] = ()) -> list[Dist] | None:
     """The locked distributions; None when there is no lock yet. A lock whose requirement files
-    changed since is an error: the build never re-resolves behind the user's back."""
-    locked = read_lock_all(path, requirements)
+    (or [python] wheels) changed since is an error: the build never re-resolves behind the
+    user's back."""
+    locked = read_lock_all(path, requirements, wheels)
     return None if locked is None else locked.dists
 
 
-def read_lock_all(path: Path, requirements: list[Path]) -> Lock | None:
+def read_lock_all(path: Path, requirements: list[Path],
+                  wheels: tuple[str, ...] = ()) -> Lock | None:
     """read_lock, with the rest of the lock (a lock written before they were locked has no
     build requirements, files or native wheels: the build machine's setuptools builds it)."""
     if not path.is_file():
@@ -214,12 +235,15 @@ def read_lock_all(path: Path, requirements: list[Path]) -> Lock | None:
                     {f: list(names) for f, names in body.get("files", {}).items()},
                     {name: Dist(**d) for name, d in body.get("native", {}).items()})
         locked = body["requirements"]
+        locked_wheels = list(body.get("wheels", []))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BuildError(f"{path}: not a pinit lock file ({exc})",
                          hint="delete it and build again, or run `invoke lock`") from exc
     now = {os.path.relpath(f, path.parent): h for f, h in _req_digest(requirements).items()}
-    if now != locked:
-        changed = sorted(set(now) ^ set(locked) | {k for k in now if locked.get(k) != now[k]})
+    changed = sorted(set(now) ^ set(locked) | {k for k in now if locked.get(k) != now[k]})
+    if sorted(canonical(w) for w in wheels) != locked_wheels:
+        changed.append("[python] wheels")
+    if changed:
         raise BuildError(f"{path}: {', '.join(changed)} changed since the lock was written",
                          hint=f"run `invoke lock --config {path.with_name('pinit.toml')}` "
                               "to resolve the requirements again")
@@ -370,12 +394,12 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
                 distributions)
 
 
-def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: Path
-                    ) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
+def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: Path,
+                    wheels: tuple[str, ...] = ()) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
     """For each requirements file whose services run in the native runtime (relative to the
     lock): its wheels, fetched (pure ones and the aarch64 ones), and its packages that come
     from the static site's Python files (built from an sdist, no aarch64 wheel: pure there)."""
-    lock = read_lock_all(config.with_name(LOCK_NAME), requirements)
+    lock = read_lock_all(config.with_name(LOCK_NAME), requirements, wheels)
     if lock is None:
         return {}
     by_name = {d.name: d for d in lock.dists}
@@ -383,20 +407,21 @@ def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: 
     for file in sorted(lock.native_files()):
         dists = [lock.native.get(name, by_name[name]) for name in lock.files[file]
                  if name in by_name]
-        wheels = [fetch(d, tc.cache) for d in dists if d.is_wheel]
+        files = [fetch(d, tc.cache) for d in dists if d.is_wheel]
         pure = [d for d in dists if not d.is_wheel]
         for d in pure:
             log(f"warning: {d.name} {d.version}: no aarch64 wheel for the native runtime; "
                 "its Python files only (as built from its sdist without compiled code)")
-        out[file] = (wheels, tuple(sorted(name for d in pure for name in _top_level(d, lib))))
+        out[file] = (files, tuple(sorted(name for d in pure for name in _top_level(d, lib))))
     return out
 
 
-def ensure(config: Path, requirements: list[Path], tc: Toolchain) -> Site:
+def ensure(config: Path, requirements: list[Path], tc: Toolchain,
+           wheels: tuple[str, ...] = ()) -> Site:
     """The lock beside `config` (written when there is none yet) made ready for the binary."""
     lock = config.with_name(LOCK_NAME)
-    if read_lock_all(lock, requirements) is None:
-        write_lock(lock, requirements)
-    locked = read_lock_all(lock, requirements)
+    if read_lock_all(lock, requirements, wheels) is None:
+        write_lock(lock, requirements, wheels)
+    locked = read_lock_all(lock, requirements, wheels)
     assert locked is not None
     return ensure_site(locked.static_dists(), tc, locked.build)

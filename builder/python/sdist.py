@@ -146,8 +146,9 @@ def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Pa
     if proc.returncode != 0 or not recorded.is_file():
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise BuildError(f"{what}: its setuptools build failed on this machine: {last}",
-                         hint=f"its build requirements are {', '.join(system.requires)}; "
-                              "the lock pins them (`invoke lock` to resolve again)")
+                         hint=f"its build requirements are {', '.join(system.requires)} (the "
+                              "lock pins them); to use the index's aarch64 wheel instead, name "
+                              "it in [python] wheels (docs/config.md)")
     modules: dict[str, dict[str, object]] = {}
     for ext in json.loads(recorded.read_text()):
         ext_name = ext["name"]
@@ -236,8 +237,9 @@ def _compile(what: str, cmd: list[str]) -> None:
         errors = [ln for ln in stderr.splitlines() if "error" in ln] or \
             stderr.strip().splitlines() or ["no output"]
         raise BuildError(f"{what}: its C extension does not compile for aarch64: {errors[0]}",
-                         hint="it may need a library or header the sysroot lacks "
-                              "(toolchain/packages.py SYSROOT), or not build on Linux/arm64")
+                         hint="it may need a library or header the sysroot lacks; to use the "
+                              "index's aarch64 wheel instead, name it in [python] wheels "
+                              "(docs/config.md)")
 
 
 # --- is an extension optional? ------------------------------------------------------------------

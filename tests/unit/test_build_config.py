@@ -284,3 +284,16 @@ def test_network_and_time_tables_turn_them_on_with_defaults(tmp_path: Path) -> N
 def test_network_and_time_errors_are_one_line_with_where(tmp_path: Path, text: str,
                                                          expected: str) -> None:
     assert expected in str(error_of(tmp_path, text))
+
+
+def test_python_table_names_modules_and_distributions(tmp_path: Path) -> None:
+    cfg = load_build_config(project(tmp_path, SERVICE + '[python]\noptimize = 2\n'
+                                    'exclude = ["unicodedata"]\ncompiled = ["json.decoder"]\n'
+                                    'wheels = ["pillow", "Pillow-SIMD"]\n'))
+    assert cfg.python.optimize == 2 and cfg.python.exclude == ("unicodedata",)
+    assert cfg.python.compiled == ("json.decoder",)
+    assert cfg.python.wheels == ("pillow", "Pillow-SIMD")
+    err = error_of(tmp_path, SERVICE + '[python]\nwheels = ["pillow>=11"]\n')
+    assert "[python]" in str(err) and "expected a distribution name" in str(err)
+    err = error_of(tmp_path, SERVICE + '[python]\nexclude = ["not a module"]\n')
+    assert "expected a dotted module name" in str(err)

@@ -285,3 +285,22 @@ def test_a_package_only_a_native_service_needs_is_not_built_for_the_static_binar
                       "requirements.txt": ["pyserial"]}, {})
     assert lock.static_dists() == [serial]
     assert pypi.Lock([numpy, pillow, serial], {}, {}, {}).static_dists() == [pillow, serial]
+
+
+def test_python_wheels_takes_a_package_as_its_pi_wheel_and_a_change_needs_a_new_lock(
+        monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(index, "files", lambda name, version, machine="": [PI_WHEEL] if machine
+                        else [HOST_WHEEL])
+    assert pypi._pi_wheel("fast", "1.0").filename == PI_WHEEL.filename
+    monkeypatch.setattr(index, "files", lambda name, version, machine="": [])
+    with pytest.raises(BuildError, match=r"^fast 1.0: \[python\] wheels names it, and the index "
+                                         r"has no wheel of it for the Pi"):
+        pypi._pi_wheel("fast", "1.0")
+    req = tmp_path / "requirements.txt"
+    req.write_text("fast==1.0\n")
+    lock = tmp_path / pypi.LOCK_NAME
+    lock.write_text(json.dumps({"format": 1, "requirements": {
+        "requirements.txt": pypi.sha256_of(req)}, "distributions": [], "wheels": ["fast"]}))
+    assert pypi.read_lock(lock, [req], ("Fast",)) == []
+    with pytest.raises(BuildError, match=r"\[python\] wheels changed since the lock"):
+        pypi.read_lock(lock, [req], ())
