@@ -187,11 +187,29 @@ def _pure_backend(what: str, src: Path, lib: Path,
     return {}
 
 
+# The kernel's headers (linux-libc-dev, in the locked sysroot) as the cross compiler's own
+# folder would give them: it searches its older copy (linux-libc-dev-arm64-cross) before the
+# sysroot, so a package generating code from the sysroot's <linux/input.h> (evdev) would not
+# compile. They use no #include_next: first on the path for C and C++ alike.
+KERNEL_HEADERS = ("linux", "asm-generic", "misc", "mtd", "rdma", "scsi", "sound", "video", "xen")
+
+
+def kernel_headers(tc: Toolchain, where: Path) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    for name in KERNEL_HEADERS:
+        if (tc.sysroot / "usr/include" / name).is_dir() and not (where / name).exists():
+            (where / name).symlink_to(tc.sysroot / "usr/include" / name)
+    if not (where / "asm").exists():
+        (where / "asm").symlink_to(tc.sysroot / "usr/include/aarch64-linux-gnu/asm")
+    return where
+
+
 def _jobs(what: str, ext: dict, src: Path, obj: Path, tc: Toolchain,
           env: dict[str, str]) -> list[list[str]]:
     name = ext["name"]
     leaf = name.rsplit(".", 1)[-1]
-    flags = [f"--sysroot={tc.sysroot}", "-Os", "-fwrapv", "-ffunction-sections",
+    flags = [f"--sysroot={tc.sysroot}", "-isystem", str(kernel_headers(tc, src.parent / "kernel")),
+             "-Os", "-fwrapv", "-ffunction-sections",
              "-fdata-sections", "-DNDEBUG", f"-DPyInit_{leaf}={_init_symbol(name)}",
              f"-I{tc.sysroot}/usr/include/python3.11",
              f"-I{tc.sysroot}/usr/include/aarch64-linux-gnu/python3.11"]

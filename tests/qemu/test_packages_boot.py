@@ -7,7 +7,8 @@ with its committed pinit.lock. What it proves, in one build and one boot:
 - C extensions built from their sdists with their own locked build requirements: Cython
   (msgpack), aiohttp's HTTP parser and websocket reader, a package's relative import of its own extension (markupsafe's `_speedups`), C++
   (greenlet, sqlalchemy's dependency), psutil (whose Nuitka configuration imports it on the
-  build machine);
+  build machine), evdev (generating its event codes from the sysroot's kernel headers; the
+  power button of -M virt, a gpio-keys input device, read through /dev/input);
 - single-file modules (six, typing_extensions), with no package-data request;
 - the native runtime (builder/python/native.py) for what the Pi can have only as binary
   wheels: numpy (meson-python) and orjson (Rust), in a second service, with pillow (its
@@ -34,7 +35,7 @@ APP = REPO / "tests" / "apps" / "packages"
 CHECKS = ("flask+requests", "markupsafe", "pyyaml", "msgpack", "websockets", "aiohttp",
           "paho-mqtt",
           "sqlalchemy", "python-dateutil", "six+typing_extensions", "psutil", "smbus2",
-          "gpiozero", "numpy", "orjson", "pillow")
+          "gpiozero", "evdev", "numpy", "orjson", "pillow")
 
 
 def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_path) -> None:

@@ -273,6 +273,21 @@ def _():
     return f"mock LED on, button pressed; /dev/gpiochip0 {os.path.exists('/dev/gpiochip0')}"
 
 
+@check("evdev")
+def _():
+    import evdev
+    from evdev import ecodes
+
+    devices = [evdev.InputDevice(path) for path in evdev.list_devices()]
+    keys = {d.name: d for d in devices}
+    assert "gpio-keys" in keys, sorted(keys)
+    device = keys["gpio-keys"]
+    capabilities = device.capabilities()
+    assert ecodes.KEY_POWER in capabilities[ecodes.EV_KEY], capabilities
+    device.close()
+    return f"{device.path} {device.name}: EV_KEY KEY_POWER"
+
+
 failed = [name for name, ok in RESULTS.items() if not ok]
 print(f"PKG done: {len(RESULTS) - len(failed)} ok, {len(failed)} failed {' '.join(failed)}",
       flush=True)
