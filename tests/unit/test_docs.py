@@ -11,6 +11,7 @@ import pytest
 from invoke import Collection, FilesystemLoader
 
 from hostkit.paths import REPO
+from tests.pynames import defined
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 PACKAGES = ("init", "builder", "toolchain", "hostkit")
@@ -52,18 +53,7 @@ def repo_paths(doc: Path) -> list[str]:
 
 @cache
 def top_names(module: Path) -> set[str]:
-    tree = ast.parse(module.read_text())
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    return names
+    return defined(ast.parse(module.read_text()).body)
 
 
 def resolves(dotted: str) -> bool:

@@ -125,23 +125,12 @@ def test_every_nuitka_internal_the_patches_use_exists() -> None:
     import ast
     import importlib.util
 
+    from tests.pynames import defined
+
     def parsed(module: str) -> ast.Module:
         spec = importlib.util.find_spec(module)
         assert spec is not None and spec.origin, module
         return ast.parse(Path(spec.origin).read_text())
-
-    def defined(body: list[ast.stmt]) -> set[str]:
-        names: set[str] = set()
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Assign):
-                names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                names.add(node.target.id)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                names |= {alias.asname or alias.name for alias in node.names}
-        return names
 
     tree = parsed("toolchain.nuitka_patches")
     used = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
