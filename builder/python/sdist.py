@@ -138,8 +138,8 @@ def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Pa
     if not system.replayable:
         raise BuildError(f"{what}: its build backend {system.backend} cannot be built for the Pi "
                          "yet (pinit replays setuptools builds)",
-                         hint="pin a version built with setuptools, or use a pure-Python "
-                              "alternative")
+                         hint="pin a version built with setuptools or one with an aarch64 "
+                              "wheel on the index, or use a pure-Python alternative")
     recorded = work / "extensions.json"
     proc = run([sys.executable, "-c", RECORDER, recorded, lib, work / "tmp"], cwd=src, env=env,
                capture=True, quiet=True, check=False)
