@@ -302,6 +302,19 @@ def _data_files(folder: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+def check_no_shadowing(paths: tuple[Path, ...]) -> None:
+    """The services' folders are on the build's module path: a file there named like a module
+    of the standard library (numbers.py, queue.py) would stand in for it, in every service
+    and in the build itself. Refused, with the file named."""
+    for folder in paths:
+        for path in sorted(folder.glob("*.py")):
+            if path.stem in sys.stdlib_module_names:
+                raise BuildError(f"{path}: named like the standard library's `{path.stem}` "
+                                 "module, in a service's folder: it would hide that module "
+                                 "from every service",
+                                 hint="rename the file (and its imports)")
+
+
 def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
                     packages: Packages = Packages()) -> Appliance:
     """One multi-call executable: the init and every Python service (name → .py file or package
@@ -339,6 +352,7 @@ def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, pack
             entry.write_bytes(program.read_bytes())
         entries.append(entry)
     paths = tuple(sorted({p.parent for p in services.values()}))
+    check_no_shadowing(paths)
     dist = work / "pinit_main_0.dist"
     shutil.rmtree(dist, ignore_errors=True)
     compile_python(entries, out, tc, name="init", work=work,
