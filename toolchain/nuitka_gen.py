@@ -125,6 +125,10 @@ def early_header() -> str:
     return early.c_header()
 
 
+# The standard library's pure-Python copies of C modules every binary that imports them links,
+# by the module that falls back to them: a program importing one by name still gets it.
+C_FALLBACKS = {"_pydecimal": ("decimal",)}
+
 # Builtin modules that import another builtin from C (a capsule), which no import graph shows.
 BUILTIN_REQUIRES = {"_elementtree": ("pyexpat",), "_ssl": ("_socket",)}
 
@@ -187,9 +191,25 @@ def dispatcher_py(programs: list[tuple[str, str]], sysconfigdata: str = "") -> s
 # of their modules by name still gets that module, as any other.
 NEVER_WHOLE = frozenset(("test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo",
                          "lib2to3", "ensurepip"))
-# ...and packages every program's start-up touches whose submodules are always imported by
-# their full names (importlib.metadata, importlib.resources): as imported, not whole.
-NOT_EXPANDED = frozenset(("importlib",))
+# The standard library's packages come as their import graph says (every import statement,
+# inside functions too), but these, which look their own modules up by a name computed at run
+# time: codecs by encoding name, dbm's back ends by the file's type (dbm.whichdb), SAX parsers
+# by name (xml.sax.make_parser), DOM implementations by name (xml.dom.getDOMImplementation),
+# and sqlite3.dump, which sqlite3's C imports. A whole stdlib package would cascade: urllib
+# whole is urllib.robotparser, http whole is http.server and argparse, logging whole is
+# logging.config and, through it, smtplib and socketserver.
+WHOLE_STDLIB = frozenset(("encodings", "dbm", "xml.sax", "xml.dom", "sqlite3"))
+
+
+def in_stdlib(filename: str) -> bool:
+    """`filename` is a file of the standard library (of the Python running Nuitka: Debian's
+    3.11.2, the target's), not of a distribution installed beside it."""
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"] + os.sep
+    path = os.path.join(os.path.abspath(filename), "")   # a package's is its folder
+    return path.startswith(stdlib) and not path[len(stdlib):].startswith(
+        ("site-packages" + os.sep, "dist-packages" + os.sep))
 
 
 def submodules(name: str, init_file: str) -> list[str]:
@@ -207,3 +227,48 @@ def submodules(name: str, init_file: str) -> list[str]:
         if sub.isidentifier() and sub not in NEVER_WHOLE:
             found.append(f"{name}.{sub}")
     return found
+
+
+def archive_symbols(path: str) -> list[str]:
+    """The global symbols an `ar` archive defines, from its GNU symbol index (the first member,
+    named "/": a big-endian count, that many member offsets, then the names)."""
+    with open(path, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise ValueError(f"{path}: not an ar archive")
+        header = f.read(60)
+        if header[:16].strip() != b"/":
+            return []
+        index = f.read(int(header[48:58]))
+    count = int.from_bytes(index[:4], "big")
+    return [name.decode() for name in index[4 + 4 * count:].split(b"\0")[:count]]
+
+
+def pythonapi_c(symbols: list[str]) -> str:
+    """ctypes.pythonapi in a static binary: ctypes looks the C API up with dlsym in the program
+    itself (PyDLL(None)), but a static program has no dynamic symbol table. The link wraps
+    dlsym (-Wl,--wrap=dlsym): a name dlsym does not find is looked up in this table of
+    libpython's symbols. Weak references: the table pulls nothing into the link, and a part of
+    libpython the binary does not link is missing, as dlsym would say."""
+    names = sorted({n for n in symbols if n.startswith(("Py", "_Py")) and n.isidentifier()})
+    lines = ["#include <dlfcn.h>", "#include <stdlib.h>", "#include <string.h>", ""]
+    lines += [f"extern char {n}[] __attribute__((weak));" for n in names]
+    lines += ["", "struct pinit_api { const char *name; const void *address; };",
+              "static const struct pinit_api pinit_api[] = {"]
+    lines += [f'    {{"{n}", {n}}},' for n in names]
+    lines += ['    {"", 0}', "};", "",
+              "static int pinit_api_cmp(const void *key, const void *entry) {",
+              "    return strcmp((const char *)key, ((const struct pinit_api *)entry)->name);",
+              "}", "",
+              "void *__real_dlsym(void *handle, const char *name);",
+              "void *__wrap_dlsym(void *handle, const char *name) {",
+              "    void *found = __real_dlsym(handle, name);",
+              "    if (found != NULL || name == NULL)",
+              "        return found;",
+              "    const struct pinit_api *entry = bsearch(name, pinit_api, "
+              f"{len(names)}, sizeof *entry, pinit_api_cmp);",
+              "    if (entry == NULL || entry->address == NULL)",
+              "        return NULL;   /* dlerror() still says why */",
+              "    dlerror();",
+              "    return (void *)entry->address;",
+              "}", ""]
+    return "\n".join(lines)

@@ -20,7 +20,8 @@ every line of STARTUP_PATCHES still exists in the installed one.
 - Nuitka embeds ~270 stdlib modules whether used or not: `trim_stdlib` keeps the interpreter's
   start-up set (STARTUP_MODULES) and what the program imports.
 - `multicall_main`: the multi-call binary's dispatcher is pinit's (toolchain/nuitka_gen.py).
-- Read, not replaced: the import graph of the compiled modules (`imported_modules`,
+- Read, not replaced: the command line's includes (`included_modules`), the import graph of
+  the compiled modules (`imported_modules`,
   `embedded_modules`), Nuitka's trigger modules and the other plugins' views.
 
 toolchain/nuitka_plugin.py calls these from its hooks; of the rest of pinit only the tests
@@ -53,8 +54,8 @@ def retarget(sysroot: str, libpython: str | None = None) -> None:
     import nuitka.PythonVersions as PythonVersions
     import nuitka.utils.StaticLibraries as StaticLibraries
 
-    lib, include = sysroot_paths(sysroot)
-    lib = libpython or lib
+    paths = sysroot_paths(sysroot)
+    lib, include = libpython or paths.libpython, paths.include
     for path in (lib, include):
         if not os.path.exists(path):
             sys.exit(f"pinit nuitka plugin: {path} missing; run `invoke toolchain`")
@@ -327,6 +328,13 @@ def embedded_modules() -> set[str]:
     from nuitka.ModuleRegistry import getDoneModules
 
     return {m.getFullName().asString() for m in getDoneModules()}
+
+
+def included_modules() -> frozenset[str]:
+    """The modules the command line includes (`--include-module`: a service's `include`)."""
+    from nuitka.options.Options import getMustIncludeModules
+
+    return frozenset(getMustIncludeModules())
 
 
 def is_trigger_module(name: str) -> bool:

@@ -9,6 +9,7 @@ target Python, the marks the binary carries for its table of builtins, and the C
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 # The exact Nuitka pinit is written for (pyproject.toml pins the same): toolchain/nuitka_patches.py
 # replaces its internals, and is reviewed on every change of this pin.
@@ -32,11 +33,20 @@ INITTAB_MARK = "pinit-inittab:"
 REFUSED_MARK = "pinit-refused:"
 
 
-def sysroot_paths(sysroot: str) -> tuple[str, str]:
-    """The target's static libpython and its Python.h folder, in the arm64 sysroot."""
-    lib = os.path.join(sysroot, "usr/lib/aarch64-linux-gnu", f"libpython{PYTHON_ABI}.a")
-    include = os.path.join(sysroot, "usr/include", f"python{PYTHON_ABI}")
-    return lib, include
+class SysrootPython(NamedTuple):
+    """Where the arm64 sysroot keeps the target's Python: one owner for every user."""
+    libpython: str   # the static libpython
+    include: str     # Python.h's folder
+    config: str      # config-3.11-aarch64-linux-gnu: config.c (the inittab), the PIC archive
+
+
+def sysroot_paths(sysroot: str | os.PathLike[str]) -> SysrootPython:
+    root = os.fspath(sysroot)
+    return SysrootPython(
+        libpython=os.path.join(root, "usr/lib/aarch64-linux-gnu", f"libpython{PYTHON_ABI}.a"),
+        include=os.path.join(root, "usr/include", f"python{PYTHON_ABI}"),
+        config=os.path.join(root, f"usr/lib/python{PYTHON_ABI}",
+                            f"config-{PYTHON_ABI}-aarch64-linux-gnu"))
 
 
 # The environment settings, name → meaning. Lists are comma-separated unless said otherwise.

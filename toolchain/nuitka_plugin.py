@@ -29,11 +29,15 @@ from nuitka.plugins.PluginBase import NuitkaPluginBase
 
 from toolchain.nuitka_gen import (
     BUILTIN_REQUIRES,
+    C_FALLBACKS,
     NEVER_WHOLE,
-    NOT_EXPANDED,
     SYSCONFIGDATA_MODULE,
+    WHOLE_STDLIB,
+    archive_symbols,
     early_header,
+    in_stdlib,
     inittab_c,
+    pythonapi_c,
     refused_c,
     refused_symbol,
     stdlib_imports,
@@ -43,6 +47,7 @@ from toolchain.nuitka_patches import (
     check_nuitka,
     embedded_modules,
     imported_modules,
+    included_modules,
     is_trigger_module,
     multicall_main,
     others_decide,
@@ -70,7 +75,12 @@ from toolchain.nuitka_pin import (
     PINIT_WHOLE,
     PROLOGUE_C,
     PYTHON_ABI,
+    sysroot_paths,
 )
+
+# The repository (this file is its toolchain/nuitka_plugin.py): on the build's PYTHONPATH for
+# the plugin's own imports and the init package.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _env(name: str) -> str:
@@ -101,6 +111,11 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.exclude = _names(PINIT_EXCLUDE)
         self.compiled = _names(PINIT_COMPILED)
         self.whole = os.environ.get(PINIT_WHOLE) == "1"
+        # The build's own path: PYTHONPATH less the repository, and the repository's `init`.
+        self.roots = tuple(os.path.join(os.path.abspath(p), "") for p in (
+            *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+              if p and os.path.abspath(p) != REPO_ROOT), os.path.join(REPO_ROOT, "init")))
+        self.host_only: set[str] = set()
         self.sysconfigdata = os.environ.get(PINIT_SYSCONFIGDATA, "")
         # The program names, in the order of the mains (multi-call binary).
         self.programs = os.environ.get(PINIT_PROGRAMS, "").split(",")
@@ -119,6 +134,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                           for d, m in zip(self.ext_dirs, self.manifests, strict=True)
                           if "libpython" in m), None)
         retarget(self.sysroot, libpython)
+        self.libpython = libpython or sysroot_paths(self.sysroot).libpython
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
         package_builtins_by_name(frozenset(self.ext_modules))
         tolerate_host_imports()
@@ -134,6 +150,13 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def leaves_out(self, name: str) -> bool:
         """PINIT_LEFT_OUT names `name`, or is "*" (build/init: its code is pinit's own, tested)."""
         return name in self.left_out or "*" in self.left_out
+
+    def on_target_path(self, filename: str) -> bool:
+        """`filename` is in the standard library or in a folder of the build's own path (the
+        services' folders and site, the init package), not only beside the Python running
+        Nuitka."""
+        path = os.path.join(os.path.abspath(filename), "")   # a package's is its folder
+        return in_stdlib(path) or any(path.startswith(root) for root in self.roots)
 
     @staticmethod
     def within(name: str, names: frozenset[str]) -> bool:
@@ -178,8 +201,9 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             yield SYSCONFIGDATA_MODULE
         filename = module.getCompileTimeFilename()  # type: ignore[attr-defined]
         if not filename or os.path.basename(filename) != "__init__.py" \
-                or name in NOT_EXPANDED or name.split(".")[0] == "init" or self.excluded(name) \
-                or name.rpartition(".")[2] in NEVER_WHOLE:
+                or name.split(".")[0] == "init" or self.excluded(name) \
+                or name.rpartition(".")[2] in NEVER_WHOLE \
+                or (in_stdlib(filename) and name not in WHOLE_STDLIB):
             return
         for sub in submodules(name, filename):
             if not self.excluded(sub):
@@ -193,6 +217,16 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         followed as usual (Nuitka decides per importer)."""
         if self.excluded(str(module_name)):
             return False, "pinit: the pinit.toml excludes it"
+        if using_module_name is not None and module_kind == "py" and module_filename \
+                and not self.on_target_path(module_filename):
+            # Found only beside the Python running Nuitka (its venv's setuptools puts its
+            # vendored packages on sys.path): not the appliance's. urllib3's optional
+            # `from backports import zstd` found setuptools' copy of backports.tarfile.
+            self.host_only.add(str(module_name))
+            return False, "pinit: only the build machine's Python has it"
+        if str(using_module_name) in C_FALLBACKS.get(str(module_name), ()) \
+                and str(module_name) not in included_modules():
+            return False, "pinit: a pure-Python fallback for a C module the binary links"
         if using_module_name is None or not self.leaves_out(str(module_name)) \
                 or module_kind != "py":
             return None   # C modules: decided from the import graph (getExtraCodeFiles)
@@ -204,8 +238,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def getExtraCodeFiles(self) -> dict[str, str]:
         backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
-        config_c = os.path.join(self.sysroot, "usr/lib/python3.11/config-3.11-aarch64-linux-gnu",
-                                "config.c")
+        config_c = os.path.join(sysroot_paths(self.sysroot).config, "config.c")
         imported, lazy = imported_modules()
         # Only the modules the build names may be left out: a function may be called while its
         # module is imported (hashlib's sha and blake2 constructors), or by what the program
@@ -230,6 +263,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             if name in (self.optional | set(self.ext_modules)) - kept - wanted - self.drop
             or (name not in embedded and name not in self.ext_modules
                 and stdlib_imports(name) is not None)})
+        reasons.update({name: "found only in the build machine's Python, not in the "
+                              "services' requirements" for name in self.host_only})
         reasons.update({name: "the appliance's pinit.toml excludes it ([python] exclude)"
                         for name in excluded
                         if name in self.optional | set(self.ext_modules) | set(self.not_built)})
@@ -250,6 +285,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             "pinit_boot.c": early_header() + f'#include "{PROLOGUE_C}"\n',
             "pinit_inittab.c": inittab,
             "pinit_refused.c": refused_c(reasons),
+            "pinit_pythonapi.c": pythonapi_c(
+                archive_symbols(self.libpython) if "_ctypes" in self.linked else []),
             # Included by absolute path so their sibling #includes resolve.
             "pinit_sys.c": f'#include "{module}"\n',
             "pinit_cffi_backend.c": f'#include "{backend}"\n',

@@ -100,7 +100,7 @@ def check_host_python() -> None:
 
 
 def check_sysroot_python(tc: Toolchain) -> None:
-    header = tc.sysroot / "usr/include/python3.11/patchlevel.h"
+    header = Path(pin.sysroot_paths(tc.sysroot).include) / "patchlevel.h"
     version = ".".join(map(str, TARGET_PYTHON))
     if not header.is_file() or f'#define PY_VERSION              "{version}"' not in header.read_text():
         raise BuildError(f"{header}: not the arm64 Python {version} headers",
@@ -155,7 +155,8 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         "CC": CROSS_CC,
         "CFLAGS": " ".join((f"--sysroot={sysroot}", "-Os", "-ffunction-sections",
                             "-fdata-sections", *pyext.NO_UNWIND)),
-        "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections",
+        # --wrap=dlsym: ctypes.pythonapi's look-ups (toolchain/nuitka_gen.py pythonapi_c).
+        "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections -Wl,--wrap=dlsym",
         pin.PINIT_SYSROOT: sysroot,
         pin.PINIT_GEN_DIR: str(gen),
         pin.PINIT_CFFI_SRC: str(tc.cffi_src),
@@ -169,6 +170,10 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         pin.PINIT_COMPILED: ",".join((*INIT_COMPILED, *compiled)),
         pin.PINIT_WHOLE: "1" if whole else "",
         pin.PINIT_SYSCONFIGDATA: sysconfigdata,
+        # Bytecode without column tables (as `python3 -X no_debug_ranges`): a traceback names
+        # file, line and source line but draws no ^^^ under the failing expression. Column
+        # tables compress poorly: they are a quarter of the gzipped bytecode.
+        "PYTHONNODEBUGRANGES": "1",
         "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
     })
     cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",

@@ -39,6 +39,7 @@ from pathlib import Path
 from hostkit.errors import BuildError
 from hostkit.output import atomic_output, write_atomic
 from hostkit.run import log, run, step
+from toolchain.nuitka_pin import sysroot_paths
 from toolchain.provision import Toolchain
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
@@ -138,7 +139,7 @@ def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
 # ---- libpython, for size.
 
 def debian_libpython(tc: Toolchain) -> Path:
-    return tc.sysroot / "usr/lib/python3.11/config-3.11-aarch64-linux-gnu" / LIBPYTHON
+    return Path(sysroot_paths(tc.sysroot).config) / LIBPYTHON
 
 
 # The compiler and the parser: run only by compile(), eval() and exec() of source text, never

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hostkit.errors import BuildError
 from hostkit.run import log, run
+from toolchain.nuitka_pin import sysroot_paths
 from toolchain.provision import Toolchain
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
@@ -211,7 +212,7 @@ def _jobs(what: str, ext: dict, src: Path, obj: Path, tc: Toolchain,
     flags = [f"--sysroot={tc.sysroot}", "-isystem", str(kernel_headers(tc, src.parent / "kernel")),
              "-Os", "-fwrapv", "-ffunction-sections",
              "-fdata-sections", "-DNDEBUG", f"-DPyInit_{leaf}={_init_symbol(name)}",
-             f"-I{tc.sysroot}/usr/include/python3.11",
+             f"-I{sysroot_paths(tc.sysroot).include}",
              f"-I{tc.sysroot}/usr/include/aarch64-linux-gnu/python3.11"]
     flags += [f"-I{src / d}" for d in ext["include_dirs"]]
     flags += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in ext["define_macros"]]

@@ -8,6 +8,8 @@ a tiny static C program that prints its CLOCK_BOOTTIME, PID 1's VmRSS, then powe
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import gzip
 import json
@@ -15,10 +17,12 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.formats import bootfs, compress, cpio
+from builder.qemu import harness
 from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
@@ -84,6 +88,28 @@ def sizes(path: Path) -> dict[str, int]:
     return out
 
 
+@contextlib.contextmanager
+def cold(work: Path) -> Iterator[None]:
+    """A build with nothing compiled before: an empty Nuitka cache in `work`, ccache off."""
+    saved = {k: os.environ.get(k) for k in ("CCACHE_DISABLE", "NUITKA_CACHE_DIR")}
+    try:
+        os.environ["CCACHE_DISABLE"] = "1"
+        os.environ["NUITKA_CACHE_DIR"] = str(work / "nuitka-cache")
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def edit(source: Path) -> None:
+    """The warm build's one change: a line appended to `source`."""
+    with source.open("a") as f:
+        f.write(f"\n_BENCH_EDIT = {time.time_ns()}\n")
+
+
 def build_times(tc: Toolchain, work: Path) -> dict[str, float]:
     """Cold (empty Nuitka cache, ccache off) then warm after editing one init file."""
     from builder.python.compile import INIT_ENTRY, compile_python
@@ -95,24 +121,73 @@ def build_times(tc: Toolchain, work: Path) -> dict[str, float]:
     entry.parent.mkdir(parents=True, exist_ok=True)
     entry.write_text(INIT_ENTRY)
     out = work / "init"
-    saved = {k: os.environ.get(k) for k in ("CCACHE_DISABLE", "NUITKA_CACHE_DIR")}
-    try:
-        os.environ["CCACHE_DISABLE"] = "1"
-        os.environ["NUITKA_CACHE_DIR"] = str(work / "nuitka-cache")
+    with cold(work):
         start = time.monotonic()
         compile_python(entry, out, tc, name="init", pythonpath=(src,), work=work / "nuitka")
-        cold = time.monotonic() - start
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    with (src / "init" / "main.py").open("a") as f:
-        f.write(f"\n_BENCH_EDIT = {time.time_ns()}\n")
+        cold_s = time.monotonic() - start
+    edit(src / "init" / "main.py")
     start = time.monotonic()
     compile_python(entry, out, tc, name="init", pythonpath=(src,), work=work / "nuitka")
-    return {"cold_s": round(cold, 1), "warm_after_edit_s": round(time.monotonic() - start, 1)}
+    return {"cold_s": round(cold_s, 1), "warm_after_edit_s": round(time.monotonic() - start, 1)}
+
+
+# The requests appliance: requests and its dependencies from the pip index, and a GET to a
+# server the service starts in the guest.
+REQUESTS_APP = """\
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import requests
+
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"pinit")
+
+
+server = HTTPServer(("127.0.0.1", 0), Hello)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+reply = requests.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=10)
+print(f"BENCH GET {reply.status_code} {reply.text}", flush=True)
+"""
+
+
+def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, object]:
+    """Size, cold and warm build time of the requests appliance, and its GET in QEMU. Cold: no
+    compiled appliance, built site or Nuitka cache, ccache off (the pip index's downloads and
+    the toolchain stay, as on a machine that has built anything before)."""
+    from builder import image
+
+    shutil.rmtree(work, ignore_errors=True)
+    folder = work / "app"
+    folder.mkdir(parents=True)
+    (folder / "app.py").write_text(REQUESTS_APP)
+    (folder / "requirements.txt").write_text(REQUESTS + "\n")
+    (folder / "pinit.toml").write_text(
+        '[init]\non_failure = "poweroff"\n[[service]]\nname = "get"\nexec = "app.py"\n'
+        'requirements = "requirements.txt"\nrestart = "never"\n')
+    cache = work / "cache"   # the toolchain's cache less what a build makes
+    cache.mkdir()
+    for entry in tc.cache.iterdir():
+        if not entry.name.startswith(("apps", "site-", "native-")):
+            (cache / entry.name).symlink_to(entry)
+    fresh = dataclasses.replace(tc, cache=cache)
+    with cold(work):
+        start = time.monotonic()
+        built = image.build(folder / "pinit.toml", work / "out", init, fresh)
+        cold_s = time.monotonic() - start
+    edit(folder / "app.py")
+    start = time.monotonic()
+    built = image.build(folder / "pinit.toml", work / "out", init, fresh)
+    warm_s = time.monotonic() - start
+    with harness.plan(built.boot) as plan:
+        booted = harness.run(plan, expect=["BENCH GET 200 pinit"], timeout=120,
+                             log=work / "boot.log")
+    return {"gzip": built.initramfs_size, "cold_s": round(cold_s, 1),
+            "warm_after_edit_s": round(warm_s, 1), "get_ok": booted.ok}
 
 
 def bench_app(tc: Toolchain, work: Path) -> Path:
@@ -271,6 +346,11 @@ def table(report: dict) -> str:
     if "build" in report:
         lines.append(f"\nbuild-init: cold {report['build']['cold_s']} s, warm after editing one "
                      f"init file {report['build']['warm_after_edit_s']} s")
+    if "requests_appliance" in report:
+        r = report["requests_appliance"]
+        lines.append(f"\nthe requests appliance ({REQUESTS}, a GET in the guest: "
+                     f"{'ok' if r['get_ok'] else 'FAILED'}): {r['gzip']} bytes gzip, cold build "
+                     f"{r['cold_s']} s, warm after editing the app {r['warm_after_edit_s']} s")
     return "\n".join(lines)
 
 
@@ -286,8 +366,9 @@ def demo_initramfs_sizes(tc: Toolchain, init: Path) -> dict[str, int]:
 
 
 # What a package from the pip index adds to the demo's initramfs when a service imports it.
+REQUESTS = "requests==2.32.3"
 PACKAGES = {"pyserial==3.5": "serial", "gpiod==2.5.0": "gpiod", "spidev==3.8": "spidev",
-            "requests==2.32.3": "requests", "paho-mqtt==2.1.0": "paho.mqtt.client",
+            REQUESTS: "requests", "paho-mqtt==2.1.0": "paho.mqtt.client",
             "flask==3.0.3": "flask", "pyyaml==6.0.2": "yaml", "msgpack==1.1.0": "msgpack",
             "websockets==13.1": "websockets", "sqlalchemy==2.0.36": "sqlalchemy",
             "psutil==6.1.0": "psutil", "python-dateutil==2.9.0.post0": "dateutil.parser",
@@ -328,6 +409,9 @@ def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
                       "demo_initramfs": demo_initramfs_sizes(tc, init)}
     with step("what each package adds to the demo's initramfs"):
         report["size"]["packages_added_gzip"] = package_sizes(tc, init, work)
+    if builds:
+        with step("the requests appliance: cold and warm build, its GET in QEMU"):
+            report["requests_appliance"] = requests_appliance(tc, init, work / "requests")
     report["boot"] = boots(tc, init, work, n, icount)
     b = report["boot"]["busybox"]["init_to_app_s"]["median"]
     p = report["boot"]["pinit"]["init_to_app_s"]["median"]

@@ -5,18 +5,12 @@ prints one `RUNTIME <name>: ...` line, a failure included.
 """
 
 import codecs
-import concurrent
-import email
 import encodings.aliases
-import importlib
-import json
-import logging
 import socket
 import sqlite3
 import sys
 import threading
 import urllib.request
-import xml
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
@@ -89,13 +83,28 @@ def _sysconfig():
 
 
 def _computed():
-    # Names no import statement shows: submodules of packages the program imports.
-    packages = (email, xml, json, logging, concurrent)
-    loaded = [importlib.import_module(".".join(parts)).__name__
-              for parts in ((packages[0].__name__, "mime", "text"), ("xml", "dom", "minidom"),
-                            ("json", "tool"), ("logging", "handlers"),
-                            ("concurrent", "futures", "process"))]
-    return f"ok {' '.join(loaded)}"
+    # Modules the standard library looks up by a name computed at run time: a DOM
+    # implementation and a SAX parser by name, dbm's back end by the file's type, a logging
+    # handler class named in a dictConfig, concurrent.futures' executors by attribute.
+    import concurrent.futures
+    import dbm
+    import logging.config
+    import os
+    import tempfile
+    import xml.dom
+    import xml.sax
+
+    dom = type(xml.dom.getDOMImplementation()).__module__
+    sax = type(xml.sax.make_parser()).__module__
+    with tempfile.TemporaryDirectory() as tmp:
+        with dbm.open(os.path.join(tmp, "db"), "c") as db:
+            db[b"k"] = b"v"
+        which = dbm.whichdb(os.path.join(tmp, "db"))
+    logging.config.dictConfig({"version": 1, "handlers": {"memory": {
+        "class": "logging.handlers.MemoryHandler", "capacity": 1}}})
+    handler = type(logging._handlers["memory"])   # 3.11 has no logging.getHandlerByName
+    executor = concurrent.futures.ProcessPoolExecutor.__module__
+    return f"ok {dom} {sax} {which} {handler.__module__} {executor}"
 
 
 def _lazy():
@@ -128,6 +137,28 @@ def _sqlite_dump():
     return f"ok {len(list(db.iterdump()))} lines"
 
 
+def _pythonapi():
+    # ctypes reaching the interpreter's own C API: a library's way to stop a thread.
+    import ctypes
+    import time
+
+    api = ctypes.pythonapi
+    api.Py_GetVersion.restype = ctypes.c_char_p
+    stopped = threading.Event()
+
+    def spin():
+        try:
+            while True:
+                time.sleep(0.01)
+        except KeyboardInterrupt:
+            stopped.set()
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    raised = api.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                           ctypes.py_object(KeyboardInterrupt))
+    return f"ok {api.Py_GetVersion().decode().split()[0]} async={raised == 1 and stopped.wait(5)}"
+
+
 def _flags():
     """A docstring, kept as `python3 app.py` keeps it."""
     try:
@@ -141,6 +172,6 @@ def _flags():
 
 for label, fn in (("getaddrinfo", _getaddrinfo), ("urlopen", _urlopen), ("codecs", _codecs),
                   ("sysconfig", _sysconfig), ("computed", _computed), ("lazy", _lazy),
-                  ("sqlite-dump", _sqlite_dump), ("flags", _flags)):
+                  ("sqlite-dump", _sqlite_dump), ("pythonapi", _pythonapi), ("flags", _flags)):
     check(label, fn)
 print("RUNTIME done", flush=True)

@@ -36,6 +36,15 @@ def modules() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+def includes(stdlib: Path) -> list[str]:
+    """What the harness imports by name (the listed modules) and what they import by a name
+    computed at run time (import_fresh_module, import_module, ctypes.test's load_tests): the
+    harness's pinit.toml names them in `include`, as an appliance's would."""
+    ctypes_tests = sorted(p.stem for p in (stdlib / "ctypes/test").glob("test_*.py"))
+    return ["test.support", *(f"test.{m}" for m in modules()), "test.datetimetester",
+            "_pydecimal", "uuid", "sre_compile", "sre_constants", "sre_parse", "ctypes.test", *(f"ctypes.test.{t}" for t in ctypes_tests)]
+
+
 def data_files(stdlib: Path) -> dict[str, Path]:
     """Path in the image (under /, where the binary's modules think they live) → file."""
     found: dict[str, Path] = {}

@@ -116,3 +116,31 @@ def test_a_stdlib_module_is_known_by_its_source(toolchain) -> None:
     assert "abc" in eager and "sys" in eager and "subprocess" not in eager
     assert lazy_lines   # os.popen imports subprocess inside a function
     assert nuitka_gen.stdlib_imports("init.main") is None   # not the standard library
+
+
+def test_the_c_api_table_answers_dlsym_in_a_static_program(tmp_path: Path) -> None:
+    """ctypes.pythonapi's way in, built and run here (x86-64, static, as on the Pi): a name
+    the program links is found, one it does not link is not, and other look-ups still work."""
+    (tmp_path / "api.c").write_text('char PyLinked[] = "linked";\nchar Other[] = "other";\n')
+    subprocess.run(["gcc", "-c", "-o", tmp_path / "api.o", tmp_path / "api.c"], check=True)
+    subprocess.run(["ar", "rcs", tmp_path / "libapi.a", tmp_path / "api.o"], check=True)
+    symbols = nuitka_gen.archive_symbols(str(tmp_path / "libapi.a"))
+    assert sorted(symbols) == ["Other", "PyLinked"]
+    (tmp_path / "table.c").write_text(nuitka_gen.pythonapi_c([*symbols, "PyNotLinked"]))
+    (tmp_path / "main.c").write_text("""#include <dlfcn.h>
+#include <stdio.h>
+extern char Other[];
+int main(void) {
+    void *self = dlopen(NULL, RTLD_NOW);
+    const char *linked = dlsym(self, "PyLinked");
+    void *missing = dlsym(self, "PyNotLinked");
+    printf("%s %s %s\\n", linked ? linked : "-", missing ? "found" : dlerror() ? "error" : "-",
+           Other);
+    return 0;
+}
+""")
+    subprocess.run(["gcc", "-static", "-Wl,--wrap=dlsym", "-o", tmp_path / "prog",
+                    tmp_path / "main.c", tmp_path / "table.c", tmp_path / "api.o"],
+                   check=True, capture_output=True)
+    out = subprocess.run([tmp_path / "prog"], check=True, capture_output=True, text=True).stdout
+    assert out == "linked error other\n"

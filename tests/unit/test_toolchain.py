@@ -200,7 +200,7 @@ def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
 
     from toolchain import nuitka_patches, nuitka_pin
 
-    lib, include = nuitka_pin.sysroot_paths(str(tmp_path))
+    lib, include, _config = nuitka_pin.sysroot_paths(tmp_path)
     Path(lib).parent.mkdir(parents=True)
     Path(lib).write_bytes(b"!<arch>\n")
     Path(include).mkdir(parents=True)
