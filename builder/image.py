@@ -22,7 +22,7 @@ from hostkit.errors import BuildError
 from hostkit.paths import REPO
 from hostkit.run import log, step
 from init import cgroup, early
-from init.config import CONFIG_FILE
+from init.config import CONFIG_FILE, E2FSCK, EXT_TYPES
 from init.frozen import replace as evolve
 from toolchain.provision import Toolchain
 
@@ -172,6 +172,7 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
                     cpio.File("etc/group", cfg.accounts.group(), 0o644)]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
+        entries += [cpio.File(path, blob, mode) for path, (blob, mode) in fsck_files(cfg, tc).items()]
     record = early_start(cfg)
     if record is not None:
         entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
@@ -213,6 +214,23 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
+
+
+# The pinit.toml's [data] checked at boot (init/data.py): Debian's static e2fsck, and its
+# configuration for a board without a battery-backed clock (a Pi), whose time at boot may be
+# before the last mount's: without it e2fsck would take that for damage.
+E2FSCK_STATIC = "sbin/e2fsck.static"
+E2FSCK_CONF = b"[options]\n\tbroken_system_clock = 1\n"
+
+
+def fsck_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, tuple[bytes, int]]:
+    data = cfg.init.data
+    if not (data.device and data.check and data.fstype in EXT_TYPES):
+        return {}
+    program = tc.runtime / E2FSCK_STATIC
+    require_static_aarch64(program, "e2fsck-static's e2fsck")
+    return {E2FSCK.lstrip("/"): (program.read_bytes(), 0o755),
+            "etc/e2fsck.conf": (E2FSCK_CONF, 0o644)}
 
 
 def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:

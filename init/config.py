@@ -16,6 +16,11 @@ RESTART = ("always", "on-failure", "never")
 POLICIES = ("reboot", "poweroff", "halt", "shell")
 MODULE_FAILURE = ("warn", "fatal")
 WAIT_EXPIRED = ("start", "skip", "reboot")
+# [data] on_damage: what a data partition that e2fsck cannot make mountable leads to.
+ON_DAMAGE = ("continue", "fail")
+# The file systems checked before mounting, with the e2fsck the image ships for them.
+EXT_TYPES = ("ext2", "ext3", "ext4")
+E2FSCK = "/sbin/e2fsck"
 FIRST_ETHERNET = "ethernet"   # [network] interface: the first ethernet the kernel has
 CONDITIONS = ("data", "network", "time")   # `after` words that are not service names
 
@@ -96,6 +101,8 @@ class Data:
     options: str = ""
     wait: float = 10.0         # seconds to wait for the device to appear
     required: bool = True      # False: not found after `wait`, boot goes on without it
+    check: bool = True         # ext2/3/4: e2fsck before mounting (preen, then repair)
+    on_damage: str = "continue"   # not mountable after the check: continue without | fail
 
 
 @frozen

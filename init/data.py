@@ -1,30 +1,47 @@
-"""The optional data partition: find its block device, make its node, mount it.
+"""The optional data partition: find its block device, make its node, check it, mount it.
 
 No blkid: the device is found from /sys/class/block/*/dev, and LABEL= / PARTUUID= are read from
-the device itself — the ext2/3/4 superblock label, the FAT boot sector label, and the MBR disk
-signature that Raspberry Pi images use for PARTUUID=xxxxxxxx-NN (GPT partition GUIDs are not
-read). Drivers probe asynchronously (the SD card appears some time after boot), so the device is
-polled for until `Data.wait` seconds have passed.
+the device itself — the ext2/3/4 superblock label (a backup superblock's when the primary is
+damaged), the FAT boot sector label, and the MBR disk signature that Raspberry Pi images use for
+PARTUUID=xxxxxxxx-NN (GPT partition GUIDs are not read). Drivers probe asynchronously (the SD
+card appears some time after boot), so the device is polled for until `Data.wait` seconds have
+passed.
+
+An ext2/3/4 partition is checked before it is mounted, as fsck -a does at a PC's boot: Debian's
+e2fsck-static (shipped as /sbin/e2fsck with such a [data]) in preen mode, which repairs what is
+safe to repair without asking; when that is not enough, a full repair (-y), which also finds
+the file system from a backup superblock when the primary is unreadable. What still cannot be
+mounted leads to `Data.on_damage`: go on without /data (the default: a worn card must not
+become a reboot loop), or the failure policy. Nothing is ever formatted.
 """
 
 from __future__ import annotations
 
 import _stat as stat  # not `stat`: one module less to import at boot
 
-from init.config import Data
+from init.config import E2FSCK, EXT_TYPES, Data
 from init.console import Log, errname
 from init.errors import InitError
 from init.kernel import Kernel
 from init.rootfs import parse_options, prefixed
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from init.timeline import Timeline
+
 POLL = 0.05                  # seconds between looks at /sys/class/block while waiting
 EXT_MAGIC = b"\x53\xef"      # s_magic 0xEF53, little-endian, at superblock offset 0x38
+# Where the first backup superblock is (group 1), by block size: (block number, block size).
+BACKUP_SUPERBLOCKS = ((8193, 1024), (16384, 2048), (32768, 4096))
+# e2fsck's exit status (e2fsck(8)): bits 1 and 2 mean repaired; 4 and up, not usable.
+FSCK_REPAIRED = 1 | 2
+FSCK_PROGRESS = 30.0         # seconds between "still checking" lines of a long check
 
 
 def label_of(head: bytes) -> str | None:
     """The file system label in a device's first 2 KiB (ext2/3/4 or FAT), or None."""
-    if len(head) >= 1024 + 0x88 and head[1024 + 0x38:1024 + 0x3A] == EXT_MAGIC:
-        return head[1024 + 0x78:1024 + 0x88].split(b"\0", 1)[0].decode("utf-8", "replace")
+    if ext_label(head[1024:]) is not None:
+        return ext_label(head[1024:])
     if len(head) >= 512 and head[510:512] == b"\x55\xaa":
         # FAT32 keeps BS_VolLab at 0x47 ("FAT32   " at 0x52); FAT12/16 at 0x2B ("FAT1x" at 0x36).
         if head[0x52:0x57] == b"FAT32":
@@ -36,6 +53,13 @@ def label_of(head: bytes) -> str | None:
         label = raw.decode("latin-1").rstrip(" \0")
         return None if label in ("", "NO NAME") else label
     return None
+
+
+def ext_label(superblock: bytes) -> str | None:
+    """The label of an ext2/3/4 superblock (1024 bytes from its start), or None."""
+    if len(superblock) < 0x88 or superblock[0x38:0x3A] != EXT_MAGIC:
+        return None
+    return superblock[0x78:0x88].split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def disk_signature(mbr: bytes) -> str | None:
@@ -74,11 +98,20 @@ class BlockDevices:
                 pass  # EEXIST: devtmpfs made it between our look and our mknod
         return path
 
-    def head(self, name: str, size: int = 2048) -> bytes:
+    def head(self, name: str, size: int = 2048, offset: int = 0) -> bytes:
         try:
-            return self._kernel.read_file(self.node(name), size, 0)
+            return self._kernel.read_file(self.node(name), size, offset)
         except OSError:
             return b""   # an empty card reader or a device that is not ready: not a match
+
+    def backup_label(self, name: str) -> str | None:
+        """The label in the first backup superblock of an ext2/3/4 file system whose primary
+        superblock is unreadable (zeroed or worn): what e2fsck will repair it from."""
+        for block, size in BACKUP_SUPERBLOCKS:
+            label = ext_label(self.head(name, 1024, block * size))
+            if label is not None:
+                return label
+        return None
 
     def partition_number(self, name: str) -> int | None:
         try:
@@ -96,9 +129,15 @@ class BlockDevices:
         if spec.startswith("/dev/"):
             return spec[5:] if spec[5:] in names else None
         kind, _, want = spec.partition("=")
+        unlabelled = []
         for name in names:
-            if kind == "LABEL" and label_of(self.head(name)) == want:
-                return name
+            if kind == "LABEL":
+                head = self.head(name)
+                label = label_of(head)
+                if label == want:
+                    return name
+                if label is None and len(head) == 2048:
+                    unlabelled.append(name)
             if kind == "PARTUUID":
                 number = self.partition_number(name)
                 if number is None:
@@ -106,6 +145,9 @@ class BlockDevices:
                 signature = disk_signature(self.head(self.parent(name), 512))
                 if signature and f"{signature}-{number:02x}" == want.lower():
                     return name
+        for name in unlabelled:   # a damaged primary superblock: the label of a backup
+            if self.backup_label(name) == want:
+                return name
         return None
 
 
@@ -126,10 +168,64 @@ def wait_for(kernel: Kernel, root: str, spec: str, wait: float, log: Log) -> str
         kernel.sleep(POLL)
 
 
-def mount_data(kernel: Kernel, root: str, data: Data, log: Log) -> str | None:
-    """Find and mount the data partition; returns its mount point. InitError if impossible:
-    an app that expects /data must not silently write into the initramfs instead. A partition
-    that is not `required` and never shows up is None: the boot goes on without it."""
+def fsck(kernel: Kernel, device: str, args: list[str], log: Log) -> int | None:
+    """Run e2fsck with `args` on `device`; its lines go to the console as `e2fsck: ...`.
+    Returns its exit status, None when it cannot be run (said on the console)."""
+    argv = [E2FSCK, *args, device]
+    try:
+        pid, fd = kernel.spawn(argv, {"PATH": "/sbin:/bin"}, "/", 0, 0)
+    except OSError as exc:
+        log(f"cannot run {E2FSCK}: {errname(exc)}; mounting unchecked")
+        return None
+    pending = b""
+    started = last = kernel.clock()
+    try:
+        while True:
+            if kernel.clock() - last >= FSCK_PROGRESS:   # never silent, however long
+                last = kernel.clock()
+                log(f"e2fsck still checking {device} ({last - started:.0f} s)")
+            if not kernel.select([fd], FSCK_PROGRESS):
+                continue
+            try:
+                chunk = kernel.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    log("e2fsck: " + line.decode("utf-8", "replace").rstrip())
+        if pending.strip():
+            log("e2fsck: " + pending.decode("utf-8", "replace").rstrip())
+    finally:
+        kernel.close(fd)
+    _, status = kernel.waitpid(pid, 0)
+    return (status >> 8) & 0xFF if status & 0x7F == 0 else 8
+
+
+def check(kernel: Kernel, device: str, spec: str, log: Log) -> str:
+    """Preen, then repair if preening is not enough. Returns "clean", "repaired" or
+    "damaged" (e2fsck could not make it usable), after one console line that says which, or
+    "unchecked" when e2fsck cannot be run."""
+    log(f"checking {spec}{'' if spec == device else f' ({device})'} with e2fsck")
+    status = fsck(kernel, device, ["-p"], log)
+    if status is not None and status >= 4:
+        log(f"e2fsck -p: status {status}: not enough to repair {spec}; repairing with e2fsck -y")
+        status = fsck(kernel, device, ["-y"], log)
+    if status is None:
+        return "unchecked"
+    result = "damaged" if status >= 4 else "repaired" if status & FSCK_REPAIRED else "clean"
+    log(f"{spec}: {result} (e2fsck status {status})")
+    return result
+
+
+def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
+               timeline: Timeline | None = None) -> str | None:
+    """Find, check and mount the data partition; returns its mount point. InitError if
+    impossible and `on_damage` (or `required`, when it never appears) says to fail: an app
+    that expects /data must not silently write into the initramfs instead. Otherwise None: the
+    boot goes on without it."""
     try:
         device = wait_for(kernel, root, data.device, data.wait, log)
     except InitError:
@@ -138,6 +234,14 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log) -> str | None:
         log(f"data partition {data.device} not found after {data.wait:g} s; going on without "
             "it (required = false)")
         return None
+    shown = device[len(root.rstrip('/')):]
+    state = "unchecked"
+    if data.check and data.fstype in EXT_TYPES:
+        if timeline is None:
+            state = check(kernel, device, data.device, log)
+        else:
+            with timeline.step("data", "e2fsck"):
+                state = check(kernel, device, data.device, log)
     target = prefixed(root, data.mountpoint)
     try:
         kernel.mkdir(target, 0o755)
@@ -147,7 +251,13 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log) -> str | None:
     try:
         kernel.mount(device, target, data.fstype, flags, options)
     except OSError as exc:
-        raise InitError(f"cannot mount {data.device} ({device[len(root.rstrip('/')):]}) on "
-                        f"{data.mountpoint} as {data.fstype}: {errname(exc)}") from exc
-    log(f"mounted {data.mountpoint} from {device[len(root.rstrip('/')):]} ({data.fstype})")
+        problem = (f"cannot mount {data.device} ({shown}) on {data.mountpoint} as "
+                   f"{data.fstype}: {errname(exc)}" + ("" if state == "unchecked" else
+                                                       f" (e2fsck: {state})"))
+        if data.on_damage == "fail":
+            raise InitError(problem) from exc
+        log(f"{problem}; going on without it (on_damage = \"continue\"): {data.mountpoint} "
+            "is in RAM this boot")
+        return None
+    log(f"mounted {data.mountpoint} from {shown} ({data.fstype})")
     return data.mountpoint

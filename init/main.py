@@ -28,6 +28,9 @@ console line of the golden transcripts is one of these):
     pinit: cannot load module dummy: ENOENT (No such file or directory)
     pinit: cannot resolve modules: <modules.dep problem>
     pinit: waiting for LABEL=data
+    pinit: checking LABEL=data (/dev/vda1) with e2fsck
+    pinit: e2fsck: ...                         (e2fsck's own lines)
+    pinit: LABEL=data: clean (e2fsck status N)   (or "repaired", "damaged")
     pinit: mounted /data from /dev/vda1 (ext4)
     pinit: watchdog /dev/watchdog armed (15 s)
     pinit: time: ...                           (init/clock.py lists them: restored, stepped …)

@@ -12,6 +12,7 @@ from init.config import (
     FIRST_ETHERNET,
     MODES,
     MODULE_FAILURE,
+    ON_DAMAGE,
     POLICIES,
     RESTART,
     WAIT_EXPIRED,
@@ -43,6 +44,7 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Service, "restart"): RESTART,
     (CrashLoop, "action"): POLICIES,
     (Service, "on_wait_timeout"): WAIT_EXPIRED,
+    (Data, "on_damage"): ON_DAMAGE,
 }
 
 # Numbers are at least 0 unless listed here.

@@ -72,5 +72,6 @@ RUNTIME = (
     "libpython3.11-testsuite",    # CPython's `test` package, run on the device by the tests
     "python3.11-minimal",         # the native runtime's interpreter (dynamically linked) ...
     "libpython3.11-stdlib",       # ... and its standard library, lib-dynload included
+    "e2fsck-static",              # /sbin/e2fsck.static: a [data] partition's check at boot
 )
 BASELINE = ("busybox-static",)

@@ -118,6 +118,7 @@ def console(fake: FakeKernel) -> list[str]:
 def test_normal_boot() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None, output=b"hello from app\n"))
+    fake.program("/sbin/e2fsck", Run(0.05, output=b"data: clean, 11/4096 files, 1000/16384 blocks\n"))
     fake.at(12.0, control=b"poweroff\n")
     config = Config(modules=(Module("dummy", "numdummies=2"),),
                     data=Data(device="LABEL=data", wait=1.0),

@@ -30,7 +30,7 @@ from init.rootfs import (
     run_steps,
 )
 from init.timeline import Timeline
-from tests.fakes import FakeKernel
+from tests.fakes import FakeKernel, Run
 
 
 def made_fs(tmp_path: Path, tool: list[str], size: int = 40 << 20) -> bytes:
@@ -189,3 +189,92 @@ def test_module_resolve_reads_builtin_and_alias_only_when_needed() -> None:
     assert resolve(fake, folder, ["ext4"]) == []  # type: ignore[arg-type]
     assert not any("modules.alias" in line for line in fake.transcript)
     assert resolve(fake, folder, ["net-pf-99"]) == ["kernel/drivers/net/dummy.ko"]  # type: ignore[arg-type]
+
+
+# ---- the data partition: a damaged one is found, checked, and never a reboot loop
+
+def damaged_ext4(tmp_path: Path, label: str = "pinit-data") -> bytes:
+    """A real 16 MiB ext4 (1 KiB blocks) whose primary superblock is zeroed, as a worn card's."""
+    if not shutil.which("mkfs.ext4"):
+        pytest.skip("mkfs.ext4 not installed")
+    image = tmp_path / "data.img"
+    with open(image, "wb") as file:
+        file.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-L", label, str(image)], check=True, capture_output=True)
+    data = bytearray(image.read_bytes())
+    data[1024:2048] = bytes(1024)
+    return bytes(data)
+
+
+def data_kernel(device: bytes, *fsck: Run) -> FakeKernel:
+    fake = FakeKernel(files={"/sys/class/block/vda2/dev": b"254:2\n"})
+    fake.devices["/dev/vda2"] = device
+    fake.paths.add("/dev/vda2")
+    if fsck:
+        fake.program("/sbin/e2fsck", *fsck)
+    return fake
+
+
+def test_a_label_is_found_in_a_backup_superblock_when_the_primary_is_damaged(tmp_path) -> None:
+    from init.data import BlockDevices
+
+    fake = data_kernel(damaged_ext4(tmp_path))
+    assert label_of(fake.devices["/dev/vda2"][:2048]) is None   # what the kernel sees first
+    assert BlockDevices(fake, "/").find("LABEL=pinit-data") == "vda2"
+    assert BlockDevices(fake, "/").find("LABEL=other") is None
+
+
+def test_a_damaged_partition_is_preened_then_repaired_then_mounted(tmp_path) -> None:
+    from init.config import Data
+    from init.data import mount_data
+
+    lines: list[str] = []
+    fake = data_kernel(damaged_ext4(tmp_path),
+                       Run(0.5, status=8, output=b"The superblock could not be read\n"),
+                       Run(2.0, status=1, output=b"e2fsck: Superblock invalid, trying backup "
+                                                 b"blocks...\npinit-data: ***** FILE SYSTEM WAS "
+                                                 b"MODIFIED *****"))
+    data = Data(device="LABEL=pinit-data")
+    assert mount_data(fake, "/", data, lines.append) == "/data"
+    spawned = [line for line in fake.transcript if " spawn " in line]
+    assert [line.split()[2:4] for line in spawned] == [["/sbin/e2fsck", "-p"],
+                                                        ["/sbin/e2fsck", "-y"]]
+    assert "e2fsck: e2fsck: Superblock invalid, trying backup blocks..." in lines
+    assert "LABEL=pinit-data: repaired (e2fsck status 1)" in lines
+    assert lines[-1] == "mounted /data from /dev/vda2 (ext4)"
+
+
+def test_what_e2fsck_cannot_repair_goes_on_without_data_unless_told_to_fail(tmp_path) -> None:
+    from init.config import Data
+    from init.data import mount_data
+
+    for on_damage in ("continue", "fail"):
+        lines: list[str] = []
+        fake = data_kernel(damaged_ext4(tmp_path), Run(0.1, status=4), Run(0.1, status=4))
+        fake.fail("mount /dev/vda2", errno.EUCLEAN)
+        data = Data(device="LABEL=pinit-data", on_damage=on_damage)
+        if on_damage == "fail":
+            with pytest.raises(InitError, match=r"cannot mount LABEL=pinit-data .*EUCLEAN.*"
+                                                r"\(e2fsck: damaged\)"):
+                mount_data(fake, "/", data, lines.append)
+        else:
+            assert mount_data(fake, "/", data, lines.append) is None
+            assert lines[-1].endswith('going on without it (on_damage = "continue"): '
+                                      "/data is in RAM this boot")
+        assert "LABEL=pinit-data: damaged (e2fsck status 4)" in lines
+
+
+def test_a_clean_partition_is_checked_once_and_a_missing_e2fsck_is_said(tmp_path) -> None:
+    from init.config import Data
+    from init.data import mount_data
+
+    lines: list[str] = []
+    fake = data_kernel(damaged_ext4(tmp_path), Run(0.1, status=0))
+    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append) == "/data"
+    assert sum(" spawn " in line for line in fake.transcript) == 1
+    assert "/dev/vda2: clean (e2fsck status 0)" in lines
+    lines.clear()
+    fake = data_kernel(damaged_ext4(tmp_path))   # no /sbin/e2fsck: an image built without it
+    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append) == "/data"
+    assert lines[1:] == ["cannot run /sbin/e2fsck: ENOENT (No such file or directory); mounting "
+                         "unchecked", "mounted /data from /dev/vda2 (ext4)"]
