@@ -103,6 +103,7 @@ class Data:
     required: bool = True      # False: not found after `wait`, boot goes on without it
     check: bool = True         # ext2/3/4: e2fsck before mounting (preen, then repair)
     on_damage: str = "continue"   # not mountable after the check: continue without | fail
+    grow: bool = True          # the partition and its ext2/3/4 fill the free space after it
 
 
 @frozen

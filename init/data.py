@@ -22,6 +22,7 @@ import _stat as stat  # not `stat`: one module less to import at boot
 from init.config import E2FSCK, EXT_TYPES, Data
 from init.console import Log, errname
 from init.errors import InitError
+from init.grow import grow_filesystem, grow_partition
 from init.kernel import Kernel
 from init.rootfs import parse_options, prefixed
 
@@ -76,6 +77,7 @@ class BlockDevices:
         self._kernel = kernel
         self._root = root
         self._sys = prefixed(root, "/sys/class/block")
+        self.sysfs, self.dev = self._sys, prefixed(root, "/dev")
 
     def names(self) -> list[str]:
         try:
@@ -221,7 +223,7 @@ def check(kernel: Kernel, device: str, spec: str, log: Log) -> str:
 
 
 def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
-               timeline: Timeline | None = None) -> str | None:
+               timeline: Timeline) -> str | None:
     """Find, check and mount the data partition; returns its mount point. InitError if
     impossible and `on_damage` (or `required`, when it never appears) says to fail: an app
     that expects /data must not silently write into the initramfs instead. Otherwise None: the
@@ -235,13 +237,16 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
             "it (required = false)")
         return None
     shown = device[len(root.rstrip('/')):]
+    name = device.rpartition("/")[2]
+    devices = BlockDevices(kernel, root)
+    grow = data.grow and devices.partition_number(name) is not None
+    if grow:
+        with timeline.step("data", "grow"):
+            grow_partition(kernel, devices.sysfs, devices.dev, name, devices.parent(name), log)
     state = "unchecked"
     if data.check and data.fstype in EXT_TYPES:
-        if timeline is None:
+        with timeline.step("data", "e2fsck"):
             state = check(kernel, device, data.device, log)
-        else:
-            with timeline.step("data", "e2fsck"):
-                state = check(kernel, device, data.device, log)
     target = prefixed(root, data.mountpoint)
     try:
         kernel.mkdir(target, 0o755)
@@ -260,4 +265,7 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
             "is in RAM this boot")
         return None
     log(f"mounted {data.mountpoint} from {shown} ({data.fstype})")
+    if grow and data.fstype in EXT_TYPES:
+        with timeline.step("data", "resize"):
+            grow_filesystem(kernel, devices.sysfs, device, name, target, log)
     return data.mountpoint

@@ -253,6 +253,12 @@ class Kernel:
     def dup2(self, fd: int, fd2: int) -> None:
         posix.dup2(fd, fd2, inheritable=True)
 
+    def resize_partition(self, fd: int, number: int, start: int, length: int) -> None:
+        """The kernel's view of partition `number` of the disk open as `fd`: `length` bytes
+        from byte `start` (after the partition table on the disk says so)."""
+        self._check(self._lib.pinit_resize_partition(fd, number, start, length),
+                    "BLKPG_RESIZE_PARTITION")
+
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         result: bytes = fcntl.ioctl(fd, request, arg)
         return result

@@ -31,7 +31,9 @@ console line of the golden transcripts is one of these):
     pinit: checking LABEL=data (/dev/vda1) with e2fsck
     pinit: e2fsck: ...                         (e2fsck's own lines)
     pinit: LABEL=data: clean (e2fsck status N)   (or "repaired", "damaged")
+    pinit: growing partition 2 of mmcblk0 to fill the card: X MiB -> X MiB
     pinit: mounted /data from /dev/vda1 (ext4)
+    pinit: growing the file system on /data: X MiB -> X MiB   (then "grew the file system ...")
     pinit: watchdog /dev/watchdog armed (15 s)
     pinit: time: ...                           (init/clock.py lists them: restored, stepped …)
     pinit: network: ...                        (init/network.py lists them: lease, link …)

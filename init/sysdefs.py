@@ -35,6 +35,7 @@ int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len
 int pinit_netlink_socket(int protocol, unsigned int groups);
 int pinit_udp_socket(const unsigned char *addr, int port);
 int pinit_adjtime(long long usec);
+int pinit_resize_partition(int fd, int number, long long start, long long length);
 
 #define AF_INET ...
 #define SOCK_DGRAM ...
@@ -78,6 +79,8 @@ SOURCE = """
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <linux/blkpg.h>
 
 /* glibc 2.36 has no wrappers for these three. */
 static int pinit_finit_module(int fd, const char *params, int flags) {
@@ -203,6 +206,23 @@ static int pinit_adjtime(long long usec) {
     delta.tv_sec = (time_t)(usec / 1000000);
     delta.tv_usec = (suseconds_t)(usec % 1000000);
     return adjtime(&delta, NULL);
+}
+
+/* Tell the kernel partition `number` of the disk open as `fd` now has `length` bytes from
+   `start` (BLKPG_RESIZE_PARTITION): it works while the disk's other partitions are in use,
+   where re-reading the whole table (BLKRRPART) would be refused. */
+static int pinit_resize_partition(int fd, int number, long long start, long long length) {
+    struct blkpg_partition part;
+    struct blkpg_ioctl_arg arg;
+    memset(&part, 0, sizeof part);
+    memset(&arg, 0, sizeof arg);
+    part.start = start;
+    part.length = length;
+    part.pno = number;
+    arg.op = BLKPG_RESIZE_PARTITION;
+    arg.datalen = sizeof part;
+    arg.data = &part;
+    return ioctl(fd, BLKPG, &arg);
 }
 
 /* A non-root service can never gain privileges again (setuid programs, file capabilities). */

@@ -29,6 +29,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from init.grow import EXT4_IOC_RESIZE_FS
 from init.kernel import write_durably
 from init.net import SIOCGIFFLAGS, SIOCSIFFLAGS
 from init.rootfs import FLAG_NAMES
@@ -37,7 +38,8 @@ from init.watchdog import WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
 START = 1.0   # the virtual CLOCK_BOOTTIME when the init starts: the kernel took a second
 COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}   # virtual seconds per call
 IOCTLS = {SIOCGIFFLAGS: "SIOCGIFFLAGS", SIOCSIFFLAGS: "SIOCSIFFLAGS",
-          WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE"}
+          WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE",
+          EXT4_IOC_RESIZE_FS: "EXT4_IOC_RESIZE_FS"}
 OPEN_FLAGS = {"O_WRONLY": os.O_WRONLY, "O_RDWR": os.O_RDWR, "O_NONBLOCK": os.O_NONBLOCK,
               "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT,
               "O_TRUNC": os.O_TRUNC, "O_APPEND": os.O_APPEND, "O_DIRECTORY": os.O_DIRECTORY}
@@ -371,6 +373,9 @@ class FakeKernel:
         else:
             shown = repr(data) if len(data) <= 80 else f"{len(data)} bytes"
             self._record(f"write {self.fds.get(fd, fd)} {shown}")
+            path = self.fds.get(fd, "")
+            if path in self.devices:   # a disk's first sector (an MBR): written from offset 0
+                self.devices[path] = data + self.devices[path][len(data):]
             if fd in self.regular:
                 self.files[self.fds[fd]] += data
         return len(data)
@@ -387,8 +392,13 @@ class FakeKernel:
     def dup2(self, fd: int, fd2: int) -> None:
         self._record(f"dup2 {fd} {fd2}")
 
+    def resize_partition(self, fd: int, number: int, start: int, length: int) -> None:
+        self._record(f"resize_partition {self.fds.get(fd, fd)} {number} {start} {length}")
+
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
-        self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}")
+        self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}"
+                     + (f" {int.from_bytes(arg, 'little')}" if request == EXT4_IOC_RESIZE_FS
+                        else ""))
         if request == SIOCGIFFLAGS:
             return arg[:16] + (0x8).to_bytes(2, "little") + arg[18:]   # IFF_LOOPBACK, down
         return arg

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import signal
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,8 +51,15 @@ MODULES = "/lib/modules/6.1.0-test"
 CONFIG = "/boot/pinit.json"
 
 
+# The card: the boot partition, then the data partition up to the card's end (nothing to grow).
+PARTITIONS = ((0x0C, 8192, 212992), (0x83, 221184, 32768))
+CARD_SECTORS = 253952
+
+
 def ext4_with_label(label: str) -> bytes:
     head = bytearray(2048)
+    head[1024 + 0x04:1024 + 0x08] = (32768 * 512 // 4096).to_bytes(4, "little")   # blocks
+    head[1024 + 0x18:1024 + 0x1C] = (2).to_bytes(4, "little")   # 1024 << 2: 4 KiB blocks
     head[1024 + 0x38:1024 + 0x3A] = b"\x53\xef"
     head[1024 + 0x78:1024 + 0x78 + len(label)] = label.encode()
     return bytes(head)
@@ -60,6 +68,9 @@ def ext4_with_label(label: str) -> bytes:
 def mbr(signature: int) -> bytes:
     head = bytearray(512)
     head[440:444] = signature.to_bytes(4, "little")
+    for i, (kind, start, count) in enumerate(PARTITIONS):
+        head[446 + 16 * i + 4] = kind
+        head[446 + 16 * i + 8:446 + 16 * i + 16] = struct.pack("<II", start, count)
     head[510:512] = b"\x55\xaa"
     return bytes(head)
 
@@ -77,6 +88,9 @@ def machine(**kwargs: object) -> FakeKernel:
         "/sys/class/block/mmcblk0p1/partition": b"1\n",
         "/sys/class/block/mmcblk0p2/dev": b"179:2\n",
         "/sys/class/block/mmcblk0p2/partition": b"2\n",
+        "/sys/class/block/mmcblk0p2/start": b"%d\n" % PARTITIONS[1][1],
+        "/sys/class/block/mmcblk0p2/size": b"%d\n" % PARTITIONS[1][2],
+        "/sys/class/block/mmcblk0/size": b"%d\n" % CARD_SECTORS,
     }
     links = {f"/sys/class/block/{name}": f"/sys/devices/platform/mmc/block/mmcblk0/{name}"
              for name in ("mmcblk0p1", "mmcblk0p2")}

@@ -235,7 +235,7 @@ def test_a_damaged_partition_is_preened_then_repaired_then_mounted(tmp_path) -> 
                                                  b"blocks...\npinit-data: ***** FILE SYSTEM WAS "
                                                  b"MODIFIED *****"))
     data = Data(device="LABEL=pinit-data")
-    assert mount_data(fake, "/", data, lines.append) == "/data"
+    assert mount_data(fake, "/", data, lines.append, Timeline(fake.clock)) == "/data"
     spawned = [line for line in fake.transcript if " spawn " in line]
     assert [line.split()[2:4] for line in spawned] == [["/sbin/e2fsck", "-p"],
                                                         ["/sbin/e2fsck", "-y"]]
@@ -256,9 +256,9 @@ def test_what_e2fsck_cannot_repair_goes_on_without_data_unless_told_to_fail(tmp_
         if on_damage == "fail":
             with pytest.raises(InitError, match=r"cannot mount LABEL=pinit-data .*EUCLEAN.*"
                                                 r"\(e2fsck: damaged\)"):
-                mount_data(fake, "/", data, lines.append)
+                mount_data(fake, "/", data, lines.append, Timeline(fake.clock))
         else:
-            assert mount_data(fake, "/", data, lines.append) is None
+            assert mount_data(fake, "/", data, lines.append, Timeline(fake.clock)) is None
             assert lines[-1].endswith('going on without it (on_damage = "continue"): '
                                       "/data is in RAM this boot")
         assert "LABEL=pinit-data: damaged (e2fsck status 4)" in lines
@@ -270,11 +270,80 @@ def test_a_clean_partition_is_checked_once_and_a_missing_e2fsck_is_said(tmp_path
 
     lines: list[str] = []
     fake = data_kernel(damaged_ext4(tmp_path), Run(0.1, status=0))
-    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append) == "/data"
+    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append, Timeline(fake.clock)) == "/data"
     assert sum(" spawn " in line for line in fake.transcript) == 1
     assert "/dev/vda2: clean (e2fsck status 0)" in lines
     lines.clear()
     fake = data_kernel(damaged_ext4(tmp_path))   # no /sbin/e2fsck: an image built without it
-    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append) == "/data"
+    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append, Timeline(fake.clock)) == "/data"
     assert lines[1:] == ["cannot run /sbin/e2fsck: ENOENT (No such file or directory); mounting "
                          "unchecked", "mounted /data from /dev/vda2 (ext4)"]
+
+
+# ---- a flashed card's data partition grows to fill the card
+
+def card_mbr(*partitions: tuple[int, int, int]) -> bytes:
+    head = bytearray(512)
+    for i, (kind, start, count) in enumerate(partitions):
+        head[446 + 16 * i + 4] = kind
+        head[446 + 16 * i + 8:446 + 16 * i + 16] = struct.pack("<II", start, count)
+    head[510:512] = b"\x55\xaa"
+    return bytes(head)
+
+
+def test_the_growth_plan_fills_the_free_space_after_the_partition_and_no_more() -> None:
+    from init.grow import planned, with_count
+
+    card = card_mbr((0x0C, 8192, 212992), (0x83, 221184, 32768))
+    assert planned(card, 2, 221184, 4_000_000) == (32768, 4_000_000 - 221184)
+    assert planned(card, 2, 221184, 221184 + 32768 + 100) is None          # < 1 MiB more
+    assert planned(card, 2, 4096, 4_000_000) is None                       # not where sysfs says
+    assert planned(card, 3, 0, 4_000_000) is None                          # no such partition
+    assert planned(card_mbr((0xEE, 1, 100)), 1, 1, 4_000_000) is None       # GPT: left alone
+    assert planned(bytes(512), 2, 221184, 4_000_000) is None                # no MBR at all
+    before_third = card_mbr((0x0C, 8192, 212992), (0x83, 221184, 32768), (0x83, 400000, 2048))
+    assert planned(before_third, 2, 221184, 4_000_000) == (32768, 400000 - 221184)
+    assert planned(card, 2, 221184, 1 << 40) == (32768, (1 << 32) - 221184)   # MBR's limit
+    grown = with_count(card, 2, 123456)
+    assert planned(grown, 2, 221184, 221184 + 123456) is None
+    assert grown[:446 + 16 + 12] == card[:446 + 16 + 12] and grown[-2:] == b"\x55\xaa"
+
+
+def test_a_flashed_card_grows_its_partition_then_its_file_system(tmp_path) -> None:
+    from init.config import Data
+    from init.data import mount_data
+
+    fake = FakeKernel(files={"/sys/class/block/vda/dev": b"254:0\n",
+                             "/sys/class/block/vda/size": b"2000000\n",
+                             "/sys/class/block/vda2/dev": b"254:2\n",
+                             "/sys/class/block/vda2/partition": b"2\n",
+                             "/sys/class/block/vda2/start": b"221184\n",
+                             "/sys/class/block/vda2/size": b"32768\n"})
+    fake.links["/sys/class/block/vda2"] = "/sys/devices/virtio/block/vda/vda2"
+    fake.devices["/dev/vda"] = card_mbr((0x0C, 8192, 212992), (0x83, 221184, 32768))
+    superblock = bytearray(2048)
+    superblock[1024 + 0x04:1024 + 0x08] = (4096).to_bytes(4, "little")
+    superblock[1024 + 0x18:1024 + 0x1C] = (2).to_bytes(4, "little")
+    superblock[1024 + 0x38:1024 + 0x3A] = b"\x53\xef"
+    fake.devices["/dev/vda2"] = bytes(superblock)
+    fake.paths |= {"/dev/vda", "/dev/vda2"}
+    fake.program("/sbin/e2fsck", Run(0.1, status=0))
+    lines: list[str] = []
+    assert mount_data(fake, "/", Data(device="/dev/vda2"), lines.append,
+                      Timeline(fake.clock)) == "/data"
+    assert lines[0] == "growing partition 2 of vda to fill the card: 16 MiB -> 869 MiB"
+    new_count = 2000000 - 221184
+    assert fake.devices["/dev/vda"][446 + 16 + 12:446 + 16 + 16] == struct.pack("<I", new_count)
+    steps = [line.split(maxsplit=1)[1] for line in fake.transcript
+             if line.split()[1] in ("write", "fsync", "resize_partition", "spawn", "mount")]
+    assert steps[:4] == ["write /dev/vda 512 bytes", "fsync /dev/vda",
+                         f"resize_partition /dev/vda 2 {221184 * 512} {new_count * 512}",
+                         "spawn /sbin/e2fsck -p /dev/vda2 (cwd /, uid 0, gid 0)"]
+    # The kernel took the new size (the fake's sysfs does not follow BLKPG by itself): the file
+    # system grows once mounted; the next boot finds nothing left to do.
+    fake.files["/sys/class/block/vda2/size"] = b"%d\n" % new_count
+    from init.grow import grow_filesystem
+    grow_filesystem(fake, "/sys/class/block", "/dev/vda2", "vda2", "/data", lines.append)
+    assert f"ioctl /data EXT4_IOC_RESIZE_FS {new_count * 512 // 4096}" in \
+        [line.split(maxsplit=1)[1] for line in fake.transcript]
+    assert lines[-1] == "grew the file system on /data to 869 MiB"
