@@ -383,7 +383,12 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         # ext4 stores at most 16 bytes of volume label.
         raise _error(source, "[data]", "label", label, "expected 1 to 16 characters, no spaces")
     if data_size and not data.device:
-        data = replace(data, device=f"LABEL={label}")  # the partition the builder makes
+        # The partition the builder makes; on a card made by copying the boot folder, PID 1
+        # makes it from the image's seed (init/grow.py), unless the pinit.toml says not to.
+        data = replace(data, device=f"LABEL={label}", create=data_table.get("create", True))
+    if data.create and not data_size:
+        raise _error(source, "[data]", "create", True,
+                     'needs "size": the data partition the builder makes')
 
     # [network] is one interface, [[network]] one table per interface; a [time] table turns
     # clock keeping on, with DHCP's time servers unless it names some.

@@ -24,6 +24,7 @@ from hostkit.run import log, step
 from init import cgroup, early
 from init.config import CONFIG_FILE, E2FSCK, EXT_TYPES
 from init.frozen import replace as evolve
+from init.grow import SEED_PATH, encode_seed
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
@@ -224,13 +225,17 @@ E2FSCK_CONF = b"[options]\n\tbroken_system_clock = 1\n"
 
 
 def fsck_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, tuple[bytes, int]]:
+    """e2fsck and its configuration for a checked [data]; the seed of a [data] PID 1 may make."""
     data = cfg.init.data
-    if not (data.device and data.check and data.fstype in EXT_TYPES):
-        return {}
-    program = tc.runtime / E2FSCK_STATIC
-    require_static_aarch64(program, "e2fsck-static's e2fsck")
-    return {E2FSCK.lstrip("/"): (program.read_bytes(), 0o755),
-            "etc/e2fsck.conf": (E2FSCK_CONF, 0o644)}
+    files: dict[str, tuple[bytes, int]] = {}
+    if data.device and data.check and data.fstype in EXT_TYPES:
+        program = tc.runtime / E2FSCK_STATIC
+        require_static_aarch64(program, "e2fsck-static's e2fsck")
+        files[E2FSCK.lstrip("/")] = (program.read_bytes(), 0o755)
+        files["etc/e2fsck.conf"] = (E2FSCK_CONF, 0o644)
+    if data.create:
+        files[SEED_PATH.lstrip("/")] = (encode_seed(sdimage.data_seed(cfg.data_label)), 0o644)
+    return files
 
 
 def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:

@@ -104,6 +104,7 @@ class Data:
     check: bool = True         # ext2/3/4: e2fsck before mounting (preen, then repair)
     on_damage: str = "continue"   # not mountable after the check: continue without | fail
     grow: bool = True          # the partition and its ext2/3/4 fill the free space after it
+    create: bool = False       # not found: made from the image's seed on a FAT-only card
 
 
 @frozen

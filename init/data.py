@@ -22,7 +22,8 @@ import _stat as stat  # not `stat`: one module less to import at boot
 from init.config import E2FSCK, EXT_TYPES, Data
 from init.console import Log, errname
 from init.errors import InitError
-from init.grow import grow_filesystem, grow_partition
+from init.frozen import replace
+from init.grow import create_partition, grow_filesystem, grow_partition
 from init.kernel import Kernel
 from init.rootfs import parse_options, prefixed
 
@@ -120,6 +121,12 @@ class BlockDevices:
             return int(self._kernel.read_text(f"{self._sys}/{name}/partition"))
         except (OSError, ValueError):
             return None  # a whole disk has no "partition" file
+
+    def disks(self) -> list[str]:
+        """The whole disks (no "partition" file; not loop or RAM disks), SD cards first."""
+        found = [name for name in self.names() if self.partition_number(name) is None
+                 and not name.startswith(("loop", "ram", "zram"))]
+        return sorted(found, key=lambda name: (not name.startswith("mmcblk"), name))
 
     def parent(self, name: str) -> str:
         """mmcblk0p2 → mmcblk0: sysfs puts a partition's directory inside its disk's."""
@@ -228,9 +235,15 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
     impossible and `on_damage` (or `required`, when it never appears) says to fail: an app
     that expects /data must not silently write into the initramfs instead. Otherwise None: the
     boot goes on without it."""
+    devices = BlockDevices(kernel, root)
     try:
         device = wait_for(kernel, root, data.device, data.wait, log)
     except InitError:
+        if data.create:
+            with timeline.step("data", "create"):
+                made = create_partition(kernel, devices.sysfs, devices.dev, devices.disks(), log)
+            if made:
+                return mount_data(kernel, root, replace(data, create=False), log, timeline)
         if data.required:
             raise
         log(f"data partition {data.device} not found after {data.wait:g} s; going on without "
@@ -238,7 +251,6 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
         return None
     shown = device[len(root.rstrip('/')):]
     name = device.rpartition("/")[2]
-    devices = BlockDevices(kernel, root)
     grow = data.grow and devices.partition_number(name) is not None
     if grow:
         with timeline.step("data", "grow"):

@@ -1,4 +1,5 @@
-"""A data partition grows to fill the card on first boot, as Raspberry Pi OS's does.
+"""A data partition grows to fill the card on first boot, as Raspberry Pi OS's does, or is
+made on a card that has none.
 
 A card image is written to cards larger than itself: its data partition, the last on the disk,
 gets the free space after it. In two steps, each safe to cut the power in: the partition table
@@ -7,6 +8,15 @@ with BLKPG_RESIZE_PARTITION, which works while the boot partition is in use), th
 partition is mounted, the ext4 file system (EXT4_IOC_RESIZE_FS: the kernel's online resize,
 journalled). Each step compares what is with what the card allows, so a boot cut in between
 completes the rest; nothing is ever formatted. GPT disks and logical partitions are left alone.
+
+A card made the seed's way (the boot folder copied onto a FAT card) has no data partition. When
+the builder made the [data] (`Data.create`), the image carries a seed: a small empty ext4 with
+the partition's label, made by the builder's mkfs.ext4, stored as its non-zero blocks
+(`encode_seed`). On a card whose MBR has a free entry and free space after its partitions, the
+seed is written into that free space first (nobody's data: no partition covers it), and only
+then the partition's entry, in one sector write: a power cut before it leaves free space for the
+next boot to do again, after it a partition with a file system, found by its label, checked,
+mounted and grown to fill the card as above. An existing partition is never written to.
 """
 
 from __future__ import annotations
@@ -14,13 +24,22 @@ from __future__ import annotations
 import posix
 
 from init.console import Log, errname
-from init.kernel import Kernel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from init.kernel import Kernel
 
 SECTOR = 512
 MIN_GROWTH = 1 << 20           # bytes: less is not worth a partition table write
 EXT4_IOC_RESIZE_FS = 0x40086610   # _IOW('f', 16, __u64)
 GPT_PROTECTIVE = 0xEE
 EXTENDED = (0x05, 0x0F, 0x85)
+FAT_TYPES = (0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E)
+LINUX = 0x83
+ALIGN = 8192                   # sectors (4 MiB), where a new partition starts, as the builder's
+SEED_PATH = "/usr/lib/pinit/data.seed"
+SEED_MAGIC = b"pinit-seed\n"
+SEED_BLOCK = 4096
 
 
 def planned(mbr: bytes, number: int, start: int, disk_sectors: int) -> tuple[int, int] | None:
@@ -76,9 +95,9 @@ def grow_partition(kernel: Kernel, sysfs: str, dev: str, name: str, disk: str, l
     try:
         fd = kernel.open(f"{dev}/{disk}", posix.O_RDWR | posix.O_CLOEXEC)
         try:
-            kernel.write(fd, with_count(mbr, number, new))
+            kernel.pwrite(fd, with_count(mbr, number, new), 0)
             kernel.fsync(fd)
-            kernel.resize_partition(fd, number, start * SECTOR, new * SECTOR)
+            kernel.partition(fd, number, start * SECTOR, new * SECTOR)
         finally:
             kernel.close(fd)
     except OSError as exc:
@@ -114,3 +133,105 @@ def grow_filesystem(kernel: Kernel, sysfs: str, device: str, name: str, mountpoi
         log(f"cannot grow the file system on {mountpoint}: {errname(exc)}")
         return
     log(f"grew the file system on {mountpoint} to {mib(target * block_size)}")
+
+
+def encode_seed(image: bytes) -> bytes:
+    """An ext4 image as the seed PID 1 writes: magic, size and count of non-zero blocks (u32
+    each), their indexes (u32), then their bytes; every other block is zeros."""
+    blocks = len(image) // SEED_BLOCK
+    kept = [i for i in range(blocks) if image[i * SEED_BLOCK:(i + 1) * SEED_BLOCK].strip(b"\0")]
+    return b"".join((SEED_MAGIC, len(image).to_bytes(4, "little"),
+                     len(kept).to_bytes(4, "little"),
+                     *(i.to_bytes(4, "little") for i in kept),
+                     *(image[i * SEED_BLOCK:(i + 1) * SEED_BLOCK] for i in kept)))
+
+
+def decode_seed(seed: bytes) -> tuple[int, dict[int, bytes]]:
+    """(size in bytes, {block index: its bytes}) of a seed; ValueError if it is not one."""
+    if not seed.startswith(SEED_MAGIC):
+        raise ValueError("not a pinit data seed")
+    at = len(SEED_MAGIC)
+    size = int.from_bytes(seed[at:at + 4], "little")
+    count = int.from_bytes(seed[at + 4:at + 8], "little")
+    first = at + 8 + 4 * count
+    if len(seed) != first + count * SEED_BLOCK:
+        raise ValueError("a truncated pinit data seed")
+    return size, {int.from_bytes(seed[at + 8 + 4 * n:at + 12 + 4 * n], "little"):
+                  seed[first + n * SEED_BLOCK:first + (n + 1) * SEED_BLOCK] for n in range(count)}
+
+
+def free_space(mbr: bytes, disk_sectors: int, size: int) -> tuple[int, int, int] | None:
+    """(entry number, start, sectors) for a new partition of at least `size` bytes after a
+    card's partitions, on a card made the seed's way: an MBR with a FAT partition, no Linux
+    one and a free entry; None when there is none (a GPT disk, no FAT, no room)."""
+    if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
+        return None
+    entries = [(mbr[446 + 16 * i + 4],
+                int.from_bytes(mbr[446 + 16 * i + 8:446 + 16 * i + 12], "little"),
+                int.from_bytes(mbr[446 + 16 * i + 12:446 + 16 * i + 16], "little"))
+               for i in range(4)]
+    used = [(kind, start, count) for kind, start, count in entries if kind and count]
+    # A Linux partition means a card made otherwise (its data partition damaged beyond
+    # finding, say): never a second one beside it.
+    if any(kind in (GPT_PROTECTIVE, LINUX) for kind, _, _ in used) \
+            or not any(kind in FAT_TYPES for kind, _, _ in used) or len(used) == 4:
+        return None
+    end = max(start + count for _, start, count in used)
+    start = -(-end // ALIGN) * ALIGN
+    sectors = min(disk_sectors, 1 << 32) - start
+    if sectors * SECTOR < size:
+        return None
+    number = next(i + 1 for i, (kind, _, count) in enumerate(entries) if not (kind and count))
+    return number, start, sectors
+
+
+def with_entry(mbr: bytes, number: int, start: int, sectors: int) -> bytes:
+    """The MBR sector with entry `number` a Linux partition of `sectors` from `start`."""
+    at = 446 + 16 * (number - 1)
+    entry = bytes(4) + bytes((LINUX,)) + bytes(3) + start.to_bytes(4, "little") \
+        + sectors.to_bytes(4, "little")
+    return mbr[:at] + entry + mbr[at + 16:SECTOR]
+
+
+def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log: Log) -> bool:
+    """A data partition, from the seed, in the free space of the first of `disks` (whole
+    disks, SD cards first) made the seed's way. True when one was made."""
+    try:
+        size, blocks = decode_seed(kernel.read_file(SEED_PATH))
+    except OSError as exc:
+        log(f"cannot make a data partition: {SEED_PATH}: {errname(exc)}")
+        return False
+    except ValueError as exc:
+        log(f"cannot make a data partition: {SEED_PATH}: {exc}")
+        return False
+    for disk in disks:
+        try:
+            disk_sectors = int(kernel.read_text(f"{sysfs}/{disk}/size"))
+            mbr = kernel.read_file(f"{dev}/{disk}", SECTOR, 0)
+        except (OSError, ValueError):
+            continue
+        found = free_space(mbr, disk_sectors, size)
+        if found is None:
+            continue
+        number, start, sectors = found
+        log(f"making the data partition (first boot): partition {number} of {disk}, "
+            f"{mib(sectors * SECTOR)}")
+        try:
+            fd = kernel.open(f"{dev}/{disk}", posix.O_RDWR | posix.O_CLOEXEC)
+            try:
+                zeros = bytes(SEED_BLOCK)
+                for index in range(size // SEED_BLOCK):   # nobody's space: no partition yet
+                    kernel.pwrite(fd, blocks.get(index, zeros),
+                                  start * SECTOR + index * SEED_BLOCK)
+                kernel.fsync(fd)
+                kernel.pwrite(fd, with_entry(mbr, number, start, sectors), 0)
+                kernel.fsync(fd)
+                kernel.partition(fd, number, start * SECTOR, sectors * SECTOR, add=True)
+            finally:
+                kernel.close(fd)
+        except OSError as exc:
+            log(f"cannot make the data partition on {disk}: {errname(exc)}")
+            return False
+        return True
+    log("no card with free space after a FAT partition for the data partition")
+    return False

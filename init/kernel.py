@@ -253,11 +253,19 @@ class Kernel:
     def dup2(self, fd: int, fd2: int) -> None:
         posix.dup2(fd, fd2, inheritable=True)
 
-    def resize_partition(self, fd: int, number: int, start: int, length: int) -> None:
+    def partition(self, fd: int, number: int, start: int, length: int, add: bool = False) -> None:
         """The kernel's view of partition `number` of the disk open as `fd`: `length` bytes
-        from byte `start` (after the partition table on the disk says so)."""
-        self._check(self._lib.pinit_resize_partition(fd, number, start, length),
-                    "BLKPG_RESIZE_PARTITION")
+        from byte `start`, resized or `add`ed (after the partition table on the disk says so)."""
+        lib = self._lib
+        op = lib.BLKPG_ADD_PARTITION if add else lib.BLKPG_RESIZE_PARTITION
+        self._check(lib.pinit_blkpg(fd, op, number, start, length), "BLKPG")
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> None:
+        """All of `data` at byte `offset` of `fd` (a disk), whatever the file position."""
+        view = memoryview(data)
+        while view:
+            done = posix.pwrite(fd, view, offset)
+            view, offset = view[done:], offset + done
 
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         result: bytes = fcntl.ioctl(fd, request, arg)

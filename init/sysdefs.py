@@ -35,7 +35,10 @@ int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len
 int pinit_netlink_socket(int protocol, unsigned int groups);
 int pinit_udp_socket(const unsigned char *addr, int port);
 int pinit_adjtime(long long usec);
-int pinit_resize_partition(int fd, int number, long long start, long long length);
+int pinit_blkpg(int fd, int op, int number, long long start, long long length);
+
+#define BLKPG_ADD_PARTITION ...
+#define BLKPG_RESIZE_PARTITION ...
 
 #define AF_INET ...
 #define SOCK_DGRAM ...
@@ -208,10 +211,10 @@ static int pinit_adjtime(long long usec) {
     return adjtime(&delta, NULL);
 }
 
-/* Tell the kernel partition `number` of the disk open as `fd` now has `length` bytes from
-   `start` (BLKPG_RESIZE_PARTITION): it works while the disk's other partitions are in use,
+/* Tell the kernel about partition `number` of the disk open as `fd`: added, or resized, to
+   `length` bytes from `start` (BLKPG): it works while the disk's other partitions are in use,
    where re-reading the whole table (BLKRRPART) would be refused. */
-static int pinit_resize_partition(int fd, int number, long long start, long long length) {
+static int pinit_blkpg(int fd, int op, int number, long long start, long long length) {
     struct blkpg_partition part;
     struct blkpg_ioctl_arg arg;
     memset(&part, 0, sizeof part);
@@ -219,7 +222,7 @@ static int pinit_resize_partition(int fd, int number, long long start, long long
     part.start = start;
     part.length = length;
     part.pno = number;
-    arg.op = BLKPG_RESIZE_PARTITION;
+    arg.op = op;
     arg.datalen = sizeof part;
     arg.data = &part;
     return ioctl(fd, BLKPG, &arg);

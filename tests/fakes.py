@@ -94,7 +94,7 @@ class FakeKernel:
         self.transcript: list[str] = []
         self.now = START
         self.files = dict(files or {})
-        self.devices = dict(devices or {})
+        self.devices: dict[str, bytes | bytearray] = dict(devices or {})
         self.paths = set(INITRAMFS) | set(self.files)
         self.links = dict(links or {})
         self.release = release
@@ -275,7 +275,7 @@ class FakeKernel:
             data = self.files[path]
         else:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        return data[offset:offset + size] if size >= 0 else data
+        return bytes(data[offset:offset + size] if size >= 0 else data)
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode()
@@ -392,8 +392,20 @@ class FakeKernel:
     def dup2(self, fd: int, fd2: int) -> None:
         self._record(f"dup2 {fd} {fd2}")
 
-    def resize_partition(self, fd: int, number: int, start: int, length: int) -> None:
-        self._record(f"resize_partition {self.fds.get(fd, fd)} {number} {start} {length}")
+    def partition(self, fd: int, number: int, start: int, length: int, add: bool = False) -> None:
+        self._record(f"{'add' if add else 'resize'}_partition {self.fds.get(fd, fd)} {number} "
+                     f"{start} {length}")
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> None:
+        self._record(f"pwrite {self.fds.get(fd, fd)} {len(data)} bytes at {offset}")
+        path = self.fds.get(fd, "")
+        if path in self.devices:   # in place: a disk is written block by block
+            disk = self.devices[path]
+            if not isinstance(disk, bytearray):
+                disk = self.devices[path] = bytearray(disk)
+            if len(disk) < offset + len(data):
+                disk.extend(bytes(offset + len(data) - len(disk)))
+            disk[offset:offset + len(data)] = data
 
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import struct
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +213,23 @@ def _ext4_make(fs: Path, size: int, label: str, data_files: Path | None, digest:
     # mke2fs keeps only the last -E, hence one comma-separated list above.
     run([*cmd, fs], env={"E2FSPROGS_FAKE_TIME": str(source_date_epoch())}, capture=True)
     _ext4_normalise(fs, data_files)
+
+
+# The data partition PID 1 makes on a card made by copying the boot folder starts as this
+# much ext4 and grows to fill the card (init/grow.py); its reserved group descriptors let the
+# kernel's online resize take it to 1024 times that, and past it by meta_bg.
+SEED_SIZE = 16 * MiB
+
+
+def data_seed(label: str) -> bytes:
+    """An empty ext4 of SEED_SIZE with `label`, as the data partition's, made the same way."""
+    digest = hashlib.sha256(f"pinit data seed {label}".encode()).digest()
+    fs = Path(tempfile.mkdtemp(prefix="pinit-seed-")) / "seed.ext4"
+    try:
+        _ext4_make(fs, SEED_SIZE, label, None, digest)
+        return fs.read_bytes()
+    finally:
+        shutil.rmtree(fs.parent, ignore_errors=True)
 
 
 def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,

@@ -279,6 +279,51 @@ exec = "{app}"
     assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
 
 
+def test_a_card_made_by_copying_the_boot_folder_gets_its_data_partition(
+        cc, built_init, toolchain, tmp_path) -> None:
+    """The seed's way: a 320 MiB card with one FAT partition. The first boot makes the data
+    partition from the image's seed (the power cut once while it does), grows it to fill the
+    card; the next boot finds what was written."""
+    app = cc("grow", GROW)
+    config = tmp_path / "pinit.toml"
+    config.write_text(f"""
+[kernel]
+modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
+[data]
+size = "16MiB"
+wait = 3
+[[service]]
+name = "data"
+exec = "{app}"
+""")
+    boot_dir = build(config, tmp_path / "out", built_init, toolchain).boot
+    card = tmp_path / "card.img"
+    with open(card, "wb") as f:
+        f.truncate(320 << 20)
+    subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,131072,c\n", check=True)
+    subprocess.run(["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
+                   check=True, capture_output=True)
+    cut = boot(boot_dir, ["pinit: making the data partition (first boot): partition 2 of vda"],
+               disk=card, fail=("FATAL",))
+    assert cut.ok, f"{cut.reason}\n" + "\n".join(cut.lines[-30:])
+    made = boot(boot_dir, ["pinit: checking LABEL=pinit-data", "pinit: mounted /data",
+                           "pinit: grew the file system on /data", "DATA-MIB ",
+                           "DATA-WRITTEN errno=0", POWER_DOWN],
+                disk=card, fail=("FATAL", "damaged"), timeout=90)
+    assert made.ok, f"{made.reason}\n" + "\n".join(made.lines[-40:])
+    size = next(int(line.split()[1]) for line in made.lines if line.startswith("DATA-MIB "))
+    assert size > 200, made.lines
+    again = boot(boot_dir, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], disk=card,
+                 fail=("FATAL", "making the data partition", "growing"))
+    assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
+    table = sdimage.read_partitions(card)   # the FAT partition as it was, then the new one
+    assert [(p.index, p.type, p.start) for p in table] == [(1, 0x0C, 8192 * 512),
+                                                            (2, 0x83, 139264 * 512)]
+    assert table[1].start + table[1].size == card.stat().st_size
+    sdimage.extract_partition(card, 1, tmp_path / "fat.img")
+    subprocess.run(["fsck.fat", "-n", str(tmp_path / "fat.img")], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("early", [True, False])
 def test_early_start_runs_the_app_before_python_and_is_adopted(
         early, cc, built_init, toolchain, tmp_path) -> None:

@@ -335,8 +335,8 @@ def test_a_flashed_card_grows_its_partition_then_its_file_system(tmp_path) -> No
     new_count = 2000000 - 221184
     assert fake.devices["/dev/vda"][446 + 16 + 12:446 + 16 + 16] == struct.pack("<I", new_count)
     steps = [line.split(maxsplit=1)[1] for line in fake.transcript
-             if line.split()[1] in ("write", "fsync", "resize_partition", "spawn", "mount")]
-    assert steps[:4] == ["write /dev/vda 512 bytes", "fsync /dev/vda",
+             if line.split()[1] in ("pwrite", "fsync", "resize_partition", "spawn", "mount")]
+    assert steps[:4] == ["pwrite /dev/vda 512 bytes at 0", "fsync /dev/vda",
                          f"resize_partition /dev/vda 2 {221184 * 512} {new_count * 512}",
                          "spawn /sbin/e2fsck -p /dev/vda2 (cwd /, uid 0, gid 0)"]
     # The kernel took the new size (the fake's sysfs does not follow BLKPG by itself): the file
@@ -347,3 +347,54 @@ def test_a_flashed_card_grows_its_partition_then_its_file_system(tmp_path) -> No
     assert f"ioctl /data EXT4_IOC_RESIZE_FS {new_count * 512 // 4096}" in \
         [line.split(maxsplit=1)[1] for line in fake.transcript]
     assert lines[-1] == "grew the file system on /data to 869 MiB"
+
+
+def test_the_seed_is_the_builders_ext4_and_is_made_where_a_copied_card_has_room() -> None:
+    from builder.formats import sdimage
+    from init.grow import decode_seed, encode_seed, free_space, with_entry
+
+    image = sdimage.data_seed("pinit-data")
+    seed = encode_seed(image)
+    size, blocks = decode_seed(seed)
+    rebuilt = b"".join(blocks.get(i, bytes(4096)) for i in range(size // 4096))
+    assert rebuilt == image and label_of(rebuilt[:2048]) == "pinit-data"
+    assert len(seed) < len(image) // 20   # the non-zero blocks only
+    with pytest.raises(ValueError, match="truncated"):
+        decode_seed(seed[:-1])
+
+    copied = card_mbr((0x0C, 2048, 500000))             # the seed's way: one FAT partition
+    assert free_space(copied, 4_000_000, size) == (2, 507904, 4_000_000 - 507904)
+    assert free_space(copied, 507904 + 100, size) is None                  # no room
+    assert free_space(card_mbr((0x0C, 8192, 212992), (0x83, 221184, 32768)),
+                      4_000_000, size) is None        # a Linux partition: never a second one
+    assert free_space(card_mbr((0x83, 2048, 500000)), 4_000_000, size) is None   # no FAT
+    made = with_entry(copied, 2, 507904, 1000)
+    assert made[:446 + 16] == copied[:446 + 16] and made[510:] == b"\x55\xaa"
+    assert struct.unpack_from("<B3xII", made, 446 + 16 + 4) == (0x83, 507904, 1000)
+
+
+def test_a_copied_card_gets_its_data_partition_from_the_seed_before_its_table_names_it() -> None:
+    from builder.formats import sdimage
+    from init.config import Data
+    from init.data import mount_data
+    from init.grow import SEED_PATH, encode_seed
+
+    fake = FakeKernel(files={"/sys/class/block/mmcblk0/dev": b"179:0\n",
+                             "/sys/class/block/mmcblk0/size": b"1000000\n",
+                             "/sys/class/block/mmcblk0p1/dev": b"179:1\n",
+                             "/sys/class/block/mmcblk0p1/partition": b"1\n",
+                             SEED_PATH: encode_seed(sdimage.data_seed("pinit-data"))})
+    fake.devices["/dev/mmcblk0"] = card_mbr((0x0C, 2048, 500000))
+    fake.paths.add("/dev/mmcblk0")
+    lines: list[str] = []
+    data = Data(device="LABEL=pinit-data", wait=0.2, create=True)
+    with pytest.raises(InitError, match="not found"):   # the fake's kernel adds no partition
+        mount_data(fake, "/", data, lines.append, Timeline(fake.clock))
+    assert "making the data partition (first boot): partition 2 of mmcblk0, 240 MiB" in lines
+    writes = [line.split(maxsplit=1)[1] for line in fake.transcript
+              if line.split()[1] in ("pwrite", "add_partition")]
+    assert writes[0] == f"pwrite /dev/mmcblk0 4096 bytes at {507904 * 512}"   # the seed first
+    assert writes[-2:] == ["pwrite /dev/mmcblk0 512 bytes at 0",              # then the table
+                           f"add_partition /dev/mmcblk0 2 {507904 * 512} {492096 * 512}"]
+    card = fake.devices["/dev/mmcblk0"]
+    assert label_of(card[507904 * 512:507904 * 512 + 2048]) == "pinit-data"

@@ -19,10 +19,10 @@ PROJECT = ("builder", "hostkit", "init", "toolchain", "tasks")
 # The init modules the build side may use: pure Python, no syscalls at import. One definition of
 # the config (config, validate, frozen, errors), the early record, the module resolver, and what
 # the image must agree with PID 1 on (cgroup names, service argv/env, coldplug's fs modules, the
-# early root filesystem, the syscall declarations compiled into the binary).
+# early root filesystem, the syscall declarations compiled into the binary, the data seed).
 INIT_FOR_BUILDER = {"init.cgroup", "init.coldplug", "init.config", "init.early", "init.errors",
-                    "init.frozen", "init.inet", "init.modules", "init.rootfs", "init.supervise",
-                    "init.sysdefs", "init.validate"}
+                    "init.frozen", "init.grow", "init.inet", "init.modules", "init.rootfs",
+                    "init.supervise", "init.sysdefs", "init.validate"}
 INIT_FOR_TOOLCHAIN = {"init.early"}
 
 # folder -> the project modules (prefixes) its files may import
