@@ -385,7 +385,8 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         # The partition the builder makes; on a card made by copying the boot folder, PID 1
         # makes it from the image's seed (init/grow.py), unless the pinit.toml says not to.
-        data = replace(data, device=f"LABEL={label}", create=data_table.get("create", True))
+        data = replace(data, device=f"LABEL={label}", create=data_table.get("create", True),
+                       file=data_table.get("file", data_size))
     if data.create and not data_size:
         raise _error(source, "[data]", "create", True,
                      'needs "size": the data partition the builder makes')

@@ -116,6 +116,8 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
         from init.coldplug import fs_modules
 
         implied = [*DATA_DRIVERS, *fs_modules(cfg.init.data.fstype)]
+        if cfg.init.data.create and cfg.init.data.file:   # a data file on the FAT partition
+            implied += [*fs_modules("vfat"), "loop"]
         names += kmod.present(implied, platform.modules_root, platform.release)
     if cfg.init.network:
         from builder import kmod

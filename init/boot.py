@@ -121,7 +121,10 @@ class Boot:
             if self.loader is not None:   # its file system's modules, if shipped (fs-ext4)
                 self.loader.load(fs_modules(config.data.fstype), config.data.mountpoint)
             with self.timeline.step("data", config.data.device):
-                self.data_mount = mount_data(kernel, root, config.data, log, self.timeline)
+                loader = self.loader
+                self.data_mount = mount_data(
+                    kernel, root, config.data, log, self.timeline, self.mounts,
+                    None if loader is None else lambda names: loader.load(names, "data file"))
                 if self.data_mount is not None:
                     self.mounts.append(self.data_mount)
         if config.watchdog.device:

@@ -105,6 +105,7 @@ class Data:
     on_damage: str = "continue"   # not mountable after the check: continue without | fail
     grow: bool = True          # the partition and its ext2/3/4 fill the free space after it
     create: bool = False       # not found: made from the image's seed on a FAT-only card
+    file: int = 0              # bytes; with create, no room for a partition: a file on the FAT
 
 
 @frozen

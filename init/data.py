@@ -19,16 +19,25 @@ from __future__ import annotations
 
 import _stat as stat  # not `stat`: one module less to import at boot
 
+from init.coldplug import fs_modules
 from init.config import E2FSCK, EXT_TYPES, Data
 from init.console import Log, errname
 from init.errors import InitError
-from init.frozen import replace
-from init.grow import create_partition, grow_filesystem, grow_partition
+from init.grow import (
+    FAT_MOUNT,
+    create_partition,
+    data_file,
+    fat_partition,
+    grow_filesystem,
+    grow_partition,
+)
 from init.kernel import Kernel
 from init.rootfs import parse_options, prefixed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from init.timeline import Timeline
 
 POLL = 0.05                  # seconds between looks at /sys/class/block while waiting
@@ -229,30 +238,58 @@ def check(kernel: Kernel, device: str, spec: str, log: Log) -> str:
     return result
 
 
-def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
-               timeline: Timeline) -> str | None:
+def make_data(kernel: Kernel, root: str, devices: BlockDevices, data: Data, log: Log,
+              mounts: list[str] | None, load: Callable[[list[str]], object] | None,
+              held: list[int]) -> str | None:
+    """On a card made the seed's way (init/grow.py): its data partition, made in the free
+    space after its FAT partition, or else its data file; returns the device, or None."""
+    if create_partition(kernel, devices.sysfs, devices.dev, devices.disks(), log):
+        return wait_for(kernel, root, data.device, data.wait, log)
+    fat = fat_partition(kernel, devices.dev, devices.disks()) if data.file else None
+    if fat is None:
+        return None
+    if load is not None:
+        load([*fs_modules("vfat"), "loop"])
+    return data_file(kernel, devices.dev, fat, devices.node(fat), prefixed(root, FAT_MOUNT),
+                     data.file, mounts if mounts is not None else [], held, log)
+
+
+def mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timeline,
+               mounts: list[str] | None = None,
+               load: Callable[[list[str]], object] | None = None) -> str | None:
     """Find, check and mount the data partition; returns its mount point. InitError if
     impossible and `on_damage` (or `required`, when it never appears) says to fail: an app
     that expects /data must not silently write into the initramfs instead. Otherwise None: the
     boot goes on without it."""
+    held: list[int] = []   # a data file's loop device, open until /data is mounted
+    try:
+        return _mount_data(kernel, root, data, log, timeline, mounts, load, held)
+    finally:
+        for fd in held:
+            kernel.close(fd)
+
+
+def _mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timeline,
+                mounts: list[str] | None, load: Callable[[list[str]], object] | None,
+                held: list[int]) -> str | None:
     devices = BlockDevices(kernel, root)
     try:
         device = wait_for(kernel, root, data.device, data.wait, log)
     except InitError:
+        made = None
         if data.create:
             with timeline.step("data", "create"):
-                made = create_partition(kernel, devices.sysfs, devices.dev, devices.disks(), log)
-            if made:
-                return mount_data(kernel, root, replace(data, create=False), log, timeline)
-        if data.required:
+                made = make_data(kernel, root, devices, data, log, mounts, load, held)
+        if made is None and data.required:
             raise
-        log(f"data partition {data.device} not found after {data.wait:g} s; going on without "
-            "it (required = false)")
-        return None
+        if made is None:
+            log(f"data partition {data.device} not found after {data.wait:g} s; going on "
+                "without it (required = false)")
+            return None
+        device = made
     shown = device[len(root.rstrip('/')):]
     name = device.rpartition("/")[2]
-    grow = data.grow and devices.partition_number(name) is not None
-    if grow:
+    if data.grow and devices.partition_number(name) is not None:
         with timeline.step("data", "grow"):
             grow_partition(kernel, devices.sysfs, devices.dev, name, devices.parent(name), log)
     state = "unchecked"
@@ -277,7 +314,7 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log,
             "is in RAM this boot")
         return None
     log(f"mounted {data.mountpoint} from {shown} ({data.fstype})")
-    if grow and data.fstype in EXT_TYPES:
+    if data.grow and data.fstype in EXT_TYPES:   # a partition's, or a data file's
         with timeline.step("data", "resize"):
             grow_filesystem(kernel, devices.sysfs, device, name, target, log)
     return data.mountpoint

@@ -17,6 +17,10 @@ seed is written into that free space first (nobody's data: no partition covers i
 then the partition's entry, in one sector write: a power cut before it leaves free space for the
 next boot to do again, after it a partition with a file system, found by its label, checked,
 mounted and grown to fill the card as above. An existing partition is never written to.
+A card with no room after its FAT partition keeps the data in a file on it instead
+(`Data.file` bytes, DATA_FILE): made once from the seed under a temporary name and renamed,
+attached to a loop device that lets go of it when /data is unmounted (LOOP_CONFIGURE with
+autoclear), and checked, mounted and grown like a partition.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ ALIGN = 8192                   # sectors (4 MiB), where a new partition starts, 
 SEED_PATH = "/usr/lib/pinit/data.seed"
 SEED_MAGIC = b"pinit-seed\n"
 SEED_BLOCK = 4096
+DATA_FILE = "pinit-data.img"   # on the card's FAT partition, when there is no room for one
+FAT_MOUNT = "/run/pinit/boot"
+LOOP_CTL_GET_FREE = 0x4C82
+LOOP_CONFIGURE = 0x4C0A
+LO_FLAGS_AUTOCLEAR = 4
 
 
 def planned(mbr: bytes, number: int, start: int, disk_sectors: int) -> tuple[int, int] | None:
@@ -110,6 +119,8 @@ def grow_filesystem(kernel: Kernel, sysfs: str, device: str, name: str, mountpoi
     """The ext2/3/4 file system on `device` (mounted at `mountpoint`) to fill its partition."""
     try:
         superblock = kernel.read_file(device, 1024, 1024)
+        if superblock[0x38:0x3A] != b"\x53\xef":
+            return   # not what was mounted as ext2/3/4 after all: nothing to grow
         block_size = 1024 << int.from_bytes(superblock[0x18:0x1C], "little")
         blocks = int.from_bytes(superblock[0x04:0x08], "little")
         if int.from_bytes(superblock[0x60:0x64], "little") & 0x80:   # 64bit: the high half
@@ -235,3 +246,82 @@ def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log
         return True
     log("no card with free space after a FAT partition for the data partition")
     return False
+
+
+def fat_partition(kernel: Kernel, dev: str, disks: list[str]) -> str | None:
+    """The first FAT partition's /sys/class/block name on the first of `disks` that has one."""
+    for disk in disks:
+        try:
+            mbr = kernel.read_file(f"{dev}/{disk}", SECTOR, 0)
+        except OSError:
+            continue
+        if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
+            continue
+        for i in range(4):
+            if mbr[446 + 16 * i + 4] in FAT_TYPES:
+                return f"{disk}{'p' if disk[-1].isdigit() else ''}{i + 1}"
+    return None
+
+
+def loop_config(fd: int, name: str) -> bytes:
+    """struct loop_config: the backing fd, the default block size, a loop_info64 whose
+    lo_flags say autoclear (offset 52) and whose lo_file_name names the file (56), reserved."""
+    info = bytearray(232)
+    info[52:56] = LO_FLAGS_AUTOCLEAR.to_bytes(4, "little")
+    info[56:56 + min(len(name), 63)] = name.encode()[:63]
+    return fd.to_bytes(4, "little") + bytes(4) + bytes(info) + bytes(64)
+
+
+def data_file(kernel: Kernel, dev: str, fat: str, fat_device: str, mount_at: str, size: int,
+              mounts: list[str], held: list[int], log: Log) -> str | None:
+    """The data in DATA_FILE on the FAT partition `fat` (its node `fat_device`, mounted at
+    `mount_at` and added to `mounts`): made from the seed the first time, attached to a loop
+    device. Returns the loop device's path (in `dev`), None when impossible (said). The loop
+    device's fd is left open in `held`: autoclear detaches a loop device at its last close,
+    so the caller closes it once /data is mounted (the mount holds it from then on)."""
+    try:
+        for folder in (mount_at.rpartition("/")[0], mount_at):   # /run/pinit comes later
+            try:
+                kernel.mkdir(folder, 0o755)
+            except FileExistsError:
+                pass
+        kernel.mount(fat_device, mount_at, "vfat", 0, "")
+    except OSError as exc:
+        log(f"cannot mount {fat} for the data file: {errname(exc)}")
+        return None
+    mounts.append(mount_at)
+    path = f"{mount_at}/{DATA_FILE}"
+    try:
+        if not kernel.exists(path):
+            seed_size, blocks = decode_seed(kernel.read_file(SEED_PATH))
+            log(f"making the data file (first boot): {DATA_FILE} on {fat}, {mib(size)}")
+            partial = path + ".new"   # a cut before the rename: made again from the start
+            fd = kernel.open(partial, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC
+                             | posix.O_CLOEXEC, 0o600)
+            try:
+                for index, block in sorted(blocks.items()):
+                    kernel.pwrite(fd, block, index * SEED_BLOCK)
+                kernel.ftruncate(fd, max(size, seed_size))
+                kernel.fsync(fd)
+            finally:
+                kernel.close(fd)
+            kernel.rename(partial, path)
+            kernel.sync()
+        control = kernel.open(f"{dev}/loop-control", posix.O_RDWR | posix.O_CLOEXEC)
+        try:
+            number = kernel.ioctl_int(control, LOOP_CTL_GET_FREE, 0)
+        finally:
+            kernel.close(control)
+        backing = kernel.open(path, posix.O_RDWR | posix.O_CLOEXEC)
+        try:
+            loop = kernel.open(f"{dev}/loop{number}", posix.O_RDWR | posix.O_CLOEXEC)
+            held.append(loop)
+            kernel.ioctl(loop, LOOP_CONFIGURE, loop_config(backing, path))
+        finally:
+            kernel.close(backing)
+    except (OSError, ValueError) as exc:
+        log(f"cannot use the data file {DATA_FILE} on {fat}: "
+            f"{errname(exc) if isinstance(exc, OSError) else exc}")
+        return None
+    log(f"the data is in {DATA_FILE} on {fat} (loop{number})")
+    return f"{dev}/loop{number}"

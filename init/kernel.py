@@ -271,6 +271,11 @@ class Kernel:
         result: bytes = fcntl.ioctl(fd, request, arg)
         return result
 
+    def ioctl_int(self, fd: int, request: int, arg: int) -> int:
+        """An ioctl whose argument is a number; returns what the call returns."""
+        result: int = fcntl.ioctl(fd, request, arg)
+        return result
+
     def socket(self) -> int:
         """A datagram socket, for interface ioctls (SIOCGIFFLAGS and friends). Through cffi, not
         the `socket` module: its C part drags glibc's resolver into the static init."""

@@ -407,6 +407,10 @@ class FakeKernel:
                 disk.extend(bytes(offset + len(data) - len(disk)))
             disk[offset:offset + len(data)] = data
 
+    def ioctl_int(self, fd: int, request: int, arg: int) -> int:
+        self._record(f"ioctl {self.fds.get(fd, fd)} {hex(request)} {arg}")
+        return 0   # LOOP_CTL_GET_FREE: loop0
+
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}"
                      + (f" {int.from_bytes(arg, 'little')}" if request == EXT4_IOC_RESIZE_FS

@@ -324,6 +324,47 @@ exec = "{app}"
     subprocess.run(["fsck.fat", "-n", str(tmp_path / "fat.img")], check=True, capture_output=True)
 
 
+def test_a_copied_card_without_room_keeps_its_data_in_a_file_on_the_fat_partition(
+        cc, built_init, toolchain, tmp_path) -> None:
+    """The seed's way on a card whose FAT partition fills it: the data lives in a file on it,
+    on a loop device; the FAT partition is left clean and the data is there the next boot."""
+    app = cc("grow", GROW)
+    config = tmp_path / "pinit.toml"
+    config.write_text(f"""
+[kernel]
+modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
+[data]
+size = "32MiB"
+wait = 3
+[[service]]
+name = "data"
+exec = "{app}"
+""")
+    boot_dir = build(config, tmp_path / "out", built_init, toolchain).boot
+    card = tmp_path / "card.img"
+    with open(card, "wb") as f:
+        f.truncate(68 << 20)
+    subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,,c\n", check=True)
+    subprocess.run(["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
+                   check=True, capture_output=True)
+    made = boot(boot_dir, ["pinit: making the data file (first boot): pinit-data.img on vda1",
+                           "pinit: the data is in pinit-data.img on vda1 (loop0)",
+                           "pinit: mounted /data from /dev/loop0", "DATA-MIB ",
+                           "DATA-WRITTEN errno=0", POWER_DOWN],
+                disk=card, fail=("FATAL", "damaged"), timeout=90)
+    assert made.ok, f"{made.reason}\n" + "\n".join(made.lines[-40:])
+    size = next(int(line.split()[1]) for line in made.lines if line.startswith("DATA-MIB "))
+    assert 24 <= size <= 32, made.lines   # 32 MiB less the journal and metadata
+    again = boot(boot_dir, ["pinit: the data is in pinit-data.img on vda1 (loop0)",
+                            "DATA-SEEN boot1", POWER_DOWN], disk=card,
+                 fail=("FATAL", "making the data file"))
+    assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
+    assert [p.index for p in sdimage.read_partitions(card)] == [1]   # no partition was made
+    assert "pinit-data.img" in sdimage.fat_list(card, 1)
+    sdimage.extract_partition(card, 1, tmp_path / "fat.img")   # unmounted cleanly: no repair
+    subprocess.run(["fsck.fat", "-n", str(tmp_path / "fat.img")], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("early", [True, False])
 def test_early_start_runs_the_app_before_python_and_is_adopted(
         early, cc, built_init, toolchain, tmp_path) -> None:

@@ -207,7 +207,8 @@ def damaged_ext4(tmp_path: Path, label: str = "pinit-data") -> bytes:
 
 
 def data_kernel(device: bytes, *fsck: Run) -> FakeKernel:
-    fake = FakeKernel(files={"/sys/class/block/vda2/dev": b"254:2\n"})
+    fake = FakeKernel(files={"/sys/class/block/vda2/dev": b"254:2\n",
+                             "/sys/class/block/vda2/size": b"%d\n" % (len(device) // 512)})
     fake.devices["/dev/vda2"] = device
     fake.paths.add("/dev/vda2")
     if fsck:
@@ -398,3 +399,43 @@ def test_a_copied_card_gets_its_data_partition_from_the_seed_before_its_table_na
                            f"add_partition /dev/mmcblk0 2 {507904 * 512} {492096 * 512}"]
     card = fake.devices["/dev/mmcblk0"]
     assert label_of(card[507904 * 512:507904 * 512 + 2048]) == "pinit-data"
+
+
+def test_a_card_without_room_keeps_its_data_in_a_file_on_its_fat_partition() -> None:
+    from builder.formats import sdimage
+    from init.config import Data
+    from init.data import mount_data
+    from init.grow import LOOP_CONFIGURE, SEED_PATH, encode_seed, loop_config
+
+    fake = FakeKernel(files={"/sys/class/block/mmcblk0/dev": b"179:0\n",
+                             "/sys/class/block/mmcblk0/size": b"600000\n",
+                             "/sys/class/block/mmcblk0p1/dev": b"179:1\n",
+                             "/sys/class/block/mmcblk0p1/partition": b"1\n",
+                             "/sys/class/block/loop0/dev": b"7:0\n",
+                             "/sys/class/block/loop0/size": b"131072\n",
+                             SEED_PATH: encode_seed(sdimage.data_seed("pinit-data"))})
+    fake.devices["/dev/mmcblk0"] = card_mbr((0x0C, 2048, 597952))   # FAT to the card's end
+    fake.paths |= {"/dev/mmcblk0", "/dev/loop-control", "/dev/loop0", "/run"}
+    fake.program("/sbin/e2fsck", Run(0.1, status=0))
+    loaded: list[list[str]] = []
+    mounts: list[str] = []
+    lines: list[str] = []
+    data = Data(device="LABEL=pinit-data", wait=0.2, create=True, file=64 << 20)
+    assert mount_data(fake, "/", data, lines.append, Timeline(fake.clock), mounts,
+                      loaded.append) == "/data"
+    assert loaded == [["fs-vfat", "nls_cp437", "nls_ascii", "loop"]]
+    assert mounts == ["/run/pinit/boot"]   # unmounted after /data at shutdown
+    assert lines[1] == "no card with free space after a FAT partition for the data partition"
+    assert "making the data file (first boot): pinit-data.img on mmcblk0p1, 64 MiB" in lines
+    assert "the data is in pinit-data.img on mmcblk0p1 (loop0)" in lines
+    calls = [line.split(maxsplit=1)[1] for line in fake.transcript]
+    made = [c for c in calls if c.startswith(("ftruncate", "rename", "mount", "spawn"))]
+    assert made[:3] == ["mount /dev/mmcblk0p1 /run/pinit/boot vfat 0",
+                        f"ftruncate /run/pinit/boot/pinit-data.img.new {64 << 20}",
+                        "rename /run/pinit/boot/pinit-data.img.new /run/pinit/boot/pinit-data.img"]
+    assert made[3:] == ["spawn /sbin/e2fsck -p /dev/loop0 (cwd /, uid 0, gid 0)",
+                        "mount /dev/loop0 /data ext4 0"]
+    assert any(c.startswith("ioctl /dev/loop0 0x4c0a") for c in calls), calls
+    config = loop_config(5, "/run/pinit/boot/pinit-data.img")
+    assert len(config) == 304 and config[:4] == (5).to_bytes(4, "little") and LOOP_CONFIGURE
+    assert config[8 + 52:8 + 56] == (4).to_bytes(4, "little")   # autoclear
