@@ -35,6 +35,7 @@ def reported(fn: Callable[..., Any]) -> Callable[..., Any]:
             if exc.hint:
                 print(f"pinit: hint: {exc.hint}", file=sys.stderr)
             sys.exit(1)
+
     return wrapper
 
 
@@ -62,8 +63,11 @@ def lock(c, config=None):
     if not cfg.requirements:
         print(f"{cfg.path}: no [[service]] has requirements; nothing to lock")
         return
-    pypi.write_lock(cfg.path.with_name(pypi.LOCK_NAME), sorted(set(cfg.requirements.values())),
-                    cfg.python.wheels)
+    pypi.write_lock(
+        cfg.path.with_name(pypi.LOCK_NAME),
+        sorted(set(cfg.requirements.values())),
+        cfg.python.wheels,
+    )
 
 
 @task(help={"debug": "show tracebacks"})
@@ -81,10 +85,14 @@ def build_init(c, debug=False):
         build(tc, BUILD / "init")
 
 
-@task(help={"config": "the appliance description (default: pinit.toml in the repo)",
-            "from_": "replace the shell init of this classic boot folder or card image (or take "
-                     "kernel, firmware and modules from a Raspberry Pi OS card); never modified",
-            "out": "output directory (default: build)"})
+@task(
+    help={
+        "config": "the appliance description (default: pinit.toml in the repo)",
+        "from_": "replace the shell init of this classic boot folder or card image (or take "
+        "kernel, firmware and modules from a Raspberry Pi OS card); never modified",
+        "out": "output directory (default: build)",
+    }
+)
 @reported
 def image(c, config=None, from_=None, out=None):
     """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
@@ -132,8 +140,13 @@ def test(c, k=None, fast=False):
     sys.exit(result.exited)
 
 
-@task(help={"n": "boots per variant (default 5)", "no_builds": "skip the cold/warm build timing",
-            "no_icount": "real-time guest clock instead of instruction counting"})
+@task(
+    help={
+        "n": "boots per variant (default 5)",
+        "no_builds": "skip the cold/warm build timing",
+        "no_icount": "real-time guest clock instead of instruction counting",
+    }
+)
 @reported
 def bench(c, n=5, no_builds=False, no_icount=False):
     """Build time, size and boot time of pinit beside busybox; build/bench.json, docs/benchmarks.md."""
@@ -149,18 +162,31 @@ def bench(c, n=5, no_builds=False, no_icount=False):
 
 # `path` is an option, not a positional: invoke requires every positional argument, so
 # `invoke boot` alone (the README's first boot) would be refused.
-@task(help={"path": "boot folder or card image (default build/boot)",
-            "machine": "virt (default, fast) or raspi3b (bcm2837 dtb, single-thread TCG)",
-            "expect": "scripted: pass when this console text appears (repeatable)",
-            "fail": "scripted: fail at once when this console text appears (repeatable)",
-            "timeout": "scripted: seconds before giving up (default 30)",
-            "disk": "attach this disk image (a card image attaches itself)",
-            "timeline": "render the init's boot timeline from the console log as build/timeline.svg",
-            "net": "a virtio NIC on qemu's own DHCP server (restrict=on: nothing outside is reached)"},
-      iterable=["expect", "fail"])
+@task(
+    help={
+        "path": "boot folder or card image (default build/boot)",
+        "machine": "virt (default, fast) or raspi3b (bcm2837 dtb, single-thread TCG)",
+        "expect": "scripted: pass when this console text appears (repeatable)",
+        "fail": "scripted: fail at once when this console text appears (repeatable)",
+        "timeout": "scripted: seconds before giving up (default 30)",
+        "disk": "attach this disk image (a card image attaches itself)",
+        "timeline": "render the init's boot timeline from the console log as build/timeline.svg",
+        "net": "a virtio NIC on qemu's own DHCP server (restrict=on: nothing outside is reached)",
+    },
+    iterable=["expect", "fail"],
+)
 @reported
-def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, disk=None,
-         timeline=False, net=False):
+def boot(
+    c,
+    path=None,
+    machine="virt",
+    expect=None,
+    fail=None,
+    timeout=30.0,
+    disk=None,
+    timeline=False,
+    net=False,
+):
     """Boot a boot folder or card image in QEMU the way the Pi firmware would."""
     from builder.qemu import harness
 
@@ -172,8 +198,9 @@ def boot(c, path=None, machine="virt", expect=None, fail=None, timeout=30.0, dis
             harness.run(plan, interactive=True)
             return
         wanted = expect or (["pinit: timeline "] if timeline else ["pinit: boot "])
-        result = harness.run(plan, expect=wanted, fail=fail or [],
-                          timeout=float(timeout), echo=True)
+        result = harness.run(
+            plan, expect=wanted, fail=fail or [], timeout=float(timeout), echo=True
+        )
     if timeline:
         from builder.qemu import timeline as tl
 

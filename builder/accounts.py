@@ -18,7 +18,7 @@ from init.errors import did_you_mean
 
 HINT = "docs/config.md describes [[user]] and [[group]]"
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
-MAX_ID = 65533   # 65534 is nobody, 65535 is (uid_t)-1 on 16-bit-aware tools
+MAX_ID = 65533  # 65534 is nobody, 65535 is (uid_t)-1 on 16-bit-aware tools
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,9 @@ def _fail(source: str, where: str, key: str, value: object, problem: str) -> Bui
 def _name(table: dict, source: str, where: str) -> str:
     name = table.get("name")
     if not isinstance(name, str) or not name or not set(name) <= NAME_CHARS or name[0] == "-":
-        raise _fail(source, where, "name", name, "expected a lower-case name "
-                    "(letters, digits, _ and -)")
+        raise _fail(
+            source, where, "name", name, "expected a lower-case name (letters, digits, _ and -)"
+        )
     return name
 
 
@@ -70,8 +71,9 @@ def _id(table: dict, key: str, source: str, where: str) -> int:
 def _known(table: dict, keys: tuple[str, ...], source: str, where: str) -> None:
     for key in table:
         if key not in keys:
-            raise BuildError(f"{source}: {where} {key}: unknown key" + did_you_mean(key, keys),
-                             HINT)
+            raise BuildError(
+                f"{source}: {where} {key}: unknown key" + did_you_mean(key, keys), HINT
+            )
 
 
 def parse(doc: dict, source: str) -> Accounts:
@@ -103,17 +105,25 @@ def parse(doc: dict, source: str) -> Accounts:
         uid = _id(table, "uid", source, where)
         primary = table.get("group", name)
         extra = table.get("groups", [])
-        if not isinstance(primary, str) or not isinstance(extra, list) or not all(
-                isinstance(g, str) for g in extra):
+        if (
+            not isinstance(primary, str)
+            or not isinstance(extra, list)
+            or not all(isinstance(g, str) for g in extra)
+        ):
             raise _fail(source, where, "groups", extra, "expected group names")
         if primary == name and name not in groups:
-            groups[name] = uid   # the user's own group, as useradd makes it
+            groups[name] = uid  # the user's own group, as useradd makes it
         pending.append((name, uid, primary, extra, where))
     for name, uid, primary, extra, where in pending:
         for group in (primary, *extra):
             if group not in groups:
-                raise _fail(source, where, "group" if group == primary else "groups", group,
-                            "no such [[group]]" + did_you_mean(group, groups))
+                raise _fail(
+                    source,
+                    where,
+                    "group" if group == primary else "groups",
+                    group,
+                    "no such [[group]]" + did_you_mean(group, groups),
+                )
         users[name] = User(name, uid, groups[primary], tuple(groups[g] for g in extra))
     return Accounts({**users}, {k: v for k, v in groups.items() if k != "root"})
 
@@ -125,8 +135,9 @@ def resolve_service(table: dict, accounts: Accounts, source: str, where: str) ->
     user = table.get("user")
     if isinstance(user, str):
         if user not in accounts.users:
-            raise _fail(source, where, "user", user, "no such [[user]]"
-                        + did_you_mean(user, accounts.users))
+            raise _fail(
+                source, where, "user", user, "no such [[user]]" + did_you_mean(user, accounts.users)
+            )
         account = accounts.users[user]
         out["user"] = account.uid
         out.setdefault("group", account.gid)
@@ -134,7 +145,12 @@ def resolve_service(table: dict, accounts: Accounts, source: str, where: str) ->
     group = out.get("group")
     if isinstance(group, str):
         if group not in accounts.groups:
-            raise _fail(source, where, "group", group, "no such [[group]]"
-                        + did_you_mean(group, accounts.groups))
+            raise _fail(
+                source,
+                where,
+                "group",
+                group,
+                "no such [[group]]" + did_you_mean(group, accounts.groups),
+            )
         out["group"] = accounts.groups[group]
     return out

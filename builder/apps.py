@@ -28,7 +28,9 @@ def is_python(program: Path) -> bool:
 def app_files(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes]:
     """Files (initramfs path → bytes) that make the ELF `program` runnable at `image_path`."""
     if not is_elf(program):
-        raise BuildError(f"{program}: not an ELF executable, a .py file or a folder with __main__.py",
-                         hint="point [[service]] exec at an aarch64 program or a Python program")
+        raise BuildError(
+            f"{program}: not an ELF executable, a .py file or a folder with __main__.py",
+            hint="point [[service]] exec at an aarch64 program or a Python program",
+        )
     inspect_elf(program)
     return bundle_elf(program, image_path.lstrip("/"), sysroot)

@@ -33,62 +33,85 @@ from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
-SECTIONS = ("init", "kernel", "watchdog", "data", "network", "time", "service", "image", "user",
-            "group", "device", "python")
-INIT_KEYS = tuple(f.name for f in fields(Config)
-                  if f.type in ("str", "int", "float", "bool")
-                  and f.name not in ("module_failure", "coldplug"))
+SECTIONS = (
+    "init",
+    "kernel",
+    "watchdog",
+    "data",
+    "network",
+    "time",
+    "service",
+    "image",
+    "user",
+    "group",
+    "device",
+    "python",
+)
+INIT_KEYS = tuple(
+    f.name
+    for f in fields(Config)
+    if f.type in ("str", "int", "float", "bool") and f.name not in ("module_failure", "coldplug")
+)
 KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
-SERVICE_BUILD_KEYS = ("requirements", "include")   # Python services only
+SERVICE_BUILD_KEYS = ("requirements", "include")  # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
 PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
-APP_DIR = "/app"                       # services are packed as /app/<name>
+APP_DIR = "/app"  # services are packed as /app/<name>
 RESERVED = ("/init", CONFIG_FILE)
 EM_AARCH64 = 183
 ELF_MACHINES = {3: "x86", 40: "32-bit ARM", 62: "x86-64", 183: "aarch64"}
-SIZE_UNITS = {"": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
-              "G": 1 << 30, "GiB": 1 << 30}
+SIZE_UNITS = {
+    "": 1,
+    "K": 1 << 10,
+    "KiB": 1 << 10,
+    "M": 1 << 20,
+    "MiB": 1 << 20,
+    "G": 1 << 30,
+    "GiB": 1 << 30,
+}
 
 
 @dataclass(frozen=True)
 class Image:
-    compression: str = "gzip"                  # initramfs compression: gzip | zstd | xz | lz4 | none
-    files: tuple[tuple[str, Path], ...] = ()   # (path in the initramfs, file on this machine)
-    config_txt: tuple[str, ...] = ()           # extra config.txt lines
-    cmdline: tuple[str, ...] = ()              # extra cmdline.txt words
-    firmware: str = "debian"                   # "debian" or an absolute folder path
-    size: int = 0                              # sdcard.img bytes; 0 = just large enough
+    compression: str = "gzip"  # initramfs compression: gzip | zstd | xz | lz4 | none
+    files: tuple[tuple[str, Path], ...] = ()  # (path in the initramfs, file on this machine)
+    config_txt: tuple[str, ...] = ()  # extra config.txt lines
+    cmdline: tuple[str, ...] = ()  # extra cmdline.txt words
+    firmware: str = "debian"  # "debian" or an absolute folder path
+    size: int = 0  # sdcard.img bytes; 0 = just large enough
 
 
 @dataclass(frozen=True)
 class Python:
     """[python]: how the Python services are built (one binary for them all)."""
-    optimize: int = 0                          # 0 as `python3 app.py`, 1 as -O, 2 as -OO
-    exclude: tuple[str, ...] = ()              # modules and packages left out of the binary
-    compiled: tuple[str, ...] = ()             # modules and packages compiled to C
-    wheels: tuple[str, ...] = ()               # distributions taken as their aarch64 wheels
+
+    optimize: int = 0  # 0 as `python3 app.py`, 1 as -O, 2 as -OO
+    exclude: tuple[str, ...] = ()  # modules and packages left out of the binary
+    compiled: tuple[str, ...] = ()  # modules and packages compiled to C
+    wheels: tuple[str, ...] = ()  # distributions taken as their aarch64 wheels
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    path: Path                                 # the pinit.toml this came from
-    init: Config                               # written to /etc/pinit.json
+    path: Path  # the pinit.toml this came from
+    init: Config  # written to /etc/pinit.json
     host_exec: dict[str, Path] = field(default_factory=dict, hash=False)  # service -> program here
     # Python services: their requirements.txt (pip's format) and modules to include by name.
     requirements: dict[str, Path] = field(default_factory=dict, hash=False)
     includes: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
-    kernel_source: str = "debian"              # "debian" or an absolute boot folder / image path
-    data_size: int = 0                         # bytes of the ext4 data partition; 0 = none
+    kernel_source: str = "debian"  # "debian" or an absolute boot folder / image path
+    data_size: int = 0  # bytes of the ext4 data partition; 0 = none
     data_label: str = "pinit-data"
     image: Image = field(default_factory=Image)
-    accounts: Accounts = field(default_factory=Accounts)   # [[user]], [[group]]: /etc/passwd
-    available: tuple[str, ...] = ()    # [kernel] available: shipped, loaded by coldplug
+    accounts: Accounts = field(default_factory=Accounts)  # [[user]], [[group]]: /etc/passwd
+    available: tuple[str, ...] = ()  # [kernel] available: shipped, loaded by coldplug
     python: Python = field(default_factory=Python)
 
 
-def _error(source: str, where: str, key: str, value: object, problem: str,
-           hint: str = HINT) -> BuildError:
+def _error(
+    source: str, where: str, key: str, value: object, problem: str, hint: str = HINT
+) -> BuildError:
     return BuildError(located(source, where, key, value, problem), hint)
 
 
@@ -147,8 +170,14 @@ def _host_path(value: object, base: Path, source: str, where: str, key: str) -> 
         raise _error(source, where, key, value, "expected a path on this machine")
     path = (base / value).resolve()
     if not path.exists():
-        raise _error(source, where, key, value, f"{path} does not exist",
-                     f"{key} is a path on this machine, relative to the folder of {source}")
+        raise _error(
+            source,
+            where,
+            key,
+            value,
+            f"{path} does not exist",
+            f"{key} is a path on this machine, relative to the folder of {source}",
+        )
     return path
 
 
@@ -157,21 +186,38 @@ def _program(value: object, base: Path, source: str, where: str) -> Path:
     path = _host_path(value, base, source, where, "exec")
     if path.is_dir():
         if not (path / "__main__.py").is_file():
-            raise _error(source, where, "exec", value, f"{path} has no __main__.py",
-                         "a Python package folder runs as `python -m`; add __main__.py")
+            raise _error(
+                source,
+                where,
+                "exec",
+                value,
+                f"{path} has no __main__.py",
+                "a Python package folder runs as `python -m`; add __main__.py",
+            )
         return path
     if path.suffix == ".py":
         return path
     with path.open("rb") as file:
         head = file.read(20)
     if head[:4] != b"\x7fELF":
-        raise _error(source, where, "exec", value,
-                     f"{path} is not an ELF executable, a .py file or a Python package folder")
+        raise _error(
+            source,
+            where,
+            "exec",
+            value,
+            f"{path} is not an ELF executable, a .py file or a Python package folder",
+        )
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
     if machine != EM_AARCH64:
         kind = ELF_MACHINES.get(machine, f"machine {machine}")
-        raise _error(source, where, "exec", value, f"{path} is a {kind} ELF, not aarch64",
-                     "cross-compile it for aarch64 (arm64), or give a .py file")
+        raise _error(
+            source,
+            where,
+            "exec",
+            value,
+            f"{path} is a {kind} ELF, not aarch64",
+            "cross-compile it for aarch64 (arm64), or give a .py file",
+        )
     return path
 
 
@@ -181,16 +227,23 @@ class _Python:
     includes: dict[str, tuple[str, ...]]
 
 
-def _python_keys(table: dict, name: str, program: Path, base: Path, source: str,
-                 where: str, into: _Python) -> None:
+def _python_keys(
+    table: dict, name: str, program: Path, base: Path, source: str, where: str, into: _Python
+) -> None:
     """`requirements` and `include`, which only a Python service can have."""
     present = [k for k in SERVICE_BUILD_KEYS if k in table]
     if present and not (program.is_dir() or program.suffix == ".py"):
-        raise _error(source, where, present[0], table[present[0]],
-                     "only a Python service (a .py file or a package folder) has this key")
+        raise _error(
+            source,
+            where,
+            present[0],
+            table[present[0]],
+            "only a Python service (a .py file or a package folder) has this key",
+        )
     if "requirements" in table:
-        into.requirements[name] = _host_path(table["requirements"], base, source, where,
-                                             "requirements")
+        into.requirements[name] = _host_path(
+            table["requirements"], base, source, where, "requirements"
+        )
     if "include" in table:
         includes = _lines(table, "include", source, where)
         for module in includes:
@@ -199,8 +252,9 @@ def _python_keys(table: dict, name: str, program: Path, base: Path, source: str,
         into.includes[name] = includes
 
 
-def _services(doc: dict, base: Path, source: str, accounts: Accounts
-              ) -> tuple[list[Service], dict[str, Path], _Python]:
+def _services(
+    doc: dict, base: Path, source: str, accounts: Accounts
+) -> tuple[list[Service], dict[str, Path], _Python]:
     python = _Python({}, {})
     tables = doc.get("service", [])
     if not isinstance(tables, list):
@@ -215,9 +269,10 @@ def _services(doc: dict, base: Path, source: str, accounts: Accounts
         if "exec" not in table:
             raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
         # The init runs the program where the builder packs it; the host path stays here.
-        init_keys = resolve_service({k: v for k, v in table.items()
-                                     if k not in SERVICE_BUILD_KEYS}, accounts, source, where)
-        for key in ("memory_max", "log_max"):   # "64MiB": bytes for the init
+        init_keys = resolve_service(
+            {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS}, accounts, source, where
+        )
+        for key in ("memory_max", "log_max"):  # "64MiB": bytes for the init
             if isinstance(init_keys.get(key), str):
                 init_keys[key] = _size(init_keys, key, ("",), source, where)
         values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
@@ -245,20 +300,35 @@ def _devices(doc: dict, accounts: Accounts, source: str) -> tuple[Device, ...]:
         for key in ("subsystem", "kernel", "symlink"):
             if key in table:
                 value = table[key]
-                if not isinstance(value, str) or "/" in value.strip("/") and key != "symlink" \
-                        or not value.isprintable() or " " in value:
+                if (
+                    not isinstance(value, str)
+                    or "/" in value.strip("/")
+                    and key != "symlink"
+                    or not value.isprintable()
+                    or " " in value
+                ):
                     raise _error(source, where, key, value, "expected a name without spaces")
                 values[key] = value
         if "subsystem" not in values and "kernel" not in values:
-            raise _error(source, where, "kernel", None, "a rule needs a subsystem or a kernel "
-                         "name (a glob such as \"ttyUSB*\")")
+            raise _error(
+                source,
+                where,
+                "kernel",
+                None,
+                'a rule needs a subsystem or a kernel name (a glob such as "ttyUSB*")',
+            )
         mode = table.get("mode", "0600")
-        if not isinstance(mode, str) or not mode.isdigit() or any(c > "7" for c in mode) \
-                or int(mode, 8) > 0o7777:
+        if (
+            not isinstance(mode, str)
+            or not mode.isdigit()
+            or any(c > "7" for c in mode)
+            or int(mode, 8) > 0o7777
+        ):
             raise _error(source, where, "mode", mode, 'expected an octal mode such as "0660"')
         values["mode"] = int(mode, 8)
-        ids = resolve_service({"user": table.get("owner", 0), "group": table.get("group", 0)},
-                              accounts, source, where)
+        ids = resolve_service(
+            {"user": table.get("owner", 0), "group": table.get("group", 0)}, accounts, source, where
+        )
         values["uid"], values["gid"] = ids["user"], ids["group"]
         if not isinstance(values["uid"], int) or not isinstance(values["gid"], int):
             raise _error(source, where, "owner", table.get("owner"), "expected a name or number")
@@ -281,14 +351,19 @@ def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
         seen[name.replace("-", "_")] = name
     params = kernel.get("params", {})
     if not isinstance(params, dict):
-        raise _error(source, where, "params", params, "expected a table of module = \"params\"")
+        raise _error(source, where, "params", params, 'expected a table of module = "params"')
     for name, text in params.items():
         if not isinstance(text, str) or "\n" in text or "\0" in text:
             raise _error(source, where, f"params.{name}", text, "expected a one-line string")
         if name.replace("-", "_") not in seen:
-            raise _error(source, where, f"params.{name}", text,
-                         "not in modules" + did_you_mean(name, seen.values()),
-                         "parameters apply to modules listed in [kernel] modules")
+            raise _error(
+                source,
+                where,
+                f"params.{name}",
+                text,
+                "not in modules" + did_you_mean(name, seen.values()),
+                "parameters apply to modules listed in [kernel] modules",
+            )
     by_key = {name.replace("-", "_"): text for name, text in params.items()}
     return tuple(Module(name, by_key.get(key, "")) for key, name in seen.items())
 
@@ -303,11 +378,14 @@ def _image(doc: dict, base: Path, source: str) -> Image:
     _known(table, IMAGE_KEYS, source, where)
     compression = _text(table, "compression", "gzip", source, where)
     if compression not in COMPRESSIONS:
-        raise _error(source, where, "compression", compression,
-                     "expected one of " + ", ".join(COMPRESSIONS))
+        raise _error(
+            source, where, "compression", compression, "expected one of " + ", ".join(COMPRESSIONS)
+        )
     files = table.get("files", {})
     if not isinstance(files, dict):
-        raise _error(source, where, "files", files, 'expected a table of "/image/path" = "host path"')
+        raise _error(
+            source, where, "files", files, 'expected a table of "/image/path" = "host path"'
+        )
     packed: list[tuple[str, Path]] = []
     for target, host in sorted(files.items()):
         key = f'files."{target}"'
@@ -317,11 +395,14 @@ def _image(doc: dict, base: Path, source: str) -> Image:
             raise _error(source, where, key, host, f"{target} is written by the builder")
         packed.append((target, _host_path(host, base, source, where, key)))
     firmware = _text(table, "firmware", "debian", source, where)
-    return Image(compression=compression, files=tuple(packed),
-                 config_txt=_lines(table, "config_txt", source, where),
-                 cmdline=_lines(table, "cmdline", source, where),
-                 firmware=_source(firmware, base, source, where, "firmware"),
-                 size=_size(table, "size", ("", "auto"), source, where))
+    return Image(
+        compression=compression,
+        files=tuple(packed),
+        config_txt=_lines(table, "config_txt", source, where),
+        cmdline=_lines(table, "cmdline", source, where),
+        firmware=_source(firmware, base, source, where, "firmware"),
+        size=_size(table, "size", ("", "auto"), source, where),
+    )
 
 
 def _python(doc: dict, source: str) -> Python:
@@ -330,9 +411,14 @@ def _python(doc: dict, source: str) -> Python:
     _known(table, PYTHON_KEYS, source, where)
     optimize = table.get("optimize", 0)
     if optimize not in (0, 1, 2) or isinstance(optimize, bool):
-        raise _error(source, where, "optimize", optimize,
-                     "expected 0 (as python3), 1 (as python3 -O: no asserts) or 2 "
-                     "(as python3 -OO: no asserts, no docstrings)")
+        raise _error(
+            source,
+            where,
+            "optimize",
+            optimize,
+            "expected 0 (as python3), 1 (as python3 -O: no asserts) or 2 "
+            "(as python3 -OO: no asserts, no docstrings)",
+        )
     names = {}
     for key in ("exclude", "compiled"):
         names[key] = _lines(table, key, source, where)
@@ -342,8 +428,14 @@ def _python(doc: dict, source: str) -> Python:
     wheels = _lines(table, "wheels", source, where)
     for name in wheels:
         if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
-            raise _error(source, where, "wheels", name, "expected a distribution name, as pip "
-                         "spells it in requirements.txt (pillow, numpy)")
+            raise _error(
+                source,
+                where,
+                "wheels",
+                name,
+                "expected a distribution name, as pip "
+                "spells it in requirements.txt (pillow, numpy)",
+            )
     return Python(optimize=optimize, wheels=wheels, **names)
 
 
@@ -354,23 +446,43 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         if name in INIT_KEYS:
             raise _error(source, "", name, doc[name], "belongs in the [init] section")
         if name not in SECTIONS:
-            raise BuildError(f"{source}: [{name}]: unknown section"
-                             + did_you_mean(name, SECTIONS), HINT)
+            raise BuildError(
+                f"{source}: [{name}]: unknown section" + did_you_mean(name, SECTIONS), HINT
+            )
     init = _table(doc, "init", source)
     if "module_failure" in init:
-        raise _error(source, "[init]", "module_failure", init["module_failure"],
-                     "belongs in the [kernel] section")
+        raise _error(
+            source,
+            "[init]",
+            "module_failure",
+            init["module_failure"],
+            "belongs in the [kernel] section",
+        )
     top = section(Config, init, source, "[init]", keys=INIT_KEYS)
 
     kernel = _table(doc, "kernel", source)
     _known(kernel, KERNEL_KEYS, source, "[kernel]")
-    top.update(section(Config, {k: v for k, v in kernel.items() if k == "module_failure"},
-                       source, "[kernel]", keys=("module_failure",)))
-    kernel_source = _source(_text(kernel, "source", "debian", source, "[kernel]"),
-                            base, source, "[kernel]", "source")
+    top.update(
+        section(
+            Config,
+            {k: v for k, v in kernel.items() if k == "module_failure"},
+            source,
+            "[kernel]",
+            keys=("module_failure",),
+        )
+    )
+    kernel_source = _source(
+        _text(kernel, "source", "debian", source, "[kernel]"), base, source, "[kernel]", "source"
+    )
 
-    watchdog = Watchdog(**section(Watchdog, _table(doc, "watchdog", source),  # type: ignore[arg-type]
-                                  source, "[watchdog]"))
+    watchdog = Watchdog(
+        **section(
+            Watchdog,
+            _table(doc, "watchdog", source),  # type: ignore[arg-type]
+            source,
+            "[watchdog]",
+        )
+    )
 
     data_table = _table(doc, "data", source)
     data_keys = tuple(f.name for f in fields(Data)) + DATA_BUILD_KEYS
@@ -385,26 +497,53 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if data_size and not data.device:
         # The partition the builder makes; on a card made by copying the boot folder, PID 1
         # makes it from the image's seed (init/grow.py), unless the pinit.toml says not to.
-        data = replace(data, device=f"LABEL={label}", create=data_table.get("create", True),
-                       file=data_table.get("file", data_size))
+        data = replace(
+            data,
+            device=f"LABEL={label}",
+            create=data_table.get("create", True),
+            file=data_table.get("file", data_size),
+        )
     if data.create and not data_size:
-        raise _error(source, "[data]", "create", True,
-                     'needs "size": the data partition the builder makes')
+        raise _error(
+            source, "[data]", "create", True, 'needs "size": the data partition the builder makes'
+        )
 
     # [network] is one interface, [[network]] one table per interface; a [time] table turns
     # clock keeping on, with DHCP's time servers unless it names some.
     raw = doc.get("network", [])
     tables = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise _error(source, "", "network", raw, "expected a [network] table, or [[network]] "
-                     "tables: one per interface")
-    network = tuple(Network(**section(Network, table, source,  # type: ignore[arg-type]
-                                      "[network]" if len(tables) == 1
-                                      else f"[network #{i + 1}]"))
-                    for i, table in enumerate(tables))
+        raise _error(
+            source,
+            "",
+            "network",
+            raw,
+            "expected a [network] table, or [[network]] tables: one per interface",
+        )
+    network = tuple(
+        Network(
+            **section(
+                Network,
+                table,
+                source,  # type: ignore[arg-type]
+                "[network]" if len(tables) == 1 else f"[network #{i + 1}]",
+            )
+        )
+        for i, table in enumerate(tables)
+    )
     time_table = _table(doc, "time", source)
-    time = Time(**section(Time, {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
-                          source, "[time]")) if "time" in doc else Time()
+    time = (
+        Time(
+            **section(
+                Time,
+                {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
+                source,
+                "[time]",
+            )
+        )
+        if "time" in doc
+        else Time()
+    )
 
     accounts = parse_accounts(doc, source)
     available = _lines(kernel, "available", source, "[kernel]")
@@ -414,16 +553,32 @@ def _build(doc: dict, path: Path) -> BuildConfig:
             raise _error(source, "[kernel]", "available", list(available), f'"{name}": {problem}')
     devices = _devices(doc, accounts, source)
     services, host_exec, python = _services(doc, base, source, accounts)
-    config = Config(**top, modules=_modules(kernel, source), watchdog=watchdog,  # type: ignore[arg-type]
-                    data=data, network=network, time=time,
-                    services=tuple(services), devices=devices,
-                    coldplug=bool(available or data.device or network))
+    config = Config(
+        **top,  # type: ignore[arg-type]
+        modules=_modules(kernel, source),
+        watchdog=watchdog,
+        data=data,
+        network=network,
+        time=time,
+        services=tuple(services),
+        devices=devices,
+        coldplug=bool(available or data.device or network),
+    )
     check(config, source, top="[init]")
-    return BuildConfig(path=path, init=config, host_exec=host_exec,
-                       requirements=python.requirements, includes=python.includes,
-                       kernel_source=kernel_source, data_size=data_size, data_label=label,
-                       image=_image(doc, base, source), accounts=accounts, available=available,
-                       python=_python(doc, source))
+    return BuildConfig(
+        path=path,
+        init=config,
+        host_exec=host_exec,
+        requirements=python.requirements,
+        includes=python.includes,
+        kernel_source=kernel_source,
+        data_size=data_size,
+        data_label=label,
+        image=_image(doc, base, source),
+        accounts=accounts,
+        available=available,
+        python=_python(doc, source),
+    )
 
 
 def load_build_config(path: Path) -> BuildConfig:

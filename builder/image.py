@@ -27,22 +27,32 @@ from init.frozen import replace as evolve
 from init.grow import SEED_PATH, encode_seed
 from toolchain.provision import Toolchain
 
-INITRAMFS_NAMES = {"gzip": "initramfs.gz", "zstd": "initramfs.zst", "xz": "initramfs.xz",
-                   "lz4": "initramfs.lz4", "none": "initramfs.cpio"}
+INITRAMFS_NAMES = {
+    "gzip": "initramfs.gz",
+    "zstd": "initramfs.zst",
+    "xz": "initramfs.xz",
+    "lz4": "initramfs.lz4",
+    "none": "initramfs.cpio",
+}
 FIRMWARE_GLOBS = ("bootcode.bin", "start*.elf", "fixup*.dat", "LICENCE*")
 # The Pi boards a 64-bit kernel runs on; the firmware picks the dtb by these upstream names.
-DTB_GLOBS = ("broadcom/bcm2837-rpi-*.dtb", "broadcom/bcm2710-rpi-*.dtb",
-             "broadcom/bcm2711-rpi-*.dtb", "broadcom/bcm2712-rpi-*.dtb")
+DTB_GLOBS = (
+    "broadcom/bcm2837-rpi-*.dtb",
+    "broadcom/bcm2710-rpi-*.dtb",
+    "broadcom/bcm2711-rpi-*.dtb",
+    "broadcom/bcm2712-rpi-*.dtb",
+)
 
 
 @dataclass(frozen=True)
 class Platform:
     """Where the kernel, its modules, dtbs and the firmware come from."""
-    kernel: Path                      # the kernel image file
-    kernel_name: str                  # its name in the boot folder (config.txt kernel=)
-    release: str                      # uname -r, matches lib/modules/<release>
-    modules_root: Path                # a tree holding lib/modules/<release>
-    kernel_config: str = ""           # the kernel's .config text, when known
+
+    kernel: Path  # the kernel image file
+    kernel_name: str  # its name in the boot folder (config.txt kernel=)
+    release: str  # uname -r, matches lib/modules/<release>
+    modules_root: Path  # a tree holding lib/modules/<release>
+    kernel_config: str = ""  # the kernel's .config text, when known
     boot_files: dict[str, Path] = field(default_factory=dict)  # dtbs, overlays, firmware
 
 
@@ -56,9 +66,14 @@ def debian_platform(tc: Toolchain) -> Platform:
         for p in sorted(tc.dtbs.glob(pattern)):
             files[p.name] = p
     config = tc.kernel / "boot" / f"config-{tc.kernel_release}"
-    return Platform(kernel=tc.vmlinuz, kernel_name=tc.vmlinuz.name, release=tc.kernel_release,
-                    modules_root=tc.kernel, boot_files=files,
-                    kernel_config=config.read_text() if config.is_file() else "")
+    return Platform(
+        kernel=tc.vmlinuz,
+        kernel_name=tc.vmlinuz.name,
+        release=tc.kernel_release,
+        modules_root=tc.kernel,
+        boot_files=files,
+        kernel_config=config.read_text() if config.is_file() else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +83,7 @@ class Built:
     initramfs: Path
     initramfs_size: int
     cpio_size: int
-    shadowed: tuple[str, ...] = ()   # extra entries left out: the builder's own came first
+    shadowed: tuple[str, ...] = ()  # extra entries left out: the builder's own came first
 
 
 def early_start(cfg: BuildConfig) -> bytes | None:
@@ -83,18 +98,31 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     first = start_order(init.services)[0]
     # The app may need what the Python init sets up first: modules, the hardware coldplug
     # finds, device permissions, the data partition, another user.
-    if init.modules or init.coldplug or init.devices or init.data.device or first.user \
-            or first.group or first.wait_for or first.after:
+    if (
+        init.modules
+        or init.coldplug
+        or init.devices
+        or init.data.device
+        or first.user
+        or first.group
+        or first.wait_for
+        or first.after
+    ):
         return None
-    record = early.Record(first.exec, first.cwd, f"{cgroup.MOUNT}/{first.name}",
-                          tuple(service_argv(first)),
-                          tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())))
+    record = early.Record(
+        first.exec,
+        first.cwd,
+        f"{cgroup.MOUNT}/{first.name}",
+        tuple(service_argv(first)),
+        tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())),
+    )
     try:
         return early.encode(record)
     except ValueError as exc:
-        raise BuildError(f"service {first.name}: cannot be started early: {exc}",
-                         hint="shorten its command or environment, or set "
-                              "[init] early_start = false") from None
+        raise BuildError(
+            f"service {first.name}: cannot be started early: {exc}",
+            hint="shorten its command or environment, or set [init] early_start = false",
+        ) from None
 
 
 # What a data partition needs that nobody has to list: the card and disk drivers of the boards
@@ -104,8 +132,16 @@ DATA_DRIVERS = ("virtio_mmio", "virtio_blk", "sdhci-iproc", "bcm2835")
 # What a [network] interface needs, found by coldplug the same way: virtio on -M virt; the Pi
 # 3 B's and B+'s USB ethernet (the dwc2 USB host, then smsc95xx or lan78xx); the Pi 4's genet
 # with its MDIO bus and PHY drivers (which the kernel asks for by module request).
-NET_DRIVERS = ("virtio_mmio", "virtio_net", "dwc2", "smsc95xx", "lan78xx", "genet",
-               "mdio-bcm-unimac", "broadcom")
+NET_DRIVERS = (
+    "virtio_mmio",
+    "virtio_net",
+    "dwc2",
+    "smsc95xx",
+    "lan78xx",
+    "genet",
+    "mdio-bcm-unimac",
+    "broadcom",
+)
 
 
 def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
@@ -116,7 +152,7 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
         from init.coldplug import fs_modules
 
         implied = [*DATA_DRIVERS, *fs_modules(cfg.init.data.fstype)]
-        if cfg.init.data.create and cfg.init.data.file:   # a data file on the FAT partition
+        if cfg.init.data.create and cfg.init.data.file:  # a data file on the FAT partition
             implied += [*fs_modules("vfat"), "loop"]
         names += kmod.present(implied, platform.modules_root, platform.release)
     if cfg.init.network:
@@ -143,15 +179,20 @@ def firmware_files(tc: Toolchain, name: str) -> list[tuple[str, Path]]:
     return sorted(found.items())
 
 
-def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain,
-                      app_cache: Path) -> list[cpio.Entry]:
-    python = {s.name: cfg.host_exec[s.name] for s in cfg.init.services
-              if is_python(cfg.host_exec[s.name])}
+def initramfs_entries(
+    cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain, app_cache: Path
+) -> list[cpio.Entry]:
+    python = {
+        s.name: cfg.host_exec[s.name] for s in cfg.init.services if is_python(cfg.host_exec[s.name])
+    }
     beside_init: dict[str, bytes] = {}
     packages = python_packages(cfg, tc) if python else Packages()
     cfg, native_files = native_services(cfg, tc, packages, python)
-    static = {s.name: python[s.name] for s in cfg.init.services
-              if s.name in python and s.exec != native.INTERPRETER}
+    static = {
+        s.name: python[s.name]
+        for s in cfg.init.services
+        if s.name in python and s.exec != native.INTERPRETER
+    }
     if static:
         # The init and every Python service: one interpreter, one binary (/app/<name> links).
         built = build_appliance(tc, static, app_cache, packages)
@@ -159,23 +200,38 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
     require_static_aarch64(init, "the init")
     entries: list[cpio.Entry] = [
         # The kernel opens /dev/console for PID 1 before any devtmpfs exists: a node in the archive.
-        cpio.Dir("dev"), cpio.CharDev("dev/console", 5, 1), cpio.CharDev("dev/null", 1, 3, 0o666),
-        cpio.Dir("proc", 0o555), cpio.Dir("sys", 0o555), cpio.Dir("run"), cpio.Dir("tmp", 0o1777),
-        cpio.Dir("etc"), cpio.Dir("app"),
+        cpio.Dir("dev"),
+        cpio.CharDev("dev/console", 5, 1),
+        cpio.CharDev("dev/null", 1, 3, 0o666),
+        cpio.Dir("proc", 0o555),
+        cpio.Dir("sys", 0o555),
+        cpio.Dir("run"),
+        cpio.Dir("tmp", 0o1777),
+        cpio.Dir("etc"),
+        cpio.Dir("app"),
         cpio.File("init", init.read_bytes(), 0o755),
         # The kernel's module requests run /sbin/modprobe: the same binary, by that name.
-        cpio.Dir("sbin"), cpio.Symlink("sbin/modprobe", "/init"),
+        cpio.Dir("sbin"),
+        cpio.Symlink("sbin/modprobe", "/init"),
         cpio.File(CONFIG_FILE.lstrip("/"), to_init_json(cfg), 0o644),
     ]
     entries += [cpio.File(path, blob, 0o644) for path, blob in sorted(beside_init.items())]
-    entries += [cpio.File(path, blob, 0o755 if path.startswith("usr/bin/") or "/ld-linux" in path
-                          else 0o644) for path, blob in sorted(native_files.items())]
+    entries += [
+        cpio.File(
+            path, blob, 0o755 if path.startswith("usr/bin/") or "/ld-linux" in path else 0o644
+        )
+        for path, blob in sorted(native_files.items())
+    ]
     if cfg.accounts.users or cfg.accounts.groups:
-        entries += [cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
-                    cpio.File("etc/group", cfg.accounts.group(), 0o644)]
+        entries += [
+            cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
+            cpio.File("etc/group", cfg.accounts.group(), 0o644),
+        ]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
-        entries += [cpio.File(path, blob, mode) for path, (blob, mode) in fsck_files(cfg, tc).items()]
+        entries += [
+            cpio.File(path, blob, mode) for path, (blob, mode) in fsck_files(cfg, tc).items()
+        ]
     record = early_start(cfg)
     if record is not None:
         entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
@@ -185,7 +241,7 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
             entries.append(cpio.Symlink(service.exec.lstrip("/"), "/init"))
             continue
         if service.name in python:
-            continue   # the native runtime's program: among `native_files`
+            continue  # the native runtime's program: among `native_files`
         for path, data in sorted(app_files(program, service.exec, tc.sysroot).items()):
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
@@ -203,17 +259,24 @@ def initramfs_entries(cfg: BuildConfig, platform: Platform, init: Path, tc: Tool
                 if f"/lib/firmware/{name}" in shipped_files:
                     continue
                 found = firmware_files(tc, name)
-                entries += [cpio.File(f"lib/firmware/{rel}", path.read_bytes(), 0o644)
-                            for rel, path in found]
+                entries += [
+                    cpio.File(f"lib/firmware/{rel}", path.read_bytes(), 0o644)
+                    for rel, path in found
+                ]
                 if not found:
                     missing.append(name)
             if missing:
-                log(f"module {module} may ask for firmware not in the image: "
+                log(
+                    f"module {module} may ask for firmware not in the image: "
                     f"{', '.join(missing)} (add it with [image] files = "
-                    f'{{ "/lib/firmware/{missing[0]}" = "<file on this machine>" }})')
+                    f'{{ "/lib/firmware/{missing[0]}" = "<file on this machine>" }})'
+                )
     given = {image_path for image_path, _ in cfg.image.files}
-    entries += [cpio.File(path, blob, 0o644) for path, blob in base_files(cfg, tc).items()
-                if f"/{path}" not in given]
+    entries += [
+        cpio.File(path, blob, 0o644)
+        for path, blob in base_files(cfg, tc).items()
+        if f"/{path}" not in given
+    ]
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
@@ -245,16 +308,19 @@ def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
     /etc/hosts (localhost, and the host name as Debian's installer writes it), Debian's
     /etc/services and /etc/protocols (netbase, locked): socket.getservbyname, getaddrinfo with
     a service name. [image] files may replace them."""
-    hosts = (f"127.0.0.1\tlocalhost\n127.0.1.1\t{cfg.init.hostname}\n"
-             "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    hosts = (
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{cfg.init.hostname}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
     files = {"etc/hosts": hosts.encode()}
     for name in ("services", "protocols"):
         files[f"etc/{name}"] = (tc.runtime / "etc" / name).read_bytes()
     return files
 
 
-def native_services(cfg: BuildConfig, tc: Toolchain, packages: Packages,
-                    python: dict[str, Path]) -> tuple[BuildConfig, dict[str, bytes]]:
+def native_services(
+    cfg: BuildConfig, tc: Toolchain, packages: Packages, python: dict[str, Path]
+) -> tuple[BuildConfig, dict[str, bytes]]:
     """The Python services whose requirements need the native runtime (builder/python/native.py):
     their files (the runtime, their packages, their programs), and the config with each run as
     `python3.11 -I <program> <args>`."""
@@ -264,8 +330,11 @@ def native_services(cfg: BuildConfig, tc: Toolchain, packages: Packages,
 
     requirements = sorted(set(cfg.requirements.values()))
     by_file = pypi.native_packages(cfg.path, requirements, tc, packages.lib, cfg.python.wheels)
-    chosen = {name: os.path.relpath(req, cfg.path.parent) for name, req in cfg.requirements.items()
-              if name in python and os.path.relpath(req, cfg.path.parent) in by_file}
+    chosen = {
+        name: os.path.relpath(req, cfg.path.parent)
+        for name, req in cfg.requirements.items()
+        if name in python and os.path.relpath(req, cfg.path.parent) in by_file
+    }
     if not chosen:
         return cfg, {}
     files = native.runtime(tc)
@@ -277,8 +346,10 @@ def native_services(cfg: BuildConfig, tc: Toolchain, packages: Packages,
         if service.name in chosen:
             program, path = native.program(service.name, python[service.name])
             files.update(program)
-            log(f"{service.name}: runs in the native runtime ({native.INTERPRETER}): "
-                f"{chosen[service.name]} needs binary wheels")
+            log(
+                f"{service.name}: runs in the native runtime ({native.INTERPRETER}): "
+                f"{chosen[service.name]} needs binary wheels"
+            )
             service = evolve(service, exec=native.INTERPRETER, args=("-I", path, *service.args))
         services.append(service)
     return replace(cfg, init=evolve(cfg.init, services=tuple(services))), files
@@ -288,20 +359,32 @@ def python_packages(cfg: BuildConfig, tc: Toolchain) -> Packages:
     """The services' requirements (one lock beside the pinit.toml) and includes."""
     include = tuple(sorted({m for mods in cfg.includes.values() for m in mods}))
     if not cfg.requirements:
-        return Packages(include=include, optimize=cfg.python.optimize,
-                        exclude=cfg.python.exclude, compiled=cfg.python.compiled)
+        return Packages(
+            include=include,
+            optimize=cfg.python.optimize,
+            exclude=cfg.python.exclude,
+            compiled=cfg.python.compiled,
+        )
     from builder.python import pypi
 
     requirements = sorted(set(cfg.requirements.values()))
     site = pypi.ensure(cfg.path, requirements, tc, cfg.python.wheels)
-    return Packages(lib=site.lib, ext=site.ext, names=site.packages,
-                    distributions=site.distributions, include=include,
-                    optimize=cfg.python.optimize, exclude=cfg.python.exclude,
-                    compiled=cfg.python.compiled, digest=site.lib.parent.name)
+    return Packages(
+        lib=site.lib,
+        ext=site.ext,
+        names=site.packages,
+        distributions=site.distributions,
+        include=include,
+        optimize=cfg.python.optimize,
+        exclude=cfg.python.exclude,
+        compiled=cfg.python.compiled,
+        digest=site.lib.parent.name,
+    )
 
 
-def merge(entries: list[cpio.Entry], extras: Sequence[cpio.Entry]) -> tuple[list[cpio.Entry],
-                                                                          tuple[str, ...]]:
+def merge(
+    entries: list[cpio.Entry], extras: Sequence[cpio.Entry]
+) -> tuple[list[cpio.Entry], tuple[str, ...]]:
     """`entries` plus those `extras` whose path is free; the paths of the others."""
     have = {e.path: e for e in entries}
     shadowed = []
@@ -312,9 +395,15 @@ def merge(entries: list[cpio.Entry], extras: Sequence[cpio.Entry]) -> tuple[list
     return list(have.values()), tuple(shadowed)
 
 
-def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
-          platform: Platform | None = None, cfg: BuildConfig | None = None,
-          extras: Sequence[cpio.Entry] = ()) -> Built:
+def build(
+    config_path: Path,
+    out: Path,
+    init: Path,
+    tc: Toolchain,
+    platform: Platform | None = None,
+    cfg: BuildConfig | None = None,
+    extras: Sequence[cpio.Entry] = (),
+) -> Built:
     """`extras`: more initramfs entries (`invoke image --from` carries an old initramfs' files
     and device nodes); where a path is taken, the builder's own entry wins (Built.shadowed)."""
     start = time.monotonic()
@@ -327,8 +416,9 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
         compress.check_kernel_supports(method, platform.kernel_config, f"kernel {platform.release}")
     with step("collecting the initramfs contents"):
         # Compiled Python apps are cached by content hash, shared by every output directory.
-        entries, shadowed = merge(initramfs_entries(cfg, platform, init, tc, tc.cache / "apps"),
-                                  extras)
+        entries, shadowed = merge(
+            initramfs_entries(cfg, platform, init, tc, tc.cache / "apps"), extras
+        )
     with step(f"writing the initramfs ({method})"):
         archive = cpio.write(entries)
         packed = compress.compress(archive, method)
@@ -336,21 +426,28 @@ def build(config_path: Path, out: Path, init: Path, tc: Toolchain,
     files: dict[str, Path | bytes] = dict(platform.boot_files)
     files[platform.kernel_name] = platform.kernel
     files[initramfs_name] = packed
-    files["config.txt"] = bootfs.config_txt(platform.kernel_name, initramfs_name,
-                                            cfg.image.config_txt).encode()
+    files["config.txt"] = bootfs.config_txt(
+        platform.kernel_name, initramfs_name, cfg.image.config_txt
+    ).encode()
     files["cmdline.txt"] = bootfs.cmdline_txt(cfg.image.cmdline).encode()
     boot = out / "boot"
     with step(f"writing {boot}"):
         bootfs.make_boot_folder(boot, files)
     image = out / "sdcard.img"
     with step(f"writing {image}"):
-        sdimage.make_image(image, boot, data_size=cfg.data_size, data_label=cfg.data_label,
-                           size=cfg.image.size or None)
-    log(f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
-        f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s")
+        sdimage.make_image(
+            image,
+            boot,
+            data_size=cfg.data_size,
+            data_label=cfg.data_label,
+            size=cfg.image.size or None,
+        )
+    log(
+        f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
+        f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s"
+    )
     return Built(boot, image, boot / initramfs_name, len(packed), len(archive), shadowed)
 
 
 def default_config() -> Path:
     return Path(os.environ.get("PINIT_CONFIG", REPO / "pinit.toml"))
-

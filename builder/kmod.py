@@ -47,23 +47,25 @@ KEYS = ("name", "depends", "alias", "vermagic")
 @dataclass(frozen=True)
 class ModuleTree:
     """The module index of one tree; `dep` keys are file paths relative to `folder`."""
+
     folder: Path
     release: str
-    dep: dict[str, tuple[str, ...]]     # direct deps from .modinfo, transitive from modules.dep
+    dep: dict[str, tuple[str, ...]]  # direct deps from .modinfo, transitive from modules.dep
     alias: tuple[tuple[str, str], ...]  # (normalised pattern, module name); built-in ones too
     builtin: frozenset[str]
-    vermagic: dict[str, str]            # path -> vermagic; empty when modules.dep was used
-    source: str                         # what the index was read from, for messages
+    vermagic: dict[str, str]  # path -> vermagic; empty when modules.dep was used
+    source: str  # what the index was read from, for messages
 
 
 @dataclass(frozen=True)
 class Resolved:
     """Modules to pack for some names, in load order, and the trimmed index the init reads."""
+
     folder: Path
     release: str
-    modules: tuple[str, ...]                   # tree paths (maybe .ko.xz), dependencies first
-    dep: dict[str, tuple[str, ...]]            # each module's transitive deps, depmod order
-    alias: tuple[tuple[str, str], ...]         # aliases that matter for the included modules
+    modules: tuple[str, ...]  # tree paths (maybe .ko.xz), dependencies first
+    dep: dict[str, tuple[str, ...]]  # each module's transitive deps, depmod order
+    alias: tuple[tuple[str, str], ...]  # aliases that matter for the included modules
     builtin: tuple[str, ...] = field(default=())  # requested names compiled into the kernel
     vermagic: str = ""
 
@@ -154,9 +156,11 @@ def _load_cache(path: Path) -> Index | None:
         data = json.loads(path.read_text())
         if data["format"] != CACHE_FORMAT:
             return None
-        return ({rel: tuple(needs) for rel, needs in data["dep"].items()},
-                tuple((pattern, name) for pattern, name in data["alias"]),
-                {rel: str(vm) for rel, vm in data["vermagic"].items()})
+        return (
+            {rel: tuple(needs) for rel, needs in data["dep"].items()},
+            tuple((pattern, name) for pattern, name in data["alias"]),
+            {rel: str(vm) for rel, vm in data["vermagic"].items()},
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -184,22 +188,29 @@ def load_tree(root: Path, release: str, cache: Path | None = None) -> ModuleTree
     """The index of root/lib/modules/<release>, from depmod's files or the modules' .modinfo."""
     folder = Path(modules_dir(root, release))
     if not folder.is_dir():
-        raise BuildError(f"{folder}: no module tree for kernel {release}",
-                         hint="the kernel package and the release must match")
+        raise BuildError(
+            f"{folder}: no module tree for kernel {release}",
+            hint="the kernel package and the release must match",
+        )
     builtin = parse_builtin(_read(folder / "modules.builtin"))
     built_alias = tuple(_builtin_aliases(folder))
     if (folder / "modules.dep").is_file():
         dep = parse_dep(_read(folder / "modules.dep"))
         alias = parse_alias(_read(folder / "modules.alias"))
-        return ModuleTree(folder, release, dep, alias + built_alias, builtin, {},
-                          str(folder / "modules.dep"))
+        return ModuleTree(
+            folder, release, dep, alias + built_alias, builtin, {}, str(folder / "modules.dep")
+        )
     files = module_files(folder)
     if not files:
-        raise BuildError(f"{folder}: no modules.dep and no .ko files",
-                         hint="point the build at an unpacked kernel package")
+        raise BuildError(
+            f"{folder}: no modules.dep and no .ko files",
+            hint="point the build at an unpacked kernel package",
+        )
     # Count, size and newest mtime change whenever the package does; hashing 300 MB would not pay.
-    stamp = (f"{CACHE_FORMAT}\0{folder.resolve()}\0{release}\0{len(files)}\0"
-             f"{sum(st.st_size for _, st in files)}\0{max(st.st_mtime_ns for _, st in files)}")
+    stamp = (
+        f"{CACHE_FORMAT}\0{folder.resolve()}\0{release}\0{len(files)}\0"
+        f"{sum(st.st_size for _, st in files)}\0{max(st.st_mtime_ns for _, st in files)}"
+    )
     if cache is None:
         from hostkit.cache import cache_dir
 
@@ -212,17 +223,27 @@ def load_tree(root: Path, release: str, cache: Path | None = None) -> ModuleTree
         body = {"format": CACHE_FORMAT, "dep": index[0], "alias": index[1], "vermagic": index[2]}
         write_atomic(cached, json.dumps(body, sort_keys=True).encode())
     dep, alias, vermagic = index
-    return ModuleTree(folder, release, dep, alias + built_alias, builtin, vermagic,
-                      f"{folder} (.modinfo of {len(files)} modules)")
+    return ModuleTree(
+        folder,
+        release,
+        dep,
+        alias + built_alias,
+        builtin,
+        vermagic,
+        f"{folder} (.modinfo of {len(files)} modules)",
+    )
 
 
 def _order(tree: ModuleTree, names: Iterable[str]) -> list[str]:
     try:
         return closure(names, tree.dep, tree.alias, tree.builtin, tree.source)
     except ModuleError as exc:
-        raise BuildError(str(exc), hint=f"list what the tree has: find {tree.folder} -name "
-                         "'*.ko*'; a name may also be built into the kernel "
-                         "(modules.builtin)") from exc
+        raise BuildError(
+            str(exc),
+            hint=f"list what the tree has: find {tree.folder} -name "
+            "'*.ko*'; a name may also be built into the kernel "
+            "(modules.builtin)",
+        ) from exc
 
 
 def _check_vermagic(tree: ModuleTree, order: list[str]) -> str:
@@ -246,10 +267,12 @@ def _check_vermagic(tree: ModuleTree, order: list[str]) -> str:
         if magic[rel] != kernel or not kernel:
             base = rel.rpartition("/")[2]
             against = tree.release if magic[rel].split(" ")[0] != tree.release else repr(kernel)
-            raise BuildError(f"{base}: vermagic '{magic[rel]}' does not match kernel {against}",
-                             hint=f"a module built for another kernel release or configuration "
-                             f"does not load; take {base} from lib/modules/{tree.release} of the "
-                             "kernel the image boots")
+            raise BuildError(
+                f"{base}: vermagic '{magic[rel]}' does not match kernel {against}",
+                hint=f"a module built for another kernel release or configuration "
+                f"does not load; take {base} from lib/modules/{tree.release} of the "
+                "kernel the image boots",
+            )
     return kernel
 
 
@@ -257,12 +280,12 @@ def _by_alias(tree: ModuleTree, names: Iterable[str]) -> list[tuple[str, str]]:
     """(pattern, module) pairs that a requested name matches, as the init will match them."""
     keys = [normalize(n) for n in names]
     known = {name_of(rel) for rel in tree.dep} | tree.builtin
-    return [(p, m) for p, m in tree.alias
-            for key in keys if key not in known and glob_match(p, key)]
+    return [
+        (p, m) for p, m in tree.alias for key in keys if key not in known and glob_match(p, key)
+    ]
 
 
-def resolve(names: Iterable[str], root: Path, release: str,
-            cache: Path | None = None) -> Resolved:
+def resolve(names: Iterable[str], root: Path, release: str, cache: Path | None = None) -> Resolved:
     """The modules to load for `names` (module names or aliases, "-" or "_"), in load order."""
     names = tuple(names)
     tree = load_tree(root, release, cache)
@@ -275,13 +298,13 @@ def resolve(names: Iterable[str], root: Path, release: str,
     # depmod does: init.modules.closure walks that list from its end and gets our load order.
     dep = {rel: tuple(reversed(_order(tree, [name_of(rel)])[:-1])) for rel in order}
     included = {name_of(rel) for rel in order}
-    alias = tuple(dict.fromkeys([pair for pair in tree.alias if pair[1] in included]
-                                + _by_alias(tree, names)))
+    alias = tuple(
+        dict.fromkeys([pair for pair in tree.alias if pair[1] in included] + _by_alias(tree, names))
+    )
     return Resolved(tree.folder, release, tuple(order), dep, alias, skipped, kernel)
 
 
-def present(names: Iterable[str], root: Path, release: str,
-            cache: Path | None = None) -> list[str]:
+def present(names: Iterable[str], root: Path, release: str, cache: Path | None = None) -> list[str]:
     """Those of `names` the tree has as modules (a name built into the kernel needs none)."""
     tree = load_tree(root, release, cache)
     found = []
@@ -290,7 +313,7 @@ def present(names: Iterable[str], root: Path, release: str,
             if closure([name], tree.dep, tree.alias, tree.builtin, tree.source):
                 found.append(name)
         except ModuleError:
-            pass   # not in this kernel's tree: another board's driver
+            pass  # not in this kernel's tree: another board's driver
     return found
 
 
@@ -313,13 +336,15 @@ def _plain(rel: str) -> str:
 
 
 def dep_text(dep: Mapping[str, tuple[str, ...]]) -> str:
-    return "".join(f"{_plain(rel)}:{''.join(' ' + _plain(d) for d in needs)}\n"
-                   for rel, needs in dep.items())
+    return "".join(
+        f"{_plain(rel)}:{''.join(' ' + _plain(d) for d in needs)}\n" for rel, needs in dep.items()
+    )
 
 
 def alias_text(alias: Iterable[tuple[str, str]]) -> str:
     return "# Aliases of the packed modules, trimmed by pinit.\n" + "".join(
-        f"alias {pattern} {name}\n" for pattern, name in alias)
+        f"alias {pattern} {name}\n" for pattern, name in alias
+    )
 
 
 def pack(resolved: Resolved) -> list[tuple[str, bytes]]:
@@ -329,8 +354,9 @@ def pack(resolved: Resolved) -> list[tuple[str, bytes]]:
     .ko.gz and .ko.zst are unpacked here and renamed .ko, in modules.dep too.
     """
     base = f"lib/modules/{resolved.release}"
-    out = [(f"{base}/{_plain(rel)}", read_module(resolved.folder / rel))
-           for rel in resolved.modules]
+    out = [
+        (f"{base}/{_plain(rel)}", read_module(resolved.folder / rel)) for rel in resolved.modules
+    ]
     out.append((f"{base}/modules.dep", dep_text(resolved.dep).encode()))
     out.append((f"{base}/modules.alias", alias_text(resolved.alias).encode()))
     builtin = resolved.folder / "modules.builtin"

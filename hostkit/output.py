@@ -27,7 +27,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)   # a directory cannot be renamed over; a file can
+            shutil.rmtree(path)  # a directory cannot be renamed over; a file can
         os.replace(tmp, path)
     finally:
         if tmp.exists() or tmp.is_symlink():

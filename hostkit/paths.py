@@ -5,4 +5,4 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / "build"   # outputs (build/init, build/boot/, build/nuitka/…); never committed
+BUILD = REPO / "build"  # outputs (build/init, build/boot/, build/nuitka/…); never committed

@@ -23,8 +23,14 @@ def source_date_epoch() -> int:
 
 def pinned_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
-                "SOURCE_DATE_EPOCH": str(source_date_epoch())})
+    env.update(
+        {
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+            "SOURCE_DATE_EPOCH": str(source_date_epoch()),
+        }
+    )
     if extra:
         env.update(extra)
     return env
@@ -34,10 +40,17 @@ def log(message: str) -> None:
     print(f"pinit: {message}", file=sys.stderr, flush=True)
 
 
-def run(cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
-        cwd: Path | None = None, capture: bool = False, quiet: bool = False,
-        input: bytes | None = None, output: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def run(
+    cmd: Sequence[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    capture: bool = False,
+    quiet: bool = False,
+    input: bytes | None = None,
+    output: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
     """Run `cmd`; raise BuildError naming the command and its exit status if it fails.
 
     `capture`: keep stdout and stderr (in the result); `output`: send both to that file (a
@@ -48,15 +61,27 @@ def run(cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
     try:
         if output is not None:
             with output.open("wb") as sink:
-                proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
-                                      stdout=sink, stderr=subprocess.STDOUT)
+                proc = subprocess.run(
+                    argv,
+                    env=pinned_env(env),
+                    cwd=cwd,
+                    input=input,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
         else:
-            proc = subprocess.run(argv, env=pinned_env(env), cwd=cwd, input=input,
-                                  stdout=subprocess.PIPE if capture else None,
-                                  stderr=subprocess.PIPE if capture else None)
+            proc = subprocess.run(
+                argv,
+                env=pinned_env(env),
+                cwd=cwd,
+                input=input,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.PIPE if capture else None,
+            )
     except FileNotFoundError as exc:
-        raise BuildError(f"{argv[0]}: command not found",
-                         hint="run `invoke toolchain` to install the host tools") from exc
+        raise BuildError(
+            f"{argv[0]}: command not found", hint="run `invoke toolchain` to install the host tools"
+        ) from exc
     if proc.returncode != 0 and check:
         detail = ""
         if capture and proc.stderr:

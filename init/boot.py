@@ -35,14 +35,15 @@ if TYPE_CHECKING:
     from init.watchdog import Watchdog
 
 TIMELINE = "/run/pinit/timeline.json"
-BOOT_UMASK = 0o000       # device nodes and directories get exactly the modes in the steps
-SERVICE_UMASK = 0o022    # what services (and files they create) are used to
-CONSOLE_WAIT = 2.0       # seconds a console that comes with a module (hvc0) may take to appear
+BOOT_UMASK = 0o000  # device nodes and directories get exactly the modes in the steps
+SERVICE_UMASK = 0o022  # what services (and files they create) are used to
+CONSOLE_WAIT = 2.0  # seconds a console that comes with a module (hvc0) may take to appear
 
 
 class Boot:
-    def __init__(self, kernel: Kernel, log: Log, root: str = "/",
-                 config_path: str | None = None) -> None:
+    def __init__(
+        self, kernel: Kernel, log: Log, root: str = "/", config_path: str | None = None
+    ) -> None:
         self.kernel = kernel
         self.log = log
         self.root = root
@@ -76,8 +77,9 @@ class Boot:
             kernel.umask(BOOT_UMASK)
         # Early start: the C prologue may have started the first service before Python.
         self.early = kernel.early_service() if root == "/" else None
-        self.mounts = run_steps(kernel, root, EARLY_ROOTFS, self.timeline, log,
-                                early=self.early is not None)
+        self.mounts = run_steps(
+            kernel, root, EARLY_ROOTFS, self.timeline, log, early=self.early is not None
+        )
         config = self.load_config()
         console = config.console or cmdline.console_from_cmdline(self.words) or "console"
         opened = True
@@ -92,7 +94,7 @@ class Boot:
                 until = kernel.clock() + CONSOLE_WAIT
                 while not open_console(kernel, root, console, log, later=True):
                     if kernel.clock() >= until:
-                        open_console(kernel, root, console, log)   # says why not
+                        open_console(kernel, root, console, log)  # says why not
                         break
                     kernel.sleep(0.05)
         if config.coldplug or config.devices or config.automount:
@@ -104,7 +106,7 @@ class Boot:
         if config.coldplug:
             from init.coldplug import Loader, fs_modules
 
-            try:   # the kernel's own module requests (fs-vfat …) come to this binary
+            try:  # the kernel's own module requests (fs-vfat …) come to this binary
                 kernel.set_value(prefixed(root, "/proc/sys/kernel/modprobe"), "/sbin/modprobe")
             except OSError as exc:
                 log(f"cannot take the kernel's module requests: {errname(exc)}")
@@ -118,13 +120,19 @@ class Boot:
         if config.data.device:
             from init.data import mount_data
 
-            if self.loader is not None:   # its file system's modules, if shipped (fs-ext4)
+            if self.loader is not None:  # its file system's modules, if shipped (fs-ext4)
                 self.loader.load(fs_modules(config.data.fstype), config.data.mountpoint)
             with self.timeline.step("data", config.data.device):
                 loader = self.loader
                 self.data_mount = mount_data(
-                    kernel, root, config.data, log, self.timeline, self.mounts,
-                    None if loader is None else lambda names: loader.load(names, "data file"))
+                    kernel,
+                    root,
+                    config.data,
+                    log,
+                    self.timeline,
+                    self.mounts,
+                    None if loader is None else lambda names: loader.load(names, "data file"),
+                )
                 if self.data_mount is not None:
                     self.mounts.append(self.data_mount)
         if config.watchdog.device:
@@ -134,15 +142,17 @@ class Boot:
 
             with self.timeline.step("time", "restore"):
                 data_dir = prefixed(root, config.data.mountpoint) if self.data_mount else ""
-                self.clock = Clock(kernel, root, config, log, self.timeline, data_dir,
-                                   self.write_timeline)
+                self.clock = Clock(
+                    kernel, root, config, log, self.timeline, data_dir, self.write_timeline
+                )
                 self.clock.restore()
         for net in config.network:
             from init.network import Interface
 
             with self.timeline.step("network", net.interface):
-                interface = Interface(kernel, root, net, config.hostname, log, self.timeline,
-                                      self.write_timeline)
+                interface = Interface(
+                    kernel, root, net, config.hostname, log, self.timeline, self.write_timeline
+                )
                 interface.on_lease = self.leased
                 self.network.append(interface)
                 interface.start()
@@ -152,14 +162,14 @@ class Boot:
         """/etc/pinit.json, then the kernel command line's pinit.* words on top."""
         with self.timeline.step("config", "cmdline"):
             try:
-                self.words = cmdline.parse(self.kernel.read_text(prefixed(self.root,
-                                                                          "/proc/cmdline")))
+                self.words = cmdline.parse(
+                    self.kernel.read_text(prefixed(self.root, "/proc/cmdline"))
+                )
             except OSError as exc:
                 self.log(f"cannot read /proc/cmdline: {errname(exc)}")
         with self.timeline.step("config", self.config_path):
             try:
-                config = configfile.parse(self.kernel.read_file(self.config_path),
-                                          self.config_path)
+                config = configfile.parse(self.kernel.read_file(self.config_path), self.config_path)
             except (ConfigError, OSError) as exc:
                 # The failure policy still honours pinit.debug=1 and friends.
                 self.config = self.overrides(Config())
@@ -205,8 +215,7 @@ class Boot:
 
     def open_watchdog(self, config: Config) -> None:
         if config.mode == "exec":
-            self.log(f"watchdog {config.watchdog.device} not armed: nobody would pet it "
-                     "after exec")
+            self.log(f"watchdog {config.watchdog.device} not armed: nobody would pet it after exec")
             return
         from init.watchdog import Watchdog
 
@@ -214,8 +223,9 @@ class Boot:
             try:
                 self.watchdog = Watchdog.open(self.kernel, self.root, config.watchdog)
             except OSError as exc:
-                raise InitError(f"cannot arm watchdog {config.watchdog.device}: "
-                                f"{errname(exc)}") from exc
+                raise InitError(
+                    f"cannot arm watchdog {config.watchdog.device}: {errname(exc)}"
+                ) from exc
         self.log(f"watchdog {config.watchdog.device} armed ({self.watchdog.timeout} s)")
 
     # --- running --------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ class Boot:
         if config.mode == "exec":
             self.log(f"starting {config.services[0].name} (pid {self.kernel.getpid()})")
             self.app_started()
-            release_console(self.kernel, self.log)   # PID 1's way of writing ends at exec
+            release_console(self.kernel, self.log)  # PID 1's way of writing ends at exec
             exec_service(self.kernel, config.services[0])
         with self.timeline.step("services", "control"):
             control_fd = open_control(self.kernel, self.root, self.log)
@@ -241,12 +251,26 @@ class Boot:
         if self.uevent_fd >= 0:
             from init.hotplug import Hotplug
 
-            uevents = (self.uevent_fd, Hotplug(self.kernel, self.root, self.loader,
-                                               config.devices, config.automount, self.log))
+            uevents = (
+                self.uevent_fd,
+                Hotplug(
+                    self.kernel, self.root, self.loader, config.devices, config.automount, self.log
+                ),
+            )
         sources = (*self.network, *((self.clock,) if self.clock is not None else ()))
-        self.supervisor = Supervisor(self.kernel, config, self.log, self.signal_fd, control_fd,
-                                     self.watchdog, cgroups, log_dir, uevents, sources,
-                                     self.reached)
+        self.supervisor = Supervisor(
+            self.kernel,
+            config,
+            self.log,
+            self.signal_fd,
+            control_fd,
+            self.watchdog,
+            cgroups,
+            log_dir,
+            uevents,
+            sources,
+            self.reached,
+        )
         with self.timeline.step("services", "start"):
             action = self.supervisor.start_all(self.early)
         self.app_started()
@@ -284,8 +308,10 @@ class Boot:
         gc.freeze()
         gc.enable()
         for step in self.timeline.steps:
-            self.log.debug(f"step {step.start:.3f}-{step.end:.3f} {step.phase}: {step.name}"
-                           + (f" ({step.error})" if step.error else ""))
+            self.log.debug(
+                f"step {step.start:.3f}-{step.end:.3f} {step.phase}: {step.name}"
+                + (f" ({step.error})" if step.error else "")
+            )
         self.write_timeline()
         if self.config is not None and self.config.timeline:
             # One console line for `invoke boot --timeline`, which draws it (builder/qemu/timeline.py).
@@ -294,13 +320,13 @@ class Boot:
     def write_timeline(self) -> None:
         """/run/pinit/timeline.json; again when a lease or the first time sync adds a step."""
         if self.timeline.app_started is None:
-            return   # written once the app has started
+            return  # written once the app has started
         path = prefixed(self.root, TIMELINE)
         try:
             try:
                 self.kernel.mkdir(path.rsplit("/", 1)[0], 0o755)
             except FileExistsError:
-                pass   # EEXIST: the control FIFO's directory
+                pass  # EEXIST: the control FIFO's directory
             self.kernel.write_file(path, self.timeline.to_json())
         except OSError as exc:
             self.log(f"cannot write {TIMELINE}: {errname(exc)}")
@@ -317,9 +343,17 @@ class Boot:
             for step in (*(i.stop for i in network), *((clock.save,) if clock else ())):
                 try:
                     step()
-                except Exception as exc:   # a bug here must not cost the time or the unmount
+                except Exception as exc:  # a bug here must not cost the time or the unmount
                     self.log(f"shutdown: {errname(exc)}")
 
-        shutdown(self.kernel, self.root, action, self.log, stop=stop,
-                 grace=config.shutdown_grace, mounts=self.mounts, data_mount=self.data_mount,
-                 watchdog=self.watchdog)
+        shutdown(
+            self.kernel,
+            self.root,
+            action,
+            self.log,
+            stop=stop,
+            grace=config.shutdown_grace,
+            mounts=self.mounts,
+            data_mount=self.data_mount,
+            watchdog=self.watchdog,
+        )

@@ -57,10 +57,12 @@ class Cgroups:
         try:
             self._kernel.mkdir(path, 0o755)
         except FileExistsError:
-            pass   # EEXIST: made for an earlier run, or by the C prologue (early start)
-        limits = {"memory.max": str(service.memory_max) if service.memory_max else "max",
-                  "pids.max": str(service.tasks_max) if service.tasks_max else "max",
-                  "cpu.weight": str(service.cpu_weight)}
+            pass  # EEXIST: made for an earlier run, or by the C prologue (early start)
+        limits = {
+            "memory.max": str(service.memory_max) if service.memory_max else "max",
+            "pids.max": str(service.tasks_max) if service.tasks_max else "max",
+            "cpu.weight": str(service.cpu_weight),
+        }
         for name, value in limits.items():
             try:
                 self._kernel.set_value(f"{path}/{name}", value)
@@ -72,7 +74,7 @@ class Cgroups:
         try:
             text = self._kernel.read_text(f"{path}/cgroup.procs")
         except OSError:
-            return []   # ENOENT: the group is gone; nothing is in it
+            return []  # ENOENT: the group is gone; nothing is in it
         return [int(word) for word in text.split()]
 
     def kill(self, path: str) -> int:
@@ -82,13 +84,13 @@ class Cgroups:
             try:
                 self._kernel.set_value(f"{path}/cgroup.kill", "1")
             except OSError as exc:
-                if exc.errno != errno.ENOENT:   # ENOENT: a kernel before 5.14 has no cgroup.kill
+                if exc.errno != errno.ENOENT:  # ENOENT: a kernel before 5.14 has no cgroup.kill
                     raise
                 for pid in left:
                     try:
                         self._kernel.kill(pid, 9)
                     except ProcessLookupError:
-                        pass   # ESRCH: it exited meanwhile
+                        pass  # ESRCH: it exited meanwhile
         return len(left)
 
     def oom_kills(self, path: str) -> int:
@@ -98,7 +100,7 @@ class Cgroups:
         try:
             text = self._kernel.read_text(f"{path}/memory.events")
         except OSError:
-            return 0   # ENOENT: no memory controller here
+            return 0  # ENOENT: no memory controller here
         for line in text.splitlines():
             key, _, value = line.partition(" ")
             if key == "oom_kill":

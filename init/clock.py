@@ -37,15 +37,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _collections_abc import Callable
 
-SAVED = ".pinit-time"     # in the data partition's top folder
-STEP = 0.128              # larger offsets are stepped, smaller ones slewed (ntpd's threshold)
-ANSWER_WAIT = 2.0         # seconds for one server to answer
-FIRST_RETRY = 2.0         # then doubled up to RETRY_MAX until the first sync
+SAVED = ".pinit-time"  # in the data partition's top folder
+STEP = 0.128  # larger offsets are stepped, smaller ones slewed (ntpd's threshold)
+ANSWER_WAIT = 2.0  # seconds for one server to answer
+FIRST_RETRY = 2.0  # then doubled up to RETRY_MAX until the first sync
 RETRY_MAX = 64.0
 # linux/rtc.h: _IOR('p', 0x09, struct rtc_time) and _IOW('p', 0x0a, struct rtc_time).
 RTC_RD_TIME = 0x80247009
 RTC_SET_TIME = 0x4024700A
-RTC_TIME = struct.Struct("9i")   # sec min hour mday mon year wday yday isdst
+RTC_TIME = struct.Struct("9i")  # sec min hour mday mon year wday yday isdst
 
 
 def utc(seconds: float) -> str:
@@ -68,14 +68,30 @@ def rtc_seconds(raw: bytes) -> int:
 
 def rtc_raw(seconds: float) -> bytes:
     t = time.gmtime(seconds)
-    return RTC_TIME.pack(t.tm_sec, t.tm_min, t.tm_hour, t.tm_mday, t.tm_mon - 1,
-                         t.tm_year - 1900, (t.tm_wday + 1) % 7, t.tm_yday - 1, 0)
+    return RTC_TIME.pack(
+        t.tm_sec,
+        t.tm_min,
+        t.tm_hour,
+        t.tm_mday,
+        t.tm_mon - 1,
+        t.tm_year - 1900,
+        (t.tm_wday + 1) % 7,
+        t.tm_yday - 1,
+        0,
+    )
 
 
 class Clock:
-    def __init__(self, kernel: Kernel, root: str, config: Config, log: Log,
-                 timeline: Timeline, data_dir: str = "",
-                 changed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        root: str,
+        config: Config,
+        log: Log,
+        timeline: Timeline,
+        data_dir: str = "",
+        changed: Callable[[], None] | None = None,
+    ) -> None:
         self._kernel = kernel
         self._root = root
         self._time = config.time
@@ -83,21 +99,21 @@ class Clock:
         self._timeline = timeline
         self._changed = changed or (lambda: None)
         self._saved = f"{data_dir}/{SAVED}" if data_dir else ""
-        self.synced = False            # `after = ["time"]` may start
+        self.synced = False  # `after = ["time"]` may start
         self._servers: list[bytes] = []
-        self._names: list[str] = []    # servers given by name, not resolved yet
+        self._names: list[str] = []  # servers given by name, not resolved yet
         self._name_servers: tuple[bytes, ...] = ()
-        self._next = 0                 # which server is asked next
+        self._next = 0  # which server is asked next
         self._fd = -1
         self._server = b""
-        self._resolving = ""           # the name the open socket asks a name server for
-        self._sent = (0.0, 0.0)        # (wall clock, boot clock) when the request went out
+        self._resolving = ""  # the name the open socket asks a name server for
+        self._sent = (0.0, 0.0)  # (wall clock, boot clock) when the request went out
         self._timer: float | None = None
         self._wait = FIRST_RETRY
         self._save_at: float | None = None
         self._started = kernel.clock()
         self._dropped = Dropped("time", log)
-        self._save_error = ""          # the last failure to save, said once
+        self._save_error = ""  # the last failure to save, said once
 
     # --- at boot --------------------------------------------------------------------------
 
@@ -112,7 +128,7 @@ class Clock:
             try:
                 saved = float(self._kernel.read_text(self._saved).strip() or 0)
             except FileNotFoundError:
-                saved = 0.0   # ENOENT: the first boot with this card
+                saved = 0.0  # ENOENT: the first boot with this card
             except (OSError, ValueError) as exc:
                 self._log(f"time: cannot read {self._saved}: {errname(exc)}")
                 saved = 0.0
@@ -142,17 +158,18 @@ class Clock:
         if "dhcp" in self._time.servers:
             self._servers += [s for s in servers if s not in self._servers]
         self._name_servers = tuple(dict.fromkeys([*self._name_servers, *name_servers]))
-        if not self.synced and self._fd < 0:   # an address at last: ask now
+        if not self.synced and self._fd < 0:  # an address at last: ask now
             self._timer = self._kernel.clock()
 
     def _rtc_read(self) -> int | None:
         if not self._time.rtc:
             return None
         try:
-            fd = self._kernel.open(prefixed(self._root, self._time.rtc),
-                                   posix.O_RDONLY | posix.O_CLOEXEC)
+            fd = self._kernel.open(
+                prefixed(self._root, self._time.rtc), posix.O_RDONLY | posix.O_CLOEXEC
+            )
         except FileNotFoundError:
-            return None   # ENOENT: no RTC on this board (a Pi before the 5)
+            return None  # ENOENT: no RTC on this board (a Pi before the 5)
         except OSError as exc:
             self._log(f"time: cannot open {self._time.rtc}: {errname(exc)}")
             return None
@@ -169,10 +186,11 @@ class Clock:
         if not self._time.rtc:
             return
         try:
-            fd = self._kernel.open(prefixed(self._root, self._time.rtc),
-                                   posix.O_WRONLY | posix.O_CLOEXEC)
+            fd = self._kernel.open(
+                prefixed(self._root, self._time.rtc), posix.O_WRONLY | posix.O_CLOEXEC
+            )
         except FileNotFoundError:
-            return   # ENOENT: no RTC
+            return  # ENOENT: no RTC
         except OSError as exc:
             self._log(f"time: cannot open {self._time.rtc}: {errname(exc)}")
             return
@@ -199,10 +217,12 @@ class Clock:
         if self._timer is None or now < self._timer:
             return
         self._timer = None
-        if self._fd >= 0:   # the last request went unanswered
+        if self._fd >= 0:  # the last request went unanswered
             self._close()
-            self._log(f"time: no answer from {inet.text(self._server)}"
-                      + (f"; trying again in {self._wait:g} s" if not self.synced else ""))
+            self._log(
+                f"time: no answer from {inet.text(self._server)}"
+                + (f"; trying again in {self._wait:g} s" if not self.synced else "")
+            )
             self._retry(now)
             return
         if self._names and self._name_servers:
@@ -258,9 +278,9 @@ class Clock:
             found = dns.addresses(reply, self._ident())
         except dns.DnsError as exc:
             self._dropped(exc)
-            return   # not read; the timer still runs
+            return  # not read; the timer still runs
         if found is None:
-            return   # not the answer; the timer still runs
+            return  # not the answer; the timer still runs
         self._close()
         self._names.remove(name)
         if found:
@@ -274,12 +294,14 @@ class Clock:
         try:
             reply = self._kernel.read(fd, 512)
         except BlockingIOError:
-            return   # EAGAIN
+            return  # EAGAIN
         except OSError as exc:
             # ECONNREFUSED: no time server on that host (an ICMP port unreachable).
             self._close()
-            self._log(f"time: {inet.text(self._server)}: {errname(exc)}"
-                      + (f"; trying again in {self._wait:g} s" if not self.synced else ""))
+            self._log(
+                f"time: {inet.text(self._server)}: {errname(exc)}"
+                + (f"; trying again in {self._wait:g} s" if not self.synced else "")
+            )
             self._retry(self._kernel.clock())
             return
         if self._resolving:
@@ -291,9 +313,9 @@ class Clock:
             result = sntp.offset(reply, sent_wall, received)
         except sntp.SntpError as exc:
             self._dropped(exc)
-            return   # not read; the timer still runs
+            return  # not read; the timer still runs
         if result is None:
-            return   # not our answer; the timer still runs
+            return  # not our answer; the timer still runs
         self._close()
         self._apply(result[0])
 
@@ -334,8 +356,10 @@ class Clock:
             # Said once (a full partition stays full for a while); the old time stays saved.
             if self._save_error != errname(exc):
                 self._save_error = errname(exc)
-                self._log(f"time: cannot save to {self._saved}: {self._save_error}; "
-                          "trying again every save_interval")
+                self._log(
+                    f"time: cannot save to {self._saved}: {self._save_error}; "
+                    "trying again every save_interval"
+                )
             return
         if self._save_error:
             self._save_error = ""

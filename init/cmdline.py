@@ -74,7 +74,7 @@ def console_from_cmdline(words: dict[str, str]) -> str:
 
 # ---- Overrides: `pinit.NAME=VALUE` words on top of the configuration.
 
-TRUE_WORDS = ("", "1", "yes", "true", "on", "y")   # "" is a bare word: `pinit.debug`
+TRUE_WORDS = ("", "1", "yes", "true", "on", "y")  # "" is a bare word: `pinit.debug`
 FALSE_WORDS = ("0", "no", "false", "off", "n")
 
 
@@ -93,8 +93,10 @@ def _from_text(kind: str, text: str) -> object:
 
 # Settings that take effect when the image is built, not at boot: the command line cannot
 # change them (the reason is the warning).
-BUILD_ONLY = {"early_start": "decided when the image is built (pinit.toml [init] early_start); "
-                             "pinit.shell or pinit.mode on the command line turn it off"}
+BUILD_ONLY = {
+    "early_start": "decided when the image is built (pinit.toml [init] early_start); "
+    "pinit.shell or pinit.mode on the command line turn it off"
+}
 
 
 def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[str]]:
@@ -103,13 +105,16 @@ def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[s
     Never raises: a word that is unknown or has a bad value is left out and explained in the
     returned warnings, because a typo on the command line must not stop the boot.
     """
-    settable = {f.name: str(f.type) for f in fields(Config)
-                if f.type in SCALARS and f.name not in BUILD_ONLY}
+    settable = {
+        f.name: str(f.type)
+        for f in fields(Config)
+        if f.type in SCALARS and f.name not in BUILD_ONLY
+    }
     warnings: list[str] = []
     for word, text in words.items():
         if not word.startswith("pinit."):
             continue
-        name = word[len("pinit."):]
+        name = word[len("pinit.") :]
         if name in BUILD_ONLY:
             warnings.append(f"{CMDLINE}: {word}: {BUILD_ONLY[name]}; ignored")
             continue
@@ -118,7 +123,9 @@ def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[s
             warnings.append(f"{CMDLINE}: {word}: unknown setting{hint}; ignored")
             continue
         try:
-            value = convert(Config, name, settable[name], _from_text(settable[name], text), CMDLINE, "")
+            value = convert(
+                Config, name, settable[name], _from_text(settable[name], text), CMDLINE, ""
+            )
             changed = replace(config, **{name: value})  # type: ignore[arg-type]
             check(changed, CMDLINE)
         except BadValue as bad:

@@ -18,7 +18,7 @@ from init.kernel import Kernel
 from init.rootfs import prefixed
 from init.timeline import Timeline
 
-ROUNDS = 8   # a bus reveals its devices at once: a few rounds settle any real tree
+ROUNDS = 8  # a bus reveals its devices at once: a few rounds settle any real tree
 # What a mount of a file system needs loaded besides its own module: what it asks for at mount
 # time (ext4's modinfo "softdep: pre: crc32c"; FAT's default codepage and iocharset), which
 # modules.dep does not list. The builder ships them, PID 1 loads them before mounting.
@@ -40,11 +40,13 @@ class Loader:
         self.folder = prefixed(root, f"/lib/modules/{kernel.uname_release()}")
         self._root = root
         self.loaded: set[str] = set()
-        self._index: tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...],
-                           frozenset[str]] | None = None
+        self._index: (
+            tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...], frozenset[str]] | None
+        ) = None
 
-    def _read(self) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...],
-                             frozenset[str]]:
+    def _read(
+        self,
+    ) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...], frozenset[str]]:
         if self._index is None:
             read = self._kernel.read_text
 
@@ -52,11 +54,13 @@ class Loader:
                 try:
                     return read(f"{self.folder}/{name}")
                 except FileNotFoundError:
-                    return ""   # ENOENT: no alias or builtin list shipped
+                    return ""  # ENOENT: no alias or builtin list shipped
 
-            self._index = (modules.parse_dep(read(f"{self.folder}/modules.dep")),
-                           modules.parse_alias(optional("modules.alias")),
-                           modules.parse_builtin(optional("modules.builtin")))
+            self._index = (
+                modules.parse_dep(read(f"{self.folder}/modules.dep")),
+                modules.parse_alias(optional("modules.alias")),
+                modules.parse_builtin(optional("modules.builtin")),
+            )
         return self._index
 
     def load(self, names: list[str], why: str) -> int:
@@ -78,7 +82,7 @@ class Loader:
                 try:
                     self._kernel.finit_module(f"{self.folder}/{path}", "")
                 except OSError as exc:
-                    if exc.errno != errno.EEXIST:   # EEXIST: loaded already (built in, listed)
+                    if exc.errno != errno.EEXIST:  # EEXIST: loaded already (built in, listed)
                         self._log(f"cannot load module {name} ({why}): {errname(exc)}")
                     continue
             self._log(f"loaded module {name} ({why})")
@@ -92,17 +96,17 @@ class Loader:
         try:
             buses = kernel.listdir(bus_root)
         except OSError:
-            return found   # ENOENT: no sysfs (a host test without one)
+            return found  # ENOENT: no sysfs (a host test without one)
         for bus in sorted(buses):
             try:
                 devices = kernel.listdir(f"{bus_root}/{bus}/devices")
             except OSError:
-                continue   # ENOENT: a bus without a devices folder
+                continue  # ENOENT: a bus without a devices folder
             for device in sorted(devices):
                 try:
                     text = kernel.read_text(f"{bus_root}/{bus}/devices/{device}/modalias")
                 except OSError:
-                    continue   # ENOENT: this device has no modalias
+                    continue  # ENOENT: this device has no modalias
                 if text.strip():
                     found.append(text.strip())
         return found

@@ -21,8 +21,8 @@ ON_DAMAGE = ("continue", "fail")
 # The file systems checked before mounting, with the e2fsck the image ships for them.
 EXT_TYPES = ("ext2", "ext3", "ext4")
 E2FSCK = "/sbin/e2fsck"
-FIRST_ETHERNET = "ethernet"   # [network] interface: the first ethernet the kernel has
-CONDITIONS = ("data", "network", "time")   # `after` words that are not service names
+FIRST_ETHERNET = "ethernet"  # [network] interface: the first ethernet the kernel has
+CONDITIONS = ("data", "network", "time")  # `after` words that are not service names
 
 # A service that exits with this status is not restarted, whatever its restart policy
 # (the gokrazy convention).
@@ -31,122 +31,124 @@ DO_NOT_RESTART = 125
 
 @frozen
 class CrashLoop:
-    count: int = 5            # this many failures ...
-    window: float = 60.0      # ... within this many seconds ...
-    action: str = "reboot"    # ... then: reboot | poweroff | halt | shell
+    count: int = 5  # this many failures ...
+    window: float = 60.0  # ... within this many seconds ...
+    action: str = "reboot"  # ... then: reboot | poweroff | halt | shell
 
 
 @frozen
 class Service:
     name: str
-    exec: str                              # path inside the initramfs, e.g. /app/hello
+    exec: str  # path inside the initramfs, e.g. /app/hello
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
     cwd: str = "/"
     user: int = 0
     group: int = 0
-    groups: tuple[int, ...] = ()           # supplementary groups (the builder fills them in
-                                           # from the user's [[user]] table)
-    restart: str = "always"                # always | on-failure | never
-    backoff_start: float = 0.5             # first restart delay, seconds
-    backoff_max: float = 30.0              # cap for the doubling delay
-    backoff_reset: float = 10.0            # a run this long resets the delay to backoff_start
+    groups: tuple[int, ...] = ()  # supplementary groups (the builder fills them in
+    # from the user's [[user]] table)
+    restart: str = "always"  # always | on-failure | never
+    backoff_start: float = 0.5  # first restart delay, seconds
+    backoff_max: float = 30.0  # cap for the doubling delay
+    backoff_reset: float = 10.0  # a run this long resets the delay to backoff_start
     crash_loop: CrashLoop = field(default_factory=CrashLoop)
-    log_lines: int = 200                   # bounded in-memory log kept per service
+    log_lines: int = 200  # bounded in-memory log kept per service
     # Limits of the service's cgroup (every process it starts): 0 = no limit.
-    memory_max: int = 0                    # bytes (pinit.toml takes "64MiB")
-    tasks_max: int = 512                   # processes and threads: a fork loop stops here
-    cpu_weight: int = 100                  # 1..10000, relative to the other services
-    log_to_data: bool = False              # also keep its output in <data>/log/<name>.log
-    log_max: int = 1048576                 # bytes per log file before it is rotated to .1
-    wait_for: tuple[str, ...] = ()         # paths (a mount point, a device node) to wait for
-    wait_timeout: float = 30.0             # ... this long; then it starts anyway, and says so
-    after: tuple[str, ...] = ()            # started only once these services have started
-                                           # ("data": once the data partition is mounted;
-                                           # "network": an address is up; "time": the clock
-                                           # was synced once), up to wait_timeout
-    on_wait_timeout: str = "start"         # when wait_for/after are not met in time:
-                                           # start | skip (log and never start it) | reboot
+    memory_max: int = 0  # bytes (pinit.toml takes "64MiB")
+    tasks_max: int = 512  # processes and threads: a fork loop stops here
+    cpu_weight: int = 100  # 1..10000, relative to the other services
+    log_to_data: bool = False  # also keep its output in <data>/log/<name>.log
+    log_max: int = 1048576  # bytes per log file before it is rotated to .1
+    wait_for: tuple[str, ...] = ()  # paths (a mount point, a device node) to wait for
+    wait_timeout: float = 30.0  # ... this long; then it starts anyway, and says so
+    after: tuple[str, ...] = ()  # started only once these services have started
+    # ("data": once the data partition is mounted;
+    # "network": an address is up; "time": the clock
+    # was synced once), up to wait_timeout
+    on_wait_timeout: str = "start"  # when wait_for/after are not met in time:
+    # start | skip (log and never start it) | reboot
 
 
 @frozen
 class Module:
-    name: str                  # module name as in modules.dep (dashes become underscores)
-    params: str = ""           # "key=value key2=value2", passed to finit_module
+    name: str  # module name as in modules.dep (dashes become underscores)
+    params: str = ""  # "key=value key2=value2", passed to finit_module
 
 
 @frozen
 class Watchdog:
-    device: str = ""           # "" = off; on a Pi: /dev/watchdog (bcm2835_wdt)
-    timeout: int = 15          # seconds, set with WDIOC_SETTIMEOUT
-    interval: float = 5.0      # how often the main loop pets it
+    device: str = ""  # "" = off; on a Pi: /dev/watchdog (bcm2835_wdt)
+    timeout: int = 15  # seconds, set with WDIOC_SETTIMEOUT
+    interval: float = 5.0  # how often the main loop pets it
 
 
 @frozen
 class Device:
     """A [[device]] rule: owner, group and mode of the matching device nodes."""
-    subsystem: str = ""        # /sys/class/<subsystem>; "" = any
-    kernel: str = "*"          # the device's kernel name, a glob: "ttyUSB*", "gpiochip0"
+
+    subsystem: str = ""  # /sys/class/<subsystem>; "" = any
+    kernel: str = "*"  # the device's kernel name, a glob: "ttyUSB*", "gpiochip0"
     uid: int = 0
     gid: int = 0
     mode: int = 0o600
-    symlink: str = ""          # also /dev/<symlink> -> the node
+    symlink: str = ""  # also /dev/<symlink> -> the node
 
 
 @frozen
 class Data:
-    device: str = ""           # "" = none; /dev/vda1, LABEL=..., PARTUUID=...
+    device: str = ""  # "" = none; /dev/vda1, LABEL=..., PARTUUID=...
     mountpoint: str = "/data"
     fstype: str = "ext4"
     options: str = ""
-    wait: float = 10.0         # seconds to wait for the device to appear
-    required: bool = True      # False: not found after `wait`, boot goes on without it
-    check: bool = True         # ext2/3/4: e2fsck before mounting (preen, then repair)
-    on_damage: str = "continue"   # not mountable after the check: continue without | fail
-    grow: bool = True          # the partition and its ext2/3/4 fill the free space after it
-    create: bool = False       # not found: made from the image's seed on a FAT-only card
-    file: int = 0              # bytes; with create, no room for a partition: a file on the FAT
+    wait: float = 10.0  # seconds to wait for the device to appear
+    required: bool = True  # False: not found after `wait`, boot goes on without it
+    check: bool = True  # ext2/3/4: e2fsck before mounting (preen, then repair)
+    on_damage: str = "continue"  # not mountable after the check: continue without | fail
+    grow: bool = True  # the partition and its ext2/3/4 fill the free space after it
+    create: bool = False  # not found: made from the image's seed on a FAT-only card
+    file: int = 0  # bytes; with create, no room for a partition: a file on the FAT
 
 
 @frozen
 class Network:
     """One interface: a [network] table, or each of [[network]] for several."""
-    interface: str = "ethernet"   # a name (eth0, end0) or "ethernet": the first ethernet card
-    address: str = ""          # "" = DHCPv4; else static "192.168.1.10/24"
-    gateway: str = ""          # static only: the default route's gateway
+
+    interface: str = "ethernet"  # a name (eth0, end0) or "ethernet": the first ethernet card
+    address: str = ""  # "" = DHCPv4; else static "192.168.1.10/24"
+    gateway: str = ""  # static only: the default route's gateway
     dns: tuple[str, ...] = ()  # name servers for /etc/resolv.conf (besides DHCP's)
-    retry_max: float = 60.0    # DHCP: the cap of the doubling wait between attempts, seconds
+    retry_max: float = 60.0  # DHCP: the cap of the doubling wait between attempts, seconds
 
 
 @frozen
 class Time:
-    servers: tuple[str, ...] = ()   # () = no clock keeping; SNTP servers, "dhcp" = DHCP's
-    interval: float = 3600.0        # seconds between syncs once synced
-    save_interval: float = 600.0    # seconds between saves of the time to the data partition
-    rtc: str = "/dev/rtc0"          # read at boot, written after a sync (when present)
+    servers: tuple[str, ...] = ()  # () = no clock keeping; SNTP servers, "dhcp" = DHCP's
+    interval: float = 3600.0  # seconds between syncs once synced
+    save_interval: float = 600.0  # seconds between saves of the time to the data partition
+    rtc: str = "/dev/rtc0"  # read at boot, written after a sync (when present)
 
 
 @frozen
 class Config:
-    mode: str = "supervise"            # supervise | exec
+    mode: str = "supervise"  # supervise | exec
     hostname: str = "pinit"
-    console: str = ""                  # "" = /dev/console; else a device name such as ttyAMA0
-    on_failure: str = "reboot"         # what init does when it cannot go on
-    failure_delay: float = 5.0         # seconds before reboot/poweroff/halt on failure
-    debug: bool = False                # pinit.debug=1: verbose log, failure policy "shell"
-    shell: bool = False                # pinit.shell=1: REPL on the console instead of services
-    shutdown_grace: float = 5.0        # SIGTERM → SIGKILL delay for services at shutdown
-    timeline: bool = False             # pinit.timeline=1: print the boot timeline on the console
-    early_start: bool = True           # builder: start the first service before Python when it
-                                       # needs no modules and no data partition
+    console: str = ""  # "" = /dev/console; else a device name such as ttyAMA0
+    on_failure: str = "reboot"  # what init does when it cannot go on
+    failure_delay: float = 5.0  # seconds before reboot/poweroff/halt on failure
+    debug: bool = False  # pinit.debug=1: verbose log, failure policy "shell"
+    shell: bool = False  # pinit.shell=1: REPL on the console instead of services
+    shutdown_grace: float = 5.0  # SIGTERM → SIGKILL delay for services at shutdown
+    timeline: bool = False  # pinit.timeline=1: print the boot timeline on the console
+    early_start: bool = True  # builder: start the first service before Python when it
+    # needs no modules and no data partition
     modules: tuple[Module, ...] = ()
-    module_failure: str = "warn"       # warn | fatal
-    coldplug: bool = False             # load shipped modules for the devices found (builder)
-    automount: str = ""                # a folder: labelled disks plugged in mount at <it>/<LABEL>
+    module_failure: str = "warn"  # warn | fatal
+    coldplug: bool = False  # load shipped modules for the devices found (builder)
+    automount: str = ""  # a folder: labelled disks plugged in mount at <it>/<LABEL>
     devices: tuple[Device, ...] = ()
     watchdog: Watchdog = field(default_factory=Watchdog)
     data: Data = field(default_factory=Data)
-    network: tuple[Network, ...] = ()   # () = no interface but lo
+    network: tuple[Network, ...] = ()  # () = no interface but lo
     time: Time = field(default_factory=Time)
     services: tuple[Service, ...] = ()
 

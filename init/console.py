@@ -15,20 +15,47 @@ import posix
 from init.errors import InitError
 from init.kernel import Kernel
 
-OUT = 1   # the init's stdout: the console in a real boot, a pipe in host tests
+OUT = 1  # the init's stdout: the console in a real boot, a pipe in host tests
 # What a console that does not keep up may hold back: at 115200 baud (11 KB/s) about 6 s.
 OUTBOX_LIMIT = 64 * 1024
-SETTLE = 1.0   # seconds the last lines before a reboot may wait for a slow console
+SETTLE = 1.0  # seconds the last lines before a reboot may wait for a slow console
 
 
 # Linux's numbers (the same on arm64 and x86_64). `signal.Signals` would give the names, but the
 # `signal` module drags in `enum` (and functools, collections…): the init uses `_signal`.
-SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
-                7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV",
-                12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT",
-                17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN",
-                22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM",
-                27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+SIGNAL_NAMES = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    3: "SIGQUIT",
+    4: "SIGILL",
+    5: "SIGTRAP",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    9: "SIGKILL",
+    10: "SIGUSR1",
+    11: "SIGSEGV",
+    12: "SIGUSR2",
+    13: "SIGPIPE",
+    14: "SIGALRM",
+    15: "SIGTERM",
+    16: "SIGSTKFLT",
+    17: "SIGCHLD",
+    18: "SIGCONT",
+    19: "SIGSTOP",
+    20: "SIGTSTP",
+    21: "SIGTTIN",
+    22: "SIGTTOU",
+    23: "SIGURG",
+    24: "SIGXCPU",
+    25: "SIGXFSZ",
+    26: "SIGVTALRM",
+    27: "SIGPROF",
+    28: "SIGWINCH",
+    29: "SIGIO",
+    30: "SIGPWR",
+    31: "SIGSYS",
+}
 
 
 def signame(signum: int) -> str:
@@ -36,7 +63,7 @@ def signame(signum: int) -> str:
 
 
 def errname(exc: BaseException) -> str:
-    """"ENOENT (No such file or directory)" — the symbol is what people search for.
+    """ "ENOENT (No such file or directory)" — the symbol is what people search for.
     An InitError's message already says everything; anything else is named by its type."""
     if isinstance(exc, OSError) and exc.errno:
         return f"{errno.errorcode.get(exc.errno, str(exc.errno))} ({posix.strerror(exc.errno)})"
@@ -66,9 +93,9 @@ class Outbox:
         self._kernel = kernel
         self.fd = fd
         self.pending = bytearray()
-        self.dropped = 0          # bytes of service output lost since the last note
-        self.dropped_own = 0      # the init's own lines lost since then
-        self.midline = False      # what was kept ends inside a line
+        self.dropped = 0  # bytes of service output lost since the last note
+        self.dropped_own = 0  # the init's own lines lost since then
+        self.midline = False  # what was kept ends inside a line
 
     def write(self, data: bytes, own: bool = False) -> None:
         if not data:
@@ -102,7 +129,7 @@ class Outbox:
     def flush(self) -> None:
         """Write what waits (call when the fd is writable); after a loss, say how much."""
         if self.pending:
-            del self.pending[:self._write(bytes(self.pending))]
+            del self.pending[: self._write(bytes(self.pending))]
         if not self.pending and (self.dropped or self.dropped_own):
             lost = [f"{amount(self.dropped)} of service output"] if self.dropped else []
             if self.dropped_own:
@@ -116,7 +143,7 @@ class Outbox:
         try:
             return self._kernel.write_some(self.fd, data)
         except BlockingIOError:
-            return 0          # EAGAIN: the console is full; the loop tries again when it drains
+            return 0  # EAGAIN: the console is full; the loop tries again when it drains
         except OSError:
             return len(data)  # EIO: the serial line went away; nobody can read it anyway
 
@@ -128,7 +155,7 @@ class Log:
         self._kernel = kernel
         self.verbose = verbose
         self.out = Outbox(kernel, OUT)
-        self.shared = False   # fd 1 itself was made non-blocking (a console with one opener)
+        self.shared = False  # fd 1 itself was made non-blocking (a console with one opener)
 
     def __call__(self, message: str) -> None:
         self.out.write(f"pinit: {message}\n".encode(), own=True)
@@ -205,12 +232,15 @@ def open_console(kernel: Kernel, root: str, name: str, log: Log, later: bool = F
     # PID 1's own open, apart from the services' and the shell's fds 0-2: O_NONBLOCK on those
     # would reach a program that shares them (an early-started app, the exec'd service).
     try:
-        log.to(kernel.open(path, posix.O_WRONLY | posix.O_NOCTTY | posix.O_NONBLOCK
-                           | posix.O_CLOEXEC))
+        log.to(
+            kernel.open(path, posix.O_WRONLY | posix.O_NOCTTY | posix.O_NONBLOCK | posix.O_CLOEXEC)
+        )
     except OSError as exc:
         if exc.errno != errno.EBUSY:
-            log(f"cannot open console {shown} to write without waiting: {errname(exc)}; a "
-                "stalled console can hold the init up")
+            log(
+                f"cannot open console {shown} to write without waiting: {errname(exc)}; a "
+                "stalled console can hold the init up"
+            )
             return True
         # EBUSY: one opener only (a virtio port). Fd 1 itself then, made blocking again
         # (release_console) before the exec'd service or the shell gets it.
@@ -226,5 +256,5 @@ def release_console(kernel: Kernel, log: Log) -> None:
         try:
             kernel.set_blocking(OUT, True)
         except OSError:
-            pass   # EBADF: no console; nothing to hand on
+            pass  # EBADF: no console; nothing to hand on
         log.shared = False

@@ -40,13 +40,13 @@ if TYPE_CHECKING:
 
     from init.timeline import Timeline
 
-POLL = 0.05                  # seconds between looks at /sys/class/block while waiting
-EXT_MAGIC = b"\x53\xef"      # s_magic 0xEF53, little-endian, at superblock offset 0x38
+POLL = 0.05  # seconds between looks at /sys/class/block while waiting
+EXT_MAGIC = b"\x53\xef"  # s_magic 0xEF53, little-endian, at superblock offset 0x38
 # Where the first backup superblock is (group 1), by block size: (block number, block size).
 BACKUP_SUPERBLOCKS = ((8193, 1024), (16384, 2048), (32768, 4096))
 # e2fsck's exit status (e2fsck(8)): bits 1 and 2 mean repaired; 4 and up, not usable.
 FSCK_REPAIRED = 1 | 2
-FSCK_PROGRESS = 30.0         # seconds between "still checking" lines of a long check
+FSCK_PROGRESS = 30.0  # seconds between "still checking" lines of a long check
 
 
 def label_of(head: bytes) -> str | None:
@@ -93,7 +93,7 @@ class BlockDevices:
         try:
             return self._kernel.listdir(self._sys)
         except FileNotFoundError:
-            return []   # ENOENT: /sys not mounted (its step failed and was reported)
+            return []  # ENOENT: /sys not mounted (its step failed and was reported)
 
     def numbers(self, name: str) -> tuple[int, int]:
         major, minor = self._kernel.read_text(f"{self._sys}/{name}/dev").strip().split(":")
@@ -114,7 +114,7 @@ class BlockDevices:
         try:
             return self._kernel.read_file(self.node(name), size, offset)
         except OSError:
-            return b""   # an empty card reader or a device that is not ready: not a match
+            return b""  # an empty card reader or a device that is not ready: not a match
 
     def backup_label(self, name: str) -> str | None:
         """The label in the first backup superblock of an ext2/3/4 file system whose primary
@@ -133,8 +133,11 @@ class BlockDevices:
 
     def disks(self) -> list[str]:
         """The whole disks (no "partition" file; not loop or RAM disks), SD cards first."""
-        found = [name for name in self.names() if self.partition_number(name) is None
-                 and not name.startswith(("loop", "ram", "zram"))]
+        found = [
+            name
+            for name in self.names()
+            if self.partition_number(name) is None and not name.startswith(("loop", "ram", "zram"))
+        ]
         return sorted(found, key=lambda name: (not name.startswith("mmcblk"), name))
 
     def parent(self, name: str) -> str:
@@ -163,7 +166,7 @@ class BlockDevices:
                 signature = disk_signature(self.head(self.parent(name), 512))
                 if signature and f"{signature}-{number:02x}" == want.lower():
                     return name
-        for name in unlabelled:   # a damaged primary superblock: the label of a backup
+        for name in unlabelled:  # a damaged primary superblock: the label of a backup
             if self.backup_label(name) == want:
                 return name
         return None
@@ -199,7 +202,7 @@ def fsck(kernel: Kernel, device: str, args: list[str], log: Log) -> int | None:
     started = last = kernel.clock()
     try:
         while True:
-            if kernel.clock() - last >= FSCK_PROGRESS:   # never silent, however long
+            if kernel.clock() - last >= FSCK_PROGRESS:  # never silent, however long
                 last = kernel.clock()
                 log(f"e2fsck still checking {device} ({last - started:.0f} s)")
             if not kernel.select([fd], FSCK_PROGRESS):
@@ -238,9 +241,16 @@ def check(kernel: Kernel, device: str, spec: str, log: Log) -> str:
     return result
 
 
-def make_data(kernel: Kernel, root: str, devices: BlockDevices, data: Data, log: Log,
-              mounts: list[str] | None, load: Callable[[list[str]], object] | None,
-              held: list[int]) -> str | None:
+def make_data(
+    kernel: Kernel,
+    root: str,
+    devices: BlockDevices,
+    data: Data,
+    log: Log,
+    mounts: list[str] | None,
+    load: Callable[[list[str]], object] | None,
+    held: list[int],
+) -> str | None:
     """On a card made the seed's way (init/grow.py): its data partition, made in the free
     space after its FAT partition, or else its data file; returns the device, or None."""
     if create_partition(kernel, devices.sysfs, devices.dev, devices.disks(), log):
@@ -250,18 +260,33 @@ def make_data(kernel: Kernel, root: str, devices: BlockDevices, data: Data, log:
         return None
     if load is not None:
         load([*fs_modules("vfat"), "loop"])
-    return data_file(kernel, devices.dev, fat, devices.node(fat), prefixed(root, FAT_MOUNT),
-                     data.file, mounts if mounts is not None else [], held, log)
+    return data_file(
+        kernel,
+        devices.dev,
+        fat,
+        devices.node(fat),
+        prefixed(root, FAT_MOUNT),
+        data.file,
+        mounts if mounts is not None else [],
+        held,
+        log,
+    )
 
 
-def mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timeline,
-               mounts: list[str] | None = None,
-               load: Callable[[list[str]], object] | None = None) -> str | None:
+def mount_data(
+    kernel: Kernel,
+    root: str,
+    data: Data,
+    log: Log,
+    timeline: Timeline,
+    mounts: list[str] | None = None,
+    load: Callable[[list[str]], object] | None = None,
+) -> str | None:
     """Find, check and mount the data partition; returns its mount point. InitError if
     impossible and `on_damage` (or `required`, when it never appears) says to fail: an app
     that expects /data must not silently write into the initramfs instead. Otherwise None: the
     boot goes on without it."""
-    held: list[int] = []   # a data file's loop device, open until /data is mounted
+    held: list[int] = []  # a data file's loop device, open until /data is mounted
     try:
         return _mount_data(kernel, root, data, log, timeline, mounts, load, held)
     finally:
@@ -269,9 +294,16 @@ def mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timeli
             kernel.close(fd)
 
 
-def _mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timeline,
-                mounts: list[str] | None, load: Callable[[list[str]], object] | None,
-                held: list[int]) -> str | None:
+def _mount_data(
+    kernel: Kernel,
+    root: str,
+    data: Data,
+    log: Log,
+    timeline: Timeline,
+    mounts: list[str] | None,
+    load: Callable[[list[str]], object] | None,
+    held: list[int],
+) -> str | None:
     devices = BlockDevices(kernel, root)
     try:
         device = wait_for(kernel, root, data.device, data.wait, log)
@@ -283,11 +315,13 @@ def _mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timel
         if made is None and data.required:
             raise
         if made is None:
-            log(f"data partition {data.device} not found after {data.wait:g} s; going on "
-                "without it (required = false)")
+            log(
+                f"data partition {data.device} not found after {data.wait:g} s; going on "
+                "without it (required = false)"
+            )
             return None
         device = made
-    shown = device[len(root.rstrip('/')):]
+    shown = device[len(root.rstrip("/")) :]
     name = device.rpartition("/")[2]
     if data.grow and devices.partition_number(name) is not None:
         with timeline.step("data", "grow"):
@@ -305,16 +339,20 @@ def _mount_data(kernel: Kernel, root: str, data: Data, log: Log, timeline: Timel
     try:
         kernel.mount(device, target, data.fstype, flags, options)
     except OSError as exc:
-        problem = (f"cannot mount {data.device} ({shown}) on {data.mountpoint} as "
-                   f"{data.fstype}: {errname(exc)}" + ("" if state == "unchecked" else
-                                                       f" (e2fsck: {state})"))
+        problem = (
+            f"cannot mount {data.device} ({shown}) on {data.mountpoint} as "
+            f"{data.fstype}: {errname(exc)}"
+            + ("" if state == "unchecked" else f" (e2fsck: {state})")
+        )
         if data.on_damage == "fail":
             raise InitError(problem) from exc
-        log(f"{problem}; going on without it (on_damage = \"continue\"): {data.mountpoint} "
-            "is in RAM this boot")
+        log(
+            f'{problem}; going on without it (on_damage = "continue"): {data.mountpoint} '
+            "is in RAM this boot"
+        )
         return None
     log(f"mounted {data.mountpoint} from {shown} ({data.fstype})")
-    if data.grow and data.fstype in EXT_TYPES:   # a partition's, or a data file's
+    if data.grow and data.fstype in EXT_TYPES:  # a partition's, or a data file's
         with timeline.step("data", "resize"):
             grow_filesystem(kernel, devices.sysfs, device, name, target, log)
     return data.mountpoint

@@ -18,7 +18,7 @@ def _devname(kernel: Kernel, uevent: str, name: str) -> str:
     try:
         text = kernel.read_text(uevent)
     except OSError:
-        return name   # ENOENT: no uevent; devtmpfs names the node after the device
+        return name  # ENOENT: no uevent; devtmpfs names the node after the device
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key == "DEVNAME":
@@ -31,7 +31,7 @@ def apply_rules(kernel: Kernel, root: str, rules: tuple[Device, ...], log: Log) 
     try:
         subsystems = kernel.listdir(classes)
     except OSError:
-        return   # ENOENT: no sysfs
+        return  # ENOENT: no sysfs
     for subsystem in sorted(subsystems):
         wanted = [r for r in rules if r.subsystem in ("", subsystem)]
         if not wanted:
@@ -39,7 +39,7 @@ def apply_rules(kernel: Kernel, root: str, rules: tuple[Device, ...], log: Log) 
         try:
             names = kernel.listdir(f"{classes}/{subsystem}")
         except OSError:
-            continue   # ENOENT: the class went away meanwhile
+            continue  # ENOENT: the class went away meanwhile
         for name in sorted(names):
             for rule in wanted:
                 if glob_match(rule.kernel, name):
@@ -47,8 +47,15 @@ def apply_rules(kernel: Kernel, root: str, rules: tuple[Device, ...], log: Log) 
                     _apply(kernel, root, rule, node, log)
 
 
-def apply_one(kernel: Kernel, root: str, rules: tuple[Device, ...], subsystem: str,
-              name: str, node: str, log: Log) -> None:
+def apply_one(
+    kernel: Kernel,
+    root: str,
+    rules: tuple[Device, ...],
+    subsystem: str,
+    name: str,
+    node: str,
+    log: Log,
+) -> None:
     """The rules for one device (a hotplug event): its class, kernel name and node."""
     for rule in rules:
         if rule.subsystem in ("", subsystem) and glob_match(rule.kernel, name):
@@ -58,7 +65,7 @@ def apply_one(kernel: Kernel, root: str, rules: tuple[Device, ...], subsystem: s
 def _apply(kernel: Kernel, root: str, rule: Device, node: str, log: Log) -> None:
     path = prefixed(root, f"/dev/{node}")
     if not kernel.exists(path):
-        return   # a device without a node (a network interface, a bus)
+        return  # a device without a node (a network interface, a bus)
     try:
         kernel.chown(path, rule.uid, rule.gid)
         kernel.chmod(path, rule.mode)
@@ -69,8 +76,10 @@ def _apply(kernel: Kernel, root: str, rule: Device, node: str, log: Log) -> None
         try:
             kernel.symlink(node, prefixed(root, f"/dev/{rule.symlink}"))
         except FileExistsError:
-            pass   # EEXIST: an earlier rule or boot made it
+            pass  # EEXIST: an earlier rule or boot made it
         except OSError as exc:
             log(f"cannot link /dev/{rule.symlink} to {node}: {errname(exc)}")
-    log(f"/dev/{node}: {rule.uid}:{rule.gid} {rule.mode:o}"
-        + (f", /dev/{rule.symlink}" if rule.symlink else ""))
+    log(
+        f"/dev/{node}: {rule.uid}:{rule.gid} {rule.mode:o}"
+        + (f", /dev/{rule.symlink}" if rule.symlink else "")
+    )

@@ -15,12 +15,26 @@ CLIENT_PORT, SERVER_PORT = 68, 67
 MAGIC = b"\x63\x82\x53\x63"
 BOOTREQUEST, BOOTREPLY = 1, 2
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE = 1, 2, 3, 4, 5, 6, 7
-NAMES = {DISCOVER: "DISCOVER", OFFER: "OFFER", REQUEST: "REQUEST", ACK: "ACK", NAK: "NAK",
-         RELEASE: "RELEASE"}
+NAMES = {
+    DISCOVER: "DISCOVER",
+    OFFER: "OFFER",
+    REQUEST: "REQUEST",
+    ACK: "ACK",
+    NAK: "NAK",
+    RELEASE: "RELEASE",
+}
 # Options (RFC 2132).
 PAD, SUBNET, ROUTER, DNS, HOSTNAME, NTP, REQUESTED_IP, LEASE_TIME = 0, 1, 3, 6, 12, 42, 50, 51
-MESSAGE_TYPE, SERVER_ID, PARAMETERS, MAX_SIZE, RENEWAL, REBINDING, CLIENT_ID, END = \
-    53, 54, 55, 57, 58, 59, 61, 255
+MESSAGE_TYPE, SERVER_ID, PARAMETERS, MAX_SIZE, RENEWAL, REBINDING, CLIENT_ID, END = (
+    53,
+    54,
+    55,
+    57,
+    58,
+    59,
+    61,
+    255,
+)
 ASKED = bytes([SUBNET, ROUTER, DNS, NTP, LEASE_TIME, RENEWAL, REBINDING])
 BROADCAST = b"\xff\xff\xff\xff"
 ANY = b"\0\0\0\0"
@@ -37,12 +51,34 @@ class DhcpError(Malformed):
 class Lease:
     """What an OFFER or ACK says; times in seconds."""
 
-    __slots__ = ("kind", "xid", "address", "server", "prefix", "router", "dns", "ntp",
-                 "lease", "renew", "rebind")
+    __slots__ = (
+        "kind",
+        "xid",
+        "address",
+        "server",
+        "prefix",
+        "router",
+        "dns",
+        "ntp",
+        "lease",
+        "renew",
+        "rebind",
+    )
 
-    def __init__(self, kind: int, xid: int, address: bytes, server: bytes, prefix: int,
-                 router: bytes, dns: tuple[bytes, ...], ntp: tuple[bytes, ...], lease: int,
-                 renew: int, rebind: int) -> None:
+    def __init__(
+        self,
+        kind: int,
+        xid: int,
+        address: bytes,
+        server: bytes,
+        prefix: int,
+        router: bytes,
+        dns: tuple[bytes, ...],
+        ntp: tuple[bytes, ...],
+        lease: int,
+        renew: int,
+        rebind: int,
+    ) -> None:
         self.kind, self.xid, self.address, self.server = kind, xid, address, server
         self.prefix, self.router, self.dns, self.ntp = prefix, router, dns, ntp
         self.lease, self.renew, self.rebind = lease, renew, rebind
@@ -56,13 +92,36 @@ def options(pairs: list[tuple[int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def message(kind: int, xid: int, mac: bytes, hostname: str = "", *, requested: bytes = b"",
-            server: bytes = b"", ciaddr: bytes = ANY, secs: int = 0) -> bytes:
+def message(
+    kind: int,
+    xid: int,
+    mac: bytes,
+    hostname: str = "",
+    *,
+    requested: bytes = b"",
+    server: bytes = b"",
+    ciaddr: bytes = ANY,
+    secs: int = 0,
+) -> bytes:
     """A client message. `ciaddr` is set when renewing (the client has the address); the
     broadcast flag asks for replies to the broadcast address while it has none."""
     flags = 0 if ciaddr != ANY else 0x8000
-    head = HEADER.pack(BOOTREQUEST, 1, 6, 0, xid, min(secs, 0xFFFF), flags, ciaddr, ANY, ANY,
-                       ANY, mac.ljust(16, b"\0"), b"", b"")
+    head = HEADER.pack(
+        BOOTREQUEST,
+        1,
+        6,
+        0,
+        xid,
+        min(secs, 0xFFFF),
+        flags,
+        ciaddr,
+        ANY,
+        ANY,
+        ANY,
+        mac.ljust(16, b"\0"),
+        b"",
+        b"",
+    )
     pairs = [(MESSAGE_TYPE, bytes([kind])), (CLIENT_ID, b"\x01" + mac)]
     if requested:
         pairs.append((REQUESTED_IP, requested))
@@ -73,7 +132,7 @@ def message(kind: int, xid: int, mac: bytes, hostname: str = "", *, requested: b
         if hostname:
             pairs.append((HOSTNAME, hostname.encode()[:63]))
     body = head + options(pairs)
-    return body + b"\0" * max(0, 300 - len(body))   # BOOTP's minimum, which old servers want
+    return body + b"\0" * max(0, 300 - len(body))  # BOOTP's minimum, which old servers want
 
 
 def checksum(data: bytes) -> int:
@@ -102,13 +161,13 @@ def udp_payload(packet: bytes) -> bytes | None:
     if ihl < IP.size or ihl + UDP.size > len(packet):
         raise DhcpError(f"IPv4 header length {ihl} in a {len(packet)}-byte packet")
     if struct.unpack_from("!H", packet, 6)[0] & 0x3FFF:
-        return None   # a fragment: DHCP replies fit one packet
+        return None  # a fragment: DHCP replies fit one packet
     _, dport, length, _ = UDP.unpack_from(packet, ihl)
     if dport != CLIENT_PORT:
         return None
     if length < UDP.size or ihl + length > len(packet):
         raise DhcpError(f"UDP length {length} in a {len(packet) - ihl}-byte datagram")
-    return packet[ihl + UDP.size:ihl + length]
+    return packet[ihl + UDP.size : ihl + length]
 
 
 def parse_options(data: bytes) -> dict[int, bytes]:
@@ -125,13 +184,13 @@ def parse_options(data: bytes) -> dict[int, bytes]:
             break
         size = data[i + 1]
         # A long option may come in parts (RFC 3396): they are joined.
-        found[code] = found.get(code, b"") + data[i + 2:i + 2 + size]
+        found[code] = found.get(code, b"") + data[i + 2 : i + 2 + size]
         i += 2 + size
     return found
 
 
 def _addresses(value: bytes) -> tuple[bytes, ...]:
-    return tuple(value[i:i + 4] for i in range(0, len(value) - 3, 4))
+    return tuple(value[i : i + 4] for i in range(0, len(value) - 3, 4))
 
 
 def parse(payload: bytes, mac: bytes) -> Lease | None:
@@ -139,26 +198,38 @@ def parse(payload: bytes, mac: bytes) -> Lease | None:
     DhcpError for what is no DHCP message at all."""
     if len(payload) < HEADER.size + 4:
         raise DhcpError(f"a {len(payload)}-byte DHCP message (at least {HEADER.size + 4})")
-    if payload[HEADER.size:HEADER.size + 4] != MAGIC:
+    if payload[HEADER.size : HEADER.size + 4] != MAGIC:
         raise DhcpError("no DHCP magic cookie")
     op, _, _, _, xid, _, _, _, yiaddr, _, _, chaddr, _, _ = HEADER.unpack_from(payload)
-    if op != BOOTREPLY or chaddr[:len(mac)] != mac:
+    if op != BOOTREPLY or chaddr[: len(mac)] != mac:
         return None
-    opts = parse_options(payload[HEADER.size + 4:])
+    opts = parse_options(payload[HEADER.size + 4 :])
     kind = (opts.get(MESSAGE_TYPE) or b"\0")[0]
     if kind not in (OFFER, ACK, NAK):
         return None
-    raw_lease = opts.get(LEASE_TIME, b"\0\0\x0e\x10")   # absent: 1 hour
+    raw_lease = opts.get(LEASE_TIME, b"\0\0\x0e\x10")  # absent: 1 hour
     if len(raw_lease) != 4:
         raise DhcpError(f"a {len(raw_lease)}-byte lease time option (4 bytes)")
     lease = int.from_bytes(raw_lease, "big")
-    renew = int.from_bytes(opts[RENEWAL], "big") if len(opts.get(RENEWAL, b"")) == 4 \
-        else lease // 2
-    rebind = int.from_bytes(opts[REBINDING], "big") if len(opts.get(REBINDING, b"")) == 4 \
+    renew = int.from_bytes(opts[RENEWAL], "big") if len(opts.get(RENEWAL, b"")) == 4 else lease // 2
+    rebind = (
+        int.from_bytes(opts[REBINDING], "big")
+        if len(opts.get(REBINDING, b"")) == 4
         else lease * 7 // 8
+    )
     mask = opts.get(SUBNET, b"")
     prefix = inet.prefix_of(mask) if len(mask) == 4 else 24
     routers = _addresses(opts.get(ROUTER, b""))
-    return Lease(kind, xid, yiaddr, opts.get(SERVER_ID, b"")[:4], prefix,
-                 routers[0] if routers else b"", _addresses(opts.get(DNS, b"")),
-                 _addresses(opts.get(NTP, b"")), lease, renew, rebind)
+    return Lease(
+        kind,
+        xid,
+        yiaddr,
+        opts.get(SERVER_ID, b"")[:4],
+        prefix,
+        routers[0] if routers else b"",
+        _addresses(opts.get(DNS, b"")),
+        _addresses(opts.get(NTP, b"")),
+        lease,
+        renew,
+        rebind,
+    )

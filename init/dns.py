@@ -9,10 +9,10 @@ import struct
 from init.errors import Malformed
 
 PORT = 53
-HEADER = struct.Struct("!HHHHHH")   # id, flags, questions, answers, authority, additional
-RECORD = struct.Struct("!HHIH")     # type, class, ttl, data length
+HEADER = struct.Struct("!HHHHHH")  # id, flags, questions, answers, authority, additional
+RECORD = struct.Struct("!HHIH")  # type, class, ttl, data length
 TYPE_A, CLASS_IN = 1, 1
-RD = 0x0100                         # recursion desired
+RD = 0x0100  # recursion desired
 NXDOMAIN = 3
 
 
@@ -21,10 +21,12 @@ class DnsError(Malformed):
 
 
 def query(name: str, ident: int) -> bytes:
-    labels = b"".join(bytes([len(part)]) + part.encode("ascii")
-                      for part in name.rstrip(".").split("."))
-    return HEADER.pack(ident, RD, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", TYPE_A,
-                                                                             CLASS_IN)
+    labels = b"".join(
+        bytes([len(part)]) + part.encode("ascii") for part in name.rstrip(".").split(".")
+    )
+    return (
+        HEADER.pack(ident, RD, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", TYPE_A, CLASS_IN)
+    )
 
 
 def _skip_name(data: bytes, offset: int) -> int:
@@ -32,7 +34,7 @@ def _skip_name(data: bytes, offset: int) -> int:
     while offset < len(data):
         size = data[offset]
         if size & 0xC0 == 0xC0:
-            return offset + 2   # a pointer ends the name
+            return offset + 2  # a pointer ends the name
         if size == 0:
             return offset + 1
         offset += 1 + size
@@ -52,7 +54,7 @@ def addresses(reply: bytes, ident: int) -> tuple[bytes, ...] | None:
     if flags & 0xF == NXDOMAIN:
         return ()
     if flags & 0xF:
-        return None   # SERVFAIL, REFUSED: ask again later
+        return None  # SERVFAIL, REFUSED: ask again later
     offset = HEADER.size
     for _ in range(questions):
         offset = _skip_name(reply, offset) + 4
@@ -66,6 +68,6 @@ def addresses(reply: bytes, ident: int) -> tuple[bytes, ...] | None:
         if offset + size > len(reply):
             raise DnsError(f"a {size}-byte record runs past the end ({len(reply)} bytes)")
         if kind == TYPE_A and klass == CLASS_IN and size == 4:
-            found.append(reply[offset:offset + 4])
+            found.append(reply[offset : offset + 4])
         offset += size
     return tuple(found)

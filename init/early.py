@@ -18,8 +18,8 @@ from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink
 
 MAGIC = "pinit-early-2"
 PATH = "/etc/pinit.early"
-MAX_ARGS = 256        # argv and env entries, each (the prologue's arrays)
-MAX_BYTES = 32767     # the whole record (the prologue's buffer, less its final NUL)
+MAX_ARGS = 256  # argv and env entries, each (the prologue's arrays)
+MAX_BYTES = 32767  # the whole record (the prologue's buffer, less its final NUL)
 # The early service's nice value until the Python init adopts it: weight 335 against PID 1's
 # 1024, so a service that spins from its first instruction leaves the init about 3/4 of one CPU
 # (its set-up within 1.5 times its time without early start) and still prints its first line
@@ -38,16 +38,25 @@ class Record:
 
 def encode(record: Record) -> bytes:
     """The record's bytes; ValueError when the prologue could not read it back whole."""
-    fields = [MAGIC, record.program, record.cwd, record.cgroup, str(len(record.argv)),
-              *record.argv, str(len(record.env)), *record.env]
+    fields = [
+        MAGIC,
+        record.program,
+        record.cwd,
+        record.cgroup,
+        str(len(record.argv)),
+        *record.argv,
+        str(len(record.env)),
+        *record.env,
+    ]
     if any("\0" in f for f in fields):
         raise ValueError("a NUL byte in the command or the environment")
     if not 1 <= len(record.argv) <= MAX_ARGS or len(record.env) > MAX_ARGS:
         raise ValueError(f"more than {MAX_ARGS} arguments or environment entries")
     data = b"".join(f.encode() + b"\0" for f in fields)
     if len(data) > MAX_BYTES:
-        raise ValueError(f"the command and environment take {len(data)} bytes "
-                         f"(at most {MAX_BYTES})")
+        raise ValueError(
+            f"the command and environment take {len(data)} bytes (at most {MAX_BYTES})"
+        )
     return data
 
 
@@ -55,8 +64,8 @@ def decode(data: bytes) -> Record | None:
     """What the prologue reads from `data`, by the same rules; None where it starts nothing."""
     fields = data[:MAX_BYTES].split(b"\0")
     if fields[-1] == b"":
-        fields.pop()   # the final field's NUL, not an empty field
-    fields = fields[:2 * MAX_ARGS + 9]
+        fields.pop()  # the final field's NUL, not an empty field
+    fields = fields[: 2 * MAX_ARGS + 9]
     if len(fields) < 6 or fields[0] != MAGIC.encode():
         return None
     try:
@@ -67,8 +76,13 @@ def decode(data: bytes) -> Record | None:
     if not 0 <= envc <= MAX_ARGS or 6 + argc + envc > len(fields):
         return None
     text = [f.decode() for f in fields]
-    return Record(text[1], text[2], text[3], tuple(text[5:5 + argc]),
-                  tuple(text[6 + argc:6 + argc + envc]))
+    return Record(
+        text[1],
+        text[2],
+        text[3],
+        tuple(text[5 : 5 + argc]),
+        tuple(text[6 + argc : 6 + argc + envc]),
+    )
 
 
 def _c(text: str) -> str:
@@ -77,25 +91,29 @@ def _c(text: str) -> str:
 
 def _c_step(step: Step) -> str:
     if isinstance(step, Mount):
-        return (f"{{'m', {_c(step.source)}, {_c(step.target)}, {_c(step.fstype)}, {step.flags}UL, "
-                f"{_c(step.data)}, {_c(step.unless)}, 0755, {int(step.slow)}}}")
+        return (
+            f"{{'m', {_c(step.source)}, {_c(step.target)}, {_c(step.fstype)}, {step.flags}UL, "
+            f"{_c(step.data)}, {_c(step.unless)}, 0755, {int(step.slow)}}}"
+        )
     if isinstance(step, Dir):
-        return f"{{'d', \"\", {_c(step.path)}, \"\", 0, \"\", \"\", 0{step.mode:o}, 0}}"
+        return f'{{\'d\', "", {_c(step.path)}, "", 0, "", "", 0{step.mode:o}, 0}}'
     if isinstance(step, Symlink):
-        return f"{{'l', {_c(step.target)}, {_c(step.path)}, \"\", 0, \"\", \"\", 0, 0}}"
+        return f'{{\'l\', {_c(step.target)}, {_c(step.path)}, "", 0, "", "", 0, 0}}'
     raise TypeError(f"the prologue has no C for {step!r}")
 
 
 def c_header(steps: tuple[Step, ...] = EARLY_ROOTFS) -> str:
     """The constants and the early steps, as C, for init/prologue.c."""
     rows = ",\n    ".join(_c_step(step) for step in steps)
-    return (f"/* Generated from init/early.py: do not edit. */\n"
-            f"#define PINIT_EARLY_MAGIC {_c(MAGIC)}\n"
-            f"#define PINIT_EARLY_PATH {_c(PATH)}\n"
-            f"#define PINIT_EARLY_MAX {MAX_ARGS}\n"
-            f"#define PINIT_EARLY_BYTES {MAX_BYTES + 1}\n"
-            f"#define PINIT_EARLY_NICE {NICE}\n"
-            "struct pinit_step { char kind; const char *source, *target, *fstype;\n"
-            "                    unsigned long flags; const char *data, *unless; int mode;\n"
-            "                    int slow; };\n"
-            f"static const struct pinit_step pinit_early_steps[] = {{\n    {rows}\n}};\n")
+    return (
+        f"/* Generated from init/early.py: do not edit. */\n"
+        f"#define PINIT_EARLY_MAGIC {_c(MAGIC)}\n"
+        f"#define PINIT_EARLY_PATH {_c(PATH)}\n"
+        f"#define PINIT_EARLY_MAX {MAX_ARGS}\n"
+        f"#define PINIT_EARLY_BYTES {MAX_BYTES + 1}\n"
+        f"#define PINIT_EARLY_NICE {NICE}\n"
+        "struct pinit_step { char kind; const char *source, *target, *fstype;\n"
+        "                    unsigned long flags; const char *data, *unless; int mode;\n"
+        "                    int slow; };\n"
+        f"static const struct pinit_step pinit_early_steps[] = {{\n    {rows}\n}};\n"
+    )

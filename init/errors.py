@@ -44,8 +44,7 @@ class Dropped:
     def __call__(self, exc: Malformed) -> None:
         self.count += 1
         if self.count & (self.count - 1) == 0:
-            self._log(f"{self.what}: dropped a malformed message ({exc}); "
-                      f"{self.count} so far")
+            self._log(f"{self.what}: dropped a malformed message ({exc}); {self.count} so far")
 
 
 def similarity(a: str, b: str) -> float:

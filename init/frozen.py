@@ -17,6 +17,7 @@ if MYPY:
 
     T = TypeVar("T")
 else:
+
     def dataclass_transform(**_kwargs: object) -> Callable[[Any], Any]:
         return lambda f: f
 
@@ -57,7 +58,9 @@ def field(*, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls_fields = type(self).__frozen_fields__
     if len(args) > len(cls_fields):
-        raise TypeError(f"{type(self).__name__}() takes {len(cls_fields)} arguments, got {len(args)}")
+        raise TypeError(
+            f"{type(self).__name__}() takes {len(cls_fields)} arguments, got {len(args)}"
+        )
     values = dict(zip((f.name for f in cls_fields), args, strict=False))
     for key, value in kwargs.items():
         if key in values:
@@ -119,9 +122,15 @@ def frozen(cls: type[T]) -> type[T]:
                 else:
                     setattr(cls, name, f.default)
         cls_fields.append(f)
-    ns: dict[str, Any] = {"__frozen_fields__": tuple(cls_fields), "__init__": _init,
-                          "__eq__": _eq, "__hash__": _hash, "__repr__": _repr,
-                          "__setattr__": _setattr, "__delattr__": _delattr}
+    ns: dict[str, Any] = {
+        "__frozen_fields__": tuple(cls_fields),
+        "__init__": _init,
+        "__eq__": _eq,
+        "__hash__": _hash,
+        "__repr__": _repr,
+        "__setattr__": _setattr,
+        "__delattr__": _delattr,
+    }
     for key, value in ns.items():
         setattr(cls, key, value)
     return cls

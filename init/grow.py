@@ -34,17 +34,17 @@ if TYPE_CHECKING:
     from init.kernel import Kernel
 
 SECTOR = 512
-MIN_GROWTH = 1 << 20           # bytes: less is not worth a partition table write
-EXT4_IOC_RESIZE_FS = 0x40086610   # _IOW('f', 16, __u64)
+MIN_GROWTH = 1 << 20  # bytes: less is not worth a partition table write
+EXT4_IOC_RESIZE_FS = 0x40086610  # _IOW('f', 16, __u64)
 GPT_PROTECTIVE = 0xEE
 EXTENDED = (0x05, 0x0F, 0x85)
 FAT_TYPES = (0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E)
 LINUX = 0x83
-ALIGN = 8192                   # sectors (4 MiB), where a new partition starts, as the builder's
+ALIGN = 8192  # sectors (4 MiB), where a new partition starts, as the builder's
 SEED_PATH = "/usr/lib/pinit/data.seed"
 SEED_MAGIC = b"pinit-seed\n"
 SEED_BLOCK = 4096
-DATA_FILE = "pinit-data.img"   # on the card's FAT partition, when there is no room for one
+DATA_FILE = "pinit-data.img"  # on the card's FAT partition, when there is no room for one
 FAT_MOUNT = "/run/pinit/boot"
 LOOP_CTL_GET_FREE = 0x4C82
 LOOP_CONFIGURE = 0x4C0A
@@ -57,17 +57,22 @@ def planned(mbr: bytes, number: int, start: int, disk_sectors: int) -> tuple[int
     grow (no MBR, a GPT disk, a partition the table does not show there, < MIN_GROWTH)."""
     if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa" or not 1 <= number <= 4:
         return None
-    entries = [(mbr[446 + 16 * i + 4], int.from_bytes(mbr[446 + 16 * i + 8:446 + 16 * i + 12],
-                                                       "little"),
-                int.from_bytes(mbr[446 + 16 * i + 12:446 + 16 * i + 16], "little"))
-               for i in range(4)]
+    entries = [
+        (
+            mbr[446 + 16 * i + 4],
+            int.from_bytes(mbr[446 + 16 * i + 8 : 446 + 16 * i + 12], "little"),
+            int.from_bytes(mbr[446 + 16 * i + 12 : 446 + 16 * i + 16], "little"),
+        )
+        for i in range(4)
+    ]
     if any(kind == GPT_PROTECTIVE for kind, _, _ in entries):
         return None
     kind, first, count = entries[number - 1]
     if kind == 0 or kind in EXTENDED or first != start:
         return None
-    limit = min([disk_sectors, 1 << 32,
-                 *(other for k, other, n in entries if k and n and other > first)])
+    limit = min(
+        [disk_sectors, 1 << 32, *(other for k, other, n in entries if k and n and other > first)]
+    )
     new = limit - first
     if (new - count) * SECTOR < MIN_GROWTH:
         return None
@@ -77,7 +82,7 @@ def planned(mbr: bytes, number: int, start: int, disk_sectors: int) -> tuple[int
 def with_count(mbr: bytes, number: int, count: int) -> bytes:
     """The MBR sector with partition `number`'s sector count set to `count`."""
     at = 446 + 16 * (number - 1) + 12
-    return mbr[:at] + count.to_bytes(4, "little") + mbr[at + 4:SECTOR]
+    return mbr[:at] + count.to_bytes(4, "little") + mbr[at + 4 : SECTOR]
 
 
 def mib(size: int) -> str:
@@ -99,8 +104,10 @@ def grow_partition(kernel: Kernel, sysfs: str, dev: str, name: str, disk: str, l
     if plan is None:
         return
     old, new = plan
-    log(f"growing partition {number} of {disk} to fill the card: {mib(old * SECTOR)} -> "
-        f"{mib(new * SECTOR)}")
+    log(
+        f"growing partition {number} of {disk} to fill the card: {mib(old * SECTOR)} -> "
+        f"{mib(new * SECTOR)}"
+    )
     try:
         fd = kernel.open(f"{dev}/{disk}", posix.O_RDWR | posix.O_CLOEXEC)
         try:
@@ -110,20 +117,23 @@ def grow_partition(kernel: Kernel, sysfs: str, dev: str, name: str, disk: str, l
         finally:
             kernel.close(fd)
     except OSError as exc:
-        log(f"cannot grow partition {number} of {disk}: {errname(exc)}; it keeps "
-            f"{mib(old * SECTOR)}")
+        log(
+            f"cannot grow partition {number} of {disk}: {errname(exc)}; it keeps "
+            f"{mib(old * SECTOR)}"
+        )
 
 
-def grow_filesystem(kernel: Kernel, sysfs: str, device: str, name: str, mountpoint: str,
-                    log: Log) -> None:
+def grow_filesystem(
+    kernel: Kernel, sysfs: str, device: str, name: str, mountpoint: str, log: Log
+) -> None:
     """The ext2/3/4 file system on `device` (mounted at `mountpoint`) to fill its partition."""
     try:
         superblock = kernel.read_file(device, 1024, 1024)
         if superblock[0x38:0x3A] != b"\x53\xef":
-            return   # not what was mounted as ext2/3/4 after all: nothing to grow
+            return  # not what was mounted as ext2/3/4 after all: nothing to grow
         block_size = 1024 << int.from_bytes(superblock[0x18:0x1C], "little")
         blocks = int.from_bytes(superblock[0x04:0x08], "little")
-        if int.from_bytes(superblock[0x60:0x64], "little") & 0x80:   # 64bit: the high half
+        if int.from_bytes(superblock[0x60:0x64], "little") & 0x80:  # 64bit: the high half
             blocks |= int.from_bytes(superblock[0x150:0x154], "little") << 32
         size = int(kernel.read_text(f"{sysfs}/{name}/size")) * SECTOR
     except (OSError, ValueError) as exc:
@@ -132,8 +142,10 @@ def grow_filesystem(kernel: Kernel, sysfs: str, device: str, name: str, mountpoi
     target = size // block_size
     if (target - blocks) * block_size < MIN_GROWTH:
         return
-    log(f"growing the file system on {mountpoint}: {mib(blocks * block_size)} -> "
-        f"{mib(target * block_size)}")
+    log(
+        f"growing the file system on {mountpoint}: {mib(blocks * block_size)} -> "
+        f"{mib(target * block_size)}"
+    )
     try:
         fd = kernel.open(mountpoint, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         try:
@@ -150,11 +162,16 @@ def encode_seed(image: bytes) -> bytes:
     """An ext4 image as the seed PID 1 writes: magic, size and count of non-zero blocks (u32
     each), their indexes (u32), then their bytes; every other block is zeros."""
     blocks = len(image) // SEED_BLOCK
-    kept = [i for i in range(blocks) if image[i * SEED_BLOCK:(i + 1) * SEED_BLOCK].strip(b"\0")]
-    return b"".join((SEED_MAGIC, len(image).to_bytes(4, "little"),
-                     len(kept).to_bytes(4, "little"),
-                     *(i.to_bytes(4, "little") for i in kept),
-                     *(image[i * SEED_BLOCK:(i + 1) * SEED_BLOCK] for i in kept)))
+    kept = [i for i in range(blocks) if image[i * SEED_BLOCK : (i + 1) * SEED_BLOCK].strip(b"\0")]
+    return b"".join(
+        (
+            SEED_MAGIC,
+            len(image).to_bytes(4, "little"),
+            len(kept).to_bytes(4, "little"),
+            *(i.to_bytes(4, "little") for i in kept),
+            *(image[i * SEED_BLOCK : (i + 1) * SEED_BLOCK] for i in kept),
+        )
+    )
 
 
 def decode_seed(seed: bytes) -> tuple[int, dict[int, bytes]]:
@@ -162,13 +179,17 @@ def decode_seed(seed: bytes) -> tuple[int, dict[int, bytes]]:
     if not seed.startswith(SEED_MAGIC):
         raise ValueError("not a pinit data seed")
     at = len(SEED_MAGIC)
-    size = int.from_bytes(seed[at:at + 4], "little")
-    count = int.from_bytes(seed[at + 4:at + 8], "little")
+    size = int.from_bytes(seed[at : at + 4], "little")
+    count = int.from_bytes(seed[at + 4 : at + 8], "little")
     first = at + 8 + 4 * count
     if len(seed) != first + count * SEED_BLOCK:
         raise ValueError("a truncated pinit data seed")
-    return size, {int.from_bytes(seed[at + 8 + 4 * n:at + 12 + 4 * n], "little"):
-                  seed[first + n * SEED_BLOCK:first + (n + 1) * SEED_BLOCK] for n in range(count)}
+    return size, {
+        int.from_bytes(seed[at + 8 + 4 * n : at + 12 + 4 * n], "little"): seed[
+            first + n * SEED_BLOCK : first + (n + 1) * SEED_BLOCK
+        ]
+        for n in range(count)
+    }
 
 
 def free_space(mbr: bytes, disk_sectors: int, size: int) -> tuple[int, int, int] | None:
@@ -177,15 +198,22 @@ def free_space(mbr: bytes, disk_sectors: int, size: int) -> tuple[int, int, int]
     one and a free entry; None when there is none (a GPT disk, no FAT, no room)."""
     if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
         return None
-    entries = [(mbr[446 + 16 * i + 4],
-                int.from_bytes(mbr[446 + 16 * i + 8:446 + 16 * i + 12], "little"),
-                int.from_bytes(mbr[446 + 16 * i + 12:446 + 16 * i + 16], "little"))
-               for i in range(4)]
+    entries = [
+        (
+            mbr[446 + 16 * i + 4],
+            int.from_bytes(mbr[446 + 16 * i + 8 : 446 + 16 * i + 12], "little"),
+            int.from_bytes(mbr[446 + 16 * i + 12 : 446 + 16 * i + 16], "little"),
+        )
+        for i in range(4)
+    ]
     used = [(kind, start, count) for kind, start, count in entries if kind and count]
     # A Linux partition means a card made otherwise (its data partition damaged beyond
     # finding, say): never a second one beside it.
-    if any(kind in (GPT_PROTECTIVE, LINUX) for kind, _, _ in used) \
-            or not any(kind in FAT_TYPES for kind, _, _ in used) or len(used) == 4:
+    if (
+        any(kind in (GPT_PROTECTIVE, LINUX) for kind, _, _ in used)
+        or not any(kind in FAT_TYPES for kind, _, _ in used)
+        or len(used) == 4
+    ):
         return None
     end = max(start + count for _, start, count in used)
     start = -(-end // ALIGN) * ALIGN
@@ -199,9 +227,14 @@ def free_space(mbr: bytes, disk_sectors: int, size: int) -> tuple[int, int, int]
 def with_entry(mbr: bytes, number: int, start: int, sectors: int) -> bytes:
     """The MBR sector with entry `number` a Linux partition of `sectors` from `start`."""
     at = 446 + 16 * (number - 1)
-    entry = bytes(4) + bytes((LINUX,)) + bytes(3) + start.to_bytes(4, "little") \
+    entry = (
+        bytes(4)
+        + bytes((LINUX,))
+        + bytes(3)
+        + start.to_bytes(4, "little")
         + sectors.to_bytes(4, "little")
-    return mbr[:at] + entry + mbr[at + 16:SECTOR]
+    )
+    return mbr[:at] + entry + mbr[at + 16 : SECTOR]
 
 
 def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log: Log) -> bool:
@@ -225,15 +258,16 @@ def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log
         if found is None:
             continue
         number, start, sectors = found
-        log(f"making the data partition (first boot): partition {number} of {disk}, "
-            f"{mib(sectors * SECTOR)}")
+        log(
+            f"making the data partition (first boot): partition {number} of {disk}, "
+            f"{mib(sectors * SECTOR)}"
+        )
         try:
             fd = kernel.open(f"{dev}/{disk}", posix.O_RDWR | posix.O_CLOEXEC)
             try:
                 zeros = bytes(SEED_BLOCK)
-                for index in range(size // SEED_BLOCK):   # nobody's space: no partition yet
-                    kernel.pwrite(fd, blocks.get(index, zeros),
-                                  start * SECTOR + index * SEED_BLOCK)
+                for index in range(size // SEED_BLOCK):  # nobody's space: no partition yet
+                    kernel.pwrite(fd, blocks.get(index, zeros), start * SECTOR + index * SEED_BLOCK)
                 kernel.fsync(fd)
                 kernel.pwrite(fd, with_entry(mbr, number, start, sectors), 0)
                 kernel.fsync(fd)
@@ -268,19 +302,28 @@ def loop_config(fd: int, name: str) -> bytes:
     lo_flags say autoclear (offset 52) and whose lo_file_name names the file (56), reserved."""
     info = bytearray(232)
     info[52:56] = LO_FLAGS_AUTOCLEAR.to_bytes(4, "little")
-    info[56:56 + min(len(name), 63)] = name.encode()[:63]
+    info[56 : 56 + min(len(name), 63)] = name.encode()[:63]
     return fd.to_bytes(4, "little") + bytes(4) + bytes(info) + bytes(64)
 
 
-def data_file(kernel: Kernel, dev: str, fat: str, fat_device: str, mount_at: str, size: int,
-              mounts: list[str], held: list[int], log: Log) -> str | None:
+def data_file(
+    kernel: Kernel,
+    dev: str,
+    fat: str,
+    fat_device: str,
+    mount_at: str,
+    size: int,
+    mounts: list[str],
+    held: list[int],
+    log: Log,
+) -> str | None:
     """The data in DATA_FILE on the FAT partition `fat` (its node `fat_device`, mounted at
     `mount_at` and added to `mounts`): made from the seed the first time, attached to a loop
     device. Returns the loop device's path (in `dev`), None when impossible (said). The loop
     device's fd is left open in `held`: autoclear detaches a loop device at its last close,
     so the caller closes it once /data is mounted (the mount holds it from then on)."""
     try:
-        for folder in (mount_at.rpartition("/")[0], mount_at):   # /run/pinit comes later
+        for folder in (mount_at.rpartition("/")[0], mount_at):  # /run/pinit comes later
             try:
                 kernel.mkdir(folder, 0o755)
             except FileExistsError:
@@ -295,9 +338,10 @@ def data_file(kernel: Kernel, dev: str, fat: str, fat_device: str, mount_at: str
         if not kernel.exists(path):
             seed_size, blocks = decode_seed(kernel.read_file(SEED_PATH))
             log(f"making the data file (first boot): {DATA_FILE} on {fat}, {mib(size)}")
-            partial = path + ".new"   # a cut before the rename: made again from the start
-            fd = kernel.open(partial, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC
-                             | posix.O_CLOEXEC, 0o600)
+            partial = path + ".new"  # a cut before the rename: made again from the start
+            fd = kernel.open(
+                partial, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600
+            )
             try:
                 for index, block in sorted(blocks.items()):
                     kernel.pwrite(fd, block, index * SEED_BLOCK)
@@ -320,8 +364,10 @@ def data_file(kernel: Kernel, dev: str, fat: str, fat_device: str, mount_at: str
         finally:
             kernel.close(backing)
     except (OSError, ValueError) as exc:
-        log(f"cannot use the data file {DATA_FILE} on {fat}: "
-            f"{errname(exc) if isinstance(exc, OSError) else exc}")
+        log(
+            f"cannot use the data file {DATA_FILE} on {fat}: "
+            f"{errname(exc) if isinstance(exc, OSError) else exc}"
+        )
         return None
     log(f"the data is in {DATA_FILE} on {fat} (loop{number})")
     return f"{dev}/loop{number}"

@@ -45,7 +45,7 @@ def parse(data: bytes) -> dict[str, str]:
 
 def fstype_of(head: bytes) -> str:
     """The file system a stick carries, from its first bytes: ext4 or FAT, else ""."""
-    if len(head) >= 1024 + 0x3A and head[1024 + 0x38:1024 + 0x3A] == b"\x53\xef":
+    if len(head) >= 1024 + 0x3A and head[1024 + 0x38 : 1024 + 0x3A] == b"\x53\xef":
         return "ext4"
     if head[510:512] == b"\x55\xaa" and (head[0x52:0x57] == b"FAT32" or head[0x36:0x39] == b"FAT"):
         return "vfat"
@@ -53,15 +53,22 @@ def fstype_of(head: bytes) -> str:
 
 
 class Hotplug:
-    def __init__(self, kernel: Kernel, root: str, loader: Loader | None,
-                 rules: tuple[Device, ...], automount: str, log: Log) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        root: str,
+        loader: Loader | None,
+        rules: tuple[Device, ...],
+        automount: str,
+        log: Log,
+    ) -> None:
         self._kernel = kernel
         self._root = root
         self._loader = loader
         self._rules = rules
         self._automount = automount
         self._log = log
-        self.mounted: dict[str, str] = {}   # DEVNAME -> mount point
+        self.mounted: dict[str, str] = {}  # DEVNAME -> mount point
 
     def handle(self, event: dict[str, str]) -> None:
         action = event.get("ACTION")
@@ -71,8 +78,15 @@ class Hotplug:
             name = event.get("DEVNAME")
             if name and self._rules:
                 kernel_name = event.get("DEVPATH", "").rpartition("/")[2]
-                apply_one(self._kernel, self._root, self._rules, event.get("SUBSYSTEM", ""),
-                          kernel_name, name, self._log)
+                apply_one(
+                    self._kernel,
+                    self._root,
+                    self._rules,
+                    event.get("SUBSYSTEM", ""),
+                    kernel_name,
+                    name,
+                    self._log,
+                )
             if name and self._automount and event.get("SUBSYSTEM") == "block":
                 self._mount(name)
         elif action == "remove" and event.get("DEVNAME") in self.mounted:
@@ -83,10 +97,10 @@ class Hotplug:
         try:
             head = self._kernel.read_file(device, 2048, 0)
         except OSError:
-            return   # EIO/ENOMEDIUM: a card reader without a card, a disk being partitioned
+            return  # EIO/ENOMEDIUM: a card reader without a card, a disk being partitioned
         label, fstype = label_of(head), fstype_of(head)
         if not label or not fstype:
-            return   # a whole disk with partitions, or nothing we know: its partitions come next
+            return  # a whole disk with partitions, or nothing we know: its partitions come next
         if self._loader is not None:
             self._loader.load(fs_modules(fstype), f"{self._automount}/{label}")
         target = f"{self._automount}/{label}"
@@ -95,7 +109,7 @@ class Hotplug:
                 try:
                     self._kernel.mkdir(prefixed(self._root, path), 0o755)
                 except FileExistsError:
-                    pass   # EEXIST: mounted before, or the folder exists in the initramfs
+                    pass  # EEXIST: mounted before, or the folder exists in the initramfs
             self._kernel.mount(device, prefixed(self._root, target), fstype, MS_NOSUID | MS_NODEV)
         except OSError as exc:
             self._log(f"cannot mount /dev/{name} on {target} ({fstype}): {errname(exc)}")
@@ -109,7 +123,7 @@ class Hotplug:
             # MNT_DETACH: the stick is gone; a service may still have a file open on it.
             self._kernel.umount(prefixed(self._root, target), MNT_DETACH)
         except OSError as exc:
-            if exc.errno != errno.EINVAL:   # EINVAL: not mounted any more
+            if exc.errno != errno.EINVAL:  # EINVAL: not mounted any more
                 self._log(f"cannot unmount {target}: {errname(exc)}")
                 return
         self._log(f"unmounted {target} (/dev/{name} removed)")

@@ -35,4 +35,3 @@ def prefix_of(mask: bytes) -> int:
 def same_net(a: bytes, b: bytes, prefix: int) -> bool:
     mask = ((1 << 32) - 1) ^ ((1 << (32 - prefix)) - 1)
     return int.from_bytes(a, "big") & mask == int.from_bytes(b, "big") & mask
-

@@ -18,8 +18,7 @@ from init.rootfs import prefixed
 from init.timeline import Timeline
 
 
-def load_modules(kernel: Kernel, root: str, config: Config, log: Log,
-                 timeline: Timeline) -> None:
+def load_modules(kernel: Kernel, root: str, config: Config, log: Log, timeline: Timeline) -> None:
     """Raise InitError on a failure only when config.module_failure is "fatal"."""
     if not config.modules:
         return
@@ -27,8 +26,9 @@ def load_modules(kernel: Kernel, root: str, config: Config, log: Log,
     base = f"/lib/modules/{kernel.uname_release()}"
     with timeline.step("modules", "resolve"):
         try:
-            order = modules.resolve(kernel.read_text, prefixed(root, base),
-                                    [m.name for m in config.modules])
+            order = modules.resolve(
+                kernel.read_text, prefixed(root, base), [m.name for m in config.modules]
+            )
         except (OSError, modules.ModuleError) as exc:
             message = f"cannot resolve modules: {errname(exc)}"
             if fatal:
@@ -43,7 +43,7 @@ def load_modules(kernel: Kernel, root: str, config: Config, log: Log,
                 kernel.finit_module(prefixed(root, f"{base}/{path}"), params.get(name, ""))
             except OSError as exc:
                 if exc.errno == errno.EEXIST:
-                    log(f"module {name} already loaded")   # EEXIST: built in or loaded before
+                    log(f"module {name} already loaded")  # EEXIST: built in or loaded before
                     continue
                 entry.error = errname(exc)
                 message = f"cannot load module {name}: {entry.error}"

@@ -116,7 +116,7 @@ class _Reader:
                 return "".join(parts)
             if c != "\\":
                 raise self.fail("Invalid control character at", end)
-            esc = text[end + 1:end + 2]
+            esc = text[end + 1 : end + 2]
             if esc == "u":
                 parts.append(self.unicode_escape(end))
                 pos = end + 6
@@ -124,7 +124,9 @@ class _Reader:
                     low = self.unicode_escape(pos)
                     if 0xDC00 <= ord(low) <= 0xDFFF:
                         high = parts.pop()
-                        parts.append(chr(0x10000 + ((ord(high) - 0xD800) << 10) + ord(low) - 0xDC00))
+                        parts.append(
+                            chr(0x10000 + ((ord(high) - 0xD800) << 10) + ord(low) - 0xDC00)
+                        )
                         pos += 6
             elif esc in _ESCAPES:
                 parts.append(_ESCAPES[esc])
@@ -133,7 +135,7 @@ class _Reader:
                 raise self.fail("Invalid \\escape", end)
 
     def unicode_escape(self, pos: int) -> str:
-        digits = self.text[pos + 2:pos + 6]
+        digits = self.text[pos + 2 : pos + 6]
         if len(digits) != 4 or not all(d in "0123456789abcdefABCDEF" for d in digits):
             raise self.fail("Invalid \\uXXXX escape", pos)
         return chr(int(digits, 16))
@@ -146,8 +148,11 @@ class _Reader:
         word = text[start:end]
         digits = word.lstrip("-")
         integer = digits.split(".")[0].split("e")[0].split("E")[0]
-        if not integer or (len(integer) > 1 and integer[0] == "0") or word.count("-") > 1 + (
-                "e-" in word.lower()):
+        if (
+            not integer
+            or (len(integer) > 1 and integer[0] == "0")
+            or word.count("-") > 1 + ("e-" in word.lower())
+        ):
             raise self.fail("Expecting value", start)
         self.pos = end
         try:
@@ -169,8 +174,7 @@ def loads(data: str | bytes) -> object:
     return result
 
 
-_QUOTE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
-          "\f": "\\f"}
+_QUOTE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
 def _quote(text: str) -> str:
@@ -205,8 +209,12 @@ def _scalar(value: object) -> str | None:
     return None
 
 
-def dumps(value: object, indent: int | None = None, separators: tuple[str, str] | None = None,
-          default: Callable[[object], object] = str) -> str:
+def dumps(
+    value: object,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    default: Callable[[object], object] = str,
+) -> str:
     """json.dumps(value, ensure_ascii=False, indent=..., separators=..., default=...)."""
     item_sep, key_sep = separators or ((",", ": ") if indent is not None else (", ", ": "))
 
@@ -216,8 +224,14 @@ def dumps(value: object, indent: int | None = None, separators: tuple[str, str] 
         if indent is None:
             return opening + item_sep.join(items) + closing
         inner = "\n" + " " * (indent * (level + 1))
-        return (opening + inner + (item_sep + inner).join(items) + "\n" + " " * (indent * level)
-                + closing)
+        return (
+            opening
+            + inner
+            + (item_sep + inner).join(items)
+            + "\n"
+            + " " * (indent * level)
+            + closing
+        )
 
     def encode(item: object, level: int) -> str:
         text = _scalar(item)
@@ -230,10 +244,14 @@ def dumps(value: object, indent: int | None = None, separators: tuple[str, str] 
             for key, x in item.items():
                 name = key if isinstance(key, str) else _scalar(key)
                 if name is None:
-                    raise TypeError(f"keys must be str, int, float, bool or None, "
-                                    f"not {type(key).__name__}")
-                pairs.append((_quote(name) if isinstance(key, str) else f'"{name}"')
-                             + key_sep + encode(x, level + 1))
+                    raise TypeError(
+                        f"keys must be str, int, float, bool or None, not {type(key).__name__}"
+                    )
+                pairs.append(
+                    (_quote(name) if isinstance(key, str) else f'"{name}"')
+                    + key_sep
+                    + encode(x, level + 1)
+                )
             return block("{", "}", pairs, level)
         return encode(default(item), level)
 

@@ -49,12 +49,13 @@ def write_durably(kernel: Kernel, path: str, data: bytes, mode: int = 0o644) -> 
         try:
             kernel.unlink(tmp)
         except OSError:
-            pass   # nothing more can be done; the next write truncates it
+            pass  # nothing more can be done; the next write truncates it
         raise
     kernel.close(fd)
     kernel.rename(tmp, path)
-    folder = kernel.open(path.rpartition("/")[0] or "/",
-                         posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    folder = kernel.open(
+        path.rpartition("/")[0] or "/", posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC
+    )
     try:
         kernel.fsync(folder)
     finally:
@@ -76,7 +77,7 @@ class Kernel:
         self._ffi = ffi
         self._lib = lib
         self._pid = posix.getpid()
-        self._cwd = posix.getcwd()   # PID 1 never changes it
+        self._cwd = posix.getcwd()  # PID 1 never changes it
 
     def _check(self, result: int, *what: str) -> None:
         if result < 0:
@@ -137,7 +138,7 @@ class Kernel:
             posix.unsetenv("PINIT_EARLY")
         pid, _, fd = value.partition(",")
         try:
-            return (int(pid), int(fd)) if int(pid) > 0 else None   # fd -1: output on the console
+            return (int(pid), int(fd)) if int(pid) > 0 else None  # fd -1: output on the console
         except ValueError:
             return None
 
@@ -239,7 +240,7 @@ class Kernel:
     def write(self, fd: int, data: bytes) -> int:
         view = memoryview(data)
         while view:
-            view = view[posix.write(fd, view):]
+            view = view[posix.write(fd, view) :]
         return len(data)
 
     def write_some(self, fd: int, data: bytes) -> int:
@@ -366,8 +367,16 @@ class Kernel:
     def waitpid(self, pid: int, options: int) -> tuple[int, int]:
         return posix.waitpid(pid, options)
 
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> tuple[int, int]:
+    def spawn(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        cgroup: str = "",
+        groups: tuple[int, ...] = (),
+    ) -> tuple[int, int]:
         """Start `argv` in a new session, stdin on /dev/null, stdout and stderr on a new pipe;
         returns (pid, the pipe's non-blocking read end). OSError if it cannot be executed.
 
@@ -384,11 +393,18 @@ class Kernel:
             # Nothing to change but the session (and maybe the cgroup): no fork of PID 1.
             plain = uid == 0 and gid == 0 and not groups and cwd == self._cwd
             if plain and not cgroup:
-                pid = posix.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=RESET_SIGNALS,
-                                     file_actions=[
-                                         (posix.POSIX_SPAWN_OPEN, 0, "/dev/null", posix.O_RDONLY, 0),
-                                         (posix.POSIX_SPAWN_DUP2, out_w, 1),
-                                         (posix.POSIX_SPAWN_DUP2, out_w, 2)])
+                pid = posix.posix_spawn(
+                    argv[0],
+                    argv,
+                    env,
+                    setsid=True,
+                    setsigdef=RESET_SIGNALS,
+                    file_actions=[
+                        (posix.POSIX_SPAWN_OPEN, 0, "/dev/null", posix.O_RDONLY, 0),
+                        (posix.POSIX_SPAWN_DUP2, out_w, 1),
+                        (posix.POSIX_SPAWN_DUP2, out_w, 2),
+                    ],
+                )
             elif plain:
                 pid = self._spawn_into(argv, env, cgroup, out_w)
             else:
@@ -421,9 +437,18 @@ class Kernel:
             raise OSError(err[0], posix.strerror(err[0]), argv[0])
         return int(pid)
 
-    def _fork_exec(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-                   out_w: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> int:
-        err_r, err_w = posix.pipe()   # close-on-exec: EOF with no data means exec succeeded
+    def _fork_exec(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        out_w: int,
+        cgroup: str = "",
+        groups: tuple[int, ...] = (),
+    ) -> int:
+        err_r, err_w = posix.pipe()  # close-on-exec: EOF with no data means exec succeeded
         pid = posix.fork()
         if pid == 0:
             try:
@@ -451,13 +476,27 @@ class Kernel:
             raise OSError(err, posix.strerror(err), argv[0])
         return pid
 
-    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-               groups: tuple[int, ...] = ()) -> None:
+    def execve(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        groups: tuple[int, ...] = (),
+    ) -> None:
         """Replace this process (mode "exec"); returns only by raising OSError."""
         self._become(argv, env, cwd, uid, gid, groups)
 
-    def _become(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-                groups: tuple[int, ...] = ()) -> None:
+    def _become(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        groups: tuple[int, ...] = (),
+    ) -> None:
         signal.set_wakeup_fd(-1)
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
@@ -490,8 +529,9 @@ class Kernel:
         """Move the clock by `seconds` gradually (adjtime(3)): it never jumps or goes back."""
         self._check(self._lib.pinit_adjtime(round(seconds * 1e6)), "adjtime")
 
-    def select(self, fds: list[int], timeout: float | None,
-               writable: list[int] | None = None) -> list[int]:
+    def select(
+        self, fds: list[int], timeout: float | None, writable: list[int] | None = None
+    ) -> list[int]:
         """The fds of `fds` that are readable and of `writable` that are writable, in one list
         (no fd is in both)."""
         ready, room, _ = select.select(fds, writable or [], [], timeout)

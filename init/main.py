@@ -143,7 +143,7 @@ def fatal(boot: Boot, exc: BaseException) -> str:
         boot.log(f"{policy} in {config.failure_delay:g} s")
         boot.kernel.sleep(config.failure_delay)
         return policy
-    except BaseException:   # even a second failure here must end in a reboot, not a panic
+    except BaseException:  # even a second failure here must end in a reboot, not a panic
         return "reboot"
 
 
@@ -153,10 +153,15 @@ def repl(boot: Boot) -> None:
     try:
         from init.shell import interact
 
-        namespace = {"boot": boot, "kernel": boot.kernel, "config": boot.config,
-                     "supervisor": boot.supervisor, "timeline": boot.timeline}
+        namespace = {
+            "boot": boot,
+            "kernel": boot.kernel,
+            "config": boot.config,
+            "supervisor": boot.supervisor,
+            "timeline": boot.timeline,
+        }
         interact(namespace, "pinit shell: boot, kernel, config, supervisor, timeline")
-    except BaseException as exc:   # SystemExit from exit(), or a console that went away
+    except BaseException as exc:  # SystemExit from exit(), or a console that went away
         boot.log(f"shell ended: {describe(exc)}")
 
 
@@ -174,12 +179,12 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
             # Without the syscall module there is no way to reboot; a panic would lose this line.
             posix.write(1, f"pinit: FATAL: no syscall module: {exc!r}\n".encode())
             if pid != 1:
-                raise SystemExit(1) from exc   # a host run: build it (python -m init.sysdefs)
+                raise SystemExit(1) from exc  # a host run: build it (python -m init.sysdefs)
             while True:
                 try:
                     signal.pause()
                 except BaseException:
-                    pass   # e.g. KeyboardInterrupt: PID 1 must not exit
+                    pass  # e.g. KeyboardInterrupt: PID 1 must not exit
     log = Log(kernel)
     boot = Boot(kernel, log, root, config_path)
     try:
@@ -196,7 +201,7 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
             except OSError as exc:
                 log(f"cannot disarm the watchdog: {errname(exc)}")
             boot.watchdog = None
-        release_console(kernel, log)   # the shell reads and writes the console blocking
+        release_console(kernel, log)  # the shell reads and writes the console blocking
         repl(boot)
         action = "reboot"
     try:

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         posix.dup2(console, 1)
         posix.dup2(console, 2)
     except OSError:
-        pass   # ENOENT: no console node (a test root); Log then writes nowhere
+        pass  # ENOENT: no console node (a test root); Log then writes nowhere
     kernel = Kernel()
     loader = Loader(kernel, "/", Log(kernel), Timeline(kernel.clock))
     found = loader.load(names, "requested by the kernel")

@@ -22,7 +22,7 @@ SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
 
 def name_of(path: str) -> str:
-    """"kernel/drivers/net/dummy.ko" -> "dummy"; compressed suffixes too, dashes become "_"."""
+    """ "kernel/drivers/net/dummy.ko" -> "dummy"; compressed suffixes too, dashes become "_"."""
     base = path.rpartition("/")[2]
     for suffix in SUFFIXES:
         if base.endswith(suffix):
@@ -79,7 +79,7 @@ def _one(pattern: str, p: int, char: str) -> int:
     if item == "[":
         end = pattern.find("]", p + 2)  # a "]" right after "[" (or "[!") is a member
         if end >= 0:
-            members = pattern[p + 1:end]
+            members = pattern[p + 1 : end]
             negate = members[:1] in ("!", "^")
             if negate:
                 members = members[1:]
@@ -118,8 +118,9 @@ def glob_match(pattern: str, text: str) -> bool:
     return p == len(pattern)
 
 
-def _find(name: str, by_name: dict[str, str], alias: Iterable[tuple[str, str]],
-          builtin: frozenset[str]) -> list[str] | None:
+def _find(
+    name: str, by_name: dict[str, str], alias: Iterable[tuple[str, str]], builtin: frozenset[str]
+) -> list[str] | None:
     """Paths a requested name stands for: [] if built in, None if unknown."""
     key = normalize(name)
     if key in by_name:
@@ -136,9 +137,14 @@ def _find(name: str, by_name: dict[str, str], alias: Iterable[tuple[str, str]],
     return paths
 
 
-def closure(names: Iterable[str], dep: Mapping[str, tuple[str, ...]],
-            alias: Iterable[tuple[str, str]] = (), builtin: frozenset[str] = frozenset(),
-            source: str = "modules.dep", unknown_ok: bool = False) -> list[str]:
+def closure(
+    names: Iterable[str],
+    dep: Mapping[str, tuple[str, ...]],
+    alias: Iterable[tuple[str, str]] = (),
+    builtin: frozenset[str] = frozenset(),
+    source: str = "modules.dep",
+    unknown_ok: bool = False,
+) -> list[str]:
     """Module paths (keys of `dep`) to load for `names`, dependencies first, each once.
 
     `names` are module names or aliases; the order follows them, and each module's dependencies
@@ -168,7 +174,7 @@ def closure(names: Iterable[str], dep: Mapping[str, tuple[str, ...]],
     for name in names:
         paths = _find(name, by_name, alias, builtin)
         if paths is None and unknown_ok:
-            continue   # a device no shipped module claims (coldplug asks about every device)
+            continue  # a device no shipped module claims (coldplug asks about every device)
         if paths is None:
             hint = did_you_mean(normalize(name), by_name)
             raise ModuleError(f'{source}: no module or alias "{name}"{hint}')
@@ -190,11 +196,12 @@ def resolve(read: Callable[[str], str], folder: str, names: list[str]) -> list[s
     modules.alias are read only for a name that is not a module's own name: parsing them costs
     boot time under emulation. `read` raises FileNotFoundError for a missing file; only
     modules.dep is required."""
+
     def optional(name: str) -> str:
         try:
             return read(f"{folder}/{name}")
         except FileNotFoundError:
-            return ""   # ENOENT: modules.alias and modules.builtin are optional
+            return ""  # ENOENT: modules.alias and modules.builtin are optional
 
     dep = parse_dep(read(f"{folder}/modules.dep"))
     known = {name_of(path) for path in dep}

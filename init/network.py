@@ -43,15 +43,23 @@ if TYPE_CHECKING:
 
 RESOLV_CONF = "/etc/resolv.conf"
 ARPHRD_ETHER = 1
-FIRST_WAIT = 2.0       # seconds for the first answer; doubled per attempt up to retry_max
-REQUEST_TRIES = 3      # REQUESTs (after an OFFER) before starting over with DISCOVER
-MIN_RETRY = 10.0       # while renewing: at least this long between REQUESTs (RFC 2131 4.4.5)
+FIRST_WAIT = 2.0  # seconds for the first answer; doubled per attempt up to retry_max
+REQUEST_TRIES = 3  # REQUESTs (after an OFFER) before starting over with DISCOVER
+MIN_RETRY = 10.0  # while renewing: at least this long between REQUESTs (RFC 2131 4.4.5)
 READ_SIZE = 4096
 
 
 class Interface:
-    def __init__(self, kernel: Kernel, root: str, net: NetworkConfig, hostname: str, log: Log,
-                 timeline: Timeline, changed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        root: str,
+        net: NetworkConfig,
+        hostname: str,
+        log: Log,
+        timeline: Timeline,
+        changed: Callable[[], None] | None = None,
+    ) -> None:
         self._kernel = kernel
         self._root = root
         self._net = net
@@ -59,27 +67,27 @@ class Interface:
         self._log = log
         self._timeline = timeline
         self._changed = changed or (lambda: None)
-        self.name = ""            # the interface, once found
+        self.name = ""  # the interface, once found
         self.index = 0
         self.mac = b""
-        self.up = False           # an address is set: `after = ["network"]` may start
-        self.servers: tuple[bytes, ...] = ()   # time servers the DHCP server named
-        self.name_servers: tuple[bytes, ...] = ()   # its part of /etc/resolv.conf
-        self.on_lease: Callable[[], None] = lambda: None   # an address: resolv.conf, time
-        self._events = -1         # rtnetlink link events
-        self._packet = -1         # DHCP's packet socket, while talking to a server
-        self._state = "none"      # none | down | selecting | requesting | bound | renewing
-                                  # | rebinding | static
+        self.up = False  # an address is set: `after = ["network"]` may start
+        self.servers: tuple[bytes, ...] = ()  # time servers the DHCP server named
+        self.name_servers: tuple[bytes, ...] = ()  # its part of /etc/resolv.conf
+        self.on_lease: Callable[[], None] = lambda: None  # an address: resolv.conf, time
+        self._events = -1  # rtnetlink link events
+        self._packet = -1  # DHCP's packet socket, while talking to a server
+        self._state = "none"  # none | down | selecting | requesting | bound | renewing
+        # | rebinding | static
         self._lease: dhcp.Lease | None = None
         self._offer: dhcp.Lease | None = None
         self._xid = 0
         self._tries = 0
         self._wait = FIRST_WAIT
-        self._started = 0.0       # when this exchange began (the DHCP secs field, the timeline)
+        self._started = 0.0  # when this exchange began (the DHCP secs field, the timeline)
         self._timer: float | None = None
         self._bound_at = 0.0
         self._seq = 0
-        self._dropped_dhcp = Dropped("network: DHCP", log)   # named when the card is found
+        self._dropped_dhcp = Dropped("network: DHCP", log)  # named when the card is found
         self._dropped_links = Dropped("network: link events", log)
 
     # --- set-up ---------------------------------------------------------------------------
@@ -89,16 +97,19 @@ class Interface:
         try:
             self._events = self._kernel.netlink_socket(rtnl.NETLINK_ROUTE, rtnl.RTMGRP_LINK)
         except OSError as exc:
-            self._log(f"network: no link events: {errname(exc)}; a cable plugged in later "
-                      "is not seen")
+            self._log(
+                f"network: no link events: {errname(exc)}; a cable plugged in later is not seen"
+            )
         if not self._find():
-            wanted = "ethernet interface" if self._net.interface == FIRST_ETHERNET \
+            wanted = (
+                "ethernet interface"
+                if self._net.interface == FIRST_ETHERNET
                 else f"interface {self._net.interface}"
+            )
             self._log(f"network: no {wanted} yet; the boot goes on without it")
 
     def _sys(self, name: str, what: str) -> str:
-        return self._kernel.read_text(prefixed(self._root, f"/sys/class/net/{name}/{what}")
-                                      ).strip()
+        return self._kernel.read_text(prefixed(self._root, f"/sys/class/net/{name}/{what}")).strip()
 
     def _find(self, late: bool = False) -> bool:
         """Take the configured interface (or the first ethernet) if the kernel has it;
@@ -107,20 +118,22 @@ class Interface:
         try:
             names = self._kernel.listdir(prefixed(self._root, "/sys/class/net"))
         except OSError:
-            names = []   # ENOENT: no sysfs
+            names = []  # ENOENT: no sysfs
         for name in names:
             if wanted != FIRST_ETHERNET and name != wanted:
                 continue
             try:
                 if wanted == FIRST_ETHERNET and (
-                        self._sys(name, "type") != str(ARPHRD_ETHER)
-                        or not self._kernel.exists(prefixed(self._root,
-                                                            f"/sys/class/net/{name}/device"))):
-                    continue   # lo, bridges, tunnels: not a card
+                    self._sys(name, "type") != str(ARPHRD_ETHER)
+                    or not self._kernel.exists(
+                        prefixed(self._root, f"/sys/class/net/{name}/device")
+                    )
+                ):
+                    continue  # lo, bridges, tunnels: not a card
                 index = int(self._sys(name, "ifindex"))
                 mac = bytes.fromhex(self._sys(name, "address").replace(":", ""))
             except (OSError, ValueError):
-                continue   # ENOENT: it went away while we looked
+                continue  # ENOENT: it went away while we looked
             self.name, self.index, self.mac = name, index, mac
             self._dropped_dhcp.what = f"network: {name}: DHCP"
             if late:
@@ -139,7 +152,7 @@ class Interface:
         try:
             carrier = self._sys(self.name, "carrier") == "1"
         except OSError:
-            carrier = False   # EINVAL while the link is still coming up: its event follows
+            carrier = False  # EINVAL while the link is still coming up: its event follows
         if carrier:
             self._link_up()
 
@@ -206,12 +219,12 @@ class Interface:
             self._kernel.packet_send(self._packet, self.index, dhcp.ip_udp(payload, src, dst))
         except OSError as exc:
             # ENETDOWN, ENOBUFS: the retry timer tries again.
-            self._log(f"network: {self.name}: cannot send DHCP {dhcp.NAMES[kind]}: "
-                      f"{errname(exc)}")
+            self._log(f"network: {self.name}: cannot send DHCP {dhcp.NAMES[kind]}: {errname(exc)}")
 
     def _new_xid(self) -> None:
-        self._xid = (int.from_bytes(self.mac[2:], "big")
-                     ^ int(self._kernel.clock() * 1e6)) & 0xFFFFFFFF
+        self._xid = (
+            int.from_bytes(self.mac[2:], "big") ^ int(self._kernel.clock() * 1e6)
+        ) & 0xFFFFFFFF
 
     def _discover(self) -> None:
         self._state = "selecting"
@@ -244,7 +257,7 @@ class Interface:
             try:
                 packet = self._kernel.read(self._packet, READ_SIZE)
             except BlockingIOError:
-                return   # EAGAIN: drained
+                return  # EAGAIN: drained
             except OSError as exc:
                 self._log(f"network: {self.name}: DHCP socket: {errname(exc)}")
                 return
@@ -257,7 +270,7 @@ class Interface:
             if reply is not None and reply.xid == self._xid:
                 self._reply(reply)
             if self._packet < 0:
-                return   # bound: the socket is closed
+                return  # bound: the socket is closed
 
     def _reply(self, reply: dhcp.Lease) -> None:
         state = self._state
@@ -274,10 +287,13 @@ class Interface:
 
     def _bind(self, lease: dhcp.Lease) -> None:
         now = self._kernel.clock()
-        renewed = self._lease is not None and self._lease.address == lease.address and \
-            self._state in ("renewing", "rebinding")
+        renewed = (
+            self._lease is not None
+            and self._lease.address == lease.address
+            and self._state in ("renewing", "rebinding")
+        )
         if self._lease is not None and self._lease.address != lease.address:
-            self._drop_address()   # the server moved us: the old address must go
+            self._drop_address()  # the server moved us: the old address must go
         if not self._set_address(lease.address, lease.prefix, lease.lease):
             self._retry("cannot set the address")
             return
@@ -286,8 +302,10 @@ class Interface:
         self._close_packet()
         self._timer = now + lease.renew
         if renewed:
-            self._log(f"network: {self.name}: lease {inet.text(lease.address)} renewed for "
-                      f"{lease.lease} s")
+            self._log(
+                f"network: {self.name}: lease {inet.text(lease.address)} renewed for "
+                f"{lease.lease} s"
+            )
             return
         if lease.router:
             self._route(lease.router, rtnl.RTPROT_DHCP)
@@ -295,9 +313,11 @@ class Interface:
         extra = [f"gateway {inet.text(lease.router)}"] if lease.router else []
         if lease.dns:
             extra.append("dns " + " ".join(inet.text(a) for a in lease.dns))
-        self._log(f"network: {self.name}: lease {inet.text(lease.address)}/{lease.prefix} from "
-                  f"{inet.text(lease.server)} for {lease.lease} s"
-                  + (f" ({', '.join(extra)})" if extra else ""))
+        self._log(
+            f"network: {self.name}: lease {inet.text(lease.address)}/{lease.prefix} from "
+            f"{inet.text(lease.server)} for {lease.lease} s"
+            + (f" ({', '.join(extra)})" if extra else "")
+        )
         step = self._timeline.step("network", f"dhcp {self.name}")
         step.start, step.end = self._started, now
         self.servers = lease.ntp
@@ -308,8 +328,9 @@ class Interface:
         assert lease is not None
         age = now - self._bound_at
         if age >= lease.lease:
-            self._log(f"network: {self.name}: lease {inet.text(lease.address)} ran out; "
-                      "asking again")
+            self._log(
+                f"network: {self.name}: lease {inet.text(lease.address)} ran out; asking again"
+            )
             self._drop_address()
             self._discover()
             return
@@ -352,9 +373,10 @@ class Interface:
 
     def _set_address(self, address: bytes, prefix: int, lifetime: int = rtnl.FOREVER) -> bool:
         self._seq += 1
-        return self._netlink(rtnl.address(rtnl.RTM_NEWADDR, self._seq, self.index, address,
-                                          prefix, lifetime),
-                             f"set address {inet.text(address)}/{prefix}")
+        return self._netlink(
+            rtnl.address(rtnl.RTM_NEWADDR, self._seq, self.index, address, prefix, lifetime),
+            f"set address {inet.text(address)}/{prefix}",
+        )
 
     def _drop_address(self) -> None:
         self.up = False
@@ -362,14 +384,18 @@ class Interface:
         if lease is not None:
             self._seq += 1
             # EADDRNOTAVAIL: the kernel removed it already, at the end of its lifetime.
-            self._netlink(rtnl.address(rtnl.RTM_DELADDR, self._seq, self.index, lease.address,
-                                       lease.prefix), f"remove {inet.text(lease.address)}",
-                          errno.EADDRNOTAVAIL)
+            self._netlink(
+                rtnl.address(rtnl.RTM_DELADDR, self._seq, self.index, lease.address, lease.prefix),
+                f"remove {inet.text(lease.address)}",
+                errno.EADDRNOTAVAIL,
+            )
 
     def _route(self, gateway: bytes, protocol: int) -> None:
         self._seq += 1
-        self._netlink(rtnl.default_route(self._seq, self.index, gateway, protocol),
-                      f"add the default route via {inet.text(gateway)}")
+        self._netlink(
+            rtnl.default_route(self._seq, self.index, gateway, protocol),
+            f"add the default route via {inet.text(gateway)}",
+        )
 
     def _name_servers(self, servers: tuple[bytes, ...]) -> None:
         ours = [inet.pack(name) for name in self._net.dns]
@@ -399,10 +425,10 @@ class Interface:
             try:
                 data = self._kernel.read(self._events, READ_SIZE)
             except BlockingIOError:
-                return   # EAGAIN: drained
+                return  # EAGAIN: drained
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
-                    continue   # events were lost while we were busy; the next ones come
+                    continue  # events were lost while we were busy; the next ones come
                 self._log(f"network: link events: {errname(exc)}")
                 return
             try:
@@ -439,7 +465,7 @@ class Interface:
         lease = self._lease
         if lease is None or self._state not in ("bound", "renewing", "rebinding"):
             return
-        self._state = "renewing"   # unicast to the server, from our address
+        self._state = "renewing"  # unicast to the server, from our address
         if self._open_packet():
             self._send(dhcp.RELEASE, ciaddr=lease.address, server=lease.server)
             self._close_packet()
@@ -452,7 +478,8 @@ def write_resolv(kernel: Kernel, root: str, interfaces: list[Interface], log: Lo
     """/etc/resolv.conf: every interface's name servers, in the order of the config."""
     names = dict.fromkeys(inet.text(a) for i in interfaces for a in i.name_servers)
     try:
-        kernel.write_file(prefixed(root, RESOLV_CONF),
-                          "".join(f"nameserver {name}\n" for name in names).encode())
+        kernel.write_file(
+            prefixed(root, RESOLV_CONF), "".join(f"nameserver {name}\n" for name in names).encode()
+        )
     except OSError as exc:
         log(f"network: cannot write {RESOLV_CONF}: {errname(exc)}")

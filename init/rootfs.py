@@ -30,8 +30,13 @@ MS_RELATIME = 1 << 21
 MNT_DETACH = 2
 
 FLAG_NAMES = {
-    "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-    "remount": MS_REMOUNT, "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME,
+    "ro": MS_RDONLY,
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "remount": MS_REMOUNT,
+    "noatime": MS_NOATIME,
+    "nodiratime": MS_NODIRATIME,
     "relatime": MS_RELATIME,
 }
 
@@ -44,7 +49,7 @@ class Dir:
 
 @frozen
 class Symlink:
-    target: str      # not prefixed with root: it is read by the running system
+    target: str  # not prefixed with root: it is read by the running system
     path: str
 
 
@@ -63,11 +68,11 @@ class Mount:
     fstype: str
     flags: int = 0
     data: str = ""
-    ok: tuple[int, ...] = ()          # errnos that mean "already mounted"
-    fallback: tuple[Step, ...] = ()   # steps run instead when the mount fails
-    unless: str = ""                  # a path that exists only when it is mounted already
-    optional: bool = False            # a failure is a console line, not the end of the boot
-    slow: bool = False                # waits in the kernel: done beside the interpreter's start
+    ok: tuple[int, ...] = ()  # errnos that mean "already mounted"
+    fallback: tuple[Step, ...] = ()  # steps run instead when the mount fails
+    unless: str = ""  # a path that exists only when it is mounted already
+    optional: bool = False  # a failure is a console line, not the end of the boot
+    slow: bool = False  # waits in the kernel: done beside the interpreter's start
 
 
 Step = Dir | Symlink | CharDev | Mount
@@ -88,8 +93,9 @@ DEV_FALLBACK: tuple[Step, ...] = (
     CharDev("/dev/kmsg", 1, 11, 0o644),
 )
 
-CGROUP2 = Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,),
-                optional=True)
+CGROUP2 = Mount(
+    "cgroup2", "/sys/fs/cgroup", "cgroup2", NOSUID_NODEV_NOEXEC, ok=(errno.EBUSY,), optional=True
+)
 
 EARLY_ROOTFS: tuple[Step, ...] = (
     # The static init's C constructor mounts /proc before Python starts (Nuitka reads
@@ -103,12 +109,27 @@ EARLY_ROOTFS: tuple[Step, ...] = (
     # once instead, so it is slow: the C prologue mounts it (and what it needs before it) in a
     # helper process while the interpreter starts. An older kernel refuses the option: then
     # the plain mount.
-    Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", NOSUID_NODEV_NOEXEC, "favordynmods",
-          ok=(errno.EBUSY,), fallback=(CGROUP2,), unless="/sys/fs/cgroup/cgroup.controllers",
-          slow=True),
+    Mount(
+        "cgroup2",
+        "/sys/fs/cgroup",
+        "cgroup2",
+        NOSUID_NODEV_NOEXEC,
+        "favordynmods",
+        ok=(errno.EBUSY,),
+        fallback=(CGROUP2,),
+        unless="/sys/fs/cgroup/cgroup.controllers",
+        slow=True,
+    ),
     # EBUSY: a kernel with CONFIG_DEVTMPFS_MOUNT mounts it itself (Debian's does not).
-    Mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", ok=(errno.EBUSY,),
-          fallback=DEV_FALLBACK),
+    Mount(
+        "devtmpfs",
+        "/dev",
+        "devtmpfs",
+        MS_NOSUID,
+        "mode=0755",
+        ok=(errno.EBUSY,),
+        fallback=DEV_FALLBACK,
+    ),
     Dir("/dev/pts"),
     # Every devpts mount is a private instance since Linux 4.7 ("newinstance" is implied);
     # ptmxmode makes its ptmx usable by non-root services.
@@ -178,14 +199,15 @@ def apply(kernel: Kernel, root: str, step: Step, early: bool = False) -> str:
         try:
             kernel.symlink(step.target, prefixed(root, step.path))
         except FileExistsError:
-            return f"kept {step.path}"   # EEXIST: see the step's declaration
+            return f"kept {step.path}"  # EEXIST: see the step's declaration
         return f"linked {step.path} -> {step.target}"
     if isinstance(step, CharDev):
         try:
-            kernel.mknod(prefixed(root, step.path), stat.S_IFCHR | step.mode, step.major,
-                         step.minor)
+            kernel.mknod(
+                prefixed(root, step.path), stat.S_IFCHR | step.mode, step.major, step.minor
+            )
         except FileExistsError:
-            return f"kept {step.path}"   # EEXIST: devtmpfs or the initramfs made it already
+            return f"kept {step.path}"  # EEXIST: devtmpfs or the initramfs made it already
         return f"created {step.path}"
     raise TypeError(f"not a rootfs step: {step!r}")
 
@@ -200,8 +222,15 @@ def describe(step: Step) -> str:
     return f"create {step.path}"
 
 
-def run_steps(kernel: Kernel, root: str, steps: tuple[Step, ...], timeline: Timeline,
-              log: Log, phase: str = "mounts", early: bool = False) -> list[str]:
+def run_steps(
+    kernel: Kernel,
+    root: str,
+    steps: tuple[Step, ...],
+    timeline: Timeline,
+    log: Log,
+    phase: str = "mounts",
+    early: bool = False,
+) -> list[str]:
     """Apply `steps` in order; returns the targets mounted (for unmounting at shutdown).
 
     A failing step is reported and skipped: an appliance with no /dev/shm may still do its job,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import CodeType
 
-PyCF_DONT_IMPLY_DEDENT = 0x200          # CPython's compile flags, as codeop uses them
+PyCF_DONT_IMPLY_DEDENT = 0x200  # CPython's compile flags, as codeop uses them
 PyCF_ALLOW_INCOMPLETE_INPUT = 0x4000
 CAUSE = "The above exception was the direct cause of the following exception:"
 CONTEXT = "During handling of the above exception, another exception occurred:"
@@ -76,9 +76,12 @@ def compile_command(source: str) -> CodeType | None:
     return compile(source, "<console>", "single", PyCF_DONT_IMPLY_DEDENT, True)
 
 
-def interact(namespace: dict[str, object], banner: str,
-             read: Callable[[str], str] = input,
-             write: Callable[[str], None] = lambda text: print(text, file=sys.stderr)) -> None:
+def interact(
+    namespace: dict[str, object],
+    banner: str,
+    read: Callable[[str], str] = input,
+    write: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+) -> None:
     """Read, compile, run until end of input; SystemExit (exit()) ends it by propagating."""
     write(banner)
     lines: list[str] = []

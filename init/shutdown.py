@@ -68,19 +68,20 @@ def open_control(kernel: Kernel, root: str, log: Log) -> int | None:
         try:
             kernel.mkdir(path.rsplit("/", 1)[0], 0o755)
         except FileExistsError:
-            pass   # EEXIST: made by an earlier start (a test) or the builder
+            pass  # EEXIST: made by an earlier start (a test) or the builder
         try:
             kernel.mkfifo(path, 0o600)
         except FileExistsError:
-            pass   # EEXIST: same
+            pass  # EEXIST: same
         return kernel.open(path, posix.O_RDWR | posix.O_NONBLOCK | posix.O_CLOEXEC)
     except OSError as exc:
         log(f"cannot make the control FIFO {CONTROL}: {errname(exc)}")
         return None
 
 
-def unmount_all(kernel: Kernel, root: str, mounts: list[str], data_mount: str | None,
-                log: Log) -> None:
+def unmount_all(
+    kernel: Kernel, root: str, mounts: list[str], data_mount: str | None, log: Log
+) -> None:
     """Unmount in reverse order. The data partition is unmounted for real (or made read-only,
     which also writes its journal out); the virtual file systems are only detached, since the
     init's own console fds keep /dev busy."""
@@ -102,22 +103,30 @@ def unmount_all(kernel: Kernel, root: str, mounts: list[str], data_mount: str | 
             kernel.umount(path, MNT_DETACH)
             detached.append(target)
         except OSError as exc:
-            if exc.errno != errno.EINVAL:   # EINVAL: not a mount point (any more)
+            if exc.errno != errno.EINVAL:  # EINVAL: not a mount point (any more)
                 log(f"cannot unmount {target}: {errname(exc)}")
     if detached:
         log("unmounted " + " ".join(detached))
 
 
-def shutdown(kernel: Kernel, root: str, action: str, log: Log, *,
-             stop: Callable[[float], None] | None = None, grace: float = 5.0,
-             mounts: list[str] | None = None, data_mount: str | None = None,
-             watchdog: Watchdog | None = None) -> None:
+def shutdown(
+    kernel: Kernel,
+    root: str,
+    action: str,
+    log: Log,
+    *,
+    stop: Callable[[float], None] | None = None,
+    grace: float = 5.0,
+    mounts: list[str] | None = None,
+    data_mount: str | None = None,
+    watchdog: Watchdog | None = None,
+) -> None:
     """Everything before reboot(2); each step is tried even if an earlier one failed."""
     log(f"shutdown ({action})")
     if stop is not None:
         try:
             stop(grace)
-        except Exception as exc:   # a bug here must not keep the file systems unsynced
+        except Exception as exc:  # a bug here must not keep the file systems unsynced
             log(f"stopping services failed: {errname(exc)}")
     kernel.sync()
     log("synced file systems")
@@ -137,13 +146,13 @@ def shutdown(kernel: Kernel, root: str, action: str, log: Log, *,
 def reboot(kernel: Kernel, action: str, log: Log) -> None:
     """reboot(2); never returns. If the kernel refuses, PID 1 waits forever instead of dying
     (its death would be a kernel panic, which with panic=0 hangs with less information)."""
-    log.settle()   # the last lines, if a slow console still holds them back; bounded
+    log.settle()  # the last lines, if a slow console still holds them back; bounded
     try:
         kernel.reboot(action)
-    except Exception as exc:   # whatever it is, PID 1 must not exit: that is a kernel panic
+    except Exception as exc:  # whatever it is, PID 1 must not exit: that is a kernel panic
         log(f"reboot(2) for {action} failed: {errname(exc)}; waiting forever")
     while True:
         try:
             kernel.sleep(3600)
         except Exception:
-            pass   # nothing is left to do, and exiting would panic the kernel
+            pass  # nothing is left to do, and exiting would panic the kernel

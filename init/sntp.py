@@ -10,9 +10,9 @@ import struct
 from init.errors import Malformed
 
 PORT = 123
-NTP_EPOCH = 2208988800          # seconds from 1900-01-01 (NTP's era 0) to 1970-01-01
-PACKET = struct.Struct("!BBbbII4sQQQQ")   # flags stratum poll precision delay dispersion refid
-                                          # reference originate receive transmit
+NTP_EPOCH = 2208988800  # seconds from 1900-01-01 (NTP's era 0) to 1970-01-01
+PACKET = struct.Struct("!BBbbII4sQQQQ")  # flags stratum poll precision delay dispersion refid
+# reference originate receive transmit
 CLIENT = 3
 SERVER = 4
 VERSION = 4
@@ -31,7 +31,7 @@ def to_ntp(seconds: float) -> int:
 def from_ntp(stamp: int) -> float:
     seconds = stamp >> 32
     if seconds < 0x80000000:
-        seconds += 1 << 32   # era 1: from 2036-02-07 on (RFC 4330 section 3)
+        seconds += 1 << 32  # era 1: from 2036-02-07 on (RFC 4330 section 3)
     return seconds - NTP_EPOCH + (stamp & 0xFFFFFFFF) / (1 << 32)
 
 
@@ -50,6 +50,6 @@ def offset(reply: bytes, sent: float, received: float) -> tuple[float, float] | 
     if flags & 0x7 != SERVER or flags >> 6 == 3 or stratum == 0 or transmit == 0:
         return None
     if originate != to_ntp(sent):
-        return None   # not the answer to our request (or forged)
+        return None  # not the answer to our request (or forged)
     t2, t3 = from_ntp(receive), from_ntp(transmit)
     return ((t2 - sent) + (t3 - received)) / 2, (received - sent) - (t3 - t2)

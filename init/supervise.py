@@ -44,11 +44,12 @@ if TYPE_CHECKING:
         def ready(self, fd: int) -> None: ...
         def tick(self, now: float) -> None: ...
 
+
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME": "/"}
-EXEC_FAILED = 127          # what a shell reports for "command not found"; counts as a failure
-FINAL_REAP = 2.0           # seconds to collect the last zombies after SIGKILL at shutdown
+EXEC_FAILED = 127  # what a shell reports for "command not found"; counts as a failure
+FINAL_REAP = 2.0  # seconds to collect the last zombies after SIGKILL at shutdown
 READ_SIZE = 65536
-WAIT_POLL = 0.25           # seconds between looks for a waiting service's paths
+WAIT_POLL = 0.25  # seconds between looks for a waiting service's paths
 
 
 def service_env(service: Service) -> dict[str, str]:
@@ -62,8 +63,21 @@ def service_argv(service: Service) -> list[str]:
 class Child:
     """The supervisor's state for one service; pid 0 = not running."""
 
-    __slots__ = ("service", "pid", "started", "restarts", "restart_at", "backoff", "crashes",
-                 "lines", "cgroup", "oom_kills", "logfile", "wait_deadline", "wait_action")
+    __slots__ = (
+        "service",
+        "pid",
+        "started",
+        "restarts",
+        "restart_at",
+        "backoff",
+        "crashes",
+        "lines",
+        "cgroup",
+        "oom_kills",
+        "logfile",
+        "wait_deadline",
+        "wait_action",
+    )
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -74,11 +88,11 @@ class Child:
         self.backoff = Backoff(service.backoff_start, service.backoff_max, service.backoff_reset)
         self.crashes = CrashWindow(service.crash_loop.count, service.crash_loop.window)
         self.lines: deque[str] = deque(maxlen=max(service.log_lines, 0))
-        self.cgroup = ""          # its cgroup's path; "" when running without cgroups
-        self.oom_kills = 0        # the group's OOM kill count when this run started
+        self.cgroup = ""  # its cgroup's path; "" when running without cgroups
+        self.oom_kills = 0  # the group's OOM kill count when this run started
         self.logfile: LogFile | None = None
-        self.wait_deadline: float | None = None   # while it waits for its wait_for paths
-        self.wait_action: str | None = None       # on_wait_timeout = "reboot" came due
+        self.wait_deadline: float | None = None  # while it waits for its wait_for paths
+        self.wait_action: str | None = None  # on_wait_timeout = "reboot" came due
 
 
 class Output:
@@ -93,16 +107,24 @@ class Output:
 
 
 class Supervisor:
-    def __init__(self, kernel: Kernel, config: Config, log: Log, signal_fd: int,
-                 control_fd: int | None = None, watchdog: Watchdog | None = None,
-                 cgroups: Cgroups | None = None, log_dir: str = "",
-                 uevents: tuple[int, Hotplug] | None = None,
-                 sources: tuple[Source, ...] = (),
-                 reached: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        config: Config,
+        log: Log,
+        signal_fd: int,
+        control_fd: int | None = None,
+        watchdog: Watchdog | None = None,
+        cgroups: Cgroups | None = None,
+        log_dir: str = "",
+        uevents: tuple[int, Hotplug] | None = None,
+        sources: tuple[Source, ...] = (),
+        reached: Callable[[str], bool] | None = None,
+    ) -> None:
         self._kernel = kernel
-        self._sources = list(sources)   # the network, the clock: their sockets and timers
-        self._reached = reached or (lambda name: True)   # "network", "time", "data" in `after`
-        self._uevents = uevents   # (socket, handler): devices plugged in while we run
+        self._sources = list(sources)  # the network, the clock: their sockets and timers
+        self._reached = reached or (lambda name: True)  # "network", "time", "data" in `after`
+        self._uevents = uevents  # (socket, handler): devices plugged in while we run
         self._dropped_uevents = Dropped("device events", log)
         self._cgroups = cgroups
         self._log = log
@@ -112,8 +134,9 @@ class Supervisor:
         self.children = [Child(s) for s in start_order(config.services)]
         for child in self.children:
             if child.service.log_to_data and log_dir:
-                child.logfile = LogFile(kernel, log_dir, child.service.name,
-                                        child.service.log_max, log)
+                child.logfile = LogFile(
+                    kernel, log_dir, child.service.name, child.service.log_max, log
+                )
         self._by_pid: dict[int, Child] = {}
         self._outputs: dict[int, Output] = {}
         self.stopping = False
@@ -189,19 +212,23 @@ class Supervisor:
         else:
             how = ""
             try:
-                pid, fd = self._kernel.spawn(service_argv(s), service_env(s), s.cwd, s.user,
-                                             s.group, child.cgroup, s.groups)
+                pid, fd = self._kernel.spawn(
+                    service_argv(s), service_env(s), s.cwd, s.user, s.group, child.cgroup, s.groups
+                )
             except OSError as exc:
                 self._log(f"{s.name}: cannot execute {s.exec}: {errname(exc)}")
                 return self._exited(child, EXEC_FAILED, now)
         child.pid = pid
         self._by_pid[pid] = child
-        if fd >= 0:   # an early-started service writes to the console itself
+        if fd >= 0:  # an early-started service writes to the console itself
             self._outputs[fd] = Output(child)
         # A program outside /app, not named after its service, says what runs it (the native
         # runtime's interpreter: "starting arrays (pid 57, /usr/bin/python3.11)").
-        runs = "" if s.exec.startswith("/app/") or s.exec.rpartition("/")[2] == s.name \
+        runs = (
+            ""
+            if s.exec.startswith("/app/") or s.exec.rpartition("/")[2] == s.name
             else f", {s.exec}"
+        )
         self._log(f"starting {s.name} (pid {pid}{how}{runs})")
         return None
 
@@ -243,7 +270,7 @@ class Supervisor:
                 fds.append(self._uevents[0])
             owner = {fd: source for source in self._sources for fd in source.fds()}
             fds += owner
-            console = self._log.waiting()   # output the console did not take yet
+            console = self._log.waiting()  # output the console did not take yet
             for fd in kernel.select(fds, self._timeout(now), console):
                 if fd in console:
                     self._log.flush()
@@ -270,8 +297,7 @@ class Supervisor:
             call(arg)
         except Exception as exc:
             self._sources.remove(source)
-            self._log(f"{type(source).__name__.lower()}: internal error, stopped: "
-                      f"{errname(exc)}")
+            self._log(f"{type(source).__name__.lower()}: internal error, stopped: {errname(exc)}")
 
     def _device_events(self) -> None:
         """Every queued uevent, one datagram each, to the hotplug handler."""
@@ -281,7 +307,7 @@ class Supervisor:
             try:
                 data = self._kernel.read(fd, READ_SIZE)
             except BlockingIOError:
-                return   # EAGAIN: the queue is empty
+                return  # EAGAIN: the queue is empty
             except OSError as exc:
                 # ENOBUFS: events were lost while we were busy; the next ones still come.
                 if exc.errno != errno.ENOBUFS:
@@ -303,7 +329,7 @@ class Supervisor:
             try:
                 chunk = self._kernel.read(fd, READ_SIZE)
             except BlockingIOError:
-                break   # EAGAIN: drained
+                break  # EAGAIN: drained
             if not chunk:
                 break
             chunks.append(chunk)
@@ -315,7 +341,7 @@ class Supervisor:
             if signum in SIGNAL_ACTIONS:
                 action = SIGNAL_ACTIONS[signum]
                 self._log(f"got {signame(signum)}: {action}")
-        return action   # SIGCHLD needs nothing here: every wake-up ends in _reap()
+        return action  # SIGCHLD needs nothing here: every wake-up ends in _reap()
 
     def _control(self) -> str | None:
         assert self._control_fd is not None
@@ -332,9 +358,9 @@ class Supervisor:
         try:
             data = self._kernel.read(fd, READ_SIZE)
         except BlockingIOError:
-            return   # EAGAIN: select() said readable but another reader... nothing to do
+            return  # EAGAIN: select() said readable but another reader... nothing to do
         if not data:
-            self._kernel.close(fd)   # EOF: the service and everything holding its pipe are gone
+            self._kernel.close(fd)  # EOF: the service and everything holding its pipe are gone
             del self._outputs[fd]
             if out.partial:
                 out.child.lines.append(out.partial.decode("utf-8", "replace"))
@@ -343,8 +369,7 @@ class Supervisor:
         whole, newline, partial = (out.partial + data).rpartition(b"\n")
         out.partial = partial
         if newline:
-            out.child.lines.extend(line.decode("utf-8", "replace")
-                                   for line in whole.split(b"\n"))
+            out.child.lines.extend(line.decode("utf-8", "replace") for line in whole.split(b"\n"))
             if out.child.logfile is not None:
                 out.child.logfile.append(whole + newline)
 
@@ -357,13 +382,13 @@ class Supervisor:
             try:
                 pid, status = self._kernel.waitpid(-1, posix.WNOHANG)
             except ChildProcessError:
-                self.childless = True   # ECHILD: no children at all
+                self.childless = True  # ECHILD: no children at all
                 break
             self.childless = False
             if pid == 0:
                 break
             child = self._by_pid.pop(pid, None)
-            if child is not None:   # else an orphan re-parented to PID 1: reaping it is all
+            if child is not None:  # else an orphan re-parented to PID 1: reaping it is all
                 action = self._exited(child, posix.waitstatus_to_exitcode(status), now) or action
         return action
 
@@ -372,8 +397,7 @@ class Supervisor:
         s = child.service
         what = describe_exit(code)
         if self._cgroups is not None and child.cgroup:
-            if code == -signal.SIGKILL and \
-                    self._cgroups.oom_kills(child.cgroup) > child.oom_kills:
+            if code == -signal.SIGKILL and self._cgroups.oom_kills(child.cgroup) > child.oom_kills:
                 what = f"killed by the OOM killer (memory_max {size_text(s.memory_max)})"
             # Whatever the service started dies with it, before any restart.
             try:
@@ -382,8 +406,10 @@ class Supervisor:
                 self._log(f"{s.name}: cannot kill what is left of it: {errname(exc)}")
                 left = 0
             if left:
-                self._log(f"{s.name}: killed {left} leftover "
-                          f"process{'es' if left > 1 else ''} of its cgroup")
+                self._log(
+                    f"{s.name}: killed {left} leftover "
+                    f"process{'es' if left > 1 else ''} of its cgroup"
+                )
         if self.stopping:
             self._log(f"{s.name} {what}")
             return None
@@ -393,8 +419,10 @@ class Supervisor:
             return None
         if failed(code) and child.crashes.failure(now):
             loop = s.crash_loop
-            self._log(f"crash loop: {s.name} failed {len(child.crashes)} times in "
-                      f"{loop.window:g} s; action {loop.action}")
+            self._log(
+                f"crash loop: {s.name} failed {len(child.crashes)} times in "
+                f"{loop.window:g} s; action {loop.action}"
+            )
             return loop.action
         delay = child.backoff.delay(now - child.started)
         child.restarts += 1
@@ -411,12 +439,12 @@ class Supervisor:
                 try:
                     self._kernel.killpg(child.pid, sig)
                 except ProcessLookupError:
-                    pass   # ESRCH: the group is gone already; its zombie is reaped below
+                    pass  # ESRCH: the group is gone already; its zombie is reaped below
         if self._kernel.getpid() == 1:
             try:
-                self._kernel.kill(-1, sig)   # orphans and daemons that left their group
+                self._kernel.kill(-1, sig)  # orphans and daemons that left their group
             except ProcessLookupError:
-                pass   # ESRCH: there is nobody else
+                pass  # ESRCH: there is nobody else
 
     def _wait(self, until: float, done: Callable[[], bool]) -> None:
         """Copy output and reap until `done()` or `until`; SIGCHLD wakes the select."""
@@ -425,7 +453,7 @@ class Supervisor:
         now = kernel.clock()
         while not done() and now < until:
             timeout = until - now
-            if self.watchdog is not None:   # a long grace must not let the board reset
+            if self.watchdog is not None:  # a long grace must not let the board reset
                 self.watchdog.pet_if_due(now)
                 timeout = min(timeout, max(0.0, self.watchdog.next_pet - now))
             console = self._log.waiting()
@@ -433,7 +461,7 @@ class Supervisor:
                 if fd in console:
                     self._log.flush()
                 elif fd == self._signal_fd:
-                    self._read_all(fd)   # already shutting down: signals change nothing
+                    self._read_all(fd)  # already shutting down: signals change nothing
                 else:
                     self._copy(fd)
             self._reap(kernel.clock())
@@ -451,13 +479,12 @@ class Supervisor:
         self._wait(kernel.clock() + grace, lambda: not any(c.pid for c in self.children))
         for child in self.children:
             if child.pid:
-                self._log(f"{child.service.name} did not stop within {grace:g} s; "
-                          "sending SIGKILL")
+                self._log(f"{child.service.name} did not stop within {grace:g} s; sending SIGKILL")
         self._signal_all(signal.SIGKILL)
         self._wait(kernel.clock() + FINAL_REAP, lambda: self.childless)
         for fd in list(self._outputs):
             self._copy(fd)
-        for child in self.children:   # an open log keeps /data from being unmounted (EBUSY)
+        for child in self.children:  # an open log keeps /data from being unmounted (EBUSY)
             if child.logfile is not None:
                 child.logfile.close()
 
@@ -466,8 +493,15 @@ def exec_service(kernel: Kernel, service: Service) -> None:
     """Mode "exec": PID 1 becomes the service, like the classic shell init's last line.
     Returns only by raising OSError (then the caller's fatal path takes over)."""
     try:
-        kernel.execve(service_argv(service), service_env(service), service.cwd, service.user,
-                      service.group, service.groups)
+        kernel.execve(
+            service_argv(service),
+            service_env(service),
+            service.cwd,
+            service.user,
+            service.group,
+            service.groups,
+        )
     except OSError as exc:
-        raise OSError(exc.errno or errno.EINVAL,
-                      f"cannot execute {service.exec}: {errname(exc)}") from exc
+        raise OSError(
+            exc.errno or errno.EINVAL, f"cannot execute {service.exec}: {errname(exc)}"
+        ) from exc

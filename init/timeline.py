@@ -40,7 +40,7 @@ class Step:
 class Timeline:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self.created = clock()   # when main() began: the kernel and Python start-up came before
+        self.created = clock()  # when main() began: the kernel and Python start-up came before
         self.steps: list[Step] = []
         self.app_started: float | None = None
 
@@ -58,7 +58,7 @@ class Timeline:
         return [(phase, end - start) for phase, (start, end) in spans.items()]
 
     def summary(self, started: float) -> str:
-        """"boot 3.412 s: main at 2.900 s, mounts 0.020 s, modules 0.150 s, ... -> app started"
+        """ "boot 3.412 s: main at 2.900 s, mounts 0.020 s, modules 0.150 s, ... -> app started"
         (without "pinit: "): the boot time on CLOCK_BOOTTIME, when main() began, the phases."""
         self.app_started = started
         parts = "".join(f", {phase} {seconds:.3f} s" for phase, seconds in self.phases())
@@ -70,8 +70,13 @@ class Timeline:
             "main": round(self.created, 6),
             "app_started": None if self.app_started is None else round(self.app_started, 6),
             "steps": [
-                {"phase": s.phase, "name": s.name, "start": round(s.start, 6),
-                 "end": round(s.end, 6), **({"error": s.error} if s.error else {})}
+                {
+                    "phase": s.phase,
+                    "name": s.name,
+                    "start": round(s.start, 6),
+                    "end": round(s.end, 6),
+                    **({"error": s.error} if s.error else {}),
+                }
                 for s in self.steps
             ],
         }

@@ -35,7 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-CMDLINE = "kernel command line"        # the `source` named in warnings about pinit.* words
+CMDLINE = "kernel command line"  # the `source` named in warnings about pinit.* words
 
 CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Config, "mode"): MODES,
@@ -50,9 +50,9 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
 # Numbers are at least 0 unless listed here.
 MINIMUM: dict[tuple[type, str], int] = {
     (CrashLoop, "count"): 1,
-    (Watchdog, "timeout"): 1,     # the kernel rejects a zero timeout
-    (Service, "cpu_weight"): 1,   # cgroup v2's cpu.weight is 1..10000
-    (Service, "log_max"): 4096,   # room for a few lines at least
+    (Watchdog, "timeout"): 1,  # the kernel rejects a zero timeout
+    (Service, "cpu_weight"): 1,  # cgroup v2's cpu.weight is 1..10000
+    (Service, "log_max"): 4096,  # room for a few lines at least
 }
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -97,8 +97,12 @@ def _block_device(value: str) -> str:
 
 def _interface(value: str) -> str:
     # IFNAMSIZ is 16 with the NUL; the kernel refuses '/', ':' and spaces in a name.
-    if not value or len(value.encode()) > 15 or not value.isprintable() \
-            or any(c in value for c in "/: "):
+    if (
+        not value
+        or len(value.encode()) > 15
+        or not value.isprintable()
+        or any(c in value for c in "/: ")
+    ):
         return f'expected "{FIRST_ETHERNET}" or an interface name such as eth0'
     return ""
 
@@ -147,8 +151,12 @@ _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
 _TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data, "Time": Time}
-_LISTS = {"tuple[Module, ...]": Module, "tuple[Service, ...]": Service,
-          "tuple[Device, ...]": Device, "tuple[Network, ...]": Network}
+_LISTS = {
+    "tuple[Module, ...]": Module,
+    "tuple[Service, ...]": Service,
+    "tuple[Device, ...]": Device,
+    "tuple[Network, ...]": Network,
+}
 
 
 class BadValue(Exception):
@@ -215,7 +223,8 @@ def convert(cls: type, name: str, kind: str, value: object, source: str, where: 
         return tuple(_string(item) for item in value)
     if kind == _INTS:
         if not isinstance(value, list | tuple) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        ):
             raise BadValue("expected a list of numbers (0 or more)")
         return tuple(value)
     if kind == _PAIRS:
@@ -247,8 +256,9 @@ def _item(cls: type, index: int, value: object, source: str, key: str) -> object
     return cls(**section(cls, value, source, where))
 
 
-def section(cls: type, data: dict, source: str, where: str,
-            keys: tuple[str, ...] | None = None) -> dict[str, object]:
+def section(
+    cls: type, data: dict, source: str, where: str, keys: tuple[str, ...] | None = None
+) -> dict[str, object]:
     """Check `data` against the fields of `cls` (or only `keys`); return keyword arguments.
 
     `where` is the section label used in messages, e.g. "[service.app]" or "" for the top level.
@@ -275,33 +285,70 @@ def check(config: Config, source: str, top: str = "") -> None:
     names: set[str] = set()
     for service in config.services:
         if service.name in names:
-            raise _fail(source, f"[service.{service.name}]", "name", service.name,
-                        "another service has this name")
+            raise _fail(
+                source,
+                f"[service.{service.name}]",
+                "name",
+                service.name,
+                "another service has this name",
+            )
         names.add(service.name)
         if service.log_to_data and not config.data.device:
-            raise _fail(source, f"[service.{service.name}]", "log_to_data", True,
-                        "needs a data partition ([data])")
+            raise _fail(
+                source,
+                f"[service.{service.name}]",
+                "log_to_data",
+                True,
+                "needs a data partition ([data])",
+            )
         for path in service.wait_for:
             if not path.startswith("/"):
-                raise _fail(source, f"[service.{service.name}]", "wait_for", list(service.wait_for),
-                            f'"{path}" is not an absolute path')
+                raise _fail(
+                    source,
+                    f"[service.{service.name}]",
+                    "wait_for",
+                    list(service.wait_for),
+                    f'"{path}" is not an absolute path',
+                )
         if service.cpu_weight > 10000:
-            raise _fail(source, f"[service.{service.name}]", "cpu_weight", service.cpu_weight,
-                        "expected 1 to 10000 (cgroup v2 cpu.weight)")
+            raise _fail(
+                source,
+                f"[service.{service.name}]",
+                "cpu_weight",
+                service.cpu_weight,
+                "expected 1 to 10000 (cgroup v2 cpu.weight)",
+            )
         if service.backoff_max < service.backoff_start:
-            raise _fail(source, f"[service.{service.name}]", "backoff_max", service.backoff_max,
-                        f"must not be below backoff_start ({service.backoff_start})")
-    needs = {"data": (config.data.device, "a data partition ([data])"),
-             "network": (config.network, "a network interface ([network])"),
-             "time": (config.time.servers, "time servers ([time])")}
+            raise _fail(
+                source,
+                f"[service.{service.name}]",
+                "backoff_max",
+                service.backoff_max,
+                f"must not be below backoff_start ({service.backoff_start})",
+            )
+    needs = {
+        "data": (config.data.device, "a data partition ([data])"),
+        "network": (config.network, "a network interface ([network])"),
+        "time": (config.time.servers, "time servers ([time])"),
+    }
     for service in config.services:
         for name in service.after:
             if name in CONDITIONS and not needs[name][0]:
-                raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
-                            f'"{name}" needs {needs[name][1]}')
+                raise _fail(
+                    source,
+                    f"[service.{service.name}]",
+                    "after",
+                    list(service.after),
+                    f'"{name}" needs {needs[name][1]}',
+                )
             if name not in CONDITIONS and name not in names:
-                raise _fail(source, f"[service.{service.name}]", "after", list(service.after),
-                            f'no service named "{name}"' + did_you_mean(name, names))
+                raise _fail(
+                    source,
+                    f"[service.{service.name}]",
+                    "after",
+                    list(service.after),
+                    f'no service named "{name}"' + did_you_mean(name, names),
+                )
     try:
         start_order(config.services)
     except ValueError as exc:
@@ -313,20 +360,34 @@ def check(config: Config, source: str, top: str = "") -> None:
         loaded.add(module.name.replace("-", "_"))
     _check_network(config, source)
     if config.mode == "exec" and len(config.services) != 1:
-        raise _fail(source, top, "mode", config.mode,
-                    f"needs exactly one service, found {len(config.services)}")
+        raise _fail(
+            source,
+            top,
+            "mode",
+            config.mode,
+            f"needs exactly one service, found {len(config.services)}",
+        )
     watchdog = config.watchdog
     if watchdog.device and watchdog.interval >= watchdog.timeout:
-        raise _fail(source, "[watchdog]", "interval", watchdog.interval,
-                    f"must be shorter than timeout ({watchdog.timeout})")
+        raise _fail(
+            source,
+            "[watchdog]",
+            "interval",
+            watchdog.interval,
+            f"must be shorter than timeout ({watchdog.timeout})",
+        )
 
 
 def is_hostname(value: str) -> bool:
     """A DNS name: labels of letters, digits and '-', dots between them."""
     labels = value.rstrip(".").split(".")
     return 0 < len(value) <= 253 and all(
-        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
-        and not label.startswith("-") for label in labels)
+        0 < len(label) <= 63
+        and label.isascii()
+        and label.replace("-", "").isalnum()
+        and not label.startswith("-")
+        for label in labels
+    )
 
 
 def network_label(config: Config, index: int) -> str:
@@ -340,43 +401,88 @@ def _check_network(config: Config, source: str) -> None:
     for index, network in enumerate(config.network):
         where = network_label(config, index)
         if network.interface in names:
-            raise _fail(source, where, "interface", network.interface,
-                        "another [network] names this interface")
+            raise _fail(
+                source,
+                where,
+                "interface",
+                network.interface,
+                "another [network] names this interface",
+            )
         names.add(network.interface)
         for server in network.dns:
             if _ip_or_empty(server) or not server:
-                raise _fail(source, where, "dns", list(network.dns),
-                            f'"{server}" is not an IPv4 address (name servers are addresses)')
+                raise _fail(
+                    source,
+                    where,
+                    "dns",
+                    list(network.dns),
+                    f'"{server}" is not an IPv4 address (name servers are addresses)',
+                )
         if network.gateway and not network.address:
-            raise _fail(source, where, "gateway", network.gateway,
-                        "a gateway goes with a static address; DHCP gives its own")
+            raise _fail(
+                source,
+                where,
+                "gateway",
+                network.gateway,
+                "a gateway goes with a static address; DHCP gives its own",
+            )
         if network.address and network.gateway:
             from init import inet
 
             address, prefix = inet.pack_prefix(network.address)
             if not inet.same_net(address, inet.pack(network.gateway), prefix):
-                raise _fail(source, where, "gateway", network.gateway,
-                            f"not in the network of {network.address}")
+                raise _fail(
+                    source,
+                    where,
+                    "gateway",
+                    network.gateway,
+                    f"not in the network of {network.address}",
+                )
     if (config.network or time.servers) and config.mode == "exec":
-        raise _fail(source, "[init]", "mode", "exec", "[network] and [time] need the init "
-                    'to stay (mode = "supervise"): it keeps the lease and the clock')
+        raise _fail(
+            source,
+            "[init]",
+            "mode",
+            "exec",
+            "[network] and [time] need the init "
+            'to stay (mode = "supervise"): it keeps the lease and the clock',
+        )
     dhcp = any(not n.address for n in config.network)
     for server in time.servers:
         if server == "dhcp":
             if not dhcp:
-                raise _fail(source, "[time]", "servers", list(time.servers),
-                            '"dhcp" needs DHCP on an interface ([network])')
+                raise _fail(
+                    source,
+                    "[time]",
+                    "servers",
+                    list(time.servers),
+                    '"dhcp" needs DHCP on an interface ([network])',
+                )
         elif _ip_or_empty(server):
             if not is_hostname(server):
-                raise _fail(source, "[time]", "servers", list(time.servers),
-                            f'"{server}" is neither an IPv4 address nor a host name')
+                raise _fail(
+                    source,
+                    "[time]",
+                    "servers",
+                    list(time.servers),
+                    f'"{server}" is neither an IPv4 address nor a host name',
+                )
             if not dhcp and not any(n.dns for n in config.network):
-                raise _fail(source, "[time]", "servers", list(time.servers),
-                            f'"{server}" is a name: it needs a name server ([network] with '
-                            "DHCP, or dns)")
+                raise _fail(
+                    source,
+                    "[time]",
+                    "servers",
+                    list(time.servers),
+                    f'"{server}" is a name: it needs a name server ([network] with DHCP, or dns)',
+                )
     if time.servers and time.interval < 16:
-        raise _fail(source, "[time]", "interval", time.interval,
-                    "expected at least 16 s (time servers ask clients not to poll faster)")
+        raise _fail(
+            source,
+            "[time]",
+            "interval",
+            time.interval,
+            "expected at least 16 s (time servers ask clients not to poll faster)",
+        )
 
 
 def from_dict(data: dict, source: str) -> Config:

@@ -35,16 +35,38 @@ from init.net import SIOCGIFFLAGS, SIOCSIFFLAGS
 from init.rootfs import FLAG_NAMES
 from init.watchdog import WDIOC_KEEPALIVE, WDIOC_SETTIMEOUT
 
-START = 1.0   # the virtual CLOCK_BOOTTIME when the init starts: the kernel took a second
-COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}   # virtual seconds per call
-IOCTLS = {SIOCGIFFLAGS: "SIOCGIFFLAGS", SIOCSIFFLAGS: "SIOCSIFFLAGS",
-          WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT", WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE",
-          EXT4_IOC_RESIZE_FS: "EXT4_IOC_RESIZE_FS"}
-OPEN_FLAGS = {"O_WRONLY": os.O_WRONLY, "O_RDWR": os.O_RDWR, "O_NONBLOCK": os.O_NONBLOCK,
-              "O_NOCTTY": os.O_NOCTTY, "O_CLOEXEC": os.O_CLOEXEC, "O_CREAT": os.O_CREAT,
-              "O_TRUNC": os.O_TRUNC, "O_APPEND": os.O_APPEND, "O_DIRECTORY": os.O_DIRECTORY}
-DEVTMPFS = ("console", "null", "zero", "tty", "ptmx", "random", "urandom", "kmsg", "watchdog",
-            "ttyAMA0")
+START = 1.0  # the virtual CLOCK_BOOTTIME when the init starts: the kernel took a second
+COST = {"mount": 0.002, "finit_module": 0.010, "spawn": 0.001}  # virtual seconds per call
+IOCTLS = {
+    SIOCGIFFLAGS: "SIOCGIFFLAGS",
+    SIOCSIFFLAGS: "SIOCSIFFLAGS",
+    WDIOC_SETTIMEOUT: "WDIOC_SETTIMEOUT",
+    WDIOC_KEEPALIVE: "WDIOC_KEEPALIVE",
+    EXT4_IOC_RESIZE_FS: "EXT4_IOC_RESIZE_FS",
+}
+OPEN_FLAGS = {
+    "O_WRONLY": os.O_WRONLY,
+    "O_RDWR": os.O_RDWR,
+    "O_NONBLOCK": os.O_NONBLOCK,
+    "O_NOCTTY": os.O_NOCTTY,
+    "O_CLOEXEC": os.O_CLOEXEC,
+    "O_CREAT": os.O_CREAT,
+    "O_TRUNC": os.O_TRUNC,
+    "O_APPEND": os.O_APPEND,
+    "O_DIRECTORY": os.O_DIRECTORY,
+}
+DEVTMPFS = (
+    "console",
+    "null",
+    "zero",
+    "tty",
+    "ptmx",
+    "random",
+    "urandom",
+    "kmsg",
+    "watchdog",
+    "ttyAMA0",
+)
 INITRAMFS = ("/", "/proc", "/sys", "/dev", "/dev/console", "/run", "/tmp", "/etc", "/data")
 
 
@@ -68,12 +90,13 @@ class Deadlock(Exception):
 @dataclass(frozen=True)
 class Run:
     """One run of a scripted program."""
-    seconds: float | None = 1.0      # runs this long, then exits by itself (None: until killed)
-    status: int = 0                  # its exit status ...
-    signal: int = 0                  # ... or the signal that kills it
-    output: bytes = b""              # written as soon as it starts
-    ignore_term: bool = False        # SIGTERM does nothing; only SIGKILL stops it
-    term_seconds: float = 0.01       # how long it takes to die after SIGTERM
+
+    seconds: float | None = 1.0  # runs this long, then exits by itself (None: until killed)
+    status: int = 0  # its exit status ...
+    signal: int = 0  # ... or the signal that kills it
+    output: bytes = b""  # written as soon as it starts
+    ignore_term: bool = False  # SIGTERM does nothing; only SIGKILL stops it
+    term_seconds: float = 0.01  # how long it takes to die after SIGTERM
 
 
 def _flags(value: int, names: dict[str, int]) -> str:
@@ -86,9 +109,14 @@ def _encode(status: int, sig: int) -> int:
 
 
 class FakeKernel:
-    def __init__(self, files: dict[str, bytes] | None = None, pid: int = 1,
-                 release: str = "6.1.0-test", links: dict[str, str] | None = None,
-                 devices: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes] | None = None,
+        pid: int = 1,
+        release: str = "6.1.0-test",
+        links: dict[str, str] | None = None,
+        devices: dict[str, bytes] | None = None,
+    ) -> None:
         """`files` exist from the start; `devices` are block devices' contents, readable once
         their node exists (made by mknod, as without devtmpfs)."""
         self.transcript: list[str] = []
@@ -105,21 +133,21 @@ class FakeKernel:
         self._seq = 0
         self._next_fd = 3
         self._next_pid = 100
-        self.fds: dict[int, str] = {}             # fd → what it is, for the transcript
-        self._pending: dict[int, bytearray] = {}   # readable data per fd
+        self.fds: dict[int, str] = {}  # fd → what it is, for the transcript
+        self._pending: dict[int, bytearray] = {}  # readable data per fd
         self._eof: set[int] = set()
         self._signal_fd = -1
         self._control_fd = -1
-        self.alive: dict[int, Run] = {}            # pid → its run
-        self._pipe_of: dict[int, int] = {}         # pid → its output fd
+        self.alive: dict[int, Run] = {}  # pid → its run
+        self._pipe_of: dict[int, int] = {}  # pid → its output fd
         self._zombies: list[tuple[int, int]] = []
-        self.wall = 0.0                            # CLOCK_REALTIME at START: a Pi in 1970
+        self.wall = 0.0  # CLOCK_REALTIME at START: a Pi in 1970
         self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self._link_fd = -1
-        self.consoles: set[int] = set()            # PID 1's own opens of the console
-        self.regular: set[int] = set()             # files opened to be written (O_CREAT)
-        self.stalled: set[int] = set()             # fds whose writes get EAGAIN (a stopped console)
+        self.consoles: set[int] = set()  # PID 1's own opens of the console
+        self.regular: set[int] = set()  # files opened to be written (O_CREAT)
+        self.stalled: set[int] = set()  # fds whose writes get EAGAIN (a stopped console)
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -143,8 +171,10 @@ class FakeKernel:
     def stall_console(self, start: float, end: float) -> None:
         """From `start` to `end` the console takes nothing (Ctrl-S, flow control, a serial
         gadget nobody drains): PID 1's writes to it get EAGAIN."""
+
         def stall() -> None:
             self.stalled |= self.consoles | {1}
+
         self._schedule(start, stall)
         self._schedule(end, self.stalled.clear)
 
@@ -200,8 +230,10 @@ class FakeKernel:
     # --- file systems ------------------------------------------------------------------------
 
     def mount(self, source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
-        self._record(f"mount {source} {target} {fstype} {_flags(flags, FLAG_NAMES)} {data}"
-                     .rstrip(), path=target)
+        self._record(
+            f"mount {source} {target} {fstype} {_flags(flags, FLAG_NAMES)} {data}".rstrip(),
+            path=target,
+        )
         self._need(target)
         if fstype == "tmpfs" and target == "/dev":
             self.paths = {p for p in self.paths if not p.startswith("/dev/")}
@@ -261,7 +293,7 @@ class FakeKernel:
         self._record(f"listdir {path}", path=path)
         self._need(path)
         prefix = path.rstrip("/") + "/"
-        return sorted({p[len(prefix):].split("/")[0] for p in self.paths if p.startswith(prefix)})
+        return sorted({p[len(prefix) :].split("/")[0] for p in self.paths if p.startswith(prefix)})
 
     def realpath(self, path: str) -> str:
         self._record(f"realpath {path}")
@@ -275,7 +307,7 @@ class FakeKernel:
             data = self.files[path]
         else:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        return bytes(data[offset:offset + size] if size >= 0 else data)
+        return bytes(data[offset : offset + size] if size >= 0 else data)
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode()
@@ -374,8 +406,8 @@ class FakeKernel:
             shown = repr(data) if len(data) <= 80 else f"{len(data)} bytes"
             self._record(f"write {self.fds.get(fd, fd)} {shown}")
             path = self.fds.get(fd, "")
-            if path in self.devices:   # a disk's first sector (an MBR): written from offset 0
-                self.devices[path] = data + self.devices[path][len(data):]
+            if path in self.devices:  # a disk's first sector (an MBR): written from offset 0
+                self.devices[path] = data + self.devices[path][len(data) :]
             if fd in self.regular:
                 self.files[self.fds[fd]] += data
         return len(data)
@@ -393,30 +425,33 @@ class FakeKernel:
         self._record(f"dup2 {fd} {fd2}")
 
     def partition(self, fd: int, number: int, start: int, length: int, add: bool = False) -> None:
-        self._record(f"{'add' if add else 'resize'}_partition {self.fds.get(fd, fd)} {number} "
-                     f"{start} {length}")
+        self._record(
+            f"{'add' if add else 'resize'}_partition {self.fds.get(fd, fd)} {number} "
+            f"{start} {length}"
+        )
 
     def pwrite(self, fd: int, data: bytes, offset: int) -> None:
         self._record(f"pwrite {self.fds.get(fd, fd)} {len(data)} bytes at {offset}")
         path = self.fds.get(fd, "")
-        if path in self.devices:   # in place: a disk is written block by block
+        if path in self.devices:  # in place: a disk is written block by block
             disk = self.devices[path]
             if not isinstance(disk, bytearray):
                 disk = self.devices[path] = bytearray(disk)
             if len(disk) < offset + len(data):
                 disk.extend(bytes(offset + len(data) - len(disk)))
-            disk[offset:offset + len(data)] = data
+            disk[offset : offset + len(data)] = data
 
     def ioctl_int(self, fd: int, request: int, arg: int) -> int:
         self._record(f"ioctl {self.fds.get(fd, fd)} {hex(request)} {arg}")
-        return 0   # LOOP_CTL_GET_FREE: loop0
+        return 0  # LOOP_CTL_GET_FREE: loop0
 
     def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
-        self._record(f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}"
-                     + (f" {int.from_bytes(arg, 'little')}" if request == EXT4_IOC_RESIZE_FS
-                        else ""))
+        self._record(
+            f"ioctl {self.fds.get(fd, fd)} {IOCTLS.get(request, hex(request))}"
+            + (f" {int.from_bytes(arg, 'little')}" if request == EXT4_IOC_RESIZE_FS else "")
+        )
         if request == SIOCGIFFLAGS:
-            return arg[:16] + (0x8).to_bytes(2, "little") + arg[18:]   # IFF_LOOPBACK, down
+            return arg[:16] + (0x8).to_bytes(2, "little") + arg[18:]  # IFF_LOOPBACK, down
         return arg
 
     def socket(self) -> int:
@@ -532,12 +567,22 @@ class FakeKernel:
         self._record("waitpid -> ECHILD")
         raise ChildProcessError(errno.ECHILD, os.strerror(errno.ECHILD))
 
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, uid: int,
-              gid: int, cgroup: str = "", groups: tuple[int, ...] = ()) -> tuple[int, int]:
-        into = (f", groups {','.join(map(str, groups))}" if groups else "") + \
-            (f", cgroup {cgroup}" if cgroup else "")
-        self._record(f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid}{into})",
-                     path=argv[0])
+    def spawn(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        cgroup: str = "",
+        groups: tuple[int, ...] = (),
+    ) -> tuple[int, int]:
+        into = (f", groups {','.join(map(str, groups))}" if groups else "") + (
+            f", cgroup {cgroup}" if cgroup else ""
+        )
+        self._record(
+            f"spawn {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid}{into})", path=argv[0]
+        )
         runs = self._programs.get(argv[0])
         if runs is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
@@ -549,12 +594,18 @@ class FakeKernel:
         self._pipe_of[pid] = fd
         self._feed(fd, run.output)
         if run.seconds is not None:
-            self._schedule(self.now + run.seconds,
-                           lambda: self._exit(pid, run.status, run.signal))
+            self._schedule(self.now + run.seconds, lambda: self._exit(pid, run.status, run.signal))
         return pid, fd
 
-    def execve(self, argv: list[str], env: dict[str, str], cwd: str, uid: int, gid: int,
-               groups: tuple[int, ...] = ()) -> None:
+    def execve(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        uid: int,
+        gid: int,
+        groups: tuple[int, ...] = (),
+    ) -> None:
         self._record(f"execve {' '.join(argv)} (cwd {cwd}, uid {uid}, gid {gid})", path=argv[0])
         if argv[0] not in self._programs:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
@@ -573,11 +624,13 @@ class FakeKernel:
     def _ready(self, fds: list[int]) -> list[int]:
         return [fd for fd in fds if self._pending.get(fd) or fd in self._eof]
 
-    def select(self, fds: list[int], timeout: float | None,
-               writable: list[int] | None = None) -> list[int]:
+    def select(
+        self, fds: list[int], timeout: float | None, writable: list[int] | None = None
+    ) -> list[int]:
         shown = "none" if timeout is None else f"{timeout:.3f}"
-        self._record(f"select {fds} timeout {shown}" + (f" writable {writable}" if writable
-                                                         else ""))
+        self._record(
+            f"select {fds} timeout {shown}" + (f" writable {writable}" if writable else "")
+        )
         until = None if timeout is None else self.now + timeout
         while True:
             self._run_due()

@@ -79,8 +79,12 @@ def _one_line_sources(text: str) -> list[dict[str, str]]:
             words = rest.split()
         if len(words) < 3:
             continue
-        stanza = {"Types": "deb", "URIs": words[0], "Suites": words[1],
-                  "Components": " ".join(words[2:])}
+        stanza = {
+            "Types": "deb",
+            "URIs": words[0],
+            "Suites": words[1],
+            "Components": " ".join(words[2:]),
+        }
         if "signed-by" in opts:
             stanza["Signed-By"] = opts["signed-by"]
         stanzas.append(stanza)
@@ -113,22 +117,29 @@ def derive_sources(suite: str, etc: Path = SYSTEM_SOURCES) -> str:
         if "main" in components and "non-free-firmware" not in components:
             components.append("non-free-firmware")
         # deb-src too: Debian's own sources of what pinit compiles for the target (CPython).
-        lines = ["Types: deb deb-src", f"URIs: {stanza['URIs']}", f"Suites: {' '.join(suites)}",
-                 f"Components: {' '.join(components)}"]
+        lines = [
+            "Types: deb deb-src",
+            f"URIs: {stanza['URIs']}",
+            f"Suites: {' '.join(suites)}",
+            f"Components: {' '.join(components)}",
+        ]
         if "Signed-By" in stanza:
             lines.append(f"Signed-By: {stanza['Signed-By']}")
         out.append("\n".join(lines))
     if not out:
-        raise BuildError(f"{etc}: no apt source for Debian {suite} found",
-                         hint=f"add a deb source for {suite} to /etc/apt/sources.list.d")
+        raise BuildError(
+            f"{etc}: no apt source for Debian {suite} found",
+            hint=f"add a deb source for {suite} to /etc/apt/sources.list.d",
+        )
     return "\n\n".join(out) + "\n"
 
 
 class Apt:
     """apt-get/apt-cache with a private state directory for one architecture."""
 
-    def __init__(self, arch: str, suite: str, root: Path | None = None,
-                 etc: Path = SYSTEM_SOURCES) -> None:
+    def __init__(
+        self, arch: str, suite: str, root: Path | None = None, etc: Path = SYSTEM_SOURCES
+    ) -> None:
         self.arch = arch
         self.suite = suite
         self.root = (root or cache_dir() / "apt") / arch
@@ -138,36 +149,55 @@ class Apt:
         parts.mkdir(parents=True, exist_ok=True)
         sources = derive_sources(suite, etc)
         (parts / "pinit.sources").write_text(sources)
-        self.uris = " ".join(line.split(":", 1)[1].strip() for line in sources.splitlines()
-                             if line.startswith("URIs:"))
+        self.uris = " ".join(
+            line.split(":", 1)[1].strip()
+            for line in sources.splitlines()
+            if line.startswith("URIs:")
+        )
 
     def _opts(self) -> list[str]:
         r = self.root
-        return [f"-oAPT::Architecture={self.arch}", f"-oAPT::Architectures={self.arch}",
-                f"-oDir::State::Lists={r}/lists", f"-oDir::Cache={r}",
-                f"-oDir::Cache::archives={r}/archives",
-                "-oDir::Etc::SourceList=/dev/null", f"-oDir::Etc::SourceParts={r}/sources.list.d",
-                "-oDir::State::status=/dev/null", "-oDir::Etc::Preferences=/dev/null",
-                f"-oDir::Etc::PreferencesParts={r}/prefs.d", "-oDebug::NoLocking=1",
-                "-oAPT::Sandbox::User=root" if os.geteuid() == 0 else "-oAPT::Sandbox::User="
-                + os.environ.get("USER", "nobody")]
+        return [
+            f"-oAPT::Architecture={self.arch}",
+            f"-oAPT::Architectures={self.arch}",
+            f"-oDir::State::Lists={r}/lists",
+            f"-oDir::Cache={r}",
+            f"-oDir::Cache::archives={r}/archives",
+            "-oDir::Etc::SourceList=/dev/null",
+            f"-oDir::Etc::SourceParts={r}/sources.list.d",
+            "-oDir::State::status=/dev/null",
+            "-oDir::Etc::Preferences=/dev/null",
+            f"-oDir::Etc::PreferencesParts={r}/prefs.d",
+            "-oDebug::NoLocking=1",
+            "-oAPT::Sandbox::User=root"
+            if os.geteuid() == 0
+            else "-oAPT::Sandbox::User=" + os.environ.get("USER", "nobody"),
+        ]
 
     def update(self) -> None:
-        proc = run(["apt-get", *self._opts(), "-q", "update"], capture=True, quiet=True,
-                   check=False)
+        proc = run(
+            ["apt-get", *self._opts(), "-q", "update"], capture=True, quiet=True, check=False
+        )
         # apt-get update exits 0 even when a source is unreachable; its "W:"/"E:" lines tell.
-        problems = [ln for ln in (proc.stdout + proc.stderr).decode(errors="replace").splitlines()
-                    if ln.startswith(("E:", "W: Failed to fetch", "Err:"))]
+        problems = [
+            ln
+            for ln in (proc.stdout + proc.stderr).decode(errors="replace").splitlines()
+            if ln.startswith(("E:", "W: Failed to fetch", "Err:"))
+        ]
         if proc.returncode != 0 or problems:
             detail = problems[-1] if problems else f"apt-get update exited {proc.returncode}"
-            raise BuildError(f"apt sources for {self.suite}/{self.arch} unreachable "
-                             f"({self.uris}): {detail}",
-                             hint="check the network and /etc/apt/sources.list.d")
+            raise BuildError(
+                f"apt sources for {self.suite}/{self.arch} unreachable ({self.uris}): {detail}",
+                hint="check the network and /etc/apt/sources.list.d",
+            )
 
     def resolve(self, name: str, role: str) -> Locked:
         """The candidate version of `name` with the archive's sha256."""
-        proc = run(["apt-get", *self._opts(), "-q", "download", "--print-uris", name],
-                   capture=True, quiet=True)
+        proc = run(
+            ["apt-get", *self._opts(), "-q", "download", "--print-uris", name],
+            capture=True,
+            quiet=True,
+        )
         for line in proc.stdout.decode().splitlines():
             parts = line.split()
             if len(parts) == 4 and parts[3].startswith("SHA256:"):
@@ -192,28 +222,43 @@ class Apt:
         if final.is_file():
             if sha256_of(final) == pkg.sha256:
                 return final
-            raise BuildError(f"{pkg.name}: {final} does not match the lock's sha256",
-                             hint=f"the cache was tampered with or corrupted: delete {final}")
+            raise BuildError(
+                f"{pkg.name}: {final} does not match the lock's sha256",
+                hint=f"the cache was tampered with or corrupted: delete {final}",
+            )
         tmp = dest / f".partial-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             try:
-                run(["apt-get", *self._opts(), "-q", "download", f"{pkg.name}:{pkg.arch}={pkg.version}"],
-                    cwd=tmp, capture=True, quiet=True)
+                run(
+                    [
+                        "apt-get",
+                        *self._opts(),
+                        "-q",
+                        "download",
+                        f"{pkg.name}:{pkg.arch}={pkg.version}",
+                    ],
+                    cwd=tmp,
+                    capture=True,
+                    quiet=True,
+                )
             except BuildError as exc:
-                detail = str(exc).rsplit(": ", 1)[-1]   # apt's own last line, not its argv
-                raise BuildError(f"{pkg.spec}: download failed from {self.uris}: {detail}",
-                                 hint="check the network and /etc/apt/sources.list.d; "
-                                 "`invoke toolchain --update` re-locks to what the sources offer"
-                                 ) from exc
+                detail = str(exc).rsplit(": ", 1)[-1]  # apt's own last line, not its argv
+                raise BuildError(
+                    f"{pkg.spec}: download failed from {self.uris}: {detail}",
+                    hint="check the network and /etc/apt/sources.list.d; "
+                    "`invoke toolchain --update` re-locks to what the sources offer",
+                ) from exc
             got = tmp / pkg.filename
             if not got.is_file():
                 found = ", ".join(p.name for p in tmp.iterdir()) or "nothing"
                 raise BuildError(f"{pkg.spec}: apt delivered {found}, expected {pkg.filename}")
             if sha256_of(got) != pkg.sha256:
-                raise BuildError(f"{pkg.spec}: sha256 mismatch for {pkg.filename}",
-                                 hint="the source serves a different file than the lock names")
+                raise BuildError(
+                    f"{pkg.spec}: sha256 mismatch for {pkg.filename}",
+                    hint="the source serves a different file than the lock names",
+                )
             os.replace(got, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -230,6 +275,7 @@ class SourceFile:
 @dataclass(frozen=True)
 class LockedSource:
     """A Debian source package: the .dsc and the files it names, each with its sha256."""
+
     name: str
     version: str
     files: tuple[SourceFile, ...]
@@ -244,53 +290,79 @@ class SourceApt(Apt):
 
     def source_versions(self, name: str) -> list[str]:
         """Every version of source package `name` the sources list, newest first."""
-        proc = run(["apt-cache", *self._opts(), "showsrc", "--only-source", name],
-                   capture=True, quiet=True)
-        versions = [line.split(":", 1)[1].strip() for line in proc.stdout.decode().splitlines()
-                    if line.startswith("Version:")]
+        proc = run(
+            ["apt-cache", *self._opts(), "showsrc", "--only-source", name], capture=True, quiet=True
+        )
+        versions = [
+            line.split(":", 1)[1].strip()
+            for line in proc.stdout.decode().splitlines()
+            if line.startswith("Version:")
+        ]
         order = run(["apt-cache", *self._opts(), "madison", name], capture=True, quiet=True)
-        ranked = [w.split("|")[1].strip() for w in order.stdout.decode().splitlines()
-                  if "Sources" in w]
+        ranked = [
+            w.split("|")[1].strip() for w in order.stdout.decode().splitlines() if "Sources" in w
+        ]
         return [v for v in ranked if v in versions] + [v for v in versions if v not in ranked]
 
     def resolve_source(self, name: str, version: str) -> LockedSource:
-        proc = run(["apt-get", *self._opts(), "-q", "source", "--print-uris", f"{name}={version}"],
-                   capture=True, quiet=True)
+        proc = run(
+            ["apt-get", *self._opts(), "-q", "source", "--print-uris", f"{name}={version}"],
+            capture=True,
+            quiet=True,
+        )
         files = []
         for line in proc.stdout.decode().splitlines():
             parts = line.split()
             if len(parts) == 4 and parts[3].startswith("SHA256:"):
                 files.append(SourceFile(parts[1], parts[3][7:]))
         if not any(f.filename.endswith(".dsc") for f in files):
-            raise BuildError(f"source {name}={version}: not found in the deb-src of the "
-                             f"{self.suite} sources ({self.uris})")
+            raise BuildError(
+                f"source {name}={version}: not found in the deb-src of the "
+                f"{self.suite} sources ({self.uris})"
+            )
         return LockedSource(name, version, tuple(files))
 
     def download_source(self, src: LockedSource, dest: Path) -> list[Path]:
         """Fetch every file of a locked source package into `dest`, verified."""
         dest.mkdir(parents=True, exist_ok=True)
-        if all((dest / f.filename).is_file() and sha256_of(dest / f.filename) == f.sha256
-               for f in src.files):
+        if all(
+            (dest / f.filename).is_file() and sha256_of(dest / f.filename) == f.sha256
+            for f in src.files
+        ):
             return [dest / f.filename for f in src.files]
         tmp = dest / f".partial-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             try:
-                run(["apt-get", *self._opts(), "-q", "source", "--download-only",
-                     f"{src.name}={src.version}"], cwd=tmp, capture=True, quiet=True)
+                run(
+                    [
+                        "apt-get",
+                        *self._opts(),
+                        "-q",
+                        "source",
+                        "--download-only",
+                        f"{src.name}={src.version}",
+                    ],
+                    cwd=tmp,
+                    capture=True,
+                    quiet=True,
+                )
             except BuildError as exc:
                 detail = str(exc).rsplit(": ", 1)[-1]
-                raise BuildError(f"source {src.name}={src.version}: download failed from "
-                                 f"{self.uris}: {detail}",
-                                 hint="check the network and the deb-src of the apt sources; "
-                                 "`invoke toolchain --update` re-locks to what they serve") from exc
+                raise BuildError(
+                    f"source {src.name}={src.version}: download failed from {self.uris}: {detail}",
+                    hint="check the network and the deb-src of the apt sources; "
+                    "`invoke toolchain --update` re-locks to what they serve",
+                ) from exc
             for f in src.files:
                 got = tmp / f.filename
                 if not got.is_file() or sha256_of(got) != f.sha256:
-                    raise BuildError(f"source {src.name}={src.version}: {f.filename} is missing "
-                                     "or does not match the lock's sha256",
-                                     hint="the source serves a different file than the lock names")
+                    raise BuildError(
+                        f"source {src.name}={src.version}: {f.filename} is missing "
+                        "or does not match the lock's sha256",
+                        hint="the source serves a different file than the lock names",
+                    )
             for f in src.files:
                 os.replace(tmp / f.filename, dest / f.filename)
         finally:
@@ -325,8 +397,11 @@ def is_linker_script(path: Path) -> bool:
     if path.is_symlink() or not path.is_file() or path.stat().st_size > _SCRIPT_MAX:
         return False
     head = path.read_bytes()
-    return not head.startswith(b"\x7fELF") and b"\0" not in head and (
-        b"GROUP" in head or b"INPUT" in head)
+    return (
+        not head.startswith(b"\x7fELF")
+        and b"\0" not in head
+        and (b"GROUP" in head or b"INPUT" in head)
+    )
 
 
 def _walk(tree: Path) -> Iterator[tuple[Path, Path]]:
@@ -353,7 +428,7 @@ def contain(tree: Path) -> None:
             text = path.read_bytes()
             fixed = _SCRIPT_PATH.sub(rb"=\1", text)
             if fixed != text:
-                path.write_bytes(fixed)   # inside the fresh, not yet renamed tree
+                path.write_bytes(fixed)  # inside the fresh, not yet renamed tree
 
 
 def escapes(tree: Path) -> list[str]:
@@ -364,8 +439,9 @@ def escapes(tree: Path) -> list[str]:
         if path.is_symlink():
             target = os.readlink(path)
             inside = os.path.normpath(here.resolve() / target)
-            if target.startswith("/") or not (inside == str(root)
-                                              or inside.startswith(str(root) + os.sep)):
+            if target.startswith("/") or not (
+                inside == str(root) or inside.startswith(str(root) + os.sep)
+            ):
                 found.append(f"{path.relative_to(tree)} -> {target}")
         elif path.name.endswith(".so") and is_linker_script(path):
             for m in _SCRIPT_PATH.finditer(path.read_bytes()):

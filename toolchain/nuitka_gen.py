@@ -14,8 +14,7 @@ import sys
 from toolchain.nuitka_pin import INITTAB_MARK, REFUSED_MARK
 
 
-def inittab_c(config_c: str, drop: frozenset[str],
-              add: tuple[tuple[str, str], ...] = ()) -> str:
+def inittab_c(config_c: str, drop: frozenset[str], add: tuple[tuple[str, str], ...] = ()) -> str:
     """libpython's config.c (its table of builtin modules) without the modules in `drop` and
     with the extension modules `add`, (module name, init function) pairs.
 
@@ -37,12 +36,16 @@ def inittab_c(config_c: str, drop: frozenset[str],
     entries = [ln.strip().split('"')[1:] for ln in out if ln.strip().startswith('{"')]
     names = [name for name, symbol, *_ in entries if "pinit_refused_" not in symbol]
     refused = [name for name, symbol, *_ in entries if "pinit_refused_" in symbol]
-    out.append(f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}\\0'
-               f'{REFUSED_MARK} {" ".join(refused)}";\n')
+    out.append(
+        f'const char pinit_inittab_names[] = "{INITTAB_MARK} {" ".join(names)}\\0'
+        f'{REFUSED_MARK} {" ".join(refused)}";\n'
+    )
     text = "".join(out)
     if "_PyImport_Inittab[]" not in text or (add and f"{add[0][1]}}}" not in text):
-        sys.exit("pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
-                 "wrong sysroot?")
+        sys.exit(
+            "pinit nuitka plugin: config.c has no _PyImport_Inittab ending in {0, 0}; "
+            "wrong sysroot?"
+        )
     return text
 
 
@@ -55,11 +58,14 @@ def refused_c(reasons: dict[str, str]) -> str:
     names the reason."""
     out = ["#include <Python.h>\n"]
     for name, reason in reasons.items():
-        message = (f"{name} is not in pinit's static binary: {reason}"
-                   .replace("\\", "\\\\").replace('"', '\\"'))
-        out.append(f"PyObject *{refused_symbol(name)}(void) {{\n"
-                   f'    PyErr_SetString(PyExc_ModuleNotFoundError, "{message}");\n'
-                   "    return NULL;\n}\n")
+        message = f"{name} is not in pinit's static binary: {reason}".replace("\\", "\\\\").replace(
+            '"', '\\"'
+        )
+        out.append(
+            f"PyObject *{refused_symbol(name)}(void) {{\n"
+            f'    PyErr_SetString(PyExc_ModuleNotFoundError, "{message}");\n'
+            "    return NULL;\n}\n"
+        )
     return "".join(out)
 
 
@@ -109,8 +115,10 @@ def stdlib_imports(module_name: str) -> tuple[set[str], set[int]] | None:
 
         base = os.path.join(sysconfig.get_paths()["stdlib"], *module_name.split("."))
         found = None
-        for filename, package in ((os.path.join(base, "__init__.py"), module_name),
-                                  (base + ".py", module_name.rpartition(".")[0])):
+        for filename, package in (
+            (os.path.join(base, "__init__.py"), module_name),
+            (base + ".py", module_name.rpartition(".")[0]),
+        ):
             if os.path.isfile(filename):
                 found = _imports(filename, package)
                 break
@@ -177,8 +185,12 @@ def dispatcher_py(programs: list[tuple[str, str]], sysconfigdata: str = "") -> s
     It compares the basename of argv[0] and imports nothing but sys (Nuitka's own imports `re`:
     tens of milliseconds under emulation on every start, PID 1 included)."""
     # Nuitka sets sys.argv[0] to the executable (/init); a program sees its own name.
-    lines = ["import sys", "sys.argv[0] = __compiled__.original_argv0",
-             'name = sys.argv[0].rpartition("/")[2]', *BUILTIN_SUBMODULES.splitlines()]
+    lines = [
+        "import sys",
+        "sys.argv[0] = __compiled__.original_argv0",
+        'name = sys.argv[0].rpartition("/")[2]',
+        *BUILTIN_SUBMODULES.splitlines(),
+    ]
     if sysconfigdata:
         lines += (SYSCONFIGDATA % sysconfigdata).splitlines()
     for program, module in programs:
@@ -186,11 +198,13 @@ def dispatcher_py(programs: list[tuple[str, str]], sysconfigdata: str = "") -> s
     lines.append('sys.exit("pinit: %s: no program of that name in this binary" % name)')
     return "\n".join(lines) + "\n"
 
+
 # Packages never embedded whole, wherever they are: tests and the standard library's IDE, GUI
 # and installer, which need what no appliance has (a display, pip). A program that imports one
 # of their modules by name still gets that module, as any other.
-NEVER_WHOLE = frozenset(("test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo",
-                         "lib2to3", "ensurepip"))
+NEVER_WHOLE = frozenset(
+    ("test", "tests", "idle_test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip")
+)
 # The standard library's packages come as their import graph says (every import statement,
 # inside functions too), but these, which look their own modules up by a name computed at run
 # time: codecs by encoding name, dbm's back ends by the file's type (dbm.whichdb), SAX parsers
@@ -207,9 +221,10 @@ def in_stdlib(filename: str) -> bool:
     import sysconfig
 
     stdlib = sysconfig.get_paths()["stdlib"] + os.sep
-    path = os.path.join(os.path.abspath(filename), "")   # a package's is its folder
-    return path.startswith(stdlib) and not path[len(stdlib):].startswith(
-        ("site-packages" + os.sep, "dist-packages" + os.sep))
+    path = os.path.join(os.path.abspath(filename), "")  # a package's is its folder
+    return path.startswith(stdlib) and not path[len(stdlib) :].startswith(
+        ("site-packages" + os.sep, "dist-packages" + os.sep)
+    )
 
 
 def submodules(name: str, init_file: str) -> list[str]:
@@ -240,7 +255,7 @@ def archive_symbols(path: str) -> list[str]:
             return []
         index = f.read(int(header[48:58]))
     count = int.from_bytes(index[:4], "big")
-    return [name.decode() for name in index[4 + 4 * count:].split(b"\0")[:count]]
+    return [name.decode() for name in index[4 + 4 * count :].split(b"\0")[:count]]
 
 
 def pythonapi_c(symbols: list[str]) -> str:
@@ -252,23 +267,32 @@ def pythonapi_c(symbols: list[str]) -> str:
     names = sorted({n for n in symbols if n.startswith(("Py", "_Py")) and n.isidentifier()})
     lines = ["#include <dlfcn.h>", "#include <stdlib.h>", "#include <string.h>", ""]
     lines += [f"extern char {n}[] __attribute__((weak));" for n in names]
-    lines += ["", "struct pinit_api { const char *name; const void *address; };",
-              "static const struct pinit_api pinit_api[] = {"]
+    lines += [
+        "",
+        "struct pinit_api { const char *name; const void *address; };",
+        "static const struct pinit_api pinit_api[] = {",
+    ]
     lines += [f'    {{"{n}", {n}}},' for n in names]
-    lines += ['    {"", 0}', "};", "",
-              "static int pinit_api_cmp(const void *key, const void *entry) {",
-              "    return strcmp((const char *)key, ((const struct pinit_api *)entry)->name);",
-              "}", "",
-              "void *__real_dlsym(void *handle, const char *name);",
-              "void *__wrap_dlsym(void *handle, const char *name) {",
-              "    void *found = __real_dlsym(handle, name);",
-              "    if (found != NULL || name == NULL)",
-              "        return found;",
-              "    const struct pinit_api *entry = bsearch(name, pinit_api, "
-              f"{len(names)}, sizeof *entry, pinit_api_cmp);",
-              "    if (entry == NULL || entry->address == NULL)",
-              "        return NULL;   /* dlerror() still says why */",
-              "    dlerror();",
-              "    return (void *)entry->address;",
-              "}", ""]
+    lines += [
+        '    {"", 0}',
+        "};",
+        "",
+        "static int pinit_api_cmp(const void *key, const void *entry) {",
+        "    return strcmp((const char *)key, ((const struct pinit_api *)entry)->name);",
+        "}",
+        "",
+        "void *__real_dlsym(void *handle, const char *name);",
+        "void *__wrap_dlsym(void *handle, const char *name) {",
+        "    void *found = __real_dlsym(handle, name);",
+        "    if (found != NULL || name == NULL)",
+        "        return found;",
+        "    const struct pinit_api *entry = bsearch(name, pinit_api, "
+        f"{len(names)}, sizeof *entry, pinit_api_cmp);",
+        "    if (entry == NULL || entry->address == NULL)",
+        "        return NULL;   /* dlerror() still says why */",
+        "    dlerror();",
+        "    return (void *)entry->address;",
+        "}",
+        "",
+    ]
     return "\n".join(lines)

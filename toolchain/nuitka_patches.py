@@ -44,8 +44,10 @@ def check_nuitka() -> None:
 
     found = getNuitkaVersion()
     if found != NUITKA_VERSION:
-        sys.exit(f"pinit nuitka plugin: written for Nuitka {NUITKA_VERSION}, found {found}; "
-                 "review toolchain/nuitka_patches.py before changing the pin")
+        sys.exit(
+            f"pinit nuitka plugin: written for Nuitka {NUITKA_VERSION}, found {found}; "
+            "review toolchain/nuitka_patches.py before changing the pin"
+        )
 
 
 def retarget(sysroot: str, libpython: str | None = None) -> None:
@@ -88,8 +90,9 @@ def register_builtins(names: frozenset[str]) -> None:
     original = UtilsImporting.isBuiltinModuleName
 
     def is_builtin(module_name: str) -> bool:
-        return str(module_name) in names or (str(module_name) not in NOT_FROZEN_ON_TARGET
-                                             and bool(original(module_name)))
+        return str(module_name) in names or (
+            str(module_name) not in NOT_FROZEN_ON_TARGET and bool(original(module_name))
+        )
 
     # Modules imported it by name before plugins load; replace every binding.
     for module in list(sys.modules.values()):
@@ -127,20 +130,30 @@ def tolerate_host_imports() -> None:
     def context(self, module_name, anti_bloat_config):  # type: ignore[no-untyped-def]
         def refuse(message: str) -> None:
             raise _HostImportFailed(message)
+
         self_exit, self.sysexit = self.sysexit, refuse
         try:
             return get_context(self, module_name, anti_bloat_config)
         finally:
             self.sysexit = self_exit
 
-    def source(self, config_module_name, module_name, config_prefix,  # type: ignore[no-untyped-def]
-               anti_bloat_config, source_code):
+    def source(
+        self,
+        config_module_name,
+        module_name,
+        config_prefix,  # type: ignore[no-untyped-def]
+        anti_bloat_config,
+        source_code,
+    ):
         try:
-            return on_source(self, config_module_name, module_name, config_prefix,
-                             anti_bloat_config, source_code)
+            return on_source(
+                self, config_module_name, module_name, config_prefix, anti_bloat_config, source_code
+            )
         except _HostImportFailed as exc:
-            self.info(f"pinit: {module_name}: left as written, the build machine cannot run "
-                      f"this configuration: {str(exc).splitlines()[-1]}")
+            self.info(
+                f"pinit: {module_name}: left as written, the build machine cannot run "
+                f"this configuration: {str(exc).splitlines()[-1]}"
+            )
             return source_code
 
     AntiBloat._getContextCode = context
@@ -159,29 +172,41 @@ STARTUP_PATCHES = (
     # loader, never by a path hook), and os.environ to restore PATH and PYTHON* (before `os` is
     # imported, the C environment is all there is: os.environ is made from it when it is).
     # PID 1 imports no `os`: os and the 25 ABCs of _collections_abc are ~5 M instructions.
-    ("MetaPathBasedLoader.c", "    IMPORT_HARD_OS_PATH(tstate);\n", "",
-     "os.path imported when first used"),
-    ("HelpersEnvironmentVariables.c", "    PyObject *os_module = IMPORT_HARD_OS();\n",
-     "    PyObject *os_module = PyDict_GetItemString(PyImport_GetModuleDict(), \"os\");\n"
-     "    if (os_module == NULL) {\n"
-     "        if (old_value) setEnvironmentVariable(variable_name, old_value);\n"
-     "        else unsetEnvironmentVariable(variable_name);\n"
-     "        return;\n"
-     "    }\n",
-     "os.environ only when os is imported"),
+    (
+        "MetaPathBasedLoader.c",
+        "    IMPORT_HARD_OS_PATH(tstate);\n",
+        "",
+        "os.path imported when first used",
+    ),
+    (
+        "HelpersEnvironmentVariables.c",
+        "    PyObject *os_module = IMPORT_HARD_OS();\n",
+        '    PyObject *os_module = PyDict_GetItemString(PyImport_GetModuleDict(), "os");\n'
+        "    if (os_module == NULL) {\n"
+        "        if (old_value) setEnvironmentVariable(variable_name, old_value);\n"
+        "        else unsetEnvironmentVariable(variable_name);\n"
+        "        return;\n"
+        "    }\n",
+        "os.environ only when os is imported",
+    ),
     # The module specs of compiled modules come from importlib._bootstrap, which is
     # _frozen_importlib: importing it under its package's name runs importlib/__init__.py and
     # `warnings` at every start.
-    ("MetaPathBasedLoader.c", '        importlib = PyImport_ImportModule("importlib._bootstrap");\n',
-     '        importlib = PyImport_ImportModule("_frozen_importlib");\n',
-     "importlib._bootstrap by its frozen name"),
+    (
+        "MetaPathBasedLoader.c",
+        '        importlib = PyImport_ImportModule("importlib._bootstrap");\n',
+        '        importlib = PyImport_ImportModule("_frozen_importlib");\n',
+        "importlib._bootstrap by its frozen name",
+    ),
 )
 # Nuitka copies only some of static_src into the build; the others are #included from its
 # installation, by these files. A patched one is a copy named pinit_<file>.inc (not compiled on
 # its own) that its includer, itself copied or patched, includes instead.
-INCLUDED_BY = {"MetaPathBasedLoader.c": "CompiledCodeHelpers.c",
-               "HelpersEnvironmentVariables.c": "CompiledCodeHelpers.c",
-               "CompiledCodeHelpers.c": "CompiledFunctionType.c"}
+INCLUDED_BY = {
+    "MetaPathBasedLoader.c": "CompiledCodeHelpers.c",
+    "HelpersEnvironmentVariables.c": "CompiledCodeHelpers.c",
+    "CompiledCodeHelpers.c": "CompiledFunctionType.c",
+}
 
 
 def _patch_static_src(build_dir: str, installed_dir: str) -> None:
@@ -189,14 +214,16 @@ def _patch_static_src(build_dir: str, installed_dir: str) -> None:
     for name, line, code, why in STARTUP_PATCHES:
         edits.setdefault(name, []).append((line, f"    /* pinit: {why} */\n{code}"))
     pending = list(edits)
-    while pending:   # an includer that is not copied is redirected through a copy of its own
+    while pending:  # an includer that is not copied is redirected through a copy of its own
         name = pending.pop()
-        if not os.path.exists(os.path.join(build_dir, name)) and \
-                (f'#include "{name}"\n', f'#include "pinit_{name}.inc"\n') \
-                not in edits.get(INCLUDED_BY[name], []):
+        if not os.path.exists(os.path.join(build_dir, name)) and (
+            f'#include "{name}"\n',
+            f'#include "pinit_{name}.inc"\n',
+        ) not in edits.get(INCLUDED_BY[name], []):
             includer = INCLUDED_BY[name]
             edits.setdefault(includer, []).append(
-                (f'#include "{name}"\n', f'#include "pinit_{name}.inc"\n'))
+                (f'#include "{name}"\n', f'#include "pinit_{name}.inc"\n')
+            )
             pending.append(includer)
     for name, changes in edits.items():
         copied = os.path.join(build_dir, name)
@@ -205,12 +232,13 @@ def _patch_static_src(build_dir: str, installed_dir: str) -> None:
             text = f.read()
         for line, replacement in changes:
             if text.count(line) != 1:
-                sys.exit(f"pinit nuitka plugin: {source} no longer has {line.strip()!r} once; "
-                         + REVIEW)
+                sys.exit(
+                    f"pinit nuitka plugin: {source} no longer has {line.strip()!r} once; " + REVIEW
+                )
             text = text.replace(line, replacement)
         target = copied if os.path.exists(copied) else os.path.join(build_dir, f"pinit_{name}.inc")
         if os.path.exists(target):
-            os.unlink(target)   # may be a hard link to Nuitka's own file: never edit in place
+            os.unlink(target)  # may be a hard link to Nuitka's own file: never edit in place
         with open(target, "w") as f:
             f.write(text)
 
@@ -254,8 +282,17 @@ def own_package_path() -> None:
 # C when it looks for an extension module on disk, and ASCII and Latin-1, which
 # `open(..., encoding=...)` looks up by name.
 STARTUP_MODULES = (
-    "abc", "codecs", "encodings", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
-    "encodings.utf_8", "importlib", "importlib.machinery", "io", "warnings",
+    "abc",
+    "codecs",
+    "encodings",
+    "encodings.aliases",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "encodings.utf_8",
+    "importlib",
+    "importlib.machinery",
+    "io",
+    "warnings",
 )
 
 
@@ -265,8 +302,9 @@ def trim_stdlib() -> None:
     # Both are computed once and cached in these module globals.
     for name in ("_early_modules_names", "_stdlib_modules_names"):
         if getattr(ImportDetection, name, False) is not None:
-            sys.exit(f"pinit nuitka plugin: nuitka.freezer.ImportDetection.{name} changed; "
-                     + REVIEW)
+            sys.exit(
+                f"pinit nuitka plugin: nuitka.freezer.ImportDetection.{name} changed; " + REVIEW
+            )
     from nuitka.utils.ModuleNames import ModuleName
 
     ImportDetection._early_modules_names = tuple(ModuleName(m) for m in STARTUP_MODULES)
@@ -284,18 +322,23 @@ def multicall_main(programs: list[str], sysconfigdata: str = "") -> None:
     from nuitka.utils.ModuleNames import makeMultidistModuleName
 
     if not hasattr(MainControl, "createMultidistMainSourceCode"):
-        sys.exit("pinit nuitka plugin: nuitka.MainControl.createMultidistMainSourceCode is gone; "
-                 + REVIEW)
+        sys.exit(
+            "pinit nuitka plugin: nuitka.MainControl.createMultidistMainSourceCode is gone; "
+            + REVIEW
+        )
 
     def dispatch_source() -> str:
         mains = getMainEntryPointFilenames()
         # An entry's file name may not be its program name: init.py would hide the init package.
         if len(programs) != len(mains):
             sys.exit("pinit nuitka plugin: PINIT_PROGRAMS must name one program per --main")
-        return dispatcher_py([
-            (program, makeMultidistModuleName(count, os.path.basename(path)[:-3]).asString())
-            for count, (path, program) in enumerate(zip(mains, programs, strict=True), start=1)],
-            sysconfigdata)
+        return dispatcher_py(
+            [
+                (program, makeMultidistModuleName(count, os.path.basename(path)[:-3]).asString())
+                for count, (path, program) in enumerate(zip(mains, programs, strict=True), start=1)
+            ],
+            sysconfigdata,
+        )
 
     MainControl.createMultidistMainSourceCode = dispatch_source
 
@@ -348,5 +391,8 @@ def others_decide(plugin: object, module_name: object) -> bool:
     """A plugin other than `plugin` has a view on the module's compilation."""
     from nuitka.plugins.Plugins import getActivePlugins
 
-    return any(other.decideCompilation(module_name) is not None
-               for other in getActivePlugins() if other is not plugin)
+    return any(
+        other.decideCompilation(module_name) is not None
+        for other in getActivePlugins()
+        if other is not plugin
+    )

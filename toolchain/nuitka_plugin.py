@@ -86,7 +86,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        sys.exit(f"pinit nuitka plugin: {name} is not set (run the build through `invoke build-init`)")
+        sys.exit(
+            f"pinit nuitka plugin: {name} is not set (run the build through `invoke build-init`)"
+        )
     return value
 
 
@@ -112,9 +114,17 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.compiled = _names(PINIT_COMPILED)
         self.whole = os.environ.get(PINIT_WHOLE) == "1"
         # The build's own path: PYTHONPATH less the repository, and the repository's `init`.
-        self.roots = tuple(os.path.join(os.path.abspath(p), "") for p in (
-            *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-              if p and os.path.abspath(p) != REPO_ROOT), os.path.join(REPO_ROOT, "init")))
+        self.roots = tuple(
+            os.path.join(os.path.abspath(p), "")
+            for p in (
+                *(
+                    p
+                    for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                    if p and os.path.abspath(p) != REPO_ROOT
+                ),
+                os.path.join(REPO_ROOT, "init"),
+            )
+        )
         self.host_only: set[str] = set()
         self.sysconfigdata = os.environ.get(PINIT_SYSCONFIGDATA, "")
         # The program names, in the order of the mains (multi-call binary).
@@ -125,14 +135,21 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             with open(os.path.join(ext_dir, "modules.json")) as f:
                 self.manifests.append(json.load(f))
         self.ext_modules: dict[str, dict[str, object]] = {
-            name: module for m in self.manifests for name, module in m["modules"].items()}
+            name: module for m in self.manifests for name, module in m["modules"].items()
+        }
         self.not_built: dict[str, str] = {
-            name: why for m in self.manifests for name, why in m["not_built"].items()}
+            name: why for m in self.manifests for name, why in m["not_built"].items()
+        }
         self.linked: tuple[str, ...] = ()
         # builder/python/pyext.py's libpython, rebuilt for size, when an archive directory has one.
-        libpython = next((os.path.join(d, m["libpython"])
-                          for d, m in zip(self.ext_dirs, self.manifests, strict=True)
-                          if "libpython" in m), None)
+        libpython = next(
+            (
+                os.path.join(d, m["libpython"])
+                for d, m in zip(self.ext_dirs, self.manifests, strict=True)
+                if "libpython" in m
+            ),
+            None,
+        )
         retarget(self.sysroot, libpython)
         self.libpython = libpython or sysroot_paths(self.sysroot).libpython
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
@@ -155,7 +172,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         """`filename` is in the standard library or in a folder of the build's own path (the
         services' folders and site, the init package), not only beside the Python running
         Nuitka."""
-        path = os.path.join(os.path.abspath(filename), "")   # a package's is its folder
+        path = os.path.join(os.path.abspath(filename), "")  # a package's is its folder
         return in_stdlib(path) or any(path.startswith(root) for root in self.roots)
 
     @staticmethod
@@ -175,13 +192,16 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         fifth of the size; the standard library is bytecode already)."""
         name = str(module_name)
         if is_trigger_module(name):
-            return None   # a plugin's pre/post-load code: Nuitka builds it compiled, always
+            return None  # a plugin's pre/post-load code: Nuitka builds it compiled, always
         if name in self.bytecode:
             return "bytecode"
         if self.within(name, self.compiled):
             return "compiled"
-        if self.whole and not name.startswith(("multidist-", "__main__", "__parents_main__")) \
-                and not self.others_decide(module_name):
+        if (
+            self.whole
+            and not name.startswith(("multidist-", "__main__", "__parents_main__"))
+            and not self.others_decide(module_name)
+        ):
             return "bytecode"
         return None
 
@@ -200,36 +220,50 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         if name == "sysconfig" and self.sysconfigdata:
             yield SYSCONFIGDATA_MODULE
         filename = module.getCompileTimeFilename()  # type: ignore[attr-defined]
-        if not filename or os.path.basename(filename) != "__init__.py" \
-                or name.split(".")[0] == "init" or self.excluded(name) \
-                or name.rpartition(".")[2] in NEVER_WHOLE \
-                or (in_stdlib(filename) and name not in WHOLE_STDLIB):
+        if (
+            not filename
+            or os.path.basename(filename) != "__init__.py"
+            or name.split(".")[0] == "init"
+            or self.excluded(name)
+            or name.rpartition(".")[2] in NEVER_WHOLE
+            or (in_stdlib(filename) and name not in WHOLE_STDLIB)
+        ):
             return
         for sub in submodules(name, filename):
             if not self.excluded(sub):
                 yield sub
 
-    def onModuleEncounter(self, using_module_name: object, module_name: object,
-                          module_filename: str, module_kind: str) -> tuple[bool, str] | None:
+    def onModuleEncounter(
+        self, using_module_name: object, module_name: object, module_filename: str, module_kind: str
+    ) -> tuple[bool, str] | None:
         """Not followed: what the pinit.toml excludes, and (build/init) a module the standard
         library imports only inside functions (os.popen's subprocess, traceback's ast, …).
         Imported by the program, or at module level by any module it uses, such a module is
         followed as usual (Nuitka decides per importer)."""
         if self.excluded(str(module_name)):
             return False, "pinit: the pinit.toml excludes it"
-        if using_module_name is not None and module_kind == "py" and module_filename \
-                and not self.on_target_path(module_filename):
+        if (
+            using_module_name is not None
+            and module_kind == "py"
+            and module_filename
+            and not self.on_target_path(module_filename)
+        ):
             # Found only beside the Python running Nuitka (its venv's setuptools puts its
             # vendored packages on sys.path): not the appliance's. urllib3's optional
             # `from backports import zstd` found setuptools' copy of backports.tarfile.
             self.host_only.add(str(module_name))
             return False, "pinit: only the build machine's Python has it"
-        if str(using_module_name) in C_FALLBACKS.get(str(module_name), ()) \
-                and str(module_name) not in included_modules():
+        if (
+            str(using_module_name) in C_FALLBACKS.get(str(module_name), ())
+            and str(module_name) not in included_modules()
+        ):
             return False, "pinit: a pure-Python fallback for a C module the binary links"
-        if using_module_name is None or not self.leaves_out(str(module_name)) \
-                or module_kind != "py":
-            return None   # C modules: decided from the import graph (getExtraCodeFiles)
+        if (
+            using_module_name is None
+            or not self.leaves_out(str(module_name))
+            or module_kind != "py"
+        ):
+            return None  # C modules: decided from the import graph (getExtraCodeFiles)
         known = stdlib_imports(str(using_module_name))
         if known is None or str(module_name) in known[0]:
             return None
@@ -247,7 +281,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         excluded = {name for name in imported if self.excluded(name)}
         eager = imported - set(lazy) - excluded
         wanted = eager & set(self.ext_modules)
-        for name in sorted(wanted):   # imports made from C, which Nuitka cannot see
+        for name in sorted(wanted):  # imports made from C, which Nuitka cannot see
             wanted.update(self.ext_modules[name].get("requires", ()))  # type: ignore[arg-type]
         # libpython's own builtins that nothing needs at start-up are linked only when imported.
         kept = eager | {dep for name in eager | wanted for dep in BUILTIN_REQUIRES.get(name, ())}
@@ -256,37 +290,63 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         # import raises an ImportError saying why (rather than a search for a .so).
         reasons = {name: self.not_built[name] for name in imported & set(self.not_built)}
         embedded = embedded_modules()
-        reasons.update({
-            name: f"only {importer} imports it, inside a function; a program that uses it "
-                  f"imports {name} itself, and then it is in"
-            for name, importer in lazy.items()
-            if name in (self.optional | set(self.ext_modules)) - kept - wanted - self.drop
-            or (name not in embedded and name not in self.ext_modules
-                and stdlib_imports(name) is not None)})
-        reasons.update({name: "found only in the build machine's Python, not in the "
-                              "services' requirements" for name in self.host_only})
-        reasons.update({name: "the appliance's pinit.toml excludes it ([python] exclude)"
-                        for name in excluded
-                        if name in self.optional | set(self.ext_modules) | set(self.not_built)})
+        reasons.update(
+            {
+                name: f"only {importer} imports it, inside a function; a program that uses it "
+                f"imports {name} itself, and then it is in"
+                for name, importer in lazy.items()
+                if name in (self.optional | set(self.ext_modules)) - kept - wanted - self.drop
+                or (
+                    name not in embedded
+                    and name not in self.ext_modules
+                    and stdlib_imports(name) is not None
+                )
+            }
+        )
+        reasons.update(
+            {
+                name: "found only in the build machine's Python, not in the services' requirements"
+                for name in self.host_only
+            }
+        )
+        reasons.update(
+            {
+                name: "the appliance's pinit.toml excludes it ([python] exclude)"
+                for name in excluded
+                if name in self.optional | set(self.ext_modules) | set(self.not_built)
+            }
+        )
         refused = sorted(reasons)
         self.linked = tuple(sorted(wanted))
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
         # What a program imports that is not in, and why: the build prints it.
         with open(os.path.join(self.gen_dir, "left-out.txt"), "w") as f:
-            f.write("".join(f"{name}: {reasons.get(name, 'the pinit.toml excludes it')}\n"
-                            for name in sorted(excluded | set(reasons))))
+            f.write(
+                "".join(
+                    f"{name}: {reasons.get(name, 'the pinit.toml excludes it')}\n"
+                    for name in sorted(excluded | set(reasons))
+                )
+            )
         with open(config_c) as f:
-            inittab = inittab_c(f.read(), drop, (
-                *((name, str(self.ext_modules[name].get("init", f"PyInit_{name}")))
-                  for name in self.linked),
-                *((name, refused_symbol(name)) for name in refused)))
+            inittab = inittab_c(
+                f.read(),
+                drop,
+                (
+                    *(
+                        (name, str(self.ext_modules[name].get("init", f"PyInit_{name}")))
+                        for name in self.linked
+                    ),
+                    *((name, refused_symbol(name)) for name in refused),
+                ),
+            )
         return {
             "pinit_boot.c": early_header() + f'#include "{PROLOGUE_C}"\n',
             "pinit_inittab.c": inittab,
             "pinit_refused.c": refused_c(reasons),
             "pinit_pythonapi.c": pythonapi_c(
-                archive_symbols(self.libpython) if "_ctypes" in self.linked else []),
+                archive_symbols(self.libpython) if "_ctypes" in self.linked else []
+            ),
             # Included by absolute path so their sibling #includes resolve.
             "pinit_sys.c": f'#include "{module}"\n',
             "pinit_cffi_backend.c": f'#include "{backend}"\n',

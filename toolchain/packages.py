@@ -17,46 +17,68 @@ from __future__ import annotations
 SUITE = "bookworm"
 
 HOST = (
-    "gcc-aarch64-linux-gnu",      # the cross compiler Nuitka's scons drives
-    "g++-aarch64-linux-gnu",      # ...and for packages' C++ extensions (greenlet), libstdc++.a
+    "gcc-aarch64-linux-gnu",  # the cross compiler Nuitka's scons drives
+    "g++-aarch64-linux-gnu",  # ...and for packages' C++ extensions (greenlet), libstdc++.a
     "binutils-aarch64-linux-gnu",
-    "patchelf",                   # Nuitka's standalone mode insists on it
-    "ccache",                     # warm rebuilds of the generated C
-    "qemu-system-arm",            # qemu-system-aarch64 for boot tests
-    "cpio",                       # cross-checks our cpio writer
-    "dosfstools",                 # mkfs.vfat / fsck.fat for the SD image
-    "mtools",                     # writes files into the FAT partition without mounting
-    "fdisk",                      # sfdisk for the partition table
-    "e2fsprogs",                  # mkfs.ext4 -d for the data partition
-    "zstd", "xz-utils", "lz4",    # initramfs compressions
-    "libpython3.11-dev",          # host build of the cffi syscall module for host tests
+    "patchelf",  # Nuitka's standalone mode insists on it
+    "ccache",  # warm rebuilds of the generated C
+    "qemu-system-arm",  # qemu-system-aarch64 for boot tests
+    "cpio",  # cross-checks our cpio writer
+    "dosfstools",  # mkfs.vfat / fsck.fat for the SD image
+    "mtools",  # writes files into the FAT partition without mounting
+    "fdisk",  # sfdisk for the partition table
+    "e2fsprogs",  # mkfs.ext4 -d for the data partition
+    "zstd",
+    "xz-utils",
+    "lz4",  # initramfs compressions
+    "libpython3.11-dev",  # host build of the cffi syscall module for host tests
     "python3.11-venv",
-    "gcc", "libc6-dev",           # ...and the host compiler that builds it
-    "binutils", "file",           # readelf and file: Nuitka's standalone mode inspects binaries
-    "patch",                      # applies Debian's patch series to the CPython source
-    "procps", "bzip2",            # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
-    "iproute2",                   # ...and ip(8): a test's private LAN (netns, tap, veth)
+    "gcc",
+    "libc6-dev",  # ...and the host compiler that builds it
+    "binutils",
+    "file",  # readelf and file: Nuitka's standalone mode inspects binaries
+    "patch",  # applies Debian's patch series to the CPython source
+    "procps",
+    "bzip2",  # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
+    "iproute2",  # ...and ip(8): a test's private LAN (netns, tap, veth)
 )
 
 SYSROOT = (
-    "libc6", "libc6-dev", "linux-libc-dev", "libcrypt-dev",
-    "libpython3.11-dev",          # the static libpython3.11.a and headers
-    "zlib1g-dev", "libexpat1-dev",  # libpython's builtin zlib and pyexpat need them
-    "libffi-dev",                 # cffi's backend and _ctypes link libffi.a
+    "libc6",
+    "libc6-dev",
+    "linux-libc-dev",
+    "libcrypt-dev",
+    "libpython3.11-dev",  # the static libpython3.11.a and headers
+    "zlib1g-dev",
+    "libexpat1-dev",  # libpython's builtin zlib and pyexpat need them
+    "libffi-dev",  # cffi's backend and _ctypes link libffi.a
     # Static libraries of the standard library's extension modules (builder/python/pyext.py).
-    "libssl-dev",                 # _ssl, _hashlib
-    "libsqlite3-dev",             # _sqlite3
-    "liblzma-dev", "libbz2-dev",  # _lzma, _bz2
-    "libncurses-dev",             # _curses, _curses_panel, readline (libtinfo)
-    "libreadline-dev",            # readline
-    "uuid-dev",                   # _uuid
-    "libdb5.3-dev",               # _dbm (Debian builds it on Berkeley DB)
-    "libbluetooth-dev",           # headers only: Debian's _socket (and so socketmodule.h) has it
+    "libssl-dev",  # _ssl, _hashlib
+    "libsqlite3-dev",  # _sqlite3
+    "liblzma-dev",
+    "libbz2-dev",  # _lzma, _bz2
+    "libncurses-dev",  # _curses, _curses_panel, readline (libtinfo)
+    "libreadline-dev",  # readline
+    "uuid-dev",  # _uuid
+    "libdb5.3-dev",  # _dbm (Debian builds it on Berkeley DB)
+    "libbluetooth-dev",  # headers only: Debian's _socket (and so socketmodule.h) has it
     # Shared libraries of the native runtime (builder/python/native.py): Debian's python3.11 and
     # its lib-dynload modules, for services that need the index's aarch64 binary wheels.
-    "zlib1g", "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "liblzma5", "libbz2-1.0",
-    "libuuid1", "libncursesw6", "libtinfo6", "libreadline8", "libgcc-s1", "libstdc++6",
-    "libcrypt1", "libdb5.3",
+    "zlib1g",
+    "libexpat1",
+    "libffi8",
+    "libssl3",
+    "libsqlite3-0",
+    "liblzma5",
+    "libbz2-1.0",
+    "libuuid1",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "libgcc-s1",
+    "libstdc++6",
+    "libcrypt1",
+    "libdb5.3",
 )
 
 # Debian source packages built for the target: CPython's, for the extension modules that
@@ -67,11 +89,11 @@ SOURCES = ("python3.11",)
 KERNEL_META = "linux-image-arm64"
 FIRMWARE = ("raspi-firmware",)
 RUNTIME = (
-    "libpython3.11-minimal",      # the target's _sysconfigdata__aarch64-linux-gnu.py
-    "netbase",                    # /etc/services, /etc/protocols in every image
-    "libpython3.11-testsuite",    # CPython's `test` package, run on the device by the tests
-    "python3.11-minimal",         # the native runtime's interpreter (dynamically linked) ...
-    "libpython3.11-stdlib",       # ... and its standard library, lib-dynload included
-    "e2fsck-static",              # /sbin/e2fsck.static: a [data] partition's check at boot
+    "libpython3.11-minimal",  # the target's _sysconfigdata__aarch64-linux-gnu.py
+    "netbase",  # /etc/services, /etc/protocols in every image
+    "libpython3.11-testsuite",  # CPython's `test` package, run on the device by the tests
+    "python3.11-minimal",  # the native runtime's interpreter (dynamically linked) ...
+    "libpython3.11-stdlib",  # ... and its standard library, lib-dynload included
+    "e2fsck-static",  # /sbin/e2fsck.static: a [data] partition's check at boot
 )
 BASELINE = ("busybox-static",)

@@ -44,11 +44,13 @@ TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime")
 class Toolchain:
     cache: Path
     sysroot: Path
-    kernel: Path       # unpacked linux-image package: boot/vmlinuz-*, lib/modules/*, usr/lib/linux-image-*
-    firmware: Path     # unpacked raspi-firmware: usr/lib/raspi-firmware/
-    baseline: Path     # unpacked busybox-static
-    runtime: Path      # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
-    cffi_src: Path     # unpacked cffi sdist: src/c/_cffi_backend.c
+    kernel: (
+        Path  # unpacked linux-image package: boot/vmlinuz-*, lib/modules/*, usr/lib/linux-image-*
+    )
+    firmware: Path  # unpacked raspi-firmware: usr/lib/raspi-firmware/
+    baseline: Path  # unpacked busybox-static
+    runtime: Path  # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
+    cffi_src: Path  # unpacked cffi sdist: src/c/_cffi_backend.c
     cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
 
     @property
@@ -73,11 +75,14 @@ def read_lock(path: Path = LOCK) -> list[Locked]:
         data = json.loads(path.read_text())
         return [Locked(**p) for p in data["packages"]]
     except FileNotFoundError as exc:
-        raise BuildError(f"{path}: lock file missing",
-                         hint="run `invoke toolchain --update` to create it") from exc
+        raise BuildError(
+            f"{path}: lock file missing", hint="run `invoke toolchain --update` to create it"
+        ) from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise BuildError(f"{path}: not a valid lock file ({exc})",
-                         hint="restore it from git or run `invoke toolchain --update`") from exc
+        raise BuildError(
+            f"{path}: not a valid lock file ({exc})",
+            hint="restore it from git or run `invoke toolchain --update`",
+        ) from exc
 
 
 def update_lock(path: Path = LOCK) -> list[Locked]:
@@ -100,8 +105,12 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
     sdist = resolve_cffi_sdist()
-    body = {"suite": packages.SUITE, "packages": [asdict(p) for p in locked],
-            "sources": [asdict(s) for s in sources], "cffi_sdist": asdict(sdist)}
+    body = {
+        "suite": packages.SUITE,
+        "packages": [asdict(p) for p in locked],
+        "sources": [asdict(s) for s in sources],
+        "cffi_sdist": asdict(sdist),
+    }
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path} ({len(locked)} packages)")
     return locked
@@ -127,15 +136,18 @@ def resolve_source(name: str, prefer: str | None) -> LockedSource:
         if prefer and version != prefer:
             log(f"source {name}: {prefer} is listed but not served; locked {version}")
         return locked
-    raise BuildError(f"source {name}: no version can be fetched ({'; '.join(problems) or 'none listed'})",
-                     hint="add a deb-src line for Debian's archive to the apt sources")
+    raise BuildError(
+        f"source {name}: no version can be fetched ({'; '.join(problems) or 'none listed'})",
+        hint="add a deb-src line for Debian's archive to the apt sources",
+    )
 
 
 def read_sources(path: Path = LOCK) -> list[LockedSource]:
     data = json.loads(path.read_text())
-    return [LockedSource(s["name"], s["version"],
-                         tuple(SourceFile(**f) for f in s["files"]))
-            for s in data.get("sources", ())]
+    return [
+        LockedSource(s["name"], s["version"], tuple(SourceFile(**f) for f in s["files"]))
+        for s in data.get("sources", ())
+    ]
 
 
 def ensure_source_tree(src: LockedSource, cache: Path) -> Path:
@@ -146,22 +158,36 @@ def ensure_source_tree(src: LockedSource, cache: Path) -> Path:
     want = hashlib.sha256(json.dumps(asdict(src)).encode()).hexdigest()
     if stamp.is_file() and stamp.read_text() == want:
         return tree
-    with step(f"fetching and unpacking the source of {src.name} {src.version}"), \
-            atomic_output(tree) as out:
+    with (
+        step(f"fetching and unpacking the source of {src.name} {src.version}"),
+        atomic_output(tree) as out,
+    ):
         files = SourceApt(TARGET_ARCH, packages.SUITE).download_source(src, cache / "sources")
         orig = [f for f in files if ".orig." in f.name]
         debian = [f for f in files if f.name.endswith((".debian.tar.xz", ".debian.tar.gz"))]
         if len(orig) != 1 or len(debian) != 1:
-            raise BuildError(f"source {src.name}={src.version}: expected one orig and one "
-                             "debian tarball (a 3.0 (quilt) package)")
-        extract(orig[0], out, strip=1)   # hash-verified files
+            raise BuildError(
+                f"source {src.name}={src.version}: expected one orig and one "
+                "debian tarball (a 3.0 (quilt) package)"
+            )
+        extract(orig[0], out, strip=1)  # hash-verified files
         extract(debian[0], out)
         series = out / "debian/patches/series"
         for line in series.read_text().splitlines() if series.is_file() else ():
             patch = line.split("#", 1)[0].strip()
             if patch:
-                run(["patch", "-p1", "--quiet", "--no-backup-if-mismatch", "-i",
-                     out / "debian/patches" / patch.split()[0]], cwd=out, quiet=True)
+                run(
+                    [
+                        "patch",
+                        "-p1",
+                        "--quiet",
+                        "--no-backup-if-mismatch",
+                        "-i",
+                        out / "debian/patches" / patch.split()[0],
+                    ],
+                    cwd=out,
+                    quiet=True,
+                )
         (out / ".pinit-stamp").write_text(want)
     return tree
 
@@ -176,8 +202,22 @@ class Sdist:
 
 def _pip_download(version: str, dest: Path) -> Path:
     """cffi's source tree (for _cffi_backend.c) from the machine's configured pip index."""
-    run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         "-d", dest, f"cffi=={version}"], capture=True)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            dest,
+            f"cffi=={version}",
+        ],
+        capture=True,
+    )
     found = sorted(dest.glob(f"cffi-{version}.tar.gz"))
     if not found:
         raise BuildError(f"cffi {version}: pip download gave no sdist in {dest}")
@@ -202,8 +242,10 @@ def ensure_cffi_src(cache: Path) -> Path:
     data = json.loads(LOCK.read_text())
     sdist = Sdist(**data["cffi_sdist"])
     if cffi.__version__ != sdist.version:
-        raise BuildError(f"cffi {cffi.__version__} is installed but the lock names {sdist.version}",
-                         hint=f"pip install cffi=={sdist.version}")
+        raise BuildError(
+            f"cffi {cffi.__version__} is installed but the lock names {sdist.version}",
+            hint=f"pip install cffi=={sdist.version}",
+        )
     tree = cache / f"cffi-{sdist.version}"
     stamp = tree / ".pinit-stamp"
     if stamp.is_file() and stamp.read_text() == sdist.sha256:
@@ -213,9 +255,11 @@ def ensure_cffi_src(cache: Path) -> Path:
         with step(f"fetching the cffi {sdist.version} source"), atomic_output(tree) as out:
             path = _pip_download(sdist.version, tmp)
             if sha256_of(path) != sdist.sha256:
-                raise BuildError(f"cffi {sdist.version}: sha256 of {path.name} does not match the lock",
-                                 hint="the pip index serves a different file than the lock names")
-            extract(path, out, strip=1)   # hash-verified above
+                raise BuildError(
+                    f"cffi {sdist.version}: sha256 of {path.name} does not match the lock",
+                    hint="the pip index serves a different file than the lock names",
+                )
+            extract(path, out, strip=1)  # hash-verified above
             (out / ".pinit-stamp").write_text(sdist.sha256)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -238,8 +282,9 @@ def extract(archive: Path, dest: Path, strip: int = 0) -> None:
 
 
 def _installed_version(name: str) -> str | None:
-    proc = run(["dpkg-query", "-W", "-f=${Status} ${Version}", name], capture=True, quiet=True,
-               check=False)
+    proc = run(
+        ["dpkg-query", "-W", "-f=${Status} ${Version}", name], capture=True, quiet=True, check=False
+    )
     status = proc.stdout.decode()
     if proc.returncode != 0 or not status.startswith("install ok installed"):
         return None
@@ -253,9 +298,10 @@ def ensure_host(locked: list[Locked]) -> None:
     specs = [f"{p.name}={p.version}" for p in missing]
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", "--allow-downgrades", *specs]
     if os.geteuid() != 0:
-        raise BuildError("host packages missing or at another version: "
-                         + ", ".join(p.name for p in missing),
-                         hint="run as root: apt-get update && " + shlex.join(cmd))
+        raise BuildError(
+            "host packages missing or at another version: " + ", ".join(p.name for p in missing),
+            hint="run as root: apt-get update && " + shlex.join(cmd),
+        )
     with step(f"installing {len(missing)} host packages with apt"):
         run(["apt-get", "-q", "update"], capture=True)
         run(cmd, env={"DEBIAN_FRONTEND": "noninteractive"}, capture=True)
@@ -270,7 +316,9 @@ def _stamp(pkgs: list[Locked]) -> str:
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apt: Apt | None) -> tuple[Path, Apt | None]:
+def ensure_tree(
+    name: str, pkgs: list[Locked], cache: Path, apt: Apt | None
+) -> tuple[Path, Apt | None]:
     tree = cache / name
     stamp = tree / ".pinit-stamp"
     want = _stamp(pkgs)
@@ -305,8 +353,13 @@ def ensure(host: bool = True) -> Toolchain:
         ensure_host(locked)
     sources = {s.name: s for s in read_sources()}
     if "python3.11" not in sources:
-        raise BuildError(f"{LOCK}: names no python3.11 source package",
-                         hint="run `invoke toolchain --update`")
+        raise BuildError(
+            f"{LOCK}: names no python3.11 source package", hint="run `invoke toolchain --update`"
+        )
     # Last: applying Debian's patch series needs the host's `patch`.
-    return Toolchain(cache=cache, cffi_src=cffi_src,
-                     cpython_src=ensure_source_tree(sources["python3.11"], cache), **trees)
+    return Toolchain(
+        cache=cache,
+        cffi_src=cffi_src,
+        cpython_src=ensure_source_tree(sources["python3.11"], cache),
+        **trees,
+    )

@@ -25,7 +25,7 @@ def glob_of(regex: str) -> str | None:
     tail = ""
     m = _TAIL.search(text)
     if m:
-        text, tail = text[:m.start()], "*"
+        text, tail = text[: m.start()], "*"
     out, pos = [], 0
     while pos < len(text):
         piece = _PIECE.match(text, pos)
@@ -62,20 +62,26 @@ def translate(conf: str, passwd: str = "", group: str = "") -> tuple[list[Device
         regex, owner, mode = words[0].lstrip("-"), words[1], words[2]
         extra = words[3:]
         if "=" in regex.split("[")[0] or regex.startswith("$") or regex.startswith("@"):
-            report.append(f"{where}: NOT translated: environment and major,minor matches have "
-                          "no [[device]] form; write the rule by hand")
+            report.append(
+                f"{where}: NOT translated: environment and major,minor matches have "
+                "no [[device]] form; write the rule by hand"
+            )
             continue
         pattern = glob_of(regex)
         user, _, grp = owner.partition(":")
         uid = int(user) if user.isdigit() else users.get(user)
         gid = int(grp) if grp.isdigit() else groups.get(grp)
         if pattern is None:
-            report.append(f"{where}: NOT translated: the regex `{regex}` is not a simple glob; "
-                          "write the [[device]] rule by hand")
+            report.append(
+                f"{where}: NOT translated: the regex `{regex}` is not a simple glob; "
+                "write the [[device]] rule by hand"
+            )
             continue
         if uid is None or gid is None:
-            report.append(f"{where}: NOT translated: {owner} is not in the old /etc/passwd and "
-                          "/etc/group; add [[user]]/[[group]] and the rule by hand")
+            report.append(
+                f"{where}: NOT translated: {owner} is not in the old /etc/passwd and "
+                "/etc/group; add [[user]]/[[group]] and the rule by hand"
+            )
             continue
         if not re.fullmatch(r"[0-7]{3,4}", mode):
             report.append(f"{where}: NOT translated: mode {mode} is not octal")
@@ -85,18 +91,23 @@ def translate(conf: str, passwd: str = "", group: str = "") -> tuple[list[Device
             if word.startswith(">"):
                 symlink = word[1:]
             elif word.startswith(("@", "$", "*")):
-                command = word[1:] + " " + " ".join(extra[extra.index(word) + 1:])
+                command = word[1:] + " " + " ".join(extra[extra.index(word) + 1 :])
                 if "mount" in command:
-                    report.append(f"{where}: noted: its mount command is pinit's automount "
-                                  "([init] automount = \"/media\")")
+                    report.append(
+                        f"{where}: noted: its mount command is pinit's automount "
+                        '([init] automount = "/media")'
+                    )
                 else:
-                    report.append(f"{where}: NOT translated: the command `{command.strip()}`; "
-                                  "pinit runs no commands on device events")
+                    report.append(
+                        f"{where}: NOT translated: the command `{command.strip()}`; "
+                        "pinit runs no commands on device events"
+                    )
                 break
             elif word.startswith(("=", "!")):
                 report.append(f"{where}: NOT translated: renaming or hiding the node")
-        rules.append(Device(kernel=pattern, uid=uid, gid=gid, mode=int(mode, 8),
-                            symlink=symlink))
-        report.append(f"{where}: translated: [[device]] kernel = \"{pattern}\" "
-                      f"{uid}:{gid} {mode}" + (f" symlink = \"{symlink}\"" if symlink else ""))
+        rules.append(Device(kernel=pattern, uid=uid, gid=gid, mode=int(mode, 8), symlink=symlink))
+        report.append(
+            f'{where}: translated: [[device]] kernel = "{pattern}" '
+            f"{uid}:{gid} {mode}" + (f' symlink = "{symlink}"' if symlink else "")
+        )
     return rules, report

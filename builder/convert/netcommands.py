@@ -16,35 +16,73 @@ from init import inet
 from init.config import Network, Time
 from init.validate import is_hostname
 
-NETWORK = {"ifconfig", "ip", "route", "udhcpc", "dhcpcd", "dhclient", "ifup", "ifdown",
-           "wpa_supplicant", "iwconfig", "iw"}
+NETWORK = {
+    "ifconfig",
+    "ip",
+    "route",
+    "udhcpc",
+    "dhcpcd",
+    "dhclient",
+    "ifup",
+    "ifdown",
+    "wpa_supplicant",
+    "iwconfig",
+    "iw",
+}
 TIME = {"ntpd", "ntpdate", "rdate"}
-BUSYBOX_DHCP = "eth0"   # busybox udhcpc's interface when -i names none
+BUSYBOX_DHCP = "eth0"  # busybox udhcpc's interface when -i names none
 # Options that take a value, by command (the value is not an interface or a server).
-VALUED = {"udhcpc": {"-s", "-p", "-t", "-T", "-A", "-r", "-O", "-x", "-F", "-V", "-H", "-h",
-                     "-c", "--script", "--pidfile", "--retries", "--timeout", "--tryagain",
-                     "--request", "--request-option", "--fqdn", "--vendorclass",
-                     "--hostname", "--clientid"},
-          "dhclient": {"-cf", "-lf", "-pf", "-sf", "-p", "-s", "-g", "-e"},
-          "dhcpcd": {"-h", "-i", "-c", "-t", "-l", "-s", "-r", "-v", "-o", "-O", "-m"},
-          "ntpd": {"-S", "-I", "-k"},
-          "ntpdate": {"-a", "-e", "-k", "-o", "-p", "-t", "-U"},
-          "rdate": set()}
+VALUED = {
+    "udhcpc": {
+        "-s",
+        "-p",
+        "-t",
+        "-T",
+        "-A",
+        "-r",
+        "-O",
+        "-x",
+        "-F",
+        "-V",
+        "-H",
+        "-h",
+        "-c",
+        "--script",
+        "--pidfile",
+        "--retries",
+        "--timeout",
+        "--tryagain",
+        "--request",
+        "--request-option",
+        "--fqdn",
+        "--vendorclass",
+        "--hostname",
+        "--clientid",
+    },
+    "dhclient": {"-cf", "-lf", "-pf", "-sf", "-p", "-s", "-g", "-e"},
+    "dhcpcd": {"-h", "-i", "-c", "-t", "-l", "-s", "-r", "-v", "-o", "-O", "-m"},
+    "ntpd": {"-S", "-I", "-k"},
+    "ntpdate": {"-a", "-e", "-k", "-o", "-p", "-t", "-U"},
+    "rdate": set(),
+}
 NAMESERVER = "/etc/resolv.conf"
-BY_HAND = ('write [network] by hand (interface = "{iface}", address = "" for DHCP or '
-           '"A.B.C.D/prefix" with gateway)')
-ROUTES = ("a route other than the default one; pinit sets only the default route ([network] "
-          "gateway)")
-WIRELESS = ("Wi-Fi: pinit configures wired interfaces; [network] has no Wi-Fi keys, so the app "
-            "must join the network itself")
+BY_HAND = (
+    'write [network] by hand (interface = "{iface}", address = "" for DHCP or '
+    '"A.B.C.D/prefix" with gateway)'
+)
+ROUTES = "a route other than the default one; pinit sets only the default route ([network] gateway)"
+WIRELESS = (
+    "Wi-Fi: pinit configures wired interfaces; [network] has no Wi-Fi keys, so the app "
+    "must join the network itself"
+)
 
 
 @dataclass(frozen=True)
 class Step:
     line: int
-    key: str          # dhcp | address | gateway | dns | time
-    value: str = ""   # the address/prefix, the gateway, the server
-    interface: str = ""   # "" for a gateway without dev: the interface with a static address
+    key: str  # dhcp | address | gateway | dns | time
+    value: str = ""  # the address/prefix, the gateway, the server
+    interface: str = ""  # "" for a gateway without dev: the interface with a static address
 
 
 class Unread(ValueError):
@@ -59,8 +97,10 @@ def read(words: list[str], line: int) -> tuple[list[Step], str]:
     if name in ("wpa_supplicant", "iwconfig", "iw"):
         raise Unread(WIRELESS)
     if name in ("ifup", "ifdown"):
-        raise Unread(f"{name} reads /etc/network/interfaces, which this conversion does not "
-                     "follow: " + BY_HAND.format(iface="eth0"))
+        raise Unread(
+            f"{name} reads /etc/network/interfaces, which this conversion does not "
+            "follow: " + BY_HAND.format(iface="eth0")
+        )
     if name in TIME:
         return _time(name, rest, line)
     if name in ("udhcpc", "dhclient", "dhcpcd"):
@@ -89,11 +129,19 @@ def _options(name: str, rest: list[str]) -> tuple[dict[str, list[str]], list[str
         if word.startswith("--") and "=" in word:
             key, _, value = word.partition("=")
             given.setdefault(key, []).append(value)
-        elif word in VALUED[name] or (name, word) in (("udhcpc", "-i"), ("udhcpc", "--interface"),
-                                                      ("ntpd", "-p"), ("ntpd", "--peer")):
+        elif word in VALUED[name] or (name, word) in (
+            ("udhcpc", "-i"),
+            ("udhcpc", "--interface"),
+            ("ntpd", "-p"),
+            ("ntpd", "--peer"),
+        ):
             given.setdefault(word, []).append(next(words, ""))
-        elif word[:2] in ("-i", "-p") and len(word) > 2 and name in ("udhcpc", "ntpd") \
-                and not word.startswith("--"):
+        elif (
+            word[:2] in ("-i", "-p")
+            and len(word) > 2
+            and name in ("udhcpc", "ntpd")
+            and not word.startswith("--")
+        ):
             given.setdefault(word[:2], []).append(word[2:])
         elif word.startswith("-"):
             given.setdefault(word, [])
@@ -106,16 +154,18 @@ def _dhcp(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
     given, plain = _options(name, rest)
     if any(f in given for f in ("-r", "-x", "-k", "--release")) and name != "udhcpc":
         raise Unread(f"{name} gives a lease back; pinit does that at shutdown")
-    ifaces = (given.get("-i") or given.get("--interface") or [BUSYBOX_DHCP] if name == "udhcpc"
-              else plain)
+    ifaces = (
+        given.get("-i") or given.get("--interface") or [BUSYBOX_DHCP] if name == "udhcpc" else plain
+    )
     if not ifaces:
         raise Unread(f"{name} without an interface: " + BY_HAND.format(iface="eth0"))
     _wired(ifaces)
     script = given.get("-s") or given.get("--script") or given.get("-sf") or []
-    kept = (f"; its script {script[0]} is not run: pinit applies the lease itself"
-            if script else "")
-    return ([Step(line, "dhcp", "", iface) for iface in ifaces],
-            f"DHCP on {', '.join(ifaces)} ([network]){kept}")
+    kept = f"; its script {script[0]} is not run: pinit applies the lease itself" if script else ""
+    return (
+        [Step(line, "dhcp", "", iface) for iface in ifaces],
+        f"DHCP on {', '.join(ifaces)} ([network]){kept}",
+    )
 
 
 def _wired(ifaces: list[str]) -> None:
@@ -124,11 +174,16 @@ def _wired(ifaces: list[str]) -> None:
 
 
 def _address(text: str, mask: str, default: int) -> str:
-    """"A.B.C.D/prefix" from an address with a prefix, a netmask, or neither (`default`)."""
+    """ "A.B.C.D/prefix" from an address with a prefix, a netmask, or neither (`default`)."""
     address, slash, length = text.partition("/")
     inet.pack(address)
-    prefix = (int(length) if slash and length.isdigit() else
-              inet.prefix_of(inet.pack(mask)) if mask else default)
+    prefix = (
+        int(length)
+        if slash and length.isdigit()
+        else inet.prefix_of(inet.pack(mask))
+        if mask
+        else default
+    )
     return inet.text(inet.pack_prefix(f"{address}/{prefix}")[0]) + f"/{prefix}"
 
 
@@ -141,8 +196,10 @@ def _classful(address: str) -> int:
 def _up(iface: str) -> tuple[list[Step], str]:
     if iface == "lo":
         return [], "pinit brings up the loopback interface (lo) itself"
-    return [], (f"brings {iface} up: pinit brings up each interface a [network] table names "
-                "(the address lines say whether it has one)")
+    return [], (
+        f"brings {iface} up: pinit brings up each interface a [network] table names "
+        "(the address lines say whether it has one)"
+    )
 
 
 def _ifconfig(rest: list[str], line: int) -> tuple[list[Step], str]:
@@ -168,15 +225,18 @@ def _ifconfig(rest: list[str], line: int) -> tuple[list[Step], str]:
         raise Unread("an ifconfig without an address")
     value = _address(address, mask, _classful(address))
     how = "" if mask or "/" in address else " (no netmask: the address class's prefix)"
-    return [Step(line, "address", value, iface)], f"static address {value} on {iface} " \
-        f"([network]){how}"
+    return [
+        Step(line, "address", value, iface)
+    ], f"static address {value} on {iface} ([network]){how}"
 
 
 def _gateway(gateway: str, iface: str, line: int) -> tuple[list[Step], str]:
     inet.pack(gateway)
     _wired([iface] if iface else [])
-    return ([Step(line, "gateway", gateway, iface)],
-            f"default gateway {gateway}{' of ' + iface if iface else ''} ([network] gateway)")
+    return (
+        [Step(line, "gateway", gateway, iface)],
+        f"default gateway {gateway}{' of ' + iface if iface else ''} ([network] gateway)",
+    )
 
 
 def _route(rest: list[str], line: int) -> tuple[list[Step], str]:
@@ -205,8 +265,12 @@ def _ip(rest: list[str], line: int) -> tuple[list[Step], str]:
         _wired([dev])
         value = _address(args[0], "", 32)
         return [Step(line, "address", value, dev)], f"static address {value} on {dev} ([network])"
-    elif obj in ("route", "r", "ro") and verb in ("add", "replace") and args[:1] == ["default"] \
-            and "via" in args[:-1]:
+    elif (
+        obj in ("route", "r", "ro")
+        and verb in ("add", "replace")
+        and args[:1] == ["default"]
+        and "via" in args[:-1]
+    ):
         return _gateway(args[args.index("via") + 1], dev, line)
     elif obj in ("route", "r", "ro"):
         raise Unread(ROUTES)
@@ -215,14 +279,23 @@ def _ip(rest: list[str], line: int) -> tuple[list[Step], str]:
 
 def _time(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
     given, plain = _options(name, rest)
-    servers = (given.get("-p", []) + given.get("--peer", []) if name == "ntpd"
-               else plain[-1:] if name == "rdate" else plain)
+    servers = (
+        given.get("-p", []) + given.get("--peer", [])
+        if name == "ntpd"
+        else plain[-1:]
+        if name == "rdate"
+        else plain
+    )
     if not servers:
-        raise Unread(f"{name} names no server (it reads /etc/ntp.conf or serves time): write "
-                     '[time] servers = ["…"] by hand')
+        raise Unread(
+            f"{name} names no server (it reads /etc/ntp.conf or serves time): write "
+            '[time] servers = ["…"] by hand'
+        )
     how = " (asked over SNTP, not rdate's time protocol)" if name == "rdate" else ""
-    return ([Step(line, "time", server) for server in servers],
-            f"time servers {', '.join(servers)} ([time] servers){how}")
+    return (
+        [Step(line, "time", server) for server in servers],
+        f"time servers {', '.join(servers)} ([time] servers){how}",
+    )
 
 
 def settle(steps: list[Step]) -> tuple[tuple[Network, ...], Time, dict[int, str]]:
@@ -237,16 +310,25 @@ def settle(steps: list[Step]) -> tuple[tuple[Network, ...], Time, dict[int, str]
     for iface in ifaces:
         dhcp, static = lines("dhcp", iface), lines("address", iface)
         if len({s.value for s in static}) > 1:
-            why = (f"{iface} gets two addresses (lines {_lines(static)}); pinit gives an "
-                   "interface one: " + BY_HAND.format(iface=iface))
+            why = (
+                f"{iface} gets two addresses (lines {_lines(static)}); pinit gives an "
+                "interface one: " + BY_HAND.format(iface=iface)
+            )
             bad.update({s.line: why for s in static})
         elif dhcp and static:
-            why = (f"{iface} gets both DHCP (line {_lines(dhcp)}) and a static address (line "
-                   f"{_lines(static)}): " + BY_HAND.format(iface=iface))
+            why = (
+                f"{iface} gets both DHCP (line {_lines(dhcp)}) and a static address (line "
+                f"{_lines(static)}): " + BY_HAND.format(iface=iface)
+            )
             bad.update({s.line: why for s in dhcp + static})
     statics = {s.interface: s.value for s in steps if s.key == "address" and s.line not in bad}
-    up = [i for i in ifaces if any(s.key in ("dhcp", "address") and s.interface == i
-                                   and s.line not in bad for s in steps)]
+    up = [
+        i
+        for i in ifaces
+        if any(
+            s.key in ("dhcp", "address") and s.interface == i and s.line not in bad for s in steps
+        )
+    ]
     # A gateway without dev: the one interface with a static address, or the only one set up.
     alone = list(statics) if len(statics) == 1 else up if len(up) == 1 else [""]
     gateways: dict[str, str] = {}
@@ -255,8 +337,11 @@ def settle(steps: list[Step]) -> tuple[tuple[Network, ...], Time, dict[int, str]
         address = statics.get(iface, "")
         why = ""
         if not address:
-            why = (f"a default gateway without a static address on {iface}" if iface else
-                   "a default gateway, but no one interface has a static address")
+            why = (
+                f"a default gateway without a static address on {iface}"
+                if iface
+                else "a default gateway, but no one interface has a static address"
+            )
             why += " (DHCP gives its own gateway): "
         elif gateways.get(iface, step.value) != step.value:
             why = f"a second default gateway for {iface}: "
@@ -268,23 +353,31 @@ def settle(steps: list[Step]) -> tuple[tuple[Network, ...], Time, dict[int, str]
             gateways[iface] = step.value
     for step in (s for s in steps if s.key == "dns"):
         if not up:
-            bad[step.line] = ("a name server, but no interface is configured: write [network] "
-                              "with dns by hand")
+            bad[step.line] = (
+                "a name server, but no interface is configured: write [network] with dns by hand"
+            )
         elif not _is_ip(step.value):
             bad[step.line] = f'"{step.value}" is not an IPv4 address: write [network] dns by hand'
     dns = list(dict.fromkeys(s.value for s in steps if s.key == "dns" and s.line not in bad))
-    networks = tuple(Network(interface=i, address=statics.get(i, ""),
-                             gateway=gateways.get(i, ""),
-                             dns=tuple(dns) if i == up[0] else ()) for i in up)
+    networks = tuple(
+        Network(
+            interface=i,
+            address=statics.get(i, ""),
+            gateway=gateways.get(i, ""),
+            dns=tuple(dns) if i == up[0] else (),
+        )
+        for i in up
+    )
     resolves = any(not n.address for n in networks) or bool(dns)
     for step in (s for s in steps if s.key == "time"):
         if not _is_ip(step.value) and not is_hostname(step.value):
             bad[step.line] = f'"{step.value}" is no server: write [time] servers by hand'
         elif not _is_ip(step.value) and not resolves:
-            bad[step.line] = (f'"{step.value}" is a name and nothing resolves it (no DHCP, no '
-                              "name server): write [time] servers as addresses by hand")
-    servers = list(dict.fromkeys(s.value for s in steps if s.key == "time"
-                                 and s.line not in bad))
+            bad[step.line] = (
+                f'"{step.value}" is a name and nothing resolves it (no DHCP, no '
+                "name server): write [time] servers as addresses by hand"
+            )
+    servers = list(dict.fromkeys(s.value for s in steps if s.key == "time" and s.line not in bad))
     return networks, Time(servers=tuple(servers)) if servers else Time(), bad
 
 

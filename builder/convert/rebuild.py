@@ -43,8 +43,10 @@ from toolchain.provision import Toolchain
 
 # Words that only mean something with a root file system on a disk; pinit runs from the
 # initramfs and writes its own rdinit=.
-ROOT_WORDS = re.compile(r"(root|rootfstype|rootflags|rootdelay|init|rdinit|fsck\.\w+)=.*"
-                        r"|rootwait|ro|rw")
+ROOT_WORDS = re.compile(
+    r"(root|rootfstype|rootflags|rootdelay|init|rdinit|fsck\.\w+)=.*"
+    r"|rootwait|ro|rw"
+)
 # config.txt lines the builder writes itself, and those that would load another initramfs or
 # kernel than it writes (reported when dropped).
 OWN_KEYS = {"kernel", "initramfs", "ramfsfile", "cmdline", "arm_64bit"}
@@ -53,15 +55,23 @@ DROPPED_KEYS = {"ramfsaddr", "initramfs_addr", "auto_initramfs", "os_prefix"}
 
 # ---- Platform and BuildConfig, then the build.
 
+
 def platform(src: Source, release: str, modules_root: Path) -> image.Platform:
     """The source's kernel and every other boot file as it is, but its initramfs and configs."""
     cmdline = bootfs.effective(src.config_txt, BOARD).get("cmdline", "cmdline.txt").lower()
     skip = {"config.txt", cmdline, src.kernel.lower(), src.initramfs.lower()}
-    files = {name: src.boot / name for low, name in src.files.items()
-             if low not in skip and not low.startswith("initramfs")}
-    return image.Platform(kernel=src.boot / src.kernel, kernel_name=src.kernel,
-                          release=release or "unknown", modules_root=modules_root,
-                          boot_files=files)
+    files = {
+        name: src.boot / name
+        for low, name in src.files.items()
+        if low not in skip and not low.startswith("initramfs")
+    }
+    return image.Platform(
+        kernel=src.boot / src.kernel,
+        kernel_name=src.kernel,
+        release=release or "unknown",
+        modules_root=modules_root,
+        boot_files=files,
+    )
 
 
 def carried_config_txt(text: str, report: list[str]) -> list[str]:
@@ -96,67 +106,106 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
     if dropped:
         parts.report.append("cmdline.txt: dropped " + " ".join(dropped))
     lines = carried_config_txt(src.config_txt, parts.report)
-    base = user or BuildConfig(path=src.path, init=Config(),
-                               image=Image(compression=parts.compression))
+    base = user or BuildConfig(
+        path=src.path, init=Config(), image=Image(compression=parts.compression)
+    )
     top = base.init
     # The script's programs only when the pinit.toml gives none; its modules are added to the
     # script's (same name: the pinit.toml's parameters win).
-    services, host_exec = ((top.services, base.host_exec) if top.services
-                           else (tuple(parts.services), parts.host_exec))
-    parts.report.append("services: " + (", ".join(f"{s.name} ({s.exec})" for s in services)
-                                        or "none") + f" from {base.path if top.services else '/init'}")
+    services, host_exec = (
+        (top.services, base.host_exec) if top.services else (tuple(parts.services), parts.host_exec)
+    )
+    parts.report.append(
+        "services: "
+        + (", ".join(f"{s.name} ({s.exec})" for s in services) or "none")
+        + f" from {base.path if top.services else '/init'}"
+    )
     modules = {normalize(m.name): m for m in (*parts.modules, *top.modules)}
     data = parts.data if parts.data and not top.data.device else top.data
     default_name = top.hostname == Config().hostname
     hostname = parts.hostname if parts.hostname and default_name else top.hostname
-    devices = top.devices or tuple(parts.devices)   # the pinit.toml's rules win
-    network = top.network or parts.network   # the pinit.toml's [network] and [time] win
+    devices = top.devices or tuple(parts.devices)  # the pinit.toml's rules win
+    network = top.network or parts.network  # the pinit.toml's [network] and [time] win
     time = top.time if top.time.servers else parts.time
-    parts.report.append("network: " + (", ".join(
-        f"{n.interface} {n.address or 'DHCP'}" + (f" gateway {n.gateway}" if n.gateway else "")
-        + "".join(f" dns {d}" for d in n.dns) for n in network) or "none")
+    parts.report.append(
+        "network: "
+        + (
+            ", ".join(
+                f"{n.interface} {n.address or 'DHCP'}"
+                + (f" gateway {n.gateway}" if n.gateway else "")
+                + "".join(f" dns {d}" for d in n.dns)
+                for n in network
+            )
+            or "none"
+        )
         + (f"; time servers {', '.join(time.servers)}" if time.servers else "")
-        + f" from {base.path if top.network else '/init'}")
+        + f" from {base.path if top.network else '/init'}"
+    )
     # As a pinit.toml's [network] does: its driver is shipped and coldplug loads it.
-    init = frozen.replace(top, services=services, modules=tuple(modules.values()), data=data,
-                          hostname=hostname, devices=devices, network=network, time=time,
-                          coldplug=top.coldplug or bool(network))
+    init = frozen.replace(
+        top,
+        services=services,
+        modules=tuple(modules.values()),
+        data=data,
+        hostname=hostname,
+        devices=devices,
+        network=network,
+        time=time,
+        coldplug=top.coldplug or bool(network),
+    )
     try:
         check(init, str(base.path))
     except ConfigError as exc:
         raise BuildError(str(exc), "fix it in the pinit.toml given with --config") from exc
     if init.data.device and not base.data_size:
-        parts.report.append(f"data partition {init.data.device}: not made in sdcard.img; "
-                            "keep the old card's partition or set [data] size")
-    return replace(base, init=init, host_exec=dict(host_exec),
-                   image=replace(base.image, config_txt=(*lines, *base.image.config_txt),
-                                 cmdline=(*words, *base.image.cmdline)))
+        parts.report.append(
+            f"data partition {init.data.device}: not made in sdcard.img; "
+            "keep the old card's partition or set [data] size"
+        )
+    return replace(
+        base,
+        init=init,
+        host_exec=dict(host_exec),
+        image=replace(
+            base.image,
+            config_txt=(*lines, *base.image.config_txt),
+            cmdline=(*words, *base.image.cmdline),
+        ),
+    )
 
 
-def build_from(source: Path, config: Path | None, out: Path, init: Path,
-               tc: Toolchain) -> image.Built:
+def build_from(
+    source: Path, config: Path | None, out: Path, init: Path, tc: Toolchain
+) -> image.Built:
     """Convert `source` (never modified) into out/boot, out/sdcard.img and a report."""
     user = load_build_config(config) if config else None
     for written in (out / "boot", out / "sdcard.img"):
         if source.resolve() == written.resolve() or written.resolve() in source.resolve().parents:
-            raise BuildError(f"{source}: the output {written} would overwrite it",
-                             "the input is never modified: give another --out")
+            raise BuildError(
+                f"{source}: the output {written} would overwrite it",
+                "the input is never modified: give another --out",
+            )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=out))
     parts: Parts | None = None
     try:
         src = detect(source, work)
-        parts = Parts(work / "modules",
-                      report=[f"pinit convert: {source} ({src.kind}), kernel {src.kernel}"])
+        parts = Parts(
+            work / "modules", report=[f"pinit convert: {source} ({src.kind}), kernel {src.kernel}"]
+        )
         if src.kind == RPIOS:
             if user is None:
-                how = (f"its {src.initramfs} only prepares the root partition {src.root_partition} "
-                       "(root= on cmdline.txt), whose own init runs the system"
-                       if src.initramfs else "a Raspberry Pi OS card has no init script to "
-                       "translate")
-                raise BuildError(f"{source}: nothing says what to run: {how}",
-                                 "describe the app in a pinit.toml and pass --config pinit.toml")
+                how = (
+                    f"its {src.initramfs} only prepares the root partition {src.root_partition} "
+                    "(root= on cmdline.txt), whose own init runs the system"
+                    if src.initramfs
+                    else "a Raspberry Pi OS card has no init script to translate"
+                )
+                raise BuildError(
+                    f"{source}: nothing says what to run: {how}",
+                    "describe the app in a pinit.toml and pass --config pinit.toml",
+                )
             from_rootfs(src, parts)
         else:
             parts.release = kernel_release(src.boot / src.kernel)
@@ -169,15 +218,19 @@ def build_from(source: Path, config: Path | None, out: Path, init: Path,
         if not cfg.init.services:
             # A card that boots into nothing is worse than no card: refuse, write nothing.
             why = parts.nothing_to_run or "its /init starts no program pinit can carry over"
-            raise BuildError(f"{source}: nothing to run: {why}",
-                             "describe the app in a pinit.toml and pass --config pinit.toml "
-                             "(what /init does is listed above)")
-        built = image.build(cfg.path, out, init, tc_apps, platform=plat, cfg=cfg,
-                            extras=parts.extras)
-        parts.report += [f"initramfs: kept the builder's /{path}, not the old one"
-                         for path in built.shadowed]
+            raise BuildError(
+                f"{source}: nothing to run: {why}",
+                "describe the app in a pinit.toml and pass --config pinit.toml "
+                "(what /init does is listed above)",
+            )
+        built = image.build(
+            cfg.path, out, init, tc_apps, platform=plat, cfg=cfg, extras=parts.extras
+        )
+        parts.report += [
+            f"initramfs: kept the builder's /{path}, not the old one" for path in built.shadowed
+        ]
     except BuildError:
-        if parts is not None:   # what was found, so the one-line error can be acted on
+        if parts is not None:  # what was found, so the one-line error can be acted on
             print("\n".join(parts.report))
         raise
     finally:

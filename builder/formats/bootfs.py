@@ -27,8 +27,24 @@ CONFIG_LINE_MAX = 98
 SERIAL_CONSOLE = "ttyS1,115200"
 LOGLEVEL = 4  # warnings and worse on the console; the rest stays in dmesg
 
-MODEL_SECTIONS = frozenset({"pi0", "pi0w", "pi02", "pi1", "pi2", "pi3", "pi3+", "pi4", "pi400",
-                            "pi5", "pi500", "cm4", "cm4s", "cm5"})
+MODEL_SECTIONS = frozenset(
+    {
+        "pi0",
+        "pi0w",
+        "pi02",
+        "pi1",
+        "pi2",
+        "pi3",
+        "pi3+",
+        "pi4",
+        "pi400",
+        "pi5",
+        "pi500",
+        "cm4",
+        "cm4s",
+        "cm5",
+    }
+)
 
 
 def _check_word(what: str, value: str) -> None:
@@ -42,11 +58,15 @@ def config_txt(kernel: str, initramfs: str, extra_lines: Sequence[str]) -> str:
     _check_word("config.txt initramfs", initramfs)
     for line in extra_lines:
         if "\n" in line or "\r" in line:
-            raise BuildError(f"config.txt line {line!r}: contains a line break",
-                             hint="give each config.txt setting as its own list item")
+            raise BuildError(
+                f"config.txt line {line!r}: contains a line break",
+                hint="give each config.txt setting as its own list item",
+            )
         if len(line) > CONFIG_LINE_MAX:
-            raise BuildError(f"config.txt line {line!r}: longer than {CONFIG_LINE_MAX} characters",
-                             hint="the firmware ignores the rest of the line; split it up")
+            raise BuildError(
+                f"config.txt line {line!r}: longer than {CONFIG_LINE_MAX} characters",
+                hint="the firmware ignores the rest of the line; split it up",
+            )
     lines = [
         "# Written by pinit; rebuild instead of editing: changes here are overwritten.",
         "# 64-bit Debian kernel, upstream device-tree names (bcm2711-rpi-4-b.dtb ...).",
@@ -67,8 +87,14 @@ def cmdline_txt(extra_words: Sequence[str]) -> str:
     for word in extra_words:
         if not word or "\n" in word or "\r" in word:
             raise BuildError(f"cmdline.txt word {word!r}: expected a non-empty single-line word")
-    words = [f"console={SERIAL_CONSOLE}", "console=tty1", "rdinit=/init", "panic=10",
-             f"loglevel={LOGLEVEL}", *extra_words]
+    words = [
+        f"console={SERIAL_CONSOLE}",
+        "console=tty1",
+        "rdinit=/init",
+        "panic=10",
+        f"loglevel={LOGLEVEL}",
+        *extra_words,
+    ]
     return " ".join(words) + "\n"
 
 
@@ -122,10 +148,16 @@ def effective(text: str, board: str) -> dict[str, str]:
 
 def _check_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
-    if (not name or path.is_absolute() or ".." in path.parts or "." in name.split("/")
-            or str(path) != name):
-        raise BuildError(f"boot folder entry {name!r}: expected a plain relative path "
-                         "like 'overlays/foo.dtbo'")
+    if (
+        not name
+        or path.is_absolute()
+        or ".." in path.parts
+        or "." in name.split("/")
+        or str(path) != name
+    ):
+        raise BuildError(
+            f"boot folder entry {name!r}: expected a plain relative path like 'overlays/foo.dtbo'"
+        )
     return path
 
 
@@ -148,7 +180,9 @@ def _fill(tmp: Path, files: Mapping[str, Path | bytes]) -> None:
             try:
                 shutil.copyfile(source, dest)
             except OSError as exc:
-                raise BuildError(f"boot folder {name}: cannot copy {source}: {exc.strerror}") from exc
+                raise BuildError(
+                    f"boot folder {name}: cannot copy {source}: {exc.strerror}"
+                ) from exc
         os.chmod(dest, 0o644)
 
 

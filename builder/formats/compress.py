@@ -58,8 +58,9 @@ class _Decoder(Protocol):
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
-        raise BuildError(f"unknown initramfs compression {method!r}",
-                         hint=f"use one of {', '.join(METHODS)}")
+        raise BuildError(
+            f"unknown initramfs compression {method!r}", hint=f"use one of {', '.join(METHODS)}"
+        )
 
 
 def compress(data: bytes, method: str = DEFAULT_METHOD) -> bytes:
@@ -101,7 +102,7 @@ def _zstd_frame_length(data: bytes) -> int:
     while True:
         if pos + 3 > len(data):
             raise BuildError(f"zstd stream is truncated at offset {pos}")
-        header = int.from_bytes(data[pos:pos + 3], "little")
+        header = int.from_bytes(data[pos : pos + 3], "little")
         block_type, size = header >> 1 & 3, header >> 3
         if block_type == 3:
             raise BuildError(f"zstd stream has a reserved block type at offset {pos}")
@@ -123,12 +124,14 @@ def _lz4_legacy_length(data: bytes) -> int:
     """
     pos = 4
     while len(data) - pos >= 4:
-        size = int.from_bytes(data[pos:pos + 4], "little")
+        size = int.from_bytes(data[pos : pos + 4], "little")
         if size in (0, _LZ4_LEGACY_MAGIC):
             break
         if pos + 4 + size > len(data):
-            raise BuildError(f"lz4 stream is truncated: the block at offset {pos} needs {size} "
-                             f"bytes, {len(data) - pos - 4} remain")
+            raise BuildError(
+                f"lz4 stream is truncated: the block at offset {pos} needs {size} "
+                f"bytes, {len(data) - pos - 4} remain"
+            )
         pos += 4 + size
     return pos
 
@@ -143,8 +146,7 @@ def _python_stream(data: bytes, method: str, decoder: _Decoder) -> tuple[bytes, 
     return plain, len(data) - len(decoder.unused_data)
 
 
-def _tool_stream(data: bytes, length: Callable[[bytes], int],
-                 cmd: list[str]) -> tuple[bytes, int]:
+def _tool_stream(data: bytes, length: Callable[[bytes], int], cmd: list[str]) -> tuple[bytes, int]:
     # Cut the stream out first so the tool never sees what follows it (padding, another archive).
     used = length(data)
     return run(cmd, input=data[:used], capture=True, quiet=True).stdout, used
@@ -186,9 +188,11 @@ def decompress(data: bytes) -> bytes:
         if data[pos] == 0:
             pos += 1
             continue
-        if detect(data[pos:pos + 6]) is None:
-            raise BuildError(f"unexpected bytes at offset {pos} after a compressed stream: "
-                             f"{data[pos:pos + 6].hex(' ')}")
+        if detect(data[pos : pos + 6]) is None:
+            raise BuildError(
+                f"unexpected bytes at offset {pos} after a compressed stream: "
+                f"{data[pos : pos + 6].hex(' ')}"
+            )
         plain, used = decompress_stream(data[pos:])
         parts.append(plain)
         pos += used
@@ -217,9 +221,13 @@ def check_kernel_supports(method: str, kernel_config_text: str, where: str) -> N
     symbol = kernel_config_symbol(method)
     if symbol is None or _config_enabled(symbol, kernel_config_text):
         return
-    usable = [m for m in METHODS if (s := kernel_config_symbol(m)) is None
-              or _config_enabled(s, kernel_config_text)]
-    raise BuildError(f"{where}: the kernel cannot unpack a {method}-compressed initramfs: "
-                     f"{symbol} is not set",
-                     hint=f"choose a compression this kernel supports ({', '.join(usable)}) "
-                          f"or use a kernel built with {symbol}=y")
+    usable = [
+        m
+        for m in METHODS
+        if (s := kernel_config_symbol(m)) is None or _config_enabled(s, kernel_config_text)
+    ]
+    raise BuildError(
+        f"{where}: the kernel cannot unpack a {method}-compressed initramfs: {symbol} is not set",
+        hint=f"choose a compression this kernel supports ({', '.join(usable)}) "
+        f"or use a kernel built with {symbol}=y",
+    )

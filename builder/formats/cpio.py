@@ -41,7 +41,7 @@ _MAX_MINOR = (1 << 20) - 1
 
 
 def normalise_path(path: str) -> str:
-    """"/dev/console", "dev/console" and "./dev//console" all become "dev/console".
+    """ "/dev/console", "dev/console" and "./dev//console" all become "dev/console".
 
     The kernel unpacks names relative to "/", and gen_init_cpio and `find .` write them without
     a leading slash; ".." is refused because it could step outside the root.
@@ -52,8 +52,10 @@ def normalise_path(path: str) -> str:
     if ".." in parts:
         raise BuildError(f"cpio entry {path!r}: '..' is not allowed in an archive path")
     if not parts:
-        raise BuildError(f"cpio entry {path!r}: the archive root itself cannot be an entry",
-                         hint="the kernel's rootfs already has /; add entries below it")
+        raise BuildError(
+            f"cpio entry {path!r}: the archive root itself cannot be an entry",
+            hint="the kernel's rootfs already has /; add entries below it",
+        )
     return "/".join(parts)
 
 
@@ -88,8 +90,10 @@ class File(_Node):
         super().__post_init__()
         _check_mode(self.path, self.mode)
         if len(self.data) > _MAX_FIELD:
-            raise BuildError(f"cpio entry {self.path}: {len(self.data)} bytes is more than newc "
-                             "can store (4 GiB - 1)")
+            raise BuildError(
+                f"cpio entry {self.path}: {len(self.data)} bytes is more than newc "
+                "can store (4 GiB - 1)"
+            )
 
     @classmethod
     def from_host(cls, path: str, host: Path, mode: int | None = None) -> File:
@@ -109,8 +113,11 @@ class File(_Node):
 
     def __repr__(self) -> str:
         # Whole binaries in a repr drown test failures and error messages; show a digest instead.
-        shown = repr(self.data) if len(self.data) <= 32 else (
-            f"<{len(self.data)} bytes sha256:{hashlib.sha256(self.data).hexdigest()[:12]}>")
+        shown = (
+            repr(self.data)
+            if len(self.data) <= 32
+            else (f"<{len(self.data)} bytes sha256:{hashlib.sha256(self.data).hexdigest()[:12]}>")
+        )
         return f"File({self.path!r}, {shown}, mode={self.mode:#o})"
 
 
@@ -121,8 +128,10 @@ class Symlink(_Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.target or "\0" in self.target:
-            raise BuildError(f"cpio entry {self.path}: symlink target {self.target!r} is empty "
-                             "or contains a NUL byte")
+            raise BuildError(
+                f"cpio entry {self.path}: symlink target {self.target!r} is empty "
+                "or contains a NUL byte"
+            )
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,10 @@ class _DevNode(_Node):
         super().__post_init__()
         _check_mode(self.path, self.mode)
         if not (0 <= self.major <= _MAX_MAJOR and 0 <= self.minor <= _MAX_MINOR):
-            raise BuildError(f"cpio entry {self.path}: device {self.major},{self.minor} is out "
-                             f"of range (major 0..{_MAX_MAJOR}, minor 0..{_MAX_MINOR})")
+            raise BuildError(
+                f"cpio entry {self.path}: device {self.major},{self.minor} is out "
+                f"of range (major 0..{_MAX_MAJOR}, minor 0..{_MAX_MINOR})"
+            )
 
 
 @dataclass(frozen=True)
@@ -178,16 +189,20 @@ def _complete(entries: Iterable[Entry]) -> dict[str, Entry]:
     for entry in entries:
         first = by_path.setdefault(entry.path, entry)
         if first != entry:
-            raise BuildError(f"cpio: two different entries for {entry.path}: "
-                             f"{_describe(first)} and {_describe(entry)}",
-                             hint="remove one of them from the initramfs contents")
+            raise BuildError(
+                f"cpio: two different entries for {entry.path}: "
+                f"{_describe(first)} and {_describe(entry)}",
+                hint="remove one of them from the initramfs contents",
+            )
     for path in list(by_path):
         parent = path.rpartition("/")[0]
         while parent:
             existing = by_path.setdefault(parent, Dir(parent))
             if not isinstance(existing, Dir):
-                raise BuildError(f"cpio: {path} is inside {parent}, which is "
-                                 f"{_describe(existing)}, not a directory")
+                raise BuildError(
+                    f"cpio: {path} is inside {parent}, which is "
+                    f"{_describe(existing)}, not a directory"
+                )
             parent = parent.rpartition("/")[0]
     return by_path
 
@@ -196,8 +211,17 @@ def _pad(length: int) -> bytes:
     return b"\0" * (-length % 4)
 
 
-def _record(out: bytearray, name: str, *, ino: int, mode: int, nlink: int, mtime: int,
-            data: bytes = b"", rdev: tuple[int, int] = (0, 0)) -> None:
+def _record(
+    out: bytearray,
+    name: str,
+    *,
+    ino: int,
+    mode: int,
+    nlink: int,
+    mtime: int,
+    data: bytes = b"",
+    rdev: tuple[int, int] = (0, 0),
+) -> None:
     encoded = name.encode("utf-8", "surrogateescape") + b"\0"
     # Field order of struct cpio_newc_header; uid, gid and the archive's own device stay 0.
     fields = (ino, mode, 0, 0, nlink, mtime, len(data), 0, 0, rdev[0], rdev[1], len(encoded), 0)
@@ -274,29 +298,51 @@ def _read_archive(data: bytes, pos: int, label: str) -> tuple[list[Entry], int]:
         if len(data) - pos < _HEADER_LEN:
             what = "no TRAILER!!! record" if pos == len(data) else "a header is cut short"
             raise BuildError(f"{label}: truncated at offset {pos}: {what}")
-        magic = data[pos:pos + 6]
+        magic = data[pos : pos + 6]
         if magic not in (NEWC_MAGIC, CRC_MAGIC):
-            raise BuildError(f"{label}: bad magic {magic!r} at offset {pos} "
-                             "(expected 070701 newc or 070702 crc)")
+            raise BuildError(
+                f"{label}: bad magic {magic!r} at offset {pos} (expected 070701 newc or 070702 crc)"
+            )
         if not _HEX_FIELDS.fullmatch(data, pos + 6, pos + _HEADER_LEN):
-            raise BuildError(f"{label}: header at offset {pos} has a field that is not 8 hex digits")
-        (ino, mode, _uid, _gid, nlink, _mtime, size, major, minor, rmajor, rminor, namesize,
-         check) = (int(data[i:i + 8], 16) for i in range(pos + 6, pos + _HEADER_LEN, 8))
+            raise BuildError(
+                f"{label}: header at offset {pos} has a field that is not 8 hex digits"
+            )
+        (
+            ino,
+            mode,
+            _uid,
+            _gid,
+            nlink,
+            _mtime,
+            size,
+            major,
+            minor,
+            rmajor,
+            rminor,
+            namesize,
+            check,
+        ) = (int(data[i : i + 8], 16) for i in range(pos + 6, pos + _HEADER_LEN, 8))
         pos += _HEADER_LEN
         if pos + namesize > len(data):
-            raise BuildError(f"{label}: truncated at offset {pos}: the name needs {namesize} "
-                             f"bytes, {len(data) - pos} remain")
+            raise BuildError(
+                f"{label}: truncated at offset {pos}: the name needs {namesize} "
+                f"bytes, {len(data) - pos} remain"
+            )
         if namesize == 0 or data[pos + namesize - 1] != 0:
-            raise BuildError(f"{label}: header at offset {start}: name is not NUL-terminated "
-                             f"within its namesize {namesize}")
-        name = data[pos:pos + namesize - 1].decode("utf-8", "surrogateescape")
+            raise BuildError(
+                f"{label}: header at offset {start}: name is not NUL-terminated "
+                f"within its namesize {namesize}"
+            )
+        name = data[pos : pos + namesize - 1].decode("utf-8", "surrogateescape")
         pos += namesize + len(_pad(_HEADER_LEN + namesize))
         if name == TRAILER:
             return entries, pos
         if pos + size > len(data):
-            raise BuildError(f"{label}: truncated at offset {pos}: {name} needs {size} bytes of "
-                             f"data, {len(data) - pos} remain")
-        body = data[pos:pos + size]
+            raise BuildError(
+                f"{label}: truncated at offset {pos}: {name} needs {size} bytes of "
+                f"data, {len(data) - pos} remain"
+            )
+        body = data[pos : pos + size]
         pos += size + len(_pad(size))
         if magic == CRC_MAGIC and mode & S_IFMT == S_IFREG and sum(body) & _MAX_FIELD != check:
             raise BuildError(f"{label}: checksum mismatch for {name} at offset {start}")
@@ -328,8 +374,9 @@ def _read_all(data: bytes, label: str) -> list[Entry]:
             pos += 1
             continue
         if pos % 4:
-            raise BuildError(f"{label}: archive at offset {pos} is not 4-byte aligned "
-                             "(broken padding)")
+            raise BuildError(
+                f"{label}: archive at offset {pos} is not 4-byte aligned (broken padding)"
+            )
         archive, pos = _read_archive(data, pos, label)
         entries += archive
     return entries
@@ -358,19 +405,22 @@ def read_initramfs(data: bytes) -> list[Entry]:
             pos += 1
             continue
         # The kernel's own test: an aligned '0' starts a cpio archive, anything else is compressed.
-        if data[pos:pos + 1] == b"0" and pos % 4 == 0:
+        if data[pos : pos + 1] == b"0" and pos % 4 == 0:
             archive, pos = _read_archive(data, pos, "initramfs")
             entries += archive
             continue
-        method = compress.detect(data[pos:pos + 6])
+        method = compress.detect(data[pos : pos + 6])
         if method is None:
-            raise BuildError(f"initramfs: neither a cpio archive nor a known compression at "
-                             f"offset {pos}: starts with {data[pos:pos + 6].hex(' ')}")
+            raise BuildError(
+                f"initramfs: neither a cpio archive nor a known compression at "
+                f"offset {pos}: starts with {data[pos : pos + 6].hex(' ')}"
+            )
         try:
             plain, used = compress.decompress_stream(data[pos:])
         except BuildError as exc:
-            raise BuildError(f"initramfs: {method} stream at offset {pos}: {exc}",
-                             exc.hint) from exc
+            raise BuildError(
+                f"initramfs: {method} stream at offset {pos}: {exc}", exc.hint
+            ) from exc
         entries += _read_all(plain, f"initramfs: {method} stream at offset {pos}")
         pos += used
     return entries

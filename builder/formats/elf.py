@@ -18,11 +18,11 @@ ELF_MAGIC = b"\x7fELF"
 @dataclass(frozen=True)
 class ElfInfo:
     path: Path
-    machine: str          # e_machine, e.g. EM_AARCH64
-    elfclass: int         # 32 or 64
+    machine: str  # e_machine, e.g. EM_AARCH64
+    elfclass: int  # 32 or 64
     little_endian: bool
-    interp: str | None    # PT_INTERP: the dynamic loader, None when static
-    dynamic: bool         # has a dynamic section
+    interp: str | None  # PT_INTERP: the dynamic loader, None when static
+    dynamic: bool  # has a dynamic section
     needed: tuple[str, ...]
     rpath: tuple[str, ...]
 
@@ -62,10 +62,19 @@ def inspect_elf(path: Path) -> ElfInfo:
                         if tag.entry.d_tag == "DT_NEEDED":
                             needed.append(tag.needed)  # type: ignore[attr-defined]
                         elif tag.entry.d_tag in ("DT_RPATH", "DT_RUNPATH"):
-                            rpath += str(getattr(tag, "runpath", None)
-                                         or getattr(tag, "rpath", "")).split(":")
-            return ElfInfo(path, elf["e_machine"], elf.elfclass, elf.little_endian, interp,
-                           dynamic, tuple(needed), tuple(rpath))
+                            rpath += str(
+                                getattr(tag, "runpath", None) or getattr(tag, "rpath", "")
+                            ).split(":")
+            return ElfInfo(
+                path,
+                elf["e_machine"],
+                elf.elfclass,
+                elf.little_endian,
+                interp,
+                dynamic,
+                tuple(needed),
+                tuple(rpath),
+            )
     except (ELFError, OSError) as exc:
         raise BuildError(f"{path}: not a readable ELF file ({exc})") from exc
 
@@ -74,19 +83,26 @@ def require_aarch64(path: Path, what: str) -> ElfInfo:
     """Refuse anything the Pi's 64-bit kernel cannot exec, saying what it is instead."""
     info = inspect_elf(path)
     if info.machine != "EM_AARCH64" or info.elfclass != 64 or not info.little_endian:
-        raise BuildError(f"{what} {path} is {info.describe()}, not aarch64 (EM_AARCH64 ELFCLASS64 "
-                         "little-endian)", hint="build it for aarch64-linux-gnu (arm64)")
+        raise BuildError(
+            f"{what} {path} is {info.describe()}, not aarch64 (EM_AARCH64 ELFCLASS64 "
+            "little-endian)",
+            hint="build it for aarch64-linux-gnu (arm64)",
+        )
     return info
 
 
 def require_static_aarch64(path: Path, what: str) -> ElfInfo:
     info = require_aarch64(path, what)
     if info.interp is not None:
-        raise BuildError(f"{what} {path} has PT_INTERP {info.interp}: it is dynamically linked",
-                         hint="link it with -static")
+        raise BuildError(
+            f"{what} {path} has PT_INTERP {info.interp}: it is dynamically linked",
+            hint="link it with -static",
+        )
     if info.dynamic:
-        raise BuildError(f"{what} {path} has a dynamic section: it is not fully static",
-                         hint="link it with -static (not -static-pie)")
+        raise BuildError(
+            f"{what} {path} has a dynamic section: it is not fully static",
+            hint="link it with -static (not -static-pie)",
+        )
     return info
 
 
@@ -109,8 +125,10 @@ def bundle_elf(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes
     if info.static:
         return files
     if info.interp is None:
-        raise BuildError(f"{program}: dynamic section but no PT_INTERP (a shared library?)",
-                         hint="services must be executables")
+        raise BuildError(
+            f"{program}: dynamic section but no PT_INTERP (a shared library?)",
+            hint="services must be executables",
+        )
     loader = sysroot / info.interp.lstrip("/")
     missing: list[str] = []
     if not loader.exists():
@@ -121,15 +139,18 @@ def bundle_elf(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes
     files.update(libs)
     missing += not_found
     if missing:
-        raise BuildError(f"{program}: libraries not found in the arm64 sysroot: {', '.join(missing)}",
-                         hint="link the program statically, or add the packages that provide "
-                              "them to toolchain/packages.py SYSROOT")
+        raise BuildError(
+            f"{program}: libraries not found in the arm64 sysroot: {', '.join(missing)}",
+            hint="link the program statically, or add the packages that provide "
+            "them to toolchain/packages.py SYSROOT",
+        )
     log(f"{program.name}: dynamic; bundled the loader and {len(seen)} libraries")
     return files
 
 
-def libraries(elfs: list[tuple[Path, ElfInfo]], sysroot: Path, provided: frozenset[str] = frozenset()
-              ) -> tuple[dict[str, bytes], set[str], list[str]]:
+def libraries(
+    elfs: list[tuple[Path, ElfInfo]], sysroot: Path, provided: frozenset[str] = frozenset()
+) -> tuple[dict[str, bytes], set[str], list[str]]:
     """The DT_NEEDED libraries of `elfs`, recursively, from the arm64 sysroot, at
     /lib/aarch64-linux-gnu (the loader searches there first: one place for every library); but
     those named in `provided` (shipped beside them, found by their RPATH). Returns the files,

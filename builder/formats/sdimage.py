@@ -62,8 +62,10 @@ def _tree(root: Path) -> tuple[list[str], list[str]]:
         elif path.is_file():
             files.append(rel)
         else:
-            raise BuildError(f"{path}: not a regular file or directory",
-                             hint="a FAT boot partition holds only files and folders")
+            raise BuildError(
+                f"{path}: not a regular file or directory",
+                hint="a FAT boot partition holds only files and folders",
+            )
     return dirs, files
 
 
@@ -115,8 +117,9 @@ def _copy_range(src: Path, src_off: int, dst: Path, dst_off: int, length: int) -
         while done < length:
             chunk = fin.read(min(MiB, length - done))
             if not chunk:
-                raise BuildError(f"{src}: ends {length - done} bytes early at offset "
-                                 f"{src_off + done}")
+                raise BuildError(
+                    f"{src}: ends {length - done} bytes early at offset {src_off + done}"
+                )
             if chunk.count(0) != len(chunk):
                 fout.seek(dst_off + done)
                 fout.write(chunk)
@@ -124,21 +127,53 @@ def _copy_range(src: Path, src_off: int, dst: Path, dst_off: int, length: int) -
 
 
 def _sfdisk(image: Path, disk_id: int, parts: list[tuple[int, int, int]]) -> None:
-    script = ["label: dos", f"label-id: 0x{disk_id:08x}", "unit: sectors",
-              f"sector-size: {SECTOR}", ""]
+    script = [
+        "label: dos",
+        f"label-id: 0x{disk_id:08x}",
+        "unit: sectors",
+        f"sector-size: {SECTOR}",
+        "",
+    ]
     for start, size, ptype in parts:
         script.append(f"start={start // SECTOR}, size={size // SECTOR}, type={ptype:x}")
-    run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe=never", image],
-        input=("\n".join(script) + "\n").encode())
+    run(
+        ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe=never", image],
+        input=("\n".join(script) + "\n").encode(),
+    )
 
 
 def _fat_make(image: Path, size: int, volume_id: int) -> None:
     # --invariant fixes the label's timestamp; it also sets volume id 1234abcd, so the -i
     # after it (order matters to mkfs.fat) puts ours back. -h: the sectors before the partition.
-    run(["mkfs.vfat", "-F", "32", "-S", str(SECTOR), "-s", str(_sectors_per_cluster(size)),
-         "-f", "2", "-R", "32", "-g", "255/63", "-h", str(BOOT_START // SECTOR),
-         "-n", FAT_LABEL, "--invariant", "-i", f"{volume_id:08x}", "--mbr=n",
-         f"--offset={BOOT_START // SECTOR}", image, str(size // 1024)], capture=True)
+    run(
+        [
+            "mkfs.vfat",
+            "-F",
+            "32",
+            "-S",
+            str(SECTOR),
+            "-s",
+            str(_sectors_per_cluster(size)),
+            "-f",
+            "2",
+            "-R",
+            "32",
+            "-g",
+            "255/63",
+            "-h",
+            str(BOOT_START // SECTOR),
+            "-n",
+            FAT_LABEL,
+            "--invariant",
+            "-i",
+            f"{volume_id:08x}",
+            "--mbr=n",
+            f"--offset={BOOT_START // SECTOR}",
+            image,
+            str(size // 1024),
+        ],
+        capture=True,
+    )
 
 
 def _fat_copy(image: Path, offset: int, root: Path, dirs: list[str], files: list[str]) -> None:
@@ -155,8 +190,11 @@ def _fat_copy(image: Path, offset: int, root: Path, dirs: list[str], files: list
     for name in files:
         by_dir.setdefault(os.path.dirname(name), []).append(name)
     for parent in sorted(by_dir):
-        run(["mcopy", "-i", target, *(str(root / f) for f in by_dir[parent]), f"::/{parent}"],
-            env=MTOOLS_ENV, input=b"")
+        run(
+            ["mcopy", "-i", target, *(str(root / f) for f in by_dir[parent]), f"::/{parent}"],
+            env=MTOOLS_ENV,
+            input=b"",
+        )
 
 
 def _debugfs_quote(path: str) -> str:
@@ -182,17 +220,23 @@ def _ext4_normalise(fs: Path, data_files: Path | None) -> None:
     cmds = []
     for path in paths:
         quoted = _debugfs_quote(path)
-        for field in ("uid", "gid", "atime_extra", "mtime_extra", "ctime_extra",
-                      "crtime_extra"):
+        for field in ("uid", "gid", "atime_extra", "mtime_extra", "ctime_extra", "crtime_extra"):
             cmds.append(f"set_inode_field {quoted} {field} 0")
         for field in ("atime", "mtime", "ctime", "crtime"):
             cmds.append(f"set_inode_field {quoted} {field} {when}")
-    proc = run(["debugfs", "-w", "-f", "-", fs], capture=True, quiet=True,
-               env={"E2FSPROGS_FAKE_TIME": str(source_date_epoch())},
-               input=("\n".join(cmds) + "\n").encode())
+    proc = run(
+        ["debugfs", "-w", "-f", "-", fs],
+        capture=True,
+        quiet=True,
+        env={"E2FSPROGS_FAKE_TIME": str(source_date_epoch())},
+        input=("\n".join(cmds) + "\n").encode(),
+    )
     # debugfs exits 0 even when a command fails; its errors are the stderr lines after the banner.
-    errors = [line for line in proc.stderr.decode(errors="replace").splitlines()
-              if line.strip() and not line.startswith("debugfs ")]
+    errors = [
+        line
+        for line in proc.stderr.decode(errors="replace").splitlines()
+        if line.strip() and not line.startswith("debugfs ")
+    ]
     if errors:
         raise BuildError(f"debugfs on {fs}: {errors[0]}")
 
@@ -206,8 +250,21 @@ def _ext4_make(fs: Path, size: int, label: str, data_files: Path | None, digest:
     seed = uuid.UUID(bytes=digest[16:32], version=4)
     with open(fs, "wb") as f:
         f.truncate(size)
-    cmd: list[str | Path] = ["mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256", "-L", label,
-                             "-U", str(fs_uuid), "-E", f"root_owner=0:0,hash_seed={seed}"]
+    cmd: list[str | Path] = [
+        "mkfs.ext4",
+        "-q",
+        "-F",
+        "-b",
+        "4096",
+        "-I",
+        "256",
+        "-L",
+        label,
+        "-U",
+        str(fs_uuid),
+        "-E",
+        f"root_owner=0:0,hash_seed={seed}",
+    ]
     if data_files is not None:
         cmd += ["-d", data_files]
     # mke2fs keeps only the last -E, hence one comma-separated list above.
@@ -232,9 +289,15 @@ def data_seed(label: str) -> bytes:
         shutil.rmtree(fs.parent, ignore_errors=True)
 
 
-def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,
-               data_label: str = "pinit-data", data_files: Path | None = None,
-               size: int | None = None) -> None:
+def make_image(
+    out: Path,
+    boot_dir: Path,
+    *,
+    data_size: int = 0,
+    data_label: str = "pinit-data",
+    data_files: Path | None = None,
+    size: int | None = None,
+) -> None:
     """Write the disk image `out`: FAT32 "PINIT-BOOT" at 4 MiB holding `boot_dir`, then, if
     `data_size` > 0, an ext4 partition of that size (rounded up to 4 MiB) holding `data_files`.
     `size` asks for a bigger image (the rest is left unpartitioned); all sizes in bytes."""
@@ -245,8 +308,10 @@ def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,
     data_start = BOOT_START + fat_size
     needed = data_start + data_size
     if size is not None and size < needed:
-        raise BuildError(f"{out}: asked for {size} bytes but the partitions need {needed}",
-                         hint="leave the image size unset or make it bigger")
+        raise BuildError(
+            f"{out}: asked for {size} bytes but the partitions need {needed}",
+            hint="leave the image size unset or make it bigger",
+        )
     total = _round_up(max(needed, size or 0), ALIGN)
     digest = _digest(boot_dir, files, data_label)
     volume_id = int.from_bytes(digest[0:4], "little")
@@ -268,8 +333,10 @@ def make_image(out: Path, boot_dir: Path, *, data_size: int = 0,
                 _copy_range(fs, 0, tmp, data_start, data_size)
     finally:
         fs.unlink(missing_ok=True)
-    log(f"wrote {out}: boot {fat_size // MiB} MiB" + (f", data {data_size // MiB} MiB"
-                                                       if data_size else ""))
+    log(
+        f"wrote {out}: boot {fat_size // MiB} MiB"
+        + (f", data {data_size // MiB} MiB" if data_size else "")
+    )
 
 
 def read_partitions(image: Path) -> list[Partition]:
@@ -281,8 +348,10 @@ def read_partitions(image: Path) -> list[Partition]:
     except OSError as exc:
         raise BuildError(f"{image}: cannot read: {exc.strerror}") from exc
     if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
-        raise BuildError(f"{image}: no MBR partition table (too short or no 55aa signature)",
-                         hint="is this a whole-disk image rather than one partition?")
+        raise BuildError(
+            f"{image}: no MBR partition table (too short or no 55aa signature)",
+            hint="is this a whole-disk image rather than one partition?",
+        )
     partitions = []
     for i in range(4):
         _status, ptype, lba, count = struct.unpack_from("<B3xB3xII", mbr, 446 + 16 * i)
@@ -292,9 +361,11 @@ def read_partitions(image: Path) -> list[Partition]:
             raise BuildError(f"{image}: has a GPT partition table; only MBR is supported")
         part = Partition(i + 1, ptype, lba * SECTOR, count * SECTOR)
         if part.start + part.size > image_size:
-            raise BuildError(f"{image}: partition {part.index} ends at byte "
-                             f"{part.start + part.size} but the file has {image_size} bytes",
-                             hint="the image is truncated or corrupt")
+            raise BuildError(
+                f"{image}: partition {part.index} ends at byte "
+                f"{part.start + part.size} but the file has {image_size} bytes",
+                hint="the image is truncated or corrupt",
+            )
         partitions.append(part)
     return partitions
 
@@ -324,8 +395,12 @@ def _fat_target(image: Path, index: int) -> str:
 
 def fat_list(image: Path, partition: int) -> list[str]:
     """Every path on a FAT partition, relative to its root; directories end in "/"."""
-    proc = run(["mdir", "-/", "-b", "-i", _fat_target(image, partition), "::/"],
-               env=MTOOLS_ENV, capture=True, quiet=True)
+    proc = run(
+        ["mdir", "-/", "-b", "-i", _fat_target(image, partition), "::/"],
+        env=MTOOLS_ENV,
+        capture=True,
+        quiet=True,
+    )
     paths = []
     for line in proc.stdout.decode().splitlines():
         if line.startswith("::/") and line != "::/":
@@ -336,5 +411,10 @@ def fat_list(image: Path, partition: int) -> list[str]:
 def fat_read(image: Path, partition: int, path: str) -> bytes:
     """The contents of the file `path` (relative to the root) on a FAT partition."""
     target = _fat_target(image, partition)
-    return run(["mcopy", "-n", "-i", target, f"::/{path.lstrip('/')}", "-"],
-               env=MTOOLS_ENV, capture=True, quiet=True, input=b"").stdout
+    return run(
+        ["mcopy", "-n", "-i", target, f"::/{path.lstrip('/')}", "-"],
+        env=MTOOLS_ENV,
+        capture=True,
+        quiet=True,
+        input=b"",
+    ).stdout

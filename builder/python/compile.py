@@ -51,12 +51,48 @@ DROP_ALWAYS = ("spwd", "syslog", "xxsubtype")
 # imports them (toolchain/nuitka_plugin.py reads its import graph), in build/init as in every
 # appliance. Those left in are what CPython itself imports while it starts.
 OPTIONAL_BUILTINS = (
-    "unicodedata", "_elementtree", "pyexpat", "_pickle", "_datetime", "_csv", "cmath",
-    "_statistics", "array", "_blake2", "_sha3", "_md5", "_sha1", "_sha256", "_sha512", "grp",
-    "_tracemalloc", "_symtable", "zlib", "_posixsubprocess", "_socket", "_bisect", "_heapq",
-    "_opcode", "_random", "_struct", "binascii", "math", "select", "fcntl", "pwd", "_locale",
-    "_tokenize", "_sre", "itertools", "_collections", "_operator", "_functools", "_string",
-    "errno", "_stat", "atexit",
+    "unicodedata",
+    "_elementtree",
+    "pyexpat",
+    "_pickle",
+    "_datetime",
+    "_csv",
+    "cmath",
+    "_statistics",
+    "array",
+    "_blake2",
+    "_sha3",
+    "_md5",
+    "_sha1",
+    "_sha256",
+    "_sha512",
+    "grp",
+    "_tracemalloc",
+    "_symtable",
+    "zlib",
+    "_posixsubprocess",
+    "_socket",
+    "_bisect",
+    "_heapq",
+    "_opcode",
+    "_random",
+    "_struct",
+    "binascii",
+    "math",
+    "select",
+    "fcntl",
+    "pwd",
+    "_locale",
+    "_tokenize",
+    "_sre",
+    "itertools",
+    "_collections",
+    "_operator",
+    "_functools",
+    "_string",
+    "errno",
+    "_stat",
+    "atexit",
 )
 # The init's modules are embedded as bytecode, except these, compiled to C. Measured under
 # QEMU (`invoke bench`, guest instructions): PID 1 reaches the app sooner with bytecode
@@ -66,8 +102,11 @@ INIT_COMPILED = ("init", "init.jsontext")
 
 
 def init_bytecode() -> tuple[str, ...]:
-    return tuple(name for name in (f"init.{p.stem}" for p in sorted((REPO / "init").glob("*.py")))
-                 if name not in INIT_COMPILED and name != "init.__init__")
+    return tuple(
+        name
+        for name in (f"init.{p.stem}" for p in sorted((REPO / "init").glob("*.py")))
+        if name not in INIT_COMPILED and name != "init.__init__"
+    )
 
 
 # build/init leaves out every module the standard library imports only inside functions: the
@@ -86,15 +125,20 @@ def check_host_python() -> None:
             f"{sys.base_prefix}); it must be Debian's /usr/bin/python3.11 "
             f"({'.'.join(map(str, TARGET_PYTHON))}), the same version as the arm64 libpython",
             hint="recreate the venv: /usr/bin/python3.11 -m venv .venv && "
-                 ".venv/bin/pip install -e '.[test]'")
-    try:   # the installed distribution's version; the plugin checks Nuitka's own in its process
+            ".venv/bin/pip install -e '.[test]'",
+        )
+    try:  # the installed distribution's version; the plugin checks Nuitka's own in its process
         installed = importlib.metadata.version("nuitka")
     except importlib.metadata.PackageNotFoundError as exc:
-        raise BuildError("Nuitka is not installed in this Python",
-                         hint=f"pip install nuitka=={pin.NUITKA_VERSION}") from exc
+        raise BuildError(
+            "Nuitka is not installed in this Python",
+            hint=f"pip install nuitka=={pin.NUITKA_VERSION}",
+        ) from exc
     if installed != pin.NUITKA_VERSION:
-        raise BuildError(f"Nuitka {installed} is installed; pinit is pinned "
-                         f"to {pin.NUITKA_VERSION}", hint=f"pip install nuitka=={pin.NUITKA_VERSION}")
+        raise BuildError(
+            f"Nuitka {installed} is installed; pinit is pinned to {pin.NUITKA_VERSION}",
+            hint=f"pip install nuitka=={pin.NUITKA_VERSION}",
+        )
     if shutil.which(CROSS_CC) is None:
         raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
 
@@ -102,19 +146,34 @@ def check_host_python() -> None:
 def check_sysroot_python(tc: Toolchain) -> None:
     header = Path(pin.sysroot_paths(tc.sysroot).include) / "patchlevel.h"
     version = ".".join(map(str, TARGET_PYTHON))
-    if not header.is_file() or f'#define PY_VERSION              "{version}"' not in header.read_text():
-        raise BuildError(f"{header}: not the arm64 Python {version} headers",
-                         hint="run `invoke toolchain` to re-provision the sysroot")
+    if (
+        not header.is_file()
+        or f'#define PY_VERSION              "{version}"' not in header.read_text()
+    ):
+        raise BuildError(
+            f"{header}: not the arm64 Python {version} headers",
+            hint="run `invoke toolchain` to re-provision the sysroot",
+        )
 
 
-def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: str,
-                   pythonpath: tuple[Path, ...] = (),
-                   left_out: tuple[str, ...] = (),
-                   work: Path | None = None,
-                   programs: tuple[str, ...] = (), ext_dirs: tuple[Path, ...] = (),
-                   include: tuple[str, ...] = (), package_data: tuple[str, ...] = (),
-                   flags: tuple[str, ...] = INIT_FLAGS, whole: bool = False,
-                   exclude: tuple[str, ...] = (), compiled: tuple[str, ...] = ()) -> Path:
+def compile_python(
+    entry: Path | list[Path],
+    out: Path,
+    tc: Toolchain,
+    *,
+    name: str,
+    pythonpath: tuple[Path, ...] = (),
+    left_out: tuple[str, ...] = (),
+    work: Path | None = None,
+    programs: tuple[str, ...] = (),
+    ext_dirs: tuple[Path, ...] = (),
+    include: tuple[str, ...] = (),
+    package_data: tuple[str, ...] = (),
+    flags: tuple[str, ...] = INIT_FLAGS,
+    whole: bool = False,
+    exclude: tuple[str, ...] = (),
+    compiled: tuple[str, ...] = (),
+) -> Path:
     """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
@@ -142,8 +201,11 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         # sysconfig's data is the target's (tc.runtime), embedded under a name Nuitka can
         # take; the plugin gives it the name sysconfig computes on the target.
         # (libpython3.11-stdlib adds a link to it under the name without the multiarch dash)
-        (found,) = sorted(p for p in (tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py")
-                          if not p.is_symlink())
+        (found,) = sorted(
+            p
+            for p in (tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py")
+            if not p.is_symlink()
+        )
         sysconfigdata = found.stem
         py_dir = gen / "py"
         py_dir.mkdir(exist_ok=True)
@@ -151,41 +213,60 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         if not data.is_file() or data.read_bytes() != found.read_bytes():
             data.write_bytes(found.read_bytes())
         pythonpath = (*pythonpath, py_dir)
-    env = pinned_env({
-        "CC": CROSS_CC,
-        "CFLAGS": " ".join((f"--sysroot={sysroot}", "-Os", "-ffunction-sections",
-                            "-fdata-sections", *pyext.NO_UNWIND)),
-        # --wrap=dlsym: ctypes.pythonapi's look-ups (toolchain/nuitka_gen.py pythonapi_c).
-        "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections -Wl,--wrap=dlsym",
-        pin.PINIT_SYSROOT: sysroot,
-        pin.PINIT_GEN_DIR: str(gen),
-        pin.PINIT_CFFI_SRC: str(tc.cffi_src),
-        pin.PINIT_DROP_BUILTINS: ",".join(DROP_ALWAYS),
-        pin.PINIT_OPTIONAL_BUILTINS: ",".join(OPTIONAL_BUILTINS),
-        pin.PINIT_EXT_DIRS: os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
-        pin.PINIT_PROGRAMS: ",".join(programs),
-        pin.PINIT_BYTECODE: ",".join(init_bytecode()),
-        pin.PINIT_LEFT_OUT: ",".join(left_out),
-        pin.PINIT_EXCLUDE: ",".join(exclude),
-        pin.PINIT_COMPILED: ",".join((*INIT_COMPILED, *compiled)),
-        pin.PINIT_WHOLE: "1" if whole else "",
-        pin.PINIT_SYSCONFIGDATA: sysconfigdata,
-        # Bytecode without column tables (as `python3 -X no_debug_ranges`): a traceback names
-        # file, line and source line but draws no ^^^ under the failing expression. Column
-        # tables compress poorly: they are a quarter of the gzipped bytecode.
-        "PYTHONNODEBUGRANGES": "1",
-        "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
-    })
-    cmd = [sys.executable, "-m", "nuitka", "--mode=standalone", "--static-libpython=yes",
-           "--lto=no", f"--user-plugin={PLUGIN}", f"--output-dir={work}",
-           f"--output-filename={name}", "--assume-yes-for-downloads",
-           f"--jobs={os.cpu_count() or 2}", f"--python-flag={','.join(flags)}",
-           # _py_abc: abc's fallback for a missing _abc, which is always builtin.
-           "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend,_py_abc",
-           *(f"--include-module={m}" for m in include),
-           *(f"--include-package-data={p}" for p in package_data),
-           "--report=" + str(work / "report.xml"),
-           *([str(entries[0])] if len(entries) == 1 else [f"--main={e}" for e in entries])]
+    env = pinned_env(
+        {
+            "CC": CROSS_CC,
+            "CFLAGS": " ".join(
+                (
+                    f"--sysroot={sysroot}",
+                    "-Os",
+                    "-ffunction-sections",
+                    "-fdata-sections",
+                    *pyext.NO_UNWIND,
+                )
+            ),
+            # --wrap=dlsym: ctypes.pythonapi's look-ups (toolchain/nuitka_gen.py pythonapi_c).
+            "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections -Wl,--wrap=dlsym",
+            pin.PINIT_SYSROOT: sysroot,
+            pin.PINIT_GEN_DIR: str(gen),
+            pin.PINIT_CFFI_SRC: str(tc.cffi_src),
+            pin.PINIT_DROP_BUILTINS: ",".join(DROP_ALWAYS),
+            pin.PINIT_OPTIONAL_BUILTINS: ",".join(OPTIONAL_BUILTINS),
+            pin.PINIT_EXT_DIRS: os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
+            pin.PINIT_PROGRAMS: ",".join(programs),
+            pin.PINIT_BYTECODE: ",".join(init_bytecode()),
+            pin.PINIT_LEFT_OUT: ",".join(left_out),
+            pin.PINIT_EXCLUDE: ",".join(exclude),
+            pin.PINIT_COMPILED: ",".join((*INIT_COMPILED, *compiled)),
+            pin.PINIT_WHOLE: "1" if whole else "",
+            pin.PINIT_SYSCONFIGDATA: sysconfigdata,
+            # Bytecode without column tables (as `python3 -X no_debug_ranges`): a traceback names
+            # file, line and source line but draws no ^^^ under the failing expression. Column
+            # tables compress poorly: they are a quarter of the gzipped bytecode.
+            "PYTHONNODEBUGRANGES": "1",
+            "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, REPO)),
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "nuitka",
+        "--mode=standalone",
+        "--static-libpython=yes",
+        "--lto=no",
+        f"--user-plugin={PLUGIN}",
+        f"--output-dir={work}",
+        f"--output-filename={name}",
+        "--assume-yes-for-downloads",
+        f"--jobs={os.cpu_count() or 2}",
+        f"--python-flag={','.join(flags)}",
+        # _py_abc: abc's fallback for a missing _abc, which is always builtin.
+        "--nofollow-import-to=cffi,init.sysdefs,_pinit_sys,_cffi_backend,_py_abc",
+        *(f"--include-module={m}" for m in include),
+        *(f"--include-package-data={p}" for p in package_data),
+        "--report=" + str(work / "report.xml"),
+        *([str(entries[0])] if len(entries) == 1 else [f"--main={e}" for e in entries]),
+    ]
     logfile = work / "nuitka.log"
     what = ", ".join(e.name for e in entries)
     log(f"compiling {what} with Nuitka {pin.NUITKA_VERSION} for aarch64 (log: {logfile})")
@@ -194,8 +275,10 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").strip().splitlines()[-15:]
         print("\n".join(tail), file=sys.stderr)
-        raise BuildError(f"Nuitka failed (status {proc.returncode}) compiling {what}",
-                         hint=f"full log: {logfile}")
+        raise BuildError(
+            f"Nuitka failed (status {proc.returncode}) compiling {what}",
+            hint=f"full log: {logfile}",
+        )
     built = work / f"{entries[0].stem}.dist" / name
     require_static_aarch64(built, "the compiled program")
     left = gen / "left-out.txt"
@@ -203,7 +286,9 @@ def compile_python(entry: Path | list[Path], out: Path, tc: Toolchain, *, name: 
         for line in left.read_text().splitlines():
             log(f"left out: {line}")
     write_atomic(out, built.read_bytes(), 0o755)
-    log(f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s")
+    log(
+        f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s"
+    )
     return out
 
 
@@ -224,7 +309,6 @@ from init.modprobe import main
 
 sys.exit(main(sys.argv))
 """
-
 
 
 def init_digest(tc: Toolchain) -> str:
@@ -250,13 +334,22 @@ def build_init(tc: Toolchain, out: Path) -> Path:
     work = REPO / "build" / "nuitka" / "init"
     work.mkdir(parents=True, exist_ok=True)
     entries = []
-    for entry, text in ((work / "pinit_init.py", INIT_ENTRY),
-                        (work / "pinit_modprobe.py", MODPROBE_ENTRY)):
+    for entry, text in (
+        (work / "pinit_init.py", INIT_ENTRY),
+        (work / "pinit_modprobe.py", MODPROBE_ENTRY),
+    ):
         if not entry.is_file() or entry.read_text() != text:
-            entry.write_text(text)   # rewritten only when changed: scons sees no change
+            entry.write_text(text)  # rewritten only when changed: scons sees no change
         entries.append(entry)
-    compile_python(entries, out, tc, name="init", work=work, programs=("init", "modprobe"),
-                   left_out=LEFT_OUT_FOR_INIT)
+    compile_python(
+        entries,
+        out,
+        tc,
+        name="init",
+        work=work,
+        programs=("init", "modprobe"),
+        left_out=LEFT_OUT_FOR_INIT,
+    )
     out.with_name(out.name + ".inputs").write_text(digest)
     return out
 
@@ -269,31 +362,41 @@ METADATA_FILES = ("METADATA", "entry_points.txt", "top_level.txt")
 @dataclass(frozen=True)
 class Packages:
     """What builder/python/pypi.py made of the services' requirements, for the compile."""
-    lib: Path | None = None               # their Python files: on Nuitka's search path
-    ext: Path | None = None               # their C extensions: one more archive to link
-    names: tuple[str, ...] = ()           # their top-level packages: data files ship too
-    distributions: tuple[str, ...] = ()   # their *.dist-info folders in lib: shipped beside /init
-    include: tuple[str, ...] = ()         # modules named in [[service]] include
+
+    lib: Path | None = None  # their Python files: on Nuitka's search path
+    ext: Path | None = None  # their C extensions: one more archive to link
+    names: tuple[str, ...] = ()  # their top-level packages: data files ship too
+    distributions: tuple[str, ...] = ()  # their *.dist-info folders in lib: shipped beside /init
+    include: tuple[str, ...] = ()  # modules named in [[service]] include
     digest: str = ""
-    optimize: int = 0                     # [python] optimize: 0 as `python3`, 1 -O, 2 -OO
-    exclude: tuple[str, ...] = ()         # [python] exclude: modules and packages left out
-    compiled: tuple[str, ...] = ()        # [python] compiled: compiled to C, not bytecode
+    optimize: int = 0  # [python] optimize: 0 as `python3`, 1 -O, 2 -OO
+    exclude: tuple[str, ...] = ()  # [python] exclude: modules and packages left out
+    compiled: tuple[str, ...] = ()  # [python] compiled: compiled to C, not bytecode
 
 
 @dataclass(frozen=True)
 class Appliance:
     binary: Path
-    data: dict[str, bytes]   # files Nuitka puts beside the binary (package data): path → bytes
+    data: dict[str, bytes]  # files Nuitka puts beside the binary (package data): path → bytes
 
 
 def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Packages) -> str:
     """What an appliance binary is made from: build/init's inputs, every service's sources and
     the packages they use."""
     digest = hashlib.sha256(init_digest(tc).encode())
-    runtime = tc.runtime / ".pinit-stamp"   # sysconfig's data
+    runtime = tc.runtime / ".pinit-stamp"  # sysconfig's data
     digest.update(runtime.read_bytes() if runtime.is_file() else b"")
-    digest.update(json.dumps([packages.digest, packages.include, packages.optimize,
-                              packages.exclude, packages.compiled]).encode())
+    digest.update(
+        json.dumps(
+            [
+                packages.digest,
+                packages.include,
+                packages.optimize,
+                packages.exclude,
+                packages.compiled,
+            ]
+        ).encode()
+    )
     for name, program in sorted(services.items()):
         sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
         digest.update(name.encode() + b"\0" + str(program.name).encode())
@@ -303,8 +406,9 @@ def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Package
 
 
 def _data_files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def check_no_shadowing(paths: tuple[Path, ...]) -> None:
@@ -314,14 +418,17 @@ def check_no_shadowing(paths: tuple[Path, ...]) -> None:
     for folder in paths:
         for path in sorted(folder.glob("*.py")):
             if path.stem in sys.stdlib_module_names:
-                raise BuildError(f"{path}: named like the standard library's `{path.stem}` "
-                                 "module, in a service's folder: it would hide that module "
-                                 "from every service",
-                                 hint="rename the file (and its imports)")
+                raise BuildError(
+                    f"{path}: named like the standard library's `{path.stem}` "
+                    "module, in a service's folder: it would hide that module "
+                    "from every service",
+                    hint="rename the file (and its imports)",
+                )
 
 
-def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
-                    packages: Packages = Packages()) -> Appliance:
+def build_appliance(
+    tc: Toolchain, services: dict[str, Path], cache: Path, packages: Packages = Packages()
+) -> Appliance:
     """One multi-call executable: the init and every Python service (name → .py file or package
     folder). Run as /init it is PID 1; run as /app/<name> (a link to /init) it is that service
     alone, as its own program, with no init code run. Cached by the hash of all its sources."""
@@ -332,8 +439,9 @@ def build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path,
         return _build_appliance(tc, services, cache, packages, key)
 
 
-def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, packages: Packages,
-                     key: str) -> Appliance:
+def _build_appliance(
+    tc: Toolchain, services: dict[str, Path], cache: Path, packages: Packages, key: str
+) -> Appliance:
     out = cache / f"appliance-{key}"
     data = cache / f"appliance-{key}.data"
     if out.is_file() and data.is_dir():
@@ -360,13 +468,22 @@ def _build_appliance(tc: Toolchain, services: dict[str, Path], cache: Path, pack
     check_no_shadowing(paths)
     dist = work / "pinit_main_0.dist"
     shutil.rmtree(dist, ignore_errors=True)
-    compile_python(entries, out, tc, name="init", work=work,
-                   pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
-                   programs=("init", "modprobe", *sorted(services)),
-                   ext_dirs=(packages.ext,) if packages.ext else (),
-                   include=packages.include, package_data=packages.names,
-                   flags=APPLIANCE_FLAGS + OPTIMIZE_FLAGS[packages.optimize], whole=True,
-                   exclude=packages.exclude, compiled=packages.compiled)
+    compile_python(
+        entries,
+        out,
+        tc,
+        name="init",
+        work=work,
+        pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
+        programs=("init", "modprobe", *sorted(services)),
+        ext_dirs=(packages.ext,) if packages.ext else (),
+        include=packages.include,
+        package_data=packages.names,
+        flags=APPLIANCE_FLAGS + OPTIMIZE_FLAGS[packages.optimize],
+        whole=True,
+        exclude=packages.exclude,
+        compiled=packages.compiled,
+    )
     # What Nuitka put beside the binary (package data such as certifi's cacert.pem) ships
     # beside /init, where the compiled packages look for it.
     shutil.rmtree(data, ignore_errors=True)

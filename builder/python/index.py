@@ -75,8 +75,10 @@ def _pip(args: list[str], what: str) -> bytes:
     proc = run([sys.executable, "-c", SCRIPT, *args], capture=True, quiet=True, check=False)
     if proc.returncode != 0:
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise BuildError(f"{what}: the pip index could not be read: {last}",
-                         hint="check the machine's pip settings (pip config list)")
+        raise BuildError(
+            f"{what}: the pip index could not be read: {last}",
+            hint="check the machine's pip settings (pip config list)",
+        )
     return proc.stdout
 
 

@@ -32,56 +32,101 @@ from hostkit.run import log, run, step
 from toolchain.provision import Toolchain
 
 INTERPRETER = "/usr/bin/python3.11"
-HOST_PYTHON = "/usr/bin/python3.11"   # Debian's 3.11.2 on the build machine: same bytecode
+HOST_PYTHON = "/usr/bin/python3.11"  # Debian's 3.11.2 on the build machine: same bytecode
 STDLIB = "usr/lib/python3.11"
 SITE = "usr/lib/python3/dist-packages"
 APP_DIR = "usr/lib/pinit/app"
 # Not in the runtime: tests (numpy's are 10 MB), IDEs, GUI, installers, the build-time config,
 # others' site folders; and what only a compiler reads (headers, static libraries, stubs).
-LEFT_OUT = frozenset({"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3",
-                      "ensurepip", "pydoc_data", "site-packages", "dist-packages", "venv",
-                      "__pycache__", "config-3.11-aarch64-linux-gnu"})
+LEFT_OUT = frozenset(
+    {
+        "test",
+        "tests",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+        "ensurepip",
+        "pydoc_data",
+        "site-packages",
+        "dist-packages",
+        "venv",
+        "__pycache__",
+        "config-3.11-aarch64-linux-gnu",
+    }
+)
 LEFT_OUT_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".cpp")
 
 
 def _compiled_tree(source: Path, image_dir: str, out: Path) -> None:
     """`source` copied to `out` with every .py replaced by its .pyc (named as in the image)."""
-    shutil.copytree(source, out, symlinks=False,
-                    ignore=lambda d, names: [n for n in names
-                                             if n in LEFT_OUT or n.endswith(LEFT_OUT_SUFFIXES)])
-    run([HOST_PYTHON, "-m", "compileall", "-q", "-b", "-j", "0", "-d", f"/{image_dir}",
-         "--invalidation-mode", "unchecked-hash", str(out)], capture=True, quiet=True)
+    shutil.copytree(
+        source,
+        out,
+        symlinks=False,
+        ignore=lambda d, names: [
+            n for n in names if n in LEFT_OUT or n.endswith(LEFT_OUT_SUFFIXES)
+        ],
+    )
+    run(
+        [
+            HOST_PYTHON,
+            "-m",
+            "compileall",
+            "-q",
+            "-b",
+            "-j",
+            "0",
+            "-d",
+            f"/{image_dir}",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(out),
+        ],
+        capture=True,
+        quiet=True,
+    )
     for py in out.rglob("*.py"):
         if py.with_suffix(".pyc").is_file():
             py.unlink()
 
 
 def _files(tree: Path, image_dir: str) -> dict[str, bytes]:
-    return {f"{image_dir}/{p.relative_to(tree)}": p.read_bytes()
-            for p in sorted(tree.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        f"{image_dir}/{p.relative_to(tree)}": p.read_bytes()
+        for p in sorted(tree.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
-def _shared_objects(files: dict[str, bytes], root: Path, tc: Toolchain,
-                    what: str) -> dict[str, bytes]:
+def _shared_objects(
+    files: dict[str, bytes], root: Path, tc: Toolchain, what: str
+) -> dict[str, bytes]:
     """The sysroot libraries the shared objects among `files` (extracted under `root`) need;
     those a wheel ships itself (in its .libs folder) are found by their RPATH."""
-    elfs = [(root / path, inspect_elf(root / path)) for path in files
-            if path.endswith(".so") or ".so." in path.rsplit("/", 1)[-1]]
+    elfs = [
+        (root / path, inspect_elf(root / path))
+        for path in files
+        if path.endswith(".so") or ".so." in path.rsplit("/", 1)[-1]
+    ]
     elfs = [(p, i) for p, i in elfs if is_elf(p)]
     provided = frozenset(p.name for p, _ in elfs)
     libs, _seen, missing = libraries(elfs, tc.sysroot, provided)
     if missing:
-        raise BuildError(f"{what}: libraries not found in the arm64 sysroot: {', '.join(missing)}",
-                         hint="add the Debian packages that provide them to toolchain/packages.py "
-                              "SYSROOT")
+        raise BuildError(
+            f"{what}: libraries not found in the arm64 sysroot: {', '.join(missing)}",
+            hint="add the Debian packages that provide them to toolchain/packages.py SYSROOT",
+        )
     return libs
 
 
 def runtime(tc: Toolchain) -> dict[str, bytes]:
     """The interpreter, its standard library as .pyc, the lib-dynload modules whose libraries
     the sysroot has, and every library they need. Cached per locked runtime and sysroot."""
-    stamps = b"".join((tree / ".pinit-stamp").read_bytes() if (tree / ".pinit-stamp").is_file()
-                      else b"-" for tree in (tc.runtime, tc.sysroot))
+    stamps = b"".join(
+        (tree / ".pinit-stamp").read_bytes() if (tree / ".pinit-stamp").is_file() else b"-"
+        for tree in (tc.runtime, tc.sysroot)
+    )
     key = hashlib.sha256(stamps + Path(__file__).read_bytes()).hexdigest()[:16]
     out = tc.cache / f"native-{key}"
     if not (out / "done").is_file():
@@ -90,26 +135,36 @@ def runtime(tc: Toolchain) -> dict[str, bytes]:
             dynload = tmp / "stdlib" / "lib-dynload"
             for module in sorted(dynload.glob("*.so")):
                 _libs, _seen, missing = libraries([(module, inspect_elf(module))], tc.sysroot)
-                if missing:   # e.g. _tkinter, _gdbm: their libraries are not locked
-                    log(f"native runtime: {module.name.split('.')[0]} left out (needs "
-                        f"{', '.join(missing)})")
+                if missing:  # e.g. _tkinter, _gdbm: their libraries are not locked
+                    log(
+                        f"native runtime: {module.name.split('.')[0]} left out (needs "
+                        f"{', '.join(missing)})"
+                    )
                     module.unlink()
             write_atomic(tmp / "done", b"")
     files = bundle_elf(tc.runtime / INTERPRETER.lstrip("/"), INTERPRETER.lstrip("/"), tc.sysroot)
     stdlib = _files(out / "stdlib", STDLIB)
     files.update(stdlib)
-    files.update(_shared_objects({p[len(STDLIB) + 1:]: b for p, b in stdlib.items()},
-                                 out / "stdlib", tc, "the native runtime"))
+    files.update(
+        _shared_objects(
+            {p[len(STDLIB) + 1 :]: b for p, b in stdlib.items()},
+            out / "stdlib",
+            tc,
+            "the native runtime",
+        )
+    )
     return files
 
 
-def site(wheels: list[Path], lib: Path | None, names: tuple[str, ...], cache: Path,
-         tc: Toolchain) -> dict[str, bytes]:
+def site(
+    wheels: list[Path], lib: Path | None, names: tuple[str, ...], cache: Path, tc: Toolchain
+) -> dict[str, bytes]:
     """The wheels (pure and aarch64) installed as pip would, plus the Python files of `names`
     from the static site `lib` (packages built from an sdist that have no aarch64 wheel: pure
     here), compiled; with the sysroot libraries their shared objects need."""
-    key = hashlib.sha256("\n".join([*map(str, wheels), *names,
-                                    Path(__file__).read_text()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        "\n".join([*map(str, wheels), *names, Path(__file__).read_text()]).encode()
+    ).hexdigest()[:16]
     out = cache / f"native-site-{key}"
     if not (out / "done").is_file():
         with atomic_output(out) as tmp:
@@ -117,7 +172,7 @@ def site(wheels: list[Path], lib: Path | None, names: tuple[str, ...], cache: Pa
             raw.mkdir(parents=True)
             for wheel in wheels:
                 with zipfile.ZipFile(wheel) as z:
-                    z.extractall(raw)   # hash-verified file
+                    z.extractall(raw)  # hash-verified file
             for name in names:
                 assert lib is not None
                 if (lib / name).is_dir():
@@ -126,15 +181,23 @@ def site(wheels: list[Path], lib: Path | None, names: tuple[str, ...], cache: Pa
             shutil.rmtree(raw)
             write_atomic(tmp / "done", b"")
     files = _files(out / "site", SITE)
-    files.update(_shared_objects({p[len(SITE) + 1:]: b for p, b in files.items()},
-                                 out / "site", tc, "the native packages"))
+    files.update(
+        _shared_objects(
+            {p[len(SITE) + 1 :]: b for p, b in files.items()},
+            out / "site",
+            tc,
+            "the native packages",
+        )
+    )
     return files
 
 
 def program(name: str, source: Path) -> tuple[dict[str, bytes], str]:
     """The service's program in the image, and its path there."""
     if source.is_dir():
-        raise BuildError(f"{source}: a package as a native-runtime service is not supported yet",
-                         hint="give the service one .py file that imports the package")
+        raise BuildError(
+            f"{source}: a package as a native-runtime service is not supported yet",
+            hint="give the service one .py file that imports the package",
+        )
     path = f"{APP_DIR}/{name}.py"
     return {path: source.read_bytes()}, f"/{path}"

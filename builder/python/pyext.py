@@ -53,15 +53,31 @@ MANIFEST = "modules.json"
 @dataclass(frozen=True)
 class Ext:
     name: str
-    sources: tuple[str, ...]          # under Modules/
-    libs: tuple[str, ...] = ()        # static libraries, in link order
-    cflags: tuple[str, ...] = ()      # Modules/ and the sysroot are spelled $M and $S
-    requires: tuple[str, ...] = ()    # modules it imports from C, which no import graph shows
+    sources: tuple[str, ...]  # under Modules/
+    libs: tuple[str, ...] = ()  # static libraries, in link order
+    cflags: tuple[str, ...] = ()  # Modules/ and the sysroot are spelled $M and $S
+    requires: tuple[str, ...] = ()  # modules it imports from C, which no import graph shows
 
 
-LIBMPDEC = tuple(f"_decimal/libmpdec/{n}.c" for n in (
-    "basearith", "constants", "context", "convolute", "crt", "difradix2", "fnt", "fourstep",
-    "io", "mpalloc", "mpdecimal", "numbertheory", "sixstep", "transpose"))
+LIBMPDEC = tuple(
+    f"_decimal/libmpdec/{n}.c"
+    for n in (
+        "basearith",
+        "constants",
+        "context",
+        "convolute",
+        "crt",
+        "difradix2",
+        "fnt",
+        "fourstep",
+        "io",
+        "mpalloc",
+        "mpdecimal",
+        "numbertheory",
+        "sixstep",
+        "transpose",
+    )
+)
 CURSES = ("-DHAVE_NCURSESW=1", "-D_XOPEN_SOURCE_EXTENDED=1", "-I$S/usr/include/ncursesw")
 
 # Every extension module of Debian's python3.11 that is not already in libpython3.11.a,
@@ -70,31 +86,69 @@ CURSES = ("-DHAVE_NCURSESW=1", "-D_XOPEN_SOURCE_EXTENDED=1", "-I$S/usr/include/n
 EXTENSIONS = (
     Ext("_asyncio", ("_asynciomodule.c",)),
     Ext("_bz2", ("_bz2module.c",), ("bz2",)),
-    *(Ext(f"_codecs_{c}", (f"cjkcodecs/_codecs_{c}.c",), requires=("_multibytecodec",))
-      for c in ("cn", "hk", "iso2022", "jp", "kr", "tw")),
+    *(
+        Ext(f"_codecs_{c}", (f"cjkcodecs/_codecs_{c}.c",), requires=("_multibytecodec",))
+        for c in ("cn", "hk", "iso2022", "jp", "kr", "tw")
+    ),
     Ext("_multibytecodec", ("cjkcodecs/multibytecodec.c",)),
     Ext("_contextvars", ("_contextvarsmodule.c",)),
     Ext("_crypt", ("_cryptmodule.c",), ("crypt",)),
-    Ext("_ctypes", ("_ctypes/_ctypes.c", "_ctypes/callbacks.c", "_ctypes/callproc.c",
-                    "_ctypes/stgdict.c", "_ctypes/cfield.c"), ("ffi",),
-        ("-DHAVE_FFI_PREP_CIF_VAR=1", "-DHAVE_FFI_PREP_CLOSURE_LOC=1",
-         "-DHAVE_FFI_CLOSURE_ALLOC=1")),
+    Ext(
+        "_ctypes",
+        (
+            "_ctypes/_ctypes.c",
+            "_ctypes/callbacks.c",
+            "_ctypes/callproc.c",
+            "_ctypes/stgdict.c",
+            "_ctypes/cfield.c",
+        ),
+        ("ffi",),
+        (
+            "-DHAVE_FFI_PREP_CIF_VAR=1",
+            "-DHAVE_FFI_PREP_CLOSURE_LOC=1",
+            "-DHAVE_FFI_CLOSURE_ALLOC=1",
+        ),
+    ),
     Ext("_curses", ("_cursesmodule.c",), ("ncursesw", "tinfo"), CURSES),
     Ext("_curses_panel", ("_curses_panel.c",), ("panelw", "ncursesw", "tinfo"), CURSES),
     Ext("_dbm", ("_dbmmodule.c",), ("db",), ("-DUSE_BERKDB",)),
-    Ext("_decimal", ("_decimal/_decimal.c", *LIBMPDEC), (),
-        ("-I$M/_decimal/libmpdec", "-DCONFIG_64=1", "-DANSI=1", "-DHAVE_UINT128_T=1")),
+    Ext(
+        "_decimal",
+        ("_decimal/_decimal.c", *LIBMPDEC),
+        (),
+        ("-I$M/_decimal/libmpdec", "-DCONFIG_64=1", "-DANSI=1", "-DHAVE_UINT128_T=1"),
+    ),
     Ext("_hashlib", ("_hashopenssl.c",), ("crypto",)),
     Ext("_json", ("_json.c",)),
     Ext("_lsprof", ("_lsprof.c", "rotatingtree.c")),
     Ext("_lzma", ("_lzmamodule.c",), ("lzma",)),
-    Ext("_multiprocessing", ("_multiprocessing/multiprocessing.c",
-                             "_multiprocessing/semaphore.c"), (), ("-I$M/_multiprocessing",)),
+    Ext(
+        "_multiprocessing",
+        ("_multiprocessing/multiprocessing.c", "_multiprocessing/semaphore.c"),
+        (),
+        ("-I$M/_multiprocessing",),
+    ),
     Ext("_posixshmem", ("_multiprocessing/posixshmem.c",), (), ("-I$M/_multiprocessing",)),
     Ext("_queue", ("_queuemodule.c",)),
-    Ext("_sqlite3", tuple(f"_sqlite/{n}.c" for n in (
-        "blob", "connection", "cursor", "microprotocols", "module", "prepare_protocol", "row",
-        "statement", "util")), ("sqlite3",), ("-I$M/_sqlite",)),
+    Ext(
+        "_sqlite3",
+        tuple(
+            f"_sqlite/{n}.c"
+            for n in (
+                "blob",
+                "connection",
+                "cursor",
+                "microprotocols",
+                "module",
+                "prepare_protocol",
+                "row",
+                "statement",
+                "util",
+            )
+        ),
+        ("sqlite3",),
+        ("-I$M/_sqlite",),
+    ),
     Ext("_ssl", ("_ssl.c",), ("ssl", "crypto")),
     Ext("_typing", ("_typingmodule.c",)),
     Ext("_uuid", ("_uuidmodule.c",), ("uuid",), ("-I$S/usr/include/uuid",)),
@@ -111,21 +165,44 @@ EXTENSIONS = (
 # Shipped by Debian as shared objects but not built here, with the reason.
 NOT_BUILT = {
     "nis": "Debian's libtirpc needs Kerberos, which Debian ships without static libraries "
-           "(and nis is deprecated since Python 3.11)",
+    "(and nis is deprecated since Python 3.11)",
 }
 
 # C needs no unwind tables (aarch64's gcc makes them unless told twice).
 NO_UNWIND = ("-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
-CFLAGS = ("-DNDEBUG", "-fwrapv", "-Os", "-std=c11", "-ffunction-sections", "-fdata-sections",
-          *NO_UNWIND,
-          "-fvisibility=hidden", "-Wno-unused-result", "-DPy_BUILD_CORE_BUILTIN",
-          "-I$S/usr/include/python3.11/internal", "-I$S/usr/include/python3.11",
-          "-I$S/usr/include/aarch64-linux-gnu/python3.11")
+CFLAGS = (
+    "-DNDEBUG",
+    "-fwrapv",
+    "-Os",
+    "-std=c11",
+    "-ffunction-sections",
+    "-fdata-sections",
+    *NO_UNWIND,
+    "-fvisibility=hidden",
+    "-Wno-unused-result",
+    "-DPy_BUILD_CORE_BUILTIN",
+    "-I$S/usr/include/python3.11/internal",
+    "-I$S/usr/include/python3.11",
+    "-I$S/usr/include/aarch64-linux-gnu/python3.11",
+)
 
 
 # The static libraries in an order in which each needs only those after it.
-LINK_ORDER = ("ssl", "crypto", "sqlite3", "lzma", "bz2", "readline", "panelw", "ncursesw",
-              "tinfo", "db", "uuid", "crypt", "ffi")
+LINK_ORDER = (
+    "ssl",
+    "crypto",
+    "sqlite3",
+    "lzma",
+    "bz2",
+    "readline",
+    "panelw",
+    "ncursesw",
+    "tinfo",
+    "db",
+    "uuid",
+    "crypt",
+    "ffi",
+)
 
 
 def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
@@ -138,6 +215,7 @@ def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
 
 # ---- libpython, for size.
 
+
 def debian_libpython(tc: Toolchain) -> Path:
     return Path(sysroot_paths(tc.sysroot).config) / LIBPYTHON
 
@@ -145,10 +223,22 @@ def debian_libpython(tc: Toolchain) -> Path:
 # The compiler and the parser: run only by compile(), eval() and exec() of source text, never
 # by compiled code or embedded bytecode. Compiled again with CFLAGS (-Os, function sections).
 LIBPYTHON_COLD = (
-    "Parser/token.c", "Parser/pegen.c", "Parser/pegen_errors.c", "Parser/action_helpers.c",
-    "Parser/parser.c", "Parser/string_parser.c", "Parser/peg_api.c", "Parser/tokenizer.c",
-    "Python/Python-ast.c", "Python/Python-tokenize.c", "Python/ast.c", "Python/ast_opt.c",
-    "Python/ast_unparse.c", "Python/compile.c", "Python/future.c", "Python/symtable.c",
+    "Parser/token.c",
+    "Parser/pegen.c",
+    "Parser/pegen_errors.c",
+    "Parser/action_helpers.c",
+    "Parser/parser.c",
+    "Parser/string_parser.c",
+    "Parser/peg_api.c",
+    "Parser/tokenizer.c",
+    "Python/Python-ast.c",
+    "Python/Python-tokenize.c",
+    "Python/ast.c",
+    "Python/ast_opt.c",
+    "Python/ast_unparse.c",
+    "Python/compile.c",
+    "Python/future.c",
+    "Python/symtable.c",
 )
 CORE = ("-DPy_BUILD_CORE", "-I$C/Include/internal", "-I$C/Include")
 # Compiled again as they are, for speed, with a change (source text → replacement) for size:
@@ -158,10 +248,8 @@ CORE = ("-DPy_BUILD_CORE", "-I$C/Include/internal", "-I$C/Include")
 LIBPYTHON_PATCHED = {
     "Python/pystate.c": {
         "static const _PyRuntimeState initial = _PyRuntimeState_INIT;\n": "",
-        "memcpy(runtime, &initial, sizeof(*runtime));":
-            'Py_FatalError("pinit: the runtime starts only once");',
-        "memcpy(interp, &initial._main_interpreter,\n               sizeof(*interp));":
-            "*interp = (PyInterpreterState)_PyInterpreterState_INIT;",
+        "memcpy(runtime, &initial, sizeof(*runtime));": 'Py_FatalError("pinit: the runtime starts only once");',
+        "memcpy(interp, &initial._main_interpreter,\n               sizeof(*interp));": "*interp = (PyInterpreterState)_PyInterpreterState_INIT;",
         "memcpy(tstate,\n               &initial._main_interpreter._initial_thread,\n"
         "               sizeof(*tstate));": "*tstate = (PyThreadState)_PyThreadState_INIT;",
     },
@@ -171,8 +259,10 @@ HOT = ("-O2",)
 # column positions (its tracebacks hide importlib's frames anyway); the rest of
 # Python/frozen.c's table is left empty. zipimport is not among them: a static program
 # imports nothing from zip files, and CPython starts without it.
-FROZEN = {"importlib._bootstrap": "_frozen_importlib",
-          "importlib._bootstrap_external": "_frozen_importlib_external"}
+FROZEN = {
+    "importlib._bootstrap": "_frozen_importlib",
+    "importlib._bootstrap_external": "_frozen_importlib_external",
+}
 FREEZE_PY = """\
 import marshal, sys
 name, source, header = sys.argv[1:]
@@ -189,22 +279,24 @@ open(header, "w").write("/* Auto-generated by Programs/_freeze_module.py */\\n"
 def frozen_c() -> str:
     """Python/frozen.c with only the bootstrap modules (deep-frozen by deepfreeze.c)."""
     symbol = {m: f"_Py_get_{m.replace('.', '_')}_toplevel" for m in FROZEN}
-    return "".join([
-        '#include "Python.h"\n#include "pycore_import.h"\n#include <stdbool.h>\n',
-        *(f"extern PyObject *{symbol[m]}(void);\n" for m in FROZEN),
-        "static const struct _frozen bootstrap_modules[] = {\n",
-        *(f'    {{"{name}", NULL, 0, false, {symbol[m]}}},\n' for m, name in FROZEN.items()),
-        "    {0, 0, 0}\n};\n",
-        "static const struct _frozen no_modules[] = {{0, 0, 0}};\n",
-        "const struct _frozen *_PyImport_FrozenBootstrap = bootstrap_modules;\n",
-        "const struct _frozen *_PyImport_FrozenStdlib = no_modules;\n",
-        "const struct _frozen *_PyImport_FrozenTest = no_modules;\n",
-        "static const struct _module_alias aliases[] = {\n",
-        *(f'    {{"{name}", "{m}"}},\n' for m, name in FROZEN.items() if name != m),
-        "    {0, 0}\n};\n",
-        "const struct _module_alias *_PyImport_FrozenAliases = aliases;\n",
-        "const struct _frozen *PyImport_FrozenModules = NULL;\n",
-    ])
+    return "".join(
+        [
+            '#include "Python.h"\n#include "pycore_import.h"\n#include <stdbool.h>\n',
+            *(f"extern PyObject *{symbol[m]}(void);\n" for m in FROZEN),
+            "static const struct _frozen bootstrap_modules[] = {\n",
+            *(f'    {{"{name}", NULL, 0, false, {symbol[m]}}},\n' for m, name in FROZEN.items()),
+            "    {0, 0, 0}\n};\n",
+            "static const struct _frozen no_modules[] = {{0, 0, 0}};\n",
+            "const struct _frozen *_PyImport_FrozenBootstrap = bootstrap_modules;\n",
+            "const struct _frozen *_PyImport_FrozenStdlib = no_modules;\n",
+            "const struct _frozen *_PyImport_FrozenTest = no_modules;\n",
+            "static const struct _module_alias aliases[] = {\n",
+            *(f'    {{"{name}", "{m}"}},\n' for m, name in FROZEN.items() if name != m),
+            "    {0, 0}\n};\n",
+            "const struct _module_alias *_PyImport_FrozenAliases = aliases;\n",
+            "const struct _frozen *PyImport_FrozenModules = NULL;\n",
+        ]
+    )
 
 
 def freeze(tc: Toolchain, gen: Path) -> list[Path]:
@@ -214,11 +306,24 @@ def freeze(tc: Toolchain, gen: Path) -> list[Path]:
     frozen = []
     for module in FROZEN:
         header = gen / f"{module}.h"
-        run([sys.executable, "-X", "no_debug_ranges", "-c", FREEZE_PY, module,
-             src / "Lib" / f"{module.replace('.', '/')}.py", header], quiet=True)
+        run(
+            [
+                sys.executable,
+                "-X",
+                "no_debug_ranges",
+                "-c",
+                FREEZE_PY,
+                module,
+                src / "Lib" / f"{module.replace('.', '/')}.py",
+                header,
+            ],
+            quiet=True,
+        )
         frozen.append(f"{header}:{module}")
-    run([sys.executable, src / "Tools/scripts/deepfreeze.py", "-o", gen / "deepfreeze.c",
-         *frozen], quiet=True)
+    run(
+        [sys.executable, src / "Tools/scripts/deepfreeze.py", "-o", gen / "deepfreeze.c", *frozen],
+        quiet=True,
+    )
     write_atomic(gen / "frozen.c", frozen_c().encode())
     return [gen / "deepfreeze.c", gen / "frozen.c"]
 
@@ -230,8 +335,10 @@ def patched(tc: Toolchain, gen: Path) -> list[Path]:
         text = (tc.cpython_src / source).read_text()
         for old, new in changes.items():
             if text.count(old) != 1:
-                raise BuildError(f"{source}: the text pinit changes is not there once: {old!r}",
-                                 hint="the CPython source is not the locked 3.11.2?")
+                raise BuildError(
+                    f"{source}: the text pinit changes is not there once: {old!r}",
+                    hint="the CPython source is not the locked 3.11.2?",
+                )
             text = text.replace(old, new)
         write_atomic(gen / Path(source).name, text.encode())
         out.append(gen / Path(source).name)
@@ -256,8 +363,11 @@ def ensure(tc: Toolchain) -> Path:
         raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
     src = tc.cpython_src
     # (source, flags, object name, archive)
-    jobs = [(src / "Modules" / s, ext.cflags, f"{ext.name}__{s.replace('/', '_')[:-2]}.o", ARCHIVE)
-            for ext in EXTENSIONS for s in ext.sources]
+    jobs = [
+        (src / "Modules" / s, ext.cflags, f"{ext.name}__{s.replace('/', '_')[:-2]}.o", ARCHIVE)
+        for ext in EXTENSIONS
+        for s in ext.sources
+    ]
     jobs += [(src / c, CORE, c.replace("/", "_")[:-2] + ".o", LIBPYTHON) for c in LIBPYTHON_COLD]
     with atomic_output(out) as tmp:
         gen = tmp / "gen"
@@ -265,8 +375,11 @@ def ensure(tc: Toolchain) -> Path:
         jobs += [(c, CORE, f"pinit_{c.stem}.o", LIBPYTHON) for c in freeze(tc, gen)]
         jobs += [(c, (*CORE, *HOT), f"pinit_{c.stem}.o", LIBPYTHON) for c in patched(tc, gen)]
         (tmp / "obj").mkdir()
-        with step(f"building {len(EXTENSIONS)} standard-library extension modules and "
-                  f"libpython's cold parts for aarch64 ({len(jobs)} C files)"):
+        with step(
+            f"building {len(EXTENSIONS)} standard-library extension modules and "
+            f"libpython's cold parts for aarch64 ({len(jobs)} C files)"
+        ):
+
             def compile_one(job: tuple[Path, tuple[str, ...], str, str]) -> tuple[str, Path]:
                 source, cflags, name, archive = job
                 obj = tmp / "obj" / name
@@ -280,8 +393,10 @@ def ensure(tc: Toolchain) -> Path:
             debian = tmp / "debian"
             debian.mkdir()
             run([CROSS_AR, "x", "--output", debian, debian_libpython(tc)], quiet=True)
-            replaced = ({Path(c).stem for c in (*LIBPYTHON_COLD, *LIBPYTHON_PATCHED)}
-                        | {"deepfreeze", "frozen"})
+            replaced = {Path(c).stem for c in (*LIBPYTHON_COLD, *LIBPYTHON_PATCHED)} | {
+                "deepfreeze",
+                "frozen",
+            }
             for obj in sorted(debian.iterdir()):
                 if obj.stem in replaced:
                     continue
@@ -289,14 +404,20 @@ def ensure(tc: Toolchain) -> Path:
                 built.append((LIBPYTHON, obj))
             for archive in (ARCHIVE, LIBPYTHON):
                 # D: deterministic (no timestamps, uids); member names are unique by construction.
-                run([CROSS_AR, "rcsD", tmp / archive, *(o for a, o in built if a == archive)],
-                    quiet=True)
+                run(
+                    [CROSS_AR, "rcsD", tmp / archive, *(o for a, o in built if a == archive)],
+                    quiet=True,
+                )
             for scratch in ("obj", "debian", "gen"):
                 shutil.rmtree(tmp / scratch)
-            manifest = {"modules": {e.name: {"libs": list(e.libs), "requires": list(e.requires)}
-                                    for e in EXTENSIONS},
-                        "link_order": list(LINK_ORDER), "not_built": NOT_BUILT,
-                        "libpython": LIBPYTHON}
+            manifest = {
+                "modules": {
+                    e.name: {"libs": list(e.libs), "requires": list(e.requires)} for e in EXTENSIONS
+                },
+                "link_order": list(LINK_ORDER),
+                "not_built": NOT_BUILT,
+                "libpython": LIBPYTHON,
+            }
             write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     for archive in (ARCHIVE, LIBPYTHON):
         log(f"{out / archive}: {(out / archive).stat().st_size / 1e6:.1f} MB")

@@ -40,6 +40,8 @@ LOCK_FORMAT = 1
 CROSS_AR = "aarch64-linux-gnu-ar"
 ARCHIVE = "libpinit_packages.a"
 PURE_TAGS = re.compile(r"-(py3|py2\.py3|py3\.py2)-none-any\.whl$")
+
+
 # Run by the host's Python in an unpacked sdist: the package's own build (setuptools), with
 # build_ext's compiler step replaced by a recorder. build_py copies the Python files and package
 # data as a real build would; the extensions are only described, for the cross compiler.
@@ -66,13 +68,18 @@ def _req_digest(files: list[Path]) -> dict[str, str]:
 
 def _pip(args: list[str], what: str, cwd: Path | None = None) -> None:
     try:
-        run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                   capture=True, quiet=True, cwd=cwd)
+        run(
+            [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+            capture=True,
+            quiet=True,
+            cwd=cwd,
+        )
     except BuildError as exc:
         detail = str(exc).rsplit(": ", 1)[-1]
-        raise BuildError(f"{what}: pip failed: {detail}",
-                         hint="check the requirement and the machine's pip index "
-                              "(pip config list)") from exc
+        raise BuildError(
+            f"{what}: pip failed: {detail}",
+            hint="check the requirement and the machine's pip index (pip config list)",
+        ) from exc
 
 
 def _for_the_pi(name: str, version: str, work: Path) -> Dist:
@@ -92,17 +99,21 @@ def _for_the_pi(name: str, version: str, work: Path) -> Dist:
     if wheel is not None:
         return Dist(name, version, wheel.filename, wheel.sha256)
     if source is None:
-        raise BuildError(f"{name} {version}: compiled code, and the index has neither its source "
-                         "distribution nor a wheel for the Pi (aarch64, CPython 3.11)",
-                         hint="pin a version that has one, or use a pure-Python alternative")
+        raise BuildError(
+            f"{name} {version}: compiled code, and the index has neither its source "
+            "distribution nor a wheel for the Pi (aarch64, CPython 3.11)",
+            hint="pin a version that has one, or use a pure-Python alternative",
+        )
     return source
 
 
 def _report(args: list[str], what: str, work: Path) -> list[Dist]:
     """pip's resolution of `args` (pip install --dry-run --report), as locked files."""
     report = work / "report.json"
-    _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-          *args], what)
+    _pip(
+        ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report), *args],
+        what,
+    )
     dists = []
     for item in json.loads(report.read_text())["install"]:
         meta = item["metadata"]
@@ -117,10 +128,10 @@ def _report(args: list[str], what: str, work: Path) -> list[Dist]:
 @dataclass(frozen=True)
 class Lock:
     dists: list[Dist]
-    build: dict[str, list[Dist]]     # an sdist's build requirements, for this machine
-    files: dict[str, list[str]]      # requirements file (relative to the lock) → its packages
-    native: dict[str, Dist]          # for the native runtime: the aarch64 wheel of a package
-                                     # that the static binary builds from its sdist
+    build: dict[str, list[Dist]]  # an sdist's build requirements, for this machine
+    files: dict[str, list[str]]  # requirements file (relative to the lock) → its packages
+    native: dict[str, Dist]  # for the native runtime: the aarch64 wheel of a package
+    # that the static binary builds from its sdist
 
     def native_files(self) -> set[str]:
         """The requirements files whose services need the native runtime."""
@@ -146,14 +157,15 @@ def _pi_wheel(name: str, version: str) -> Dist:
     """The index's aarch64 wheel of `name==version` ([python] wheels asks for it)."""
     wheel = next((f for f in index.files(name, version, "aarch64") if f.is_aarch64), None)
     if wheel is None:
-        raise BuildError(f"{name} {version}: [python] wheels names it, and the index has no "
-                         "wheel of it for the Pi (aarch64, CPython 3.11)",
-                         hint="take it out of [python] wheels, or pin a version that has one")
+        raise BuildError(
+            f"{name} {version}: [python] wheels names it, and the index has no "
+            "wheel of it for the Pi (aarch64, CPython 3.11)",
+            hint="take it out of [python] wheels, or pin a version that has one",
+        )
     return Dist(name, version, wheel.filename, wheel.sha256)
 
 
-def resolve(requirements: list[Path], work: Path, base: Path,
-            wheels: tuple[str, ...] = ()) -> Lock:
+def resolve(requirements: list[Path], work: Path, base: Path, wheels: tuple[str, ...] = ()) -> Lock:
     """Resolve the requirement files together with pip, for Python 3.11 on Linux; then, for
     each package built from its sdist, its build requirements (for this machine); each file's
     packages; and for a file that needs the native runtime, the aarch64 wheels of its packages
@@ -161,21 +173,33 @@ def resolve(requirements: list[Path], work: Path, base: Path,
     work.mkdir(parents=True, exist_ok=True)
     args = [a for path in requirements for a in ("-r", str(path))]
     chosen = {canonical(w) for w in wheels}
-    dists = [d if d.is_wheel and PURE_TAGS.search(d.filename)
-             else _pi_wheel(d.name, d.version) if canonical(d.name) in chosen
-             else d if not d.is_wheel else _for_the_pi(d.name, d.version, work)
-             for d in _report(args, ", ".join(str(p) for p in requirements), work)]
+    dists = [
+        d
+        if d.is_wheel and PURE_TAGS.search(d.filename)
+        else _pi_wheel(d.name, d.version)
+        if canonical(d.name) in chosen
+        else d
+        if not d.is_wheel
+        else _for_the_pi(d.name, d.version, work)
+        for d in _report(args, ", ".join(str(p) for p in requirements), work)
+    ]
     build: dict[str, list[Dist]] = {}
     for dist in dists:
         if dist.is_wheel:
             continue
         system = sdist.build_system(fetch(dist, work))
         if system.requires:
-            build[dist.name] = _report(["--prefer-binary", *system.requires],
-                                       f"{dist.name} {dist.version}'s build requirements", work)
-    files = {os.path.relpath(path, base): sorted(d.name for d in _report(["-r", str(path)],
-                                                                         str(path), work))
-             for path in requirements}
+            build[dist.name] = _report(
+                ["--prefer-binary", *system.requires],
+                f"{dist.name} {dist.version}'s build requirements",
+                work,
+            )
+    files = {
+        os.path.relpath(path, base): sorted(
+            d.name for d in _report(["-r", str(path)], str(path), work)
+        )
+        for path in requirements
+    }
     lock = Lock(dists, build, files, {})
     by_name = {d.name: d for d in dists}
     for names in (lock.files[f] for f in sorted(lock.native_files())):
@@ -183,8 +207,10 @@ def resolve(requirements: list[Path], work: Path, base: Path,
             locked = by_name.get(name)
             if locked is None or locked.is_wheel or name in lock.native:
                 continue
-            wheel = next((f for f in index.files(locked.name, locked.version, "aarch64")
-                          if f.is_aarch64), None)
+            wheel = next(
+                (f for f in index.files(locked.name, locked.version, "aarch64") if f.is_aarch64),
+                None,
+            )
             if wheel is not None:
                 lock.native[name] = Dist(locked.name, locked.version, wheel.filename, wheel.sha256)
     return lock
@@ -198,22 +224,23 @@ def write_lock(path: Path, requirements: list[Path], wheels: tuple[str, ...] = (
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     base = path.parent
-    body = {"format": LOCK_FORMAT,
-            "requirements": {os.path.relpath(f, base): h
-                             for f, h in _req_digest(requirements).items()},
-            "distributions": [asdict(d) for d in lock.dists],
-            "build": {name: [asdict(d) for d in tools]
-                      for name, tools in sorted(lock.build.items())},
-            "files": lock.files,
-            "native": {name: asdict(d) for name, d in sorted(lock.native.items())},
-            "wheels": sorted(canonical(w) for w in wheels)}
+    body = {
+        "format": LOCK_FORMAT,
+        "requirements": {os.path.relpath(f, base): h for f, h in _req_digest(requirements).items()},
+        "distributions": [asdict(d) for d in lock.dists],
+        "build": {name: [asdict(d) for d in tools] for name, tools in sorted(lock.build.items())},
+        "files": lock.files,
+        "native": {name: asdict(d) for name, d in sorted(lock.native.items())},
+        "wheels": sorted(canonical(w) for w in wheels),
+    }
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path}: " + ", ".join(f"{d.name} {d.version}" for d in lock.dists))
     return lock.dists
 
 
-def read_lock(path: Path, requirements: list[Path],
-              wheels: tuple[str, ...] = ()) -> list[Dist] | None:
+def read_lock(
+    path: Path, requirements: list[Path], wheels: tuple[str, ...] = ()
+) -> list[Dist] | None:
     """The locked distributions; None when there is no lock yet. A lock whose requirement files
     (or [python] wheels) changed since is an error: the build never re-resolves behind the
     user's back."""
@@ -221,32 +248,38 @@ def read_lock(path: Path, requirements: list[Path],
     return None if locked is None else locked.dists
 
 
-def read_lock_all(path: Path, requirements: list[Path],
-                  wheels: tuple[str, ...] = ()) -> Lock | None:
+def read_lock_all(
+    path: Path, requirements: list[Path], wheels: tuple[str, ...] = ()
+) -> Lock | None:
     """read_lock, with the rest of the lock (a lock written before they were locked has no
     build requirements, files or native wheels: the build machine's setuptools builds it)."""
     if not path.is_file():
         return None
     try:
         body = json.loads(path.read_text())
-        lock = Lock([Dist(**d) for d in body["distributions"]],
-                    {name: [Dist(**d) for d in tools]
-                     for name, tools in body.get("build", {}).items()},
-                    {f: list(names) for f, names in body.get("files", {}).items()},
-                    {name: Dist(**d) for name, d in body.get("native", {}).items()})
+        lock = Lock(
+            [Dist(**d) for d in body["distributions"]],
+            {name: [Dist(**d) for d in tools] for name, tools in body.get("build", {}).items()},
+            {f: list(names) for f, names in body.get("files", {}).items()},
+            {name: Dist(**d) for name, d in body.get("native", {}).items()},
+        )
         locked = body["requirements"]
         locked_wheels = list(body.get("wheels", []))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BuildError(f"{path}: not a pinit lock file ({exc})",
-                         hint="delete it and build again, or run `invoke lock`") from exc
+        raise BuildError(
+            f"{path}: not a pinit lock file ({exc})",
+            hint="delete it and build again, or run `invoke lock`",
+        ) from exc
     now = {os.path.relpath(f, path.parent): h for f, h in _req_digest(requirements).items()}
     changed = sorted(set(now) ^ set(locked) | {k for k in now if locked.get(k) != now[k]})
     if sorted(canonical(w) for w in wheels) != locked_wheels:
         changed.append("[python] wheels")
     if changed:
-        raise BuildError(f"{path}: {', '.join(changed)} changed since the lock was written",
-                         hint=f"run `invoke lock --config {path.with_name('pinit.toml')}` "
-                              "to resolve the requirements again")
+        raise BuildError(
+            f"{path}: {', '.join(changed)} changed since the lock was written",
+            hint=f"run `invoke lock --config {path.with_name('pinit.toml')}` "
+            "to resolve the requirements again",
+        )
     return lock
 
 
@@ -256,18 +289,24 @@ def fetch(dist: Dist, cache: Path) -> Path:
     if final.is_file() and sha256_of(final) == dist.sha256:
         return final
     machine = "aarch64" if dist.is_native else ""
-    found = [f for f in index.files(dist.name, dist.version, machine)
-             if f.filename == dist.filename]
+    found = [
+        f for f in index.files(dist.name, dist.version, machine) if f.filename == dist.filename
+    ]
     if not found:
-        raise BuildError(f"{dist.name} {dist.version}: the index no longer has {dist.filename}",
-                         hint="run `invoke lock` to re-lock")
+        raise BuildError(
+            f"{dist.name} {dist.version}: the index no longer has {dist.filename}",
+            hint="run `invoke lock` to re-lock",
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".partial-{os.getpid()}")
     try:
         index.download(found[0], tmp)
         if sha256_of(tmp) != dist.sha256:
-            raise BuildError(f"{dist.name} {dist.version}: the index did not give {dist.filename} "
-                             "with the locked sha256", hint="run `invoke lock` to re-lock")
+            raise BuildError(
+                f"{dist.name} {dist.version}: the index did not give {dist.filename} "
+                "with the locked sha256",
+                hint="run `invoke lock` to re-lock",
+            )
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -284,28 +323,38 @@ def build_tools(tools: list[Dist], cache: Path) -> Path | None:
     if not (out / ".done").is_file():
         files = [fetch(d, cache) for d in tools]
         with atomic_output(out) as tmp:
-            _pip(["install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
-                  "--target", str(tmp), *map(str, files)],
-                 "build requirements " + ", ".join(f"{d.name} {d.version}" for d in tools))
+            _pip(
+                [
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-index",
+                    "--no-build-isolation",
+                    "--target",
+                    str(tmp),
+                    *map(str, files),
+                ],
+                "build requirements " + ", ".join(f"{d.name} {d.version}" for d in tools),
+            )
             write_atomic(tmp / ".done", b"")
     return out
 
 
 @dataclass(frozen=True)
 class Site:
-    lib: Path            # Python files and package data, for Nuitka's search path
-    ext: Path | None     # libpinit_packages.a + modules.json, when any package has C
-    packages: tuple[str, ...]   # top-level packages (not single-file modules): their data files
-    distributions: tuple[str, ...]   # their *.dist-info folders in lib (versions, entry points)
+    lib: Path  # Python files and package data, for Nuitka's search path
+    ext: Path | None  # libpinit_packages.a + modules.json, when any package has C
+    packages: tuple[str, ...]  # top-level packages (not single-file modules): their data files
+    distributions: tuple[str, ...]  # their *.dist-info folders in lib (versions, entry points)
 
 
 def _unpack_wheel(path: Path, lib: Path) -> None:
     with zipfile.ZipFile(path) as wheel:
         for member in wheel.namelist():
             top = member.split("/", 1)[0]
-            if top.endswith(".data"):   # scripts and headers: nothing a service imports
+            if top.endswith(".data"):  # scripts and headers: nothing a service imports
                 continue
-            wheel.extract(member, lib)   # hash-verified file
+            wheel.extract(member, lib)  # hash-verified file
 
 
 def _dist_info(dist: Dist, lib: Path) -> Path:
@@ -317,8 +366,10 @@ def _metadata(dist: Dist, lib: Path, top_level: set[str]) -> None:
     packages that report it, and what it installed), as a wheel would have installed it."""
     info = _dist_info(dist, lib)
     info.mkdir(exist_ok=True)
-    write_atomic(info / "METADATA", f"Metadata-Version: 2.1\nName: {dist.name}\n"
-                                    f"Version: {dist.version}\n".encode())
+    write_atomic(
+        info / "METADATA",
+        f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n".encode(),
+    )
     write_atomic(info / "top_level.txt", "".join(f"{n}\n" for n in sorted(top_level)).encode())
 
 
@@ -336,8 +387,9 @@ def site_digest(dists: list[Dist], build: dict[str, list[Dist]], tc: Toolchain) 
     return h.hexdigest()[:16]
 
 
-def ensure_site(dists: list[Dist], tc: Toolchain,
-                build: dict[str, list[Dist]] | None = None) -> Site:
+def ensure_site(
+    dists: list[Dist], tc: Toolchain, build: dict[str, list[Dist]] | None = None
+) -> Site:
     """Every locked distribution made ready for the one binary; cached by the lock's hashes."""
     build = build or {}
     out = tc.cache / f"site-{site_digest(dists, build, tc)}"
@@ -356,46 +408,79 @@ def ensure_site(dists: list[Dist], tc: Toolchain,
                 before = {p.name for p in lib.iterdir()}
                 try:
                     tools = build_tools(build.get(dist.name, []), tc.cache)
-                    modules.update(sdist.build(dist.name, dist.version, path,
-                                               tmp / "sdist" / dist.name, lib, obj, tc, tools))
-                except BuildError as exc:   # the others are still tried: all are named at once
+                    modules.update(
+                        sdist.build(
+                            dist.name,
+                            dist.version,
+                            path,
+                            tmp / "sdist" / dist.name,
+                            lib,
+                            obj,
+                            tc,
+                            tools,
+                        )
+                    )
+                except BuildError as exc:  # the others are still tried: all are named at once
                     failed.append(exc)
                     continue
-                _metadata(dist, lib, {p.name.removesuffix(".py") for p in lib.iterdir()
-                                      if p.name not in before and not p.name.endswith("-info")})
+                _metadata(
+                    dist,
+                    lib,
+                    {
+                        p.name.removesuffix(".py")
+                        for p in lib.iterdir()
+                        if p.name not in before and not p.name.endswith("-info")
+                    },
+                )
             if len(failed) == 1:
                 raise failed[0]
             if failed:
                 for failure in failed:
                     log(f"error: {failure}")
-                raise BuildError(f"{len(failed)} of the locked packages cannot be built for the "
-                                 f"Pi: {', '.join(str(e).split(':')[0] for e in failed)} "
-                                 "(each named above with its reason)", hint=failed[0].hint)
+                raise BuildError(
+                    f"{len(failed)} of the locked packages cannot be built for the "
+                    f"Pi: {', '.join(str(e).split(':')[0] for e in failed)} "
+                    "(each named above with its reason)",
+                    hint=failed[0].hint,
+                )
             if modules:
                 (tmp / "ext").mkdir()
-                run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())],
-                    quiet=True)
+                run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())], quiet=True)
                 order: list[str] = []
                 for m in modules.values():
                     order += [lib_ for lib_ in m["libs"] if lib_ not in order]  # type: ignore[attr-defined]
-                manifest = {"archive": ARCHIVE[3:-2], "modules": modules,
-                            "link_order": order, "not_built": {}}
-                write_atomic(tmp / "ext" / "modules.json",
-                             (json.dumps(manifest, indent=1) + "\n").encode())
+                manifest = {
+                    "archive": ARCHIVE[3:-2],
+                    "modules": modules,
+                    "link_order": order,
+                    "not_built": {},
+                }
+                write_atomic(
+                    tmp / "ext" / "modules.json", (json.dumps(manifest, indent=1) + "\n").encode()
+                )
             shutil.rmtree(obj)
             shutil.rmtree(tmp / "sdist", ignore_errors=True)
             write_atomic(tmp / "done", b"")
     # A single-file module (six, typing_extensions) has no data, and Nuitka refuses to be asked.
-    packages = tuple(sorted(p.name for p in (out / "lib").iterdir()
-                            if p.is_dir() and p.name.isidentifier() and p.name != "__pycache__"
-                            and any(p.rglob("*.py"))))
+    packages = tuple(
+        sorted(
+            p.name
+            for p in (out / "lib").iterdir()
+            if p.is_dir()
+            and p.name.isidentifier()
+            and p.name != "__pycache__"
+            and any(p.rglob("*.py"))
+        )
+    )
     distributions = tuple(sorted(p.name for p in (out / "lib").glob("*.dist-info")))
-    return Site(out / "lib", out / "ext" if (out / "ext").is_dir() else None, packages,
-                distributions)
+    return Site(
+        out / "lib", out / "ext" if (out / "ext").is_dir() else None, packages, distributions
+    )
 
 
-def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: Path,
-                    wheels: tuple[str, ...] = ()) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
+def native_packages(
+    config: Path, requirements: list[Path], tc: Toolchain, lib: Path, wheels: tuple[str, ...] = ()
+) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
     """For each requirements file whose services run in the native runtime (relative to the
     lock): its wheels, fetched (pure ones and the aarch64 ones), and its packages that come
     from the static site's Python files (built from an sdist, no aarch64 wheel: pure there)."""
@@ -405,19 +490,23 @@ def native_packages(config: Path, requirements: list[Path], tc: Toolchain, lib: 
     by_name = {d.name: d for d in lock.dists}
     out: dict[str, tuple[list[Path], tuple[str, ...]]] = {}
     for file in sorted(lock.native_files()):
-        dists = [lock.native.get(name, by_name[name]) for name in lock.files[file]
-                 if name in by_name]
+        dists = [
+            lock.native.get(name, by_name[name]) for name in lock.files[file] if name in by_name
+        ]
         files = [fetch(d, tc.cache) for d in dists if d.is_wheel]
         pure = [d for d in dists if not d.is_wheel]
         for d in pure:
-            log(f"warning: {d.name} {d.version}: no aarch64 wheel for the native runtime; "
-                "its Python files only (as built from its sdist without compiled code)")
+            log(
+                f"warning: {d.name} {d.version}: no aarch64 wheel for the native runtime; "
+                "its Python files only (as built from its sdist without compiled code)"
+            )
         out[file] = (files, tuple(sorted(name for d in pure for name in _top_level(d, lib))))
     return out
 
 
-def ensure(config: Path, requirements: list[Path], tc: Toolchain,
-           wheels: tuple[str, ...] = ()) -> Site:
+def ensure(
+    config: Path, requirements: list[Path], tc: Toolchain, wheels: tuple[str, ...] = ()
+) -> Site:
     """The lock beside `config` (written when there is none yet) made ready for the binary."""
     lock = config.with_name(LOCK_NAME)
     if read_lock_all(lock, requirements, wheels) is None:

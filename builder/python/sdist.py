@@ -38,8 +38,13 @@ CXX_SUFFIXES = (".cc", ".cpp", ".cxx")
 # setup.py (pyyaml's _pyyaml_pep517 wraps setuptools).
 SETUPTOOLS_BACKENDS = ("setuptools.build_meta", "setuptools.build_meta:__legacy__", "")
 # Backends that build no C: the sdist's Python files are the package.
-PURE_BACKENDS = ("flit_core.buildapi", "hatchling.build", "poetry.core.masonry.api",
-                 "pdm.backend", "pdm.pep517.api")
+PURE_BACKENDS = (
+    "flit_core.buildapi",
+    "hatchling.build",
+    "poetry.core.masonry.api",
+    "pdm.backend",
+    "pdm.pep517.api",
+)
 # PEP 517's default for an sdist without [build-system].
 DEFAULT_REQUIRES = ("setuptools>=40.8.0", "wheel")
 # Run by the build environment's Python in an unpacked sdist: the package's own build
@@ -79,15 +84,16 @@ with open(out, "w") as f:
 class BuildSystem:
     backend: str
     requires: tuple[str, ...]
-    in_tree: bool = False   # backend-path: the sdist brings its own backend
+    in_tree: bool = False  # backend-path: the sdist brings its own backend
     setup_py: bool = False
 
     @property
     def replayable(self) -> bool:
         """pinit can build it for the Pi: setuptools (or an in-tree backend beside a
         setup.py, as PyYAML's), or a backend that builds no C."""
-        return self.backend in (*SETUPTOOLS_BACKENDS, *PURE_BACKENDS) \
-            or (self.in_tree and self.setup_py)
+        return self.backend in (*SETUPTOOLS_BACKENDS, *PURE_BACKENDS) or (
+            self.in_tree and self.setup_py
+        )
 
 
 def build_system(archive: Path) -> BuildSystem:
@@ -110,16 +116,28 @@ def build_system(archive: Path) -> BuildSystem:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BuildError(f"{archive.name}: its pyproject.toml is not valid TOML: {exc}") from exc
     requires = table.get("requires", DEFAULT_REQUIRES) if table else DEFAULT_REQUIRES
-    return BuildSystem(str(table.get("build-backend", "")), tuple(str(r) for r in requires),
-                       bool(table.get("backend-path")), setup_py)
+    return BuildSystem(
+        str(table.get("build-backend", "")),
+        tuple(str(r) for r in requires),
+        bool(table.get("backend-path")),
+        setup_py,
+    )
 
 
 def _init_symbol(module: str) -> str:
     return "PyInit_pinitpkg_" + module.replace(".", "__")
 
 
-def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Path,
-          tc: Toolchain, tools: Path | None = None) -> dict[str, dict[str, object]]:
+def build(
+    name: str,
+    version: str,
+    archive: Path,
+    work: Path,
+    lib: Path,
+    obj: Path,
+    tc: Toolchain,
+    tools: Path | None = None,
+) -> dict[str, dict[str, object]]:
     """Run the package's own build with the recorder, its build requirements installed in
     `tools` (first on the path), then cross-compile its extensions into `obj`; the Python files
     land in `lib`."""
@@ -137,19 +155,29 @@ def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Pa
     if system.backend in PURE_BACKENDS:
         return _pure_backend(what, src, lib, env)
     if not system.replayable:
-        raise BuildError(f"{what}: its build backend {system.backend} cannot be built for the Pi "
-                         "yet (pinit replays setuptools builds)",
-                         hint="pin a version built with setuptools or one with an aarch64 "
-                              "wheel on the index, or use a pure-Python alternative")
+        raise BuildError(
+            f"{what}: its build backend {system.backend} cannot be built for the Pi "
+            "yet (pinit replays setuptools builds)",
+            hint="pin a version built with setuptools or one with an aarch64 "
+            "wheel on the index, or use a pure-Python alternative",
+        )
     recorded = work / "extensions.json"
-    proc = run([sys.executable, "-c", RECORDER, recorded, lib, work / "tmp"], cwd=src, env=env,
-               capture=True, quiet=True, check=False)
+    proc = run(
+        [sys.executable, "-c", RECORDER, recorded, lib, work / "tmp"],
+        cwd=src,
+        env=env,
+        capture=True,
+        quiet=True,
+        check=False,
+    )
     if proc.returncode != 0 or not recorded.is_file():
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise BuildError(f"{what}: its setuptools build failed on this machine: {last}",
-                         hint=f"its build requirements are {', '.join(system.requires)} (the "
-                              "lock pins them); to use the index's aarch64 wheel instead, name "
-                              "it in [python] wheels (docs/config.md)")
+        raise BuildError(
+            f"{what}: its setuptools build failed on this machine: {last}",
+            hint=f"its build requirements are {', '.join(system.requires)} (the "
+            "lock pins them); to use the index's aarch64 wheel instead, name "
+            "it in [python] wheels (docs/config.md)",
+        )
     modules: dict[str, dict[str, object]] = {}
     for ext in json.loads(recorded.read_text()):
         ext_name = ext["name"]
@@ -162,23 +190,45 @@ def build(name: str, version: str, archive: Path, work: Path, lib: Path, obj: Pa
                 raise
             for stale in obj.glob(f"{ext_name}__*.o"):
                 stale.unlink()
-            log(f"warning: {what}: built without its optional C module {ext_name} "
-                f"(pure Python, as without a compiler): {exc}")
+            log(
+                f"warning: {what}: built without its optional C module {ext_name} "
+                f"(pure Python, as without a compiler): {exc}"
+            )
             continue
         cxx = any(cmd[0] == CROSS_CXX for cmd in jobs)
-        modules[ext_name] = {"libs": [*ext["libraries"], *(["stdc++"] if cxx else [])],
-                             "requires": [],
-                             "init": _init_symbol(ext_name), "package": name}
+        modules[ext_name] = {
+            "libs": [*ext["libraries"], *(["stdc++"] if cxx else [])],
+            "requires": [],
+            "init": _init_symbol(ext_name),
+            "package": name,
+        }
     return modules
 
 
-def _pure_backend(what: str, src: Path, lib: Path,
-                  env: dict[str, str]) -> dict[str, dict[str, object]]:
+def _pure_backend(
+    what: str, src: Path, lib: Path, env: dict[str, str]
+) -> dict[str, dict[str, object]]:
     """A backend that builds no C: pip builds its wheel here, and the wheel is the package."""
     wheels = src.parent / "wheel"
-    proc = run([sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps",
-                "--no-build-isolation", "--no-index", "-w", wheels, src],
-               env=env, capture=True, quiet=True, check=False)
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            wheels,
+            src,
+        ],
+        env=env,
+        capture=True,
+        quiet=True,
+        check=False,
+    )
     found = sorted(wheels.glob("*.whl")) if wheels.is_dir() else []
     if proc.returncode != 0 or len(found) != 1:
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
@@ -205,15 +255,24 @@ def kernel_headers(tc: Toolchain, where: Path) -> Path:
     return where
 
 
-def _jobs(what: str, ext: dict, src: Path, obj: Path, tc: Toolchain,
-          env: dict[str, str]) -> list[list[str]]:
+def _jobs(
+    what: str, ext: dict, src: Path, obj: Path, tc: Toolchain, env: dict[str, str]
+) -> list[list[str]]:
     name = ext["name"]
     leaf = name.rsplit(".", 1)[-1]
-    flags = [f"--sysroot={tc.sysroot}", "-isystem", str(kernel_headers(tc, src.parent / "kernel")),
-             "-Os", "-fwrapv", "-ffunction-sections",
-             "-fdata-sections", "-DNDEBUG", f"-DPyInit_{leaf}={_init_symbol(name)}",
-             f"-I{sysroot_paths(tc.sysroot).include}",
-             f"-I{tc.sysroot}/usr/include/aarch64-linux-gnu/python3.11"]
+    flags = [
+        f"--sysroot={tc.sysroot}",
+        "-isystem",
+        str(kernel_headers(tc, src.parent / "kernel")),
+        "-Os",
+        "-fwrapv",
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-DNDEBUG",
+        f"-DPyInit_{leaf}={_init_symbol(name)}",
+        f"-I{sysroot_paths(tc.sysroot).include}",
+        f"-I{tc.sysroot}/usr/include/aarch64-linux-gnu/python3.11",
+    ]
     flags += [f"-I{src / d}" for d in ext["include_dirs"]]
     flags += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in ext["define_macros"]]
     flags += [f"-U{u}" for u in ext["undef_macros"]]
@@ -224,28 +283,47 @@ def _jobs(what: str, ext: dict, src: Path, obj: Path, tc: Toolchain,
         if path.suffix == ".pyx":
             path = cythonize(what, path, name, ext["include_dirs"], src, env)
         if path.suffix not in (".c", *CXX_SUFFIXES):
-            continue   # headers and the like, listed as sources by some packages
+            continue  # headers and the like, listed as sources by some packages
         out = obj / f"{name}__{source.replace('/', '_')}.o"
         compiler = CROSS_CXX if path.suffix in CXX_SUFFIXES else CROSS_CC
         jobs.append([compiler, *flags, "-c", str(path), "-o", str(out)])
     return jobs
 
 
-def cythonize(what: str, pyx: Path, module: str, include_dirs: list[str], src: Path,
-              env: dict[str, str]) -> Path:
+def cythonize(
+    what: str, pyx: Path, module: str, include_dirs: list[str], src: Path, env: dict[str, str]
+) -> Path:
     """The package's Cython (its build requirement, in the build environment) translates one
     .pyx into C, for the module's full name."""
     out = pyx.with_suffix(".c")
-    proc = run([sys.executable, "-m", "cython", "-3", f"--module-name={module}",
-                *(f"-I{src / d}" for d in include_dirs), f"-I{pyx.parent}",
-                str(pyx), "-o", str(out)], cwd=src, env=env, capture=True, quiet=True,
-               check=False)
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "cython",
+            "-3",
+            f"--module-name={module}",
+            *(f"-I{src / d}" for d in include_dirs),
+            f"-I{pyx.parent}",
+            str(pyx),
+            "-o",
+            str(out),
+        ],
+        cwd=src,
+        env=env,
+        capture=True,
+        quiet=True,
+        check=False,
+    )
     if proc.returncode != 0:
         text = (proc.stderr + proc.stdout).decode(errors="replace").strip().splitlines()
-        reason = next((ln for ln in text if "Error" in ln or "error" in ln),
-                      text[-1] if text else "no output")
-        raise BuildError(f"{what}: Cython could not translate {pyx.name}: {reason}",
-                         hint="Cython is one of its build requirements, pinned in the lock")
+        reason = next(
+            (ln for ln in text if "Error" in ln or "error" in ln), text[-1] if text else "no output"
+        )
+        raise BuildError(
+            f"{what}: Cython could not translate {pyx.name}: {reason}",
+            hint="Cython is one of its build requirements, pinned in the lock",
+        )
     return out
 
 
@@ -253,27 +331,35 @@ def _compile(what: str, cmd: list[str]) -> None:
     proc = run(cmd, capture=True, quiet=True, check=False)
     if proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace")
-        errors = [ln for ln in stderr.splitlines() if "error" in ln] or \
-            stderr.strip().splitlines() or ["no output"]
-        raise BuildError(f"{what}: its C extension does not compile for aarch64: {errors[0]}",
-                         hint="it may need a library or header the sysroot lacks; to use the "
-                              "index's aarch64 wheel instead, name it in [python] wheels "
-                              "(docs/config.md)")
+        errors = (
+            [ln for ln in stderr.splitlines() if "error" in ln]
+            or stderr.strip().splitlines()
+            or ["no output"]
+        )
+        raise BuildError(
+            f"{what}: its C extension does not compile for aarch64: {errors[0]}",
+            hint="it may need a library or header the sysroot lacks; to use the "
+            "index's aarch64 wheel instead, name it in [python] wheels "
+            "(docs/config.md)",
+        )
 
 
 # --- is an extension optional? ------------------------------------------------------------------
 
-CATCHES_IMPORT_ERROR = frozenset({"ImportError", "ModuleNotFoundError", "Exception",
-                                  "BaseException"})
+CATCHES_IMPORT_ERROR = frozenset(
+    {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     if handler.type is None:
         return True
     names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any((isinstance(n, ast.Name) and n.id in CATCHES_IMPORT_ERROR)
-               or (isinstance(n, ast.Attribute) and n.attr in CATCHES_IMPORT_ERROR)
-               for n in names)
+    return any(
+        (isinstance(n, ast.Name) and n.id in CATCHES_IMPORT_ERROR)
+        or (isinstance(n, ast.Attribute) and n.attr in CATCHES_IMPORT_ERROR)
+        for n in names
+    )
 
 
 def _module_imports(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, bool]]:
@@ -286,7 +372,7 @@ def _module_imports(tree: ast.Module, module: str, is_package: bool) -> list[tup
         if not level:
             return name or ""
         base = package.split(".")
-        base = base[:len(base) - (level - 1)] if level > 1 else base
+        base = base[: len(base) - (level - 1)] if level > 1 else base
         return ".".join([*base, *([name] if name else [])])
 
     def visit(node: ast.AST, guarded: bool) -> None:
@@ -331,8 +417,9 @@ def optional(lib: Path, extension: str) -> bool:
     while changed:
         changed = False
         for module, imports in graph.items():
-            if module not in failing and any(not guarded and name in failing
-                                             for name, guarded in imports):
+            if module not in failing and any(
+                not guarded and name in failing for name, guarded in imports
+            ):
                 failing.add(module)
                 changed = True
     reached = any(name == extension for imports in graph.values() for name, _ in imports)

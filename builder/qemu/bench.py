@@ -83,7 +83,10 @@ compression = "gzip"
 def sizes(path: Path) -> dict[str, int]:
     data = path.read_bytes()
     out = {"raw": len(data), "gzip-9": len(gzip.compress(data, 9, mtime=0))}
-    for name, cmd in (("xz-9", ["xz", "-9", "-c", "-T1"]), ("zstd-19", ["zstd", "-19", "-c", "-q"])):
+    for name, cmd in (
+        ("xz-9", ["xz", "-9", "-c", "-T1"]),
+        ("zstd-19", ["zstd", "-19", "-c", "-q"]),
+    ):
         out[name] = len(run([*cmd, str(path)], capture=True, quiet=True).stdout)
     return out
 
@@ -172,9 +175,10 @@ def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, objec
     (folder / "requirements.txt").write_text(REQUESTS + "\n")
     (folder / "pinit.toml").write_text(
         '[init]\non_failure = "poweroff"\n[[service]]\nname = "get"\nexec = "app.py"\n'
-        'requirements = "requirements.txt"\nrestart = "never"\n')
-    pyext.ensure(tc)          # the toolchain's part, built once for every appliance
-    cache = work / "cache"   # the toolchain's cache less what an appliance's build makes
+        'requirements = "requirements.txt"\nrestart = "never"\n'
+    )
+    pyext.ensure(tc)  # the toolchain's part, built once for every appliance
+    cache = work / "cache"  # the toolchain's cache less what an appliance's build makes
     cache.mkdir()
     for entry in tc.cache.iterdir():
         if not entry.name.startswith(("apps", "site-", "native-")):
@@ -189,10 +193,15 @@ def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, objec
         built = image.build(folder / "pinit.toml", work / "out", init, fresh)
         warm_s = time.monotonic() - start
     with harness.plan(built.boot) as plan:
-        booted = harness.run(plan, expect=["BENCH GET 200 pinit"], timeout=120,
-                             log=work / "boot.log")
-    return {"gzip": built.initramfs_size, "cold_s": round(cold_s, 1),
-            "warm_after_edit_s": round(warm_s, 1), "get_ok": booted.ok}
+        booted = harness.run(
+            plan, expect=["BENCH GET 200 pinit"], timeout=120, log=work / "boot.log"
+        )
+    return {
+        "gzip": built.initramfs_size,
+        "cold_s": round(cold_s, 1),
+        "warm_after_edit_s": round(warm_s, 1),
+        "get_ok": booted.ok,
+    }
 
 
 def bench_app(tc: Toolchain, work: Path) -> Path:
@@ -200,8 +209,19 @@ def bench_app(tc: Toolchain, work: Path) -> Path:
     c_file.parent.mkdir(parents=True, exist_ok=True)
     c_file.write_text(BENCH_APP_C)
     app = work / "bench-app"
-    run(["aarch64-linux-gnu-gcc", f"--sysroot={tc.sysroot}", "-static", "-O2", "-s", "-o", app,
-         c_file], quiet=True)
+    run(
+        [
+            "aarch64-linux-gnu-gcc",
+            f"--sysroot={tc.sysroot}",
+            "-static",
+            "-O2",
+            "-s",
+            "-o",
+            app,
+            c_file,
+        ],
+        quiet=True,
+    )
     return app
 
 
@@ -214,13 +234,23 @@ COLDPLUG_AVAILABLE = ("virtio_mmio", "virtio-rng")
 def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] = ()) -> Path:
     from builder import kmod
 
-    module_files = [(path, data) for path, data in kmod.pack(
-        kmod.resolve(modules, tc.kernel, tc.kernel_release)) if path.endswith(".ko")] \
-        if modules else []
+    module_files = (
+        [
+            (path, data)
+            for path, data in kmod.pack(kmod.resolve(modules, tc.kernel, tc.kernel_release))
+            if path.endswith(".ko")
+        ]
+        if modules
+        else []
+    )
     insmods = tuple(f"insmod /{path}" for path, _ in module_files)
     entries: list[cpio.Entry] = [
-        cpio.File("bin/busybox", tc.busybox.read_bytes(), 0o755), cpio.Symlink("bin/sh", "busybox"),
-        cpio.Dir("proc"), cpio.Dir("sys"), cpio.Dir("dev"), cpio.CharDev("dev/console", 5, 1),
+        cpio.File("bin/busybox", tc.busybox.read_bytes(), 0o755),
+        cpio.Symlink("bin/sh", "busybox"),
+        cpio.Dir("proc"),
+        cpio.Dir("sys"),
+        cpio.Dir("dev"),
+        cpio.CharDev("dev/console", 5, 1),
         cpio.File("init", seed_init("/app/bench", insmods).encode(), 0o755),
         cpio.File("app/bench", app.read_bytes(), 0o755),
         *(cpio.File(path, data, 0o644) for path, data in module_files),
@@ -235,14 +265,26 @@ def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] =
     return out
 
 
-def pinit_boot(tc: Toolchain, app: Path, init: Path, out: Path, early: bool,
-               modules: tuple[str, ...] = (), available: tuple[str, ...] = ()) -> Path:
+def pinit_boot(
+    tc: Toolchain,
+    app: Path,
+    init: Path,
+    out: Path,
+    early: bool,
+    modules: tuple[str, ...] = (),
+    available: tuple[str, ...] = (),
+) -> Path:
     from builder import image
 
     toml = out.parent / f"bench-{out.name}.toml"
-    toml.write_text(PINIT_TOML.format(app=app, early=str(early).lower(),
-                                      modules=json.dumps(list(modules)),
-                                      available=json.dumps(list(available))))
+    toml.write_text(
+        PINIT_TOML.format(
+            app=app,
+            early=str(early).lower(),
+            modules=json.dumps(list(modules)),
+            available=json.dumps(list(available)),
+        )
+    )
     built = image.build(toml, out, init, tc)
     return built.boot
 
@@ -261,11 +303,14 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), the start of what we measure.
     plan = harness.plan(boot, machine="virt", extra_append=["loglevel=7"], qemu_args=extra)
-    result = harness.run(plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60,
-                      log=log_dir / f"{label}.log")
+    result = harness.run(
+        plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60, log=log_dir / f"{label}.log"
+    )
     if not result.ok:
-        raise BuildError(f"bench boot of {label} failed: {result.reason}",
-                         hint=f"console log: {log_dir / f'{label}.log'}")
+        raise BuildError(
+            f"bench boot of {label} failed: {result.reason}",
+            hint=f"console log: {log_dir / f'{label}.log'}",
+        )
     run_init = harness.kernel_time(result.lines, "Run /init as init process")
     app_line = next(line for line in result.lines if "BENCH-APP " in line)
     rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "BENCH-PID1-RSS 0 kB")
@@ -273,19 +318,28 @@ def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
     if run_init is None:
         raise BuildError(f"bench boot of {label}: no 'Run /init' line in the console log")
     app_t = float(app_line.split("BENCH-APP ")[1].split()[0])
-    return Sample(app_t - run_init, result.first_seen["BENCH-APP "],
-                  int(rss.split("BENCH-PID1-RSS")[1].split()[0]),
-                  int(anon.split("BENCH-PID1-ANON")[1].split()[0]))
+    return Sample(
+        app_t - run_init,
+        result.first_seen["BENCH-APP "],
+        int(rss.split("BENCH-PID1-RSS")[1].split()[0]),
+        int(anon.split("BENCH-PID1-ANON")[1].split()[0]),
+    )
 
 
 def summarize(samples: list[Sample]) -> dict[str, dict[str, float]]:
     def stats(values: list[float]) -> dict[str, float]:
-        return {"median": round(statistics.median(values), 4),
-                "min": round(min(values), 4), "max": round(max(values), 4)}
-    return {"init_to_app_s": stats([s.init_to_app for s in samples]),
-            "wall_to_app_s": stats([s.wall_to_app for s in samples]),
-            "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples]),
-            "pid1_anon_kb": stats([float(s.pid1_anon_kb) for s in samples])}
+        return {
+            "median": round(statistics.median(values), 4),
+            "min": round(min(values), 4),
+            "max": round(max(values), 4),
+        }
+
+    return {
+        "init_to_app_s": stats([s.init_to_app for s in samples]),
+        "wall_to_app_s": stats([s.wall_to_app for s in samples]),
+        "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples]),
+        "pid1_anon_kb": stats([float(s.pid1_anon_kb) for s in samples]),
+    }
 
 
 def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[str, object]:
@@ -294,16 +348,23 @@ def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[s
     # "pinit-late": early_start = false, what the Python init itself costs before the app;
     # "*-seed": the seed's whole job, one module loaded before the app (no early start then).
     seed = (SEED_MODULE,)
-    variants = {"busybox": busybox_boot(tc, app, work / "busybox" / "boot"),
-                "pinit": pinit_boot(tc, app, init, work / "pinit", early=True),
-                "pinit-late": pinit_boot(tc, app, init, work / "pinit-late", early=False),
-                "busybox-seed": busybox_boot(tc, app, work / "busybox-seed" / "boot", seed),
-                "pinit-seed": pinit_boot(tc, app, init, work / "pinit-seed", early=True,
-                                         modules=seed),
-                # ... with coldplug: every device's modalias read, virtio_mmio found and loaded.
-                "pinit-seed-coldplug": pinit_boot(tc, app, init, work / "pinit-seed-coldplug",
-                                                  early=True, modules=seed,
-                                                  available=COLDPLUG_AVAILABLE)}
+    variants = {
+        "busybox": busybox_boot(tc, app, work / "busybox" / "boot"),
+        "pinit": pinit_boot(tc, app, init, work / "pinit", early=True),
+        "pinit-late": pinit_boot(tc, app, init, work / "pinit-late", early=False),
+        "busybox-seed": busybox_boot(tc, app, work / "busybox-seed" / "boot", seed),
+        "pinit-seed": pinit_boot(tc, app, init, work / "pinit-seed", early=True, modules=seed),
+        # ... with coldplug: every device's modalias read, virtio_mmio found and loaded.
+        "pinit-seed-coldplug": pinit_boot(
+            tc,
+            app,
+            init,
+            work / "pinit-seed-coldplug",
+            early=True,
+            modules=seed,
+            available=COLDPLUG_AVAILABLE,
+        ),
+    }
     samples: dict[str, list[Sample]] = {k: [] for k in variants}
     with step(f"{n} boots of each variant, alternating"):
         for i in range(n):
@@ -327,35 +388,55 @@ def table(report: dict) -> str:
     def binary(key: str):  # type: ignore[no-untyped-def]
         return lambda _v, n: size["busybox" if n.startswith("busybox") else "init"][key]
 
-    lines = ["| figure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
-             row("Run /init → app's first line (s, median)", lambda v, _n: v["init_to_app_s"]["median"]),
-             row("  spread (min–max)", lambda v, _n: f'{v["init_to_app_s"]["min"]}–{v["init_to_app_s"]["max"]}'),
-             row("wall time to the app's line (s, median)", lambda v, _n: v["wall_to_app_s"]["median"]),
-             row("PID 1 VmRSS after boot (kB, median)", lambda v, _n: v["pid1_rss_kb"]["median"]),
-             row("  of which anonymous (kB)", lambda v, _n: v["pid1_anon_kb"]["median"]),
-             row("initramfs (bytes, gzip)", lambda v, _n: v["initramfs_bytes"]),
-             row("init binary raw (bytes)", binary("raw")),
-             row("init binary zstd -19 (bytes)", binary("zstd-19"))]
-    lines.append(f"\n**seed_init_to_app_ratio** (the seed's job, one module loaded: pinit-seed / "
-                 f"busybox-seed): {report['seed_init_to_app_ratio']}")
-    lines.append(f"\ncoldplug's cost on the seed job (pinit-seed-coldplug − pinit-seed): "
-                 f"{report['coldplug_cost_s']} s")
-    lines.append(f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}; "
-                 f"without early start (pinit-late / busybox): {report['init_to_app_ratio_late']}")
+    lines = [
+        "| figure | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 1) + "|",
+        row("Run /init → app's first line (s, median)", lambda v, _n: v["init_to_app_s"]["median"]),
+        row(
+            "  spread (min–max)",
+            lambda v, _n: f"{v['init_to_app_s']['min']}–{v['init_to_app_s']['max']}",
+        ),
+        row("wall time to the app's line (s, median)", lambda v, _n: v["wall_to_app_s"]["median"]),
+        row("PID 1 VmRSS after boot (kB, median)", lambda v, _n: v["pid1_rss_kb"]["median"]),
+        row("  of which anonymous (kB)", lambda v, _n: v["pid1_anon_kb"]["median"]),
+        row("initramfs (bytes, gzip)", lambda v, _n: v["initramfs_bytes"]),
+        row("init binary raw (bytes)", binary("raw")),
+        row("init binary zstd -19 (bytes)", binary("zstd-19")),
+    ]
+    lines.append(
+        f"\n**seed_init_to_app_ratio** (the seed's job, one module loaded: pinit-seed / "
+        f"busybox-seed): {report['seed_init_to_app_ratio']}"
+    )
+    lines.append(
+        f"\ncoldplug's cost on the seed job (pinit-seed-coldplug − pinit-seed): "
+        f"{report['coldplug_cost_s']} s"
+    )
+    lines.append(
+        f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}; "
+        f"without early start (pinit-late / busybox): {report['init_to_app_ratio_late']}"
+    )
     added = size["packages_added_gzip"]
-    lines.append("\nadded to the demo's initramfs (gzip bytes) by a service importing: "
-                 + ", ".join(f"{k} +{v}" for k, v in added.items() if k != "demo_gzip"))
+    lines.append(
+        "\nadded to the demo's initramfs (gzip bytes) by a service importing: "
+        + ", ".join(f"{k} +{v}" for k, v in added.items() if k != "demo_gzip")
+    )
     demo = size["demo_initramfs"]
-    lines.append("\ndemo initramfs (`invoke image` with the default pinit.toml), bytes: "
-                 + ", ".join(f"{k} {v}" for k, v in demo.items()))
+    lines.append(
+        "\ndemo initramfs (`invoke image` with the default pinit.toml), bytes: "
+        + ", ".join(f"{k} {v}" for k, v in demo.items())
+    )
     if "build" in report:
-        lines.append(f"\nbuild-init: cold {report['build']['cold_s']} s, warm after editing one "
-                     f"init file {report['build']['warm_after_edit_s']} s")
+        lines.append(
+            f"\nbuild-init: cold {report['build']['cold_s']} s, warm after editing one "
+            f"init file {report['build']['warm_after_edit_s']} s"
+        )
     if "requests_appliance" in report:
         r = report["requests_appliance"]
-        lines.append(f"\nthe requests appliance ({REQUESTS}, a GET in the guest: "
-                     f"{'ok' if r['get_ok'] else 'FAILED'}): {r['gzip']} bytes gzip, cold build "
-                     f"{r['cold_s']} s, warm after editing the app {r['warm_after_edit_s']} s")
+        lines.append(
+            f"\nthe requests appliance ({REQUESTS}, a GET in the guest: "
+            f"{'ok' if r['get_ok'] else 'FAILED'}): {r['gzip']} bytes gzip, cold build "
+            f"{r['cold_s']} s, warm after editing the app {r['warm_after_edit_s']} s"
+        )
     return "\n".join(lines)
 
 
@@ -372,12 +453,22 @@ def demo_initramfs_sizes(tc: Toolchain, init: Path) -> dict[str, int]:
 
 # What a package from the pip index adds to the demo's initramfs when a service imports it.
 REQUESTS = "requests==2.32.3"
-PACKAGES = {"pyserial==3.5": "serial", "gpiod==2.5.0": "gpiod", "spidev==3.8": "spidev",
-            REQUESTS: "requests", "paho-mqtt==2.1.0": "paho.mqtt.client",
-            "flask==3.0.3": "flask", "pyyaml==6.0.2": "yaml", "msgpack==1.1.0": "msgpack",
-            "websockets==13.1": "websockets", "sqlalchemy==2.0.36": "sqlalchemy",
-            "psutil==6.1.0": "psutil", "python-dateutil==2.9.0.post0": "dateutil.parser",
-            "gpiozero==2.0.1": "gpiozero", "smbus2==0.5.0": "smbus2"}
+PACKAGES = {
+    "pyserial==3.5": "serial",
+    "gpiod==2.5.0": "gpiod",
+    "spidev==3.8": "spidev",
+    REQUESTS: "requests",
+    "paho-mqtt==2.1.0": "paho.mqtt.client",
+    "flask==3.0.3": "flask",
+    "pyyaml==6.0.2": "yaml",
+    "msgpack==1.1.0": "msgpack",
+    "websockets==13.1": "websockets",
+    "sqlalchemy==2.0.36": "sqlalchemy",
+    "psutil==6.1.0": "psutil",
+    "python-dateutil==2.9.0.post0": "dateutil.parser",
+    "gpiozero==2.0.1": "gpiozero",
+    "smbus2==0.5.0": "smbus2",
+}
 
 
 def package_sizes(tc: Toolchain, init: Path, work: Path) -> dict[str, int]:
@@ -395,23 +486,31 @@ def package_sizes(tc: Toolchain, init: Path, work: Path) -> dict[str, int]:
             (folder / "requirements.txt").write_text(requirement + "\n")
             toml += 'requirements = "requirements.txt"\n'
         (folder / "pinit.toml").write_text(toml)
-        sizes_[requirement or "demo"] = image.build(folder / "pinit.toml", folder / "out", init,
-                                                    tc).initramfs_size
-    return {"demo_gzip": sizes_["demo"],
-            **{req: sizes_[req] - sizes_["demo"] for req in PACKAGES}}
+        sizes_[requirement or "demo"] = image.build(
+            folder / "pinit.toml", folder / "out", init, tc
+        ).initramfs_size
+    return {"demo_gzip": sizes_["demo"], **{req: sizes_[req] - sizes_["demo"] for req in PACKAGES}}
 
 
-def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
-          icount: bool = True) -> dict:
+def bench(
+    tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True, icount: bool = True
+) -> dict:
     work = out / "bench"
     # The figure that matters most first: the seed's job, which most appliances do.
-    report: dict = {"seed_init_to_app_ratio": None, "date": datetime.date.today().isoformat(),
-                    "boots_per_variant": n, "icount": icount}
+    report: dict = {
+        "seed_init_to_app_ratio": None,
+        "date": datetime.date.today().isoformat(),
+        "boots_per_variant": n,
+        "icount": icount,
+    }
     if builds:
         with step("cold and warm build-init"):
             report["build"] = build_times(tc, work / "build")
-    report["size"] = {"init": sizes(init), "busybox": sizes(tc.busybox),
-                      "demo_initramfs": demo_initramfs_sizes(tc, init)}
+    report["size"] = {
+        "init": sizes(init),
+        "busybox": sizes(tc.busybox),
+        "demo_initramfs": demo_initramfs_sizes(tc, init),
+    }
     with step("what each package adds to the demo's initramfs"):
         report["size"]["packages_added_gzip"] = package_sizes(tc, init, work)
     if builds:
@@ -432,12 +531,14 @@ def bench(tc: Toolchain, init: Path, out: Path, n: int = 5, builds: bool = True,
     text = table(report)
     print(text)
     docs = REPO / "docs" / "benchmarks.md"
-    header = ("# Benchmarks\n\nWritten by `invoke bench`; newest first. QEMU `-M virt`, cortex-a53, "
-              "1 CPU, the Debian arm64 kernel; the same app (a static C program) in every variant.\n"
-              "Guest times run under `-icount shift=0` (one instruction = 1 ns of guest time: they "
-              "repeat exactly, like a ~1 GHz in-order core); wall times are the host's, noisy.\n")
+    header = (
+        "# Benchmarks\n\nWritten by `invoke bench`; newest first. QEMU `-M virt`, cortex-a53, "
+        "1 CPU, the Debian arm64 kernel; the same app (a static C program) in every variant.\n"
+        "Guest times run under `-icount shift=0` (one instruction = 1 ns of guest time: they "
+        "repeat exactly, like a ~1 GHz in-order core); wall times are the host's, noisy.\n"
+    )
     previous = docs.read_text() if docs.is_file() else ""
-    old = previous[previous.find("\n## ") + 1:] if "\n## " in previous else ""
+    old = previous[previous.find("\n## ") + 1 :] if "\n## " in previous else ""
     write_atomic(docs, f"{header}\n## {report['date']}\n\n{text}\n\n{old}".encode())
     log(f"wrote {out / 'bench.json'} and {docs}")
     return report

@@ -46,8 +46,8 @@ _KILL_WAIT = 3.0
 @dataclass(frozen=True)
 class Machine:
     name: str
-    board: str               # the config.txt model section ([pi3], [pi4]) the firmware would apply
-    console: str             # console= device put last on the command line
+    board: str  # the config.txt model section ([pi3], [pi4]) the firmware would apply
+    console: str  # console= device put last on the command line
     args: tuple[str, ...]
     needs_dtb: bool
 
@@ -56,14 +56,23 @@ MACHINES = {
     # The fast default. QEMU 7.2 has no Pi 4 model: virt stands in for the Pi 4, so [pi4]
     # sections apply; it builds its own device tree, so device_tree= is ignored. Its only UART
     # is a PL011 (ttyAMA0). -smp 2 and -cpu max boot slower under TCG.
-    "virt": Machine("virt", "pi4", "ttyAMA0",
-                    ("-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512"), False),
+    "virt": Machine(
+        "virt",
+        "pi4",
+        "ttyAMA0",
+        ("-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512"),
+        False,
+    ),
     # The real Pi 3 B board with the kernel package's upstream dtb. Multi-threaded TCG does not
     # boot it. Its first -serial is the PL011 (ttyAMA0, Bluetooth on a real Pi), the second the
     # mini-UART, ttyS1 with upstream dtbs: the UART on GPIO 14/15 that cmdline.txt names.
-    "raspi3b": Machine("raspi3b", "pi3", bootfs.SERIAL_CONSOLE,
-                       ("-M", "raspi3b", "-accel", "tcg,thread=single",
-                        "-serial", "null", "-serial", "mon:stdio"), True),
+    "raspi3b": Machine(
+        "raspi3b",
+        "pi3",
+        bootfs.SERIAL_CONSOLE,
+        ("-M", "raspi3b", "-accel", "tcg,thread=single", "-serial", "null", "-serial", "mon:stdio"),
+        True,
+    ),
 }
 # Where the firmware (upstream_kernel=1) and Debian's kernel package put the Pi 3 B tree.
 RASPI3B_DTBS = ("bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b.dtb")
@@ -91,7 +100,7 @@ class BootPlan:
     append: str
     disk: Path | None
     workdir: Path | None = None
-    extra_args: tuple[str, ...] = ()   # more qemu options, e.g. -icount for the benchmark
+    extra_args: tuple[str, ...] = ()  # more qemu options, e.g. -icount for the benchmark
     # The network card's back end, as qemu's -netdev value without its id. "none" by default:
     # a machine gets no NIC (and needs no option ROM) unless a boot asks for one, e.g.
     # NIC_USER_RESTRICTED or "tap,ifname=tap0,script=no,downscript=no".
@@ -112,8 +121,12 @@ class BootPlan:
         else:
             args += ["-netdev", f"{self.nic},id=net0", "-device", "virtio-net-device,netdev=net0"]
         if self.disk is not None and self.machine == "virt":
-            args += ["-drive", f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0",
-                     "-device", "virtio-blk-device,drive=hd0"]
+            args += [
+                "-drive",
+                f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0",
+                "-device",
+                "virtio-blk-device,drive=hd0",
+            ]
         elif self.disk is not None:
             args += ["-drive", f"if=sd,format=raw,file={_drive_path(self.disk)}"]
         return [*args, *self.extra_args]
@@ -125,8 +138,12 @@ class BootPlan:
     def __enter__(self) -> BootPlan:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -142,8 +159,11 @@ class _Folder:
             if (path / part).exists():
                 path = path / part
                 continue
-            matches = [p for p in path.iterdir() if p.name.lower() == part.lower()] \
-                if path.is_dir() else []
+            matches = (
+                [p for p in path.iterdir() if p.name.lower() == part.lower()]
+                if path.is_dir()
+                else []
+            )
             if not matches:
                 return None
             path = matches[0]
@@ -195,8 +215,15 @@ def _pad_for_sd(disk: Path, workdir: Path) -> Path:
     return padded
 
 
-def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), *,
-         disk: Path | None = None, qemu_args: Sequence[str] = (), nic: str = "none") -> BootPlan:
+def plan(
+    source: Path,
+    machine: str = "virt",
+    extra_append: Sequence[str] = (),
+    *,
+    disk: Path | None = None,
+    qemu_args: Sequence[str] = (),
+    nic: str = "none",
+) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
     `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
 
@@ -219,23 +246,36 @@ def plan(source: Path, machine: str = "virt", extra_append: Sequence[str] = (), 
             disk = disk or source
         else:
             raise BuildError(f"{source}: no such boot folder or card image")
-        result = replace(_plan(source, m, files, extra_append, disk, workdir),
-                         extra_args=tuple(qemu_args), nic=nic)
+        result = replace(
+            _plan(source, m, files, extra_append, disk, workdir),
+            extra_args=tuple(qemu_args),
+            nic=nic,
+        )
     except BaseException:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
         raise
-    note(f"boot plan for {source} on {machine}: kernel {result.kernel.name}, initramfs "
-         f"{result.initramfs.name if result.initramfs else '(none)'}, append {result.append!r}")
+    note(
+        f"boot plan for {source} on {machine}: kernel {result.kernel.name}, initramfs "
+        f"{result.initramfs.name if result.initramfs else '(none)'}, append {result.append!r}"
+    )
     return result
 
 
-def _plan(source: Path, m: Machine, files: _Folder | _Card, extra_append: Sequence[str],
-          disk: Path | None, workdir: Path | None) -> BootPlan:
+def _plan(
+    source: Path,
+    m: Machine,
+    files: _Folder | _Card,
+    extra_append: Sequence[str],
+    disk: Path | None,
+    workdir: Path | None,
+) -> BootPlan:
     config = files.find("config.txt")
     if config is None:
-        raise BuildError(f"{source}: has no config.txt",
-                         hint="point at a Pi boot folder (build/boot) or card image")
+        raise BuildError(
+            f"{source}: has no config.txt",
+            hint="point at a Pi boot folder (build/boot) or card image",
+        )
     text = config.read_text(errors="replace")
     raw_lines = text.splitlines()
     settings = _settings(text, m.board)
@@ -247,17 +287,21 @@ def _plan(source: Path, m: Machine, files: _Folder | _Card, extra_append: Sequen
             return None
         path = files.find(name)
         if path is None and setting is not None:
-            raise BuildError(f"{source}: config.txt line {setting.lineno} "
-                             f"`{raw_lines[setting.lineno - 1].strip()}` names {name}, "
-                             "which is not there", hint=f"copy {name} into the boot folder "
-                             "or fix the config.txt line")
+            raise BuildError(
+                f"{source}: config.txt line {setting.lineno} "
+                f"`{raw_lines[setting.lineno - 1].strip()}` names {name}, "
+                "which is not there",
+                hint=f"copy {name} into the boot folder or fix the config.txt line",
+            )
         return path
 
     arm_64bit = settings.get("arm_64bit")
     if "kernel" not in settings and (arm_64bit is None or arm_64bit.value != "1"):
-        raise BuildError(f"{source}: config.txt has neither kernel= nor arm_64bit=1, so the "
-                         "firmware would load a 32-bit kernel7*.img",
-                         hint="add arm_64bit=1 and kernel=<the arm64 kernel>")
+        raise BuildError(
+            f"{source}: config.txt has neither kernel= nor arm_64bit=1, so the "
+            "firmware would load a 32-bit kernel7*.img",
+            hint="add arm_64bit=1 and kernel=<the arm64 kernel>",
+        )
     kernel = named("kernel", "kernel8.img")
     if kernel is None:
         raise BuildError(f"{source}: no kernel= in config.txt and no kernel8.img")
@@ -272,19 +316,30 @@ def _plan(source: Path, m: Machine, files: _Folder | _Card, extra_append: Sequen
     dtb = None
     if m.needs_dtb:
         dtb = named("device_tree") or next(
-            (found for name in RASPI3B_DTBS if (found := files.find(name))), None)
+            (found for name in RASPI3B_DTBS if (found := files.find(name))), None
+        )
         if dtb is None:
-            raise BuildError(f"{source}: no {RASPI3B_DTBS[0]} for -M {m.name}",
-                             hint="copy broadcom/bcm2837-rpi-3-b.dtb from the kernel package "
-                             "into the boot folder, or name a dtb with device_tree=")
+            raise BuildError(
+                f"{source}: no {RASPI3B_DTBS[0]} for -M {m.name}",
+                hint="copy broadcom/bcm2837-rpi-3-b.dtb from the kernel package "
+                "into the boot folder, or name a dtb with device_tree=",
+            )
     if disk is not None:
         if not disk.is_file():
             raise BuildError(f"{disk}: no such disk image")
         if m.name == "raspi3b":
             workdir = workdir or Path(tempfile.mkdtemp(prefix="pinit-qemu-"))
             disk = _pad_for_sd(disk, workdir)
-    return BootPlan(source, m.name, kernel, initramfs, dtb,
-                    qemu_cmdline(words, m.name, extra_append), disk, workdir)
+    return BootPlan(
+        source,
+        m.name,
+        kernel,
+        initramfs,
+        dtb,
+        qemu_cmdline(words, m.name, extra_append),
+        disk,
+        workdir,
+    )
 
 
 @dataclass
@@ -292,7 +347,7 @@ class BootResult:
     ok: bool
     reason: str
     lines: list[str]
-    seconds: float                # wall time from qemu's start to the verdict
+    seconds: float  # wall time from qemu's start to the verdict
     first_seen: dict[str, float]  # expected (and `then`) text -> wall seconds since qemu's start
 
 
@@ -312,8 +367,15 @@ def kernel_time(lines: Sequence[str], text: str) -> float | None:
 class _Console:
     """The verdict, line by line: fail texts at once, expect texts in order, then `then`."""
 
-    def __init__(self, expect: Sequence[str], fail: Sequence[str], then: str | None,
-                 stop_after_expect: bool, start: float, echo: bool) -> None:
+    def __init__(
+        self,
+        expect: Sequence[str],
+        fail: Sequence[str],
+        then: str | None,
+        stop_after_expect: bool,
+        start: float,
+        echo: bool,
+    ) -> None:
         self.expect, self.fail = list(expect), [*fail, *ALWAYS_FAIL]
         self.then, self.stop = then, stop_after_expect and then is None and bool(expect)
         self.start, self.echo = start, echo
@@ -321,7 +383,7 @@ class _Console:
         self.first_seen: dict[str, float] = {}
         self.found = 0
         self.answers: list[tuple[str, str]] = []
-        self.monitor: list[tuple[str, str]] = []   # (console text, monitor command)
+        self.monitor: list[tuple[str, str]] = []  # (console text, monitor command)
         self.monitor_path: Path | None = None
 
     def waiting_for(self) -> str:
@@ -384,8 +446,10 @@ def _watch(proc: subprocess.Popen[bytes], console: _Console, timeout: float) -> 
             if console.all_seen() and console.expect:
                 return True, f"qemu exited (status {status}) after all expected lines"
             last = next((ln.strip() for ln in reversed(console.lines) if ln.strip()), "")
-            return False, (f"qemu exited (status {status}) while waiting for "
-                           f"{console.waiting_for()}" + (f"; last line: {last}" if last else ""))
+            return False, (
+                f"qemu exited (status {status}) while waiting for "
+                f"{console.waiting_for()}" + (f"; last line: {last}" if last else "")
+            )
         *complete, pending = (pending + chunk).split(b"\n")
         for raw in complete:
             verdict = console.feed(raw)
@@ -398,7 +462,7 @@ def _until_prompt(mon: socket.socket, after: bytes) -> None:
     """Read QEMU's human monitor until its "(qemu)" prompt follows `after`."""
     got = b""
     with contextlib.suppress(TimeoutError):
-        while b"(qemu)" not in got[got.find(after) + len(after):] if after in got else True:
+        while b"(qemu)" not in got[got.find(after) + len(after) :] if after in got else True:
             chunk = mon.recv(4096)
             if not chunk:
                 return
@@ -419,16 +483,26 @@ def _answer(proc: subprocess.Popen[bytes], console: _Console) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mon:
             mon.settimeout(10)
             mon.connect(str(console.monitor_path))
-            _until_prompt(mon, b"")                  # the monitor's greeting
+            _until_prompt(mon, b"")  # the monitor's greeting
             mon.sendall(command.encode() + b"\n")
-            _until_prompt(mon, command.encode())     # the command has run: its prompt again
+            _until_prompt(mon, command.encode())  # the command has run: its prompt again
 
 
-def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
-        timeout: float = 30, log: Path | None = None, interactive: bool = False,
-        then: str | None = None, stop_after_expect: bool = True,
-        echo: bool = False, answers: Sequence[tuple[str, str]] = (),
-        monitor: Sequence[tuple[str, str]] = (), netns: str = "") -> BootResult:
+def run(
+    boot: BootPlan,
+    *,
+    expect: Sequence[str] = (),
+    fail: Sequence[str] = (),
+    timeout: float = 30,
+    log: Path | None = None,
+    interactive: bool = False,
+    then: str | None = None,
+    stop_after_expect: bool = True,
+    echo: bool = False,
+    answers: Sequence[tuple[str, str]] = (),
+    monitor: Sequence[tuple[str, str]] = (),
+    netns: str = "",
+) -> BootResult:
     """Boot `boot` and judge it from the serial console.
 
     Passes when every `expect` text has appeared, in order; then, if `then` is given (say
@@ -450,8 +524,9 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
     if interactive:
         note("qemu's console is this terminal; Ctrl-A x quits")
         status = subprocess.call(argv)
-        return BootResult(status == 0, f"qemu exited with status {status}", [],
-                          time.monotonic() - start, {})
+        return BootResult(
+            status == 0, f"qemu exited with status {status}", [], time.monotonic() - start, {}
+        )
     console = _Console(expect, fail, then, stop_after_expect, start, echo)
     console.answers = list(answers)
     console.monitor = list(monitor)
@@ -463,9 +538,13 @@ def run(boot: BootPlan, *, expect: Sequence[str] = (), fail: Sequence[str] = (),
         console.monitor_path = sock_dir / "monitor.sock"
         argv += ["-monitor", f"unix:{console.monitor_path},server=on,wait=off"]
     # Its own session: killpg then reaches qemu and anything it started, never us.
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if answers else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if answers else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         ok, reason = _watch(proc, console, timeout)
     finally:

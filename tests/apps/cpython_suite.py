@@ -26,11 +26,13 @@ def main():
     if not MODULES or any(not name.startswith("test_") for name in MODULES):
         # A test that runs sys.executable with interpreter options (-c, -m, -X) reaches this
         # program, not an interpreter: it says so and fails, as the device has no python3.
-        sys.exit(f"cpython_suite: {' '.join(sys.argv[1:])!r}: not test module names "
-                 "(this program is not a Python interpreter)")
+        sys.exit(
+            f"cpython_suite: {' '.join(sys.argv[1:])!r}: not test module names "
+            "(this program is not a Python interpreter)"
+        )
     from test import support
 
-    support.use_resources = []   # as regrtest without -u
+    support.use_resources = []  # as regrtest without -u
     support.verbose = 0
     for name in MODULES:
         start = time.monotonic()
@@ -43,9 +45,12 @@ def main():
             print(f"CPYTHON-BAD {name} import: {type(exc).__name__}: {exc}", flush=True)
             continue
         result = unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
-        print(f"CPYTHON {name} run={result.testsRun} fail={len(result.failures)} "
-              f"err={len(result.errors)} skip={len(result.skipped)} "
-              f"time={time.monotonic() - start:.1f}", flush=True)
+        print(
+            f"CPYTHON {name} run={result.testsRun} fail={len(result.failures)} "
+            f"err={len(result.errors)} skip={len(result.skipped)} "
+            f"time={time.monotonic() - start:.1f}",
+            flush=True,
+        )
         for test, trace in result.failures + result.errors:
             last = trace.strip().splitlines()[-1][:160] if trace.strip() else ""
             print(f"CPYTHON-BAD {name} {test.id()}: {last}", flush=True)

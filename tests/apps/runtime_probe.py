@@ -60,26 +60,37 @@ def _codecs():
             codecs.lookup(name)
         except LookupError:
             missing.append(name)
-    round_trips = all(text.encode(c).decode(c) == text for text, names in (
-        ("Grüße, 東京", ("utf_8_sig", "utf_16", "utf_32", "utf_7", "gb18030", "iso2022_jp_2")),
-        ("東京", ("big5hkscs", "euc_jp", "shift_jis", "euc_kr", "cp950")),
-        ("Grüße", ("iso8859_2", "cp1252", "mac_roman")), ("Привет", ("koi8_r", "cp1251")))
-        for c in names)
-    binary = codecs.decode(codecs.encode(b"pinit", "hex"), "hex") == b"pinit" \
-        and codecs.encode("pinit", "rot_13") == "cvavg" \
-        and codecs.decode(codecs.encode(b"x" * 50, "zlib"), "zlib") == b"x" * 50 \
+    round_trips = all(
+        text.encode(c).decode(c) == text
+        for text, names in (
+            ("Grüße, 東京", ("utf_8_sig", "utf_16", "utf_32", "utf_7", "gb18030", "iso2022_jp_2")),
+            ("東京", ("big5hkscs", "euc_jp", "shift_jis", "euc_kr", "cp950")),
+            ("Grüße", ("iso8859_2", "cp1252", "mac_roman")),
+            ("Привет", ("koi8_r", "cp1251")),
+        )
+        for c in names
+    )
+    binary = (
+        codecs.decode(codecs.encode(b"pinit", "hex"), "hex") == b"pinit"
+        and codecs.encode("pinit", "rot_13") == "cvavg"
+        and codecs.decode(codecs.encode(b"x" * 50, "zlib"), "zlib") == b"x" * 50
         and codecs.decode(codecs.encode(b"y" * 50, "bz2"), "bz2") == b"y" * 50
+    )
     idna = "bücher.example".encode("idna")
-    return (f"ok {len(names) - len(missing)}/{len(names)} missing={missing} "
-            f"round_trips={round_trips} binary={binary} idna={idna.decode()}")
+    return (
+        f"ok {len(names) - len(missing)}/{len(names)} missing={missing} "
+        f"round_trips={round_trips} binary={binary} idna={idna.decode()}"
+    )
 
 
 def _sysconfig():
     import sysconfig
     import zoneinfo
 
-    return (f"ok MULTIARCH={sysconfig.get_config_var('MULTIARCH')} "
-            f"SOABI={sysconfig.get_config_vars()['SOABI']} tzpath={bool(zoneinfo.TZPATH)}")
+    return (
+        f"ok MULTIARCH={sysconfig.get_config_var('MULTIARCH')} "
+        f"SOABI={sysconfig.get_config_vars()['SOABI']} tzpath={bool(zoneinfo.TZPATH)}"
+    )
 
 
 def _computed():
@@ -100,9 +111,13 @@ def _computed():
         with dbm.open(os.path.join(tmp, "db"), "c") as db:
             db[b"k"] = b"v"
         which = dbm.whichdb(os.path.join(tmp, "db"))
-    logging.config.dictConfig({"version": 1, "handlers": {"memory": {
-        "class": "logging.handlers.MemoryHandler", "capacity": 1}}})
-    handler = type(logging._handlers["memory"])   # 3.11 has no logging.getHandlerByName
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "handlers": {"memory": {"class": "logging.handlers.MemoryHandler", "capacity": 1}},
+        }
+    )
+    handler = type(logging._handlers["memory"])  # 3.11 has no logging.getHandlerByName
     executor = concurrent.futures.ProcessPoolExecutor.__module__
     return f"ok {dom} {sax} {which} {handler.__module__} {executor}"
 
@@ -127,6 +142,7 @@ def _lazy():
     @kind.register
     def _(x: int):
         return "int"
+
     return f"ok {bullet!a} lines={formatted > 1} dispatch={kind(1)}"
 
 
@@ -152,10 +168,12 @@ def _pythonapi():
                 time.sleep(0.01)
         except KeyboardInterrupt:
             stopped.set()
+
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
-    raised = api.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
-                                           ctypes.py_object(KeyboardInterrupt))
+    raised = api.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt)
+    )
     return f"ok {api.Py_GetVersion().decode().split()[0]} async={raised == 1 and stopped.wait(5)}"
 
 
@@ -166,12 +184,19 @@ def _flags():
         asserts = False
     except AssertionError:
         asserts = True
-    return (f"ok optimize={sys.flags.optimize} doc={_flags.__doc__ is not None} "
-            f"asserts={asserts}")
+    return f"ok optimize={sys.flags.optimize} doc={_flags.__doc__ is not None} asserts={asserts}"
 
 
-for label, fn in (("getaddrinfo", _getaddrinfo), ("urlopen", _urlopen), ("codecs", _codecs),
-                  ("sysconfig", _sysconfig), ("computed", _computed), ("lazy", _lazy),
-                  ("sqlite-dump", _sqlite_dump), ("pythonapi", _pythonapi), ("flags", _flags)):
+for label, fn in (
+    ("getaddrinfo", _getaddrinfo),
+    ("urlopen", _urlopen),
+    ("codecs", _codecs),
+    ("sysconfig", _sysconfig),
+    ("computed", _computed),
+    ("lazy", _lazy),
+    ("sqlite-dump", _sqlite_dump),
+    ("pythonapi", _pythonapi),
+    ("flags", _flags),
+):
     check(label, fn)
 print("RUNTIME done", flush=True)

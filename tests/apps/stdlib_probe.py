@@ -32,6 +32,7 @@ async def _gather():
     async def square(i):
         await asyncio.sleep(0.01 * (5 - i))
         return i * i
+
     tasks = [asyncio.create_task(square(i)) for i in range(5)]
     return sum(await asyncio.gather(*tasks))
 
@@ -69,8 +70,12 @@ def _mmap():
 
 
 class Winsize(ctypes.Structure):
-    _fields_ = [("rows", ctypes.c_ushort), ("cols", ctypes.c_ushort),
-                ("xpixel", ctypes.c_ushort), ("ypixel", ctypes.c_ushort)]
+    _fields_ = [
+        ("rows", ctypes.c_ushort),
+        ("cols", ctypes.c_ushort),
+        ("xpixel", ctypes.c_ushort),
+        ("ypixel", ctypes.c_ushort),
+    ]
 
 
 def _ctypes_ioctl():
@@ -128,6 +133,7 @@ def _threading():
             with lock:
                 counter[0] += 1
         done.put(name)
+
     threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(4)]
     for t in threads:
         t.start()
@@ -148,6 +154,7 @@ def _left_out():
     # re imports unicodedata inside a function (for \N{...} escapes); the probe's pinit.toml
     # excludes it: it is not in the binary, and importing it says so.
     import re
+
     try:
         re.compile(r"\N{DIGIT ONE}")
     except ImportError as exc:
@@ -155,10 +162,20 @@ def _left_out():
     return "compiled?!"
 
 
-for name, fn in (("asyncio", _asyncio), ("termios", _termios), ("mmap", _mmap),
-                 ("ctypes-ioctl", _ctypes_ioctl), ("dlopen", _dlopen), ("sqlite3", _sqlite),
-                 ("ssl", _ssl), ("compression", _compression), ("decimal", _decimal),
-                 ("threading", _threading), ("nis", _not_static), ("left-out", _left_out)):
+for name, fn in (
+    ("asyncio", _asyncio),
+    ("termios", _termios),
+    ("mmap", _mmap),
+    ("ctypes-ioctl", _ctypes_ioctl),
+    ("dlopen", _dlopen),
+    ("sqlite3", _sqlite),
+    ("ssl", _ssl),
+    ("compression", _compression),
+    ("decimal", _decimal),
+    ("threading", _threading),
+    ("nis", _not_static),
+    ("left-out", _left_out),
+):
     check(name, fn)
 print("STDLIB done", flush=True)
 os.kill(1, signal.SIGUSR2)

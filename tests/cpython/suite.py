@@ -26,9 +26,18 @@ LINE = re.compile(r"CPYTHON (\w+) run=(\d+) fail=(\d+) err=(\d+) skip=(\d+)")
 BAD = re.compile(r"CPYTHON-BAD (\w+) (\S+?):? ")
 # Data the listed tests read beside their modules, relative to the stdlib folder: packages the
 # loader discovers by listing their folder, and data folders and files.
-DATA = ("test/test_json", "test/test_email", "test/test_zoneinfo", "test/cjkencodings",
-        "test/decimaltestdata", "ctypes/test", "test/*.pem", "test/*.der", "test/*.crl",
-        "test/audit-tests.py")
+DATA = (
+    "test/test_json",
+    "test/test_email",
+    "test/test_zoneinfo",
+    "test/cjkencodings",
+    "test/decimaltestdata",
+    "ctypes/test",
+    "test/*.pem",
+    "test/*.der",
+    "test/*.crl",
+    "test/audit-tests.py",
+)
 
 
 def modules() -> list[str]:
@@ -41,8 +50,18 @@ def includes(stdlib: Path) -> list[str]:
     computed at run time (import_fresh_module, import_module, ctypes.test's load_tests): the
     harness's pinit.toml names them in `include`, as an appliance's would."""
     ctypes_tests = sorted(p.stem for p in (stdlib / "ctypes/test").glob("test_*.py"))
-    return ["test.support", *(f"test.{m}" for m in modules()), "test.datetimetester",
-            "_pydecimal", "uuid", "sre_compile", "sre_constants", "sre_parse", "ctypes.test", *(f"ctypes.test.{t}" for t in ctypes_tests)]
+    return [
+        "test.support",
+        *(f"test.{m}" for m in modules()),
+        "test.datetimetester",
+        "_pydecimal",
+        "uuid",
+        "sre_compile",
+        "sre_constants",
+        "sre_parse",
+        "ctypes.test",
+        *(f"ctypes.test.{t}" for t in ctypes_tests),
+    ]
 
 
 def data_files(stdlib: Path) -> dict[str, Path]:
@@ -51,8 +70,9 @@ def data_files(stdlib: Path) -> dict[str, Path]:
     for pattern in DATA:
         matches = sorted(stdlib.glob(pattern)) if "*" in pattern else [stdlib / pattern]
         for match in matches:
-            files = sorted(p for p in match.rglob("*") if p.is_file()) if match.is_dir() \
-                else [match]
+            files = (
+                sorted(p for p in match.rglob("*") if p.is_file()) if match.is_dir() else [match]
+            )
             for path in files:
                 if "__pycache__" not in path.parts:
                     found["/" + str(path.relative_to(stdlib))] = path
@@ -65,7 +85,7 @@ class Result:
     fail: int = 0
     err: int = 0
     skip: int = 0
-    bad: list[str] = field(default_factory=list)   # ids of failed and erroring tests
+    bad: list[str] = field(default_factory=list)  # ids of failed and erroring tests
 
 
 def parse(lines: list[str]) -> dict[str, Result]:
@@ -88,8 +108,9 @@ def differences() -> dict[str, str]:
     return out
 
 
-def unexplained(device: dict[str, Result], host: dict[str, Result],
-                known: dict[str, str]) -> list[str]:
+def unexplained(
+    device: dict[str, Result], host: dict[str, Result], known: dict[str, str]
+) -> list[str]:
     """Every way the device's result differs from the host's that no listed reason explains."""
     problems = []
     for name, want in host.items():
@@ -97,8 +118,7 @@ def unexplained(device: dict[str, Result], host: dict[str, Result],
         if got is None:
             problems.append(f"{name}: no result on the device")
             continue
-        explained = {t for t in got.bad if t in known or any(
-            t.startswith(k + ".") for k in known)}
+        explained = {t for t in got.bad if t in known or any(t.startswith(k + ".") for k in known)}
         new = sorted(set(got.bad) - set(want.bad) - explained)
         if new:
             problems.append(f"{name}: {len(new)} failing on the device only: {', '.join(new[:5])}")
@@ -128,9 +148,15 @@ def run_on_host(runtime_stdlib: Path) -> dict[str, Result]:
     """The harness on this machine's python3.11, with the locked test package."""
     with tempfile.TemporaryDirectory() as tmp:
         path = merged_packages(runtime_stdlib, Path(tmp) / "lib")
-        proc = subprocess.run(["/usr/bin/python3.11", str(HARNESS), *modules()],
-                              env={**os.environ, "PYTHONPATH": str(path)}, cwd=tmp,
-                              capture_output=True, text=True, check=False, timeout=3600)
+        proc = subprocess.run(
+            ["/usr/bin/python3.11", str(HARNESS), *modules()],
+            env={**os.environ, "PYTHONPATH": str(path)},
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
     return parse(proc.stdout.splitlines())
 
 

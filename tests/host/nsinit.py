@@ -25,24 +25,48 @@ def script(tmp_path: Path, name: str, code: str) -> Path:
 
 
 class NsInit:
-    def __init__(self, tmp_path: Path, config: dict, host_sys: Path,
-                 pid_namespace: bool = True) -> None:
+    def __init__(
+        self, tmp_path: Path, config: dict, host_sys: Path, pid_namespace: bool = True
+    ) -> None:
         self.root = tmp_path / "root"
         for name in LAYOUT:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         config_path = self.root / "etc" / "pinit.json"
         config_path.write_text(json.dumps(config))
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               "PYTHONPATH": f"{host_sys}{os.pathsep}{REPO}", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": f"{host_sys}{os.pathsep}{REPO}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         namespaces = ["--pid", "--fork"] if pid_namespace else []
-        argv = ["unshare", *namespaces, "--mount", "--uts", "--net", "--propagation", "private",
-                "--", sys.executable, "-m", "init.main", "--root", str(self.root),
-                "--config", str(config_path)]
+        argv = [
+            "unshare",
+            *namespaces,
+            "--mount",
+            "--uts",
+            "--net",
+            "--propagation",
+            "private",
+            "--",
+            sys.executable,
+            "-m",
+            "init.main",
+            "--root",
+            str(self.root),
+            "--config",
+            str(config_path),
+        ]
         self.pid_namespace = pid_namespace
         self._lines: list[str] = []
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=REPO, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._init_pid = 0
@@ -62,14 +86,14 @@ class NsInit:
         deadline = time.monotonic() + timeout
         while True:
             lines = self.lines()
-            start = next((i for i, line in enumerate(lines) if after in line), None) if after \
-                else 0
+            start = next((i for i, line in enumerate(lines) if after in line), None) if after else 0
             if start is not None:
-                for line in lines[start + (1 if after else 0):]:
+                for line in lines[start + (1 if after else 0) :]:
                     if text in line:
                         return line
-            if time.monotonic() > deadline or (self.proc.poll() is not None
-                                               and not self._reader.is_alive()):
+            if time.monotonic() > deadline or (
+                self.proc.poll() is not None and not self._reader.is_alive()
+            ):
                 raise AssertionError(f"no line with {text!r}; console:\n" + "\n".join(lines))
             time.sleep(0.02)
 
@@ -126,7 +150,7 @@ class NsInit:
             try:
                 stat = Path(f"{proc}/{entry}/stat").read_text()
             except OSError:
-                continue   # gone meanwhile
+                continue  # gone meanwhile
             found.append((int(entry), stat.rsplit(")", 1)[1].split()[0]))
         return found
 

@@ -22,8 +22,7 @@ TOOLS = ("sfdisk", "losetup", "partx", "mkfs.ext4", "mount")
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: loop devices, mounts, namespaces"),
-    pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),
-                       reason="needs " + ", ".join(TOOLS)),
+    pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS), reason="needs " + ", ".join(TOOLS)),
     pytest.mark.timeout(90),
 ]
 
@@ -40,11 +39,15 @@ def disk(tmp_path: Path):
     image = tmp_path / "disk.img"
     with open(image, "wb") as file:
         file.truncate(16 << 20)
-    subprocess.run(["sfdisk", "-q", str(image)], check=True, text=True,
-                   input=f"label: dos\nlabel-id: {signature:#010x}\nstart=2048, type=83\n")
+    subprocess.run(
+        ["sfdisk", "-q", str(image)],
+        check=True,
+        text=True,
+        input=f"label: dos\nlabel-id: {signature:#010x}\nstart=2048, type=83\n",
+    )
     loop = run("losetup", "--find", "--show", str(image))
     try:
-        run("partx", "-a", loop)   # the kernel here may not parse MBRs itself; partx tells it
+        run("partx", "-a", loop)  # the kernel here may not parse MBRs itself; partx tells it
         part = f"{loop}p1"
         run("mkfs.ext4", "-q", "-L", label, part)
         yield part, label, f"{signature:08x}-01"
@@ -57,16 +60,23 @@ def read_back(part: str, tmp_path: Path, name: str) -> str:
     """Mount the partition read-only in a private mount namespace and read one file."""
     mnt = tmp_path / "check"
     mnt.mkdir()
-    return run("unshare", "--mount", "--propagation", "private", "sh", "-c",
-               f"mount -o ro {part} {mnt} && cat {mnt}/{name}")
+    return run(
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        f"mount -o ro {part} {mnt} && cat {mnt}/{name}",
+    )
 
 
 def writer(tmp_path: Path, target: Path) -> Service:
-    code = (f"open({str(target)!r}, 'w').write('kept'); print('written'); "
-            "import time; time.sleep(3600)")
+    code = (
+        f"open({str(target)!r}, 'w').write('kept'); print('written'); import time; time.sleep(3600)"
+    )
     path = script(tmp_path, "writer", code)
-    return Service("writer", sys.executable, args=(str(path),),
-                   env=(("PYTHONUNBUFFERED", "1"),))
+    return Service("writer", sys.executable, args=(str(path),), env=(("PYTHONUNBUFFERED", "1"),))
 
 
 @pytest.fixture
@@ -88,8 +98,10 @@ def test_data_partition_mounted_written_unmounted(by: str, disk, tmp_path: Path,
     part, label, partuuid = disk
     device = f"LABEL={label}" if by == "LABEL" else f"PARTUUID={partuuid}"
     root = tmp_path / "root"
-    config = Config(data=Data(device=device, mountpoint="/data", fstype="ext4", wait=5.0),
-                    services=(writer(tmp_path, root / "data" / "hello.txt"),))
+    config = Config(
+        data=Data(device=device, mountpoint="/data", fstype="ext4", wait=5.0),
+        services=(writer(tmp_path, root / "data" / "hello.txt"),),
+    )
     ns = start(config)
     ns.wait_for(f"pinit: mounted /data from {part} (ext4)")
     ns.wait_for("written")
@@ -101,9 +113,11 @@ def test_data_partition_mounted_written_unmounted(by: str, disk, tmp_path: Path,
 
 
 def test_missing_data_partition_is_fatal(tmp_path: Path, start) -> None:
-    config = Config(failure_delay=0.0,
-                    data=Data(device="LABEL=no-such-label", wait=0.3),
-                    services=(Service("never", "/bin/true"),))
+    config = Config(
+        failure_delay=0.0,
+        data=Data(device="LABEL=no-such-label", wait=0.3),
+        services=(Service("never", "/bin/true"),),
+    )
     ns = start(config)
     ns.wait_for("pinit: waiting for LABEL=no-such-label")
     ns.wait_for("pinit: FATAL: data partition LABEL=no-such-label not found after 0.3 s")
@@ -112,13 +126,16 @@ def test_missing_data_partition_is_fatal(tmp_path: Path, start) -> None:
     assert not any("starting never" in line for line in ns.lines())
 
 
-def test_an_optional_data_partition_that_is_missing_is_gone_without(tmp_path: Path,
-                                                                     start) -> None:
-    config = Config(data=Data(device="LABEL=no-such-label", wait=0.3, required=False),
-                    services=(Service("app", "/bin/sh", ("-c", "echo app-ran; sleep 60")),))
+def test_an_optional_data_partition_that_is_missing_is_gone_without(tmp_path: Path, start) -> None:
+    config = Config(
+        data=Data(device="LABEL=no-such-label", wait=0.3, required=False),
+        services=(Service("app", "/bin/sh", ("-c", "echo app-ran; sleep 60")),),
+    )
     ns = start(config)
-    ns.wait_for("pinit: data partition LABEL=no-such-label not found after 0.3 s; going on "
-                "without it (required = false)")
+    ns.wait_for(
+        "pinit: data partition LABEL=no-such-label not found after 0.3 s; going on "
+        "without it (required = false)"
+    )
     ns.wait_for("app-ran")
     assert not any("FATAL" in line for line in ns.lines())
     ns.kill()

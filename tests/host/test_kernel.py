@@ -19,8 +19,14 @@ def kernel(host_sys: Path):
     return Kernel()
 
 
-def run(kernel, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/",
-        uid: int = 0, gid: int = 0) -> tuple[int, bytes]:
+def run(
+    kernel,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: str = "/",
+    uid: int = 0,
+    gid: int = 0,
+) -> tuple[int, bytes]:
     """spawn, collect all output, wait: (exit code, output)."""
     pid, fd = kernel.spawn(argv, env or {"PATH": "/usr/bin:/bin"}, cwd, uid, gid)
     os.set_blocking(fd, True)
@@ -34,7 +40,7 @@ def run(kernel, argv: list[str], env: dict[str, str] | None = None, cwd: str = "
 
 def test_exec_failure_is_an_oserror_at_the_call_fork(kernel) -> None:
     with pytest.raises(FileNotFoundError) as info:
-        kernel.spawn(["/no/such/program"], {}, "/proc", 0, 0)   # a cwd change needs fork
+        kernel.spawn(["/no/such/program"], {}, "/proc", 0, 0)  # a cwd change needs fork
     assert info.value.errno == errno.ENOENT
     # The child that failed to exec is left to the caller's one reaper.
     pid, status = os.waitpid(-1, 0)
@@ -54,7 +60,7 @@ def inheritable_fds() -> list[int]:
             if int(name) > 2 and os.get_inheritable(int(name)):
                 fds.append(int(name))
         except OSError:
-            pass   # the directory fd listdir used, closed by now
+            pass  # the directory fd listdir used, closed by now
     return fds
 
 
@@ -72,19 +78,22 @@ def test_stdout_and_stderr_share_one_pipe(kernel) -> None:
 
 
 @pytest.mark.parametrize("how", ["posix_spawn", "fork"])
-def test_child_gets_session_null_stdin_cwd_env_and_default_signals(kernel, tmp_path: Path,
-                                                                   how: str) -> None:
+def test_child_gets_session_null_stdin_cwd_env_and_default_signals(
+    kernel, tmp_path: Path, how: str
+) -> None:
     cwd = os.getcwd() if how == "posix_spawn" else str(tmp_path)
-    script = ("echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$; readlink /proc/self/fd/0; "
-              "pwd; echo $GREETING; grep SigIgn /proc/self/status; ls /proc/self/fd | wc -l")
+    script = (
+        "echo sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$; readlink /proc/self/fd/0; "
+        "pwd; echo $GREETING; grep SigIgn /proc/self/status; ls /proc/self/fd | wc -l"
+    )
     code, out = run(kernel, ["/bin/sh", "-c", script], {"GREETING": "hi"}, cwd)
     lines = out.decode().splitlines()
     assert code == 0
     sid, pid = (word.split("=")[1] for word in lines[0].split())
-    assert sid == pid                                  # its own session (and process group)
+    assert sid == pid  # its own session (and process group)
     assert lines[1:4] == ["/dev/null", cwd, "hi"]
     ignored = int(lines[4].split()[1], 16)
-    assert not ignored & (1 << (signal.SIGPIPE - 1))   # Python's SIG_IGN is not inherited
+    assert not ignored & (1 << (signal.SIGPIPE - 1))  # Python's SIG_IGN is not inherited
     # ls sees 0, 1, 2, its own directory fd and what this test process has open without
     # close-on-exec: none of the Kernel's pipes leaked into the child.
     assert int(lines[5]) == 4 + len(inheritable_fds())
@@ -126,8 +135,18 @@ def test_realpath_resolves_like_posixpath(kernel, tmp_path: Path) -> None:
     (tmp_path / "dangling").symlink_to("nowhere/at/all")
     (tmp_path / "loop1").symlink_to("loop2")
     (tmp_path / "loop2").symlink_to("loop1")
-    for rel in ("class/block/sda", "class/block/sda/..", "abs/block/sda/dev", "chain/sda",
-                "chain/../block/./sda", "dangling", "dangling/x", "missing/../class", ".", "abs/"):
+    for rel in (
+        "class/block/sda",
+        "class/block/sda/..",
+        "abs/block/sda/dev",
+        "chain/sda",
+        "chain/../block/./sda",
+        "dangling",
+        "dangling/x",
+        "missing/../class",
+        ".",
+        "abs/",
+    ):
         path = f"{tmp_path}/{rel}"
         assert kernel.realpath(path) == os.path.realpath(path), rel
     assert kernel.realpath("/") == "/"

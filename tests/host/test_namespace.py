@@ -54,17 +54,24 @@ def start(tmp_path: Path, host_sys: Path):
 
 
 def test_mounts_nodes_and_restarts(tmp_path: Path, start) -> None:
-    flaky = python_service("flaky", "import time; print('flaky run'); time.sleep(0.2); "
-                           "raise SystemExit(1)", tmp_path)
+    flaky = python_service(
+        "flaky", "import time; print('flaky run'); time.sleep(0.2); raise SystemExit(1)", tmp_path
+    )
     ns = start(Config(hostname="nstest", services=(flaky,)))
     ns.wait_for("pinit: started as PID 1")
     ns.wait_for("pinit: flaky exited with status 1; restart 2 in 0.2 s")
     ns.wait_for("pinit: starting flaky (pid ", after="restart 2 in")
 
     mounts = ns.mounts()
-    for target, fstype in [("proc", "proc"), ("sys", "sysfs"), ("dev", "devtmpfs"),
-                           ("dev/pts", "devpts"), ("dev/shm", "tmpfs"), ("run", "tmpfs"),
-                           ("tmp", "tmpfs")]:
+    for target, fstype in [
+        ("proc", "proc"),
+        ("sys", "sysfs"),
+        ("dev", "devtmpfs"),
+        ("dev/pts", "devpts"),
+        ("dev/shm", "tmpfs"),
+        ("run", "tmpfs"),
+        ("tmp", "tmpfs"),
+    ]:
         assert mounts.get(str(ns.root / target)) == fstype, (target, mounts)
     null = os.stat(ns.inside("dev/null"))
     assert stat.S_ISCHR(null.st_mode) and (os.major(null.st_rdev), os.minor(null.st_rdev)) == (1, 3)
@@ -79,11 +86,13 @@ def test_mounts_nodes_and_restarts(tmp_path: Path, start) -> None:
 
     ns.signal(signal.SIGUSR2)
     ns.wait_for("pinit: powering off")
-    assert ns.wait() == -signal.SIGINT   # reboot(2) POWER_OFF in a PID namespace
+    assert ns.wait() == -signal.SIGINT  # reboot(2) POWER_OFF in a PID namespace
 
 
 def test_orphan_storm_is_reaped(tmp_path: Path, start) -> None:
-    storm = python_service("storm", """
+    storm = python_service(
+        "storm",
+        """
 import os, time
 for _ in range(1000):
     pid = os.fork()
@@ -94,23 +103,33 @@ for _ in range(1000):
     os.waitpid(pid, 0)
 print("storm done")
 time.sleep(3600)
-""", tmp_path)
+""",
+        tmp_path,
+    )
     ns = start(Config(services=(storm,)))
     ns.wait_for("storm done", timeout=60)
     assert ns.settle(lambda: not ns.zombies(), timeout=10), f"zombies left: {ns.zombies()}"
-    assert len(ns.processes()) == 2   # the init and the storm service, nothing else
+    assert len(ns.processes()) == 2  # the init and the storm service, nothing else
     ns.signal(signal.SIGTERM)
     ns.wait_for("pinit: rebooting")
-    assert ns.wait() == -signal.SIGHUP   # reboot(2) RESTART in a PID namespace
+    assert ns.wait() == -signal.SIGHUP  # reboot(2) RESTART in a PID namespace
 
 
 def test_sigkill_and_segfault_are_restarts(tmp_path: Path, start) -> None:
-    killed = python_service("killed", "import os, signal, time; print('killed up'); "
-                            "time.sleep(0.1); os.kill(os.getpid(), signal.SIGKILL)", tmp_path)
-    segv = python_service("segv", "import os, resource, signal, time; "
-                          "resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
-                          "print('segv up'); time.sleep(0.1); os.kill(os.getpid(), signal.SIGSEGV)",
-                          tmp_path, restart="on-failure")
+    killed = python_service(
+        "killed",
+        "import os, signal, time; print('killed up'); "
+        "time.sleep(0.1); os.kill(os.getpid(), signal.SIGKILL)",
+        tmp_path,
+    )
+    segv = python_service(
+        "segv",
+        "import os, resource, signal, time; "
+        "resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
+        "print('segv up'); time.sleep(0.1); os.kill(os.getpid(), signal.SIGSEGV)",
+        tmp_path,
+        restart="on-failure",
+    )
     ns = start(Config(services=(killed, segv)))
     ns.wait_for("pinit: killed killed by signal 9 (SIGKILL); restart 2 in")
     ns.wait_for("pinit: segv killed by signal 11 (SIGSEGV); restart 2 in")
@@ -121,10 +140,15 @@ def test_sigkill_and_segfault_are_restarts(tmp_path: Path, start) -> None:
 
 
 def test_sigterm_ignored_is_killed_after_grace(tmp_path: Path, start) -> None:
-    deaf = python_service("deaf", "import signal, time; signal.signal(signal.SIGTERM, "
-                          "signal.SIG_IGN); print('deaf ready'); time.sleep(3600)", tmp_path)
-    polite = python_service("polite", "import time; print('polite ready'); time.sleep(3600)",
-                            tmp_path)
+    deaf = python_service(
+        "deaf",
+        "import signal, time; signal.signal(signal.SIGTERM, "
+        "signal.SIG_IGN); print('deaf ready'); time.sleep(3600)",
+        tmp_path,
+    )
+    polite = python_service(
+        "polite", "import time; print('polite ready'); time.sleep(3600)", tmp_path
+    )
     ns = start(Config(shutdown_grace=0.5, services=(deaf, polite)))
     ns.wait_for("deaf ready")
     ns.wait_for("polite ready")
@@ -144,8 +168,9 @@ def test_not_pid_1_does_not_reboot(tmp_path: Path, start) -> None:
     reboot(2) nor kill(-1); it exits 0 after the shutdown instead."""
     once = python_service("once", "print('once ran'); raise SystemExit(125)", tmp_path)
     ns = start(Config(services=(once,)), pid_namespace=False)
-    ns.wait_for("pinit: once exited with status 125; not restarting "
-                "(status 125 means do not restart)")
+    ns.wait_for(
+        "pinit: once exited with status 125; not restarting (status 125 means do not restart)"
+    )
     ns.signal(signal.SIGTERM)
     ns.wait_for("pinit: not PID 1, so no reboot(2) RB_AUTOBOOT; exiting")
     assert ns.wait() == 0

@@ -60,14 +60,29 @@ def test_static_address_route_and_link_events_through_real_rtnetlink(host_sys, t
     (tmp_path / "sys").mkdir()
     (tmp_path / "etc").mkdir()
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{host_sys}"}
-    out = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
-                          sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path)],
-                         capture_output=True, text=True, env=env, timeout=50)
+    out = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            textwrap.dedent(SCRIPT),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=50,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "pinit: network: veth0: 10.1.0.2/24 (static, gateway 10.1.0.1)" in lines, lines
     assert "UP True" in lines and "ADDR 10.1.0.2/24" in lines
-    assert any(line.startswith("ROUTE default via 10.1.0.1 dev veth0 proto static")
-               for line in lines), lines
+    assert any(
+        line.startswith("ROUTE default via 10.1.0.1 dev veth0 proto static") for line in lines
+    ), lines
     assert "pinit: network: veth0: link down" in lines and "AFTER DOWN True" in lines
     assert (tmp_path / "etc" / "resolv.conf").read_text() == "nameserver 10.1.0.1\n"

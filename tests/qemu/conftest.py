@@ -17,7 +17,18 @@ def cc(toolchain, tmp_path_factory):
         src = out_dir / f"{name}.c"
         src.write_text(source)
         out = out_dir / name
-        subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-static",
-                        "-O2", "-o", str(out), str(src)], check=True)
+        subprocess.run(
+            [
+                "aarch64-linux-gnu-gcc",
+                f"--sysroot={toolchain.sysroot}",
+                "-static",
+                "-O2",
+                "-o",
+                str(out),
+                str(src),
+            ],
+            check=True,
+        )
         return out
+
     return compile_c

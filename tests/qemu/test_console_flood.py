@@ -20,9 +20,13 @@ import pytest
 from builder.image import build
 from builder.qemu import harness as qemu
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(qemu.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 HEADERS = r"""
 #include <fcntl.h>
 #include <signal.h>
@@ -36,7 +40,9 @@ static double now(void) {
 """
 # Runs 1-4: 1 MB of output as fast as the pipe takes it, then exit 1 (restarted after 1 s);
 # run 5 says so and exits 125 (no restart): the console can drain then.
-FLOOD = HEADERS + r"""
+FLOOD = (
+    HEADERS
+    + r"""
 int main(void) {
     int con = open("/dev/ttyAMA0", O_WRONLY), runs = 0;
     FILE *f = fopen("/run/flood-runs", "r");
@@ -51,7 +57,10 @@ int main(void) {
     return 1;
 }
 """
-STOPPER = HEADERS + r"""
+)
+STOPPER = (
+    HEADERS
+    + r"""
 int main(void) {
     int con = open("/dev/ttyAMA0", O_WRONLY);
     sleep(20);
@@ -60,8 +69,9 @@ int main(void) {
     for (;;) pause();
 }
 """
-STALL = 8.0       # seconds the console reads nothing
-SLOW = 11_000     # then bytes per second: 115200 baud
+)
+STALL = 8.0  # seconds the console reads nothing
+SLOW = 11_000  # then bytes per second: 115200 baud
 
 
 class Reader(threading.Thread):
@@ -71,7 +81,7 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.path = path
         self.data = bytearray()
-        self.times: list[tuple[float, int]] = []   # (seconds after connecting, bytes so far)
+        self.times: list[tuple[float, int]] = []  # (seconds after connecting, bytes so far)
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -103,7 +113,8 @@ class Reader(threading.Thread):
 
 
 def test_a_stalled_then_slow_console_holds_up_neither_watchdog_restarts_nor_shutdown(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     (tmp_path / "pinit.toml").write_text(f"""
 [init]
 console = "vport0p1"
@@ -115,33 +126,49 @@ timeout = 3
 interval = 1
 [[service]]
 name = "flood"
-exec = "{cc('flood', FLOOD)}"
+exec = "{cc("flood", FLOOD)}"
 restart = "always"
 backoff_start = 1
 backoff_max = 1
 crash_loop = {{ count = 100 }}
 [[service]]
 name = "stopper"
-exec = "{cc('stopper', STOPPER)}"
+exec = "{cc("stopper", STOPPER)}"
 """)
     boot_dir = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     sock = tmp_path / "hvc.sock"
     reader = Reader(sock)
     reader.start()
-    args = ("-device", "virtio-serial-device",
-            "-chardev", f"socket,id=hvc,path={sock},server=on,wait=off",
-            "-device", "virtserialport,chardev=hvc,name=console",
-            "-device", "i6300esb", "-watchdog-action", "poweroff")
+    args = (
+        "-device",
+        "virtio-serial-device",
+        "-chardev",
+        f"socket,id=hvc,path={sock},server=on,wait=off",
+        "-device",
+        "virtserialport,chardev=hvc,name=console",
+        "-device",
+        "i6300esb",
+        "-watchdog-action",
+        "poweroff",
+    )
     try:
         with qemu.plan(boot_dir, qemu_args=args) as plan:
-            result = qemu.run(plan, expect=["FLOOD run at", "FLOOD done",
-                                            "STOPPER asking poweroff", "reboot: Power down"],
-                              fail=["FATAL", "Kernel panic"], timeout=90,
-                              log=tmp_path / "console.log")
+            result = qemu.run(
+                plan,
+                expect=[
+                    "FLOOD run at",
+                    "FLOOD done",
+                    "STOPPER asking poweroff",
+                    "reboot: Power down",
+                ],
+                fail=["FATAL", "Kernel panic"],
+                timeout=90,
+                log=tmp_path / "console.log",
+            )
     finally:
         reader.done.set()
         reader.join(5)
-    (tmp_path / "hvc.log").write_bytes(reader.data)   # what the virtio console showed
+    (tmp_path / "hvc.log").write_bytes(reader.data)  # what the virtio console showed
     text = reader.data.decode(errors="replace")
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:]) + text[-2000:]
     runs = [float(ln.split()[-1]) for ln in result.lines if ln.startswith("FLOOD run at")]
@@ -151,5 +178,5 @@ exec = "{cc('stopper', STOPPER)}"
     assert len(runs) == 4 and max(gaps) < 3.5, runs
     asked = float(next(ln for ln in result.lines if "STOPPER asking" in ln).split()[-1])
     down = qemu.kernel_time(result.lines, "reboot: Power down")
-    assert down is not None and down - asked < 4.0, (asked, down)   # a clean shutdown, on time
+    assert down is not None and down - asked < 4.0, (asked, down)  # a clean shutdown, on time
     assert "pinit: console too slow: dropped " in text, text[-2000:]

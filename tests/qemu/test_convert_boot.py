@@ -32,8 +32,9 @@ int main(void) {
 }
 """
 
-INIT = seed_init("/app/hello", ("insmod /lib/modules/dummy.ko numdummies=2", "mdev -s",
-                                 "ifconfig eth0 up"))
+INIT = seed_init(
+    "/app/hello", ("insmod /lib/modules/dummy.ko numdummies=2", "mdev -s", "ifconfig eth0 up")
+)
 
 
 def dummy_ko(tc: Toolchain) -> Path:
@@ -49,48 +50,69 @@ def app(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("aarch64-linux-gnu-gcc is not installed; run `invoke toolchain`")
     work = tmp_path_factory.mktemp("app")
     (work / "hello.c").write_text(APP_C)
-    subprocess.run(["aarch64-linux-gnu-gcc", "-static", f"--sysroot={toolchain.sysroot}", "-O2",
-                    "-o", work / "hello", work / "hello.c"], check=True)
+    subprocess.run(
+        [
+            "aarch64-linux-gnu-gcc",
+            "-static",
+            f"--sysroot={toolchain.sysroot}",
+            "-O2",
+            "-o",
+            work / "hello",
+            work / "hello.c",
+        ],
+        check=True,
+    )
     return work / "hello"
 
 
-def classic_folder(tc: Toolchain, app: Path, out: Path, init: str = INIT,
-                   extra: tuple[cpio.Entry, ...] = ()) -> Path:
-    archive = cpio.write([
-        cpio.File.from_host("bin/busybox", tc.busybox, 0o755),
-        cpio.Symlink("bin/sh", "busybox"),
-        cpio.Dir("proc", 0o555), cpio.Dir("sys", 0o555), cpio.Dir("dev"),
-        cpio.CharDev("dev/console", 5, 1),
-        cpio.File.from_host("lib/modules/dummy.ko", dummy_ko(tc), 0o644),
-        cpio.File.from_host("app/hello", app, 0o755),
-        cpio.File("etc/motd", b"carried over\n"),
-        cpio.File("init", init.encode(), 0o755),
-        *extra,
-    ])
+def classic_folder(
+    tc: Toolchain, app: Path, out: Path, init: str = INIT, extra: tuple[cpio.Entry, ...] = ()
+) -> Path:
+    archive = cpio.write(
+        [
+            cpio.File.from_host("bin/busybox", tc.busybox, 0o755),
+            cpio.Symlink("bin/sh", "busybox"),
+            cpio.Dir("proc", 0o555),
+            cpio.Dir("sys", 0o555),
+            cpio.Dir("dev"),
+            cpio.CharDev("dev/console", 5, 1),
+            cpio.File.from_host("lib/modules/dummy.ko", dummy_ko(tc), 0o644),
+            cpio.File.from_host("app/hello", app, 0o755),
+            cpio.File("etc/motd", b"carried over\n"),
+            cpio.File("init", init.encode(), 0o755),
+            *extra,
+        ]
+    )
     out.mkdir(parents=True)
     (out / "initramfs.gz").write_bytes(compress.compress(archive, "gzip"))
     shutil.copyfile(tc.vmlinuz, out / "kernel8.img")
     for dtb in sorted((tc.dtbs / "broadcom").glob("bcm2837-rpi-3-*.dtb")):
         shutil.copyfile(dtb, out / dtb.name)
-    (out / "config.txt").write_text(bootfs.config_txt("kernel8.img", "initramfs.gz",
-                                                      ["dtparam=audio=on"]))
+    (out / "config.txt").write_text(
+        bootfs.config_txt("kernel8.img", "initramfs.gz", ["dtparam=audio=on"])
+    )
     (out / "cmdline.txt").write_text(bootfs.cmdline_txt(["root=/dev/ram0"]))
     return out
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def boot(boot_dir: Path, log: Path) -> harness.BootResult:
     with harness.plan(boot_dir, machine="virt") as plan:
-        return harness.run(plan, expect=["pinit: loaded module dummy", "CLASSIC-APP-OK"],
-                        timeout=60, log=log)
+        return harness.run(
+            plan, expect=["pinit: loaded module dummy", "CLASSIC-APP-OK"], timeout=60, log=log
+        )
 
 
-def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init: Path,
-                                                app: Path, tmp_path: Path) -> None:
+def test_classic_boot_folder_converts_and_boots(
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     source = classic_folder(toolchain, app, tmp_path / "classic")
     before = snapshot(source)
     out = tmp_path / "out"
@@ -98,8 +120,9 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     assert snapshot(source) == before, "the input must not change"
 
     entries = {e.path: e for e in cpio.read_initramfs(built.initramfs.read_bytes())}
-    assert not [p for p, e in entries.items() if isinstance(e, cpio.File)
-                and b"BusyBox v" in e.data], "busybox must not be carried"
+    assert not [
+        p for p, e in entries.items() if isinstance(e, cpio.File) and b"BusyBox v" in e.data
+    ], "busybox must not be carried"
     assert "bin/sh" not in entries and "bin/busybox" not in entries
     assert isinstance(entries["app/hello"], cpio.File)
     assert entries["app/hello"].data == app.read_bytes()
@@ -123,32 +146,45 @@ def test_classic_boot_folder_converts_and_boots(toolchain: Toolchain, built_init
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
-def test_a_scripts_dhcp_client_becomes_pinits_lease(toolchain: Toolchain, built_init: Path,
-                                                    app: Path, tmp_path: Path) -> None:
+def test_a_scripts_dhcp_client_becomes_pinits_lease(
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     """`udhcpc -i eth0` converted: pinit's own DHCP gets a lease from qemu's user network
     (restrict=on: nothing outside the guest is reachable)."""
     init = seed_init("/app/hello", ("udhcpc -i eth0 -b -q",))
     # The old initramfs carries the card's driver, as a classic image for -M virt would.
     modules = toolchain.kernel / "lib/modules" / toolchain.kernel_release
-    drivers = tuple(cpio.File.from_host(f"lib/modules/{toolchain.kernel_release}/{ko}",
-                                        modules / ko, 0o644)
-                    for ko in ("kernel/drivers/virtio/virtio_mmio.ko", "kernel/net/core/failover.ko",
-                               "kernel/drivers/net/net_failover.ko",
-                               "kernel/drivers/net/virtio_net.ko"))
+    drivers = tuple(
+        cpio.File.from_host(f"lib/modules/{toolchain.kernel_release}/{ko}", modules / ko, 0o644)
+        for ko in (
+            "kernel/drivers/virtio/virtio_mmio.ko",
+            "kernel/net/core/failover.ko",
+            "kernel/drivers/net/net_failover.ko",
+            "kernel/drivers/net/virtio_net.ko",
+        )
+    )
     source = classic_folder(toolchain, app, tmp_path / "classic", init, drivers)
     built = rebuild.build_from(source, None, tmp_path / "out", built_init, toolchain)
     report = (tmp_path / "out" / "convert-report.txt").read_text()
     assert "DHCP on eth0 ([network])" in report.split("not needed")[0]
     assert "network: eth0 DHCP from /init" in report
     with harness.plan(built.boot, machine="virt", nic=harness.NIC_USER_RESTRICTED) as plan:
-        result = harness.run(plan, expect=["pinit: network: eth0 up; asking for an address (DHCP)",
-                                        "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2"],
-                          fail=["FATAL", "Traceback"], timeout=90, log=tmp_path / "boot.log")
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: network: eth0 up; asking for an address (DHCP)",
+                "pinit: network: eth0: lease 10.0.2.15/24 from 10.0.2.2",
+            ],
+            fail=["FATAL", "Traceback"],
+            timeout=90,
+            log=tmp_path / "boot.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
-def test_classic_card_image_converts_like_the_folder(toolchain: Toolchain, built_init: Path,
-                                                     app: Path, tmp_path: Path) -> None:
+def test_classic_card_image_converts_like_the_folder(
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     folder = classic_folder(toolchain, app, tmp_path / "classic")
     card = tmp_path / "classic.img"
     sdimage.make_image(card, folder)
@@ -175,24 +211,35 @@ int main(void) { greet(); for (;;) sleep(60); }
 
 
 def test_dynamic_app_takes_its_libraries_from_the_old_initramfs(
-        toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path) -> None:
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     """libgreet.so is in the old initramfs only, not in the sysroot: carried from there."""
     cc = ["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-O2"]
     (tmp_path / "greet.c").write_text(GREET_C)
     (tmp_path / "main.c").write_text(MAIN_C)
-    subprocess.run([*cc, "-shared", "-fPIC", "-o", tmp_path / "libgreet.so",
-                    tmp_path / "greet.c"], check=True)
-    subprocess.run([*cc, "-o", tmp_path / "greeter", tmp_path / "main.c", f"-L{tmp_path}",
-                    "-lgreet"], check=True)
+    subprocess.run(
+        [*cc, "-shared", "-fPIC", "-o", tmp_path / "libgreet.so", tmp_path / "greet.c"], check=True
+    )
+    subprocess.run(
+        [*cc, "-o", tmp_path / "greeter", tmp_path / "main.c", f"-L{tmp_path}", "-lgreet"],
+        check=True,
+    )
     lib = toolchain.sysroot / "lib/aarch64-linux-gnu"
     init = INIT.replace("exec /app/hello", "exec /usr/local/bin/greeter")
-    source = classic_folder(toolchain, app, tmp_path / "classic", init, (
-        cpio.File.from_host("usr/local/bin/greeter", tmp_path / "greeter", 0o755),
-        cpio.File.from_host("usr/lib/libgreet.so", tmp_path / "libgreet.so", 0o755),
-        cpio.File.from_host("lib/libc.so.6", (lib / "libc.so.6").resolve(), 0o755),
-        cpio.File.from_host("lib/ld-linux-aarch64.so.1",
-                            (lib / "ld-linux-aarch64.so.1").resolve(), 0o755),
-    ))
+    source = classic_folder(
+        toolchain,
+        app,
+        tmp_path / "classic",
+        init,
+        (
+            cpio.File.from_host("usr/local/bin/greeter", tmp_path / "greeter", 0o755),
+            cpio.File.from_host("usr/lib/libgreet.so", tmp_path / "libgreet.so", 0o755),
+            cpio.File.from_host("lib/libc.so.6", (lib / "libc.so.6").resolve(), 0o755),
+            cpio.File.from_host(
+                "lib/ld-linux-aarch64.so.1", (lib / "ld-linux-aarch64.so.1").resolve(), 0o755
+            ),
+        ),
+    )
     built = rebuild.build_from(source, None, tmp_path / "out", built_init, toolchain)
     entries = {e.path: e for e in cpio.read_initramfs(built.initramfs.read_bytes())}
     greet = entries["lib/aarch64-linux-gnu/libgreet.so"]
@@ -212,11 +259,14 @@ def rpios_card(tc: Toolchain, tmp_path: Path) -> Path:
     (boot_dir / "overlays" / "README").write_text("overlays\n")
     for dtb in sorted((tc.dtbs / "broadcom").glob("bcm2711-rpi-4-*.dtb")):
         shutil.copyfile(dtb, boot_dir / dtb.name)
-    (boot_dir / "config.txt").write_text("# Raspberry Pi OS\ndtparam=audio=on\n"
-                                         "auto_initramfs=1\narm_64bit=1\n[pi4]\narm_boost=1\n")
-    (boot_dir / "cmdline.txt").write_text("console=serial0,115200 console=tty1 "
-                                          "root=PARTUUID=abcd-02 rootfstype=ext4 "
-                                          "fsck.repair=yes rootwait quiet\n")
+    (boot_dir / "config.txt").write_text(
+        "# Raspberry Pi OS\ndtparam=audio=on\nauto_initramfs=1\narm_64bit=1\n[pi4]\narm_boost=1\n"
+    )
+    (boot_dir / "cmdline.txt").write_text(
+        "console=serial0,115200 console=tty1 "
+        "root=PARTUUID=abcd-02 rootfstype=ext4 "
+        "fsck.repair=yes rootwait quiet\n"
+    )
     root = tmp_path / "rootfs"
     modules = root / "lib/modules" / tc.kernel_release
     (modules / "kernel/drivers/net").mkdir(parents=True)
@@ -228,15 +278,17 @@ def rpios_card(tc: Toolchain, tmp_path: Path) -> Path:
     return card
 
 
-def test_rpios_card_converts_and_boots(toolchain: Toolchain, built_init: Path, app: Path,
-                                       tmp_path: Path) -> None:
+def test_rpios_card_converts_and_boots(
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     card = rpios_card(toolchain, tmp_path)
     with pytest.raises(BuildError, match="nothing says what to run") as missing:
         rebuild.build_from(card, None, tmp_path / "out", built_init, toolchain)
     assert "--config pinit.toml" in missing.value.hint
     config = tmp_path / "pinit.toml"
-    config.write_text(f'[kernel]\nmodules = ["dummy"]\n\n[[service]]\nname = "hello"\n'
-                      f'exec = "{app}"\n')
+    config.write_text(
+        f'[kernel]\nmodules = ["dummy"]\n\n[[service]]\nname = "hello"\nexec = "{app}"\n'
+    )
     before = card.read_bytes()
     built = rebuild.build_from(card, config, tmp_path / "out", built_init, toolchain)
     assert card.read_bytes() == before
@@ -268,7 +320,8 @@ exec switch_root /newroot /sbin/init
 
 
 def test_a_switch_root_initramfs_is_refused_then_converts_with_a_config(
-        toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path) -> None:
+    toolchain: Toolchain, built_init: Path, app: Path, tmp_path: Path
+) -> None:
     """The other shape of an existing image: /init mounts the card's root and switch_roots."""
     folder = classic_folder(toolchain, app, tmp_path / "classic", SWITCH_ROOT_INIT)
     card = tmp_path / "classic.img"

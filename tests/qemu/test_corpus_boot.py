@@ -86,16 +86,25 @@ echo SH-N-DONE
 """
 
 
-def test_the_parser_accepts_and_refuses_what_busybox_sh_does(toolchain: Toolchain, probe: Path,
-                                                               tmp_path: Path) -> None:
+def test_the_parser_accepts_and_refuses_what_busybox_sh_does(
+    toolchain: Toolchain, probe: Path, tmp_path: Path
+) -> None:
     texts = [*VALID, *INVALID, *(p.read_text() for p in sorted(CORPUS.glob("*.sh")))]
-    folder = classic_folder(toolchain, probe, tmp_path / "classic", SYNTAX_INIT, tuple(
-        cpio.File(f"cases/{i:03d}.sh", text.encode()) for i, text in enumerate(texts)))
+    folder = classic_folder(
+        toolchain,
+        probe,
+        tmp_path / "classic",
+        SYNTAX_INIT,
+        tuple(cpio.File(f"cases/{i:03d}.sh", text.encode()) for i, text in enumerate(texts)),
+    )
     with harness.plan(folder, machine="virt") as plan:
         result = harness.run(plan, expect=["SH-N-DONE"], timeout=60, log=tmp_path / "boot.log")
     assert result.ok, result.reason + "\n" + "\n".join(result.lines[-20:])
-    busybox = {int(line.split("/cases/")[1][:3]): line.split()[-1] == "accepted"
-               for line in result.lines if line.startswith("SH-N /cases/")}
+    busybox = {
+        int(line.split("/cases/")[1][:3]): line.split()[-1] == "accepted"
+        for line in result.lines
+        if line.startswith("SH-N /cases/")
+    }
     assert len(busybox) == len(texts)
     for i, text in enumerate(texts):
         try:
@@ -112,15 +121,25 @@ def boot(folder: Path, case: str, log: Path) -> harness.BootResult:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_corpus_boots_the_same_before_and_after(case: str, toolchain: Toolchain,
-                                                built_init: Path, probe: Path,
-                                                tmp_path: Path) -> None:
+def test_corpus_boots_the_same_before_and_after(
+    case: str, toolchain: Toolchain, built_init: Path, probe: Path, tmp_path: Path
+) -> None:
     assert expected(case), f"tests/corpus/{case}.sh lists no `# expect:` line"
-    folder = classic_folder(toolchain, probe, tmp_path / "classic",
-                            (CORPUS / f"{case}.sh").read_text(), (
-        cpio.File.from_host("app/probe", probe, 0o755),
-        cpio.File.from_host("opt/probe", probe, 0o755), cpio.Dir("tmp"), cpio.Dir("sbin"),
-        cpio.Dir("usr"), cpio.Dir("usr/bin"), cpio.Dir("usr/sbin")))
+    folder = classic_folder(
+        toolchain,
+        probe,
+        tmp_path / "classic",
+        (CORPUS / f"{case}.sh").read_text(),
+        (
+            cpio.File.from_host("app/probe", probe, 0o755),
+            cpio.File.from_host("opt/probe", probe, 0o755),
+            cpio.Dir("tmp"),
+            cpio.Dir("sbin"),
+            cpio.Dir("usr"),
+            cpio.Dir("usr/bin"),
+            cpio.Dir("usr/sbin"),
+        ),
+    )
     before = boot(folder, case, tmp_path / "busybox.log")
     assert before.ok, "under busybox: " + before.reason + "\n" + "\n".join(before.lines[-25:])
 
@@ -129,7 +148,8 @@ def test_corpus_boots_the_same_before_and_after(case: str, toolchain: Toolchain,
     assert "bin/busybox" not in entries and "bin/sh" not in entries
     after = boot(built.boot, case, tmp_path / "pinit.log")
     assert after.ok, "under pinit: " + after.reason + "\n" + "\n".join(after.lines[-25:])
-    config = next(e for e in cpio.read_initramfs(built.initramfs.read_bytes())
-                  if e.path == "etc/pinit.json")
-    if b'"required": false' in config.data:   # a guarded mount: there is no such disk here
+    config = next(
+        e for e in cpio.read_initramfs(built.initramfs.read_bytes()) if e.path == "etc/pinit.json"
+    )
+    if b'"required": false' in config.data:  # a guarded mount: there is no such disk here
         assert any("going on without it" in line for line in after.lines)

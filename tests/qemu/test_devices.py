@@ -12,9 +12,13 @@ import pytest
 from builder.image import build
 from builder.qemu import harness
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 POWER_DOWN = "reboot: Power down"
 RNG_READER = r"""
 #include <fcntl.h>
@@ -45,8 +49,9 @@ int main(void) {
 """
 
 
-def test_coldplug_finds_the_rng_and_a_rule_lets_a_normal_user_read_it(cc, built_init, toolchain,
-                                                                       tmp_path) -> None:
+def test_coldplug_finds_the_rng_and_a_rule_lets_a_normal_user_read_it(
+    cc, built_init, toolchain, tmp_path
+) -> None:
     app = cc("rng", RNG_READER)
     (tmp_path / "pinit.toml").write_text(f"""
 [kernel]
@@ -69,14 +74,22 @@ user = "app"
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     with harness.plan(boot, qemu_args=("-device", "virtio-rng-device")) as plan:
-        result = harness.run(plan, expect=["pinit: loaded module virtio_mmio (coldplug)",
-                                        "pinit: loaded module virtio_rng (coldplug)",
-                                        "pinit: /dev/hwrng: 0:990 640", "RNG uid=1000 read 16 bytes"],
-                          fail=["FATAL"], timeout=60,
-                          log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: loaded module virtio_mmio (coldplug)",
+                "pinit: loaded module virtio_rng (coldplug)",
+                "pinit: /dev/hwrng: 0:990 640",
+                "RNG uid=1000 read 16 bytes",
+            ],
+            fail=["FATAL"],
+            timeout=60,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
-    assert not any("pinit: loaded module" in line and "(coldplug)" not in line
-                   for line in result.lines), "nothing was listed to load at boot"
+    assert not any(
+        "pinit: loaded module" in line and "(coldplug)" not in line for line in result.lines
+    ), "nothing was listed to load at boot"
 
 
 def test_a_data_partition_needs_no_module_list(cc, built_init, toolchain, tmp_path) -> None:
@@ -90,11 +103,20 @@ exec = "{app}"
 """)
     card = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).image
     with harness.plan(card) as plan:
-        result = harness.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
-                                        "pinit: loaded module ext4 (/data)",
-                                        "pinit: mounted /data from", "DATA written 1",
-                                        "pinit: unmounted /data", POWER_DOWN],
-                          fail=["FATAL"], timeout=60, log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: loaded module virtio_blk (coldplug)",
+                "pinit: loaded module ext4 (/data)",
+                "pinit: mounted /data from",
+                "DATA written 1",
+                "pinit: unmounted /data",
+                POWER_DOWN,
+            ],
+            fail=["FATAL"],
+            timeout=60,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
@@ -146,18 +168,21 @@ int main(void) {
 
 
 def test_a_usb_stick_plugged_in_is_mounted_read_and_unmounted_when_pulled(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """qemu-xhci at boot (coldplug), a FAT stick hot-plugged through QEMU's monitor while the
     service waits: its USB, SCSI and FAT modules load on demand and it is mounted by label; a
     second service waits for the mount point (wait_for) and starts once it is there."""
     app = cc("stick", STICK_READER)
     waiter = cc("waiter", WAITER)
     stick = tmp_path / "stick.img"
-    subprocess.run(["mkfs.vfat", "-n", "STICK", "-C", str(stick), "8192"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["mkfs.vfat", "-n", "STICK", "-C", str(stick), "8192"], check=True, capture_output=True
+    )
     (tmp_path / "hello.txt").write_text("hello from the stick\n")
-    subprocess.run(["mcopy", "-i", str(stick), str(tmp_path / "hello.txt"), "::hello.txt"],
-                   check=True)
+    subprocess.run(
+        ["mcopy", "-i", str(stick), str(tmp_path / "hello.txt"), "::hello.txt"], check=True
+    )
     (tmp_path / "pinit.toml").write_text(f"""
 [init]
 automount = "/media"
@@ -173,17 +198,36 @@ wait_for = ["/media/STICK"]
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(stick).replace(",", ",,")
-    with harness.plan(boot, qemu_args=("-device", "qemu-xhci,id=xhci", "-drive",
-                                    f"if=none,id=stick,format=raw,file={drive}")) as plan:
-        result = harness.run(plan, expect=[
-            "pinit: loaded module xhci_pci (coldplug)", "STICKWAIT",
-            "pinit: loaded module usb_storage (hotplug)",
-            "pinit: mounted /media/STICK from /dev/sda (vfat)", "pinit: starting waiter",
-            "STICK pull it now", "pinit: unmounted /media/STICK (/dev/sda removed)",
-            "STICK gone, mounted=0", POWER_DOWN], fail=["FATAL"], timeout=90,
+    with harness.plan(
+        boot,
+        qemu_args=(
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-drive",
+            f"if=none,id=stick,format=raw,file={drive}",
+        ),
+    ) as plan:
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: loaded module xhci_pci (coldplug)",
+                "STICKWAIT",
+                "pinit: loaded module usb_storage (hotplug)",
+                "pinit: mounted /media/STICK from /dev/sda (vfat)",
+                "pinit: starting waiter",
+                "STICK pull it now",
+                "pinit: unmounted /media/STICK (/dev/sda removed)",
+                "STICK gone, mounted=0",
+                POWER_DOWN,
+            ],
+            fail=["FATAL"],
+            timeout=90,
             log=tmp_path / "console.log",
-            monitor=[("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
-                     ("STICK pull it now", "device_del stick")])
+            monitor=[
+                ("STICKWAIT", "device_add usb-storage,bus=xhci.0,drive=stick,id=stick"),
+                ("STICK pull it now", "device_del stick"),
+            ],
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
     assert "STICK says hello from the stick" in result.lines
     assert "WAITER sees the stick: 1" in result.lines
@@ -209,16 +253,16 @@ int main(void) {
 """
 
 
-def test_the_kernels_own_module_requests_are_served(cc, built_init, toolchain,
-                                                   tmp_path) -> None:
+def test_the_kernels_own_module_requests_are_served(cc, built_init, toolchain, tmp_path) -> None:
     """A service mounts a FAT disk; nobody loaded vfat: the kernel asks /sbin/modprobe (the one
     binary by that name) for fs-vfat and the code pages, and gets them from the shipped ones."""
     app = cc("mounter", MOUNTER)
     disk = tmp_path / "fat.img"
     subprocess.run(["mkfs.vfat", "-C", str(disk), "4096"], check=True, capture_output=True)
     (tmp_path / "hello.txt").write_text("hi\n")
-    subprocess.run(["mcopy", "-i", str(disk), str(tmp_path / "hello.txt"), "::hello.txt"],
-                   check=True)
+    subprocess.run(
+        ["mcopy", "-i", str(disk), str(tmp_path / "hello.txt"), "::hello.txt"], check=True
+    )
     (tmp_path / "pinit.toml").write_text(f"""
 [kernel]
 available = ["virtio_mmio", "virtio_blk", "vfat", "nls_cp437", "nls_ascii"]
@@ -228,10 +272,25 @@ exec = "{app}"
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(disk).replace(",", ",,")
-    with harness.plan(boot, qemu_args=("-drive", f"if=none,id=d1,format=raw,file={drive}",
-                                    "-device", "virtio-blk-device,drive=d1")) as plan:
-        result = harness.run(plan, expect=["pinit: loaded module virtio_blk (coldplug)",
-                                        "pinit: loaded module vfat (requested by the kernel)",
-                                        "MOUNTER vfat mounted=1  readable=1", POWER_DOWN],
-                          fail=["FATAL"], timeout=60, log=tmp_path / "console.log")
+    with harness.plan(
+        boot,
+        qemu_args=(
+            "-drive",
+            f"if=none,id=d1,format=raw,file={drive}",
+            "-device",
+            "virtio-blk-device,drive=d1",
+        ),
+    ) as plan:
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: loaded module virtio_blk (coldplug)",
+                "pinit: loaded module vfat (requested by the kernel)",
+                "MOUNTER vfat mounted=1  readable=1",
+                POWER_DOWN,
+            ],
+            fail=["FATAL"],
+            timeout=60,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])

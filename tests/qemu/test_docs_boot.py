@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-aarch64") is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 REPO = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).with_name("invoke")
 

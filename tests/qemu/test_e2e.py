@@ -18,9 +18,13 @@ from builder.image import build
 from builder.qemu import harness
 from hostkit.paths import REPO
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-aarch64") is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 POWER_DOWN = "reboot: Power down"
 
 HEADERS = """
@@ -33,7 +37,9 @@ HEADERS = """
 #include <unistd.h>
 """
 CRASHER = HEADERS + 'int main(void) { printf("CRASHER running\\n"); fflush(stdout); return 3; }\n'
-POWEROFF = HEADERS + """
+POWEROFF = (
+    HEADERS
+    + """
 int main(void) {
     printf("ASKING-POWEROFF\\n"); fflush(stdout);
     sleep(1);
@@ -41,7 +47,10 @@ int main(void) {
     for (;;) pause();
 }
 """
-DATA = HEADERS + """
+)
+DATA = (
+    HEADERS
+    + """
 int main(void) {
     char buf[64] = {0};
     int fd = open("/data/counter", O_RDONLY);
@@ -60,13 +69,21 @@ int main(void) {
     for (;;) pause();
 }
 """
+)
 
-GROW = HEADERS + "#include <sys/statvfs.h>\n" + DATA.replace("""int main(void) {
-    char buf[64] = {0};""", """int main(void) {
+GROW = (
+    HEADERS
+    + "#include <sys/statvfs.h>\n"
+    + DATA.replace(
+        """int main(void) {
+    char buf[64] = {0};""",
+        """int main(void) {
     char buf[64] = {0};
     struct statvfs fs;
     if (statvfs("/data", &fs) == 0)
-        printf("DATA-MIB %llu\\n", (unsigned long long)fs.f_blocks * fs.f_frsize >> 20);""")
+        printf("DATA-MIB %llu\\n", (unsigned long long)fs.f_blocks * fs.f_frsize >> 20);""",
+    )
+)
 
 
 def appliance(tmp: Path, toml: str, built_init: Path, toolchain) -> Path:
@@ -75,11 +92,21 @@ def appliance(tmp: Path, toml: str, built_init: Path, toolchain) -> Path:
     return build(config, tmp / "out", built_init, toolchain).boot
 
 
-def boot(source: Path, expect: list[str], *, machine: str = "virt", fail: tuple[str, ...] = (),
-         timeout: float = 30, disk: Path | None = None, then: str | None = None,
-         log: Path | None = None) -> harness.BootResult:
+def boot(
+    source: Path,
+    expect: list[str],
+    *,
+    machine: str = "virt",
+    fail: tuple[str, ...] = (),
+    timeout: float = 30,
+    disk: Path | None = None,
+    then: str | None = None,
+    log: Path | None = None,
+) -> harness.BootResult:
     with harness.plan(source, machine, disk=disk) as plan:
-        return harness.run(plan, expect=expect, fail=list(fail), timeout=timeout, then=then, log=log)
+        return harness.run(
+            plan, expect=expect, fail=list(fail), timeout=timeout, then=then, log=log
+        )
 
 
 @pytest.fixture(scope="module")
@@ -90,26 +117,45 @@ def default_image(built_init, toolchain, tmp_path_factory) -> Path:
 
 
 def test_default_image_boots_to_hello_world_with_its_module(default_image, tmp_path) -> None:
-    result = boot(default_image, ["pinit: started as PID 1", "pinit: mounted /proc",
-                                  "pinit: mounted /sys", "pinit: mounted /dev",
-                                  "pinit: loaded module dummy", "pinit: starting hello",
-                                  "Hello world!", "hello: dummy module loaded: True"],
-                  fail=("FATAL",), log=tmp_path / "console.log")
+    result = boot(
+        default_image,
+        [
+            "pinit: started as PID 1",
+            "pinit: mounted /proc",
+            "pinit: mounted /sys",
+            "pinit: mounted /dev",
+            "pinit: loaded module dummy",
+            "pinit: starting hello",
+            "Hello world!",
+            "hello: dummy module loaded: True",
+        ],
+        fail=("FATAL",),
+        log=tmp_path / "console.log",
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     # The app's first line comes after init's boot summary, on the same console.
     assert any(line.startswith("pinit: boot ") for line in result.lines)
 
 
 def test_default_image_boots_on_raspi3b(default_image, tmp_path) -> None:
-    result = boot(default_image, ["pinit: loaded module dummy", "Hello world!"], machine="raspi3b",
-                  fail=("FATAL",), timeout=45, log=tmp_path / "console.log")
+    result = boot(
+        default_image,
+        ["pinit: loaded module dummy", "Hello world!"],
+        machine="raspi3b",
+        fail=("FATAL",),
+        timeout=45,
+        log=tmp_path / "console.log",
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
 def test_crashing_service_backs_off_then_the_crash_loop_policy_powers_off(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     app = cc("crasher", CRASHER)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [[service]]
 name = "crasher"
 exec = "{app}"
@@ -117,35 +163,62 @@ restart = "always"
 backoff_start = 0.2
 backoff_max = 0.8
 crash_loop = {{ count = 4, window = 60, action = "poweroff" }}
-""", built_init, toolchain)
-    result = boot(boot_dir, ["CRASHER running", "pinit: crasher exited with status 3; restart 1 in 0.2 s",
-                             "pinit: crasher exited with status 3; restart 2 in 0.4 s",
-                             "pinit: crasher exited with status 3; restart 3 in 0.8 s",
-                             "pinit: crash loop: crasher failed 4 times in", POWER_DOWN],
-                  fail=("FATAL",))
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        [
+            "CRASHER running",
+            "pinit: crasher exited with status 3; restart 1 in 0.2 s",
+            "pinit: crasher exited with status 3; restart 2 in 0.4 s",
+            "pinit: crasher exited with status 3; restart 3 in 0.8 s",
+            "pinit: crash loop: crasher failed 4 times in",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     assert sum("CRASHER running" in line for line in result.lines) == 4
 
 
 def test_sigusr2_to_pid1_stops_services_and_powers_off(cc, built_init, toolchain, tmp_path) -> None:
     app = cc("poweroff", POWEROFF)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [kernel]
 modules = ["dummy"]
 [[service]]
 name = "asker"
 exec = "{app}"
-""", built_init, toolchain)
-    result = boot(boot_dir, ["pinit: loaded module dummy", "ASKING-POWEROFF",
-                             "pinit: got SIGUSR2: poweroff", "pinit: stopping asker",
-                             "pinit: synced file systems", POWER_DOWN], fail=("FATAL",))
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        [
+            "pinit: loaded module dummy",
+            "ASKING-POWEROFF",
+            "pinit: got SIGUSR2: poweroff",
+            "pinit: stopping asker",
+            "pinit: synced file systems",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
 def test_missing_app_is_reported_and_the_policy_applies_without_a_panic(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     app = cc("ghost", CRASHER)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [init]
 on_failure = "poweroff"
 [[service]]
@@ -153,26 +226,43 @@ name = "ghost"
 exec = "{app}"
 backoff_start = 0.1
 crash_loop = {{ count = 2, window = 60, action = "poweroff" }}
-""", built_init, toolchain)
+""",
+        built_init,
+        toolchain,
+    )
     # Take the app out of the built initramfs, as if the card had been damaged.
     initramfs = boot_dir / "initramfs.gz"
     from builder.formats import compress
+
     entries = [e for e in cpio.read_initramfs(initramfs.read_bytes()) if e.path != "app/ghost"]
     initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
-    result = boot(boot_dir, ["pinit: ghost: cannot execute /app/ghost: ENOENT",
-                             "pinit: crash loop: ghost failed 2 times", POWER_DOWN])
+    result = boot(
+        boot_dir,
+        [
+            "pinit: ghost: cannot execute /app/ghost: ENOENT",
+            "pinit: crash loop: ghost failed 2 times",
+            POWER_DOWN,
+        ],
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
-def test_unreadable_config_is_fatal_with_the_failure_policy(built_init, toolchain, tmp_path) -> None:
-    boot_dir = appliance(tmp_path, "[init]\nhostname = \"x\"\n", built_init, toolchain)
+def test_unreadable_config_is_fatal_with_the_failure_policy(
+    built_init, toolchain, tmp_path
+) -> None:
+    boot_dir = appliance(tmp_path, '[init]\nhostname = "x"\n', built_init, toolchain)
     initramfs = boot_dir / "initramfs.gz"
     from builder.formats import compress
-    entries = [e if e.path != "etc/pinit.json" else cpio.File("etc/pinit.json", b"{not json")
-               for e in cpio.read_initramfs(initramfs.read_bytes())]
+
+    entries = [
+        e if e.path != "etc/pinit.json" else cpio.File("etc/pinit.json", b"{not json")
+        for e in cpio.read_initramfs(initramfs.read_bytes())
+    ]
     initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
     cmdline = boot_dir / "cmdline.txt"
-    cmdline.write_text(cmdline.read_text().strip() + " pinit.on_failure=poweroff pinit.failure_delay=0\n")
+    cmdline.write_text(
+        cmdline.read_text().strip() + " pinit.on_failure=poweroff pinit.failure_delay=0\n"
+    )
     result = boot(boot_dir, ["pinit: FATAL: ", POWER_DOWN])
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     assert any("pinit.json" in line for line in result.lines if "FATAL" in line)
@@ -193,8 +283,11 @@ name = "data"
 exec = "{app}"
 """)
     image = build(config, tmp_path / "out", built_init, toolchain).image
-    first = boot(image, ["pinit: mounted /data", "DATA-WRITTEN errno=0", "pinit: unmounted /data",
-                         POWER_DOWN], fail=("FATAL",))
+    first = boot(
+        image,
+        ["pinit: mounted /data", "DATA-WRITTEN errno=0", "pinit: unmounted /data", POWER_DOWN],
+        fail=("FATAL",),
+    )
     assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-30:])
     second = boot(image, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], fail=("FATAL",))
     assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-30:])
@@ -209,7 +302,8 @@ def damage(image: Path, offset: int, data: bytes) -> None:
 
 
 def test_a_damaged_data_partition_is_repaired_or_left_out_never_a_reboot_loop(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """One appliance, three boots: the data written; the primary superblock zeroed, found by
     a backup's label, repaired by e2fsck with nothing lost; a feature no e2fsck or kernel
     knows set, which nothing can repair: the boot goes on without /data (on_damage's default)."""
@@ -225,29 +319,55 @@ name = "data"
 exec = "{app}"
 """)
     image = build(config, tmp_path / "out", built_init, toolchain).image
-    first = boot(image, ["pinit: LABEL=pinit-data: clean (e2fsck status 0)", "pinit: mounted /data",
-                         "DATA-WRITTEN errno=0", POWER_DOWN], fail=("FATAL",))
+    first = boot(
+        image,
+        [
+            "pinit: LABEL=pinit-data: clean (e2fsck status 0)",
+            "pinit: mounted /data",
+            "DATA-WRITTEN errno=0",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+    )
     assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-30:])
-    damage(image, 1024, bytes(1024))   # the primary superblock
-    second = boot(image, ["pinit: checking LABEL=pinit-data", "e2fsck: ",
-                          "pinit: LABEL=pinit-data: repaired", "pinit: mounted /data",
-                          "DATA-SEEN boot1", POWER_DOWN], fail=("FATAL",), timeout=60)
+    damage(image, 1024, bytes(1024))  # the primary superblock
+    second = boot(
+        image,
+        [
+            "pinit: checking LABEL=pinit-data",
+            "e2fsck: ",
+            "pinit: LABEL=pinit-data: repaired",
+            "pinit: mounted /data",
+            "DATA-SEEN boot1",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+        timeout=60,
+    )
     assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-40:])
     # A feature bit no e2fsck or kernel knows (with the superblock's checksum made right):
     # e2fsck stops ("Get a newer version"), mount(2) refuses.
     part = tmp_path / "data.img"
     sdimage.extract_partition(image, 2, part)
-    incompat = int.from_bytes(part.read_bytes()[1024 + 0x60:1024 + 0x64], "little")
-    subprocess.run(["debugfs", "-w", "-R", f"ssv feature_incompat {incompat | 0x80000:#x}",
-                    str(part)], check=True, capture_output=True)
+    incompat = int.from_bytes(part.read_bytes()[1024 + 0x60 : 1024 + 0x64], "little")
+    subprocess.run(
+        ["debugfs", "-w", "-R", f"ssv feature_incompat {incompat | 0x80000:#x}", str(part)],
+        check=True,
+        capture_output=True,
+    )
     damage(image, 0, part.read_bytes())
-    third = boot(image, ["pinit: LABEL=pinit-data: damaged", "going on without it",
-                         "DATA-WRITTEN", POWER_DOWN], fail=("FATAL",), timeout=60)
+    third = boot(
+        image,
+        ["pinit: LABEL=pinit-data: damaged", "going on without it", "DATA-WRITTEN", POWER_DOWN],
+        fail=("FATAL",),
+        timeout=60,
+    )
     assert third.ok, f"{third.reason}\n" + "\n".join(third.lines[-40:])
 
 
 def test_a_flashed_card_grows_its_data_partition_even_across_power_cuts(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """sdcard.img on a card 240 MiB larger: the power is cut as the partition table is
     written, then as the file system grows; the next boot completes it, nothing is lost."""
     app = cc("grow", GROW)
@@ -267,20 +387,26 @@ exec = "{app}"
     with open(card, "r+b") as f:
         f.truncate(card.stat().st_size + (240 << 20))
     for cut_at in ("pinit: growing partition 2 of vda", "pinit: growing the file system on /data"):
-        cut = boot(card, [cut_at], fail=("FATAL",))   # the harness kills QEMU at once: a cut
+        cut = boot(card, [cut_at], fail=("FATAL",))  # the harness kills QEMU at once: a cut
         assert cut.ok, f"{cut.reason}\n" + "\n".join(cut.lines[-30:])
-    grown = boot(card, ["pinit: mounted /data", "DATA-MIB ", "DATA-WRITTEN errno=0", POWER_DOWN],
-                 fail=("FATAL", "damaged"), timeout=60)
+    grown = boot(
+        card,
+        ["pinit: mounted /data", "DATA-MIB ", "DATA-WRITTEN errno=0", POWER_DOWN],
+        fail=("FATAL", "damaged"),
+        timeout=60,
+    )
     assert grown.ok, f"{grown.reason}\n" + "\n".join(grown.lines[-40:])
     size = next(int(line.split()[1]) for line in grown.lines if line.startswith("DATA-MIB "))
     assert size > 200, grown.lines
-    again = boot(card, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN],
-                 fail=("FATAL", "growing"))
+    again = boot(
+        card, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], fail=("FATAL", "growing")
+    )
     assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
 
 
 def test_a_card_made_by_copying_the_boot_folder_gets_its_data_partition(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """The seed's way: a 320 MiB card with one FAT partition. The first boot makes the data
     partition from the image's seed (the power cut once while it does), grows it to fill the
     card; the next boot finds what was written."""
@@ -301,31 +427,55 @@ exec = "{app}"
     with open(card, "wb") as f:
         f.truncate(320 << 20)
     subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,131072,c\n", check=True)
-    subprocess.run(["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
-                   check=True, capture_output=True)
-    cut = boot(boot_dir, ["pinit: making the data partition (first boot): partition 2 of vda"],
-               disk=card, fail=("FATAL",))
+    subprocess.run(
+        ["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
+        check=True,
+        capture_output=True,
+    )
+    cut = boot(
+        boot_dir,
+        ["pinit: making the data partition (first boot): partition 2 of vda"],
+        disk=card,
+        fail=("FATAL",),
+    )
     assert cut.ok, f"{cut.reason}\n" + "\n".join(cut.lines[-30:])
-    made = boot(boot_dir, ["pinit: checking LABEL=pinit-data", "pinit: mounted /data",
-                           "pinit: grew the file system on /data", "DATA-MIB ",
-                           "DATA-WRITTEN errno=0", POWER_DOWN],
-                disk=card, fail=("FATAL", "damaged"), timeout=90)
+    made = boot(
+        boot_dir,
+        [
+            "pinit: checking LABEL=pinit-data",
+            "pinit: mounted /data",
+            "pinit: grew the file system on /data",
+            "DATA-MIB ",
+            "DATA-WRITTEN errno=0",
+            POWER_DOWN,
+        ],
+        disk=card,
+        fail=("FATAL", "damaged"),
+        timeout=90,
+    )
     assert made.ok, f"{made.reason}\n" + "\n".join(made.lines[-40:])
     size = next(int(line.split()[1]) for line in made.lines if line.startswith("DATA-MIB "))
     assert size > 200, made.lines
-    again = boot(boot_dir, ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN], disk=card,
-                 fail=("FATAL", "making the data partition", "growing"))
+    again = boot(
+        boot_dir,
+        ["pinit: mounted /data", "DATA-SEEN boot1", POWER_DOWN],
+        disk=card,
+        fail=("FATAL", "making the data partition", "growing"),
+    )
     assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
-    table = sdimage.read_partitions(card)   # the FAT partition as it was, then the new one
-    assert [(p.index, p.type, p.start) for p in table] == [(1, 0x0C, 8192 * 512),
-                                                            (2, 0x83, 139264 * 512)]
+    table = sdimage.read_partitions(card)  # the FAT partition as it was, then the new one
+    assert [(p.index, p.type, p.start) for p in table] == [
+        (1, 0x0C, 8192 * 512),
+        (2, 0x83, 139264 * 512),
+    ]
     assert table[1].start + table[1].size == card.stat().st_size
     sdimage.extract_partition(card, 1, tmp_path / "fat.img")
     subprocess.run(["fsck.fat", "-n", str(tmp_path / "fat.img")], check=True, capture_output=True)
 
 
 def test_a_copied_card_without_room_keeps_its_data_in_a_file_on_the_fat_partition(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """The seed's way on a card whose FAT partition fills it: the data lives in a file on it,
     on a loop device; the FAT partition is left clean and the data is there the next boot."""
     app = cc("grow", GROW)
@@ -345,39 +495,68 @@ exec = "{app}"
     with open(card, "wb") as f:
         f.truncate(68 << 20)
     subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,,c\n", check=True)
-    subprocess.run(["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
-                   check=True, capture_output=True)
-    made = boot(boot_dir, ["pinit: making the data file (first boot): pinit-data.img on vda1",
-                           "pinit: the data is in pinit-data.img on vda1 (loop0)",
-                           "pinit: mounted /data from /dev/loop0", "DATA-MIB ",
-                           "DATA-WRITTEN errno=0", POWER_DOWN],
-                disk=card, fail=("FATAL", "damaged"), timeout=90)
+    subprocess.run(
+        ["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
+        check=True,
+        capture_output=True,
+    )
+    made = boot(
+        boot_dir,
+        [
+            "pinit: making the data file (first boot): pinit-data.img on vda1",
+            "pinit: the data is in pinit-data.img on vda1 (loop0)",
+            "pinit: mounted /data from /dev/loop0",
+            "DATA-MIB ",
+            "DATA-WRITTEN errno=0",
+            POWER_DOWN,
+        ],
+        disk=card,
+        fail=("FATAL", "damaged"),
+        timeout=90,
+    )
     assert made.ok, f"{made.reason}\n" + "\n".join(made.lines[-40:])
     size = next(int(line.split()[1]) for line in made.lines if line.startswith("DATA-MIB "))
-    assert 24 <= size <= 32, made.lines   # 32 MiB less the journal and metadata
-    again = boot(boot_dir, ["pinit: the data is in pinit-data.img on vda1 (loop0)",
-                            "DATA-SEEN boot1", POWER_DOWN], disk=card,
-                 fail=("FATAL", "making the data file"))
+    assert 24 <= size <= 32, made.lines  # 32 MiB less the journal and metadata
+    again = boot(
+        boot_dir,
+        ["pinit: the data is in pinit-data.img on vda1 (loop0)", "DATA-SEEN boot1", POWER_DOWN],
+        disk=card,
+        fail=("FATAL", "making the data file"),
+    )
     assert again.ok, f"{again.reason}\n" + "\n".join(again.lines[-30:])
-    assert [p.index for p in sdimage.read_partitions(card)] == [1]   # no partition was made
+    assert [p.index for p in sdimage.read_partitions(card)] == [1]  # no partition was made
     assert "pinit-data.img" in sdimage.fat_list(card, 1)
-    sdimage.extract_partition(card, 1, tmp_path / "fat.img")   # unmounted cleanly: no repair
+    sdimage.extract_partition(card, 1, tmp_path / "fat.img")  # unmounted cleanly: no repair
     subprocess.run(["fsck.fat", "-n", str(tmp_path / "fat.img")], check=True, capture_output=True)
 
 
 @pytest.mark.parametrize("early", [True, False])
 def test_early_start_runs_the_app_before_python_and_is_adopted(
-        early, cc, built_init, toolchain, tmp_path) -> None:
+    early, cc, built_init, toolchain, tmp_path
+) -> None:
     app = cc("poweroff", POWEROFF)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [init]
 early_start = {str(early).lower()}
 [[service]]
 name = "asker"
 exec = "{app}"
-""", built_init, toolchain)
-    result = boot(boot_dir, ["pinit: starting asker (pid ", "pinit: got SIGUSR2: poweroff",
-                             "pinit: stopping asker", POWER_DOWN], fail=("FATAL",))
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        [
+            "pinit: starting asker (pid ",
+            "pinit: got SIGUSR2: poweroff",
+            "pinit: stopping asker",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     line = next(x for x in result.lines if x.startswith("pinit: starting asker"))
     assert ("started early" in line) == early
@@ -389,7 +568,9 @@ exec = "{app}"
     assert any("mounted /dev (early)" in x for x in result.lines) == early
 
 
-EXEC_APP = HEADERS + """
+EXEC_APP = (
+    HEADERS
+    + """
 #include <sys/reboot.h>
 int main(void) {
     printf("EXEC-APP pid %d\\n", (int)getpid());
@@ -399,7 +580,10 @@ int main(void) {
     return 1;
 }
 """
-DYNAMIC_APP = HEADERS + """
+)
+DYNAMIC_APP = (
+    HEADERS
+    + """
 #include <math.h>
 int main(int argc, char **argv) {
     printf("DYNAMIC-APP %s %.3f\\n", argc > 1 ? argv[1] : "-", cbrt(argc > 1 ? atof(argv[1]) : 0));
@@ -408,11 +592,14 @@ int main(int argc, char **argv) {
     for (;;) pause();
 }
 """
+)
 
 
 def test_exec_mode_replaces_the_init_with_the_app(cc, built_init, toolchain, tmp_path) -> None:
     app = cc("execapp", EXEC_APP)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [init]
 mode = "exec"
 [kernel]
@@ -420,32 +607,60 @@ modules = ["dummy"]
 [[service]]
 name = "app"
 exec = "{app}"
-""", built_init, toolchain)
-    result = boot(boot_dir, ["pinit: loaded module dummy", "pinit: starting app (pid 1)",
-                             "EXEC-APP pid 1", POWER_DOWN], fail=("FATAL",))
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        ["pinit: loaded module dummy", "pinit: starting app (pid 1)", "EXEC-APP pid 1", POWER_DOWN],
+        fail=("FATAL",),
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
-def test_dynamic_app_is_bundled_with_its_loader_and_libraries(toolchain, built_init, tmp_path) -> None:
+def test_dynamic_app_is_bundled_with_its_loader_and_libraries(
+    toolchain, built_init, tmp_path
+) -> None:
     src = tmp_path / "dyn.c"
     src.write_text(DYNAMIC_APP)
     app = tmp_path / "dyn"
-    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-O2", "-o",
-                    str(app), str(src), "-lm"], check=True)
-    boot_dir = appliance(tmp_path, f"""
+    subprocess.run(
+        [
+            "aarch64-linux-gnu-gcc",
+            f"--sysroot={toolchain.sysroot}",
+            "-O2",
+            "-o",
+            str(app),
+            str(src),
+            "-lm",
+        ],
+        check=True,
+    )
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [[service]]
 name = "dyn"
 exec = "{app}"
 args = ["8"]
-""", built_init, toolchain)
+""",
+        built_init,
+        toolchain,
+    )
     names = {e.path for e in cpio.read_initramfs((boot_dir / "initramfs.gz").read_bytes())}
-    assert {"lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/libc.so.6",
-            "lib/aarch64-linux-gnu/libm.so.6"} <= names
+    assert {
+        "lib/ld-linux-aarch64.so.1",
+        "lib/aarch64-linux-gnu/libc.so.6",
+        "lib/aarch64-linux-gnu/libm.so.6",
+    } <= names
     result = boot(boot_dir, ["DYNAMIC-APP 8 2.000", POWER_DOWN], fail=("FATAL",))
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
-def test_two_builds_give_identical_boot_folders_and_card_images(built_init, toolchain, tmp_path) -> None:
+def test_two_builds_give_identical_boot_folders_and_card_images(
+    built_init, toolchain, tmp_path
+) -> None:
     import time
 
     first = build(REPO / "pinit.toml", tmp_path / "a", built_init, toolchain)
@@ -461,38 +676,62 @@ def test_two_builds_give_identical_boot_folders_and_card_images(built_init, tool
 
 def test_shell_on_the_console_is_a_python_repl(cc, built_init, toolchain, tmp_path) -> None:
     app = cc("crasher", CRASHER)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [[service]]
 name = "never"
 exec = "{app}"
-""", built_init, toolchain)
+""",
+        built_init,
+        toolchain,
+    )
     with harness.plan(boot_dir, "virt", ["pinit.shell=1"]) as plan:
-        result = harness.run(plan, expect=["pinit: starting a Python shell on the console",
-                                        "pinit shell:", "42", "pinit: shell ended",
-                                        "pinit: rebooting"],
-                          answers=[("pinit shell:", "print(6 * 7)\n"),
-                                   ("42", "raise SystemExit\n")],
-                          fail=("FATAL",), timeout=40, log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: starting a Python shell on the console",
+                "pinit shell:",
+                "42",
+                "pinit: shell ended",
+                "pinit: rebooting",
+            ],
+            answers=[("pinit shell:", "print(6 * 7)\n"), ("42", "raise SystemExit\n")],
+            fail=("FATAL",),
+            timeout=40,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     # The services never started: the person at the console comes first.
     assert not any("CRASHER running" in line for line in result.lines)
-
 
 
 def test_boot_timeline_from_a_real_boot_is_drawn(default_image, tmp_path) -> None:
     from builder.qemu.timeline import render_from_console
 
     with harness.plan(default_image, "virt", ["pinit.timeline=1"]) as plan:
-        result = harness.run(plan, expect=["pinit: timeline {"], fail=("FATAL",), timeout=30,
-                          log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=["pinit: timeline {"],
+            fail=("FATAL",),
+            timeout=30,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     svg = render_from_console(result.lines, tmp_path / "timeline.svg").read_text()
-    for step in ("mounts: mount proc on /proc", "modules: dummy", "services: start",
-                 "app started", "Python main"):
+    for step in (
+        "mounts: mount proc on /proc",
+        "modules: dummy",
+        "services: start",
+        "app started",
+        "Python main",
+    ):
         assert step in svg, step
 
 
-MARKER = HEADERS + """
+MARKER = (
+    HEADERS
+    + """
 int main(void) {
     int fd = open("/run/leftover-mark", O_RDONLY);
     if (fd < 0) {
@@ -505,22 +744,38 @@ int main(void) {
     for (;;) pause();
 }
 """
+)
 
 
 def test_early_start_mounts_everything_before_the_service_starts(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """The first run, started by the C prologue, writes /run; its restart, started by the
     Python init, still finds it: nothing was mounted over the service's files in between."""
     app = cc("marker", MARKER)
-    boot_dir = appliance(tmp_path, f"""
+    boot_dir = appliance(
+        tmp_path,
+        f"""
 [[service]]
 name = "marker"
 exec = "{app}"
 restart = "always"
 backoff_start = 0.2
-""", built_init, toolchain)
-    result = boot(boot_dir, ["MARK-WRITTEN 1", "pinit: mounted /run (early)",
-                             "pinit: mounted /tmp (early)", "pinit: starting marker (pid",
-                             "MARK-SEEN", POWER_DOWN], fail=("FATAL",))
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        [
+            "MARK-WRITTEN 1",
+            "pinit: mounted /run (early)",
+            "pinit: mounted /tmp (early)",
+            "pinit: starting marker (pid",
+            "MARK-SEEN",
+            POWER_DOWN,
+        ],
+        fail=("FATAL",),
+    )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     assert any("started early" in line for line in result.lines)

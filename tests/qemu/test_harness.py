@@ -19,8 +19,10 @@ from toolchain.provision import Toolchain, ensure
 
 pytestmark = pytest.mark.qemu
 
-INIT_OK = ("#!/bin/sh\n/bin/busybox mount -t proc proc /proc\necho HARNESS-OK\n"
-           "exec /bin/busybox poweroff -f\n")
+INIT_OK = (
+    "#!/bin/sh\n/bin/busybox mount -t proc proc /proc\necho HARNESS-OK\n"
+    "exec /bin/busybox poweroff -f\n"
+)
 INIT_HANG = "#!/bin/sh\necho HARNESS-WAITING\nexec /bin/busybox sleep 600\n"
 
 
@@ -41,14 +43,16 @@ def toolchain() -> Toolchain:
 def boot_folder(tc: Toolchain, out: Path, init: str) -> Path:
     """A boot folder laid out as the builder lays it out: kernel, initramfs and the dtbs at
     the top, config.txt and cmdline.txt as bootfs writes them."""
-    archive = cpio.write([
-        cpio.File.from_host("bin/busybox", tc.busybox, 0o755),
-        cpio.Symlink("bin/sh", "busybox"),
-        cpio.Dir("proc", 0o555),
-        cpio.Dir("dev"),
-        cpio.CharDev("dev/console", 5, 1),
-        cpio.File("init", init.encode(), 0o755),
-    ])
+    archive = cpio.write(
+        [
+            cpio.File.from_host("bin/busybox", tc.busybox, 0o755),
+            cpio.Symlink("bin/sh", "busybox"),
+            cpio.Dir("proc", 0o555),
+            cpio.Dir("dev"),
+            cpio.CharDev("dev/console", 5, 1),
+            cpio.File("init", init.encode(), 0o755),
+        ]
+    )
     out.mkdir(parents=True)
     (out / "initramfs.gz").write_bytes(compress.compress(archive, "gzip"))
     shutil.copyfile(tc.vmlinuz, out / tc.vmlinuz.name)
@@ -73,8 +77,9 @@ def qemu_left(marker: Path) -> str:
 def test_virt_boots_to_the_app_and_powers_down(ok_folder: Path, tmp_path: Path) -> None:
     log = tmp_path / "boot.log"
     with harness.plan(ok_folder, "virt", ["loglevel=6"]) as plan:
-        result = harness.run(plan, expect=["HARNESS-OK"], then="reboot: Power down", timeout=30,
-                          log=log)
+        result = harness.run(
+            plan, expect=["HARNESS-OK"], then="reboot: Power down", timeout=30, log=log
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-20:])
     assert result.first_seen["HARNESS-OK"] <= result.first_seen["reboot: Power down"]
     app = harness.kernel_time(result.lines, "HARNESS-OK")
@@ -85,7 +90,8 @@ def test_virt_boots_to_the_app_and_powers_down(ok_folder: Path, tmp_path: Path) 
 
 
 def test_a_boot_without_the_expected_line_times_out_and_leaves_no_qemu(
-        toolchain: Toolchain, tmp_path: Path) -> None:
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
     folder = boot_folder(toolchain, tmp_path / "boot-hang", INIT_HANG)
     with harness.plan(folder) as plan:
         result = harness.run(plan, expect=["HARNESS-OK"], timeout=15, log=tmp_path / "boot.log")
@@ -97,8 +103,13 @@ def test_a_boot_without_the_expected_line_times_out_and_leaves_no_qemu(
 
 def test_a_fail_text_stops_the_boot_early(ok_folder: Path, tmp_path: Path) -> None:
     with harness.plan(ok_folder) as plan:
-        result = harness.run(plan, expect=["NEVER-PRINTED"], fail=["HARNESS-OK"], timeout=30,
-                          log=tmp_path / "boot.log")
+        result = harness.run(
+            plan,
+            expect=["NEVER-PRINTED"],
+            fail=["HARNESS-OK"],
+            timeout=30,
+            log=tmp_path / "boot.log",
+        )
     assert not result.ok and result.reason.startswith("saw 'HARNESS-OK' after ")
     assert result.seconds < 20 and "reboot: Power down" not in "\n".join(result.lines)
 
@@ -114,8 +125,9 @@ def test_raspi3b_boots_the_same_folder(ok_folder: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("machine", ["virt", "raspi3b"])
-def test_a_card_image_boots_with_its_disk_attached(ok_folder: Path, tmp_path: Path,
-                                                   machine: str) -> None:
+def test_a_card_image_boots_with_its_disk_attached(
+    ok_folder: Path, tmp_path: Path, machine: str
+) -> None:
     card = tmp_path / "sdcard.img"
     sdimage.make_image(card, ok_folder, data_size=4 * 1024 * 1024)  # 72 MiB: raspi3b pads
     with harness.plan(card, machine) as plan:

@@ -28,14 +28,33 @@ from builder.image import build
 from builder.qemu import harness
 from hostkit.paths import REPO
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 APP = REPO / "tests" / "apps" / "packages"
-CHECKS = ("flask+requests", "markupsafe", "pyyaml", "msgpack", "websockets", "aiohttp",
-          "paho-mqtt",
-          "sqlalchemy", "python-dateutil", "six+typing_extensions", "psutil", "smbus2",
-          "gpiozero", "evdev", "numpy", "orjson", "pillow")
+CHECKS = (
+    "flask+requests",
+    "markupsafe",
+    "pyyaml",
+    "msgpack",
+    "websockets",
+    "aiohttp",
+    "paho-mqtt",
+    "sqlalchemy",
+    "python-dateutil",
+    "six+typing_extensions",
+    "psutil",
+    "smbus2",
+    "gpiozero",
+    "evdev",
+    "numpy",
+    "orjson",
+    "pillow",
+)
 
 
 def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_path) -> None:
@@ -44,12 +63,20 @@ def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_p
     assert (APP / "pinit.lock").read_bytes() == lock_before, "a build must not re-lock"
     with harness.plan(built.boot) as plan:
         # (arrays.py prints its two lines whenever it is ready, and powers off after PKG done)
-        result = harness.run(plan, expect=["PKG done:", "reboot: Power down"],
-                             fail=["FATAL"], timeout=300, log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=["PKG done:", "reboot: Power down"],
+            fail=["FATAL"],
+            timeout=300,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-60:])
     lines = {line.split(":", 1)[0][4:]: line for line in result.lines if line.startswith("PKG ")}
-    failed = [lines.get(name, f"PKG {name}: no line") for name in CHECKS
-              if ": ok " not in lines.get(name, "")]
+    failed = [
+        lines.get(name, f"PKG {name}: no line")
+        for name in CHECKS
+        if ": ok " not in lines.get(name, "")
+    ]
     assert not failed, "\n".join(failed)
     # The compiled speed-ups are the ones in use, not their pure fallbacks.
     assert "2.1.5 speedups=C" in lines["markupsafe"], lines["markupsafe"]
@@ -60,7 +87,10 @@ def test_the_packages_people_use_work_on_the_device(built_init, toolchain, tmp_p
     # numpy (meson-python) and orjson (Rust): the index's aarch64 wheels, in the native runtime,
     # which PID 1 names; the other service stays in the static binary.
     assert "executable=/usr/bin/python3.11" in lines["orjson"], lines["orjson"]
-    assert any("starting arrays (pid " in line and ", /usr/bin/python3.11)" in line
-               for line in result.lines)
-    assert any("starting packages (pid " in line and "python3.11" not in line
-               for line in result.lines)
+    assert any(
+        "starting arrays (pid " in line and ", /usr/bin/python3.11)" in line
+        for line in result.lines
+    )
+    assert any(
+        "starting packages (pid " in line and "python3.11" not in line for line in result.lines
+    )

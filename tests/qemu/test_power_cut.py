@@ -13,9 +13,13 @@ import pytest
 from builder.image import build
 from builder.qemu import harness as qemu
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(qemu.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(qemu.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 POWER_DOWN = "reboot: Power down"
 # First boot: marks the card (synced), then prints numbered lines of one length for ever.
 # Second boot: after its first line has reached the log (PID 1 opens it then), checks it.
@@ -67,8 +71,9 @@ int main(void) {
 """
 
 
-def test_a_power_cut_while_logging_and_saving_the_clock(cc, built_init, toolchain,
-                                                        tmp_path) -> None:
+def test_a_power_cut_while_logging_and_saving_the_clock(
+    cc, built_init, toolchain, tmp_path
+) -> None:
     (tmp_path / "pinit.toml").write_text(f"""
 [kernel]
 modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
@@ -79,28 +84,36 @@ servers = ["10.99.0.1"]
 save_interval = 1
 [[service]]
 name = "cutter"
-exec = "{cc('cutter', CUTTER)}"
+exec = "{cc("cutter", CUTTER)}"
 after = ["data"]
 log_to_data = true
 log_max = "64KiB"
 restart = "never"
 """)
     card = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).image
-    with qemu.plan(card) as plan:   # ends by killing qemu: the power cut
-        first = qemu.run(plan, expect=["CUTTER clock", "CUT 000600"], fail=["FATAL"],
-                         timeout=90, log=tmp_path / "first.log")
+    with qemu.plan(card) as plan:  # ends by killing qemu: the power cut
+        first = qemu.run(
+            plan,
+            expect=["CUTTER clock", "CUT 000600"],
+            fail=["FATAL"],
+            timeout=90,
+            log=tmp_path / "first.log",
+        )
     assert first.ok, f"{first.reason}\n" + "\n".join(first.lines[-30:])
     started = int(next(ln for ln in first.lines if ln.startswith("CUTTER clock")).split()[-1])
     with qemu.plan(card) as plan:
-        second = qemu.run(plan, expect=["CUT checked: ", "pinit: unmounted /data", POWER_DOWN],
-                          fail=["FATAL", "cannot unmount"],
-                          timeout=90, log=tmp_path / "second.log")
+        second = qemu.run(
+            plan,
+            expect=["CUT checked: ", "pinit: unmounted /data", POWER_DOWN],
+            fail=["FATAL", "cannot unmount"],
+            timeout=90,
+            log=tmp_path / "second.log",
+        )
     assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-30:])
     checked = next(ln for ln in second.lines if ln.startswith("CUT checked: "))
-    found = re.match(r"CUT checked: lines=(\d+) torn=(\d+) last=(-?\d+) saved=\[(\d*)\]$",
-                     checked)
+    found = re.match(r"CUT checked: lines=(\d+) torn=(\d+) last=(-?\d+) saved=\[(\d*)\]$", checked)
     assert found, checked
     lines, torn, last, saved = found.groups()
-    assert torn == "0", checked                     # whole lines only
-    assert int(last) >= 500, checked                # up to about the last synced batch
+    assert torn == "0", checked  # whole lines only
+    assert int(last) >= 500, checked  # up to about the last synced batch
     assert saved and int(saved) >= started, checked  # a whole number, not older than the start

@@ -23,9 +23,13 @@ from hostkit.paths import BUILD, REPO
 sys.path.insert(0, str(REPO / "tests/cpython"))
 import suite  # noqa: E402  (tests/cpython/suite.py: the list, the data, the comparison)
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +48,11 @@ def booted(built_init, toolchain, tmp_path_factory) -> harness.BootResult:
 on_failure = "poweroff"
 [[service]]
 name = "probe"
-exec = "{REPO / 'tests/apps/runtime_probe.py'}"
+exec = "{REPO / "tests/apps/runtime_probe.py"}"
 restart = "never"
 [[service]]
 name = "cpython"
-exec = "{tmp / 'cpython_suite.py'}"
+exec = "{tmp / "cpython_suite.py"}"
 args = {json.dumps(modules)}
 include = {json.dumps(suite.includes(stdlib))}
 restart = "never"
@@ -60,48 +64,64 @@ compression = "zstd"
 """)
     image = build(config, tmp / "out", built_init, toolchain).image
     with harness.plan(image) as plan:
-        return harness.run(plan, expect=["RUNTIME done", "CPYTHON done"], fail=["FATAL"],
-                           timeout=1500, log=BUILD / "runtime-imports.log")
+        return harness.run(
+            plan,
+            expect=["RUNTIME done", "CPYTHON done"],
+            fail=["FATAL"],
+            timeout=1500,
+            log=BUILD / "runtime-imports.log",
+        )
 
 
 def test_run_time_imports_work_as_in_cpython(booted) -> None:
-    assert any(line.startswith("RUNTIME done") for line in booted.lines), \
+    assert any(line.startswith("RUNTIME done") for line in booted.lines), (
         booted.reason + "\n" + "\n".join(booted.lines[-40:])
+    )
     lines = [line for line in booted.lines if line.startswith("RUNTIME ")]
     text = "\n".join(lines)
     assert "FAILED" not in text, text
-    expected = ["RUNTIME getaddrinfo: ok ('127.0.0.1', 80) ('127.0.0.1', 80) port=123",
-                "RUNTIME urlopen: ok 200 hello /x",
-                # mbcs is Windows' codec: CPython on Linux has no such codec either.
-                "RUNTIME codecs: ok 97/98 missing=['mbcs'] round_trips=True binary=True "
-                "idna=xn--bcher-kva.example",
-                "RUNTIME sysconfig: ok MULTIARCH=aarch64-linux-gnu "
-                "SOABI=cpython-311-aarch64-linux-gnu tzpath=True",
-                # dbm's back end: whichever of CPython's the binary links (gnu, ndbm, dumb).
-                "RUNTIME computed: ok xml.dom.minidom xml.sax.expatreader dbm.",
-                "RUNTIME lazy: ok '\\\\N{BULLET}' lines=True dispatch=int",
-                "RUNTIME sqlite-dump: ok 4 lines",
-                "RUNTIME pythonapi: ok 3.11.2 async=True",
-                "RUNTIME flags: ok optimize=0 doc=True asserts=True"]
-    assert any(line.endswith(" logging.handlers concurrent.futures.process")
-               for line in lines if line.startswith("RUNTIME computed:")), text
+    expected = [
+        "RUNTIME getaddrinfo: ok ('127.0.0.1', 80) ('127.0.0.1', 80) port=123",
+        "RUNTIME urlopen: ok 200 hello /x",
+        # mbcs is Windows' codec: CPython on Linux has no such codec either.
+        "RUNTIME codecs: ok 97/98 missing=['mbcs'] round_trips=True binary=True "
+        "idna=xn--bcher-kva.example",
+        "RUNTIME sysconfig: ok MULTIARCH=aarch64-linux-gnu "
+        "SOABI=cpython-311-aarch64-linux-gnu tzpath=True",
+        # dbm's back end: whichever of CPython's the binary links (gnu, ndbm, dumb).
+        "RUNTIME computed: ok xml.dom.minidom xml.sax.expatreader dbm.",
+        "RUNTIME lazy: ok '\\\\N{BULLET}' lines=True dispatch=int",
+        "RUNTIME sqlite-dump: ok 4 lines",
+        "RUNTIME pythonapi: ok 3.11.2 async=True",
+        "RUNTIME flags: ok optimize=0 doc=True asserts=True",
+    ]
+    assert any(
+        line.endswith(" logging.handlers concurrent.futures.process")
+        for line in lines
+        if line.startswith("RUNTIME computed:")
+    ), text
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
 
 
 def test_cpython_test_suite_gives_the_hosts_results(booted) -> None:
-    assert any(line.startswith("CPYTHON done") for line in booted.lines), \
+    assert any(line.startswith("CPYTHON done") for line in booted.lines), (
         booted.reason + "\n" + "\n".join(booted.lines[-40:])
+    )
     device = suite.parse(booted.lines)
     host = suite.baseline()
     assert sorted(host) == sorted(suite.modules())
-    report = "\n".join(f"{name}: run={r.run} fail={r.fail} err={r.err} skip={r.skip}"
-                       for name, r in device.items())
+    report = "\n".join(
+        f"{name}: run={r.run} fail={r.fail} err={r.err} skip={r.skip}" for name, r in device.items()
+    )
     print(report)
     problems = suite.unexplained(device, host, suite.differences())
     assert not problems, "\n".join(problems) + "\n\n" + report
     # Every listed difference is still real: a fixed one is taken off the list.
     bad = {test for r in device.values() for test in r.bad}
-    stale = [key for key in suite.differences()
-             if key not in device and not any(t == key or t.startswith(key + ".") for t in bad)]
+    stale = [
+        key
+        for key in suite.differences()
+        if key not in device and not any(t == key or t.startswith(key + ".") for t in bad)
+    ]
     assert not stale, f"tests/cpython/differences.txt lists what now passes: {stale}"

@@ -13,9 +13,13 @@ import pytest
 from builder.image import build
 from builder.qemu import harness
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 POWER_DOWN = "reboot: Power down"
 HEADERS = """
 #include <fcntl.h>
@@ -37,7 +41,9 @@ static void show(const char *label, const char *path) {
     printf("%s=%s ", label, buf);
 }
 """
-STORM = HEADERS + """
+STORM = (
+    HEADERS
+    + """
 int main(void) {
     if (second_run("/run/storm-ran")) {
         char cg[256] = {0}, procs[300];
@@ -60,7 +66,10 @@ int main(void) {
     return 1;
 }
 """
-HOG = HEADERS + """
+)
+HOG = (
+    HEADERS
+    + """
 int main(void) {
     if (second_run("/run/hog-ran")) {
         printf("HOG second run: ");
@@ -75,12 +84,16 @@ int main(void) {
     for (;;) { char *p = malloc(1 << 20); if (p) memset(p, 1, 1 << 20); }
 }
 """
-SPIN = HEADERS + """
+)
+SPIN = (
+    HEADERS
+    + """
 int main(void) {
     printf("SPIN first line\\n"); fflush(stdout);
     for (;;) { }
 }
 """
+)
 
 
 def image(tmp: Path, toml: str, built_init, toolchain) -> Path:
@@ -88,8 +101,9 @@ def image(tmp: Path, toml: str, built_init, toolchain) -> Path:
     return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).boot
 
 
-def boot(source: Path, expect: list[str], log: Path, icount: bool = False,
-         timeout: float = 60) -> harness.BootResult:
+def boot(
+    source: Path, expect: list[str], log: Path, icount: bool = False, timeout: float = 60
+) -> harness.BootResult:
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), where the init's time starts.
     with harness.plan(source, extra_append=["loglevel=7"], qemu_args=extra) as plan:
@@ -98,41 +112,66 @@ def boot(source: Path, expect: list[str], log: Path, icount: bool = False,
     return result
 
 
-def test_what_a_service_leaves_behind_is_killed_before_its_restart(cc, built_init, toolchain,
-                                                                  tmp_path) -> None:
-    boot_dir = image(tmp_path, f"""
+def test_what_a_service_leaves_behind_is_killed_before_its_restart(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    boot_dir = image(
+        tmp_path,
+        f"""
 [[service]]
 name = "storm"
-exec = "{cc('storm', STORM)}"
+exec = "{cc("storm", STORM)}"
 restart = "always"
 backoff_start = 0.5
-""", built_init, toolchain)
-    result = boot(boot_dir, ["STORM forked 300",
-                             "pinit: storm: killed 300 leftover processes of its cgroup",
-                             "pinit: storm exited with status 1; restart 1",
-                             "STORM second run: cgroup=/storm members=1 pid1-cgroup=0::/ "
-                             "pid1-oom=-1000", POWER_DOWN], tmp_path / "console.log")
+""",
+        built_init,
+        toolchain,
+    )
+    result = boot(
+        boot_dir,
+        [
+            "STORM forked 300",
+            "pinit: storm: killed 300 leftover processes of its cgroup",
+            "pinit: storm exited with status 1; restart 1",
+            "STORM second run: cgroup=/storm members=1 pid1-cgroup=0::/ pid1-oom=-1000",
+            POWER_DOWN,
+        ],
+        tmp_path / "console.log",
+    )
     assert sum("STORM forked" in line for line in result.lines) == 1
 
 
-def test_a_service_over_its_memory_max_is_an_oom_kill_and_restarts(cc, built_init, toolchain,
-                                                                  tmp_path) -> None:
-    boot_dir = image(tmp_path, f"""
+def test_a_service_over_its_memory_max_is_an_oom_kill_and_restarts(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    boot_dir = image(
+        tmp_path,
+        f"""
 [[service]]
 name = "hog"
-exec = "{cc('hog', HOG)}"
+exec = "{cc("hog", HOG)}"
 memory_max = "16MiB"
 tasks_max = 77
 cpu_weight = 250
 restart = "on-failure"
 backoff_start = 0.2
-""", built_init, toolchain)
+""",
+        built_init,
+        toolchain,
+    )
     # The kernel's own line: the memory cgroup's limit, not the whole machine's, killed it.
-    boot(boot_dir, ["HOG allocating", "Memory cgroup out of memory: Killed process",
-                    "pinit: hog killed by the OOM killer (memory_max 16MiB); restart 1 in",
-                    "HOG second run: memory.max=16777216 pids.max=77 cpu.weight=250 ",
-                    "pinit: got SIGUSR2: poweroff", POWER_DOWN],
-         tmp_path / "console.log")
+    boot(
+        boot_dir,
+        [
+            "HOG allocating",
+            "Memory cgroup out of memory: Killed process",
+            "pinit: hog killed by the OOM killer (memory_max 16MiB); restart 1 in",
+            "HOG second run: memory.max=16777216 pids.max=77 cpu.weight=250 ",
+            "pinit: got SIGUSR2: poweroff",
+            POWER_DOWN,
+        ],
+        tmp_path / "console.log",
+    )
 
 
 def _setup_time(lines: list[str]) -> float:
@@ -144,8 +183,9 @@ def _setup_time(lines: list[str]) -> float:
     return end - start
 
 
-def test_an_early_service_that_spins_does_not_starve_the_init(cc, built_init, toolchain,
-                                                             tmp_path) -> None:
+def test_an_early_service_that_spins_does_not_starve_the_init(
+    cc, built_init, toolchain, tmp_path
+) -> None:
     """One CPU, guest time counted in instructions: the init's set-up with a spinning early
     service ends within 1.5 times its time without early start, and the app still speaks first."""
     spin = cc("spin", SPIN)
@@ -153,15 +193,21 @@ def test_an_early_service_that_spins_does_not_starve_the_init(cc, built_init, to
     for early in (True, False):
         folder = tmp_path / f"early-{early}"
         folder.mkdir()
-        boot_dir = image(folder, f"""
+        boot_dir = image(
+            folder,
+            f"""
 [init]
 early_start = {str(early).lower()}
 [[service]]
 name = "spin"
 exec = "{spin}"
-""", built_init, toolchain)
-        expect = ["SPIN first line", "pinit: boot "] if early else ["pinit: boot ",
-                                                                   "SPIN first line"]
+""",
+            built_init,
+            toolchain,
+        )
+        expect = (
+            ["SPIN first line", "pinit: boot "] if early else ["pinit: boot ", "SPIN first line"]
+        )
         result = boot(boot_dir, expect, folder / "console.log", icount=True, timeout=120)
         first = next(i for i, line in enumerate(result.lines) if "SPIN first line" in line)
         init = next(i for i, line in enumerate(result.lines) if "pinit: started as PID 1" in line)
@@ -171,18 +217,23 @@ exec = "{spin}"
     assert ends[True] <= 1.5 * ends[False], ends
 
 
-ORDERED = HEADERS + """
+ORDERED = (
+    HEADERS
+    + """
 int main(int argc, char **argv) {
     printf("ORDER %s\\n", argv[1]); fflush(stdout);
     if (argv[1][0] == 's') { sleep(1); kill(1, SIGUSR2); }
     for (;;) pause();
 }
 """
+)
 
 
 def test_services_start_in_the_order_after_gives(cc, built_init, toolchain, tmp_path) -> None:
     app = cc("ordered", ORDERED)
-    boot_dir = image(tmp_path, f"""
+    boot_dir = image(
+        tmp_path,
+        f"""
 [[service]]
 name = "second"
 exec = "{app}"
@@ -192,13 +243,18 @@ after = ["first"]
 name = "first"
 exec = "{app}"
 args = ["first"]
-""", built_init, toolchain)
+""",
+        built_init,
+        toolchain,
+    )
     result = boot(boot_dir, [POWER_DOWN], tmp_path / "console.log")
     starts = [line.split()[2] for line in result.lines if line.startswith("pinit: starting ")]
     assert starts == ["first", "second"], starts
 
 
-WHOAMI = HEADERS + """
+WHOAMI = (
+    HEADERS
+    + """
 #include <grp.h>
 #include <pwd.h>
 int main(void) {
@@ -215,14 +271,21 @@ int main(void) {
     return 125;
 }
 """
-LAST = HEADERS + """
+)
+LAST = (
+    HEADERS
+    + """
 int main(void) { sleep(2); kill(1, SIGUSR2); for (;;) pause(); }
 """
+)
 
 
-def test_a_named_user_with_a_supplementary_group_and_no_new_privs(cc, built_init, toolchain,
-                                                                 tmp_path) -> None:
-    boot_dir = image(tmp_path, f"""
+def test_a_named_user_with_a_supplementary_group_and_no_new_privs(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    boot_dir = image(
+        tmp_path,
+        f"""
 [[group]]
 name = "gpio"
 gid = 997
@@ -232,17 +295,25 @@ uid = 1000
 groups = ["gpio"]
 [[service]]
 name = "whoami"
-exec = "{cc('whoami', WHOAMI)}"
+exec = "{cc("whoami", WHOAMI)}"
 user = "app"
 [[service]]
 name = "last"
-exec = "{cc('last', LAST)}"
-""", built_init, toolchain)
-    boot(boot_dir, ["WHOAMI uid=1000 gid=1000 groups=997 nonewprivs=1 write-root=0",
-                    POWER_DOWN], tmp_path / "console.log")
+exec = "{cc("last", LAST)}"
+""",
+        built_init,
+        toolchain,
+    )
+    boot(
+        boot_dir,
+        ["WHOAMI uid=1000 gid=1000 groups=997 nonewprivs=1 write-root=0", POWER_DOWN],
+        tmp_path / "console.log",
+    )
 
 
-TALKER = HEADERS + """
+TALKER = (
+    HEADERS
+    + """
 #include <sys/stat.h>
 int main(void) {
     struct stat st;
@@ -268,10 +339,12 @@ int main(void) {
     for (;;) pause();
 }
 """
+)
 
 
 def test_service_output_kept_on_the_data_partition_bounded_across_a_reboot(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     (tmp_path / "pinit.toml").write_text(f"""
 [kernel]
 modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
@@ -279,11 +352,14 @@ modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
 size = "16MiB"
 [[service]]
 name = "talker"
-exec = "{cc('talker', TALKER)}"
+exec = "{cc("talker", TALKER)}"
 log_to_data = true
 log_max = "8KiB"
 """)
     card = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).image
     boot(card, ["TALK 199", POWER_DOWN], tmp_path / "first.log")
-    boot(card, ["TALKER kept: current<=8KiB=1 older<=8KiB=1 last=TALK 199", POWER_DOWN],
-         tmp_path / "second.log")
+    boot(
+        card,
+        ["TALKER kept: current<=8KiB=1 older<=8KiB=1 last=TALK 199", POWER_DOWN],
+        tmp_path / "second.log",
+    )

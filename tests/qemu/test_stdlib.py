@@ -17,9 +17,13 @@ from builder.qemu import harness
 from hostkit.paths import REPO
 from toolchain import nuitka_pin
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 PROBE = REPO / "tests/apps/stdlib_probe.py"
 
 
@@ -44,8 +48,9 @@ exclude = ["unicodedata"]
 
 def _boot(image: Path, log: Path) -> harness.BootResult:
     with harness.plan(image) as plan:
-        return harness.run(plan, expect=["STDLIB done", "reboot: Power down"], fail=["FATAL"],
-                        timeout=90, log=log)
+        return harness.run(
+            plan, expect=["STDLIB done", "reboot: Power down"], fail=["FATAL"], timeout=90, log=log
+        )
 
 
 def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image, tmp_path) -> None:
@@ -54,25 +59,28 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
     lines = [line for line in first.lines if line.startswith("STDLIB ")]
     text = "\n".join(lines)
     assert "FAILED" not in text, text
-    expected = ["STDLIB asyncio: ok sum=30",
-                "STDLIB termios: ok speed=115200 8N1=True",
-                "STDLIB mmap: ok file=hello anon=world",
-                "STDLIB ctypes-ioctl: ok rows=24 cols=80 sizeof=8",
-                "STDLIB sqlite3: ok boots=1 sqlite=3.",
-                "STDLIB ssl: ok verify=CERT_REQUIRED OpenSSL",
-                "STDLIB compression: ok roundtrips=True",
-                "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
-                "STDLIB threading: ok count=4000 finished=4",
-                "STDLIB dlopen: refused: OSError:",
-                "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
-                "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
-                "static binary: the appliance's pinit.toml excludes it ([python] exclude)"]
+    expected = [
+        "STDLIB asyncio: ok sum=30",
+        "STDLIB termios: ok speed=115200 8N1=True",
+        "STDLIB mmap: ok file=hello anon=world",
+        "STDLIB ctypes-ioctl: ok rows=24 cols=80 sizeof=8",
+        "STDLIB sqlite3: ok boots=1 sqlite=3.",
+        "STDLIB ssl: ok verify=CERT_REQUIRED OpenSSL",
+        "STDLIB compression: ok roundtrips=True",
+        "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
+        "STDLIB threading: ok count=4000 finished=4",
+        "STDLIB dlopen: refused: OSError:",
+        "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
+        "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
+        "static binary: the appliance's pinit.toml excludes it ([python] exclude)",
+    ]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
     second = _boot(probe_image, tmp_path / "second.log")
     assert second.ok, f"{second.reason}\n" + "\n".join(second.lines[-40:])
-    assert any(line.startswith("STDLIB sqlite3: ok boots=2 ") for line in second.lines), \
-        "\n".join(second.lines[-40:])
+    assert any(line.startswith("STDLIB sqlite3: ok boots=2 ") for line in second.lines), "\n".join(
+        second.lines[-40:]
+    )
 
 
 def _init_of(image: Path) -> bytes:
@@ -88,7 +96,7 @@ def inittab(binary: bytes, mark: str = nuitka_pin.INITTAB_MARK) -> set[str]:
     """The builtin modules a binary has (or, with REFUSED_MARK, those whose import says they
     are left out): the plugin writes their names into it."""
     start = binary.index(mark.encode()) + len(mark)
-    return set(binary[start:binary.index(b"\0", start)].decode().split())
+    return set(binary[start : binary.index(b"\0", start)].decode().split())
 
 
 def test_only_what_is_imported_is_linked(probe_image, built_init) -> None:
@@ -109,8 +117,9 @@ def test_only_what_is_imported_is_linked(probe_image, built_init) -> None:
     assert {"_sha256", "_socket"} <= probe and not {"cmath", "unicodedata"} & probe
 
 
-def test_python_services_are_programs_of_the_one_init_binary(built_init, toolchain,
-                                                              tmp_path) -> None:
+def test_python_services_are_programs_of_the_one_init_binary(
+    built_init, toolchain, tmp_path
+) -> None:
     """Each Python service is /app/<name>, a link to /init, and runs as its own program."""
     from builder.formats import compress, cpio
 
@@ -118,12 +127,12 @@ def test_python_services_are_programs_of_the_one_init_binary(built_init, toolcha
     config.write_text(f"""
 [[service]]
 name = "argv"
-exec = "{REPO / 'tests/apps/argv_probe.py'}"
+exec = "{REPO / "tests/apps/argv_probe.py"}"
 args = ["one", "two words"]
 restart = "never"
 [[service]]
 name = "stopper"
-exec = "{REPO / 'tests/apps/stopper.py'}"
+exec = "{REPO / "tests/apps/stopper.py"}"
 """)
     built = build(config, tmp_path / "out", built_init, toolchain)
     entries = {e.path: e for e in cpio.read(compress.decompress(built.initramfs.read_bytes()))}
@@ -132,10 +141,17 @@ exec = "{REPO / 'tests/apps/stopper.py'}"
     elves = [p for p, e in entries.items() if isinstance(e, cpio.File) and e.data[:4] == b"\x7fELF"]
     assert elves == ["init"]
     with harness.plan(built.boot) as plan:
-        result = harness.run(plan, expect=[
-            "ARGV ['/app/argv', 'one', 'two words'] name=__main__ init-loaded=False pid1=False "
-            "sigterm=True", "reboot: Power down"], fail=["FATAL"], timeout=60,
-            log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=[
+                "ARGV ['/app/argv', 'one', 'two words'] name=__main__ init-loaded=False pid1=False "
+                "sigterm=True",
+                "reboot: Power down",
+            ],
+            fail=["FATAL"],
+            timeout=60,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
     assert any("pinit: argv exited with status 3" in line for line in result.lines)
     assert any(line.startswith("STOPPER running") for line in result.lines)

@@ -13,9 +13,13 @@ import pytest
 from builder.image import build
 from builder.qemu import harness
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.skipif(shutil.which(harness.QEMU) is None,
-                                 reason="qemu-system-aarch64 is not installed (invoke toolchain)")]
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which(harness.QEMU) is None,
+        reason="qemu-system-aarch64 is not installed (invoke toolchain)",
+    ),
+]
 WATCHDOG_QEMU = ("-device", "i6300esb", "-watchdog-action", "poweroff")
 TIMEOUT = 3
 CONFIG = f"""
@@ -59,32 +63,49 @@ int main(void) {
 
 
 def appliance(tmp: Path, program: Path, built_init, toolchain) -> Path:
-    (tmp / "pinit.toml").write_text(CONFIG + f'[[service]]\nname = "{program.name}"\n'
-                                             f'exec = "{program}"\n')
+    (tmp / "pinit.toml").write_text(
+        CONFIG + f'[[service]]\nname = "{program.name}"\nexec = "{program}"\n'
+    )
     return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).boot
 
 
 def test_petted_for_four_timeouts_the_board_stays_up_and_shutdown_disarms(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     boot_dir = appliance(tmp_path, cc("waiter", WAITER), built_init, toolchain)
     with harness.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
-        result = harness.run(plan, expect=[f"pinit: watchdog /dev/watchdog armed ({TIMEOUT} s)",
-                                        f"WAITER alive {4 * TIMEOUT} s", "pinit: watchdog disarmed",
-                                        "reboot: Power down"],
-                          fail=["FATAL"], timeout=90, log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=[
+                f"pinit: watchdog /dev/watchdog armed ({TIMEOUT} s)",
+                f"WAITER alive {4 * TIMEOUT} s",
+                "pinit: watchdog disarmed",
+                "reboot: Power down",
+            ],
+            fail=["FATAL"],
+            timeout=90,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
 
 
 def test_a_frozen_pid1_is_reset_by_the_watchdog_within_its_timeout(
-        cc, built_init, toolchain, tmp_path) -> None:
+    cc, built_init, toolchain, tmp_path
+) -> None:
     boot_dir = appliance(tmp_path, cc("freezer", FREEZER), built_init, toolchain)
     with harness.plan(boot_dir, qemu_args=WATCHDOG_QEMU) as plan:
-        result = harness.run(plan, expect=["FREEZER froze PID 1"], stop_after_expect=False,
-                          fail=["FATAL", "FREEZER failed"], timeout=90,
-                          log=tmp_path / "console.log")
+        result = harness.run(
+            plan,
+            expect=["FREEZER froze PID 1"],
+            stop_after_expect=False,
+            fail=["FATAL", "FREEZER failed"],
+            timeout=90,
+            log=tmp_path / "console.log",
+        )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
-    after = result.lines[result.lines.index(next(ln for ln in result.lines
-                                                 if "FREEZER froze PID 1" in ln)):]
+    after = result.lines[
+        result.lines.index(next(ln for ln in result.lines if "FREEZER froze PID 1" in ln)) :
+    ]
     # Nobody shut down: the board went away (QEMU's watchdog action), not the kernel.
     assert not any("reboot:" in line or line.startswith("pinit: ") for line in after), after
     frozen_for = result.seconds - result.first_seen["FREEZER froze PID 1"]

@@ -26,24 +26,26 @@ from init.validate import to_dict
 from tests.fakes import Execed, FakeKernel, Rebooted, Run
 
 GOLDEN = REPO / "tests" / "golden"
-HEADER = ("Written by tests/unit/test_boot_golden.py (PINIT_UPDATE_GOLDEN=1 rewrites it).\n"
-          "Each line: virtual CLOCK_BOOTTIME, then one kernel call of the init (console| = a "
-          "console line).\n")
+HEADER = (
+    "Written by tests/unit/test_boot_golden.py (PINIT_UPDATE_GOLDEN=1 rewrites it).\n"
+    "Each line: virtual CLOCK_BOOTTIME, then one kernel call of the init (console| = a "
+    "console line).\n"
+)
 SCENARIOS = {
     "normal_boot": "A Pi-like boot: modules, a LABEL= data partition, the watchdog, one app; "
-                   "'poweroff' on the control FIFO at t=12.",
+    "'poweroff' on the control FIFO at t=12.",
     "crash_loop": "The app exits 1 after 0.2 s each time: backoff 0.5, 1, 2 s, then the crash "
-                  "loop (4 in 30 s) reboots.",
+    "loop (4 in 30 s) reboots.",
     "missing_app": "/app/hello does not exist: each start fails with ENOENT (exit 127); the "
-                   "crash loop powers off.",
+    "crash loop powers off.",
     "sigterm_shutdown": "SIGTERM at t=3 with two services, one ignoring SIGTERM: SIGKILL after "
-                        "the 2 s grace, then reboot.",
+    "the 2 s grace, then reboot.",
     "module_failure": "finit_module fails with EINVAL and module_failure is fatal: FATAL, "
-                      "reboot after failure_delay.",
+    "reboot after failure_delay.",
     "module_failure_warns": "The same failure with module_failure = warn: a console line, the "
-                            "app starts; SIGUSR1 halts.",
+    "app starts; SIGUSR1 halts.",
     "devtmpfs_fallback": "devtmpfs cannot be mounted (ENODEV): tmpfs on /dev with static nodes; "
-                         "SIGUSR2 powers off.",
+    "SIGUSR2 powers off.",
     "unreadable_config": "No /etc/pinit.json: FATAL with the default policy (reboot after 5 s).",
     "exec_mode": "mode = exec: the set-up, the summary, then execve of the one service in PID 1.",
 }
@@ -58,10 +60,10 @@ CARD_SECTORS = 253952
 
 def ext4_with_label(label: str) -> bytes:
     head = bytearray(2048)
-    head[1024 + 0x04:1024 + 0x08] = (32768 * 512 // 4096).to_bytes(4, "little")   # blocks
-    head[1024 + 0x18:1024 + 0x1C] = (2).to_bytes(4, "little")   # 1024 << 2: 4 KiB blocks
-    head[1024 + 0x38:1024 + 0x3A] = b"\x53\xef"
-    head[1024 + 0x78:1024 + 0x78 + len(label)] = label.encode()
+    head[1024 + 0x04 : 1024 + 0x08] = (32768 * 512 // 4096).to_bytes(4, "little")  # blocks
+    head[1024 + 0x18 : 1024 + 0x1C] = (2).to_bytes(4, "little")  # 1024 << 2: 4 KiB blocks
+    head[1024 + 0x38 : 1024 + 0x3A] = b"\x53\xef"
+    head[1024 + 0x78 : 1024 + 0x78 + len(label)] = label.encode()
     return bytes(head)
 
 
@@ -70,7 +72,7 @@ def mbr(signature: int) -> bytes:
     head[440:444] = signature.to_bytes(4, "little")
     for i, (kind, start, count) in enumerate(PARTITIONS):
         head[446 + 16 * i + 4] = kind
-        head[446 + 16 * i + 8:446 + 16 * i + 16] = struct.pack("<II", start, count)
+        head[446 + 16 * i + 8 : 446 + 16 * i + 16] = struct.pack("<II", start, count)
     head[510:512] = b"\x55\xaa"
     return bytes(head)
 
@@ -80,7 +82,7 @@ def machine(**kwargs: object) -> FakeKernel:
     files = {
         "/proc/cmdline": b"console=ttyAMA0,115200 rdinit=/init pinit.hostname=appliance\n",
         f"{MODULES}/modules.dep": b"kernel/drivers/net/dummy.ko: kernel/lib/helper.ko\n"
-                                  b"kernel/lib/helper.ko:\n",
+        b"kernel/lib/helper.ko:\n",
         f"{MODULES}/kernel/drivers/net/dummy.ko": b"\x7fELF",
         f"{MODULES}/kernel/lib/helper.ko": b"\x7fELF",
         "/sys/class/block/mmcblk0/dev": b"179:0\n",
@@ -92,24 +94,37 @@ def machine(**kwargs: object) -> FakeKernel:
         "/sys/class/block/mmcblk0p2/size": b"%d\n" % PARTITIONS[1][2],
         "/sys/class/block/mmcblk0/size": b"%d\n" % CARD_SECTORS,
     }
-    links = {f"/sys/class/block/{name}": f"/sys/devices/platform/mmc/block/mmcblk0/{name}"
-             for name in ("mmcblk0p1", "mmcblk0p2")}
-    devices = {"/dev/mmcblk0": mbr(0x6C586E13), "/dev/mmcblk0p1": b"",
-               "/dev/mmcblk0p2": ext4_with_label("data")}
+    links = {
+        f"/sys/class/block/{name}": f"/sys/devices/platform/mmc/block/mmcblk0/{name}"
+        for name in ("mmcblk0p1", "mmcblk0p2")
+    }
+    devices = {
+        "/dev/mmcblk0": mbr(0x6C586E13),
+        "/dev/mmcblk0p1": b"",
+        "/dev/mmcblk0p2": ext4_with_label("data"),
+    }
     return FakeKernel(files=files, links=links, devices=devices, **kwargs)  # type: ignore[arg-type]
 
 
 def app(**kwargs: object) -> Service:
-    defaults: dict[str, object] = {"args": ("--fast",), "env": (("GREETING", "hi"),),
-                                   "backoff_start": 0.5, "backoff_max": 4.0}
+    defaults: dict[str, object] = {
+        "args": ("--fast",),
+        "env": (("GREETING", "hi"),),
+        "backoff_start": 0.5,
+        "backoff_max": 4.0,
+    }
     return Service("app", "/app/hello", **{**defaults, **kwargs})  # type: ignore[arg-type]
 
 
-def boot(fake: FakeKernel, config: Config | None, name: str,
-         entry: Callable[[list[str], FakeKernel], None] = main) -> BaseException:  # type: ignore[assignment]
+def boot(
+    fake: FakeKernel,
+    config: Config | None,
+    name: str,
+    entry: Callable[[list[str], FakeKernel], None] = main,
+) -> BaseException:  # type: ignore[assignment]
     """Run main() until reboot(2) or execve; compare the transcript with the golden file."""
-    path = CONFIG   # a fixed path: a temporary one would change the byte counts written
-    if config is not None:   # the init reads it through the kernel seam: the fake serves it
+    path = CONFIG  # a fixed path: a temporary one would change the byte counts written
+    if config is not None:  # the init reads it through the kernel seam: the fake serves it
         fake.files[str(path)] = json.dumps(to_dict(config)).encode()
     with pytest.raises((Rebooted, Execed)) as info:
         entry(["init", "--config", str(path)], fake)
@@ -121,7 +136,8 @@ def boot(fake: FakeKernel, config: Config | None, name: str,
         golden.write_text(text)
     assert golden.exists(), f"no {golden}; create it with PINIT_UPDATE_GOLDEN=1"
     assert text == golden.read_text(), (
-        f"transcript differs from {golden.name}; if intended, rerun with PINIT_UPDATE_GOLDEN=1")
+        f"transcript differs from {golden.name}; if intended, rerun with PINIT_UPDATE_GOLDEN=1"
+    )
     return info.value
 
 
@@ -132,22 +148,27 @@ def console(fake: FakeKernel) -> list[str]:
 def test_normal_boot() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None, output=b"hello from app\n"))
-    fake.program("/sbin/e2fsck", Run(0.05, output=b"data: clean, 11/4096 files, 1000/16384 blocks\n"))
+    fake.program(
+        "/sbin/e2fsck", Run(0.05, output=b"data: clean, 11/4096 files, 1000/16384 blocks\n")
+    )
     fake.at(12.0, control=b"poweroff\n")
-    config = Config(modules=(Module("dummy", "numdummies=2"),),
-                    data=Data(device="LABEL=data", wait=1.0),
-                    watchdog=Watchdog(device="/dev/watchdog", timeout=15, interval=5.0),
-                    services=(app(),))
+    config = Config(
+        modules=(Module("dummy", "numdummies=2"),),
+        data=Data(device="LABEL=data", wait=1.0),
+        watchdog=Watchdog(device="/dev/watchdog", timeout=15, interval=5.0),
+        services=(app(),),
+    )
     end = boot(fake, config, "normal_boot")
     assert isinstance(end, Rebooted) and end.action == "poweroff"
     lines = console(fake)
     assert "pinit: loaded module helper" in lines and "pinit: loaded module dummy" in lines
     assert "pinit: mounted /data from /dev/mmcblk0p2 (ext4)" in lines
-    assert any(line.startswith("pinit: boot ") and line.endswith("-> app started")
-               for line in lines)
+    assert any(
+        line.startswith("pinit: boot ") and line.endswith("-> app started") for line in lines
+    )
     timeline = json.loads(fake.files["/run/pinit/timeline.json"])
     assert timeline["clock"] == "CLOCK_BOOTTIME" and timeline["app_started"] > 1.0
-    assert sum("WDIOC_KEEPALIVE" in line for line in fake.transcript) == 2   # at 5 s and 10 s
+    assert sum("WDIOC_KEEPALIVE" in line for line in fake.transcript) == 2  # at 5 s and 10 s
 
 
 def test_crash_loop() -> None:
@@ -163,12 +184,12 @@ def test_crash_loop() -> None:
 
 def test_missing_app() -> None:
     fake = machine()
-    config = Config(services=(app(crash_loop=CrashLoop(count=3, window=60.0,
-                                                       action="poweroff")),))
+    config = Config(services=(app(crash_loop=CrashLoop(count=3, window=60.0, action="poweroff")),))
     end = boot(fake, config, "missing_app")
     assert isinstance(end, Rebooted) and end.action == "poweroff"
-    assert ("pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)"
-            in console(fake))
+    assert "pinit: app: cannot execute /app/hello: ENOENT (No such file or directory)" in console(
+        fake
+    )
 
 
 def test_sigterm_shutdown() -> None:
@@ -176,8 +197,9 @@ def test_sigterm_shutdown() -> None:
     fake.program("/app/hello", Run(None, output=b"hello\n"))
     fake.program("/app/stubborn", Run(None, ignore_term=True))
     fake.at(3.0, signal=signal.SIGTERM)
-    config = Config(shutdown_grace=2.0,
-                    services=(app(), Service("stubborn", "/app/stubborn", restart="never")))
+    config = Config(
+        shutdown_grace=2.0, services=(app(), Service("stubborn", "/app/stubborn", restart="never"))
+    )
     end = boot(fake, config, "sigterm_shutdown")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
@@ -189,8 +211,9 @@ def test_module_failure() -> None:
     fake = machine()
     fake.fail(f"finit_module {MODULES}/kernel/drivers/net/dummy.ko", errno.EINVAL)
     fake.program("/app/hello", Run(None))
-    config = Config(modules=(Module("dummy"),), module_failure="fatal", failure_delay=3.0,
-                    services=(app(),))
+    config = Config(
+        modules=(Module("dummy"),), module_failure="fatal", failure_delay=3.0, services=(app(),)
+    )
     end = boot(fake, config, "module_failure")
     assert isinstance(end, Rebooted) and end.action == "reboot"
     lines = console(fake)
@@ -240,8 +263,7 @@ def setup_and_run(argv: list[str], kernel: FakeKernel) -> None:
 def test_exec_mode() -> None:
     fake = machine()
     fake.program("/app/hello", Run(None))
-    end = boot(fake, Config(mode="exec", services=(app(),)), "exec_mode",
-               setup_and_run)
+    end = boot(fake, Config(mode="exec", services=(app(),)), "exec_mode", setup_and_run)
     assert isinstance(end, Execed)
     assert "execve /app/hello --fast (cwd /, uid 0, gid 0)" in fake.transcript[-1]
 

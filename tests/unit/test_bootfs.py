@@ -16,8 +16,14 @@ def test_config_txt_boots_a_64bit_debian_kernel() -> None:
     text = bootfs.config_txt("vmlinuz", "initrd.img", ["dtparam=i2c_arm=on", "gpu_mem=16"])
     lines = text.splitlines()
     assert lines[0].startswith("# Written by pinit")
-    for line in ("arm_64bit=1", "kernel=vmlinuz", "initramfs initrd.img followkernel",
-                 "enable_uart=1", "upstream_kernel=1", "disable_splash=1"):
+    for line in (
+        "arm_64bit=1",
+        "kernel=vmlinuz",
+        "initramfs initrd.img followkernel",
+        "enable_uart=1",
+        "upstream_kernel=1",
+        "disable_splash=1",
+    ):
         assert line in lines
     assert lines[-3:] == ["[all]", "dtparam=i2c_arm=on", "gpu_mem=16"]
     assert text.endswith("\n")
@@ -27,14 +33,18 @@ def test_config_txt_without_extra_lines_has_no_section() -> None:
     assert "[all]" not in bootfs.config_txt("vmlinuz", "initrd.img", [])
 
 
-@pytest.mark.parametrize("kernel, initramfs, extra", [
-    ("vm linuz", "initrd.img", []),
-    ("vmlinuz", "", []),
-    ("vmlinuz", "initrd.img", ["a=1\nb=2"]),
-    ("vmlinuz", "initrd.img", ["dtoverlay=" + "x" * 100]),
-])
+@pytest.mark.parametrize(
+    "kernel, initramfs, extra",
+    [
+        ("vm linuz", "initrd.img", []),
+        ("vmlinuz", "", []),
+        ("vmlinuz", "initrd.img", ["a=1\nb=2"]),
+        ("vmlinuz", "initrd.img", ["dtoverlay=" + "x" * 100]),
+    ],
+)
 def test_config_txt_rejects_what_the_firmware_would_misread(
-        kernel: str, initramfs: str, extra: list[str]) -> None:
+    kernel: str, initramfs: str, extra: list[str]
+) -> None:
     with pytest.raises(BuildError):
         bootfs.config_txt(kernel, initramfs, extra)
 
@@ -78,8 +88,13 @@ gpu_mem=16
 
 def test_effective_applies_all_and_the_board_section_in_order() -> None:
     pi3 = bootfs.effective(SECTIONS, "pi3")
-    assert pi3 == {"arm_64bit": "1", "kernel": "kernel-pi3", "initramfs": "initrd.img",
-                   "dtparam": "audio=on", "gpu_mem": "16"}
+    assert pi3 == {
+        "arm_64bit": "1",
+        "kernel": "kernel-pi3",
+        "initramfs": "initrd.img",
+        "dtparam": "audio=on",
+        "gpu_mem": "16",
+    }
     pi4 = bootfs.effective(SECTIONS, "pi4")
     assert pi4["kernel"] == "kernel-pi4"
     assert pi4["initramfs"] == "initrd-pi4.img"
@@ -98,8 +113,11 @@ def test_effective_reads_what_config_txt_writes() -> None:
 def test_parse_config_txt_keeps_every_setting_with_its_section() -> None:
     settings = bootfs.parse_config_txt(SECTIONS)
     assert settings[0] == bootfs.Setting("all", "arm_64bit", "1", 2)
-    assert [s.value for s in settings if s.key == "kernel"] == ["vmlinuz", "kernel-pi3",
-                                                                  "kernel-pi4"]
+    assert [s.value for s in settings if s.key == "kernel"] == [
+        "vmlinuz",
+        "kernel-pi3",
+        "kernel-pi4",
+    ]
     assert bootfs.Setting("none", "enable_uart", "0", 14) in settings
 
 
@@ -112,8 +130,9 @@ def test_make_boot_folder_writes_files_with_fixed_mtimes(tmp_path: Path) -> None
     src = tmp_path / "kernel"
     src.write_bytes(b"\x7fELF kernel")
     out = tmp_path / "boot"
-    bootfs.make_boot_folder(out, {"vmlinuz": src, "config.txt": b"arm_64bit=1\n",
-                                  "overlays/foo.dtbo": b"dtbo"})
+    bootfs.make_boot_folder(
+        out, {"vmlinuz": src, "config.txt": b"arm_64bit=1\n", "overlays/foo.dtbo": b"dtbo"}
+    )
     assert (out / "vmlinuz").read_bytes() == b"\x7fELF kernel"
     assert (out / "overlays" / "foo.dtbo").read_bytes() == b"dtbo"
     entries = [out, *out.rglob("*")]

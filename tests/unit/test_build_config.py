@@ -15,8 +15,13 @@ from init.validate import from_dict
 
 def elf(machine: int) -> bytes:
     # e_ident (64-bit, little-endian, version 1), e_type ET_EXEC, e_machine.
-    return b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + \
-        machine.to_bytes(2, "little") + bytes(44)
+    return (
+        b"\x7fELF\x02\x01\x01"
+        + bytes(9)
+        + (2).to_bytes(2, "little")
+        + machine.to_bytes(2, "little")
+        + bytes(44)
+    )
 
 
 FULL = """\
@@ -96,12 +101,19 @@ def test_full_example(tmp_path: Path) -> None:
     build = load_build_config(project(tmp_path, FULL))
     assert isinstance(build, BuildConfig)
     init = build.init
-    assert (init.hostname, init.console, init.on_failure, init.failure_delay) == \
-        ("kiosk", "ttyAMA0", "halt", 2.0)
+    assert (init.hostname, init.console, init.on_failure, init.failure_delay) == (
+        "kiosk",
+        "ttyAMA0",
+        "halt",
+        2.0,
+    )
     assert init.modules == (Module("dummy", "numdummies=2"), Module("fs-ext4", ""))
     assert init.module_failure == "fatal"
-    assert (init.watchdog.device, init.watchdog.timeout, init.watchdog.interval) == \
-        ("/dev/watchdog", 10, 2.0)
+    assert (init.watchdog.device, init.watchdog.timeout, init.watchdog.interval) == (
+        "/dev/watchdog",
+        10,
+        2.0,
+    )
     assert init.data.device == "LABEL=pinit-data" and init.data.options == "noatime"
     app, tool = init.services
     assert (app.exec, tool.exec) == ("/app/app", "/app/tool")
@@ -133,10 +145,18 @@ def test_init_json_is_stable_and_reads_back(tmp_path: Path) -> None:
     assert from_dict(data, "pinit.json") == load_build_config(path).init
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1048576", 1 << 20), (4096, 4096), ("64MiB", 64 << 20), ("64M", 64 << 20),
-    ("512KiB", 512 << 10), ("1GiB", 1 << 30), (" 2 GiB ", 2 << 30),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1048576", 1 << 20),
+        (4096, 4096),
+        ("64MiB", 64 << 20),
+        ("64M", 64 << 20),
+        ("512KiB", 512 << 10),
+        ("1GiB", 1 << 30),
+        (" 2 GiB ", 2 << 30),
+    ],
+)
 def test_parse_size(text: object, expected: int) -> None:
     assert parse_size(text) == expected
 
@@ -158,68 +178,97 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert "not valid TOML" in str(err) and "line 3" in str(err)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("[servce]\n", '[servce]: unknown section (did you mean "service"?)'),
-    ('mode = "exec"\n', 'mode = "exec": belongs in the [init] section'),
-    ('[init]\nhostnme = "x"\n', '[init] hostnme = "x": unknown key (did you mean "hostname"?)'),
-    ('[init]\nmodule_failure = "warn"\n',
-     '[init] module_failure = "warn": belongs in the [kernel] section'),
-    ('[kernel]\nmodule = ["dummy"]\n', '[kernel] module = ["dummy"]: unknown key (did you mean '
-                                       '"modules"?)'),
-    ('[data]\nsise = "1MiB"\n', 'unknown key (did you mean "size"?)'),
-    ('[image]\ncompresion = "xz"\n', 'unknown key (did you mean "compression"?)'),
-    (SERVICE + 'restrat = "never"\n',
-     '[service.app] restrat = "never": unknown key (did you mean "restart"?)'),
-    (SERVICE + "crash_loop = { cuont = 3 }\n",
-     '[service.app.crash_loop] cuont = 3: unknown key (did you mean "count"?)'),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[servce]\n", '[servce]: unknown section (did you mean "service"?)'),
+        ('mode = "exec"\n', 'mode = "exec": belongs in the [init] section'),
+        ('[init]\nhostnme = "x"\n', '[init] hostnme = "x": unknown key (did you mean "hostname"?)'),
+        (
+            '[init]\nmodule_failure = "warn"\n',
+            '[init] module_failure = "warn": belongs in the [kernel] section',
+        ),
+        (
+            '[kernel]\nmodule = ["dummy"]\n',
+            '[kernel] module = ["dummy"]: unknown key (did you mean "modules"?)',
+        ),
+        ('[data]\nsise = "1MiB"\n', 'unknown key (did you mean "size"?)'),
+        ('[image]\ncompresion = "xz"\n', 'unknown key (did you mean "compression"?)'),
+        (
+            SERVICE + 'restrat = "never"\n',
+            '[service.app] restrat = "never": unknown key (did you mean "restart"?)',
+        ),
+        (
+            SERVICE + "crash_loop = { cuont = 3 }\n",
+            '[service.app.crash_loop] cuont = 3: unknown key (did you mean "count"?)',
+        ),
+    ],
+)
 def test_unknown_names_suggest_close_ones(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in str(error_of(tmp_path, text))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('[init]\nmode = "daemon"\n', '[init] mode = "daemon": expected one of supervise, exec'),
-    (SERVICE + 'restart = "sometimes"\n',
-     '[service.app] restart = "sometimes": expected one of always, on-failure, never'),
-    ('[init]\ndebug = "yes"\n', '[init] debug = "yes": expected true or false'),
-    ("[watchdog]\ntimeout = 1.5\n", "[watchdog] timeout = 1.5: expected an integer"),
-    ('[kernel]\nmodule_failure = "ignore"\n', '[kernel] module_failure = "ignore": expected one'),
-    ("init = 3\n", "init = 3: expected a [init] table"),
-    ('[service]\nname = "app"\n', 'service = {"name": "app"}: expected [[service]] tables'),
-    ('[kernel]\nmodules = "dummy"\n', 'modules = "dummy": expected a list of module names'),
-    ('[kernel]\nmodules = ["a", "a"]\n', '"a" is listed twice'),
-    ('[kernel]\nmodules = ["dummy"]\nparams = { dumy = "x=1" }\n',
-     '[kernel] params.dumy = "x=1": not in modules (did you mean "dummy"?)'),
-    ("[kernel]\nparams = { dummy = 2 }\n", "params.dummy = 2: expected a one-line string"),
-    ('[kernel]\nsource = "no/such/boot"\n', '[kernel] source = "no/such/boot": '),
-    ('[data]\nsize = "lots"\n', '[data] size = "lots": expected a size such as "64MiB"'),
-    ('[data]\nlabel = "a-label-much-too-long"\n', "expected 1 to 16 characters"),
-    ('[data]\ndevice = "sda1"\n', '[data] device = "sda1": expected'),
-    ('[image]\ncompression = "bzip2"\n', "expected one of gzip, zstd, xz, lz4, none"),
-    ('[image]\nconfig_txt = "x"\n', "config_txt = \"x\": expected a list of one-line strings"),
-    ('[image]\nfiles = { "/init" = "files/motd" }\n', "/init is written by the builder"),
-    ('[image]\nfiles = { "/app/app" = "files/motd" }\n', "is written by the builder"),
-    ('[image]\nfiles = { "etc/motd" = "files/motd" }\n', "must be an absolute file path"),
-    ('[image]\nfiles = { "/etc/x" = "files/none" }\n', 'files."/etc/x" = "files/none": '),
-    ('[image]\nsize = "big"\n', '[image] size = "big": expected a size'),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[init]\nmode = "daemon"\n', '[init] mode = "daemon": expected one of supervise, exec'),
+        (
+            SERVICE + 'restart = "sometimes"\n',
+            '[service.app] restart = "sometimes": expected one of always, on-failure, never',
+        ),
+        ('[init]\ndebug = "yes"\n', '[init] debug = "yes": expected true or false'),
+        ("[watchdog]\ntimeout = 1.5\n", "[watchdog] timeout = 1.5: expected an integer"),
+        (
+            '[kernel]\nmodule_failure = "ignore"\n',
+            '[kernel] module_failure = "ignore": expected one',
+        ),
+        ("init = 3\n", "init = 3: expected a [init] table"),
+        ('[service]\nname = "app"\n', 'service = {"name": "app"}: expected [[service]] tables'),
+        ('[kernel]\nmodules = "dummy"\n', 'modules = "dummy": expected a list of module names'),
+        ('[kernel]\nmodules = ["a", "a"]\n', '"a" is listed twice'),
+        (
+            '[kernel]\nmodules = ["dummy"]\nparams = { dumy = "x=1" }\n',
+            '[kernel] params.dumy = "x=1": not in modules (did you mean "dummy"?)',
+        ),
+        ("[kernel]\nparams = { dummy = 2 }\n", "params.dummy = 2: expected a one-line string"),
+        ('[kernel]\nsource = "no/such/boot"\n', '[kernel] source = "no/such/boot": '),
+        ('[data]\nsize = "lots"\n', '[data] size = "lots": expected a size such as "64MiB"'),
+        ('[data]\nlabel = "a-label-much-too-long"\n', "expected 1 to 16 characters"),
+        ('[data]\ndevice = "sda1"\n', '[data] device = "sda1": expected'),
+        ('[image]\ncompression = "bzip2"\n', "expected one of gzip, zstd, xz, lz4, none"),
+        ('[image]\nconfig_txt = "x"\n', 'config_txt = "x": expected a list of one-line strings'),
+        ('[image]\nfiles = { "/init" = "files/motd" }\n', "/init is written by the builder"),
+        ('[image]\nfiles = { "/app/app" = "files/motd" }\n', "is written by the builder"),
+        ('[image]\nfiles = { "etc/motd" = "files/motd" }\n', "must be an absolute file path"),
+        ('[image]\nfiles = { "/etc/x" = "files/none" }\n', 'files."/etc/x" = "files/none": '),
+        ('[image]\nsize = "big"\n', '[image] size = "big": expected a size'),
+    ],
+)
 def test_bad_values_name_section_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in str(error_of(tmp_path, text))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('[[service]]\nname = "app"\n', '[service.app] missing required key "exec"'),
-    ('[[service]]\nexec = "bin/app"\n', '[service #1] missing required key "name"'),
-    ('[[service]]\nname = "a/b"\nexec = "bin/app"\n', '[service.a/b] name = "a/b": expected a name'),
-    (SERVICE + SERVICE, '[service.app] name = "app": another service has this name'),
-    ('[init]\nmode = "exec"\n' + SERVICE + '[[service]]\nname = "b"\nexec = "tool.py"\n',
-     '[init] mode = "exec": needs exactly one service, found 2'),
-    ('[[service]]\nname = "app"\nexec = "bin/nope"\n', "bin/nope\": "),
-    ('[[service]]\nname = "app"\nexec = "bin/x86"\n', "is a x86-64 ELF, not aarch64"),
-    ('[[service]]\nname = "app"\nexec = "script.sh"\n', "is not an ELF executable, a .py file"),
-    ('[[service]]\nname = "app"\nexec = "nopkg"\n', "has no __main__.py"),
-    ('[[service]]\nname = "app"\nexec = 5\n', "exec = 5: expected a path on this machine"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[service]]\nname = "app"\n', '[service.app] missing required key "exec"'),
+        ('[[service]]\nexec = "bin/app"\n', '[service #1] missing required key "name"'),
+        (
+            '[[service]]\nname = "a/b"\nexec = "bin/app"\n',
+            '[service.a/b] name = "a/b": expected a name',
+        ),
+        (SERVICE + SERVICE, '[service.app] name = "app": another service has this name'),
+        (
+            '[init]\nmode = "exec"\n' + SERVICE + '[[service]]\nname = "b"\nexec = "tool.py"\n',
+            '[init] mode = "exec": needs exactly one service, found 2',
+        ),
+        ('[[service]]\nname = "app"\nexec = "bin/nope"\n', 'bin/nope": '),
+        ('[[service]]\nname = "app"\nexec = "bin/x86"\n', "is a x86-64 ELF, not aarch64"),
+        ('[[service]]\nname = "app"\nexec = "script.sh"\n', "is not an ELF executable, a .py file"),
+        ('[[service]]\nname = "app"\nexec = "nopkg"\n', "has no __main__.py"),
+        ('[[service]]\nname = "app"\nexec = 5\n', "exec = 5: expected a path on this machine"),
+    ],
+)
 def test_service_errors(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in str(error_of(tmp_path, text))
 
@@ -242,8 +291,10 @@ def test_service_limits_take_sizes_and_bad_ones_are_quoted(tmp_path: Path) -> No
     app = tmp_path / "app.py"
     app.write_text("print('hi')\n")
     toml = tmp_path / "pinit.toml"
-    toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\nmemory_max = "64MiB"\n'
-                    'tasks_max = 50\ncpu_weight = 200\n')
+    toml.write_text(
+        '[[service]]\nname = "a"\nexec = "app.py"\nmemory_max = "64MiB"\n'
+        "tasks_max = 50\ncpu_weight = 200\n"
+    )
     (service,) = load_build_config(toml).init.services
     assert (service.memory_max, service.tasks_max, service.cpu_weight) == (64 << 20, 50, 200)
     toml.write_text('[[service]]\nname = "a"\nexec = "app.py"\nmemory_max = "lots"\n')
@@ -255,41 +306,67 @@ def test_service_limits_take_sizes_and_bad_ones_are_quoted(tmp_path: Path) -> No
 
 
 def test_network_and_time_tables_turn_them_on_with_defaults(tmp_path: Path) -> None:
-    cfg = load_build_config(project(tmp_path, f"[network]\n[time]\n{SERVICE}"
-                                              'after = ["network", "time"]\n'))
+    cfg = load_build_config(
+        project(tmp_path, f'[network]\n[time]\n{SERVICE}after = ["network", "time"]\n')
+    )
     assert [n.interface for n in cfg.init.network] == ["ethernet"]
     assert cfg.init.time.servers == ("dhcp",)
-    assert cfg.init.coldplug   # the card's driver is found like any other hardware
+    assert cfg.init.coldplug  # the card's driver is found like any other hardware
     plain = load_build_config(project(tmp_path, SERVICE))
     assert not plain.init.network and not plain.init.time.servers
-    two = load_build_config(project(tmp_path, '[[network]]\ninterface = "eth0"\n'
-                                              '[[network]]\ninterface = "eth1"\n'
-                                              'address = "10.0.0.2/24"\n' + SERVICE))
+    two = load_build_config(
+        project(
+            tmp_path,
+            '[[network]]\ninterface = "eth0"\n'
+            '[[network]]\ninterface = "eth1"\n'
+            'address = "10.0.0.2/24"\n' + SERVICE,
+        )
+    )
     assert [(n.interface, n.address) for n in two.init.network] == [
-        ("eth0", ""), ("eth1", "10.0.0.2/24")]
+        ("eth0", ""),
+        ("eth1", "10.0.0.2/24"),
+    ]
     assert from_dict(json.loads(to_init_json(two)), "x") == two.init
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('[network]\naddress = "10.0.0.5"\n',
-     '[network] address = "10.0.0.5": expected "" (DHCP) or an address with its prefix length'),
-    ('[network]\ninterfce = "eth0"\n', '[network] interfce = "eth0": unknown key (did you mean'),
-    ('[network]\naddress = "10.0.0.5/24"\ngateway = "10.0.1.1"\n',
-     '[network] gateway = "10.0.1.1": not in the network of 10.0.0.5/24'),
-    ('[time]\nservers = ["pool.example"]\n', "needs a name server"),
-    (f'{SERVICE}after = ["network"]\n', '"network" needs a network interface ([network])'),
-    ('[[network]]\naddress = "10.0.0.2/24"\n[[network]]\naddress = "10.0.0.3/24"\n',
-     '[network #2] interface = "ethernet": another [network] names this interface'),
-])
-def test_network_and_time_errors_are_one_line_with_where(tmp_path: Path, text: str,
-                                                         expected: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[network]\naddress = "10.0.0.5"\n',
+            '[network] address = "10.0.0.5": expected "" (DHCP) or an address with its prefix length',
+        ),
+        (
+            '[network]\ninterfce = "eth0"\n',
+            '[network] interfce = "eth0": unknown key (did you mean',
+        ),
+        (
+            '[network]\naddress = "10.0.0.5/24"\ngateway = "10.0.1.1"\n',
+            '[network] gateway = "10.0.1.1": not in the network of 10.0.0.5/24',
+        ),
+        ('[time]\nservers = ["pool.example"]\n', "needs a name server"),
+        (f'{SERVICE}after = ["network"]\n', '"network" needs a network interface ([network])'),
+        (
+            '[[network]]\naddress = "10.0.0.2/24"\n[[network]]\naddress = "10.0.0.3/24"\n',
+            '[network #2] interface = "ethernet": another [network] names this interface',
+        ),
+    ],
+)
+def test_network_and_time_errors_are_one_line_with_where(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     assert expected in str(error_of(tmp_path, text))
 
 
 def test_python_table_names_modules_and_distributions(tmp_path: Path) -> None:
-    cfg = load_build_config(project(tmp_path, SERVICE + '[python]\noptimize = 2\n'
-                                    'exclude = ["unicodedata"]\ncompiled = ["json.decoder"]\n'
-                                    'wheels = ["pillow", "Pillow-SIMD"]\n'))
+    cfg = load_build_config(
+        project(
+            tmp_path,
+            SERVICE + "[python]\noptimize = 2\n"
+            'exclude = ["unicodedata"]\ncompiled = ["json.decoder"]\n'
+            'wheels = ["pillow", "Pillow-SIMD"]\n',
+        )
+    )
     assert cfg.python.optimize == 2 and cfg.python.exclude == ("unicodedata",)
     assert cfg.python.compiled == ("json.decoder",)
     assert cfg.python.wheels == ("pillow", "Pillow-SIMD")

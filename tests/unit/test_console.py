@@ -47,17 +47,17 @@ def test_a_console_nobody_reads_never_holds_pid_1_and_the_loss_is_said(tmp_path)
     r = posix.open(str(tmp_path / "console"), posix.O_RDONLY | posix.O_NONBLOCK)
     kernel = RealConsoleKernel()
     log = Log(kernel)
-    open_console(kernel, str(tmp_path), "/console", log)   # what the boot does
+    open_console(kernel, str(tmp_path), "/console", log)  # what the boot does
     try:
         started = time.monotonic()
-        for _ in range(2500):      # 10 MB of service output, nothing reads
+        for _ in range(2500):  # 10 MB of service output, nothing reads
             log.raw(LINE * 40)
         log("still here")
-        assert time.monotonic() - started < 2.0   # a blocking write would never return
+        assert time.monotonic() - started < 2.0  # a blocking write would never return
         assert len(log.out.pending) <= OUTBOX_LIMIT and log.waiting() == [log.out.fd]
         dropped, dropped_own = log.out.dropped, log.out.dropped_own
         got = bytearray()
-        while log.waiting():       # the reader catches up; the loop flushes when writable
+        while log.waiting():  # the reader catches up; the loop flushes when writable
             got += drain(r)
             log.flush()
         got += drain(r)
@@ -65,8 +65,12 @@ def test_a_console_nobody_reads_never_holds_pid_1_and_the_loss_is_said(tmp_path)
         posix.close(r)
         posix.close(log.out.fd)
     text = got.decode()
-    note = re.search(r"^pinit: console too slow: dropped (\d+\.\d) MB of service output and "
-                     r"1 of its own lines$", text, re.M)
+    note = re.search(
+        r"^pinit: console too slow: dropped (\d+\.\d) MB of service output and "
+        r"1 of its own lines$",
+        text,
+        re.M,
+    )
     assert note and 9.7 <= float(note.group(1)) <= 10.0 and dropped_own == 1, text[-300:]
     # Whole lines kept, whole lines dropped, the note on a line of its own, nothing lost unsaid.
     assert set(text.splitlines()) == {LINE.decode().strip(), note.group(0)}
@@ -82,8 +86,9 @@ def test_the_inits_own_lines_are_counted_when_dropped() -> None:
     log("two")
     fake.stalled.clear()
     log.flush()
-    assert [line.split("| ", 1)[1] for line in fake.transcript if "console|" in line][-1] == \
-        "pinit: console too slow: dropped 2 of its own lines"
+    assert [line.split("| ", 1)[1] for line in fake.transcript if "console|" in line][
+        -1
+    ] == "pinit: console too slow: dropped 2 of its own lines"
 
 
 def test_amounts_read_as_people_say_them() -> None:
@@ -95,10 +100,11 @@ def flood_run(stall: bool) -> tuple[FakeKernel, Supervisor, str]:
     fake = FakeKernel()
     fake.program("/flood", Run(seconds=1.0, status=1, output=(b"z" * 999 + b"\n") * 300))
     if stall:
-        fake.stall_console(1.5, 9.0)   # Ctrl-S on the serial console, a gadget nobody drains
+        fake.stall_console(1.5, 9.0)  # Ctrl-S on the serial console, a gadget nobody drains
     fake.at(7.5, signal=signal.SIGUSR2)
-    config: Config = from_dict({"services": [{"name": "flood", "exec": "/flood",
-                                              "restart": "always"}]}, "test")
+    config: Config = from_dict(
+        {"services": [{"name": "flood", "exec": "/flood", "restart": "always"}]}, "test"
+    )
     supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)))  # type: ignore[arg-type]
     action = supervisor.start_all() or supervisor.run()
     return fake, supervisor, action
@@ -113,10 +119,10 @@ def test_a_stalled_console_holds_up_neither_restarts_nor_shutdown() -> None:
     steady, _, _ = flood_run(stall=False)
     assert action == "poweroff"
     assert len(at(fake, "spawn /flood")) >= 3
-    assert at(fake, "spawn /flood") == at(steady, "spawn /flood")   # restarts on time
-    assert at(fake, "read 3 -> b'\\x0c'") == [7.5]   # SIGUSR2, read the moment it came
-    assert not any(1.5 <= t < 9.0 for t in at(fake, "console|"))   # nothing written meanwhile
-    ring = supervisor.children[0].lines   # the ring of recent lines has them all
+    assert at(fake, "spawn /flood") == at(steady, "spawn /flood")  # restarts on time
+    assert at(fake, "read 3 -> b'\\x0c'") == [7.5]  # SIGUSR2, read the moment it came
+    assert not any(1.5 <= t < 9.0 for t in at(fake, "console|"))  # nothing written meanwhile
+    ring = supervisor.children[0].lines  # the ring of recent lines has them all
     assert len(ring) == ring.maxlen and set(ring) == {"z" * 999}
 
 
@@ -132,8 +138,9 @@ def test_the_drop_line_comes_when_the_console_drains() -> None:
     lines = [line for line in fake.transcript if "console| pinit: console too slow" in line]
     assert [line.split(None, 1)[1] for line in lines] == [
         f"console| pinit: console too slow: dropped {amount(300_000 - OUTBOX_LIMIT)} of "
-        "service output"]
-    assert float(lines[0].split()[0]) == 3.0   # when the console drains, not before
+        "service output"
+    ]
+    assert float(lines[0].split()[0]) == 3.0  # when the console drains, not before
 
 
 def test_a_console_that_comes_with_a_module_is_tried_again_quietly() -> None:
@@ -141,15 +148,17 @@ def test_a_console_that_comes_with_a_module_is_tried_again_quietly() -> None:
 
     fake = FakeKernel()
     log = Log(fake)  # type: ignore[arg-type]
-    assert not open_console(fake, "/", "hvc0", log, later=True)   # type: ignore[arg-type]
-    assert not any("console|" in line for line in fake.transcript)   # nothing said yet
-    assert not open_console(fake, "/", "hvc0", log)   # type: ignore[arg-type]
-    assert fake.transcript[-1].endswith("console| pinit: cannot open console /dev/hvc0: ENOENT "
-                                        "(No such file or directory); keeping the kernel's "
-                                        "console")
+    assert not open_console(fake, "/", "hvc0", log, later=True)  # type: ignore[arg-type]
+    assert not any("console|" in line for line in fake.transcript)  # nothing said yet
+    assert not open_console(fake, "/", "hvc0", log)  # type: ignore[arg-type]
+    assert fake.transcript[-1].endswith(
+        "console| pinit: cannot open console /dev/hvc0: ENOENT "
+        "(No such file or directory); keeping the kernel's "
+        "console"
+    )
     fake.paths.add("/dev/hvc0")
-    fake.fail("open /dev/hvc0 O_RDWR", errno.ENXIO)   # the node, but no port behind it yet
-    assert not open_console(fake, "/", "hvc0", log, later=True)   # type: ignore[arg-type]
+    fake.fail("open /dev/hvc0 O_RDWR", errno.ENXIO)  # the node, but no port behind it yet
+    assert not open_console(fake, "/", "hvc0", log, later=True)  # type: ignore[arg-type]
     assert sum("console|" in line for line in fake.transcript) == 1
 
 
@@ -163,7 +172,7 @@ def test_a_console_with_one_opener_is_made_non_blocking_and_given_back_blocking(
     fake = FakeKernel(files={"/dev/vport0p1": b""})
     fake.fail("open /dev/vport0p1 O_WRONLY", errno.EBUSY)
     log = Log(fake)  # type: ignore[arg-type]
-    assert open_console(fake, "/", "vport0p1", log)   # type: ignore[arg-type]
+    assert open_console(fake, "/", "vport0p1", log)  # type: ignore[arg-type]
     assert "set_blocking 1 False" in [line.split(None, 1)[1] for line in fake.transcript]
     assert log.shared and log.out.fd == 1
     release_console(fake, log)  # type: ignore[arg-type]

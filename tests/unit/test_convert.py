@@ -55,8 +55,10 @@ def test_seed_script() -> None:
     assert lines[3].kind == initscript.NOTED and "no busybox" in lines[3].what
     assert all(lines[n].kind == initscript.NOTED for n in (6, 7, 8, 9, 10, 12))
     assert lines[8].what == "pinit mounts /dev itself"
-    assert script.entries == (cpio.CharDev("dev/null", 1, 3, 0o644),
-                              cpio.CharDev("dev/tty", 5, 0, 0o644))
+    assert script.entries == (
+        cpio.CharDev("dev/null", 1, 3, 0o644),
+        cpio.CharDev("dev/tty", 5, 0, 0o644),
+    )
     assert [p.path for p in script.programs] == ["/rust-program"]
     assert lines[16].kind == initscript.TRANSLATED
     assert not [o for o in script.outcomes if o.kind == initscript.UNTRANSLATED]
@@ -68,14 +70,18 @@ def test_rich_script() -> None:
     lines = by_line(script)
     assert [(m.name, m.params, m.path) for m in script.modules] == [
         ("spi_bcm2835", "polling_limit_us=30 debug=1", "/lib/modules/spi-bcm2835.ko"),
-        ("i2c-dev", "", ""), ("snd-bcm2835", "", ""), ("w1-gpio", "", "")]
+        ("i2c-dev", "", ""),
+        ("snd-bcm2835", "", ""),
+        ("w1-gpio", "", ""),
+    ]
     assert lines[4].text.startswith("insmod") and "debug=1" in lines[4].text
     assert lines[8].kind == initscript.NOTED and "devtmpfs" in lines[8].what  # mdev -s
     assert lines[9].kind == initscript.NOTED and "hotplug" in lines[9].what
     assert script.hostname == "kiosk"
     assert cpio.Dir("var/log") in script.entries
-    assert script.data == Data(device="/dev/mmcblk0p2", mountpoint="/data", fstype="ext4",
-                               options="noatime")
+    assert script.data == Data(
+        device="/dev/mmcblk0p2", mountpoint="/data", fstype="ext4", options="noatime"
+    )
     background, main = script.programs
     assert background.path == "/usr/bin/logger-daemon" and background.background
     assert main.path == "/app/kiosk" and main.args == ("--port", "8080", "--verbose")
@@ -103,14 +109,26 @@ def test_without_exec_the_last_program_is_the_app() -> None:
     assert lines[3].kind == initscript.TRANSLATED
 
 
-@pytest.mark.parametrize("line", [
-    "exec switch_root /newroot /sbin/init", "exec setsid cttyhack sh", "exec $UNKNOWN",
-    "echo 1 > /sys/class/gpio/export", "cat /proc/cmdline | grep quiet", "mount -a",
-    "mount -t configfs none /sys/kernel/config", "modprobe -r dummy", "echo 'unbalanced",
-    "dmesg -n 1", "while read x; do /app/x; done", "case $(cat /proc/cmdline) in *) /a;; esac",
-    "for f in /etc/init.d/S*; do $f start; done", "if grep -q quiet /proc/cmdline; then /a; fi",
-    "while true; do /app/x; /app/y; done",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "exec switch_root /newroot /sbin/init",
+        "exec setsid cttyhack sh",
+        "exec $UNKNOWN",
+        "echo 1 > /sys/class/gpio/export",
+        "cat /proc/cmdline | grep quiet",
+        "mount -a",
+        "mount -t configfs none /sys/kernel/config",
+        "modprobe -r dummy",
+        "echo 'unbalanced",
+        "dmesg -n 1",
+        "while read x; do /app/x; done",
+        "case $(cat /proc/cmdline) in *) /a;; esac",
+        "for f in /etc/init.d/S*; do $f start; done",
+        "if grep -q quiet /proc/cmdline; then /a; fi",
+        "while true; do /app/x; /app/y; done",
+    ],
+)
 def test_lines_left_for_a_person(line: str) -> None:
     script = initscript.translate(f"#!/bin/sh\n{line}\n")
     assert script.outcomes and all(o.kind == initscript.UNTRANSLATED for o in script.outcomes)
@@ -126,18 +144,31 @@ def test_demote_moves_a_line_and_drops_its_program() -> None:
 
 # ---- convert: detection
 
-def classic(tmp_path: Path, init: str, extra: list[cpio.Entry] = (), name: str = "boot",
-            kernel: bytes = b"\x7fELF kernel Linux version 6.1.0-56-arm64 (x) #1") -> Path:
+
+def classic(
+    tmp_path: Path,
+    init: str,
+    extra: list[cpio.Entry] = (),
+    name: str = "boot",
+    kernel: bytes = b"\x7fELF kernel Linux version 6.1.0-56-arm64 (x) #1",
+) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     busybox = b"\x7fELF" + b"BusyBox v1.36.1 (2024) multi-call binary"
-    archive = cpio.write([cpio.File("bin/busybox", busybox, 0o755), cpio.Symlink("bin/sh", "busybox"),
-                          cpio.CharDev("dev/console", 5, 1), cpio.File("init", init.encode(), 0o755),
-                          *extra])
+    archive = cpio.write(
+        [
+            cpio.File("bin/busybox", busybox, 0o755),
+            cpio.Symlink("bin/sh", "busybox"),
+            cpio.CharDev("dev/console", 5, 1),
+            cpio.File("init", init.encode(), 0o755),
+            *extra,
+        ]
+    )
     (folder / "initramfs.gz").write_bytes(compress.compress(archive, "gzip"))
     (folder / "kernel8.img").write_bytes(kernel)
-    (folder / "config.txt").write_text(bootfs.config_txt("kernel8.img", "initramfs.gz",
-                                                         ["dtoverlay=vc4-kms-v3d"]))
+    (folder / "config.txt").write_text(
+        bootfs.config_txt("kernel8.img", "initramfs.gz", ["dtoverlay=vc4-kms-v3d"])
+    )
     (folder / "cmdline.txt").write_text("console=serial0,115200 console=tty1 rdinit=/init\n")
     (folder / "overlays").mkdir()
     (folder / "overlays" / "vc4-kms-v3d.dtbo").write_bytes(b"dtbo")
@@ -159,8 +190,9 @@ def test_missing_source(tmp_path: Path) -> None:
 def test_random_file(tmp_path: Path) -> None:
     path = tmp_path / "random.bin"
     path.write_bytes(os.urandom(4096))
-    with pytest.raises(BuildError, match=f"{path}: not a boot folder or a card image .*"
-                       "no MBR partition table"):
+    with pytest.raises(
+        BuildError, match=f"{path}: not a boot folder or a card image .*no MBR partition table"
+    ):
         sources.detect(path, tmp_path / "work")
 
 
@@ -213,26 +245,43 @@ def test_kernel_release_from_the_banner(tmp_path: Path) -> None:
 
 
 def test_lookup_follows_symlinks() -> None:
-    tree = {e.path: e for e in [cpio.Symlink("lib", "usr/lib"), cpio.Dir("usr/lib"),
-                                cpio.Symlink("usr/lib/ld.so", "/usr/lib/real/ld-2.36.so"),
-                                cpio.Symlink("bin/sh", "../bin/busybox")]}
+    tree = {
+        e.path: e
+        for e in [
+            cpio.Symlink("lib", "usr/lib"),
+            cpio.Dir("usr/lib"),
+            cpio.Symlink("usr/lib/ld.so", "/usr/lib/real/ld-2.36.so"),
+            cpio.Symlink("bin/sh", "../bin/busybox"),
+        ]
+    }
     assert sources.lookup(tree, "/lib/ld.so") == "usr/lib/real/ld-2.36.so"
     assert sources.lookup(tree, "bin/sh") == "bin/busybox"
 
 
 # ---- convert: reading the old initramfs
 
+
 def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
     app = b"\x7fELF" + b"\0" * 60 + b"the app"
-    init = ("#!/bin/sh\nmount -t proc proc /proc\ninsmod /lib/modules/top.ko speed=3\n"
-            "modprobe base\n/usr/bin/tool &\n/app/run.sh &\nexec /app/hello --fast\n")
-    folder = classic(tmp_path, init, [
-        cpio.File("app/hello", app, 0o755), cpio.File("app/run.sh", b"#!/bin/sh\n", 0o755),
-        cpio.Symlink("usr/bin/tool", "/bin/busybox"), cpio.File("etc/app.conf", b"x=1\n"),
-        cpio.File("lib/modules/top.ko", fake_ko("top", "base")),
-        cpio.File(f"lib/modules/{RELEASE}/kernel/lib/base.ko", fake_ko("base", aliases=(
-            "virtio:d00000001v*",))),
-    ])
+    init = (
+        "#!/bin/sh\nmount -t proc proc /proc\ninsmod /lib/modules/top.ko speed=3\n"
+        "modprobe base\n/usr/bin/tool &\n/app/run.sh &\nexec /app/hello --fast\n"
+    )
+    folder = classic(
+        tmp_path,
+        init,
+        [
+            cpio.File("app/hello", app, 0o755),
+            cpio.File("app/run.sh", b"#!/bin/sh\n", 0o755),
+            cpio.Symlink("usr/bin/tool", "/bin/busybox"),
+            cpio.File("etc/app.conf", b"x=1\n"),
+            cpio.File("lib/modules/top.ko", fake_ko("top", "base")),
+            cpio.File(
+                f"lib/modules/{RELEASE}/kernel/lib/base.ko",
+                fake_ko("base", aliases=("virtio:d00000001v*",)),
+            ),
+        ],
+    )
     src = sources.detect(folder, tmp_path / "work")
     parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
@@ -247,8 +296,14 @@ def test_from_initramfs_carries_the_app_and_modules(tmp_path: Path) -> None:
     assert "alias virtio:d00000001v* base\n" in (dep.parent / "modules.alias").read_text()
     carried = {e.path for e in parts.extras}
     assert "etc/app.conf" in carried and "app/run.sh" in carried
-    assert not carried & {"bin/busybox", "bin/sh", "usr/bin/tool", "init", "dev/console",
-                          "lib/modules/top.ko"}
+    assert not carried & {
+        "bin/busybox",
+        "bin/sh",
+        "usr/bin/tool",
+        "init",
+        "dev/console",
+        "lib/modules/top.ko",
+    }
     report = "\n".join(parts.report)
     assert "busybox applet" in report and "a script, and the new initramfs has no shell" in report
     assert parts.compression == "gzip"
@@ -267,24 +322,31 @@ def script_config(tmp_path: Path, init: str, toml: str = "") -> tuple[BuildConfi
 
 
 def test_the_scripts_network_reaches_the_config(tmp_path: Path) -> None:
-    cfg, report = script_config(tmp_path, "#!/bin/sh\nudhcpc -i eth0 -b\nntpd -p 10.0.0.1\n"
-                                "exec /app/x\n")
+    cfg, report = script_config(
+        tmp_path, "#!/bin/sh\nudhcpc -i eth0 -b\nntpd -p 10.0.0.1\nexec /app/x\n"
+    )
     assert cfg.init.network == (Network(interface="eth0"),)
     assert cfg.init.time.servers == ("10.0.0.1",) and cfg.init.coldplug
     assert "network: eth0 DHCP; time servers 10.0.0.1 from /init" in report
 
 
 def test_a_given_network_wins_over_the_scripts(tmp_path: Path) -> None:
-    cfg, report = script_config(tmp_path, "#!/bin/sh\nudhcpc -i eth0 -b\nexec /app/x\n",
-                                '[network]\ninterface = "end0"\naddress = "10.0.0.2/24"\n')
+    cfg, report = script_config(
+        tmp_path,
+        "#!/bin/sh\nudhcpc -i eth0 -b\nexec /app/x\n",
+        '[network]\ninterface = "end0"\naddress = "10.0.0.2/24"\n',
+    )
     assert cfg.init.network == (Network(interface="end0", address="10.0.0.2/24"),)
     assert report[-1].startswith("network: end0 10.0.0.2/24 from ")
 
 
 def test_modules_for_another_kernel_are_refused(tmp_path: Path) -> None:
     other = MAGIC.replace(RELEASE, "5.10.0-old")
-    folder = classic(tmp_path, "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
-                     [cpio.File("m/dummy.ko", fake_ko("dummy", vermagic=other))])
+    folder = classic(
+        tmp_path,
+        "#!/bin/sh\ninsmod /m/dummy.ko\nexec /app/x\n",
+        [cpio.File("m/dummy.ko", fake_ko("dummy", vermagic=other))],
+    )
     src = sources.detect(folder, tmp_path / "work")
     parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     with pytest.raises(BuildError, match="built for kernel 5.10.0-old, but the kernel is"):
@@ -302,14 +364,18 @@ def test_non_script_init_needs_a_config(tmp_path: Path) -> None:
 
 def test_config_txt_and_cmdline_carried(tmp_path: Path) -> None:
     report: list[str] = []
-    text = ("kernel=kernel8.img\narm_64bit=1\ninitramfs initramfs.gz followkernel\n"
-            "dtparam=i2c_arm=on\n[pi4]\narm_boost=1\nauto_initramfs=1\n")
+    text = (
+        "kernel=kernel8.img\narm_64bit=1\ninitramfs initramfs.gz followkernel\n"
+        "dtparam=i2c_arm=on\n[pi4]\narm_boost=1\nauto_initramfs=1\n"
+    )
     lines = rebuild.carried_config_txt(text, report)
     assert lines == ["dtparam=i2c_arm=on", "[pi4]", "arm_boost=1", "[all]", "upstream_kernel=0"]
     assert report == ["config.txt: dropped `auto_initramfs=1`"]
     words = "console=serial0,115200 root=PARTUUID=abcd-02 rootfstype=ext4 rootwait ro quiet"
     assert [w for w in words.split() if not rebuild.ROOT_WORDS.fullmatch(w)] == [
-        "console=serial0,115200", "quiet"]
+        "console=serial0,115200",
+        "quiet",
+    ]
 
 
 def test_output_over_the_input_is_refused(tmp_path: Path) -> None:
@@ -320,8 +386,9 @@ def test_output_over_the_input_is_refused(tmp_path: Path) -> None:
 
 
 def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
-    tree = {e.path: e for e in [cpio.Symlink("x", "../../../../outside"),
-                                cpio.File("x/owned", b"no")]}
+    tree = {
+        e.path: e for e in [cpio.Symlink("x", "../../../../outside"), cpio.File("x/owned", b"no")]
+    }
     with pytest.raises(BuildError, match="/x/owned: leads out of the archive"):
         sources._extract(tree, tmp_path / "old")
     assert not (tmp_path.parent / "outside").exists()
@@ -329,55 +396,73 @@ def test_symlinks_out_of_the_archive_are_refused(tmp_path: Path) -> None:
 
 def test_an_old_mdev_conf_becomes_device_rules(tmp_path: Path) -> None:
     app = b"\x7fELF" + b"\0" * 60
-    folder = classic(tmp_path, "#!/bin/sh\nmdev -s\nexec /app/hello\n", [
-        cpio.File("app/hello", app, 0o755),
-        cpio.File("etc/group", b"root:x:0:\ndialout:x:20:\n"),
-        cpio.File("etc/mdev.conf", b"ttyUSB[0-9]* root:dialout 660\n(a|b) root:root 600\n"),
-    ])
+    folder = classic(
+        tmp_path,
+        "#!/bin/sh\nmdev -s\nexec /app/hello\n",
+        [
+            cpio.File("app/hello", app, 0o755),
+            cpio.File("etc/group", b"root:x:0:\ndialout:x:20:\n"),
+            cpio.File("etc/mdev.conf", b"ttyUSB[0-9]* root:dialout 660\n(a|b) root:root 600\n"),
+        ],
+    )
     src = sources.detect(folder, tmp_path / "work")
     parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert [(d.kernel, d.gid, d.mode) for d in parts.devices] == [("ttyUSB*", 20, 0o660)]
     report = "\n".join(parts.report)
     assert "line 2 `(a|b) root:root 600`: NOT translated" in report
-    assert "pinit's coldplug and hotplug" in report   # mdev -s
+    assert "pinit's coldplug and hotplug" in report  # mdev -s
 
 
 def test_a_card_with_nothing_to_run_is_refused(tmp_path: Path) -> None:
     """Only untranslatable lines and no --config: one error, and no outputs at all."""
-    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
-                     "while read line; do /app/x \"$line\"; done </etc/jobs\n")
+    folder = classic(
+        tmp_path,
+        "#!/bin/sh\nmount -t proc proc /proc\n"
+        'while read line; do /app/x "$line"; done </etc/jobs\n',
+    )
     out = tmp_path / "out"
-    with pytest.raises(BuildError, match=f"{folder}: nothing to run: its /init starts no "
-                       "program") as err:
+    with pytest.raises(
+        BuildError, match=f"{folder}: nothing to run: its /init starts no program"
+    ) as err:
         rebuild.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
     assert "--config" in err.value.hint
     assert not out.exists()
 
 
 def test_a_switch_root_init_is_refused_with_what_it_does(tmp_path: Path) -> None:
-    folder = classic(tmp_path, "#!/bin/sh\nmount -t proc proc /proc\n"
-                     "mount -t ext4 -o ro /dev/mmcblk0p2 /newroot\n"
-                     "exec switch_root /newroot /sbin/init\n")
+    folder = classic(
+        tmp_path,
+        "#!/bin/sh\nmount -t proc proc /proc\n"
+        "mount -t ext4 -o ro /dev/mmcblk0p2 /newroot\n"
+        "exec switch_root /newroot /sbin/init\n",
+    )
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(BuildError, match="mounts /dev/mmcblk0p2 and switch_roots into it"):
         rebuild.build_from(folder, None, out, tmp_path / "init", None)  # type: ignore[arg-type]
     assert list(out.iterdir()) == []
-    script = initscript.translate("mount -t ext4 /dev/mmcblk0p2 /newroot\n"
-                                 "exec switch_root /newroot /sbin/init\n")
+    script = initscript.translate(
+        "mount -t ext4 /dev/mmcblk0p2 /newroot\nexec switch_root /newroot /sbin/init\n"
+    )
     assert script.data is None and script.switch_root == "/dev/mmcblk0p2"
     assert [o.kind for o in script.outcomes] == [initscript.UNTRANSLATED] * 2
 
 
 # ---- the idioms read from the syntax tree
 
+
 def test_a_restart_loop_is_restart_always_with_its_sleep_as_backoff() -> None:
-    script = initscript.translate("export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n"
-                                 "  sleep 3\ndone\necho never\n")
+    script = initscript.translate(
+        "export A=1\nwhile true; do\n  /app/x --y\n  echo crashed\n  sleep 3\ndone\necho never\n"
+    )
     [program] = script.programs
     assert (program.path, program.args, program.restart, program.backoff) == (
-        "/app/x", ("--y",), "always", 3.0)
+        "/app/x",
+        ("--y",),
+        "always",
+        3.0,
+    )
     assert program.env == (("A", "1"),) and not program.background
     lines = by_line(script)
     assert lines[3].kind == initscript.TRANSLATED and "restart" in lines[3].what
@@ -388,10 +473,14 @@ def test_a_restart_loop_is_restart_always_with_its_sleep_as_backoff() -> None:
 
 
 def test_background_programs_and_wait_are_services() -> None:
-    script = initscript.translate("/app/a 1 &\n( cd /srv && exec ./b ) &\n"
-                                 "while :; do /app/c; sleep 1; done &\nwait\n")
+    script = initscript.translate(
+        "/app/a 1 &\n( cd /srv && exec ./b ) &\nwhile :; do /app/c; sleep 1; done &\nwait\n"
+    )
     assert [(p.path, p.cwd, p.background, p.restart) for p in script.programs] == [
-        ("/app/a", "/", True, ""), ("./b", "/srv", True, ""), ("/app/c", "/", True, "always")]
+        ("/app/a", "/", True, ""),
+        ("./b", "/srv", True, ""),
+        ("/app/c", "/", True, "always"),
+    ]
     assert by_line(script)[4].kind == initscript.NOTED
 
 
@@ -402,32 +491,43 @@ def test_env_cwd_and_assignments_before_exec() -> None:
     assert p.env == (("A", "2"), ("B", "3"))
 
 
-@pytest.mark.parametrize("text", [
-    "[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data\n",
-    "if [ -e /dev/sda1 ]; then\n  mount -t ext4 /dev/sda1 /data\nfi\n",
-    "test -b /dev/sda1 && mount -t ext4 /dev/sda1 /data\n",
-    "mount -t ext4 /dev/sda1 /data || true\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data\n",
+        "if [ -e /dev/sda1 ]; then\n  mount -t ext4 /dev/sda1 /data\nfi\n",
+        "test -b /dev/sda1 && mount -t ext4 /dev/sda1 /data\n",
+        "mount -t ext4 /dev/sda1 /data || true\n",
+    ],
+)
 def test_a_guarded_mount_is_an_optional_data_partition(text: str) -> None:
     script = initscript.translate(text + "exec /app/x\n")
-    assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4",
-                               wait=0.0, required=False)
+    assert script.data == Data(
+        device="/dev/sda1", mountpoint="/data", fstype="ext4", wait=0.0, required=False
+    )
 
 
 def test_a_waited_for_device_keeps_the_wait() -> None:
-    script = initscript.translate("while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
-                                 "mount -t ext4 /dev/sda1 /data\nuntil [ -e /dev/ttyUSB0 ]\n"
-                                 "do sleep 1; done\nexec /app/x\n")
+    script = initscript.translate(
+        "while [ ! -b /dev/sda1 ]; do sleep 0.1; done\n"
+        "mount -t ext4 /dev/sda1 /data\nuntil [ -e /dev/ttyUSB0 ]\n"
+        "do sleep 1; done\nexec /app/x\n"
+    )
     assert script.data == Data(device="/dev/sda1", mountpoint="/data", fstype="ext4")
     assert script.programs[0].wait_for == ("/dev/ttyUSB0",)
 
 
 def test_modules_from_a_loop_keep_their_parameters() -> None:
-    script = initscript.translate("M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
-                                 "done\nfor n in c d; do modprobe $n; done\nexec /app/x\n")
+    script = initscript.translate(
+        "M=/lib/modules\nfor m in a b; do\n  insmod $M/$m.ko x=1\n"
+        "done\nfor n in c d; do modprobe $n; done\nexec /app/x\n"
+    )
     assert [(m.name, m.params, m.path) for m in script.modules] == [
-        ("a", "x=1", "/lib/modules/a.ko"), ("b", "x=1", "/lib/modules/b.ko"),
-        ("c", "", ""), ("d", "", "")]
+        ("a", "x=1", "/lib/modules/a.ko"),
+        ("b", "x=1", "/lib/modules/b.ko"),
+        ("c", "", ""),
+        ("d", "", ""),
+    ]
     dropped = initscript.demote(script, 3, "/lib/modules/a.ko", "not there")
     assert [m.name for m in dropped.modules] == ["b", "c", "d"]
 
@@ -438,17 +538,25 @@ def network(text: str) -> tuple[initscript.Script, dict[int, initscript.Outcome]
 
 
 def test_loopback_and_up_alone_are_noted() -> None:
-    script, lines = network("ifconfig lo 127.0.0.1 up\nip link set lo up\nifconfig eth0 up\n"
-                            "ip link set dev eth0 up\n")
+    script, lines = network(
+        "ifconfig lo 127.0.0.1 up\nip link set lo up\nifconfig eth0 up\nip link set dev eth0 up\n"
+    )
     assert [lines[n].kind for n in (1, 2, 3, 4)] == [initscript.NOTED] * 4
     assert "loopback" in lines[1].what and "[network]" in lines[3].what
     assert script.network == ()
 
 
-@pytest.mark.parametrize(("command", "interface"), [
-    ("udhcpc -i eth0 -b -q", "eth0"), ("udhcpc", "eth0"), ("udhcpc -t 5 -n -ieth1", "eth1"),
-    ("udhcpc --interface=end0 -s /etc/udhcpc.script", "end0"), ("dhclient eth0", "eth0"),
-    ("dhcpcd -q eth1", "eth1")])
+@pytest.mark.parametrize(
+    ("command", "interface"),
+    [
+        ("udhcpc -i eth0 -b -q", "eth0"),
+        ("udhcpc", "eth0"),
+        ("udhcpc -t 5 -n -ieth1", "eth1"),
+        ("udhcpc --interface=end0 -s /etc/udhcpc.script", "end0"),
+        ("dhclient eth0", "eth0"),
+        ("dhcpcd -q eth1", "eth1"),
+    ],
+)
 def test_dhcp_commands_become_dhcp_on_the_interface(command: str, interface: str) -> None:
     script, lines = network(command + "\n")
     assert script.network == (Network(interface=interface),)
@@ -456,20 +564,29 @@ def test_dhcp_commands_become_dhcp_on_the_interface(command: str, interface: str
 
 
 def test_static_address_gateway_and_name_servers() -> None:
-    script, lines = network("ifconfig eth0 192.168.1.20 netmask 255.255.255.0 up\n"
-                            "route add default gw 192.168.1.1\n"
-                            'echo "nameserver 1.1.1.1" > /etc/resolv.conf\n'
-                            "echo nameserver 9.9.9.9 >> /etc/resolv.conf\n")
-    assert script.network == (Network(interface="eth0", address="192.168.1.20/24",
-                                      gateway="192.168.1.1", dns=("1.1.1.1", "9.9.9.9")),)
+    script, lines = network(
+        "ifconfig eth0 192.168.1.20 netmask 255.255.255.0 up\n"
+        "route add default gw 192.168.1.1\n"
+        'echo "nameserver 1.1.1.1" > /etc/resolv.conf\n'
+        "echo nameserver 9.9.9.9 >> /etc/resolv.conf\n"
+    )
+    assert script.network == (
+        Network(
+            interface="eth0",
+            address="192.168.1.20/24",
+            gateway="192.168.1.1",
+            dns=("1.1.1.1", "9.9.9.9"),
+        ),
+    )
     assert all(lines[n].kind == initscript.TRANSLATED for n in (1, 2, 3, 4))
 
 
 def test_ip_address_and_route() -> None:
-    script, _ = network("ip link set eth0 up\nip addr add 10.1.2.3/16 dev eth0\n"
-                        "ip route add default via 10.1.0.1 dev eth0\n")
-    assert script.network == (Network(interface="eth0", address="10.1.2.3/16",
-                                      gateway="10.1.0.1"),)
+    script, _ = network(
+        "ip link set eth0 up\nip addr add 10.1.2.3/16 dev eth0\n"
+        "ip route add default via 10.1.0.1 dev eth0\n"
+    )
+    assert script.network == (Network(interface="eth0", address="10.1.2.3/16", gateway="10.1.0.1"),)
 
 
 def test_ifconfig_without_netmask_takes_the_class_prefix() -> None:
@@ -478,29 +595,35 @@ def test_ifconfig_without_netmask_takes_the_class_prefix() -> None:
 
 
 def test_time_servers() -> None:
-    script, lines = network("udhcpc -i eth0\nntpd -n -q -p pool.ntp.org -p 10.0.0.1\n"
-                            "ntpdate -u 10.0.0.2\nrdate -s 10.0.0.3\n")
+    script, lines = network(
+        "udhcpc -i eth0\nntpd -n -q -p pool.ntp.org -p 10.0.0.1\n"
+        "ntpdate -u 10.0.0.2\nrdate -s 10.0.0.3\n"
+    )
     assert script.time.servers == ("pool.ntp.org", "10.0.0.1", "10.0.0.2", "10.0.0.3")
     assert "SNTP" in lines[4].what
 
 
-@pytest.mark.parametrize(("text", "bad", "why"), [
-    ("ifconfig eth0 10.0.0.2 up\nudhcpc -i eth0\n", (1, 2), "both DHCP (line 2) and a static"),
-    ("ifconfig eth0 10.0.0.2/24\nip addr add 10.0.0.3/24 dev eth0\n", (1, 2), "two addresses"),
-    ("udhcpc\nroute add default gw 10.0.2.2\n", (2,), "without a static address on eth0"),
-    ("route add default gw 10.0.2.2\n", (1,), "no one interface has a static address"),
-    ("ifconfig eth0 10.0.0.2/24\nroute add default gw 10.9.0.1\n", (2,), "not in the network"),
-    ('echo "nameserver 1.1.1.1" > /etc/resolv.conf\n', (1,), "no interface is configured"),
-    ("ntpd -p pool.ntp.org\n", (1,), "nothing resolves it"),
-    ("ntpd -n\n", (1,), "names no server"),
-    ("udhcpc -i wlan0\n", (1,), "Wi-Fi"),
-    ("wpa_supplicant -B -i wlan0 -c /etc/wpa.conf\n", (1,), "Wi-Fi"),
-    ("ip route add 10.0.0.0/8 via 10.0.0.1\n", (1,), "only the default route"),
-    ("ifup eth0\n", (1,), "/etc/network/interfaces"),
-    ("ifconfig eth0 10.0.0.300\n", (1,), "not an IPv4 address"),
-])
-def test_what_the_network_cannot_take_says_what_to_write(text: str, bad: tuple[int, ...],
-                                                         why: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "bad", "why"),
+    [
+        ("ifconfig eth0 10.0.0.2 up\nudhcpc -i eth0\n", (1, 2), "both DHCP (line 2) and a static"),
+        ("ifconfig eth0 10.0.0.2/24\nip addr add 10.0.0.3/24 dev eth0\n", (1, 2), "two addresses"),
+        ("udhcpc\nroute add default gw 10.0.2.2\n", (2,), "without a static address on eth0"),
+        ("route add default gw 10.0.2.2\n", (1,), "no one interface has a static address"),
+        ("ifconfig eth0 10.0.0.2/24\nroute add default gw 10.9.0.1\n", (2,), "not in the network"),
+        ('echo "nameserver 1.1.1.1" > /etc/resolv.conf\n', (1,), "no interface is configured"),
+        ("ntpd -p pool.ntp.org\n", (1,), "nothing resolves it"),
+        ("ntpd -n\n", (1,), "names no server"),
+        ("udhcpc -i wlan0\n", (1,), "Wi-Fi"),
+        ("wpa_supplicant -B -i wlan0 -c /etc/wpa.conf\n", (1,), "Wi-Fi"),
+        ("ip route add 10.0.0.0/8 via 10.0.0.1\n", (1,), "only the default route"),
+        ("ifup eth0\n", (1,), "/etc/network/interfaces"),
+        ("ifconfig eth0 10.0.0.300\n", (1,), "not an IPv4 address"),
+    ],
+)
+def test_what_the_network_cannot_take_says_what_to_write(
+    text: str, bad: tuple[int, ...], why: str
+) -> None:
     script, lines = network(text)
     assert script.time.servers == ()
     assert {n.interface for n in script.network} <= {"eth0"}
@@ -526,15 +649,18 @@ def test_an_initramfs_that_prepares_a_root_partition_is_refused_with_why(tmp_pat
     (folder / "cmdline.txt").write_text("console=tty1 root=/dev/mmcblk0p2 rootwait\n")
     card = tmp_path / "card.img"
     sdimage.make_image(card, folder)
-    with pytest.raises(BuildError, match="nothing says what to run: its initramfs.gz only "
-                       "prepares the root partition 2") as err:
+    with pytest.raises(
+        BuildError,
+        match="nothing says what to run: its initramfs.gz only prepares the root partition 2",
+    ) as err:
         rebuild.build_from(card, None, tmp_path / "out", tmp_path / "init", None)  # type: ignore[arg-type]
     assert "--config" in err.value.hint and not (tmp_path / "out").exists()
 
 
 def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
-    script = initscript.translate("n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n"
-                                 "  [ $n -gt 5 ] && reboot\ndone\n")
+    script = initscript.translate(
+        "n=0\nwhile true; do\n  /app/x\n  n=$((n+1))\n  [ $n -gt 5 ] && reboot\ndone\n"
+    )
     [program] = script.programs
     assert program.restart == "always"
     reboot = [o for o in script.outcomes if o.text == "reboot"]
@@ -542,14 +668,13 @@ def test_a_restart_loop_that_gives_up_points_at_crash_loop() -> None:
 
 
 def test_a_test_guards_only_up_to_the_first_or() -> None:
-    script = initscript.translate("[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || "
-                                 "echo no data\nexec /app/x\n")
+    script = initscript.translate(
+        "[ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /data || echo no data\nexec /app/x\n"
+    )
     assert script.data is not None and not script.data.required
-    script = initscript.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\n"
-                                 "exec /app/x\n")
+    script = initscript.translate("mount -t ext4 /dev/sda1 /data || echo 'no data'\nexec /app/x\n")
     assert script.data is not None and not script.data.required
-    script = initscript.translate("mount -t ext4 /dev/sda1 /data && echo mounted\n"
-                                 "exec /app/x\n")
+    script = initscript.translate("mount -t ext4 /dev/sda1 /data && echo mounted\nexec /app/x\n")
     assert script.data is not None and script.data.required
 
 

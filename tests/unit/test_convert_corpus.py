@@ -28,22 +28,39 @@ PROBE = b"\x7fELF" + b"\0" * 60 + b"probe"
 
 
 def converted(tmp_path: Path, case: str) -> str:
-    folder = classic(tmp_path, (CORPUS / f"{case}.sh").read_text(), [
-        cpio.File("app/probe", PROBE, 0o755), cpio.File("opt/probe", PROBE, 0o755),
-        cpio.File("lib/modules/dummy.ko", fake_ko("dummy")), cpio.Dir("tmp")])
+    folder = classic(
+        tmp_path,
+        (CORPUS / f"{case}.sh").read_text(),
+        [
+            cpio.File("app/probe", PROBE, 0o755),
+            cpio.File("opt/probe", PROBE, 0o755),
+            cpio.File("lib/modules/dummy.ko", fake_ko("dummy")),
+            cpio.Dir("tmp"),
+        ],
+    )
     src = sources.detect(folder, tmp_path / "work")
     parts = sources.Parts(tmp_path / "work" / "modules", release=RELEASE)
     sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
     assert parts.services, "every case has a program to run"
-    lines = [f"# Written by tests/unit/test_convert_corpus.py from tests/corpus/{case}.sh "
-             "(PINIT_UPDATE_GOLDEN=1 rewrites it).", *parts.report, "services:"]
+    lines = [
+        f"# Written by tests/unit/test_convert_corpus.py from tests/corpus/{case}.sh "
+        "(PINIT_UPDATE_GOLDEN=1 rewrites it).",
+        *parts.report,
+        "services:",
+    ]
     for s in parts.services:
-        lines.append(f"  {s.name}: exec={s.exec} args={list(s.args)} env={dict(s.env)} "
-                     f"cwd={s.cwd} restart={s.restart} backoff={s.backoff_start:g}-"
-                     f"{s.backoff_max:g} wait_for={list(s.wait_for)}")
-    lines += [f"modules: {[(m.name, m.params) for m in parts.modules]}",
-              f"data: {parts.data}", f"hostname: {parts.hostname or '-'}",
-              f"network: {list(parts.network)}", f"time servers: {list(parts.time.servers)}"]
+        lines.append(
+            f"  {s.name}: exec={s.exec} args={list(s.args)} env={dict(s.env)} "
+            f"cwd={s.cwd} restart={s.restart} backoff={s.backoff_start:g}-"
+            f"{s.backoff_max:g} wait_for={list(s.wait_for)}"
+        )
+    lines += [
+        f"modules: {[(m.name, m.params) for m in parts.modules]}",
+        f"data: {parts.data}",
+        f"hostname: {parts.hostname or '-'}",
+        f"network: {list(parts.network)}",
+        f"time servers: {list(parts.time.servers)}",
+    ]
     return "\n".join(lines).replace(str(tmp_path), "<tmp>") + "\n"
 
 

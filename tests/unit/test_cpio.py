@@ -26,8 +26,21 @@ ROOTFS: list[cpio.Entry] = [
     Fifo("run/initctl"),
 ]
 
-FIELDS = ("ino", "mode", "uid", "gid", "nlink", "mtime", "filesize", "devmajor", "devminor",
-          "rdevmajor", "rdevminor", "namesize", "check")
+FIELDS = (
+    "ino",
+    "mode",
+    "uid",
+    "gid",
+    "nlink",
+    "mtime",
+    "filesize",
+    "devmajor",
+    "devminor",
+    "rdevmajor",
+    "rdevminor",
+    "namesize",
+    "check",
+)
 
 
 def parse_headers(archive: bytes) -> list[tuple[str, dict[str, int], bytes]]:
@@ -35,14 +48,16 @@ def parse_headers(archive: bytes) -> list[tuple[str, dict[str, int], bytes]]:
     records = []
     pos = 0
     while True:
-        assert archive[pos:pos + 6] == b"070701", f"magic at {pos}"
-        fields = {name: int(archive[pos + 6 + 8 * i:pos + 14 + 8 * i], 16)
-                  for i, name in enumerate(FIELDS)}
+        assert archive[pos : pos + 6] == b"070701", f"magic at {pos}"
+        fields = {
+            name: int(archive[pos + 6 + 8 * i : pos + 14 + 8 * i], 16)
+            for i, name in enumerate(FIELDS)
+        }
         name_end = pos + 110 + fields["namesize"]
-        name = archive[pos + 110:name_end - 1].decode()
+        name = archive[pos + 110 : name_end - 1].decode()
         assert archive[name_end - 1] == 0
         data_start = (name_end + 3) // 4 * 4
-        data = archive[data_start:data_start + fields["filesize"]]
+        data = archive[data_start : data_start + fields["filesize"]]
         records.append((name, fields, data))
         pos = (data_start + fields["filesize"] + 3) // 4 * 4
         if name == "TRAILER!!!":
@@ -60,13 +75,20 @@ def tool(cmd: list[str], data: bytes, cwd: Path | None = None) -> bytes:
 
 # --- writer -----------------------------------------------------------------------------------
 
+
 def test_one_file_archive_matches_hand_built_bytes() -> None:
     def header(ino: int, mode: int, nlink: int, mtime: int, size: int, namesize: int) -> bytes:
         values = (ino, mode, 0, 0, nlink, mtime, size, 0, 0, 0, 0, namesize, 0)
         return b"070701" + b"".join(b"%08X" % v for v in values)
 
-    expected = (header(1, 0o100644, 1, 0x10, 2, 2) + b"a\0" + b"hi\0\0"
-                + header(0, 0, 1, 0, 0, 11) + b"TRAILER!!!\0" + b"\0\0\0")
+    expected = (
+        header(1, 0o100644, 1, 0x10, 2, 2)
+        + b"a\0"
+        + b"hi\0\0"
+        + header(0, 0, 1, 0, 0, 11)
+        + b"TRAILER!!!\0"
+        + b"\0\0\0"
+    )
     assert cpio.write([File("/a", b"hi")], mtime=0x10) == expected
 
 
@@ -94,10 +116,18 @@ def test_header_fields_describe_each_entry() -> None:
 
 
 def test_entries_sorted_with_parents_first_and_missing_parents_added() -> None:
-    archive = cpio.write([File("b/c/d", b""), File("a-b", b""), File("a/z", b""), Dir("b")],
-                         mtime=0)
+    archive = cpio.write(
+        [File("b/c/d", b""), File("a-b", b""), File("a/z", b""), Dir("b")], mtime=0
+    )
     assert [name for name, _, _ in parse_headers(archive)] == [
-        "a", "a/z", "a-b", "b", "b/c", "b/c/d", "TRAILER!!!"]
+        "a",
+        "a/z",
+        "a-b",
+        "b",
+        "b/c",
+        "b/c/d",
+        "TRAILER!!!",
+    ]
     added = {name: fields["mode"] for name, fields, _ in parse_headers(archive)}
     assert added["a"] == added["b/c"] == 0o040755
 
@@ -160,12 +190,22 @@ def test_file_repr_summarises_large_data() -> None:
 
 # --- reader -----------------------------------------------------------------------------------
 
+
 def expected_tree() -> list[cpio.Entry]:
-    return [Dir("bin"), File("bin/busybox", bytes(range(256)) * 3, 0o755),
-            Symlink("bin/sh", "busybox"), Dir("dev"), CharDev("dev/console", 5, 1),
-            BlockDev("dev/mmcblk0", 179, 0, 0o660), Dir("etc"), File("etc/hostname", b"pi\n"),
-            File("init", b"#!/bin/sh\nexec /bin/app\n", 0o755), Dir("proc", 0o555), Dir("run"),
-            Fifo("run/initctl")]
+    return [
+        Dir("bin"),
+        File("bin/busybox", bytes(range(256)) * 3, 0o755),
+        Symlink("bin/sh", "busybox"),
+        Dir("dev"),
+        CharDev("dev/console", 5, 1),
+        BlockDev("dev/mmcblk0", 179, 0, 0o660),
+        Dir("etc"),
+        File("etc/hostname", b"pi\n"),
+        File("init", b"#!/bin/sh\nexec /bin/app\n", 0o755),
+        Dir("proc", 0o555),
+        Dir("run"),
+        Fifo("run/initctl"),
+    ]
 
 
 def test_round_trip_write_read() -> None:
@@ -177,8 +217,13 @@ def test_concatenated_archives_with_zero_padding() -> None:
     main = cpio.write([File("init", b"new")], mtime=0)
     entries = cpio.read(early + b"\0" * 8 + main + cpio.write([File("init", b"newer")], mtime=0))
     assert [e.path for e in entries] == [
-        "kernel", "kernel/x86", "kernel/x86/microcode", "kernel/x86/microcode/GenuineIntel.bin",
-        "init", "init"]
+        "kernel",
+        "kernel/x86",
+        "kernel/x86/microcode",
+        "kernel/x86/microcode/GenuineIntel.bin",
+        "init",
+        "init",
+    ]
     assert entries[-1] == File("init", b"newer")
     with pytest.raises(BuildError, match="offset 126 is not 4-byte aligned"):
         cpio.read(cpio.write([], mtime=0) + b"\0\0" + main)
@@ -220,12 +265,16 @@ def test_unsupported_type_names_offset_and_path() -> None:
 
 # --- against GNU cpio -------------------------------------------------------------------------
 
+
 @needs("cpio")
 def test_gnu_cpio_extracts_what_we_write(tmp_path: Path) -> None:
     # Device nodes are left out: creating them needs privileges a test run may not have.
     entries = [e for e in ROOTFS if not isinstance(e, CharDev | BlockDev | Fifo)]
-    tool(["cpio", "-i", "-d", "-m", "--no-absolute-filenames", "--quiet"],
-         cpio.write(entries, mtime=MTIME), cwd=tmp_path)
+    tool(
+        ["cpio", "-i", "-d", "-m", "--no-absolute-filenames", "--quiet"],
+        cpio.write(entries, mtime=MTIME),
+        cwd=tmp_path,
+    )
     assert (tmp_path / "init").read_bytes() == b"#!/bin/sh\nexec /bin/app\n"
     assert (tmp_path / "init").stat().st_mode & 0o7777 == 0o755
     assert (tmp_path / "bin/busybox").read_bytes() == bytes(range(256)) * 3
@@ -238,14 +287,23 @@ def test_gnu_cpio_extracts_what_we_write(tmp_path: Path) -> None:
 @needs("cpio")
 def test_gnu_cpio_lists_devices_and_symlinks() -> None:
     env = {**os.environ, "TZ": "UTC", "LC_ALL": "C"}
-    listing = subprocess.run(["cpio", "-t", "-v", "--quiet"], input=cpio.write(ROOTFS, mtime=0),
-                             stdout=subprocess.PIPE, check=True, env=env).stdout.decode()
-    lines = {line.split()[-1] if "->" not in line else line.split()[-3]: line
-             for line in listing.splitlines()}
+    listing = subprocess.run(
+        ["cpio", "-t", "-v", "--quiet"],
+        input=cpio.write(ROOTFS, mtime=0),
+        stdout=subprocess.PIPE,
+        check=True,
+        env=env,
+    ).stdout.decode()
+    lines = {
+        line.split()[-1] if "->" not in line else line.split()[-3]: line
+        for line in listing.splitlines()
+    }
     assert lines["dev/console"].startswith("crw-------")
     assert "5,   1" in lines["dev/console"]
     assert lines["dev/mmcblk0"].startswith("brw-rw----") and "179,   0" in lines["dev/mmcblk0"]
-    assert lines["bin/sh"].startswith("lrwxrwxrwx") and lines["bin/sh"].endswith("bin/sh -> busybox")
+    assert lines["bin/sh"].startswith("lrwxrwxrwx") and lines["bin/sh"].endswith(
+        "bin/sh -> busybox"
+    )
     assert lines["proc"].startswith("dr-xr-xr-x")
     assert lines["run/initctl"].startswith("prw-------")
     assert list(lines) == [e.path for e in expected_tree()]
@@ -279,11 +337,20 @@ def test_read_what_gnu_cpio_writes_including_hard_links(tmp_path: Path, fmt: str
 PAYLOAD = cpio.write(ROOTFS, mtime=MTIME) * 20
 
 # How each host tool decompresses, to check the kernel-facing formats against the reference.
-TOOL_DECOMPRESS = {"gzip": ["gzip", "-d", "-c"], "zstd": ["zstd", "-d", "-c", "-q"],
-                   "xz": ["xz", "-d", "-c"], "lz4": ["lz4", "-d", "-c", "-q"]}
-TOOL_COMPRESS = {"gzip": ["gzip", "-c"], "zstd": ["zstd", "-c", "-q"], "xz": ["xz", "-c"],
-                 "lz4": ["lz4", "-l", "-c", "-q"], "bzip2": ["bzip2", "-c"],
-                 "lzma": ["lzma", "-c"]}
+TOOL_DECOMPRESS = {
+    "gzip": ["gzip", "-d", "-c"],
+    "zstd": ["zstd", "-d", "-c", "-q"],
+    "xz": ["xz", "-d", "-c"],
+    "lz4": ["lz4", "-d", "-c", "-q"],
+}
+TOOL_COMPRESS = {
+    "gzip": ["gzip", "-c"],
+    "zstd": ["zstd", "-c", "-q"],
+    "xz": ["xz", "-c"],
+    "lz4": ["lz4", "-l", "-c", "-q"],
+    "bzip2": ["bzip2", "-c"],
+    "lzma": ["lzma", "-c"],
+}
 
 
 @pytest.mark.parametrize("method", compress.METHODS)
@@ -371,7 +438,12 @@ CONFIG_RD_LZ4_SOMETHING=y
 
 def test_kernel_config_symbols() -> None:
     assert [compress.kernel_config_symbol(m) for m in compress.METHODS] == [
-        "CONFIG_RD_GZIP", "CONFIG_RD_ZSTD", "CONFIG_RD_XZ", "CONFIG_RD_LZ4", None]
+        "CONFIG_RD_GZIP",
+        "CONFIG_RD_ZSTD",
+        "CONFIG_RD_XZ",
+        "CONFIG_RD_LZ4",
+        None,
+    ]
     assert compress.kernel_config_symbol("bzip2") == "CONFIG_RD_BZIP2"
     with pytest.raises(BuildError, match="unknown initramfs compression 'lzo'"):
         compress.kernel_config_symbol("lzo")
@@ -383,6 +455,8 @@ def test_check_kernel_supports() -> None:
     for method, symbol in (("zstd", "CONFIG_RD_ZSTD"), ("lz4", "CONFIG_RD_LZ4")):
         with pytest.raises(BuildError) as err:
             compress.check_kernel_supports(method, CONFIG, "/boot/config-6.1.0-rpi7")
-        assert str(err.value).startswith(f"/boot/config-6.1.0-rpi7: the kernel cannot unpack a "
-                                         f"{method}-compressed initramfs: {symbol} is not set")
+        assert str(err.value).startswith(
+            f"/boot/config-6.1.0-rpi7: the kernel cannot unpack a "
+            f"{method}-compressed initramfs: {symbol} is not set"
+        )
         assert "(gzip, xz, none)" in err.value.hint

@@ -17,19 +17,27 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 PACKAGES = ("init", "builder", "toolchain", "hostkit")
 # Folders that hold outputs or the user's own files, not the repository's: cited, never present.
 NOT_IN_REPO = ("build/",)
-SOURCES = sorted([REPO / "tasks.py"]
-                 + [p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")]
-                 + list((REPO / "init").glob("*.c")))
+SOURCES = sorted(
+    [REPO / "tasks.py"]
+    + [p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")]
+    + list((REPO / "init").glob("*.c"))
+)
 
 
 def cited(doc: Path) -> list[str]:
     """What a doc names in backticks (also inside code blocks' lines) and as link targets."""
     text = doc.read_text()
     spans = re.findall(r"`([^`\n]+)`", text)
-    links = [t for t in re.findall(r"\]\(([^)\s]+)\)", text)
-             if not re.match(r"[a-z]+:", t) and not t.startswith("#")]
-    return spans + [str((doc.parent / t.split("#")[0]).resolve().relative_to(REPO))
-                    for t in links if t.split("#")[0]]
+    links = [
+        t
+        for t in re.findall(r"\]\(([^)\s]+)\)", text)
+        if not re.match(r"[a-z]+:", t) and not t.startswith("#")
+    ]
+    return spans + [
+        str((doc.parent / t.split("#")[0]).resolve().relative_to(REPO))
+        for t in links
+        if t.split("#")[0]
+    ]
 
 
 def top_level() -> set[str]:
@@ -62,7 +70,9 @@ def resolves(dotted: str) -> bool:
     parts = dotted.removesuffix("()").split(".")
     for i in range(len(parts), 0, -1):
         base = REPO.joinpath(*parts[:i])
-        module = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        module = (
+            base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        )
         if module.exists():
             rest = parts[i:]
             return not rest or (len(rest) == 1 and rest[0] in top_names(module))
@@ -86,8 +96,11 @@ def test_every_path_a_doc_names_exists(doc: Path) -> None:
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_module_a_doc_names_exists(doc: Path) -> None:
-    modules = {span for span in cited(doc)
-               if re.fullmatch(r"(init|builder|toolchain|hostkit)(\.\w+)+(\(\))?", span)}
+    modules = {
+        span
+        for span in cited(doc)
+        if re.fullmatch(r"(init|builder|toolchain|hostkit)(\.\w+)+(\(\))?", span)
+    }
     missing = sorted(m for m in modules if not resolves(m))
     assert not missing, missing
 
@@ -95,8 +108,10 @@ def test_every_module_a_doc_names_exists(doc: Path) -> None:
 @cache
 def task_flags() -> dict[str, set[str]]:
     module, _ = FilesystemLoader(start=str(REPO)).load("tasks")
-    return {ctx.name: set(ctx.flags) | set(ctx.inverse_flags)
-            for ctx in Collection.from_module(module).to_contexts()}
+    return {
+        ctx.name: set(ctx.flags) | set(ctx.inverse_flags)
+        for ctx in Collection.from_module(module).to_contexts()
+    }
 
 
 def invoke_commands(doc: Path) -> list[list[str]]:
@@ -131,8 +146,7 @@ def test_the_check_reads_the_tasks_and_their_options() -> None:
 
 def test_every_source_file_is_named_in_the_architecture() -> None:
     text = (REPO / "docs" / "architecture.md").read_text()
-    missing = [str(p.relative_to(REPO)) for p in SOURCES
-               if f"`{p.relative_to(REPO)}`" not in text]
+    missing = [str(p.relative_to(REPO)) for p in SOURCES if f"`{p.relative_to(REPO)}`" not in text]
     assert not missing, missing
 
 
@@ -145,7 +159,7 @@ def catalogue() -> list[str]:
         text = re.split(r"\s{2,}", line.strip())[0]
         if text.startswith("pinit: "):
             entries.append(text)
-        elif entries and len(line) - len(line.lstrip()) < 20:   # the entry goes on, not its note
+        elif entries and len(line) - len(line.lstrip()) < 20:  # the entry goes on, not its note
             entries[-1] += " " + text
     return entries
 
@@ -153,11 +167,22 @@ def catalogue() -> list[str]:
 def pattern(entry: str) -> re.Pattern[str]:
     """A catalogue line as a regex: N K S X W SIG, <…>, ..., paths, errnos and names stand for
     any value of their kind."""
-    words = {"N": r"\d+", "K": r"\d+", "S": r"-?\d+", "X": r"\d+(?:\.\d+)?", "W": r"\d+(?:\.\d+)?",
-             "SIG": r"SIG[A-Z0-9]+", "app": r"[\w.-]+", "dummy": r"[\w-]+"}
+    words = {
+        "N": r"\d+",
+        "K": r"\d+",
+        "S": r"-?\d+",
+        "X": r"\d+(?:\.\d+)?",
+        "W": r"\d+(?:\.\d+)?",
+        "SIG": r"SIG[A-Z0-9]+",
+        "app": r"[\w.-]+",
+        "dummy": r"[\w-]+",
+    }
     out = []
-    for token in re.findall(r"<[^>]*>|\.\.\.|'[^']*'|E[A-Z]+ \([^)]*\)|/[\w/.=-]+|\w+(?:\|\w+)+"
-                            r"|\w+|\W", entry):
+    for token in re.findall(
+        r"<[^>]*>|\.\.\.|'[^']*'|E[A-Z]+ \([^)]*\)|/[\w/.=-]+|\w+(?:\|\w+)+"
+        r"|\w+|\W",
+        entry,
+    ):
         if "|" in token:
             out.append(f"(?:{token})")
         elif token.startswith("<") or token == "...":
@@ -176,7 +201,10 @@ def pattern(entry: str) -> re.Pattern[str]:
 def test_the_console_catalogue_matches_the_golden_transcripts() -> None:
     """Every console line a golden boot shows is one that init/main.py's catalogue lists."""
     patterns = [pattern(entry) for entry in catalogue()]
-    lines = {m.group(1) for path in sorted((REPO / "tests" / "golden").glob("*.txt"))
-             for m in re.finditer(r"console\| (pinit: .*)$", path.read_text(), re.M)}
+    lines = {
+        m.group(1)
+        for path in sorted((REPO / "tests" / "golden").glob("*.txt"))
+        for m in re.finditer(r"console\| (pinit: .*)$", path.read_text(), re.M)
+    }
     unlisted = sorted(line for line in lines if not any(p.fullmatch(line) for p in patterns))
     assert lines and not unlisted, unlisted

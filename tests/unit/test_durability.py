@@ -20,11 +20,11 @@ from tests.fakes import FakeKernel
 DURABLE_SAVE = [
     "open /data/.pinit-time.tmp O_WRONLY|O_CLOEXEC|O_CREAT|O_TRUNC",
     "write /data/.pinit-time.tmp b'1900000000\\n'",
-    "fsync /data/.pinit-time.tmp",            # the new content is on the card …
+    "fsync /data/.pinit-time.tmp",  # the new content is on the card …
     "close 3",
     "rename /data/.pinit-time.tmp /data/.pinit-time",
     "open /data O_CLOEXEC|O_DIRECTORY",
-    "fsync /data",                             # … and so is the rename
+    "fsync /data",  # … and so is the rename
     "close 4",
 ]
 
@@ -36,8 +36,14 @@ def steps(fake: FakeKernel) -> list[str]:
 def test_the_saved_clock_is_written_durably() -> None:
     fake = FakeKernel()
     fake.wall = 1_900_000_000.0
-    clock = Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
-                  Timeline(fake.clock), "/data")
+    clock = Clock(
+        fake,
+        "/",
+        Config(time=Time(servers=(), rtc="")),
+        Log(fake),  # type: ignore[arg-type]
+        Timeline(fake.clock),
+        "/data",
+    )
     clock.save()
     assert steps(fake) == DURABLE_SAVE
     assert fake.files["/data/.pinit-time"] == b"1900000000\n"
@@ -50,8 +56,14 @@ def test_a_failed_write_gives_the_space_back_and_keeps_the_old_content() -> None
     fake = FakeKernel(files={"/data/.pinit-time": b"1800000000\n"})
     fake.fail("fsync /data/.pinit-time.tmp", errno.ENOSPC)
     fake.wall = 1_900_000_000.0
-    Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
-          Timeline(fake.clock), "/data").save()
+    Clock(
+        fake,
+        "/",
+        Config(time=Time(servers=(), rtc="")),
+        Log(fake),  # type: ignore[arg-type]
+        Timeline(fake.clock),
+        "/data",
+    ).save()
     assert "unlink /data/.pinit-time.tmp" in steps(fake)
     assert fake.files["/data/.pinit-time"] == b"1800000000\n"
     assert "/data/.pinit-time.tmp" not in fake.paths
@@ -63,8 +75,12 @@ def test_each_batch_of_log_lines_is_synced_before_the_next() -> None:
     log.append(b"one\n")
     log.append(b"two\nthree\n")
     io = [s for s in steps(fake) if s.startswith(("write /data", "fdatasync"))]
-    assert io == ["write /data/log/app.log b'one\\n'", "fdatasync /data/log/app.log",
-                  "write /data/log/app.log b'two\\nthree\\n'", "fdatasync /data/log/app.log"]
+    assert io == [
+        "write /data/log/app.log b'one\\n'",
+        "fdatasync /data/log/app.log",
+        "write /data/log/app.log b'two\\nthree\\n'",
+        "fdatasync /data/log/app.log",
+    ]
     assert fake.files["/data/log/app.log"] == b"one\ntwo\nthree\n"
 
 
@@ -93,6 +109,7 @@ def test_the_real_kernel_syncs_the_file_and_its_folder(host_sys, tmp_path: Path)
 
 # --- a full data partition ----------------------------------------------------------------------
 
+
 def test_a_full_partition_is_said_once_the_log_drops_lines_and_recovers() -> None:
     import errno
 
@@ -108,8 +125,8 @@ def test_a_full_partition_is_said_once_the_log_drops_lines_and_recovers() -> Non
     assert said == [
         "cannot write /data/log/app.log: ENOSPC (No space left on device); dropping its lines "
         "until there is room",
-        "/data/log/app.log: writing again (6 lines were dropped while the data partition was "
-        "full)"]
+        "/data/log/app.log: writing again (6 lines were dropped while the data partition was full)",
+    ]
     assert fake.files["/data/log/app.log"] == b"one\ntwo\n"
 
 
@@ -119,7 +136,7 @@ def test_a_batch_cut_short_by_a_full_partition_is_taken_back() -> None:
     fake = FakeKernel()
     log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
     log.append(b"one\n")
-    fake.fail("fdatasync /data/log/app.log", errno.ENOSPC)   # written, then not on the card
+    fake.fail("fdatasync /data/log/app.log", errno.ENOSPC)  # written, then not on the card
     log.append(b"half a batch\n")
     assert "ftruncate /data/log/app.log 4" in steps(fake)
     assert fake.files["/data/log/app.log"] == b"one\n" and not log.broken
@@ -130,19 +147,27 @@ def test_the_clock_says_once_that_it_cannot_save_and_again_when_it_can() -> None
 
     fake = FakeKernel(files={"/data/.pinit-time": b"1800000000\n"})
     fake.wall = 1_900_000_000.0
-    clock = Clock(fake, "/", Config(time=Time(servers=(), rtc="")), Log(fake),  # type: ignore[arg-type]
-                  Timeline(fake.clock), "/data")
+    clock = Clock(
+        fake,
+        "/",
+        Config(time=Time(servers=(), rtc="")),
+        Log(fake),  # type: ignore[arg-type]
+        Timeline(fake.clock),
+        "/data",
+    )
     fake.fail("write /data/.pinit-time.tmp", errno.ENOSPC)
     clock.save()
     clock.save()
     fake.heal("write /data/.pinit-time.tmp")
     clock.save()
     said = [line.split("console| pinit: ", 1)[1] for line in fake.transcript if "console|" in line]
-    assert said == ["time: cannot save to /data/.pinit-time: ENOSPC (No space left on device); "
-                    "trying again every save_interval",
-                    "time: saved to /data/.pinit-time again"]
+    assert said == [
+        "time: cannot save to /data/.pinit-time: ENOSPC (No space left on device); "
+        "trying again every save_interval",
+        "time: saved to /data/.pinit-time again",
+    ]
     assert fake.files["/data/.pinit-time"] == b"1900000000\n"
-    assert "/data/.pinit-time.tmp" not in fake.paths   # its space given back each time
+    assert "/data/.pinit-time.tmp" not in fake.paths  # its space given back each time
 
 
 def test_the_real_kernel_on_a_full_device(host_sys, tmp_path: Path) -> None:
@@ -155,8 +180,10 @@ def test_the_real_kernel_on_a_full_device(host_sys, tmp_path: Path) -> None:
     log = LogFile(Kernel(), str(tmp_path / "log"), "app", 4096, said.append)  # type: ignore[arg-type]
     for _ in range(5):
         log.append(b"a line\n")
-    assert said == [f"cannot write {tmp_path}/log/app.log: ENOSPC (No space left on device); "
-                    "dropping its lines until there is room"]
+    assert said == [
+        f"cannot write {tmp_path}/log/app.log: ENOSPC (No space left on device); "
+        "dropping its lines until there is room"
+    ]
     assert log.dropped == 5 and not log.broken
 
 
@@ -165,8 +192,10 @@ def test_a_batch_cut_short_by_a_power_cut_is_taken_back_when_the_log_is_opened()
     log = LogFile(fake, "/data/log", "app", 4096, Log(fake))  # type: ignore[arg-type]
     log.append(b"four\n")
     assert fake.files["/data/log/app.log"] == b"one\ntwo\nfour\n"
-    assert "console| pinit: /data/log/app.log: took back 6 bytes of a batch cut short " \
-           "(a power cut)" in [line.split(None, 1)[1] for line in fake.transcript]
+    assert (
+        "console| pinit: /data/log/app.log: took back 6 bytes of a batch cut short "
+        "(a power cut)" in [line.split(None, 1)[1] for line in fake.transcript]
+    )
 
 
 def test_the_logs_are_closed_at_shutdown_so_data_can_be_unmounted() -> None:
@@ -180,11 +209,20 @@ def test_the_logs_are_closed_at_shutdown_so_data_can_be_unmounted() -> None:
     fake = FakeKernel()
     fake.program("/talker", Run(seconds=None, output=b"hello\n"))
     fake.at(2.0, signal=signal.SIGUSR2)
-    config = from_dict({"data": {"device": "LABEL=data"},
-                        "services": [{"name": "talker", "exec": "/talker",
-                                      "log_to_data": True}]}, "test")
-    supervisor = Supervisor(fake, config, Log(fake), fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
-                            log_dir="/data/log")
+    config = from_dict(
+        {
+            "data": {"device": "LABEL=data"},
+            "services": [{"name": "talker", "exec": "/talker", "log_to_data": True}],
+        },
+        "test",
+    )
+    supervisor = Supervisor(
+        fake,
+        config,
+        Log(fake),
+        fake.watch_signals((signal.SIGUSR2,)),  # type: ignore[arg-type]
+        log_dir="/data/log",
+    )
     assert (supervisor.start_all() or supervisor.run()) == "poweroff"
     supervisor.stop(1.0)
     opened = {fd for fd, path in fake.fds.items() if path == "/data/log/talker.log"}

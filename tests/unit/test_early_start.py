@@ -9,8 +9,13 @@ import pytest
 from builder.config import load_build_config
 from builder.image import early_start
 
-ELF_AARCH64 = (b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little")
-               + (183).to_bytes(2, "little") + b"\0" * 44)
+ELF_AARCH64 = (
+    b"\x7fELF\x02\x01\x01"
+    + b"\0" * 9
+    + (2).to_bytes(2, "little")
+    + (183).to_bytes(2, "little")
+    + b"\0" * 44
+)
 
 
 def config(tmp_path: Path, extra: str = "", service: str = "") -> object:
@@ -32,44 +37,59 @@ def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> Non
     assert record is not None
     fields = record.split(b"\0")
     assert fields[-1] == b"" and fields[0] == b"pinit-early-2"
-    assert fields[1:8] == [b"/app/app", b"/", b"/sys/fs/cgroup/app", b"3", b"/app/app",
-                           b"--fast", b"x y"]
+    assert fields[1:8] == [
+        b"/app/app",
+        b"/",
+        b"/sys/fs/cgroup/app",
+        b"3",
+        b"/app/app",
+        b"--fast",
+        b"x y",
+    ]
     envc = int(fields[8])
-    env = fields[9:9 + envc]
+    env = fields[9 : 9 + envc]
     assert b"GREETING=hi" in env and any(e.startswith(b"PATH=") for e in env)
     assert len(fields) == 9 + envc + 1
 
 
-@pytest.mark.parametrize("extra, service", [
-    ('[kernel]\nmodules = ["dummy"]', ""),              # the app may need the module
-    ('[data]\nsize = "16MiB"', ""),                     # ... or the data partition
-    ('[init]\nmode = "exec"', ""),                      # exec mode has no supervisor to adopt it
-    ('[init]\nearly_start = false', ""),                # turned off
-    ("", "user = 1000"),                                # the prologue does not change users
-])
-def test_apps_that_need_more_than_the_early_file_systems_wait(tmp_path: Path, extra: str,
-                                                                  service: str) -> None:
+@pytest.mark.parametrize(
+    "extra, service",
+    [
+        ('[kernel]\nmodules = ["dummy"]', ""),  # the app may need the module
+        ('[data]\nsize = "16MiB"', ""),  # ... or the data partition
+        ('[init]\nmode = "exec"', ""),  # exec mode has no supervisor to adopt it
+        ("[init]\nearly_start = false", ""),  # turned off
+        ("", "user = 1000"),  # the prologue does not change users
+    ],
+)
+def test_apps_that_need_more_than_the_early_file_systems_wait(
+    tmp_path: Path, extra: str, service: str
+) -> None:
     assert early_start(config(tmp_path, extra, service)) is None
 
 
 def test_the_record_decodes_as_the_prologue_reads_it() -> None:
     from init import early
 
-    record = early.Record("/app/x", "/srv", "/sys/fs/cgroup/x", ("/app/x", "a b", ""),
-                          ("A=1", "PATH=/bin"))
+    record = early.Record(
+        "/app/x", "/srv", "/sys/fs/cgroup/x", ("/app/x", "a b", ""), ("A=1", "PATH=/bin")
+    )
     data = early.encode(record)
     assert early.decode(data) == record
-    assert early.decode(data[:-1]) == record      # the prologue NUL-terminates its buffer
+    assert early.decode(data[:-1]) == record  # the prologue NUL-terminates its buffer
     assert early.decode(b"pinit-early-0\0" + data.split(b"\0", 1)[1]) is None
     assert early.decode(data.replace(b"\x003\x00", b"\x00999\x00", 1)) is None
 
 
-@pytest.mark.parametrize("record, problem", [
-    (("/app/x", "/", "", ("/app/x\0",), ()), "NUL"),
-    (("/app/x", "/", "", (), ()), "arguments"),
-    (("/app/x", "/", "", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
-    (("/app/x", "/", "", ("/app/x", "y" * 40000), ()), "bytes"),
-])
+@pytest.mark.parametrize(
+    "record, problem",
+    [
+        (("/app/x", "/", "", ("/app/x\0",), ()), "NUL"),
+        (("/app/x", "/", "", (), ()), "arguments"),
+        (("/app/x", "/", "", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
+        (("/app/x", "/", "", ("/app/x", "y" * 40000), ()), "bytes"),
+    ],
+)
 def test_a_record_the_prologue_could_not_read_is_refused(record, problem) -> None:
     from init import early
 
@@ -90,9 +110,22 @@ def test_the_prologue_compiles_with_the_steps_python_defines(toolchain, tmp_path
     assert [t for t in targets if f'"{t}"' in header] == targets
     assert header.index('"/run"') < header.index('"/tmp"')
     source = tmp_path / "pinit_boot.c"
-    source.write_text(header + f'#include "{nuitka_pin.PROLOGUE_C}"\n'
-                      "const char pinit_inittab_names[] = \"\";\n")
-    subprocess.run(["aarch64-linux-gnu-gcc", f"--sysroot={toolchain.sysroot}", "-Wall", "-Werror",
-                    "-Wno-unused-result", f"-I{toolchain.sysroot}/usr/include/python3.11",
-                    f"-I{toolchain.sysroot}/usr/include/aarch64-linux-gnu/python3.11",
-                    "-c", source, "-o", tmp_path / "boot.o"], check=True)
+    source.write_text(
+        header + f'#include "{nuitka_pin.PROLOGUE_C}"\nconst char pinit_inittab_names[] = "";\n'
+    )
+    subprocess.run(
+        [
+            "aarch64-linux-gnu-gcc",
+            f"--sysroot={toolchain.sysroot}",
+            "-Wall",
+            "-Werror",
+            "-Wno-unused-result",
+            f"-I{toolchain.sysroot}/usr/include/python3.11",
+            f"-I{toolchain.sysroot}/usr/include/aarch64-linux-gnu/python3.11",
+            "-c",
+            source,
+            "-o",
+            tmp_path / "boot.o",
+        ],
+        check=True,
+    )

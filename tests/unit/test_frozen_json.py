@@ -44,7 +44,7 @@ def _random_value(rng: random.Random, depth: int = 0) -> object:
     kinds = ["int", "float", "str", "bool", "null"] + (["list", "dict"] if depth < 4 else [])
     kind = rng.choice(kinds)
     if kind == "int":
-        return rng.randint(-10**12, 10**12)
+        return rng.randint(-(10**12), 10**12)
     if kind == "float":
         return rng.uniform(-1e6, 1e6) * rng.choice([1, 1e-9, 1e20])
     if kind == "str":
@@ -56,7 +56,9 @@ def _random_value(rng: random.Random, depth: int = 0) -> object:
         return None
     if kind == "list":
         return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {str(_random_value(rng, 5)): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return {
+        str(_random_value(rng, 5)): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))
+    }
 
 
 @pytest.mark.parametrize("seed", range(200))
@@ -67,8 +69,24 @@ def test_reader_agrees_with_json_on_random_documents(seed: int) -> None:
         assert jsontext.loads(text) == json.loads(text)
 
 
-@pytest.mark.parametrize("bad", ['{"a": 1,}', "[1 2]", '{"a" 1}', '"abc', "01", "1.", "-",
-                                 '{"a": tru}', "[1] x", '"\\x"', '"\\u12"', '"a\nb"', ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"a": 1,}',
+        "[1 2]",
+        '{"a" 1}',
+        '"abc',
+        "01",
+        "1.",
+        "-",
+        '{"a": tru}',
+        "[1] x",
+        '"\\x"',
+        '"\\u12"',
+        '"a\nb"',
+        "",
+    ],
+)
 def test_reader_rejects_what_json_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         json.loads(bad)
@@ -90,11 +108,31 @@ def test_config_file_that_is_not_an_object_is_a_config_error(tmp_path) -> None:
 
 
 WRITTEN = [
-    None, True, False, 0, -7, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"),
-    "", "plain", 'quote " and \\ backslash', "tab\tnew\nline\r\b\f", "\x00\x1f\x7f", "ünïcødé ✓",
-    [], {}, [1, [2, [3, {}]]], {"a": 1, "b": [True, None], "c": {"d": "e"}},
+    None,
+    True,
+    False,
+    0,
+    -7,
+    2**70,
+    1.5,
+    -0.0,
+    1e300,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    "",
+    "plain",
+    'quote " and \\ backslash',
+    "tab\tnew\nline\r\b\f",
+    "\x00\x1f\x7f",
+    "ünïcødé ✓",
+    [],
+    {},
+    [1, [2, [3, {}]]],
+    {"a": 1, "b": [True, None], "c": {"d": "e"}},
     {2: "int key", True: "bool key", None: "none key", 2.5: "float key"},
-    ("tuple", "too"), {"nested": [{"x": []}, {"y": {}}]},
+    ("tuple", "too"),
+    {"nested": [{"x": []}, {"y": {}}]},
 ]
 
 

@@ -24,40 +24,47 @@ def mutate(rng: random.Random, seed: bytes) -> bytes:
     for _ in range(rng.randint(1, 4)):
         how = rng.randrange(6)
         at = rng.randrange(len(data) + 1)
-        if how == 0 and data:                 # a byte, anything
+        if how == 0 and data:  # a byte, anything
             data[min(at, len(data) - 1)] = rng.randrange(256)
-        elif how == 1 and data:               # a byte at either end of its range
+        elif how == 1 and data:  # a byte at either end of its range
             data[min(at, len(data) - 1)] = rng.choice((0, 255, 0x7F, 0x80, 0xC0))
-        elif how == 2:                        # cut short
+        elif how == 2:  # cut short
             del data[at:]
-        elif how == 3:                        # grown
+        elif how == 3:  # grown
             data[at:at] = rng.randbytes(rng.randint(1, 8))
-        elif how == 4 and data:               # a byte gone
+        elif how == 4 and data:  # a byte gone
             del data[min(at, len(data) - 1)]
-        else:                                 # a header byte: lengths live there
+        else:  # a header byte: lengths live there
             if data:
                 data[rng.randrange(min(len(data), 40))] = rng.randrange(256)
     return bytes(data)
 
 
-def fuzz(name: str, seeds: list[bytes], call: Callable[[bytes], object],
-         error: type[Malformed], rounds: int) -> None:
+def fuzz(
+    name: str,
+    seeds: list[bytes],
+    call: Callable[[bytes], object],
+    error: type[Malformed],
+    rounds: int,
+) -> None:
     rng = random.Random(name)
     for i in range(rounds):
-        data = rng.randbytes(rng.randrange(600)) if i % 8 == 0 else \
-            mutate(rng, seeds[i % len(seeds)])
+        data = (
+            rng.randbytes(rng.randrange(600)) if i % 8 == 0 else mutate(rng, seeds[i % len(seeds)])
+        )
         try:
             call(data)
         except error:
             pass
-        except Exception as exc:   # the point: no other exception may leave a parser
+        except Exception as exc:  # the point: no other exception may leave a parser
             pytest.fail(f"{name}({data!r}) raised {type(exc).__name__}: {exc}")
 
 
 def dhcp_packets() -> list[bytes]:
     request = dhcp.message(dhcp.DISCOVER, 99, MAC)
-    return [server_reply(request, kind) for kind in (dhcp.OFFER, dhcp.ACK, dhcp.NAK)] + \
-        [server_reply(request, dhcp.ACK, extra=bytes([58, 4, 0, 0, 0, 9, 59, 4, 0, 0, 0, 15]))]
+    return [server_reply(request, kind) for kind in (dhcp.OFFER, dhcp.ACK, dhcp.NAK)] + [
+        server_reply(request, dhcp.ACK, extra=bytes([58, 4, 0, 0, 0, 9, 59, 4, 0, 0, 0, 15]))
+    ]
 
 
 def dhcp_client(packet: bytes) -> object:
@@ -78,16 +85,31 @@ def test_dhcp_reads_the_dhcp_part_too() -> None:
 
 def test_dns_is_fuzzed() -> None:
     q = dns.query("time.example", 0x1234)
-    seeds = [dns_reply(q, b"\x0a\0\0\x01", b"\x0a\0\0\x02"), dns_reply(q, rcode=3),
-             dns_reply(q, b"\x0a\0\0\x01")]
+    seeds = [
+        dns_reply(q, b"\x0a\0\0\x01", b"\x0a\0\0\x02"),
+        dns_reply(q, rcode=3),
+        dns_reply(q, b"\x0a\0\0\x01"),
+    ]
     fuzz("dns", seeds, lambda data: dns.addresses(data, 0x1234), dns.DnsError, 50_000)
 
 
 def test_sntp_is_fuzzed() -> None:
     request = sntp.request(100.0)
     stamp = sntp.to_ntp(2_000_000_000.1)
-    reply = struct.pack("!BBbbII4sQQQQ", 0x24, 1, 0, 0, 0, 0, b"TEST", 0,
-                        struct.unpack("!Q", request[40:48])[0], stamp, stamp)
+    reply = struct.pack(
+        "!BBbbII4sQQQQ",
+        0x24,
+        1,
+        0,
+        0,
+        0,
+        0,
+        b"TEST",
+        0,
+        struct.unpack("!Q", request[40:48])[0],
+        stamp,
+        stamp,
+    )
     fuzz("sntp", [reply], lambda data: sntp.offset(data, 100.0, 100.2), sntp.SntpError, 30_000)
 
 
@@ -95,16 +117,21 @@ def link_messages() -> list[bytes]:
     def link(kind: int, flags: int, name: bytes) -> bytes:
         body = rtnl.IFINFOMSG.pack(0, 1, 2, flags, 0) + rtnl.attr(rtnl.IFLA_IFNAME, name + b"\0")
         return rtnl.HEADER.pack(rtnl.HEADER.size + len(body), kind, 0, 0, 0) + body
+
     up = rtnl.IFF_UP | rtnl.IFF_LOWER_UP
-    return [link(rtnl.RTM_NEWLINK, up, b"eth0"), link(rtnl.RTM_DELLINK, 0, b"eth0") +
-            link(rtnl.RTM_NEWLINK, up, b"wlan0"),
-            struct.pack("=IHHIIi", 36, rtnl.NLMSG_ERROR, 0, 6, 0, -17) + b"\0" * 16]
+    return [
+        link(rtnl.RTM_NEWLINK, up, b"eth0"),
+        link(rtnl.RTM_DELLINK, 0, b"eth0") + link(rtnl.RTM_NEWLINK, up, b"wlan0"),
+        struct.pack("=IHHIIi", 36, rtnl.NLMSG_ERROR, 0, 6, 0, -17) + b"\0" * 16,
+    ]
 
 
 def netlink(data: bytes) -> object:
     """What network.py does with a datagram of link events or an ACK."""
-    return [(rtnl.link_event(kind, body), rtnl.error_of(body), rtnl.attrs(body))
-            for kind, _, body in rtnl.messages(data)]
+    return [
+        (rtnl.link_event(kind, body), rtnl.error_of(body), rtnl.attrs(body))
+        for kind, _, body in rtnl.messages(data)
+    ]
 
 
 def test_netlink_is_fuzzed() -> None:
@@ -112,10 +139,12 @@ def test_netlink_is_fuzzed() -> None:
 
 
 def test_uevents_are_fuzzed() -> None:
-    seeds = [b"add@/devices/platform/x/block/sda/sda1\0ACTION=add\0DEVPATH=/devices/platform/x/"
-             b"block/sda/sda1\0SUBSYSTEM=block\0DEVNAME=sda1\0DEVTYPE=partition\0SEQNUM=1234\0",
-             b"remove@/devices/virtual/misc/x\0ACTION=remove\0DEVNAME=bus/usb/001/002\0",
-             b"libudev\0\xfe\xed\xca\xfe"]
+    seeds = [
+        b"add@/devices/platform/x/block/sda/sda1\0ACTION=add\0DEVPATH=/devices/platform/x/"
+        b"block/sda/sda1\0SUBSYSTEM=block\0DEVNAME=sda1\0DEVTYPE=partition\0SEQNUM=1234\0",
+        b"remove@/devices/virtual/misc/x\0ACTION=remove\0DEVNAME=bus/usb/001/002\0",
+        b"libudev\0\xfe\xed\xca\xfe",
+    ]
     fuzz("uevent", seeds, hotplug.parse, hotplug.UeventError, 50_000)
 
 

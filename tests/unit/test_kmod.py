@@ -19,11 +19,15 @@ MAGIC = f"{RELEASE} SMP mod_unload modversions aarch64"
 OTHER = MAGIC.replace("-56-", "-99-")
 
 
-def fake_ko(name: str, depends: str = "", aliases: tuple[str, ...] = (),
-            vermagic: str = MAGIC) -> bytes:
+def fake_ko(
+    name: str, depends: str = "", aliases: tuple[str, ...] = (), vermagic: str = MAGIC
+) -> bytes:
     """A minimal aarch64 ELF64 relocatable with only a .modinfo section, enough for pyelftools."""
-    info = [f"alias={a}" for a in aliases] + [f"depends={depends}", f"name={name}",
-                                               f"vermagic={vermagic}"]
+    info = [f"alias={a}" for a in aliases] + [
+        f"depends={depends}",
+        f"name={name}",
+        f"vermagic={vermagic}",
+    ]
     modinfo = b"".join(item.encode() + b"\0" for item in info)
     shstrtab = b"\0.modinfo\0.shstrtab\0"
     shoff = (64 + len(modinfo) + len(shstrtab) + 7) & ~7
@@ -72,8 +76,9 @@ def read(path: str) -> str:
         return f.read()
 
 
-def boot_order(resolved: kmod.Resolved, names: list[str], tmp: Path,
-               release: str = RELEASE) -> list[str]:
+def boot_order(
+    resolved: kmod.Resolved, names: list[str], tmp: Path, release: str = RELEASE
+) -> list[str]:
     """What PID 1 computes at boot from the packed files: the resolver it runs, its reader
     reading files instead of going through the kernel seam."""
     unpack(kmod.pack(resolved), tmp)
@@ -92,10 +97,17 @@ def fake(tmp_path: Path) -> Path:
 
 def test_closure_from_modinfo(fake: Path, tmp_path: Path) -> None:
     got = kmod.resolve(["top"], fake, RELEASE, tmp_path / "cache")
-    assert got.modules == ("kernel/lib/base.ko", "kernel/drivers/right.ko",
-                           "kernel/drivers/left.ko", "kernel/drivers/top.ko")
+    assert got.modules == (
+        "kernel/lib/base.ko",
+        "kernel/drivers/right.ko",
+        "kernel/drivers/left.ko",
+        "kernel/drivers/top.ko",
+    )
     assert got.dep["kernel/drivers/top.ko"] == (
-        "kernel/drivers/left.ko", "kernel/drivers/right.ko", "kernel/lib/base.ko")
+        "kernel/drivers/left.ko",
+        "kernel/drivers/right.ko",
+        "kernel/lib/base.ko",
+    )
     assert got.vermagic == MAGIC
     assert boot_order(got, ["top"], tmp_path / "image") == list(got.modules)
 
@@ -153,8 +165,11 @@ def test_vermagic_of_another_release_is_refused(tmp_path: Path) -> None:
 def test_vermagic_of_other_flags_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     make_tree(root, {**FAKE, "kernel/lib/base.ko": fake_ko("base", vermagic=f"{RELEASE} SMP")})
-    with pytest.raises(BuildError, match=rf"base\.ko: vermagic '{RELEASE} SMP' does not match "
-                                         rf"kernel '{MAGIC}'"):
+    with pytest.raises(
+        BuildError,
+        match=rf"base\.ko: vermagic '{RELEASE} SMP' does not match "
+        rf"kernel '{MAGIC}'",
+    ):
         kmod.resolve(["top"], root, RELEASE, tmp_path / "cache")
 
 
@@ -170,13 +185,18 @@ def test_compressed_modules_are_packed_plain(tmp_path: Path, suffix: str) -> Non
         if suffix == ".ko.gz":
             return gzip.compress(data)
         from hostkit.run import run
+
         return run(["zstd", "-q", "-c"], input=data, capture=True, quiet=True).stdout
 
     root = tmp_path / "tree"
     make_tree(root, {rel[: -len(".ko")] + suffix: squeeze(data) for rel, data in FAKE.items()})
     got = kmod.resolve(["fs-top"], root, RELEASE, tmp_path / "cache")
-    assert plain(got.modules) == ["kernel/lib/base.ko", "kernel/drivers/right.ko",
-                                  "kernel/drivers/left.ko", "kernel/drivers/top.ko"]
+    assert plain(got.modules) == [
+        "kernel/lib/base.ko",
+        "kernel/drivers/right.ko",
+        "kernel/drivers/left.ko",
+        "kernel/drivers/top.ko",
+    ]
     files = dict(kmod.pack(got))
     assert files[f"lib/modules/{RELEASE}/kernel/drivers/top.ko"] == FAKE["kernel/drivers/top.ko"]
     assert suffix not in files[f"lib/modules/{RELEASE}/modules.dep"].decode()
@@ -189,17 +209,22 @@ def test_depmod_files_are_used_when_present(tmp_path: Path) -> None:
     # modules.dep says only left needs base, whatever .modinfo says: proof it was read.
     (folder / "modules.dep").write_text(
         "kernel/drivers/top.ko.xz: kernel/drivers/left.ko.xz kernel/lib/base.ko.xz\n"
-        "kernel/drivers/left.ko.xz: kernel/lib/base.ko.xz\nkernel/lib/base.ko.xz:\n")
+        "kernel/drivers/left.ko.xz: kernel/lib/base.ko.xz\nkernel/lib/base.ko.xz:\n"
+    )
     (folder / "modules.alias").write_text("alias fs-top top\n")
     got = kmod.resolve(["fs-top"], root, RELEASE, tmp_path / "cache")
-    assert got.modules == ("kernel/lib/base.ko.xz", "kernel/drivers/left.ko.xz",
-                           "kernel/drivers/top.ko.xz")
+    assert got.modules == (
+        "kernel/lib/base.ko.xz",
+        "kernel/drivers/left.ko.xz",
+        "kernel/drivers/top.ko.xz",
+    )
     assert got.vermagic == MAGIC  # read from the three files, not from a cached index
     assert not (tmp_path / "cache").exists()
 
 
 def test_index_is_cached_and_refreshed_when_the_tree_changes(
-        fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     first = kmod.load_tree(fake, RELEASE, cache)
     assert len(list(cache.glob(f"{RELEASE}-*.json"))) == 1
@@ -229,6 +254,7 @@ def test_pack_is_reproducible(fake: Path, tmp_path: Path) -> None:
 
 # --- the real Debian arm64 module tree ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real() -> tuple[Path, str]:
     from hostkit.cache import cache_dir
@@ -247,16 +273,19 @@ def names(resolved: kmod.Resolved) -> list[str]:
     return [p.rpartition("/")[2] for p in resolved.modules]
 
 
-@pytest.mark.parametrize(("request_", "expected"), [
-    (["vfat"], ["fat.ko", "vfat.ko"]),
-    (["fs-vfat"], ["fat.ko", "vfat.ko"]),
-    (["virtio-net"], ["failover.ko", "net_failover.ko", "virtio_net.ko"]),
-    (["virtio_blk"], ["virtio_blk.ko"]),
-    (["virtio:d00000002v00001AF4"], ["virtio_blk.ko"]),
-    (["dummy"], ["dummy.ko"]),
-    (["net-pf-24"], ["slhc.ko", "ppp_generic.ko", "pppox.ko"]),
-    (["af_packet", "dummy"], ["dummy.ko"]),
-])
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (["vfat"], ["fat.ko", "vfat.ko"]),
+        (["fs-vfat"], ["fat.ko", "vfat.ko"]),
+        (["virtio-net"], ["failover.ko", "net_failover.ko", "virtio_net.ko"]),
+        (["virtio_blk"], ["virtio_blk.ko"]),
+        (["virtio:d00000002v00001AF4"], ["virtio_blk.ko"]),
+        (["dummy"], ["dummy.ko"]),
+        (["net-pf-24"], ["slhc.ko", "ppp_generic.ko", "pppox.ko"]),
+        (["af_packet", "dummy"], ["dummy.ko"]),
+    ],
+)
 def test_real_closure(real: tuple[Path, str], request_: list[str], expected: list[str]) -> None:
     root, release = real
     got = kmod.resolve(request_, root, release)
@@ -289,13 +318,11 @@ def copy_real(real: tuple[Path, str], dest: Path, stems: list[str], suffix: str 
         target = folder / path.relative_to(source).with_suffix(suffix)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes()
-        target.write_bytes(lzma.compress(data, check=lzma.CHECK_CRC32) if suffix != ".ko"
-                           else data)
+        target.write_bytes(lzma.compress(data, check=lzma.CHECK_CRC32) if suffix != ".ko" else data)
     return folder
 
 
-def test_real_module_of_another_release_is_refused(real: tuple[Path, str],
-                                                   tmp_path: Path) -> None:
+def test_real_module_of_another_release_is_refused(real: tuple[Path, str], tmp_path: Path) -> None:
     _, release = real
     folder = copy_real(real, tmp_path, ["dummy", "fat", "vfat"])
     dummy = next(folder.rglob("dummy.ko"))
@@ -304,7 +331,9 @@ def test_real_module_of_another_release_is_refused(real: tuple[Path, str],
     assert data.count(f"vermagic={release} ".encode()) == 1
     dummy.write_bytes(data.replace(f"vermagic={release} ".encode(), f"vermagic={other} ".encode()))
     assert names(kmod.resolve(["vfat"], tmp_path, release, tmp_path / "cache")) == [
-        "fat.ko", "vfat.ko"]
+        "fat.ko",
+        "vfat.ko",
+    ]
     with pytest.raises(BuildError) as err:
         kmod.resolve(["dummy"], tmp_path, release, tmp_path / "cache")
     assert str(err.value).startswith(f"dummy.ko: vermagic '{other} SMP ")
@@ -313,11 +342,17 @@ def test_real_module_of_another_release_is_refused(real: tuple[Path, str],
 
 def test_real_xz_tree(real: tuple[Path, str], tmp_path: Path) -> None:
     _, release = real
-    copy_real(real, tmp_path / "xz", ["fat", "vfat", "failover", "net_failover", "virtio_net"],
-              ".ko.xz")
+    copy_real(
+        real, tmp_path / "xz", ["fat", "vfat", "failover", "net_failover", "virtio_net"], ".ko.xz"
+    )
     got = kmod.resolve(["vfat", "virtio_net"], tmp_path / "xz", release, tmp_path / "cache")
-    assert names(got) == ["fat.ko.xz", "vfat.ko.xz", "failover.ko.xz", "net_failover.ko.xz",
-                          "virtio_net.ko.xz"]
+    assert names(got) == [
+        "fat.ko.xz",
+        "vfat.ko.xz",
+        "failover.ko.xz",
+        "net_failover.ko.xz",
+        "virtio_net.ko.xz",
+    ]
     files = dict(kmod.pack(got))
     original = next((real[0] / "lib/modules" / release).rglob("vfat.ko")).read_bytes()
     assert files[f"lib/modules/{release}/kernel/fs/fat/vfat.ko"] == original
@@ -328,8 +363,8 @@ def test_real_firmware_a_module_declares_is_listed(real: tuple[Path, str]) -> No
     root, release = real
     wanted = kmod.firmware(kmod.resolve(["brcmfmac"], root, release))
     assert any(f.startswith("brcm/brcmfmac43455-sdio") for f in wanted["brcmfmac"]), wanted
-    assert wanted["cfg80211"] == ["regulatory.db", "regulatory.db.p7s"]   # its dependency's too
-    assert "brcmutil" not in wanted   # modules without firmware are not listed
+    assert wanted["cfg80211"] == ["regulatory.db", "regulatory.db.p7s"]  # its dependency's too
+    assert "brcmutil" not in wanted  # modules without firmware are not listed
 
 
 def test_firmware_is_taken_from_the_provisioned_firmware_packages(tmp_path: Path) -> None:
@@ -348,6 +383,6 @@ def test_firmware_is_taken_from_the_provisioned_firmware_packages(tmp_path: Path
         firmware: Path
 
     got = firmware_files(Tc(tmp_path), "brcm/brcmfmac*-sdio.*.bin")  # type: ignore[arg-type]
-    assert [rel for rel, _ in got] == []   # the driver's glob wants a board part: .<board>.bin
+    assert [rel for rel, _ in got] == []  # the driver's glob wants a board part: .<board>.bin
     got = firmware_files(Tc(tmp_path), "brcm/brcmfmac43455-sdio.bin")  # type: ignore[arg-type]
     assert [rel for rel, _ in got] == ["brcm/brcmfmac43455-sdio.bin"]

@@ -10,19 +10,33 @@ import pytest
 from hostkit.paths import REPO
 
 # package -> the project packages it must not import
-FORBIDDEN = {"hostkit": {"builder", "toolchain", "init", "tasks"},
-             "toolchain": {"builder", "tasks"},
-             "init": {"builder", "toolchain", "hostkit", "tasks"},
-             "builder": {"tasks"}}
+FORBIDDEN = {
+    "hostkit": {"builder", "toolchain", "init", "tasks"},
+    "toolchain": {"builder", "tasks"},
+    "init": {"builder", "toolchain", "hostkit", "tasks"},
+    "builder": {"tasks"},
+}
 PROJECT = ("builder", "hostkit", "init", "toolchain", "tasks")
 
 # The init modules the build side may use: pure Python, no syscalls at import. One definition of
 # the config (config, validate, frozen, errors), the early record, the module resolver, and what
 # the image must agree with PID 1 on (cgroup names, service argv/env, coldplug's fs modules, the
 # early root filesystem, the syscall declarations compiled into the binary, the data seed).
-INIT_FOR_BUILDER = {"init.cgroup", "init.coldplug", "init.config", "init.early", "init.errors",
-                    "init.frozen", "init.grow", "init.inet", "init.modules", "init.rootfs",
-                    "init.supervise", "init.sysdefs", "init.validate"}
+INIT_FOR_BUILDER = {
+    "init.cgroup",
+    "init.coldplug",
+    "init.config",
+    "init.early",
+    "init.errors",
+    "init.frozen",
+    "init.grow",
+    "init.inet",
+    "init.modules",
+    "init.rootfs",
+    "init.supervise",
+    "init.sysdefs",
+    "init.validate",
+}
 INIT_FOR_TOOLCHAIN = {"init.early"}
 
 # folder -> the project modules (prefixes) its files may import
@@ -34,8 +48,16 @@ ROOMS = {
     # Python → binary: formats, hostkit, the toolchain, the allowed init modules
     "builder/python": ("builder.formats", "builder.python", "hostkit", "toolchain"),
     # running images: everything of the builder except the conversion
-    "builder/qemu": ("builder.formats", "builder.python", "builder.qemu", "builder.kmod",
-                     "builder.image", "builder.config", "hostkit", "toolchain"),
+    "builder/qemu": (
+        "builder.formats",
+        "builder.python",
+        "builder.qemu",
+        "builder.kmod",
+        "builder.image",
+        "builder.config",
+        "hostkit",
+        "toolchain",
+    ),
 }
 # the image pipeline (builder/*.py) neither converts nor runs images
 PIPELINE_MUST_NOT = ("builder.convert", "builder.qemu")
@@ -83,18 +105,25 @@ def within(name: str, prefixes: tuple[str, ...] | set[str]) -> bool:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_a_layer_imports_only_what_is_below_it(package: str) -> None:
-    wrong = {f"{path.relative_to(REPO)} imports {name}"
-             for path in files(package)
-             for name in imported_modules(path)
-             if name.split(".")[0] in FORBIDDEN[package]}
+    wrong = {
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in files(package)
+        for name in imported_modules(path)
+        if name.split(".")[0] in FORBIDDEN[package]
+    }
     assert not wrong, sorted(wrong)
 
 
-@pytest.mark.parametrize(("package", "allowed"),
-                         [("builder", INIT_FOR_BUILDER), ("toolchain", INIT_FOR_TOOLCHAIN)])
+@pytest.mark.parametrize(
+    ("package", "allowed"), [("builder", INIT_FOR_BUILDER), ("toolchain", INIT_FOR_TOOLCHAIN)]
+)
 def test_the_build_side_uses_only_the_listed_init_modules(package: str, allowed: set[str]) -> None:
-    used = {name for path in files(package) for name in imported_modules(path)
-            if name.startswith("init.")}
+    used = {
+        name
+        for path in files(package)
+        for name in imported_modules(path)
+        if name.startswith("init.")
+    }
     assert used <= allowed, sorted(used - allowed)
     # the list stays exact: a module no longer used leaves it
     assert used == allowed, sorted(allowed - used)
@@ -103,18 +132,23 @@ def test_the_build_side_uses_only_the_listed_init_modules(package: str, allowed:
 @pytest.mark.parametrize("room", sorted(ROOMS))
 def test_a_room_of_the_builder_imports_only_its_allowed_modules(room: str) -> None:
     allowed = ROOMS[room]
-    wrong = {f"{path.relative_to(REPO)} imports {name}"
-             for path in files(room)
-             for name in imported_modules(path)
-             if not within(name, allowed) and not (room == "builder/python"
-                                                   and within(name, INIT_FOR_BUILDER))}
+    wrong = {
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in files(room)
+        for name in imported_modules(path)
+        if not within(name, allowed)
+        and not (room == "builder/python" and within(name, INIT_FOR_BUILDER))
+    }
     assert not wrong, sorted(wrong)
 
 
 def test_the_image_pipeline_neither_converts_nor_runs_images() -> None:
-    wrong = {f"{path.relative_to(REPO)} imports {name}"
-             for path in sorted((REPO / "builder").glob("*.py"))
-             for name in imported_modules(path) if within(name, PIPELINE_MUST_NOT)}
+    wrong = {
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in sorted((REPO / "builder").glob("*.py"))
+        for name in imported_modules(path)
+        if within(name, PIPELINE_MUST_NOT)
+    }
     assert not wrong, sorted(wrong)
 
 
@@ -127,22 +161,31 @@ def test_every_package_is_installed() -> None:
     """pyproject.toml lists packages one by one: a new folder of the builder must be named there."""
     import tomllib
 
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {str(init.parent.relative_to(REPO)).replace("/", ".")
-             for pkg in ("init", "builder", "toolchain", "hostkit")
-             for init in (REPO / pkg).rglob("__init__.py")}
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        str(init.parent.relative_to(REPO)).replace("/", ".")
+        for pkg in ("init", "builder", "toolchain", "hostkit")
+        for init in (REPO / pkg).rglob("__init__.py")
+    }
     assert found == listed, sorted(found ^ listed)
 
 
 @pytest.mark.parametrize("where", ["builder", "hostkit", "init", "tasks.py", *WITHOUT_NUITKA])
 def test_only_the_plugin_and_its_patches_need_nuitka(where: str) -> None:
     paths = [REPO / where] if where.endswith(".py") else files(where)
-    wrong = {f"{path.relative_to(REPO)} imports {name}"
-             for path in paths for name in all_imports(path) if within(name, NEEDS_NUITKA)}
+    wrong = {
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in paths
+        for name in all_imports(path)
+        if within(name, NEEDS_NUITKA)
+    }
     assert not wrong, sorted(wrong)
 
 
 def test_the_nuitka_rule_sees_nuitka() -> None:
     assert within("nuitka.plugins.PluginBase", NEEDS_NUITKA)
     assert {"nuitka.plugins.PluginBase", "toolchain.nuitka_patches"} <= all_imports(
-        REPO / "toolchain" / "nuitka_plugin.py")
+        REPO / "toolchain" / "nuitka_plugin.py"
+    )

@@ -1,4 +1,5 @@
-"""The code stays ruff- and mypy-clean (STYLE.md 12); both are pinned in the test extra."""
+"""The code stays ruff- and mypy-clean and ruff-formatted (STYLE.md 12); both tools are pinned
+in the test extra."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ import pytest
 
 from hostkit.paths import REPO
 
+COMMANDS = {
+    "ruff": ["ruff", "check", "."],
+    "ruff-format": ["ruff", "format", "--check", "."],
+    "mypy": ["mypy"],
+}
 
-@pytest.mark.parametrize("tool", ["ruff", "mypy"])
-def test_linter_is_clean(tool: str) -> None:
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_linter_is_clean(name: str) -> None:
+    tool, *args = COMMANDS[name]
     exe = Path(sys.executable).with_name(tool)
     if not exe.exists() and shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed (pip install -e '.[test]')")
-    cmd = [str(exe if exe.exists() else tool)] + (["check", "."] if tool == "ruff" else [])
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe if exe.exists() else tool), *args], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1000:]

@@ -49,17 +49,22 @@ BUILTIN = "kernel/crypto/crc32c_generic.ko\nkernel/fs/fat/vfat.ko\n"
 
 
 def order_of(names: list[str]) -> list[str]:
-    return [name_of(path) for path in closure(names, parse_dep(DEP), parse_alias(ALIAS),
-                                              parse_builtin(BUILTIN))]
+    return [
+        name_of(path)
+        for path in closure(names, parse_dep(DEP), parse_alias(ALIAS), parse_builtin(BUILTIN))
+    ]
 
 
-@pytest.mark.parametrize(("path", "name"), [
-    ("kernel/drivers/net/dummy.ko", "dummy"),
-    ("kernel/fs/ext4/ext4.ko.xz", "ext4"),
-    ("kernel/lib/crc16.ko.zst", "crc16"),
-    ("kernel/sound/snd-bcm2835.ko.gz", "snd_bcm2835"),
-    ("/lib/modules/6.1/kernel/a-b-c.ko", "a_b_c"),
-])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("kernel/drivers/net/dummy.ko", "dummy"),
+        ("kernel/fs/ext4/ext4.ko.xz", "ext4"),
+        ("kernel/lib/crc16.ko.zst", "crc16"),
+        ("kernel/sound/snd-bcm2835.ko.gz", "snd_bcm2835"),
+        ("/lib/modules/6.1/kernel/a-b-c.ko", "a_b_c"),
+    ],
+)
 def test_name_of(path: str, name: str) -> None:
     assert name_of(path) == name
 
@@ -67,7 +72,10 @@ def test_name_of(path: str, name: str) -> None:
 def test_parse_dep_keeps_relative_paths_and_order() -> None:
     dep = parse_dep(DEP + "\n  \nnot a dep line\n")
     assert dep["kernel/drivers/top.ko"] == (
-        "kernel/drivers/left.ko", "kernel/drivers/right.ko", "kernel/lib/base.ko")
+        "kernel/drivers/left.ko",
+        "kernel/drivers/right.ko",
+        "kernel/lib/base.ko",
+    )
     assert dep["kernel/lib/base.ko"] == ()
     assert len(dep) == 11
 
@@ -76,13 +84,13 @@ def test_parse_alias_normalises_dashes_outside_brackets() -> None:
     alias = parse_alias(ALIAS)
     assert alias[0] == ("fs_ext4", "ext4")
     assert ("char_major_10_[0-9]*", "dummy") in alias
-    assert ("devname:snd", "snd_bcm2835") in alias       # module names get underscores too
-    assert len(alias) == 7                                # the comment line is skipped
+    assert ("devname:snd", "snd_bcm2835") in alias  # module names get underscores too
+    assert len(alias) == 7  # the comment line is skipped
 
 
 def test_diamond_loads_each_dependency_once_and_first() -> None:
     order = order_of(["top"])
-    assert order == ["base", "right", "left", "top"]      # modprobe's order: last listed first
+    assert order == ["base", "right", "left", "top"]  # modprobe's order: last listed first
 
 
 def test_closure_without_transitive_lists_still_orders_dependencies() -> None:
@@ -98,16 +106,19 @@ def test_closure_is_deterministic() -> None:
     assert order_of(["top", "ext4", "virtio_net"]) == order_of(["top", "ext4", "virtio_net"])
 
 
-@pytest.mark.parametrize(("name", "loads"), [
-    ("fs-ext4", ["crc16", "jbd2", "ext4"]),
-    ("fs_ext4", ["crc16", "jbd2", "ext4"]),
-    ("virtio-net", ["failover", "virtio_net"]),              # a name, spelt with a dash
-    ("pci:v00001AF4d00001041sv00001AF4sd00001100bc02sc00i00", ["failover", "virtio_net"]),
-    ("char-major-10-130", ["dummy"]),
-    ("devname:snd", ["snd_bcm2835"]),
-    ("crypto-crc32c", []),                                   # alias of a built-in module
-    ("vfat", []),                                            # built in by name
-])
+@pytest.mark.parametrize(
+    ("name", "loads"),
+    [
+        ("fs-ext4", ["crc16", "jbd2", "ext4"]),
+        ("fs_ext4", ["crc16", "jbd2", "ext4"]),
+        ("virtio-net", ["failover", "virtio_net"]),  # a name, spelt with a dash
+        ("pci:v00001AF4d00001041sv00001AF4sd00001100bc02sc00i00", ["failover", "virtio_net"]),
+        ("char-major-10-130", ["dummy"]),
+        ("devname:snd", ["snd_bcm2835"]),
+        ("crypto-crc32c", []),  # alias of a built-in module
+        ("vfat", []),  # built in by name
+    ],
+)
 def test_aliases_and_builtins(name: str, loads: list[str]) -> None:
     assert order_of([name]) == loads
 
@@ -137,13 +148,28 @@ def test_dependency_cycle() -> None:
         closure(["a"], dep)
 
 
-@pytest.mark.parametrize(("pattern", "text"), [
-    ("pci:v*d*sv*", "pci:v1d2sv3"), ("a*b*c", "axxbyyc"), ("a*b*c", "axxbyyd"),
-    ("a?c", "abc"), ("a?c", "ac"), ("*", ""), ("", ""), ("", "a"), ("[a-c]x", "bx"),
-    ("[a-c]x", "dx"), ("[!a-c]x", "dx"), ("[!a-c]x", "ax"), ("[]]", "]"), ("[abc", "[abc"),
-    ("*a*a*a*a*b", "a" * 30), ("x*", "x"),
-    ("of:N*T*Cbrcm,bcm2835-wdtC*", "of:NwatchdogT(null)Cbrcm,bcm2835-wdtCbrcm,x"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("pci:v*d*sv*", "pci:v1d2sv3"),
+        ("a*b*c", "axxbyyc"),
+        ("a*b*c", "axxbyyd"),
+        ("a?c", "abc"),
+        ("a?c", "ac"),
+        ("*", ""),
+        ("", ""),
+        ("", "a"),
+        ("[a-c]x", "bx"),
+        ("[a-c]x", "dx"),
+        ("[!a-c]x", "dx"),
+        ("[!a-c]x", "ax"),
+        ("[]]", "]"),
+        ("[abc", "[abc"),
+        ("*a*a*a*a*b", "a" * 30),
+        ("x*", "x"),
+        ("of:N*T*Cbrcm,bcm2835-wdtC*", "of:NwatchdogT(null)Cbrcm,bcm2835-wdtCbrcm,x"),
+    ],
+)
 def test_glob_match_agrees_with_fnmatch(pattern: str, text: str) -> None:
     assert glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
 
@@ -187,9 +213,14 @@ def test_resolve_gives_paths_relative_to_the_folder(tmp_path) -> None:
     make_tree(tmp_path)
     folder = tmp_path / "lib" / "modules" / RELEASE
     assert resolve(read, str(folder), ["top", "fs-ext4"]) == [
-        "kernel/lib/base.ko", "kernel/drivers/right.ko", "kernel/drivers/left.ko",
-        "kernel/drivers/top.ko", "kernel/lib/crc16.ko.zst", "kernel/fs/jbd2/jbd2.ko.xz",
-        "kernel/fs/ext4/ext4.ko.xz"]
+        "kernel/lib/base.ko",
+        "kernel/drivers/right.ko",
+        "kernel/drivers/left.ko",
+        "kernel/drivers/top.ko",
+        "kernel/lib/crc16.ko.zst",
+        "kernel/fs/jbd2/jbd2.ko.xz",
+        "kernel/fs/ext4/ext4.ko.xz",
+    ]
 
 
 def test_resolve_reads_modules_alias_only_when_a_name_needs_it(tmp_path) -> None:

@@ -20,21 +20,37 @@ struct _inittab _PyImport_Inittab[] = {
     {0, 0}
 };
 """
-TEST_MODULES = ("_ctypes_test", "_testbuffer", "_testcapi", "_testclinic", "_testimportmultiple",
-                "_testinternalcapi", "_testmultiphase", "_xxtestfuzz", "xxlimited", "xxlimited_35")
+TEST_MODULES = (
+    "_ctypes_test",
+    "_testbuffer",
+    "_testcapi",
+    "_testclinic",
+    "_testimportmultiple",
+    "_testinternalcapi",
+    "_testmultiphase",
+    "_xxtestfuzz",
+    "xxlimited",
+    "xxlimited_35",
+)
 
 
 def test_inittab_adds_the_imported_extension_modules_and_drops_the_unwanted() -> None:
-    text = nuitka_gen.inittab_c(CONFIG_C, frozenset({"spwd"}),
-                                   (("_ssl", "PyInit__ssl"), ("gpiod._ext", "PyInit_x")))
+    text = nuitka_gen.inittab_c(
+        CONFIG_C, frozenset({"spwd"}), (("_ssl", "PyInit__ssl"), ("gpiod._ext", "PyInit_x"))
+    )
     assert "spwd" not in text
     assert "extern PyObject* PyInit__ssl(void);" in text
     assert "extern PyObject* PyInit_x(void);" in text
-    assert ('pinit_inittab_names[] = "pinit-inittab: posix _ssl gpiod._ext\\0pinit-refused: ";'
-            in text)
+    assert (
+        'pinit_inittab_names[] = "pinit-inittab: posix _ssl gpiod._ext\\0pinit-refused: ";' in text
+    )
     entries = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
-    assert entries == ['{"posix", PyInit_posix},', '{"_ssl", PyInit__ssl},',
-                       '{"gpiod._ext", PyInit_x},', "{0, 0}"]
+    assert entries == [
+        '{"posix", PyInit_posix},',
+        '{"_ssl", PyInit__ssl},',
+        '{"gpiod._ext", PyInit_x},',
+        "{0, 0}",
+    ]
 
 
 def test_every_module_debian_ships_as_a_shared_object_is_built_or_says_why() -> None:
@@ -52,26 +68,32 @@ def test_link_order_covers_every_library_a_module_needs() -> None:
     for ext in pyext.EXTENSIONS:
         assert all(lib in pyext.LINK_ORDER for lib in ext.libs), ext.name
         assert [pyext.LINK_ORDER.index(lib) for lib in ext.libs] == sorted(
-            pyext.LINK_ORDER.index(lib) for lib in ext.libs), ext.name
+            pyext.LINK_ORDER.index(lib) for lib in ext.libs
+        ), ext.name
 
 
 def test_the_real_archive_defines_every_module_init(toolchain) -> None:
     out = pyext.ensure(toolchain)
     manifest = json.loads((out / pyext.MANIFEST).read_text())
     assert set(manifest["modules"]) == {e.name for e in pyext.EXTENSIONS}
-    symbols = subprocess.run(["aarch64-linux-gnu-nm", "--defined-only", out / pyext.ARCHIVE],
-                             capture_output=True, text=True, check=True).stdout
+    symbols = subprocess.run(
+        ["aarch64-linux-gnu-nm", "--defined-only", out / pyext.ARCHIVE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     defined = {line.split()[-1] for line in symbols.splitlines() if " T " in line}
     missing = [e.name for e in pyext.EXTENSIONS if f"PyInit_{e.name}" not in defined]
     assert missing == []
-    assert pyext.ensure(toolchain) == out   # cached by hash: the second call builds nothing
+    assert pyext.ensure(toolchain) == out  # cached by hash: the second call builds nothing
 
 
 def test_a_module_that_cannot_be_static_is_a_builtin_that_says_why() -> None:
     text = nuitka_gen.refused_c({"nis": 'needs "Kerberos"', "email.iterators": "left out"})
     assert "PyObject *pinit_refused_nis(void) {" in text
-    assert ('PyExc_ModuleNotFoundError, "nis is not in pinit\'s static binary: needs '
-            '\\"Kerberos\\""') in text
+    assert (
+        'PyExc_ModuleNotFoundError, "nis is not in pinit\'s static binary: needs \\"Kerberos\\""'
+    ) in text
     assert "PyObject *pinit_refused_email__iterators(void) {" in text
 
 
@@ -100,12 +122,22 @@ def test_imports_inside_functions_are_told_apart_from_module_level(tmp_path: Pat
     source = tmp_path / "mod.py"
     source.write_text(LAZY_SOURCE)
     eager, lazy_lines = nuitka_gen._imports(str(source), "pkg.sub")
-    assert {"os", "re", "pkg.sub", "pkg.sub.sibling", "pkg.sub.pkg", "pkg.sub.pkg.thing",
-            "_fast"} <= eager
+    assert {
+        "os",
+        "re",
+        "pkg.sub",
+        "pkg.sub.sibling",
+        "pkg.sub.pkg",
+        "pkg.sub.pkg.thing",
+        "_fast",
+    } <= eager
     assert "subprocess" not in eager and "email" not in eager
     lines = LAZY_SOURCE.splitlines()
-    assert {i + 1 for i, line in enumerate(lines) if "import subprocess" in line
-            or "from email" in line or "iterators)" in line} <= lazy_lines
+    assert {
+        i + 1
+        for i, line in enumerate(lines)
+        if "import subprocess" in line or "from email" in line or "iterators)" in line
+    } <= lazy_lines
     assert not any(i + 1 in lazy_lines for i, line in enumerate(lines) if line.startswith("import"))
 
 
@@ -114,8 +146,8 @@ def test_a_stdlib_module_is_known_by_its_source(toolchain) -> None:
     assert os_imports is not None
     eager, lazy_lines = os_imports
     assert "abc" in eager and "sys" in eager and "subprocess" not in eager
-    assert lazy_lines   # os.popen imports subprocess inside a function
-    assert nuitka_gen.stdlib_imports("init.main") is None   # not the standard library
+    assert lazy_lines  # os.popen imports subprocess inside a function
+    assert nuitka_gen.stdlib_imports("init.main") is None  # not the standard library
 
 
 def test_the_c_api_table_answers_dlsym_in_a_static_program(tmp_path: Path) -> None:
@@ -139,8 +171,19 @@ int main(void) {
     return 0;
 }
 """)
-    subprocess.run(["gcc", "-static", "-Wl,--wrap=dlsym", "-o", tmp_path / "prog",
-                    tmp_path / "main.c", tmp_path / "table.c", tmp_path / "api.o"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-static",
+            "-Wl,--wrap=dlsym",
+            "-o",
+            tmp_path / "prog",
+            tmp_path / "main.c",
+            tmp_path / "table.c",
+            tmp_path / "api.o",
+        ],
+        check=True,
+        capture_output=True,
+    )
     out = subprocess.run([tmp_path / "prog"], check=True, capture_output=True, text=True).stdout
     assert out == "linked error other\n"

@@ -53,8 +53,15 @@ def test_a_lock_is_read_back_and_a_changed_requirement_is_an_error(tmp_path: Pat
     lock = tmp_path / pypi.LOCK_NAME
     assert pypi.read_lock(lock, [req]) is None
     dist = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "ab" * 32)
-    lock.write_text(json.dumps({"format": 1, "requirements": {
-        "requirements.txt": pypi.sha256_of(req)}, "distributions": [dist.__dict__]}))
+    lock.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "requirements": {"requirements.txt": pypi.sha256_of(req)},
+                "distributions": [dist.__dict__],
+            }
+        )
+    )
     assert pypi.read_lock(lock, [req]) == [dist]
     req.write_text("pyserial==3.4\n")
     with pytest.raises(BuildError, match=r"requirements.txt changed since the lock") as err:
@@ -75,16 +82,24 @@ def test_an_sdist_is_built_for_aarch64_with_its_package_data(toolchain, tmp_path
     lib.mkdir()
     obj.mkdir()
     modules = sdists.build("blinky", "1.0", archive, tmp_path / "work", lib, obj, toolchain)
-    assert modules == {"blinky._speed": {"libs": [], "requires": [], "package": "blinky",
-                                         "init": "PyInit_pinitpkg_blinky___speed"}}
+    assert modules == {
+        "blinky._speed": {
+            "libs": [],
+            "requires": [],
+            "package": "blinky",
+            "init": "PyInit_pinitpkg_blinky___speed",
+        }
+    }
     assert (lib / "blinky/__init__.py").is_file() and (lib / "blinky/pins.txt").is_file()
     assert not list(lib.rglob("*.so"))
     (o,) = obj.iterdir()
-    header = subprocess.run(["aarch64-linux-gnu-readelf", "-h", o], capture_output=True,
-                            text=True, check=True).stdout
+    header = subprocess.run(
+        ["aarch64-linux-gnu-readelf", "-h", o], capture_output=True, text=True, check=True
+    ).stdout
     assert "AArch64" in header
-    symbols = subprocess.run(["aarch64-linux-gnu-nm", o], capture_output=True, text=True,
-                             check=True).stdout
+    symbols = subprocess.run(
+        ["aarch64-linux-gnu-nm", o], capture_output=True, text=True, check=True
+    ).stdout
     assert "T PyInit_pinitpkg_blinky___speed" in symbols
 
 
@@ -92,17 +107,28 @@ def test_an_extension_that_does_not_compile_names_the_package(toolchain, tmp_pat
     archive = sdist(tmp_path, SPEED_C.replace("return", "retrun"))
     (tmp_path / "lib").mkdir()
     (tmp_path / "obj").mkdir()
-    with pytest.raises(BuildError, match=r"^blinky 1.0: its C extension does not compile for "
-                                         r"aarch64: .*error"):
-        sdists.build("blinky", "1.0", archive, tmp_path / "work", tmp_path / "lib",
-                     tmp_path / "obj", toolchain)
+    with pytest.raises(
+        BuildError,
+        match=r"^blinky 1.0: its C extension does not compile for "
+        r"aarch64: .*error",
+    ):
+        sdists.build(
+            "blinky",
+            "1.0",
+            archive,
+            tmp_path / "work",
+            tmp_path / "lib",
+            tmp_path / "obj",
+            toolchain,
+        )
 
 
 GUARDED = "try:\n    from ._speed import fast\nexcept ImportError:\n    fast = None\n"
 
 
 def test_an_optional_speedup_that_does_not_compile_is_left_out_with_a_warning(
-        toolchain, tmp_path, capsys) -> None:
+    toolchain, tmp_path, capsys
+) -> None:
     archive = sdist(tmp_path, SPEED_C.replace("return", "retrun"), init=GUARDED)
     lib, obj = tmp_path / "lib", tmp_path / "obj"
     lib.mkdir()
@@ -122,26 +148,55 @@ def write(lib: Path, files: dict[str, str]) -> Path:
     return lib
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    # markupsafe: the package's __init__ falls back to the pure module.
-    ({"pkg/__init__.py": "try:\n    from ._speedups import escape\n"
-                         "except ImportError:\n    from ._native import escape\n"}, True),
-    # pyyaml: an unguarded import in a module that only a guarded import reaches.
-    ({"pkg/__init__.py": "try:\n    from .cyaml import *\nexcept ImportError:\n    pass\n",
-      "pkg/cyaml.py": "from pkg._speedups import CParser\n"}, True),
-    # ...but reached unguarded from the package: needed.
-    ({"pkg/__init__.py": "from .cyaml import *\n",
-      "pkg/cyaml.py": "from ._speedups import CParser\n"}, False),
-    # except (ValueError, ImportError) and a bare except count; except ValueError does not.
-    ({"pkg/__init__.py": "try:\n    import pkg._speedups\nexcept (ValueError, ImportError):\n"
-                         "    pass\n"}, True),
-    ({"pkg/__init__.py": "try:\n    from . import _speedups\nexcept ValueError:\n"
-                         "    pass\n"}, False),
-    # Imported by no module (loaded by a computed name): not provably optional.
-    ({"pkg/__init__.py": "import importlib\n"}, False),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        # markupsafe: the package's __init__ falls back to the pure module.
+        (
+            {
+                "pkg/__init__.py": "try:\n    from ._speedups import escape\n"
+                "except ImportError:\n    from ._native import escape\n"
+            },
+            True,
+        ),
+        # pyyaml: an unguarded import in a module that only a guarded import reaches.
+        (
+            {
+                "pkg/__init__.py": "try:\n    from .cyaml import *\nexcept ImportError:\n    pass\n",
+                "pkg/cyaml.py": "from pkg._speedups import CParser\n",
+            },
+            True,
+        ),
+        # ...but reached unguarded from the package: needed.
+        (
+            {
+                "pkg/__init__.py": "from .cyaml import *\n",
+                "pkg/cyaml.py": "from ._speedups import CParser\n",
+            },
+            False,
+        ),
+        # except (ValueError, ImportError) and a bare except count; except ValueError does not.
+        (
+            {
+                "pkg/__init__.py": "try:\n    import pkg._speedups\nexcept (ValueError, ImportError):\n"
+                "    pass\n"
+            },
+            True,
+        ),
+        (
+            {
+                "pkg/__init__.py": "try:\n    from . import _speedups\nexcept ValueError:\n"
+                "    pass\n"
+            },
+            False,
+        ),
+        # Imported by no module (loaded by a computed name): not provably optional.
+        ({"pkg/__init__.py": "import importlib\n"}, False),
+    ],
+)
 def test_an_extension_is_optional_only_when_every_import_of_it_is_guarded(
-        tmp_path, files, expected) -> None:
+    tmp_path, files, expected
+) -> None:
     assert sdists.optional(write(tmp_path, files), "pkg._speedups") is expected
 
 
@@ -153,23 +208,28 @@ PI_WHEEL = index.File("fast-1.0-cp311-cp311-manylinux_2_17_aarch64.whl", "file:/
 def meson_sdist(tmp: Path, backend: str) -> Path:
     root = tmp / "src" / "fast-1.0"
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(f'[build-system]\nrequires = []\n'
-                                         f'build-backend = "{backend}"\n')
+    (root / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = []\nbuild-backend = "{backend}"\n'
+    )
     archive = tmp / "fast-1.0.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname=root.name)
     return archive
 
 
-@pytest.mark.parametrize(("host", "pi", "backend", "expected"), [
-    ([HOST_WHEEL, PURE_WHEEL], [], "", PURE_WHEEL.filename),          # pure beside binary
-    ([HOST_WHEEL, "sdist"], [PI_WHEEL], "setuptools.build_meta", "fast-1.0.tar.gz"),
-    ([HOST_WHEEL, "sdist"], [PI_WHEEL], "mesonpy", PI_WHEEL.filename),   # native runtime
-    ([HOST_WHEEL], [PI_WHEEL], "", PI_WHEEL.filename),                 # no sdist at all
-    ([HOST_WHEEL, "sdist"], [], "maturin", "fast-1.0.tar.gz"),        # its build says why
-])
-def test_what_the_pi_takes_of_a_release_with_compiled_code(monkeypatch, tmp_path, host, pi,
-                                                          backend, expected) -> None:
+@pytest.mark.parametrize(
+    ("host", "pi", "backend", "expected"),
+    [
+        ([HOST_WHEEL, PURE_WHEEL], [], "", PURE_WHEEL.filename),  # pure beside binary
+        ([HOST_WHEEL, "sdist"], [PI_WHEEL], "setuptools.build_meta", "fast-1.0.tar.gz"),
+        ([HOST_WHEEL, "sdist"], [PI_WHEEL], "mesonpy", PI_WHEEL.filename),  # native runtime
+        ([HOST_WHEEL], [PI_WHEEL], "", PI_WHEEL.filename),  # no sdist at all
+        ([HOST_WHEEL, "sdist"], [], "maturin", "fast-1.0.tar.gz"),  # its build says why
+    ],
+)
+def test_what_the_pi_takes_of_a_release_with_compiled_code(
+    monkeypatch, tmp_path, host, pi, backend, expected
+) -> None:
     archive = meson_sdist(tmp_path, backend)
     source = index.File(archive.name, archive.as_uri(), pypi.sha256_of(archive))
     host = [source if f == "sdist" else f for f in host]
@@ -185,33 +245,49 @@ def test_the_build_system_is_read_from_the_sdist(tmp_path) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname=root.name)
     assert sdists.build_system(archive) == sdists.BuildSystem("", sdists.DEFAULT_REQUIRES)
-    (root / "pyproject.toml").write_text('[build-system]\nrequires = ["meson-python", "Cython"]\n'
-                                         'build-backend = "mesonpy"\n')
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["meson-python", "Cython"]\nbuild-backend = "mesonpy"\n'
+    )
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname=root.name)
-    assert sdists.build_system(archive) == sdists.BuildSystem("mesonpy",
-                                                              ("meson-python", "Cython"))
+    assert sdists.build_system(archive) == sdists.BuildSystem("mesonpy", ("meson-python", "Cython"))
 
 
 def test_an_unsupported_build_backend_stops_the_build_naming_it(toolchain, tmp_path) -> None:
     root = tmp_path / "fastnum-2.0"
     root.mkdir()
-    (root / "pyproject.toml").write_text('[build-system]\nrequires = ["meson-python"]\n'
-                                         'build-backend = "mesonpy"\n')
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["meson-python"]\nbuild-backend = "mesonpy"\n'
+    )
     archive = tmp_path / "fastnum-2.0.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname=root.name)
-    with pytest.raises(BuildError, match=r"^fastnum 2.0: its build backend mesonpy cannot be "
-                                         r"built for the Pi yet"):
-        sdists.build("fastnum", "2.0", archive, tmp_path / "work", tmp_path / "lib",
-                     tmp_path / "obj", toolchain)
+    with pytest.raises(
+        BuildError,
+        match=r"^fastnum 2.0: its build backend mesonpy cannot be "
+        r"built for the Pi yet",
+    ):
+        sdists.build(
+            "fastnum",
+            "2.0",
+            archive,
+            tmp_path / "work",
+            tmp_path / "lib",
+            tmp_path / "obj",
+            toolchain,
+        )
 
 
 def test_a_c_extension_with_only_binary_wheels_stops_the_build(monkeypatch) -> None:
     wheel = index.File("fastlib-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "file:///x", "00")
-    monkeypatch.setattr(index, "files", lambda name, version, machine="": [] if machine else [wheel])
-    with pytest.raises(BuildError, match=r"^fastlib 1.0: compiled code, and the index has neither "
-                                         r"its source distribution nor a wheel for the Pi") as err:
+    monkeypatch.setattr(
+        index, "files", lambda name, version, machine="": [] if machine else [wheel]
+    )
+    with pytest.raises(
+        BuildError,
+        match=r"^fastlib 1.0: compiled code, and the index has neither "
+        r"its source distribution nor a wheel for the Pi",
+    ) as err:
         pypi._for_the_pi("fastlib", "1.0", Path("/nonexistent"))
     assert "pure-Python alternative" in err.value.hint
 
@@ -229,8 +305,9 @@ def test_a_failed_package_build_keeps_nothing(toolchain, monkeypatch, tmp_path) 
     assert list(cache.iterdir()) == []
 
 
-def test_a_site_lists_its_packages_and_the_metadata_of_its_sdist_builds(toolchain, monkeypatch,
-                                                                        tmp_path) -> None:
+def test_a_site_lists_its_packages_and_the_metadata_of_its_sdist_builds(
+    toolchain, monkeypatch, tmp_path
+) -> None:
     from dataclasses import replace
 
     archive = sdist(tmp_path)
@@ -245,13 +322,17 @@ def test_a_site_lists_its_packages_and_the_metadata_of_its_sdist_builds(toolchai
     assert site.ext is not None and (site.ext / "modules.json").is_file()
 
 
-def test_a_requirements_file_needs_the_native_runtime_when_one_of_its_packages_is_a_pi_wheel(
-        ) -> None:
-    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl",
-                      "aa")
+def test_a_requirements_file_needs_the_native_runtime_when_one_of_its_packages_is_a_pi_wheel() -> (
+    None
+):
+    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl", "aa")
     serial = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "bb")
-    lock = pypi.Lock([numpy, serial], {}, {"native.txt": ["numpy", "pyserial"],
-                                           "requirements.txt": ["pyserial"]}, {})
+    lock = pypi.Lock(
+        [numpy, serial],
+        {},
+        {"native.txt": ["numpy", "pyserial"], "requirements.txt": ["pyserial"]},
+        {},
+    )
     assert numpy.is_native and not serial.is_native
     assert lock.native_files() == {"native.txt"}
 
@@ -267,8 +348,11 @@ def test_the_native_site_is_the_wheels_compiled_to_pyc(toolchain, tmp_path) -> N
         z.writestr("blinky/pins.txt", "17\n")
         z.writestr("blinky-1.0.dist-info/METADATA", "Name: blinky\nVersion: 1.0\n")
     files = native.site([wheel], None, (), tmp_path / "cache", toolchain)
-    assert set(files) == {f"{native.SITE}/blinky/__init__.pyc", f"{native.SITE}/blinky/pins.txt",
-                          f"{native.SITE}/blinky-1.0.dist-info/METADATA"}
+    assert set(files) == {
+        f"{native.SITE}/blinky/__init__.pyc",
+        f"{native.SITE}/blinky/pins.txt",
+        f"{native.SITE}/blinky-1.0.dist-info/METADATA",
+    }
     import marshal
 
     code = marshal.loads(files[f"{native.SITE}/blinky/__init__.pyc"][16:])
@@ -276,31 +360,46 @@ def test_the_native_site_is_the_wheels_compiled_to_pyc(toolchain, tmp_path) -> N
 
 
 def test_a_package_only_a_native_service_needs_is_not_built_for_the_static_binary() -> None:
-    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl",
-                      "aa")
+    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl", "aa")
     pillow = pypi.Dist("pillow", "11.1.0", "pillow-11.1.0.tar.gz", "bb")
     serial = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "cc")
-    lock = pypi.Lock([numpy, pillow, serial], {},
-                     {"native.txt": ["numpy", "pillow", "pyserial"],
-                      "requirements.txt": ["pyserial"]}, {})
+    lock = pypi.Lock(
+        [numpy, pillow, serial],
+        {},
+        {"native.txt": ["numpy", "pillow", "pyserial"], "requirements.txt": ["pyserial"]},
+        {},
+    )
     assert lock.static_dists() == [serial]
     assert pypi.Lock([numpy, pillow, serial], {}, {}, {}).static_dists() == [pillow, serial]
 
 
 def test_python_wheels_takes_a_package_as_its_pi_wheel_and_a_change_needs_a_new_lock(
-        monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(index, "files", lambda name, version, machine="": [PI_WHEEL] if machine
-                        else [HOST_WHEEL])
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setattr(
+        index, "files", lambda name, version, machine="": [PI_WHEEL] if machine else [HOST_WHEEL]
+    )
     assert pypi._pi_wheel("fast", "1.0").filename == PI_WHEEL.filename
     monkeypatch.setattr(index, "files", lambda name, version, machine="": [])
-    with pytest.raises(BuildError, match=r"^fast 1.0: \[python\] wheels names it, and the index "
-                                         r"has no wheel of it for the Pi"):
+    with pytest.raises(
+        BuildError,
+        match=r"^fast 1.0: \[python\] wheels names it, and the index "
+        r"has no wheel of it for the Pi",
+    ):
         pypi._pi_wheel("fast", "1.0")
     req = tmp_path / "requirements.txt"
     req.write_text("fast==1.0\n")
     lock = tmp_path / pypi.LOCK_NAME
-    lock.write_text(json.dumps({"format": 1, "requirements": {
-        "requirements.txt": pypi.sha256_of(req)}, "distributions": [], "wheels": ["fast"]}))
+    lock.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "requirements": {"requirements.txt": pypi.sha256_of(req)},
+                "distributions": [],
+                "wheels": ["fast"],
+            }
+        )
+    )
     assert pypi.read_lock(lock, [req], ("Fast",)) == []
     with pytest.raises(BuildError, match=r"\[python\] wheels changed since the lock"):
         pypi.read_lock(lock, [req], ())

@@ -26,10 +26,12 @@ def make_folder(root: Path, config: str | None = None, cmdline: str | None = Non
     (root / "vmlinuz-6.1").write_bytes(KERNEL)
     (root / "initramfs.gz").write_bytes(INITRAMFS)
     (root / "bcm2837-rpi-3-b.dtb").write_bytes(DTB)
-    (root / "config.txt").write_text(config if config is not None else
-                                     bootfs.config_txt("vmlinuz-6.1", "initramfs.gz", []))
-    (root / "cmdline.txt").write_text(cmdline if cmdline is not None else
-                                      bootfs.cmdline_txt(["quiet"]))
+    (root / "config.txt").write_text(
+        config if config is not None else bootfs.config_txt("vmlinuz-6.1", "initramfs.gz", [])
+    )
+    (root / "cmdline.txt").write_text(
+        cmdline if cmdline is not None else bootfs.cmdline_txt(["quiet"])
+    )
     return root
 
 
@@ -50,23 +52,52 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_virt_plan_from_a_folder(folder: Path) -> None:
     with harness.plan(folder) as p:
         assert p.args == [
-            "-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512",
-            "-nographic", "-no-reboot",
-            "-kernel", str(folder / "vmlinuz-6.1"), "-initrd", str(folder / "initramfs.gz"),
-            "-append", "console=tty1 rdinit=/init loglevel=4 quiet panic=-1 console=ttyAMA0",
-            "-nic", "none"]
+            "-M",
+            "virt",
+            "-cpu",
+            "cortex-a53",
+            "-smp",
+            "1",
+            "-m",
+            "512",
+            "-nographic",
+            "-no-reboot",
+            "-kernel",
+            str(folder / "vmlinuz-6.1"),
+            "-initrd",
+            str(folder / "initramfs.gz"),
+            "-append",
+            "console=tty1 rdinit=/init loglevel=4 quiet panic=-1 console=ttyAMA0",
+            "-nic",
+            "none",
+        ]
         assert p.dtb is None and p.disk is None and p.workdir is None
 
 
 def test_raspi3b_plan_from_a_folder(folder: Path) -> None:
     p = harness.plan(folder, "raspi3b", ["pinit.debug=1"])
     assert p.args == [
-        "-M", "raspi3b", "-accel", "tcg,thread=single", "-serial", "null", "-serial", "mon:stdio",
-        "-nographic", "-no-reboot",
-        "-kernel", str(folder / "vmlinuz-6.1"), "-initrd", str(folder / "initramfs.gz"),
-        "-dtb", str(folder / "bcm2837-rpi-3-b.dtb"),
-        "-append", "console=tty1 rdinit=/init loglevel=4 quiet pinit.debug=1 panic=-1 "
-                   "console=ttyS1,115200", "-nic", "none"]
+        "-M",
+        "raspi3b",
+        "-accel",
+        "tcg,thread=single",
+        "-serial",
+        "null",
+        "-serial",
+        "mon:stdio",
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        str(folder / "vmlinuz-6.1"),
+        "-initrd",
+        str(folder / "initramfs.gz"),
+        "-dtb",
+        str(folder / "bcm2837-rpi-3-b.dtb"),
+        "-append",
+        "console=tty1 rdinit=/init loglevel=4 quiet pinit.debug=1 panic=-1 console=ttyS1,115200",
+        "-nic",
+        "none",
+    ]
 
 
 def test_a_nic_only_when_asked_for(folder: Path) -> None:
@@ -82,8 +113,10 @@ def test_a_nic_only_when_asked_for(folder: Path) -> None:
 
 
 def test_board_sections_pick_the_kernel(tmp_path: Path) -> None:
-    config = ("arm_64bit=1\ninitramfs initramfs.gz followkernel\n"
-              "[pi3]\nkernel=k3\n[pi4]\nkernel=k4\n[pi0]\nkernel=k0\n[all]\ncmdline=cl.txt\n")
+    config = (
+        "arm_64bit=1\ninitramfs initramfs.gz followkernel\n"
+        "[pi3]\nkernel=k3\n[pi4]\nkernel=k4\n[pi0]\nkernel=k0\n[all]\ncmdline=cl.txt\n"
+    )
     folder = make_folder(tmp_path / "boot", config)
     for name in ("k3", "k4", "k0"):
         (folder / name).write_bytes(KERNEL)
@@ -118,7 +151,9 @@ def test_missing_initramfs_names_the_file_and_the_line(folder: Path) -> None:
     (folder / "initramfs.gz").unlink()
     with pytest.raises(BuildError) as err:
         harness.plan(folder)
-    assert "config.txt line 5 `initramfs initramfs.gz followkernel` names initramfs.gz" in str(err.value)
+    assert "config.txt line 5 `initramfs initramfs.gz followkernel` names initramfs.gz" in str(
+        err.value
+    )
 
 
 def test_missing_kernel_names_the_file_and_the_line(folder: Path) -> None:
@@ -141,8 +176,9 @@ def test_default_kernel_needs_arm_64bit(tmp_path: Path) -> None:
 
 
 def test_names_are_found_case_insensitively_as_on_fat(tmp_path: Path) -> None:
-    folder = make_folder(tmp_path / "boot",
-                         "arm_64bit=1\nkernel=VMLINUZ-6.1\ninitramfs InitRamfs.GZ followkernel\n")
+    folder = make_folder(
+        tmp_path / "boot", "arm_64bit=1\nkernel=VMLINUZ-6.1\ninitramfs InitRamfs.GZ followkernel\n"
+    )
     p = harness.plan(folder)
     assert p.kernel == folder / "vmlinuz-6.1" and p.initramfs == folder / "initramfs.gz"
 
@@ -163,10 +199,18 @@ def test_bad_sources_and_machines(tmp_path: Path, folder: Path) -> None:
 
 
 def test_cmdline_serial_consoles_and_panic_are_replaced() -> None:
-    words = ["console=serial0,115200", "console=ttyS1,115200", "console=tty1",
-             "console=ttyAMA0", "root=/dev/mmcblk0p2", "panic=10", "rdinit=/init"]
+    words = [
+        "console=serial0,115200",
+        "console=ttyS1,115200",
+        "console=tty1",
+        "console=ttyAMA0",
+        "root=/dev/mmcblk0p2",
+        "panic=10",
+        "rdinit=/init",
+    ]
     assert harness.qemu_cmdline(words, "virt", ["x=1"]) == (
-        "console=tty1 root=/dev/mmcblk0p2 rdinit=/init x=1 panic=-1 console=ttyAMA0")
+        "console=tty1 root=/dev/mmcblk0p2 rdinit=/init x=1 panic=-1 console=ttyAMA0"
+    )
     assert harness.qemu_cmdline(words, "raspi3b").endswith("panic=-1 console=ttyS1,115200")
 
 
@@ -174,20 +218,25 @@ def test_virt_attaches_a_separate_disk(folder: Path, tmp_path: Path) -> None:
     disk = tmp_path / "a,b.img"
     disk.write_bytes(b"\0" * 3 * MiB)
     p = harness.plan(folder, disk=disk)
-    assert p.args[-4:] == ["-drive", f"if=none,file={tmp_path}/a,,b.img,format=raw,id=hd0",
-                           "-device", "virtio-blk-device,drive=hd0"]
+    assert p.args[-4:] == [
+        "-drive",
+        f"if=none,file={tmp_path}/a,,b.img,format=raw,id=hd0",
+        "-device",
+        "virtio-blk-device,drive=hd0",
+    ]
     with pytest.raises(BuildError, match="no such disk image"):
         harness.plan(folder, disk=tmp_path / "missing.img")
 
 
-def test_raspi3b_pads_a_copy_of_the_disk_to_a_power_of_two(folder: Path, tmp_path: Path,
-                                                           private_tmp: Path) -> None:
+def test_raspi3b_pads_a_copy_of_the_disk_to_a_power_of_two(
+    folder: Path, tmp_path: Path, private_tmp: Path
+) -> None:
     disk = tmp_path / "data.img"
     disk.write_bytes(b"\x01" * (3 * MiB + 512))
     with harness.plan(folder, "raspi3b", disk=disk) as p:
         assert p.disk is not None and p.disk != disk and p.workdir is not None
         assert p.disk.stat().st_size == 4 * MiB
-        assert p.disk.read_bytes()[:3 * MiB + 512] == disk.read_bytes()
+        assert p.disk.read_bytes()[: 3 * MiB + 512] == disk.read_bytes()
         assert p.args[-2:] == ["-drive", f"if=sd,format=raw,file={p.disk}"]
     assert disk.stat().st_size == 3 * MiB + 512
     assert list(private_tmp.iterdir()) == []
@@ -196,8 +245,9 @@ def test_raspi3b_pads_a_copy_of_the_disk_to_a_power_of_two(folder: Path, tmp_pat
     assert harness.plan(folder, "raspi3b", disk=exact).disk == exact
 
 
-def test_card_image_is_read_from_partition_1_and_attached(folder: Path, tmp_path: Path,
-                                                          private_tmp: Path) -> None:
+def test_card_image_is_read_from_partition_1_and_attached(
+    folder: Path, tmp_path: Path, private_tmp: Path
+) -> None:
     card = tmp_path / "sdcard.img"
     sdimage.make_image(card, folder, data_size=4 * MiB)
     before = card.stat()
@@ -216,8 +266,9 @@ def test_card_image_is_read_from_partition_1_and_attached(folder: Path, tmp_path
     assert list(private_tmp.iterdir()) == []
 
 
-def test_card_image_missing_initramfs_fails_and_cleans_up(tmp_path: Path,
-                                                          private_tmp: Path) -> None:
+def test_card_image_missing_initramfs_fails_and_cleans_up(
+    tmp_path: Path, private_tmp: Path
+) -> None:
     folder = make_folder(tmp_path / "boot")
     (folder / "initramfs.gz").unlink()
     card = tmp_path / "sdcard.img"
@@ -247,6 +298,7 @@ def test_kernel_time() -> None:
 
 # run() against a stand-in qemu-system-aarch64: a shell script printing a console transcript.
 
+
 def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> harness.BootPlan:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -262,11 +314,15 @@ def no_process(marker: str) -> bool:
 
 
 def test_run_passes_on_the_expected_lines_in_order_and_kills_the_group(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sleeper = f"sleep 3600.{time.time_ns() % 10**6:06d}"  # a child qemu left in its group
-    plan = fake_qemu(tmp_path, monkeypatch,
-                     f"{sleeper} &\necho $! > {tmp_path}/pid\nprintf '[    1.000000] B early\\n"
-                     f"A\\n[    2.500000] B\\nnot a full line'\nexec sleep 3600\n")
+    plan = fake_qemu(
+        tmp_path,
+        monkeypatch,
+        f"{sleeper} &\necho $! > {tmp_path}/pid\nprintf '[    1.000000] B early\\n"
+        f"A\\n[    2.500000] B\\nnot a full line'\nexec sleep 3600\n",
+    )
     log = tmp_path / "console.log"
     result = harness.run(plan, expect=["A", "B"], timeout=10, log=log)
     assert result.ok, result.reason
@@ -276,14 +332,18 @@ def test_run_passes_on_the_expected_lines_in_order_and_kills_the_group(
     assert (tmp_path / "pid").exists() and no_process(sleeper)
 
 
-def test_run_fails_at_once_on_a_fail_text_or_a_panic(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_fails_at_once_on_a_fail_text_or_a_panic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plan = fake_qemu(tmp_path, monkeypatch, "echo 'app: FATAL oops'\nexec sleep 3600\n")
     result = harness.run(plan, expect=["never"], fail=["FATAL"], timeout=10, log=tmp_path / "l")
     assert not result.ok and "'FATAL'" in result.reason and result.seconds < 5
-    plan = fake_qemu(tmp_path, monkeypatch,
-                     "echo 'READY'\necho '[ 1.0] Kernel panic - not syncing: Attempted to kill "
-                     "init!'\nexec sleep 3600\n")
+    plan = fake_qemu(
+        tmp_path,
+        monkeypatch,
+        "echo 'READY'\necho '[ 1.0] Kernel panic - not syncing: Attempted to kill "
+        "init!'\nexec sleep 3600\n",
+    )
     result = harness.run(plan, expect=["READY"], then="Power down", timeout=10, log=tmp_path / "l")
     assert not result.ok and "Kernel panic" in result.reason
 
@@ -299,20 +359,27 @@ def test_run_fails_when_qemu_exits_early(tmp_path: Path, monkeypatch: pytest.Mon
     plan = fake_qemu(tmp_path, monkeypatch, "echo 'qemu: Invalid SD card size' >&2\nexit 1\n")
     result = harness.run(plan, expect=["READY"], timeout=10, log=tmp_path / "l")
     assert not result.ok
-    assert result.reason == ("qemu exited (status 1) while waiting for 'READY'; "
-                             "last line: qemu: Invalid SD card size")
+    assert result.reason == (
+        "qemu exited (status 1) while waiting for 'READY'; last line: qemu: Invalid SD card size"
+    )
 
 
 def test_run_then_keeps_reading_after_the_expected_lines(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = fake_qemu(tmp_path, monkeypatch,
-                     "echo 'reboot: Power down too early'\necho READY\nsleep 0.3\n"
-                     "echo '[ 3.0] reboot: Power down'\nexec sleep 3600\n")
-    result = harness.run(plan, expect=["READY"], then="reboot: Power down", timeout=10,
-                      log=tmp_path / "l")
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = fake_qemu(
+        tmp_path,
+        monkeypatch,
+        "echo 'reboot: Power down too early'\necho READY\nsleep 0.3\n"
+        "echo '[ 3.0] reboot: Power down'\nexec sleep 3600\n",
+    )
+    result = harness.run(
+        plan, expect=["READY"], then="reboot: Power down", timeout=10, log=tmp_path / "l"
+    )
     assert result.ok, result.reason
     assert result.first_seen["reboot: Power down"] - result.first_seen["READY"] >= 0.25
     plan = fake_qemu(tmp_path, monkeypatch, "echo READY\nsleep 0.3\necho bye\n")
-    result = harness.run(plan, expect=["READY"], stop_after_expect=False, timeout=10,
-                      log=tmp_path / "l")
+    result = harness.run(
+        plan, expect=["READY"], stop_after_expect=False, timeout=10, log=tmp_path / "l"
+    )
     assert result.ok and result.lines == ["READY", "bye"] and "exited" in result.reason

@@ -70,10 +70,22 @@ def test_boot_partition_at_4mib_holds_the_folder(tmp_path: Path, boot_dir: Path)
     assert "PINIT-BOOT" in tool("mlabel", "-s", "-i", fat, "::").stdout
 
     assert sdimage.fat_list(image, 1) == [
-        "bcm2711-rpi-4-b.dtb", "config.txt", "empty/", "overlays/",
-        "overlays/a-long-overlay-name.dtbo", "overlays/deep/", "overlays/deep/x.bin", "vmlinuz"]
-    for rel in ("config.txt", "bcm2711-rpi-4-b.dtb", "vmlinuz",
-                "overlays/a-long-overlay-name.dtbo", "overlays/deep/x.bin"):
+        "bcm2711-rpi-4-b.dtb",
+        "config.txt",
+        "empty/",
+        "overlays/",
+        "overlays/a-long-overlay-name.dtbo",
+        "overlays/deep/",
+        "overlays/deep/x.bin",
+        "vmlinuz",
+    ]
+    for rel in (
+        "config.txt",
+        "bcm2711-rpi-4-b.dtb",
+        "vmlinuz",
+        "overlays/a-long-overlay-name.dtbo",
+        "overlays/deep/x.bin",
+    ):
         assert sdimage.fat_read(image, 1, rel) == (boot_dir / rel).read_bytes(), rel
 
 
@@ -81,20 +93,26 @@ def test_fat_entries_carry_source_date_epoch(tmp_path: Path, boot_dir: Path) -> 
     image = tmp_path / "card.img"
     sdimage.make_image(image, boot_dir)
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1", TZ="UTC")
-    listing = subprocess.run(["mdir", "-i", f"{image}@@{4 * MiB}", "::/overlays"],
-                             capture_output=True, text=True, env=env).stdout
+    listing = subprocess.run(
+        ["mdir", "-i", f"{image}@@{4 * MiB}", "::/overlays"],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     rows = [line for line in listing.splitlines() if "DIR" in line or "dtbo" in line]
     assert rows and all("2024-01-01" in row for row in rows), listing
 
 
-def test_data_partition_is_clean_ext4_with_the_files(tmp_path: Path, boot_dir: Path,
-                                                     data_dir: Path) -> None:
+def test_data_partition_is_clean_ext4_with_the_files(
+    tmp_path: Path, boot_dir: Path, data_dir: Path
+) -> None:
     if os.geteuid() == 0:
         # As root the copies would already be root-owned; make the 0:0 rewrite visible.
         os.chown(data_dir / "name", 1234, 1234)
     image = tmp_path / "card.img"
-    sdimage.make_image(image, boot_dir, data_size=10 * MiB, data_label="appdata",
-                       data_files=data_dir)
+    sdimage.make_image(
+        image, boot_dir, data_size=10 * MiB, data_label="appdata", data_files=data_dir
+    )
 
     boot, data = sdimage.read_partitions(image)
     assert data.index == 2 and data.type == 0x83
@@ -123,8 +141,7 @@ def test_empty_data_partition_without_files(tmp_path: Path, boot_dir: Path) -> N
     assert "pinit-data" in tool("dumpe2fs", "-h", ext4).stdout
 
 
-def test_two_builds_are_byte_identical(tmp_path: Path, boot_dir: Path,
-                                       data_dir: Path) -> None:
+def test_two_builds_are_byte_identical(tmp_path: Path, boot_dir: Path, data_dir: Path) -> None:
     first, second = tmp_path / "1.img", tmp_path / "2.img"
     sdimage.make_image(first, boot_dir, data_size=8 * MiB, data_files=data_dir)
     time.sleep(1.1)
@@ -174,8 +191,7 @@ def test_truncated_image_is_named_in_the_error(tmp_path: Path, boot_dir: Path) -
 
 
 @pytest.mark.parametrize("data", [b"", b"\0" * 300, b"\0" * 512])
-def test_image_without_a_partition_table_is_named_in_the_error(tmp_path: Path,
-                                                               data: bytes) -> None:
+def test_image_without_a_partition_table_is_named_in_the_error(tmp_path: Path, data: bytes) -> None:
     image = tmp_path / "junk.img"
     image.write_bytes(data)
     with pytest.raises(BuildError, match="junk.img"):

@@ -28,11 +28,14 @@ def _frames_only(lines: list[str]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("make", [
-    lambda: 1 / 0,
-    _raise_chain,
-    lambda: int("x"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: 1 / 0,
+        _raise_chain,
+        lambda: int("x"),
+    ],
+)
 def test_traceback_lines_are_traceback_s_without_source(make) -> None:
     try:
         make()
@@ -53,10 +56,24 @@ def test_an_exception_raised_during_handling_keeps_its_context() -> None:
     assert lines[-1] == "FileNotFoundError: [Errno 2] second"
 
 
-@pytest.mark.parametrize("source", [
-    "x = 1", "if x:", "if x:\n    y = 2", "if x:\n    y = 2\n", "def f(", "(1,\n2", "# only",
-    "", "for i in range(3):\n    pass\n\n", "1 +", "x ==", "print('a')", "class C:\n  pass\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = 1",
+        "if x:",
+        "if x:\n    y = 2",
+        "if x:\n    y = 2\n",
+        "def f(",
+        "(1,\n2",
+        "# only",
+        "",
+        "for i in range(3):\n    pass\n\n",
+        "1 +",
+        "x ==",
+        "print('a')",
+        "class C:\n  pass\n",
+    ],
+)
 def test_compile_command_agrees_with_codeop(source: str) -> None:
     def outcome(compile_it) -> str:  # type: ignore[no-untyped-def]
         try:
@@ -75,9 +92,21 @@ def test_a_bad_line_is_a_syntax_error_like_codeop_s() -> None:
         codeop.compile_command("1 +* 2", "<console>", "single")
 
 
-def test_interact_runs_statements_blocks_and_shows_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    inputs = iter(["x = 6 * 7", "x", "if x:", "    print('block', x)", "", "1 / 0", "1 +* 2",
-                   "print('still here')"])
+def test_interact_runs_statements_blocks_and_shows_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    inputs = iter(
+        [
+            "x = 6 * 7",
+            "x",
+            "if x:",
+            "    print('block', x)",
+            "",
+            "1 / 0",
+            "1 +* 2",
+            "print('still here')",
+        ]
+    )
     written: list[str] = []
 
     def read(prompt: str) -> str:

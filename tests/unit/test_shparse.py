@@ -29,7 +29,6 @@ from tests.shcases import INVALID, VALID
 CORPUS = REPO / "tests" / "corpus"
 
 
-
 def shell_accepts(text: str, tmp_path: Path) -> bool:
     script = tmp_path / "script.sh"
     script.write_text(text)
@@ -62,9 +61,11 @@ def test_the_corpus_parses_like_the_shell(case: str, tmp_path: Path, shell: None
 
 
 def test_the_tree() -> None:
-    tree = parse.parse("a && b | c\nif [ -e /x ]; then d; fi\nfor m in 1 2; do e; done &\n"
-                         "case $v in x) f;; esac\ng() { h; }\n{ i; } 2>/dev/null\n"
-                         "while :; do j; done\n")
+    tree = parse.parse(
+        "a && b | c\nif [ -e /x ]; then d; fi\nfor m in 1 2; do e; done &\n"
+        "case $v in x) f;; esac\ng() { h; }\n{ i; } 2>/dev/null\n"
+        "while :; do j; done\n"
+    )
     kinds = [type(item.command) for item in tree.items]
     assert kinds == [AndOr, If, For, Case, Function, Group, Loop]
     first = tree.items[0].command
@@ -77,10 +78,10 @@ def test_the_tree() -> None:
 
 
 def test_words_keep_their_quoting_and_expansions() -> None:
-    [item] = parse.parse("X=\"a $B\" cmd 'l $x' \"$(d)\" ${E:-f} \\$g\n").items
+    [item] = parse.parse('X="a $B" cmd \'l $x\' "$(d)" ${E:-f} \\$g\n').items
     cmd = item.command
     assert isinstance(cmd, Simple)
-    (name, value), = cmd.assigns
+    ((name, value),) = cmd.assigns
     assert name == "X" and [p.kind for p in value.parts] == ["lit", "param", "lit"]
     words = cmd.words
     assert words[0].literal == "cmd" and words[1].literal == "l $x"

@@ -17,7 +17,7 @@ def test_backoff_doubles_up_to_the_maximum() -> None:
 def test_backoff_resets_after_a_long_enough_run() -> None:
     backoff = Backoff(0.5, 30.0, reset=10.0)
     assert [backoff.delay(1.0) for _ in range(3)] == [0.5, 1.0, 2.0]
-    assert backoff.delay(ran_for=10.0) == 0.5   # it was healthy: a new problem starts small
+    assert backoff.delay(ran_for=10.0) == 0.5  # it was healthy: a new problem starts small
     assert backoff.delay(ran_for=9.9) == 1.0
 
 
@@ -41,7 +41,7 @@ def test_crash_window_forgets_old_failures() -> None:
     window = CrashWindow(count=3, window=10.0)
     assert not window.failure(0.0)
     assert not window.failure(5.0)
-    assert not window.failure(12.0)   # the one at 0.0 fell out of the window
+    assert not window.failure(12.0)  # the one at 0.0 fell out of the window
     assert len(window) == 2
     assert window.failure(13.0)
 
@@ -49,7 +49,7 @@ def test_crash_window_forgets_old_failures() -> None:
 def test_crash_window_at_the_edge_counts() -> None:
     window = CrashWindow(count=2, window=10.0)
     assert not window.failure(0.0)
-    assert window.failure(10.0)   # exactly `window` seconds apart is still within
+    assert window.failure(10.0)  # exactly `window` seconds apart is still within
 
 
 def test_crash_window_count_zero_never_trips() -> None:
@@ -86,6 +86,10 @@ def test_control_commands() -> None:
 def test_signal_actions_follow_gokrazy_plus_ctrl_alt_del() -> None:
     from init.shutdown import SIGNAL_ACTIONS, WATCHED_SIGNALS
 
-    assert SIGNAL_ACTIONS == {signal.SIGTERM: "reboot", signal.SIGUSR1: "halt",
-                              signal.SIGUSR2: "poweroff", signal.SIGINT: "reboot"}
+    assert SIGNAL_ACTIONS == {
+        signal.SIGTERM: "reboot",
+        signal.SIGUSR1: "halt",
+        signal.SIGUSR2: "poweroff",
+        signal.SIGINT: "reboot",
+    }
     assert signal.SIGCHLD in WATCHED_SIGNALS

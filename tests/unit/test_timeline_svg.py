@@ -10,18 +10,26 @@ import pytest
 from builder.qemu.timeline import from_console, render
 from hostkit.errors import BuildError
 
-TIMELINE = {"clock": "CLOCK_BOOTTIME", "main": 2.0, "app_started": 2.5, "steps": [
-    {"phase": "mounts", "name": "mount proc on /proc", "start": 2.01, "end": 2.02},
-    {"phase": "modules", "name": "dummy", "start": 2.1, "end": 2.4, "error": "ENOENT"},
-]}
+TIMELINE = {
+    "clock": "CLOCK_BOOTTIME",
+    "main": 2.0,
+    "app_started": 2.5,
+    "steps": [
+        {"phase": "mounts", "name": "mount proc on /proc", "start": 2.01, "end": 2.02},
+        {"phase": "modules", "name": "dummy", "start": 2.1, "end": 2.4, "error": "ENOENT"},
+    ],
+}
 
 
 def test_console_line_is_found_and_drawn() -> None:
     lines = ["[    1.0] Run /init as init process", "pinit: timeline " + json.dumps(TIMELINE)]
     svg = render(from_console(lines))
     root = ET.fromstring(svg)
-    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.find(
-        "{http://www.w3.org/2000/svg}title") is not None]
+    bars = [
+        e
+        for e in root.iter("{http://www.w3.org/2000/svg}rect")
+        if e.find("{http://www.w3.org/2000/svg}title") is not None
+    ]
     assert len(bars) == 2
     # The module step (0.3 s) is drawn 30 times wider than the mount (0.01 s).
     widths = [float(b.get("width")) for b in bars]

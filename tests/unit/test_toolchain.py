@@ -18,10 +18,12 @@ def test_derive_sources_adds_non_free_firmware_and_keeps_only_the_suite(tmp_path
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-        "Types: deb\nURIs: http://other.example/apt\nSuites: nodistro\nComponents: main\n")
+        "Types: deb\nURIs: http://other.example/apt\nSuites: nodistro\nComponents: main\n"
+    )
     (tmp_path / "sources.list").write_text(
         "deb [signed-by=/k.gpg] http://sec.example/debian-security bookworm-security main\n"
-        "deb http://x.example/ cloud-sdk-bookworm main\n")
+        "deb http://x.example/ cloud-sdk-bookworm main\n"
+    )
     text = derive_sources("bookworm", tmp_path)
     assert "nodistro" not in text and "cloud-sdk" not in text
     assert text.count("Components: main non-free-firmware") == 2
@@ -43,8 +45,15 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
     names = {p.name for p in locked}
-    assert {"libpython3.11-dev", "gcc-aarch64-linux-gnu", "raspi-firmware", "busybox-static",
-            "libpython3.11-minimal", "netbase", "libpython3.11-testsuite"} <= names
+    assert {
+        "libpython3.11-dev",
+        "gcc-aarch64-linux-gnu",
+        "raspi-firmware",
+        "busybox-static",
+        "libpython3.11-minimal",
+        "netbase",
+        "libpython3.11-testsuite",
+    } <= names
     assert any(n.startswith("linux-image-6.1.0-") for n in names)
     sdist = json.loads(provision.LOCK.read_text())["cffi_sdist"]
     assert sdist["name"] == "cffi" and len(sdist["sha256"]) == 64
@@ -71,6 +80,7 @@ def test_sha256_of_reads_the_whole_file(tmp_path: Path) -> None:
     f = tmp_path / "x"
     f.write_bytes(b"a" * (3 << 20))
     import hashlib
+
     assert apt.sha256_of(f) == hashlib.sha256(b"a" * (3 << 20)).hexdigest()
 
 
@@ -85,8 +95,12 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
 
     assert getNuitkaVersion() == nuitka_pin.NUITKA_VERSION
     assert hasattr(StaticLibraries, "_static_lib_python_path")
-    assert StaticLibraries.getSystemStaticLibPythonPath.__code__.co_names.count(
-        "_static_lib_python_path") >= 1
+    assert (
+        StaticLibraries.getSystemStaticLibPythonPath.__code__.co_names.count(
+            "_static_lib_python_path"
+        )
+        >= 1
+    )
     assert callable(PythonVersions.getTargetPythonIncludePath)
     assert SconsInterface.getTargetPythonIncludePath is PythonVersions.getTargetPythonIncludePath
     pyproject = (REPO / "pyproject.toml").read_text()
@@ -134,15 +148,22 @@ def test_every_nuitka_internal_the_patches_use_exists() -> None:
 
     tree = parsed("toolchain.nuitka_patches")
     used = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-        for alias in node.names}
-    assert {m for m in used if m.split(".")[0] == "nuitka"} - {"nuitka.build"} \
-        == set(NUITKA_INTERNALS)
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert {m for m in used if m.split(".")[0] == "nuitka"} - {"nuitka.build"} == set(
+        NUITKA_INTERNALS
+    )
     for module, names in NUITKA_INTERNALS.items():
         missing = set(names) - defined(parsed(module).body)
         assert not missing, (module, missing)
-    (anti_bloat,) = [node for node in parsed("nuitka.plugins.standard.AntiBloatPlugin").body
-                     if isinstance(node, ast.ClassDef) and node.name == "NuitkaPluginAntiBloat"]
+    (anti_bloat,) = [
+        node
+        for node in parsed("nuitka.plugins.standard.AntiBloatPlugin").body
+        if isinstance(node, ast.ClassDef) and node.name == "NuitkaPluginAntiBloat"
+    ]
     assert {"_getContextCode", "_onModuleSourceCode"} <= defined(anti_bloat.body)
 
 
@@ -154,21 +175,28 @@ def test_each_setting_is_named_once_and_both_sides_use_it() -> None:
     from toolchain import nuitka_pin
 
     assert nuitka_pin.SETTINGS and all(
-        getattr(nuitka_pin, name) == name for name in nuitka_pin.SETTINGS)
+        getattr(nuitka_pin, name) == name for name in nuitka_pin.SETTINGS
+    )
 
     def used(path: Path) -> set[str]:
         tree = ast.parse(path.read_text())
         return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | {
-            alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-            for alias in node.names}
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
 
     for side in ("builder/python/compile.py", "toolchain/nuitka_plugin.py"):
         assert set(nuitka_pin.SETTINGS) <= used(REPO / side), side
-    spelled = {f"{path.relative_to(REPO)}: {node.value}"
-               for pkg in ("builder", "toolchain", "init", "hostkit")
-               for path in (REPO / pkg).rglob("*.py") if path.name != "nuitka_pin.py"
-               for node in ast.walk(ast.parse(path.read_text()))
-               if isinstance(node, ast.Constant) and node.value in nuitka_pin.SETTINGS}
+    spelled = {
+        f"{path.relative_to(REPO)}: {node.value}"
+        for pkg in ("builder", "toolchain", "init", "hostkit")
+        for path in (REPO / pkg).rglob("*.py")
+        if path.name != "nuitka_pin.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in nuitka_pin.SETTINGS
+    }
     assert not spelled, sorted(spelled)
 
 
@@ -184,8 +212,10 @@ def test_the_plugin_sources_are_every_file_of_the_adaptation() -> None:
 def test_the_dispatcher_runs_the_program_of_its_name() -> None:
     from toolchain.nuitka_gen import dispatcher_py
 
-    source = dispatcher_py([("init", "multidist-1-pinit_main_0"), ("hello", "multidist-2-x")],
-                           "_sysconfigdata__aarch64-linux-gnu")
+    source = dispatcher_py(
+        [("init", "multidist-1-pinit_main_0"), ("hello", "multidist-2-x")],
+        "_sysconfigdata__aarch64-linux-gnu",
+    )
     code = compile(source, "dispatcher", "exec")
     assert {"multidist-1-pinit_main_0", "multidist-2-x"} <= set(code.co_consts)
     assert "'_sysconfigdata__aarch64-linux-gnu'" in source
@@ -208,8 +238,12 @@ def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:
     try:
         nuitka_patches.retarget(str(tmp_path))
         assert StaticLibraries.getSystemStaticLibPythonPath(python_debug=False) == lib
-        assert SconsInterface.getTargetPythonIncludePath(logger=None, python_debug=False,
-                                                         self_compiled_python_uninstalled=False) == include
+        assert (
+            SconsInterface.getTargetPythonIncludePath(
+                logger=None, python_debug=False, self_compiled_python_uninstalled=False
+            )
+            == include
+        )
     finally:
         StaticLibraries._static_lib_python_path, SconsInterface.getTargetPythonIncludePath = saved
 
@@ -218,37 +252,41 @@ def test_unreachable_source_is_one_error_naming_the_source(tmp_path: Path) -> No
     etc = tmp_path / "etc"
     (etc / "sources.list.d").mkdir(parents=True)
     # Port 9 (discard) on loopback: refused at once, no network needed.
-    (etc / "sources.list").write_text(
-        "deb [trusted=yes] http://127.0.0.1:9/debian bookworm main\n")
+    (etc / "sources.list").write_text("deb [trusted=yes] http://127.0.0.1:9/debian bookworm main\n")
     apt_ = Apt("arm64", "bookworm", root=tmp_path / "state", etc=etc)
     with pytest.raises(BuildError, match=r"unreachable \(http://127.0.0.1:9/debian\)") as err:
         apt_.update()
     assert "\n" not in str(err.value)
     pkg = Locked("zlib1g-dev", "arm64", "1:1.2.13.dfsg-1", "0" * 64, "zlib.deb", "sysroot")
-    with pytest.raises(BuildError, match="zlib1g-dev:arm64=1:1.2.13.dfsg-1: download failed from "
-                                         "http://127.0.0.1:9/debian"):
+    with pytest.raises(
+        BuildError,
+        match="zlib1g-dev:arm64=1:1.2.13.dfsg-1: download failed from http://127.0.0.1:9/debian",
+    ):
         apt_.download(pkg, tmp_path / "debs")
-    assert not list((tmp_path / "debs").iterdir())   # nothing half-written kept
+    assert not list((tmp_path / "debs").iterdir())  # nothing half-written kept
 
 
 def test_contain_makes_absolute_links_relative_and_linker_scripts_sysroot_relative(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     lib = tmp_path / "lib/aarch64-linux-gnu"
     usr = tmp_path / "usr/lib/aarch64-linux-gnu"
     lib.mkdir(parents=True)
     usr.mkdir(parents=True)
     (lib / "libm.so.6").write_bytes(b"\x7fELF")
     (usr / "libm.so").symlink_to("/lib/aarch64-linux-gnu/libm.so.6")
-    (usr / "libc.so").write_text("/* GNU ld script */\nOUTPUT_FORMAT(elf64-littleaarch64)\n"
-                                 "GROUP ( /lib/aarch64-linux-gnu/libc.so.6 "
-                                 "/usr/lib/aarch64-linux-gnu/libc_nonshared.a "
-                                 "AS_NEEDED ( /lib/ld-linux-aarch64.so.1 ) )\n")
+    (usr / "libc.so").write_text(
+        "/* GNU ld script */\nOUTPUT_FORMAT(elf64-littleaarch64)\n"
+        "GROUP ( /lib/aarch64-linux-gnu/libc.so.6 "
+        "/usr/lib/aarch64-linux-gnu/libc_nonshared.a "
+        "AS_NEEDED ( /lib/ld-linux-aarch64.so.1 ) )\n"
+    )
     assert len(apt.escapes(tmp_path)) == 4
     apt.contain(tmp_path)
     assert apt.escapes(tmp_path) == []
     assert (usr / "libm.so").resolve() == (lib / "libm.so.6").resolve()
     assert "GROUP ( =/lib/aarch64-linux-gnu/libc.so.6 =/usr/lib/" in (usr / "libc.so").read_text()
-    apt.contain(tmp_path)   # idempotent
+    apt.contain(tmp_path)  # idempotent
     assert "==" not in (usr / "libc.so").read_text()
 
 
@@ -273,8 +311,10 @@ def test_the_build_and_the_pin_import_without_nuitka() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['nuitka'] = None\n"
-            "import builder.python.compile, builder.image, toolchain.nuitka_gen, toolchain.nuitka_pin\n"
-            "try:\n    import toolchain.nuitka_plugin\nexcept ImportError:\n    pass\n"
-            "else:\n    sys.exit('the plugin imported without Nuitka?')\n")
+    code = (
+        "import sys; sys.modules['nuitka'] = None\n"
+        "import builder.python.compile, builder.image, toolchain.nuitka_gen, toolchain.nuitka_pin\n"
+        "try:\n    import toolchain.nuitka_plugin\nexcept ImportError:\n    pass\n"
+        "else:\n    sys.exit('the plugin imported without Nuitka?')\n"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -34,12 +34,29 @@ from builder.convert.sh.tree import (
     Word,
 )
 
-RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until",
-            "for", "in", "{", "}", "!"}
+RESERVED = {
+    "if",
+    "then",
+    "else",
+    "elif",
+    "fi",
+    "do",
+    "done",
+    "case",
+    "esac",
+    "while",
+    "until",
+    "for",
+    "in",
+    "{",
+    "}",
+    "!",
+}
 REDIRECTS = {"<", ">", ">>", "<&", ">&", "<>", ">|", "<<", "<<-"}
 
 
 # ---- The parser: recursive descent over XCU 2.10's grammar.
+
 
 class _Parser:
     def __init__(self, toks: list[Token]) -> None:
@@ -58,14 +75,18 @@ class _Parser:
     def expect_word(self, name: str, opened: Token) -> Token:
         self.linebreak()
         if not self.tok.reserved(name):
-            raise ParseError(self.tok.line, f"expected `{name}` for the `{opened.text}` of line "
-                             f"{opened.line}, found {self.describe(self.tok)}")
+            raise ParseError(
+                self.tok.line,
+                f"expected `{name}` for the `{opened.text}` of line "
+                f"{opened.line}, found {self.describe(self.tok)}",
+            )
         return self.take()
 
     @staticmethod
     def describe(token: Token) -> str:
         return {"eof": "the end of the script", "newline": "a new line"}.get(
-            token.kind, f"`{token.text}`")
+            token.kind, f"`{token.text}`"
+        )
 
     def linebreak(self) -> None:
         while self.tok.kind == "newline":
@@ -96,8 +117,11 @@ class _Parser:
 
     def at_end(self, stops: tuple[str, ...]) -> bool:
         tok = self.tok
-        return (tok.kind == "eof" or (tok.kind == "op" and tok.text in (")", ";;"))
-                or (tok.kind == "word" and tok.text in stops))
+        return (
+            tok.kind == "eof"
+            or (tok.kind == "op" and tok.text in (")", ";;"))
+            or (tok.kind == "word" and tok.text in stops)
+        )
 
     def and_or(self) -> Node:
         first = self.pipeline()
@@ -125,8 +149,14 @@ class _Parser:
 
     def command(self) -> Node:
         tok = self.tok
-        compound = {"if": self.if_, "while": self.loop, "until": self.loop, "for": self.for_,
-                    "case": self.case, "{": self.brace}
+        compound = {
+            "if": self.if_,
+            "while": self.loop,
+            "until": self.loop,
+            "for": self.for_,
+            "case": self.case,
+            "{": self.brace,
+        }
         if tok.kind == "word" and tok.text in compound:
             node = compound[tok.text]()
             return self.with_redirects(node)
@@ -139,9 +169,8 @@ class _Parser:
             return self.with_redirects(Group(body, True, opened.line, end))
         if tok.kind == "word" and tok.text in RESERVED or tok.kind in ("eof", "newline"):
             raise ParseError(tok.line, f"unexpected {self.describe(tok)}")
-        after = self.toks[self.at + 1:self.at + 3]
-        if (tok.kind == "word" and [(t.kind, t.text) for t in after] == [("op", "("),
-                                                                         ("op", ")")]):
+        after = self.toks[self.at + 1 : self.at + 3]
+        if tok.kind == "word" and [(t.kind, t.text) for t in after] == [("op", "("), ("op", ")")]:
             return self.function()
         return self.simple()
 
@@ -157,9 +186,12 @@ class _Parser:
         name = self.take()
         self.take(), self.take()
         self.linebreak()
-        if not (self.tok.kind == "word" and self.tok.text in ("{", "if", "while", "until", "for",
-                                                              "case")
-                or self.tok.kind == "op" and self.tok.text == "("):
+        if not (
+            self.tok.kind == "word"
+            and self.tok.text in ("{", "if", "while", "until", "for", "case")
+            or self.tok.kind == "op"
+            and self.tok.text == "("
+        ):
             raise ParseError(self.tok.line, f"the function {name.text}() has no body")
         body = self.command()
         return Function(name.text, body, name.line, self.toks[self.at - 1].line)
@@ -235,15 +267,19 @@ class _Parser:
             while True:
                 pattern = self.take()
                 if pattern.word is None:
-                    raise ParseError(pattern.line, f"a `case` pattern, not {self.describe(pattern)}")
+                    raise ParseError(
+                        pattern.line, f"a `case` pattern, not {self.describe(pattern)}"
+                    )
                 patterns.append(pattern.word)
                 if self.tok.kind == "op" and self.tok.text == "|":
                     self.take()
                     continue
                 break
             if not (self.tok.kind == "op" and self.tok.text == ")"):
-                raise ParseError(self.tok.line, f"expected `)` after a `case` pattern, found "
-                                 f"{self.describe(self.tok)}")
+                raise ParseError(
+                    self.tok.line,
+                    f"expected `)` after a `case` pattern, found {self.describe(self.tok)}",
+                )
             self.take()
             body = self.sequence(("esac",))
             items.append((tuple(patterns), body))
@@ -251,8 +287,9 @@ class _Parser:
                 self.take()
                 self.linebreak()
             elif not self.tok.reserved("esac"):
-                raise ParseError(self.tok.line, f"expected `;;` or `esac`, found "
-                                 f"{self.describe(self.tok)}")
+                raise ParseError(
+                    self.tok.line, f"expected `;;` or `esac`, found {self.describe(self.tok)}"
+                )
         end = self.take().line
         return Case(subject.word, tuple(items), opened.line, end)
 
@@ -261,8 +298,7 @@ class _Parser:
         op = self.take()
         target = self.take()
         if target.word is None:
-            raise ParseError(op.line, f"`{op.text}` needs a file name, not "
-                             f"{self.describe(target)}")
+            raise ParseError(op.line, f"`{op.text}` needs a file name, not {self.describe(target)}")
         heredoc = target.heredoc[0] if target.heredoc else None
         return Redirect(op.text, fd, target.word, heredoc)
 

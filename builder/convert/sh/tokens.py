@@ -8,18 +8,35 @@ from dataclasses import dataclass, field
 
 from builder.convert.sh.tree import ParseError, Part, Word
 
-OPERATORS = ("&&", "||", ";;", "<<-", "<<", ">>", "<&", ">&", "<>", ">|",
-             ";", "&", "|", "(", ")", "<", ">")
+OPERATORS = (
+    "&&",
+    "||",
+    ";;",
+    "<<-",
+    "<<",
+    ">>",
+    "<&",
+    ">&",
+    "<>",
+    ">|",
+    ";",
+    "&",
+    "|",
+    "(",
+    ")",
+    "<",
+    ">",
+)
 SPECIAL_PARAMS = "@*#?-$!0123456789"
 
 
 @dataclass
 class Token:
-    kind: str             # "word" | "op" | "newline" | "io" (an fd number before < or >) | "eof"
+    kind: str  # "word" | "op" | "newline" | "io" (an fd number before < or >) | "eof"
     text: str
     line: int
     word: Word | None = None
-    heredoc: list[str] = field(default_factory=list)   # filled at the next newline
+    heredoc: list[str] = field(default_factory=list)  # filled at the next newline
 
     def reserved(self, *names: str) -> bool:
         return self.kind == "word" and self.text in names
@@ -31,14 +48,14 @@ class _Lexer:
         self.i = 0
         self.line = 1
         self.tokens: list[Token] = []
-        self.pending: list[tuple[Token, str, bool]] = []   # here-docs to read after the newline
+        self.pending: list[tuple[Token, str, bool]] = []  # here-docs to read after the newline
 
     def peek(self, offset: int = 0) -> str:
         at = self.i + offset
         return self.s[at] if at < len(self.s) else ""
 
     def advance(self, n: int = 1) -> str:
-        out = self.s[self.i:self.i + n]
+        out = self.s[self.i : self.i + n]
         self.line += out.count("\n")
         self.i += n
         return out
@@ -52,7 +69,7 @@ class _Lexer:
             self.skip_continuations()
             c = self.peek()
             if c == "":
-                self.read_heredocs()   # as dash and busybox sh: the end of file ends them too
+                self.read_heredocs()  # as dash and busybox sh: the end of file ends them too
                 self.tokens.append(Token("eof", "", self.line))
                 return self.tokens
             if c in " \t\r":
@@ -117,9 +134,12 @@ class _Lexer:
             else:
                 lit.append(self.advance())
         flush()
-        source = self.s[start:self.i].replace("\\\n", "")
-        if (not any(p.quoted or p.kind != "lit" for p in parts) and source.isdigit()
-                and self.peek() in "<>"):
+        source = self.s[start : self.i].replace("\\\n", "")
+        if (
+            not any(p.quoted or p.kind != "lit" for p in parts)
+            and source.isdigit()
+            and self.peek() in "<>"
+        ):
             self.tokens.append(Token("io", source, line))
             return
         token = Token("word", source, line, Word(source, tuple(parts), line))
@@ -239,7 +259,6 @@ class _Lexer:
                 body.append(text + "\n")
             token.heredoc.append("".join(body))
         self.pending = []
-
 
 
 def tokens(text: str) -> list[Token]:

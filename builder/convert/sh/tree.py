@@ -15,14 +15,14 @@ class ParseError(ValueError):
 
 @dataclass(frozen=True)
 class Part:
-    kind: str      # "lit" | "param" | "cmd" | "arith"
-    text: str      # the literal text, the parameter's name (or ${…} body), the command's source
+    kind: str  # "lit" | "param" | "cmd" | "arith"
+    text: str  # the literal text, the parameter's name (or ${…} body), the command's source
     quoted: bool = False
 
 
 @dataclass(frozen=True)
 class Word:
-    source: str                 # as written, quotes included
+    source: str  # as written, quotes included
     parts: tuple[Part, ...]
     line: int
 
@@ -60,14 +60,14 @@ class Pipeline:
 @dataclass(frozen=True)
 class AndOr:
     first: Node
-    rest: tuple[tuple[str, Node], ...]   # ("&&" | "||", pipeline)
+    rest: tuple[tuple[str, Node], ...]  # ("&&" | "||", pipeline)
     line: int
 
 
 @dataclass(frozen=True)
 class Item:
     command: Node
-    background: bool              # ended by &
+    background: bool  # ended by &
     line: int
 
 
@@ -79,10 +79,10 @@ class Sequence:
 
 @dataclass(frozen=True)
 class If:
-    clauses: tuple[tuple[Sequence, Sequence], ...]   # (condition, body) for if and each elif
+    clauses: tuple[tuple[Sequence, Sequence], ...]  # (condition, body) for if and each elif
     otherwise: Sequence | None
     line: int
-    end: int                                          # the line of `fi`
+    end: int  # the line of `fi`
     redirects: tuple[Redirect, ...] = ()
 
 
@@ -99,7 +99,7 @@ class Loop:
 @dataclass(frozen=True)
 class For:
     name: str
-    words: tuple[Word, ...] | None    # None: `for x; do` (the positional parameters)
+    words: tuple[Word, ...] | None  # None: `for x; do` (the positional parameters)
     body: Sequence
     line: int
     end: int
@@ -118,7 +118,7 @@ class Case:
 @dataclass(frozen=True)
 class Group:
     body: Sequence
-    subshell: bool                   # ( … ) rather than { …; }
+    subshell: bool  # ( … ) rather than { …; }
     line: int
     end: int
     redirects: tuple[Redirect, ...] = ()

@@ -13,7 +13,7 @@ import traceback
 def check(name, fn):
     try:
         print(f"PKG {name}: ok {fn()}", flush=True)
-    except BaseException as exc:   # noqa: BLE001 - every failure is reported
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported
         print(f"PKG {name}: FAIL {type(exc).__name__}: {exc}", flush=True)
         traceback.print_exc()
 

@@ -21,11 +21,12 @@ def check(name):
             detail = fn()
             RESULTS[name] = True
             print(f"PKG {name}: ok {detail}", flush=True)
-        except BaseException as exc:   # noqa: BLE001 - every failure is reported, then counted
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported, then counted
             RESULTS[name] = False
             print(f"PKG {name}: FAIL {type(exc).__name__}: {exc}", flush=True)
             traceback.print_exc()
         return fn
+
     return run
 
 
@@ -60,8 +61,9 @@ def _():
 
     assert markupsafe.escape("<a href='x'>") == "&lt;a href=&#39;x&#39;&gt;"
     # Built from its sdist: its metadata is pinit's, read where importlib.metadata looks.
-    return (f"{version('markupsafe')} speedups="
-            + ("C" if "markupsafe._speedups" in sys.modules else "pure"))
+    return f"{version('markupsafe')} speedups=" + (
+        "C" if "markupsafe._speedups" in sys.modules else "pure"
+    )
 
 
 @check("pyyaml")
@@ -162,7 +164,7 @@ def _():
                     conn.sendall(b"\x20\x02\x00\x00")
                 elif kind == 3:
                     size = int.from_bytes(body[:2], "big")
-                    received.append((body[2:2 + size].decode(), body[2 + size:]))
+                    received.append((body[2 : 2 + size].decode(), body[2 + size :]))
                 elif kind == 14:
                     return
 
@@ -289,6 +291,8 @@ def _():
 
 
 failed = [name for name, ok in RESULTS.items() if not ok]
-print(f"PKG done: {len(RESULTS) - len(failed)} ok, {len(failed)} failed {' '.join(failed)}",
-      flush=True)
-open("/run/packages-done", "w").close()   # arrays.py powers the board off
+print(
+    f"PKG done: {len(RESULTS) - len(failed)} ok, {len(failed)} failed {' '.join(failed)}",
+    flush=True,
+)
+open("/run/packages-done", "w").close()  # arrays.py powers the board off

@@ -9,8 +9,13 @@ import serial
 import spidev
 from gpiod.line import Direction, Value
 
-with serial.Serial("/dev/ttyAMA0", 115200, bytesize=serial.EIGHTBITS,
-                   parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE) as port:
+with serial.Serial(
+    "/dev/ttyAMA0",
+    115200,
+    bytesize=serial.EIGHTBITS,
+    parity=serial.PARITY_NONE,
+    stopbits=serial.STOPBITS_ONE,
+) as port:
     port.write(b"PYPI serial: written by pyserial " + serial.__version__.encode() + b"\r\n")
     port.flush()
 
@@ -29,8 +34,10 @@ with gpiod.request_lines("/dev/gpiochip0", consumer="pinit-test", config={line: 
 bundle = certifi.where()
 with open(bundle) as f:
     certificates = f.read().count("BEGIN CERTIFICATE")
-print(f"PYPI certifi: {bundle} exists={os.path.isfile(bundle)} certificates>100={certificates > 100}",
-      flush=True)
+print(
+    f"PYPI certifi: {bundle} exists={os.path.isfile(bundle)} certificates>100={certificates > 100}",
+    flush=True,
+)
 
 spi = spidev.SpiDev()
 try:

@@ -19,8 +19,11 @@ async def tick(n: int) -> int:
 async def main() -> None:
     results = await asyncio.gather(*(tick(i) for i in range(3)))
     run = 2 if os.path.exists(MARK) else 1
-    print(f"PYPI looper run {run}: ticks={sum(results)} serial={serial.__version__} "
-          f"gpiod={gpiod.__version__}", flush=True)
+    print(
+        f"PYPI looper run {run}: ticks={sum(results)} serial={serial.__version__} "
+        f"gpiod={gpiod.__version__}",
+        flush=True,
+    )
     if run == 1:
         open(MARK, "w").close()
         raise RuntimeError("first run crashes on purpose")
