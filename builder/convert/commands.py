@@ -8,6 +8,7 @@ data partition, the host name, the services' environment and working directory).
 
 from __future__ import annotations
 
+import enum
 import posixpath
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,17 @@ from init.config import Data
 from init.modules import name_of
 from init.rootfs import EARLY_ROOTFS, Mount
 
-TRANSLATED, NOTED, UNTRANSLATED = "translated", "noted", "untranslated"
+
+class Kind(enum.StrEnum):
+    """What became of a command: translated into the pinit.toml, noted (pinit does it
+    itself, nothing to write), or untranslated (the report says why)."""
+
+    TRANSLATED = "translated"
+    NOTED = "noted"
+    UNTRANSLATED = "untranslated"
+
+
+TRANSLATED, NOTED, UNTRANSLATED = Kind.TRANSLATED, Kind.NOTED, Kind.UNTRANSLATED
 # Mounts the init makes itself (init/rootfs.py EARLY_ROOTFS); tmpfs on /dev is the classic
 # stand-in for devtmpfs.
 PINIT_MOUNTS = {(m.fstype, m.target) for m in EARLY_ROOTFS if isinstance(m, Mount)} | {
@@ -125,7 +136,7 @@ PATH_TESTS = {"-e", "-b", "-c", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s"}
 class Outcome:
     line: int  # 1-based line number in /init
     text: str  # the command as written
-    kind: str  # translated | noted | untranslated
+    kind: Kind
     what: str  # what it became, or why not
     subject: str = ""  # the program or module it made, for demote()
 
@@ -193,9 +204,9 @@ class SetupCommands:
     waited: list[str]
     cwd: str
     switch_root: str
-    net: list[netcommands.Step]
+    net: list[netcommands.NetSetting]
 
-    def out(self, line: int, text: str, kind: str, what: str, subject: str = "") -> None:
+    def out(self, line: int, text: str, kind: Kind, what: str, subject: str = "") -> None:
         self.outcomes.append(Outcome(line, text, kind, what, subject))
 
     def network(self, line: int, text: str, words: list[str]) -> None:

@@ -41,7 +41,7 @@ from builder.convert.commands import (
     number,
     quiet,
 )
-from builder.convert.netcommands import NETWORK, TIME, Step, settle
+from builder.convert.netcommands import NETWORK, TIME, NetSetting, settle
 from builder.convert.sh.parse import parse
 from builder.convert.sh.tree import (
     AndOr,
@@ -131,7 +131,7 @@ class _Walker(SetupCommands):
         self.data: Data | None = None
         self.data_line = 0
         self.hostname = ""
-        self.net: list[Step] = []
+        self.net: list[NetSetting] = []
         self.vars: dict[str, str] = {}
         self.exported: dict[str, str] = {}
         self.functions: dict[str, Node] = {}

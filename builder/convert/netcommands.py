@@ -78,7 +78,9 @@ WIRELESS = (
 
 
 @dataclass(frozen=True)
-class Step:
+class NetSetting:
+    """One setting a network or clock command makes, by its line (settle() joins them)."""
+
     line: int
     key: str  # dhcp | address | gateway | dns | time
     value: str = ""  # the address/prefix, the gateway, the server
@@ -89,7 +91,7 @@ class Unread(ValueError):
     """A network command pinit has no setting for; the message says why."""
 
 
-def read(words: list[str], line: int) -> tuple[list[Step], str]:
+def read(words: list[str], line: int) -> tuple[list[NetSetting], str]:
     """The steps of one network or clock command and what it becomes; Unread when none, or
     ([], note) for a line pinit does itself."""
     name = posixpath.basename(words[0])
@@ -112,11 +114,11 @@ def read(words: list[str], line: int) -> tuple[list[Step], str]:
     return _ip(rest, line)
 
 
-def nameserver(args: list[str], line: int) -> Step | None:
+def nameserver(args: list[str], line: int) -> NetSetting | None:
     """The step of `echo "nameserver X" > /etc/resolv.conf` (or >>), given echo's words."""
     words = " ".join(args).split()
     if len(words) == 2 and words[0] == "nameserver":
-        return Step(line, "dns", words[1])
+        return NetSetting(line, "dns", words[1])
     return None
 
 
@@ -150,7 +152,7 @@ def _options(name: str, rest: list[str]) -> tuple[dict[str, list[str]], list[str
     return given, plain
 
 
-def _dhcp(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
+def _dhcp(name: str, rest: list[str], line: int) -> tuple[list[NetSetting], str]:
     given, plain = _options(name, rest)
     if any(f in given for f in ("-r", "-x", "-k", "--release")) and name != "udhcpc":
         raise Unread(f"{name} gives a lease back; pinit does that at shutdown")
@@ -163,7 +165,7 @@ def _dhcp(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
     script = given.get("-s") or given.get("--script") or given.get("-sf") or []
     kept = f"; its script {script[0]} is not run: pinit applies the lease itself" if script else ""
     return (
-        [Step(line, "dhcp", "", iface) for iface in ifaces],
+        [NetSetting(line, "dhcp", "", iface) for iface in ifaces],
         f"DHCP on {', '.join(ifaces)} ([network]){kept}",
     )
 
@@ -193,7 +195,7 @@ def _classful(address: str) -> int:
     return 8 if first < 128 else 16 if first < 192 else 24
 
 
-def _up(iface: str) -> tuple[list[Step], str]:
+def _up(iface: str) -> tuple[list[NetSetting], str]:
     if iface == "lo":
         return [], "pinit brings up the loopback interface (lo) itself"
     return [], (
@@ -202,7 +204,7 @@ def _up(iface: str) -> tuple[list[Step], str]:
     )
 
 
-def _ifconfig(rest: list[str], line: int) -> tuple[list[Step], str]:
+def _ifconfig(rest: list[str], line: int) -> tuple[list[NetSetting], str]:
     if not rest or rest[0].startswith("-"):
         raise Unread("an ifconfig that sets nothing pinit has a setting for")
     iface, words = rest[0], rest[1:]
@@ -226,20 +228,20 @@ def _ifconfig(rest: list[str], line: int) -> tuple[list[Step], str]:
     value = _address(address, mask, _classful(address))
     how = "" if mask or "/" in address else " (no netmask: the address class's prefix)"
     return [
-        Step(line, "address", value, iface)
+        NetSetting(line, "address", value, iface)
     ], f"static address {value} on {iface} ([network]){how}"
 
 
-def _gateway(gateway: str, iface: str, line: int) -> tuple[list[Step], str]:
+def _gateway(gateway: str, iface: str, line: int) -> tuple[list[NetSetting], str]:
     inet.pack(gateway)
     _wired([iface] if iface else [])
     return (
-        [Step(line, "gateway", gateway, iface)],
+        [NetSetting(line, "gateway", gateway, iface)],
         f"default gateway {gateway}{' of ' + iface if iface else ''} ([network] gateway)",
     )
 
 
-def _route(rest: list[str], line: int) -> tuple[list[Step], str]:
+def _route(rest: list[str], line: int) -> tuple[list[NetSetting], str]:
     words = [w for w in rest if w not in ("-n", "-A", "inet")]
     if words[:2] in (["add", "default"], ["add", "-net"]) and "gw" in words:
         net = words[2] if words[1] == "-net" else "default"
@@ -250,7 +252,7 @@ def _route(rest: list[str], line: int) -> tuple[list[Step], str]:
     raise Unread(ROUTES)
 
 
-def _ip(rest: list[str], line: int) -> tuple[list[Step], str]:
+def _ip(rest: list[str], line: int) -> tuple[list[NetSetting], str]:
     words = [w for w in rest if w not in ("-4",)]
     obj, verb = (words + ["", ""])[:2]
     args = words[2:]
@@ -264,7 +266,9 @@ def _ip(rest: list[str], line: int) -> tuple[list[Step], str]:
             return _up(dev)
         _wired([dev])
         value = _address(args[0], "", 32)
-        return [Step(line, "address", value, dev)], f"static address {value} on {dev} ([network])"
+        return [
+            NetSetting(line, "address", value, dev)
+        ], f"static address {value} on {dev} ([network])"
     elif (
         obj in ("route", "r", "ro")
         and verb in ("add", "replace")
@@ -277,7 +281,7 @@ def _ip(rest: list[str], line: int) -> tuple[list[Step], str]:
     raise Unread(f"ip {obj} {verb}: a setting [network] has no key for")
 
 
-def _time(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
+def _time(name: str, rest: list[str], line: int) -> tuple[list[NetSetting], str]:
     given, plain = _options(name, rest)
     servers = (
         given.get("-p", []) + given.get("--peer", [])
@@ -293,17 +297,17 @@ def _time(name: str, rest: list[str], line: int) -> tuple[list[Step], str]:
         )
     how = " (asked over SNTP, not rdate's time protocol)" if name == "rdate" else ""
     return (
-        [Step(line, "time", server) for server in servers],
+        [NetSetting(line, "time", server) for server in servers],
         f"time servers {', '.join(servers)} ([time] servers){how}",
     )
 
 
-def settle(steps: list[Step]) -> tuple[tuple[Network, ...], Time, dict[int, str]]:
+def settle(steps: list[NetSetting]) -> tuple[tuple[Network, ...], Time, dict[int, str]]:
     """The script's interfaces and clock, and the lines that cannot be taken over (line →
     why, with what to write by hand)."""
     bad: dict[int, str] = {}
 
-    def lines(key: str, iface: str) -> list[Step]:
+    def lines(key: str, iface: str) -> list[NetSetting]:
         return [s for s in steps if s.line not in bad and s.key == key and s.interface == iface]
 
     ifaces = list(dict.fromkeys(s.interface for s in steps if s.interface))
@@ -389,5 +393,5 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _lines(steps: list[Step]) -> str:
+def _lines(steps: list[NetSetting]) -> str:
     return ", ".join(str(n) for n in dict.fromkeys(s.line for s in steps))
