@@ -298,8 +298,10 @@ def fsck_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, tuple[bytes, int]]:
         require_static_aarch64(program, "e2fsck-static's e2fsck")
         files[E2FSCK.lstrip("/")] = (program.read_bytes(), 0o755)
         files["etc/e2fsck.conf"] = (E2FSCK_CONF, 0o644)
-    if data.create:
-        files[SEED_PATH.lstrip("/")] = (encode_seed(sdimage.data_seed(cfg.data_label)), 0o644)
+    if data.create or (data.on_damage == "format" and data.fstype in EXT_TYPES):
+        # The partition's label, so that LABEL= finds what PID 1 makes or formats.
+        label = data.device[6:] if data.device.startswith("LABEL=") else cfg.data_label
+        files[SEED_PATH.lstrip("/")] = (encode_seed(sdimage.data_seed(label)), 0o644)
     return files
 
 

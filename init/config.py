@@ -17,7 +17,7 @@ POLICIES = ("reboot", "poweroff", "halt", "shell")
 MODULE_FAILURE = ("warn", "fatal")
 WAIT_EXPIRED = ("start", "skip", "reboot")
 # [data] on_damage: what a data partition that e2fsck cannot make mountable leads to.
-ON_DAMAGE = ("continue", "fail")
+ON_DAMAGE = ("continue", "fail", "format")
 # The file systems checked before mounting, with the e2fsck the image ships for them.
 EXT_TYPES = ("ext2", "ext3", "ext4")
 E2FSCK = "/sbin/e2fsck"
@@ -103,7 +103,7 @@ class Data:
     wait: float = 10.0  # seconds to wait for the device to appear
     required: bool = True  # False: not found after `wait`, boot goes on without it
     check: bool = True  # ext2/3/4: e2fsck before mounting (preen, then repair)
-    on_damage: str = "continue"  # not mountable after the check: continue without | fail
+    on_damage: str = "continue"  # not mountable after the check: continue | fail | format
     grow: bool = True  # the partition and its ext2/3/4 fill the free space after it
     create: bool = False  # not found: made from the image's seed on a FAT-only card
     file: int = 0  # bytes; with create, no room for a partition: a file on the FAT

@@ -12,7 +12,8 @@ e2fsck-static (shipped as /sbin/e2fsck with such a [data]) in preen mode, which 
 safe to repair without asking; when that is not enough, a full repair (-y), which also finds
 the file system from a backup superblock when the primary is unreadable. What still cannot be
 mounted leads to `Data.on_damage`: go on without /data (the default: a worn card must not
-become a reboot loop), or the failure policy. Nothing is ever formatted.
+become a reboot loop), the failure policy, or, only when the pinit.toml says so, an empty file
+system written over it (the image's seed, init/grow.py, then grown to fill the partition).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from init.grow import (
     create_partition,
     data_file,
     fat_partition,
+    format_device,
     grow_filesystem,
     grow_partition,
 )
@@ -346,11 +348,24 @@ def _mount_data(
         )
         if data.on_damage == "fail":
             raise InitError(problem) from exc
-        log(
-            f'{problem}; going on without it (on_damage = "continue"): {data.mountpoint} '
-            "is in RAM this boot"
-        )
-        return None
+        if data.on_damage == "format" and data.fstype in EXT_TYPES:
+            log(f'{problem}; formatting it (on_damage = "format"): what it held is lost')
+            try:
+                with timeline.step("data", "format"):
+                    if not format_device(kernel, device, log):
+                        raise InitError(f"cannot format {data.device} ({shown})") from exc
+                kernel.mount(device, target, data.fstype, flags, options)
+            except OSError as again:
+                raise InitError(
+                    f"{data.device} ({shown}) formatted, and still: "
+                    f"cannot mount it: {errname(again)}"
+                ) from again
+        else:
+            log(
+                f'{problem}; going on without it (on_damage = "continue"): '
+                f"{data.mountpoint} is in RAM this boot"
+            )
+            return None
     log(f"mounted {data.mountpoint} from {shown} ({data.fstype})")
     if data.grow and data.fstype in EXT_TYPES:  # a partition's, or a data file's
         with timeline.step("data", "resize"):

@@ -51,20 +51,28 @@ LOOP_CONFIGURE = 0x4C0A
 LO_FLAGS_AUTOCLEAR = 4
 
 
+def mbr_entries(mbr: bytes) -> list[tuple[int, int, int]] | None:
+    """The four primary entries of an MBR sector as (type, first sector, sectors), or None when
+    `mbr` is not one."""
+    if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
+        return None
+    return [
+        (
+            mbr[at + 4],
+            int.from_bytes(mbr[at + 8 : at + 12], "little"),
+            int.from_bytes(mbr[at + 12 : at + 16], "little"),
+        )
+        for at in range(446, 446 + 64, 16)
+    ]
+
+
 def planned(mbr: bytes, number: int, start: int, disk_sectors: int) -> tuple[int, int] | None:
     """(old, new) sector counts of primary partition `number` (1-4), which begins at sector
     `start`, grown up to the next partition or the disk's end; None when it cannot or need not
     grow (no MBR, a GPT disk, a partition the table does not show there, < MIN_GROWTH)."""
-    if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa" or not 1 <= number <= 4:
+    entries = mbr_entries(mbr)
+    if entries is None or not 1 <= number <= 4:
         return None
-    entries = [
-        (
-            mbr[446 + 16 * i + 4],
-            int.from_bytes(mbr[446 + 16 * i + 8 : 446 + 16 * i + 12], "little"),
-            int.from_bytes(mbr[446 + 16 * i + 12 : 446 + 16 * i + 16], "little"),
-        )
-        for i in range(4)
-    ]
     if any(kind == GPT_PROTECTIVE for kind, _, _ in entries):
         return None
     kind, first, count = entries[number - 1]
@@ -196,16 +204,9 @@ def free_space(mbr: bytes, disk_sectors: int, size: int) -> tuple[int, int, int]
     """(entry number, start, sectors) for a new partition of at least `size` bytes after a
     card's partitions, on a card made the seed's way: an MBR with a FAT partition, no Linux
     one and a free entry; None when there is none (a GPT disk, no FAT, no room)."""
-    if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
+    entries = mbr_entries(mbr)
+    if entries is None:
         return None
-    entries = [
-        (
-            mbr[446 + 16 * i + 4],
-            int.from_bytes(mbr[446 + 16 * i + 8 : 446 + 16 * i + 12], "little"),
-            int.from_bytes(mbr[446 + 16 * i + 12 : 446 + 16 * i + 16], "little"),
-        )
-        for i in range(4)
-    ]
     used = [(kind, start, count) for kind, start, count in entries if kind and count]
     # A Linux partition means a card made otherwise (its data partition damaged beyond
     # finding, say): never a second one beside it.
@@ -237,16 +238,49 @@ def with_entry(mbr: bytes, number: int, start: int, sectors: int) -> bytes:
     return mbr[:at] + entry + mbr[at + 16 : SECTOR]
 
 
+def read_seed(kernel: Kernel, why: str, log: Log) -> tuple[int, dict[int, bytes]] | None:
+    """The image's seed (decode_seed), or None after a console line saying `why` fails."""
+    try:
+        return decode_seed(kernel.read_file(SEED_PATH))
+    except OSError as exc:
+        log(f"cannot {why}: {SEED_PATH}: {errname(exc)}")
+    except ValueError as exc:
+        log(f"cannot {why}: {SEED_PATH}: {exc}")
+    return None
+
+
+def write_seed(kernel: Kernel, fd: int, offset: int, seed: tuple[int, dict[int, bytes]]) -> None:
+    """The seed's file system at byte `offset` of `fd`: every block, zeros included, then
+    fsync (what was there before is overwritten, whatever it was)."""
+    size, blocks = seed
+    zeros = bytes(SEED_BLOCK)
+    for index in range(size // SEED_BLOCK):
+        kernel.pwrite(fd, blocks.get(index, zeros), offset + index * SEED_BLOCK)
+    kernel.fsync(fd)
+
+
+def format_device(kernel: Kernel, device: str, log: Log) -> bool:
+    """The seed's empty file system on `device` (on_damage = "format"); True when written."""
+    seed = read_seed(kernel, f"format {device}", log)
+    if seed is None:
+        return False
+    try:
+        fd = kernel.open(device, posix.O_RDWR | posix.O_CLOEXEC)
+        try:
+            write_seed(kernel, fd, 0, seed)
+        finally:
+            kernel.close(fd)
+    except OSError as exc:
+        log(f"cannot format {device}: {errname(exc)}")
+        return False
+    return True
+
+
 def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log: Log) -> bool:
     """A data partition, from the seed, in the free space of the first of `disks` (whole
     disks, SD cards first) made the seed's way. True when one was made."""
-    try:
-        size, blocks = decode_seed(kernel.read_file(SEED_PATH))
-    except OSError as exc:
-        log(f"cannot make a data partition: {SEED_PATH}: {errname(exc)}")
-        return False
-    except ValueError as exc:
-        log(f"cannot make a data partition: {SEED_PATH}: {exc}")
+    seed = read_seed(kernel, "make a data partition", log)
+    if seed is None:
         return False
     for disk in disks:
         try:
@@ -254,7 +288,7 @@ def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log
             mbr = kernel.read_file(f"{dev}/{disk}", SECTOR, 0)
         except (OSError, ValueError):
             continue
-        found = free_space(mbr, disk_sectors, size)
+        found = free_space(mbr, disk_sectors, seed[0])
         if found is None:
             continue
         number, start, sectors = found
@@ -265,10 +299,7 @@ def create_partition(kernel: Kernel, sysfs: str, dev: str, disks: list[str], log
         try:
             fd = kernel.open(f"{dev}/{disk}", posix.O_RDWR | posix.O_CLOEXEC)
             try:
-                zeros = bytes(SEED_BLOCK)
-                for index in range(size // SEED_BLOCK):  # nobody's space: no partition yet
-                    kernel.pwrite(fd, blocks.get(index, zeros), start * SECTOR + index * SEED_BLOCK)
-                kernel.fsync(fd)
+                write_seed(kernel, fd, start * SECTOR, seed)  # nobody's space: no partition yet
                 kernel.pwrite(fd, with_entry(mbr, number, start, sectors), 0)
                 kernel.fsync(fd)
                 kernel.partition(fd, number, start * SECTOR, sectors * SECTOR, add=True)
@@ -289,11 +320,9 @@ def fat_partition(kernel: Kernel, dev: str, disks: list[str]) -> str | None:
             mbr = kernel.read_file(f"{dev}/{disk}", SECTOR, 0)
         except OSError:
             continue
-        if len(mbr) < SECTOR or mbr[510:512] != b"\x55\xaa":
-            continue
-        for i in range(4):
-            if mbr[446 + 16 * i + 4] in FAT_TYPES:
-                return f"{disk}{'p' if disk[-1].isdigit() else ''}{i + 1}"
+        for number, (kind, _, _) in enumerate(mbr_entries(mbr) or [], start=1):
+            if kind in FAT_TYPES:
+                return f"{disk}{'p' if disk[-1].isdigit() else ''}{number}"
     return None
 
 
@@ -336,7 +365,10 @@ def data_file(
     path = f"{mount_at}/{DATA_FILE}"
     try:
         if not kernel.exists(path):
-            seed_size, blocks = decode_seed(kernel.read_file(SEED_PATH))
+            seed = read_seed(kernel, "make the data file", log)
+            if seed is None:
+                return None
+            seed_size, blocks = seed
             log(f"making the data file (first boot): {DATA_FILE} on {fat}, {mib(size)}")
             partial = path + ".new"  # a cut before the rename: made again from the start
             fd = kernel.open(
@@ -363,11 +395,8 @@ def data_file(
             kernel.ioctl(loop, LOOP_CONFIGURE, loop_config(backing, path))
         finally:
             kernel.close(backing)
-    except (OSError, ValueError) as exc:
-        log(
-            f"cannot use the data file {DATA_FILE} on {fat}: "
-            f"{errname(exc) if isinstance(exc, OSError) else exc}"
-        )
+    except OSError as exc:
+        log(f"cannot use the data file {DATA_FILE} on {fat}: {errname(exc)}")
         return None
     log(f"the data is in {DATA_FILE} on {fat} (loop{number})")
     return f"{dev}/loop{number}"

@@ -92,6 +92,50 @@ def appliance(tmp: Path, toml: str, built_init: Path, toolchain) -> Path:
     return build(config, tmp / "out", built_init, toolchain).boot
 
 
+def data_appliance(
+    cc,
+    name: str,
+    source: str,
+    size: str,
+    built_init: Path,
+    toolchain,
+    tmp: Path,
+    wait: float = 10,
+    data: str = "",
+):
+    """An appliance whose one service is the C program `source`, with a [data] of `size` (and
+    the [data] lines `data`), built in `tmp`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    app = cc(name, source)
+    config = tmp / "pinit.toml"
+    config.write_text(f"""
+[kernel]
+modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
+[data]
+size = "{size}"
+wait = {wait}
+{data}
+[[service]]
+name = "data"
+exec = "{app}"
+""")
+    return build(config, tmp / "out", built_init, toolchain)
+
+
+def copied_card(path: Path, size_mib: int, fat: str) -> Path:
+    """A card made the seed's way: one FAT32 partition at 4 MiB (`fat`: sfdisk's size field,
+    "" to the card's end), the boot folder's files on it not needed (QEMU loads the kernel)."""
+    with open(path, "wb") as f:
+        f.truncate(size_mib << 20)
+    subprocess.run(["sfdisk", "--quiet", str(path)], input=f"8192,{fat},c\n".encode(), check=True)
+    subprocess.run(
+        ["mkfs.vfat", "-F", "32", "--offset=8192", str(path), str(65536)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
 def boot(
     source: Path,
     expect: list[str],
@@ -269,20 +313,7 @@ def test_unreadable_config_is_fatal_with_the_failure_policy(
 
 
 def test_data_partition_survives_a_clean_power_off(cc, built_init, toolchain, tmp_path) -> None:
-    app = cc("data", DATA)
-    config = tmp_path / "pinit.toml"
-    config.write_text(f"""
-[kernel]
-modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
-[data]
-size = "16MiB"
-label = "pinit-data"
-mountpoint = "/data"
-[[service]]
-name = "data"
-exec = "{app}"
-""")
-    image = build(config, tmp_path / "out", built_init, toolchain).image
+    image = data_appliance(cc, "data", DATA, "16MiB", built_init, toolchain, tmp_path).image
     first = boot(
         image,
         ["pinit: mounted /data", "DATA-WRITTEN errno=0", "pinit: unmounted /data", POWER_DOWN],
@@ -307,18 +338,8 @@ def test_a_damaged_data_partition_is_repaired_or_left_out_never_a_reboot_loop(
     """One appliance, three boots: the data written; the primary superblock zeroed, found by
     a backup's label, repaired by e2fsck with nothing lost; a feature no e2fsck or kernel
     knows set, which nothing can repair: the boot goes on without /data (on_damage's default)."""
-    app = cc("data", DATA)
-    config = tmp_path / "pinit.toml"
-    config.write_text(f"""
-[kernel]
-modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
-[data]
-size = "160MiB"   # 4 KiB blocks: the first backup superblock is at 128 MiB
-[[service]]
-name = "data"
-exec = "{app}"
-""")
-    image = build(config, tmp_path / "out", built_init, toolchain).image
+    # 160 MiB: with 4 KiB blocks the first backup superblock is at 128 MiB
+    image = data_appliance(cc, "data", DATA, "160MiB", built_init, toolchain, tmp_path).image
     first = boot(
         image,
         [
@@ -363,6 +384,31 @@ exec = "{app}"
         timeout=60,
     )
     assert third.ok, f"{third.reason}\n" + "\n".join(third.lines[-40:])
+    # The same card under an appliance whose pinit.toml asks for a format on damage.
+    formats = data_appliance(
+        cc,
+        "data",
+        DATA,
+        "160MiB",
+        built_init,
+        toolchain,
+        tmp_path / "format",
+        data='on_damage = "format"',
+    ).boot
+    fourth = boot(
+        formats,
+        [
+            'formatting it (on_damage = "format"): what it held is lost',
+            "pinit: mounted /data",
+            "pinit: grew the file system on /data",
+            "DATA-WRITTEN errno=0",
+            POWER_DOWN,
+        ],
+        disk=image,
+        fail=("FATAL",),
+        timeout=60,
+    )
+    assert fourth.ok, f"{fourth.reason}\n" + "\n".join(fourth.lines[-40:])
 
 
 def test_a_flashed_card_grows_its_data_partition_even_across_power_cuts(
@@ -370,18 +416,7 @@ def test_a_flashed_card_grows_its_data_partition_even_across_power_cuts(
 ) -> None:
     """sdcard.img on a card 240 MiB larger: the power is cut as the partition table is
     written, then as the file system grows; the next boot completes it, nothing is lost."""
-    app = cc("grow", GROW)
-    config = tmp_path / "pinit.toml"
-    config.write_text(f"""
-[kernel]
-modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
-[data]
-size = "16MiB"
-[[service]]
-name = "data"
-exec = "{app}"
-""")
-    image = build(config, tmp_path / "out", built_init, toolchain).image
+    image = data_appliance(cc, "grow", GROW, "16MiB", built_init, toolchain, tmp_path).image
     card = tmp_path / "card.img"
     shutil.copy(image, card)
     with open(card, "r+b") as f:
@@ -410,28 +445,10 @@ def test_a_card_made_by_copying_the_boot_folder_gets_its_data_partition(
     """The seed's way: a 320 MiB card with one FAT partition. The first boot makes the data
     partition from the image's seed (the power cut once while it does), grows it to fill the
     card; the next boot finds what was written."""
-    app = cc("grow", GROW)
-    config = tmp_path / "pinit.toml"
-    config.write_text(f"""
-[kernel]
-modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
-[data]
-size = "16MiB"
-wait = 3
-[[service]]
-name = "data"
-exec = "{app}"
-""")
-    boot_dir = build(config, tmp_path / "out", built_init, toolchain).boot
-    card = tmp_path / "card.img"
-    with open(card, "wb") as f:
-        f.truncate(320 << 20)
-    subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,131072,c\n", check=True)
-    subprocess.run(
-        ["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
-        check=True,
-        capture_output=True,
-    )
+    boot_dir = data_appliance(
+        cc, "grow", GROW, "16MiB", built_init, toolchain, tmp_path, wait=3
+    ).boot
+    card = copied_card(tmp_path / "card.img", 320, "131072")
     cut = boot(
         boot_dir,
         ["pinit: making the data partition (first boot): partition 2 of vda"],
@@ -478,28 +495,10 @@ def test_a_copied_card_without_room_keeps_its_data_in_a_file_on_the_fat_partitio
 ) -> None:
     """The seed's way on a card whose FAT partition fills it: the data lives in a file on it,
     on a loop device; the FAT partition is left clean and the data is there the next boot."""
-    app = cc("grow", GROW)
-    config = tmp_path / "pinit.toml"
-    config.write_text(f"""
-[kernel]
-modules = ["virtio_mmio", "virtio_blk", "crc32c", "ext4"]
-[data]
-size = "32MiB"
-wait = 3
-[[service]]
-name = "data"
-exec = "{app}"
-""")
-    boot_dir = build(config, tmp_path / "out", built_init, toolchain).boot
-    card = tmp_path / "card.img"
-    with open(card, "wb") as f:
-        f.truncate(68 << 20)
-    subprocess.run(["sfdisk", "--quiet", str(card)], input=b"8192,,c\n", check=True)
-    subprocess.run(
-        ["mkfs.vfat", "-F", "32", "--offset=8192", str(card), str(65536)],
-        check=True,
-        capture_output=True,
-    )
+    boot_dir = data_appliance(
+        cc, "grow", GROW, "32MiB", built_init, toolchain, tmp_path, wait=3
+    ).boot
+    card = copied_card(tmp_path / "card.img", 68, "")
     made = boot(
         boot_dir,
         [

@@ -520,3 +520,25 @@ def test_a_card_without_room_keeps_its_data_in_a_file_on_its_fat_partition() -> 
     config = loop_config(5, "/run/pinit/boot/pinit-data.img")
     assert len(config) == 304 and config[:4] == (5).to_bytes(4, "little") and LOOP_CONFIGURE
     assert config[8 + 52 : 8 + 56] == (4).to_bytes(4, "little")  # autoclear
+
+
+def test_format_only_when_asked_writes_the_seed_over_the_damaged_partition(tmp_path) -> None:
+    from builder.formats import sdimage
+    from init.config import Data
+    from init.data import mount_data
+    from init.grow import SEED_PATH, encode_seed
+
+    fake = data_kernel(damaged_ext4(tmp_path), Run(0.1, status=8), Run(0.1, status=8))
+    fake.files[SEED_PATH] = encode_seed(sdimage.data_seed("pinit-data"))
+    fake.fail("mount /dev/vda2", errno.EINVAL)  # and still after formatting: said, then policy
+    lines: list[str] = []
+    data = Data(device="LABEL=pinit-data", on_damage="format")
+    with pytest.raises(InitError, match=r"formatted, and still: cannot mount it: EINVAL"):
+        mount_data(fake, "/", data, lines.append, Timeline(fake.clock))
+    assert any(
+        line.endswith('formatting it (on_damage = "format"): what it held is lost')
+        for line in lines
+    )
+    written = [line for line in fake.transcript if " pwrite /dev/vda2 " in line]
+    assert len(written) == 16 << 20 >> 12  # every block of the seed, zeros included
+    assert label_of(bytes(fake.devices["/dev/vda2"][:2048])) == "pinit-data"
