@@ -126,6 +126,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             )
         )
         self.host_only: set[str] = set()
+        # Standard-library packages that came as imported, not whole: name → __init__.py.
+        self.as_imported: dict[str, str] = {}
         self.sysconfigdata = os.environ.get(PINIT_SYSCONFIGDATA, "")
         # The program names, in the order of the mains (multi-call binary).
         self.programs = os.environ.get(PINIT_PROGRAMS, "").split(",")
@@ -226,8 +228,10 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             or name.split(".")[0] == "init"
             or self.excluded(name)
             or name.rpartition(".")[2] in NEVER_WHOLE
-            or (in_stdlib(filename) and name not in WHOLE_STDLIB)
         ):
+            return
+        if in_stdlib(filename) and name not in WHOLE_STDLIB:
+            self.as_imported[name] = filename  # said by the build, with what it left out
             return
         for sub in submodules(name, filename):
             if not self.excluded(sub):
@@ -320,7 +324,14 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         self.linked = tuple(sorted(wanted))
         with open(os.path.join(self.gen_dir, "stdlib-ext-linked.txt"), "w") as f:
             f.write("".join(f"{name}\n" for name in self.linked))
-        # What a program imports that is not in, and why: the build prints it.
+        # What a program imports that is not in, and why; and the standard library's
+        # submodules nothing imports: the build prints both.
+        unused = sorted(
+            sub
+            for package, init_file in self.as_imported.items()
+            for sub in submodules(package, init_file)
+            if sub not in embedded and not sub.rpartition(".")[2].startswith("_")
+        )
         with open(os.path.join(self.gen_dir, "left-out.txt"), "w") as f:
             f.write(
                 "".join(
@@ -328,6 +339,15 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
                     for name in sorted(excluded | set(reasons))
                 )
             )
+            if unused:
+                shown = ", ".join(unused[:12]) + (
+                    f" and {len(unused) - 12} more" if len(unused) > 12 else ""
+                )
+                f.write(
+                    f"{shown}: nothing imports these submodules of the standard library's "
+                    "packages; a program that imports one only by a name built at run time "
+                    "lists it in [[service]] include\n"
+                )
         with open(config_c) as f:
             inittab = inittab_c(
                 f.read(),
