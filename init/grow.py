@@ -7,7 +7,7 @@ gets the free space after it. In two steps, each safe to cut the power in: the p
 with BLKPG_RESIZE_PARTITION, which works while the boot partition is in use), then, once the
 partition is mounted, the ext4 file system (EXT4_IOC_RESIZE_FS: the kernel's online resize,
 journalled). Each step compares what is with what the card allows, so a boot cut in between
-completes the rest; nothing is ever formatted. GPT disks and logical partitions are left alone.
+completes the rest; growing never formats. GPT disks and logical partitions are left alone.
 
 A card made the seed's way (the boot folder copied onto a FAT card) has no data partition. When
 the builder made the [data] (`Data.create`), the image carries a seed: a small empty ext4 with
@@ -20,7 +20,9 @@ mounted and grown to fill the card as above. An existing partition is never writ
 A card with no room after its FAT partition keeps the data in a file on it instead
 (`Data.file` bytes, DATA_FILE): made once from the seed under a temporary name and renamed,
 attached to a loop device that lets go of it when /data is unmounted (LOOP_CONFIGURE with
-autoclear), and checked, mounted and grown like a partition.
+autoclear), and checked, mounted and grown like a partition. The same seed is what
+`on_damage = "format"` writes over a partition e2fsck cannot save (`format_device`), only when
+the pinit.toml asks.
 """
 
 from __future__ import annotations
