@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -86,9 +86,11 @@ class Built:
     shadowed: tuple[str, ...] = ()  # extra entries left out: the builder's own came first
 
 
-def early_start(cfg: BuildConfig) -> bytes | None:
+def early_start(cfg: BuildConfig, packed: Mapping[str, bytes]) -> bytes | None:
     """/etc/pinit.early for the init's C prologue, or None when the first service must wait
-    for the Python init (modules, a data partition, another user, exec mode, or turned off)."""
+    for the Python init (a data partition, device rules, another user, something to wait for,
+    exec mode, or turned off). `packed`: the image's lib/modules files, from which the
+    configured modules' load order is resolved here, by the init's own resolver."""
     from init.config import start_order
     from init.supervise import service_argv, service_env
 
@@ -96,18 +98,12 @@ def early_start(cfg: BuildConfig) -> bytes | None:
     if not (init.early_start and init.mode == "supervise" and init.services):
         return None
     first = start_order(init.services)[0]
-    # The app may need what the Python init sets up first: modules, the hardware coldplug
-    # finds, device permissions, the data partition, another user.
-    if (
-        init.modules
-        or init.coldplug
-        or init.devices
-        or init.data.device
-        or first.user
-        or first.group
-        or first.wait_for
-        or first.after
-    ):
+    # The app may need what the Python init sets up first: device permissions, the data
+    # partition, another user. Coldplug (`[kernel] available`) goes on while it starts, as
+    # udev's does beside systemd's services: a service that needs such a device waits for it.
+    if init.devices or init.data.device or first.user or first.group:
+        return None
+    if first.wait_for or first.after:
         return None
     record = early.Record(
         first.exec,
@@ -115,6 +111,7 @@ def early_start(cfg: BuildConfig) -> bytes | None:
         f"{cgroup.MOUNT}/{first.name}",
         tuple(service_argv(first)),
         tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())),
+        early_modules(cfg, packed),
     )
     try:
         return early.encode(record)
@@ -123,6 +120,30 @@ def early_start(cfg: BuildConfig) -> bytes | None:
             f"service {first.name}: cannot be started early: {exc}",
             hint="shorten its command or environment, or set [init] early_start = false",
         ) from None
+
+
+def early_modules(cfg: BuildConfig, packed: Mapping[str, bytes]) -> tuple[tuple[str, str], ...]:
+    """(absolute path, parameters) of `[kernel] modules` and their dependencies, in the order
+    PID 1 loads them (init.modules.resolve over the packed files)."""
+    from init import modules
+
+    if not cfg.init.modules:
+        return ()
+    folder = next(
+        (path.rpartition("/")[0] for path in packed if path.endswith("/modules.dep")), ""
+    )
+
+    def read(path: str) -> str:
+        if path not in packed:
+            raise FileNotFoundError(path)
+        return packed[path].decode()
+
+    names = [m.name for m in cfg.init.modules]
+    params = {modules.normalize(m.name): m.params for m in cfg.init.modules}
+    order = modules.resolve(read, folder, names)
+    return tuple(
+        (f"/{folder}/{path}", params.get(modules.name_of(path), "")) for path in order
+    )
 
 
 # What a data partition needs that nobody has to list: the card and disk drivers of the boards
@@ -232,9 +253,6 @@ def initramfs_entries(
         entries += [
             cpio.File(path, blob, mode) for path, (blob, mode) in fsck_files(cfg, tc).items()
         ]
-    record = early_start(cfg)
-    if record is not None:
-        entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
     for service in cfg.init.services:
         program = cfg.host_exec[service.name]
         if service.name in static:
@@ -246,12 +264,13 @@ def initramfs_entries(
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
     shipped = shipped_modules(cfg, platform)
+    packed: dict[str, bytes] = {}
     if shipped:
         from builder import kmod
 
         resolved = kmod.resolve(shipped, platform.modules_root, platform.release)
-        for path, data in kmod.pack(resolved):
-            entries.append(cpio.File(path, data, 0o644))
+        packed = dict(kmod.pack(resolved))
+        entries += [cpio.File(path, data, 0o644) for path, data in packed.items()]
         shipped_files = {path for path, _ in cfg.image.files}
         for module, files in sorted(kmod.firmware(resolved).items()):
             missing = []
@@ -271,6 +290,9 @@ def initramfs_entries(
                     f"{', '.join(missing)} (add it with [image] files = "
                     f'{{ "/lib/firmware/{missing[0]}" = "<file on this machine>" }})'
                 )
+    record = early_start(cfg, packed)
+    if record is not None:
+        entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
     given = {image_path for image_path, _ in cfg.image.files}
     entries += [
         cpio.File(path, blob, 0o644)

@@ -87,7 +87,7 @@ class Boot:
             with self.timeline.step("console", "open"):
                 opened = open_console(kernel, root, console, log, later=bool(config.modules))
         self.system(config)
-        load_modules(kernel, root, config, log, self.timeline)
+        load_modules(kernel, root, config, log, self.timeline, early=self.early is not None)
         if not opened and config.modules:
             with self.timeline.step("console", "open after modules"):
                 # virtio_console adds its ports from a work queue, after the module is loaded.

@@ -19,6 +19,7 @@ from init.rootfs import prefixed
 from init.timeline import Timeline
 
 ROUNDS = 8  # a bus reveals its devices at once: a few rounds settle any real tree
+MODALIAS_MAX = 4096  # sysfs shows an attribute in one page
 # What a mount of a file system needs loaded besides its own module: what it asks for at mount
 # time (ext4's modinfo "softdep: pre: crc32c"; FAT's default codepage and iocharset), which
 # modules.dep does not list. The builder ships them, PID 1 loads them before mounting.
@@ -40,26 +41,20 @@ class Loader:
         self.folder = prefixed(root, f"/lib/modules/{kernel.uname_release()}")
         self._root = root
         self.loaded: set[str] = set()
-        self._index: (
-            tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...], frozenset[str]] | None
-        ) = None
+        self._index: tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]] | None = None
 
-    def _read(
-        self,
-    ) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...], frozenset[str]]:
+    def _read(self) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]]:
+        # Not modules.builtin (hundreds of names): a built-in module needs no loading, and an
+        # alias or name that only a built-in one claims is skipped here like an unknown one.
         if self._index is None:
             read = self._kernel.read_text
-
-            def optional(name: str) -> str:
-                try:
-                    return read(f"{self.folder}/{name}")
-                except FileNotFoundError:
-                    return ""  # ENOENT: no alias or builtin list shipped
-
+            try:
+                aliases = read(f"{self.folder}/modules.alias")
+            except FileNotFoundError:
+                aliases = ""  # ENOENT: no alias shipped
             self._index = (
                 modules.parse_dep(read(f"{self.folder}/modules.dep")),
-                modules.parse_alias(optional("modules.alias")),
-                modules.parse_builtin(optional("modules.builtin")),
+                modules.parse_alias(aliases),
             )
         return self._index
 
@@ -67,8 +62,9 @@ class Loader:
         """Load the shipped modules `names` (names or aliases) stand for; unknown ones are
         skipped. Returns how many modules were loaded now."""
         try:
-            dep, alias, builtin = self._read()
-            paths = modules.closure(names, dep, alias, builtin, unknown_ok=True)
+            with self._timeline.step("coldplug", "match"):
+                dep, alias = self._read()
+                paths = modules.closure(names, dep, alias, unknown_ok=True)
         except (OSError, ModuleError) as exc:
             self._log(f"{why}: cannot read the shipped modules: {errname(exc)}")
             return 0
@@ -89,32 +85,39 @@ class Loader:
             count += 1
         return count
 
-    def modaliases(self) -> list[str]:
-        """The modalias of every device on every bus, as the kernel lists them."""
+    def modaliases(self, seen: set[str]) -> list[str]:
+        """The modalias of every device on every bus that is not in `seen` (bus/device names,
+        to which the new ones are added): a later round reads only what appeared since."""
         kernel, bus_root = self._kernel, prefixed(self._root, "/sys/bus")
         found: list[str] = []
         try:
             buses = kernel.listdir(bus_root)
         except OSError:
             return found  # ENOENT: no sysfs (a host test without one)
-        for bus in sorted(buses):
+        for bus in buses:
             try:
                 devices = kernel.listdir(f"{bus_root}/{bus}/devices")
             except OSError:
                 continue  # ENOENT: a bus without a devices folder
-            for device in sorted(devices):
-                try:
-                    text = kernel.read_text(f"{bus_root}/{bus}/devices/{device}/modalias")
+            for device in devices:
+                key = f"{bus}/{device}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                try:  # one read: a modalias is far shorter than a page
+                    text = kernel.read_file(
+                        f"{bus_root}/{bus}/devices/{device}/modalias", MODALIAS_MAX
+                    ).strip()
                 except OSError:
                     continue  # ENOENT: this device has no modalias
-                if text.strip():
-                    found.append(text.strip())
-        return found
+                if text:
+                    found.append(text.decode("utf-8", "replace"))
+        return list(dict.fromkeys(found))  # 32 virtio-mmio transports: one alias
 
     def coldplug(self) -> None:
         seen: set[str] = set()
         for _ in range(ROUNDS):
-            fresh = [a for a in self.modaliases() if a not in seen]
-            seen.update(fresh)
+            with self._timeline.step("coldplug", "scan"):
+                fresh = self.modaliases(seen)
             if not fresh or not self.load(fresh, "coldplug"):
                 return

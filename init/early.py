@@ -7,8 +7,13 @@ list the Python init runs; it then finds them done) and starts the first service
 service never sees a file system mounted over it later. Here: the record's encoding and
 decoding, and the C header (`c_header()`) through which the prologue reads both.
 
-Record: NUL-terminated fields MAGIC, program, cwd, cgroup, argc, argv..., envc, env... The
-cgroup is the service's own (init/cgroup.py), which the child joins before it execs; "" = none.
+Record: NUL-terminated fields MAGIC, modc, (module path, params)..., program, cwd, cgroup, argc,
+argv..., envc, env... The modules are the configured `[kernel] modules` with their dependencies,
+in the order the init's resolver gives (resolved by the builder, which ships them): the prologue
+loads each with finit_module before anything else, and starts nothing unless every one loaded
+(or was loaded already); the Python init then finds them loaded, or meets the failure itself
+and applies `module_failure`. The cgroup is the service's own (init/cgroup.py), which the child
+joins before it execs; "" = none.
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ from __future__ import annotations
 from init.frozen import frozen
 from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink
 
-MAGIC = "pinit-early-2"
+MAGIC = "pinit-early-3"
 PATH = "/etc/pinit.early"
 MAX_ARGS = 256  # argv and env entries, each (the prologue's arrays)
+MAX_MODULES = 64  # modules loaded before the service (the prologue's array)
 MAX_BYTES = 32767  # the whole record (the prologue's buffer, less its final NUL)
 # The early service's nice value until the Python init adopts it: weight 335 against PID 1's
 # 1024, so a service that spins from its first instruction leaves the init about 3/4 of one CPU
 # (its set-up within 1.5 times its time without early start) and still prints its first line
 # before the interpreter is up.
 NICE = 5
+FIELDS = 2 * MAX_MODULES + 2 * MAX_ARGS + 8  # the most fields the prologue reads
 
 
 @frozen
@@ -34,12 +41,15 @@ class Record:
     cgroup: str
     argv: tuple[str, ...]
     env: tuple[str, ...]
+    modules: tuple[tuple[str, str], ...] = ()  # (absolute .ko path, parameters), in load order
 
 
 def encode(record: Record) -> bytes:
     """The record's bytes; ValueError when the prologue could not read it back whole."""
     fields = [
         MAGIC,
+        str(len(record.modules)),
+        *(part for module in record.modules for part in module),
         record.program,
         record.cwd,
         record.cgroup,
@@ -49,9 +59,11 @@ def encode(record: Record) -> bytes:
         *record.env,
     ]
     if any("\0" in f for f in fields):
-        raise ValueError("a NUL byte in the command or the environment")
+        raise ValueError("a NUL byte in the command, the environment or a module's parameters")
     if not 1 <= len(record.argv) <= MAX_ARGS or len(record.env) > MAX_ARGS:
         raise ValueError(f"more than {MAX_ARGS} arguments or environment entries")
+    if len(record.modules) > MAX_MODULES:
+        raise ValueError(f"more than {MAX_MODULES} modules to load first")
     data = b"".join(f.encode() + b"\0" for f in fields)
     if len(data) > MAX_BYTES:
         raise ValueError(
@@ -65,23 +77,28 @@ def decode(data: bytes) -> Record | None:
     fields = data[:MAX_BYTES].split(b"\0")
     if fields[-1] == b"":
         fields.pop()  # the final field's NUL, not an empty field
-    fields = fields[: 2 * MAX_ARGS + 9]
-    if len(fields) < 6 or fields[0] != MAGIC.encode():
+    fields = fields[:FIELDS]
+    if len(fields) < 2 or fields[0] != MAGIC.encode():
         return None
     try:
-        argc = int(fields[4])
-        envc = int(fields[5 + argc]) if 1 <= argc <= MAX_ARGS and 5 + argc < len(fields) else -1
+        modc = int(fields[1])
+        at = 2 + 2 * modc  # the program
+        ok = 0 <= modc <= MAX_MODULES and at + 4 <= len(fields)
+        argc = int(fields[at + 3]) if ok else -1
+        ok = ok and 1 <= argc <= MAX_ARGS and at + 4 + argc < len(fields)
+        envc = int(fields[at + 4 + argc]) if ok else -1
     except ValueError:
         return None
-    if not 0 <= envc <= MAX_ARGS or 6 + argc + envc > len(fields):
+    if not 0 <= envc <= MAX_ARGS or at + 5 + argc + envc > len(fields):
         return None
     text = [f.decode() for f in fields]
     return Record(
-        text[1],
-        text[2],
-        text[3],
-        tuple(text[5 : 5 + argc]),
-        tuple(text[6 + argc : 6 + argc + envc]),
+        text[at],
+        text[at + 1],
+        text[at + 2],
+        tuple(text[at + 4 : at + 4 + argc]),
+        tuple(text[at + 5 + argc : at + 5 + argc + envc]),
+        tuple((text[2 + 2 * i], text[3 + 2 * i]) for i in range(modc)),
     )
 
 
@@ -110,6 +127,8 @@ def c_header(steps: tuple[Step, ...] = EARLY_ROOTFS) -> str:
         f"#define PINIT_EARLY_MAGIC {_c(MAGIC)}\n"
         f"#define PINIT_EARLY_PATH {_c(PATH)}\n"
         f"#define PINIT_EARLY_MAX {MAX_ARGS}\n"
+        f"#define PINIT_EARLY_MODULES {MAX_MODULES}\n"
+        f"#define PINIT_EARLY_FIELDS {FIELDS}\n"
         f"#define PINIT_EARLY_BYTES {MAX_BYTES + 1}\n"
         f"#define PINIT_EARLY_NICE {NICE}\n"
         "struct pinit_step { char kind; const char *source, *target, *fstype;\n"

@@ -18,8 +18,11 @@ from init.rootfs import prefixed
 from init.timeline import Timeline
 
 
-def load_modules(kernel: Kernel, root: str, config: Config, log: Log, timeline: Timeline) -> None:
-    """Raise InitError on a failure only when config.module_failure is "fatal"."""
+def load_modules(
+    kernel: Kernel, root: str, config: Config, log: Log, timeline: Timeline, early: bool = False
+) -> None:
+    """Raise InitError on a failure only when config.module_failure is "fatal". `early`: the C
+    prologue started the first service, after loading every one of these (init/early.py)."""
     if not config.modules:
         return
     fatal = config.module_failure == "fatal"
@@ -38,6 +41,9 @@ def load_modules(kernel: Kernel, root: str, config: Config, log: Log, timeline: 
     params = {modules.normalize(m.name): m.params for m in config.modules}
     for path in order:
         name = modules.name_of(path)
+        if early and kernel.exists(prefixed(root, f"/sys/module/{name}")):
+            log(f"loaded module {name} (before the interpreter)")
+            continue
         with timeline.step("modules", name) as entry:
             try:
                 kernel.finit_module(prefixed(root, f"{base}/{path}"), params.get(name, ""))

@@ -17,6 +17,8 @@
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/sched.h>
 #include <unistd.h>
 
 extern PyObject *PyInit__pinit_sys(void);
@@ -82,17 +84,68 @@ static void pinit_early_steps_run(size_t count, int plain) {
 }
 
 /* Early start. The builder writes PINIT_EARLY_PATH when the first service needs nothing the
-   Python init sets up besides the early file systems (no modules, no data partition): then this
-   prologue sets up those file systems and starts the service before the interpreter starts,
-   which under emulation takes tens of millions of instructions. The service runs at nice
-   PINIT_EARLY_NICE until the Python init has adopted it (PINIT_EARLY=pid,-1 in its
+   Python init sets up besides the early file systems and the kernel modules it lists (no data
+   partition, no device rules, no other user, nothing to wait for): then this prologue loads
+   those modules, sets up those file systems and starts the service before the interpreter
+   starts, which under emulation takes tens of millions of instructions. The service runs at
+   nice PINIT_EARLY_NICE until the Python init has adopted it (PINIT_EARLY=pid,-1 in its
    environment) and reset it.
    The record's format is init/early.py's. */
+static int pinit_load_module(const char *path, const char *params) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long rc;
+    if (fd < 0) return -1;
+    rc = syscall(SYS_finit_module, fd, params, 0);
+    close(fd);
+    return rc == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* fork(), the child already in `cgroup` (init/cgroup.py's, made here; "" = none): clone3 with
+   CLONE_INTO_CGROUP. Joining after the fork (writing cgroup.procs) takes the kernel's
+   threadgroup lock for writing, which waits for an RCU grace period until the slow cgroup2
+   options are on: milliseconds the service would wait before its first instruction. Where
+   clone3 is refused, the child joins the old way. Safe as a raw fork: nothing but this thread
+   exists yet, and the child only makes system calls until it execs. */
+static pid_t pinit_fork_into(const char *cgroup) {
+    struct clone_args args;
+    int dir = -1;
+    long pid;
+    if (*cgroup) {
+        mkdir(cgroup, 0755);
+        dir = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (dir >= 0) {
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (unsigned long long)dir;
+        pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) {
+            if (pid > 0) close(dir);
+            return (pid_t)pid;
+        }
+        close(dir);
+    }
+    pid = fork();
+    if (pid == 0 && *cgroup) {
+        char procs[4096];
+        int cg;
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", cgroup);
+        cg = open(procs, O_WRONLY | O_CLOEXEC);
+        if (cg >= 0) {
+            write(cg, "0", 1);
+            close(cg);
+        }
+    }
+    return (pid_t)pid;
+}
+
 static void pinit_early_start(void) {
     static char buf[PINIT_EARLY_BYTES];
-    char *field[2 * PINIT_EARLY_MAX + 9], *argv[PINIT_EARLY_MAX + 1], *envp[PINIT_EARLY_MAX + 1];
+    static char *field[PINIT_EARLY_FIELDS];
+    char *argv[PINIT_EARLY_MAX + 1], *envp[PINIT_EARLY_MAX + 1], **cmd;
     char cmdline[4096], handover[64];
-    int fd, nf = 0, argc, envc, i;
+    int fd, nf = 0, modc, argc, envc, i;
     ssize_t n;
     fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -108,38 +161,35 @@ static void pinit_early_start(void) {
     close(fd);
     if (n <= 0) return;
     buf[n] = 0;
-    for (char *p = buf; p < buf + n && nf < (int)(sizeof field / sizeof *field); p += strlen(p) + 1)
+    for (char *p = buf; p < buf + n && nf < PINIT_EARLY_FIELDS; p += strlen(p) + 1)
         field[nf++] = p;
-    if (nf < 6 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
-    argc = atoi(field[4]);
-    if (argc < 1 || argc > PINIT_EARLY_MAX || 5 + argc >= nf) return;
-    envc = atoi(field[5 + argc]);
-    if (envc < 0 || envc > PINIT_EARLY_MAX || 6 + argc + envc > nf) return;
-    for (i = 0; i < argc; i++) argv[i] = field[5 + i];
+    if (nf < 2 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
+    modc = atoi(field[1]);
+    if (modc < 0 || modc > PINIT_EARLY_MODULES || 2 + 2 * modc + 4 > nf) return;
+    cmd = field + 2 + 2 * modc;   /* program, cwd, cgroup, argc, argv..., envc, env... */
+    nf -= 2 + 2 * modc;
+    argc = atoi(cmd[3]);
+    if (argc < 1 || argc > PINIT_EARLY_MAX || 4 + argc >= nf) return;
+    envc = atoi(cmd[4 + argc]);
+    if (envc < 0 || envc > PINIT_EARLY_MAX || 5 + argc + envc > nf) return;
+    for (i = 0; i < argc; i++) argv[i] = cmd[4 + i];
     argv[argc] = NULL;
-    for (i = 0; i < envc; i++) envp[i] = field[6 + argc + i];
+    for (i = 0; i < envc; i++) envp[i] = cmd[5 + argc + i];
     envp[envc] = NULL;
 
+    /* The modules first, before any mount: one that fails leaves the whole boot to the Python
+       init, which meets the same failure, names it and applies `module_failure`. */
+    for (i = 0; i < modc; i++)
+        if (pinit_load_module(field[2 + 2 * i], field[3 + 2 * i]) != 0) return;
     /* The service waits for these: its cgroup's file system plainly, its options later. */
     pinit_early_steps_run(PINIT_STEPS, 1);
     /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
        appear at once, not when the Python init is up to copy them (its later runs go through
        the supervisor's pipe, into the in-memory log too). */
-    pid_t pid = fork();
+    pid_t pid = pinit_fork_into(cmd[2]);
     if (pid < 0) return;
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
-        if (*field[3]) {   /* its cgroup (init/cgroup.py), joined before it can start anything */
-            char procs[4096];
-            int cg;
-            mkdir(field[3], 0755);
-            snprintf(procs, sizeof procs, "%s/cgroup.procs", field[3]);
-            cg = open(procs, O_WRONLY | O_CLOEXEC);
-            if (cg >= 0) {
-                write(cg, "0", 1);
-                close(cg);
-            }
-        }
         /* A little less CPU than PID 1 until the Python init adopts it: a service that spins
            from its first instruction must not starve the init's set-up. */
         setpriority(PRIO_PROCESS, 0, PINIT_EARLY_NICE);
@@ -147,9 +197,9 @@ static void pinit_early_start(void) {
         signal(SIGABRT, SIG_DFL);
         sigprocmask(SIG_SETMASK, &pinit_boot_mask, NULL);
         dup2(null, 0);
-        if (chdir(field[2]) == 0)
-            execve(field[1], argv, envp);
-        dprintf(2, "pinit: %s: cannot execute: %s\n", field[1], strerror(errno));
+        if (chdir(cmd[1]) == 0)
+            execve(cmd[0], argv, envp);
+        dprintf(2, "pinit: %s: cannot execute: %s\n", cmd[0], strerror(errno));
         _exit(127);
     }
     snprintf(handover, sizeof handover, "%d,-1", (int)pid);

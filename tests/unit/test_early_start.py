@@ -32,11 +32,22 @@ env = {{ GREETING = "hi" }}
     return load_build_config(tmp_path / "pinit.toml")
 
 
+# The image's lib/modules, as builder.kmod.pack writes them: dummy needs nothing, veth-like
+# "pair" needs "core" first.
+PACKED = {
+    "lib/modules/6.1.0-t/modules.dep": b"kernel/net/dummy.ko:\n"
+    b"kernel/net/pair.ko: kernel/net/core.ko\nkernel/net/core.ko:\n",
+    "lib/modules/6.1.0-t/modules.alias": b"alias net-pair pair\n",
+}
+
+
 def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> None:
-    record = early_start(config(tmp_path))
+    record = early_start(config(tmp_path), {})
     assert record is not None
     fields = record.split(b"\0")
-    assert fields[-1] == b"" and fields[0] == b"pinit-early-2"
+    assert fields[-1] == b"" and fields[0] == b"pinit-early-3"
+    assert fields[1] == b"0"  # no modules to load first
+    fields = fields[1:]
     assert fields[1:8] == [
         b"/app/app",
         b"/",
@@ -52,33 +63,61 @@ def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> Non
     assert len(fields) == 9 + envc + 1
 
 
+def test_the_configured_modules_load_first_in_the_inits_order_with_their_parameters(
+    tmp_path: Path,
+) -> None:
+    from init import early
+
+    extra = """
+[kernel]
+modules = ["net-pair", "dummy"]
+params = { dummy = "numdummies=2" }
+available = ["virtio_mmio"]
+"""
+    record = early.decode(early_start(config(tmp_path, extra), PACKED) or b"")
+    assert record is not None and record.program == "/app/app"
+    base = "/lib/modules/6.1.0-t/kernel/net"
+    assert record.modules == (
+        (f"{base}/core.ko", ""),
+        (f"{base}/pair.ko", ""),
+        (f"{base}/dummy.ko", "numdummies=2"),
+    )
+
+
 @pytest.mark.parametrize(
     "extra, service",
     [
-        ('[kernel]\nmodules = ["dummy"]', ""),  # the app may need the module
-        ('[data]\nsize = "16MiB"', ""),  # ... or the data partition
+        ('[data]\nsize = "16MiB"', ""),  # the app may need the data partition
         ('[init]\nmode = "exec"', ""),  # exec mode has no supervisor to adopt it
         ("[init]\nearly_start = false", ""),  # turned off
         ("", "user = 1000"),  # the prologue does not change users
+        ("", 'wait_for = ["/dev/vda"]'),  # a device coldplug finds, say
+        ('[[device]]\nkernel = "hw_random"\nmode = "0644"', ""),  # device rules come first
     ],
 )
 def test_apps_that_need_more_than_the_early_file_systems_wait(
     tmp_path: Path, extra: str, service: str
 ) -> None:
-    assert early_start(config(tmp_path, extra, service)) is None
+    assert early_start(config(tmp_path, extra, service), PACKED) is None
 
 
 def test_the_record_decodes_as_the_prologue_reads_it() -> None:
     from init import early
 
     record = early.Record(
-        "/app/x", "/srv", "/sys/fs/cgroup/x", ("/app/x", "a b", ""), ("A=1", "PATH=/bin")
+        "/app/x",
+        "/srv",
+        "/sys/fs/cgroup/x",
+        ("/app/x", "a b", ""),
+        ("A=1", "PATH=/bin"),
+        (("/lib/modules/r/a.ko", ""), ("/lib/modules/r/b.ko", "x=1 y=2")),
     )
     data = early.encode(record)
     assert early.decode(data) == record
     assert early.decode(data[:-1]) == record  # the prologue NUL-terminates its buffer
     assert early.decode(b"pinit-early-0\0" + data.split(b"\0", 1)[1]) is None
     assert early.decode(data.replace(b"\x003\x00", b"\x00999\x00", 1)) is None
+    assert early.decode(data.replace(b"-3\x002\x00", b"-3\x0065\x00", 1)) is None
 
 
 @pytest.mark.parametrize(
@@ -88,6 +127,8 @@ def test_the_record_decodes_as_the_prologue_reads_it() -> None:
         (("/app/x", "/", "", (), ()), "arguments"),
         (("/app/x", "/", "", ("/app/x",), tuple(f"V{i}=1" for i in range(300))), "arguments"),
         (("/app/x", "/", "", ("/app/x", "y" * 40000), ()), "bytes"),
+        (("/app/x", "/", "", ("/app/x",), (), (("/m.ko", "a\0"),)), "NUL"),
+        (("/app/x", "/", "", ("/app/x",), (), (("/m.ko", ""),) * 65), "modules"),
     ],
 )
 def test_a_record_the_prologue_could_not_read_is_refused(record, problem) -> None:
