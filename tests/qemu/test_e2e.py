@@ -567,6 +567,63 @@ exec = "{app}"
     assert any("mounted /dev (early)" in x for x in result.lines) == early
 
 
+MODULE_SEER = (
+    HEADERS
+    + """
+int main(void) {
+    char cg[256] = {0};
+    int fd = open("/proc/self/cgroup", O_RDONLY);
+    if (fd >= 0) read(fd, cg, sizeof cg - 1);
+    printf("SEER dummy=%d cgroup=%s", access("/sys/module/dummy", F_OK) == 0, cg);
+    fflush(stdout);
+    sleep(1);
+    kill(1, SIGUSR2);
+    for (;;) pause();
+}
+"""
+)
+
+
+@pytest.mark.parametrize("params", ["", "numdummies=x"])
+def test_early_start_loads_the_modules_first_and_starts_the_app_in_its_cgroup(
+    params, cc, built_init, toolchain, tmp_path
+) -> None:
+    """The seed's job: the C prologue loads `[kernel] modules` (a module the app needs is
+    there at its first instruction), clones the app into its own cgroup, and coldplug runs in
+    the Python init beside it. A module that does not load (a bad parameter) leaves the boot
+    to the Python init: it names the failure and starts the app itself."""
+    app = cc("seer", MODULE_SEER)
+    boot_dir = appliance(
+        tmp_path,
+        f"""
+[kernel]
+modules = ["dummy"]
+params = {{ dummy = "{params}" }}
+available = ["virtio_mmio"]
+[[service]]
+name = "seer"
+exec = "{app}"
+""",
+        built_init,
+        toolchain,
+    )
+    early = not params
+    seer = f"SEER dummy={int(early)} cgroup=0::/seer"
+    coldplug = "pinit: loaded module virtio_mmio (coldplug)"
+    if early:  # the app first, before the Python init has said a word
+        expect = [seer, "pinit: loaded module dummy (before the interpreter)", coldplug]
+    else:
+        expect = ["pinit: cannot load module dummy: EINVAL", coldplug, seer]
+    expect.append(POWER_DOWN)
+    result = boot(boot_dir, expect, fail=("FATAL",))
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-30:])
+    starting = next(x for x in result.lines if x.startswith("pinit: starting seer"))
+    assert ("started early" in starting) == early
+    app_line = next(i for i, x in enumerate(result.lines) if x.startswith("SEER"))
+    init_line = next(i for i, x in enumerate(result.lines) if "pinit: started as PID 1" in x)
+    assert (app_line < init_line) == early
+
+
 EXEC_APP = (
     HEADERS
     + """
