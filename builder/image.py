@@ -99,11 +99,12 @@ def early_start(cfg: BuildConfig, packed: Mapping[str, bytes]) -> bytes | None:
         return None
     first = start_order(init.services)[0]
     # The app may need what the Python init sets up first: device permissions, the data
-    # partition, another user. Coldplug (`[kernel] available`) goes on while it starts, as
+    # partition, another user, a console that comes with a module (hvc0: the early app would
+    # write to the kernel's). Coldplug (`[kernel] available`) goes on while it starts, as
     # udev's does beside systemd's services: a service that needs such a device waits for it.
     if init.devices or init.data.device or first.user or first.group:
         return None
-    if first.wait_for or first.after:
+    if first.wait_for or first.after or (init.console and init.modules):
         return None
     record = early.Record(
         first.exec,
@@ -129,9 +130,7 @@ def early_modules(cfg: BuildConfig, packed: Mapping[str, bytes]) -> tuple[tuple[
 
     if not cfg.init.modules:
         return ()
-    folder = next(
-        (path.rpartition("/")[0] for path in packed if path.endswith("/modules.dep")), ""
-    )
+    folder = next((path.rpartition("/")[0] for path in packed if path.endswith("/modules.dep")), "")
 
     def read(path: str) -> str:
         if path not in packed:
@@ -141,9 +140,7 @@ def early_modules(cfg: BuildConfig, packed: Mapping[str, bytes]) -> tuple[tuple[
     names = [m.name for m in cfg.init.modules]
     params = {modules.normalize(m.name): m.params for m in cfg.init.modules}
     order = modules.resolve(read, folder, names)
-    return tuple(
-        (f"/{folder}/{path}", params.get(modules.name_of(path), "")) for path in order
-    )
+    return tuple((f"/{folder}/{path}", params.get(modules.name_of(path), "")) for path in order)
 
 
 # What a data partition needs that nobody has to list: the card and disk drivers of the boards

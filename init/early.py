@@ -102,6 +102,16 @@ def decode(data: bytes) -> Record | None:
     )
 
 
+def module_times(value: str) -> list[tuple[float, float]]:
+    """The prologue's PINIT_EARLY_MODULES, "start end,start end": each module's load on
+    CLOCK_BOOTTIME, in the record's order; [] for anything else."""
+    try:
+        pairs = [item.split() for item in value.split(",") if item]
+        return [(float(start), float(end)) for start, end in pairs]
+    except ValueError:
+        return []
+
+
 def _c(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

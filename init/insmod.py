@@ -39,9 +39,13 @@ def load_modules(
             log(message)
             return
     params = {modules.normalize(m.name): m.params for m in config.modules}
-    for path in order:
+    times = kernel.early_module_times() if early else []
+    for index, path in enumerate(order):
         name = modules.name_of(path)
         if early and kernel.exists(prefixed(root, f"/sys/module/{name}")):
+            if index < len(times):  # the prologue's own load, in the same order
+                entry = timeline.step("modules", f"{name} (early)")
+                entry.start, entry.end = times[index]
             log(f"loaded module {name} (before the interpreter)")
             continue
         with timeline.step("modules", name) as entry:

@@ -142,6 +142,16 @@ class Kernel:
         except ValueError:
             return None
 
+    def early_module_times(self) -> list[tuple[float, float]]:
+        """(start, end) on CLOCK_BOOTTIME of each module the C prologue loaded before it
+        started the first service, in its order; handed over once through the environment."""
+        from init.early import module_times
+
+        value = posix.environ.pop(b"PINIT_EARLY_MODULES", b"").decode()
+        if value:
+            posix.unsetenv("PINIT_EARLY_MODULES")
+        return module_times(value)
+
     def setpriority(self, nice: int, pid: int = 0) -> None:
         posix.setpriority(posix.PRIO_PROCESS, pid, nice)
 

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <linux/sched.h>
 #include <unistd.h>
 
@@ -144,7 +145,8 @@ static void pinit_early_start(void) {
     static char buf[PINIT_EARLY_BYTES];
     static char *field[PINIT_EARLY_FIELDS];
     char *argv[PINIT_EARLY_MAX + 1], *envp[PINIT_EARLY_MAX + 1], **cmd;
-    char cmdline[4096], handover[64];
+    char cmdline[4096], handover[64], times[PINIT_EARLY_MODULES * 48];
+    size_t times_len = 0;
     int fd, nf = 0, modc, argc, envc, i;
     ssize_t n;
     fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
@@ -178,9 +180,18 @@ static void pinit_early_start(void) {
     envp[envc] = NULL;
 
     /* The modules first, before any mount: one that fails leaves the whole boot to the Python
-       init, which meets the same failure, names it and applies `module_failure`. */
-    for (i = 0; i < modc; i++)
+       init, which meets the same failure, names it and applies `module_failure`. Each load's
+       start and end on CLOCK_BOOTTIME go to the Python init's timeline (PINIT_EARLY_MODULES). */
+    for (i = 0; i < modc; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_BOOTTIME, &t0);
         if (pinit_load_module(field[2 + 2 * i], field[3 + 2 * i]) != 0) return;
+        clock_gettime(CLOCK_BOOTTIME, &t1);
+        if (times_len < sizeof times - 64)
+            times_len += (size_t)snprintf(times + times_len, sizeof times - times_len,
+                                          "%s%ld.%09ld %ld.%09ld", i ? "," : "", (long)t0.tv_sec,
+                                          t0.tv_nsec, (long)t1.tv_sec, t1.tv_nsec);
+    }
     /* The service waits for these: its cgroup's file system plainly, its options later. */
     pinit_early_steps_run(PINIT_STEPS, 1);
     /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
@@ -204,6 +215,7 @@ static void pinit_early_start(void) {
     }
     snprintf(handover, sizeof handover, "%d,-1", (int)pid);
     setenv("PINIT_EARLY", handover, 1);
+    if (times_len) setenv("PINIT_EARLY_MODULES", times, 1);
 }
 
 /* A slow early step (one that waits in the kernel, such as cgroup2's favordynmods mount) and

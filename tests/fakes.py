@@ -281,6 +281,9 @@ class FakeKernel:
     def early_service(self) -> tuple[int, int] | None:
         return None
 
+    def early_module_times(self) -> list[tuple[float, float]]:
+        return []
+
     def setpriority(self, nice: int, pid: int = 0) -> None:
         self._record(f"setpriority {nice}" + (f" pid {pid}" if pid else ""))
 

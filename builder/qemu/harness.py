@@ -365,7 +365,8 @@ def kernel_time(lines: Sequence[str], text: str) -> float | None:
 
 
 class _Console:
-    """The verdict, line by line: fail texts at once, expect texts in order, then `then`."""
+    """The verdict, line by line: fail texts at once, expect texts in order (and `also` texts
+    in any order beside them), then `then`."""
 
     def __init__(
         self,
@@ -375,9 +376,12 @@ class _Console:
         stop_after_expect: bool,
         start: float,
         echo: bool,
+        also: Sequence[str] = (),
     ) -> None:
         self.expect, self.fail = list(expect), [*fail, *ALWAYS_FAIL]
-        self.then, self.stop = then, stop_after_expect and then is None and bool(expect)
+        self.also = list(also)  # not seen yet
+        self.then = then
+        self.stop = stop_after_expect and then is None and bool(expect or also)
         self.start, self.echo = start, echo
         self.lines: list[str] = []
         self.first_seen: dict[str, float] = {}
@@ -389,10 +393,12 @@ class _Console:
     def waiting_for(self) -> str:
         if self.found < len(self.expect):
             return repr(self.expect[self.found])
+        if self.also:
+            return repr(self.also[0])
         return repr(self.then) if self.then is not None else "qemu to exit"
 
     def all_seen(self) -> bool:
-        return self.found == len(self.expect)
+        return self.found == len(self.expect) and not self.also
 
     def feed(self, raw: bytes) -> tuple[bool, str] | None:
         line = raw.decode(errors="replace").rstrip("\r\n").replace("\r", "")
@@ -403,9 +409,12 @@ class _Console:
         for text in self.fail:
             if text in line:
                 return False, f"saw {text!r} after {now:.1f} s: {line.strip()}"
-        while not self.all_seen() and self.expect[self.found] in line:
+        while self.found < len(self.expect) and self.expect[self.found] in line:
             self.first_seen[self.expect[self.found]] = now
             self.found += 1
+        for text in [t for t in self.also if t in line]:
+            self.first_seen[text] = now
+            self.also.remove(text)
         if self.all_seen() and self.then is not None and self.then in line:
             self.first_seen[self.then] = now
             return True, f"saw all expected lines and {self.then!r} in {now:.1f} s"
@@ -495,6 +504,7 @@ def run(
     fail: Sequence[str] = (),
     timeout: float = 30,
     log: Path | None = None,
+    also: Sequence[str] = (),
     interactive: bool = False,
     then: str | None = None,
     stop_after_expect: bool = True,
@@ -505,7 +515,8 @@ def run(
 ) -> BootResult:
     """Boot `boot` and judge it from the serial console.
 
-    Passes when every `expect` text has appeared, in order; then, if `then` is given (say
+    Passes when every `expect` text has appeared, in order, and every `also` text in any order
+    (the lines of a process that runs beside those, such as an early-started app); then, if `then` is given (say
     "reboot: Power down") or stop_after_expect is False, keeps reading until `then` appears or
     qemu exits. Fails at once on a `fail` text or "Kernel panic", and on `timeout` seconds.
     The console goes to `log` (default build/boot.log), and to stdout as it comes if `echo`.
@@ -527,7 +538,7 @@ def run(
         return BootResult(
             status == 0, f"qemu exited with status {status}", [], time.monotonic() - start, {}
         )
-    console = _Console(expect, fail, then, stop_after_expect, start, echo)
+    console = _Console(expect, fail, then, stop_after_expect, start, echo, also)
     console.answers = list(answers)
     console.monitor = list(monitor)
     sock_dir = None

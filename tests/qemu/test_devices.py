@@ -191,6 +191,7 @@ available = ["xhci_pci", "usb_storage", "sd_mod", "vfat", "nls_cp437", "nls_asci
 [[service]]
 name = "stick"
 exec = "{app}"
+wait_for = ["/sys/bus/pci/drivers/xhci_hcd"]  # coldplug goes on beside an early service
 [[service]]
 name = "waiter"
 exec = "{waiter}"
@@ -269,6 +270,7 @@ available = ["virtio_mmio", "virtio_blk", "vfat", "nls_cp437", "nls_ascii"]
 [[service]]
 name = "mounter"
 exec = "{app}"
+wait_for = ["/dev/vda"]  # found by coldplug, which goes on beside an early service
 """)
     boot = build(tmp_path / "pinit.toml", tmp_path / "out", built_init, toolchain).boot
     drive = str(disk).replace(",", ",,")

@@ -93,6 +93,7 @@ available = ["virtio_mmio"]
         ("", "user = 1000"),  # the prologue does not change users
         ("", 'wait_for = ["/dev/vda"]'),  # a device coldplug finds, say
         ('[[device]]\nkernel = "hw_random"\nmode = "0644"', ""),  # device rules come first
+        ('[init]\nconsole = "hvc0"\n[kernel]\nmodules = ["dummy"]', ""),  # a module's console
     ],
 )
 def test_apps_that_need_more_than_the_early_file_systems_wait(
@@ -170,3 +171,13 @@ def test_the_prologue_compiles_with_the_steps_python_defines(toolchain, tmp_path
         ],
         check=True,
     )
+
+
+def test_the_prologues_module_times_are_read_as_it_writes_them() -> None:
+    from init.early import module_times
+
+    assert module_times("1.500000000 1.750000000,2.000000001 2.5") == [
+        (1.5, 1.75),
+        (2.000000001, 2.5),
+    ]
+    assert module_times("") == [] and module_times("1.5") == [] and module_times("a b") == []
