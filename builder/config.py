@@ -15,6 +15,7 @@ from pathlib import Path
 
 from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
+from builder.formats.compress import DEFAULT_METHOD, METHODS
 from hostkit.errors import BuildError
 from init.config import (
     CONFIG_FILE,
@@ -32,7 +33,7 @@ from init.frozen import fields, replace
 from init.validate import CHECKS, check, located, section, to_dict
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
-COMPRESSIONS = ("gzip", "zstd", "xz", "lz4", "none")
+COMPRESSIONS = METHODS
 SECTIONS = (
     "init",
     "kernel",
@@ -74,7 +75,7 @@ SIZE_UNITS = {
 
 @dataclass(frozen=True)
 class Image:
-    compression: str = "gzip"  # initramfs compression: gzip | zstd | xz | lz4 | none
+    compression: str = DEFAULT_METHOD  # initramfs compression: gzip | zstd | xz | lz4 | none
     files: tuple[tuple[str, Path], ...] = ()  # (path in the initramfs, file on this machine)
     config_txt: tuple[str, ...] = ()  # extra config.txt lines
     cmdline: tuple[str, ...] = ()  # extra cmdline.txt words
@@ -376,7 +377,7 @@ def _image(doc: dict, base: Path, source: str) -> Image:
     where = "[image]"
     table = _table(doc, "image", source)
     _known(table, IMAGE_KEYS, source, where)
-    compression = _text(table, "compression", "gzip", source, where)
+    compression = _text(table, "compression", DEFAULT_METHOD, source, where)
     if compression not in COMPRESSIONS:
         raise _error(
             source, where, "compression", compression, "expected one of " + ", ".join(COMPRESSIONS)

@@ -76,7 +76,7 @@ name = "bench"
 exec = "{app}"
 restart = "never"
 [image]
-compression = "gzip"
+compression = "{compression}"
 """
 
 
@@ -139,6 +139,10 @@ def build_times(tc: Toolchain, work: Path) -> dict[str, float]:
 # The requests appliance: requests and its dependencies from the pip index, and a GET to a
 # server the service starts in the guest.
 REQUESTS_APP = """\
+import time
+
+print(f"BENCH-APP {time.clock_gettime(time.CLOCK_BOOTTIME):.6f}", flush=True)
+
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -156,14 +160,15 @@ class Hello(BaseHTTPRequestHandler):
 server = HTTPServer(("127.0.0.1", 0), Hello)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 reply = requests.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=10)
-print(f"BENCH GET {reply.status_code} {reply.text}", flush=True)
+print(f"BENCH GET {reply.status_code} {reply.text} at", time.clock_gettime(time.CLOCK_BOOTTIME))
 """
 
 
-def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, object]:
-    """Size, cold and warm build time of the requests appliance, and its GET in QEMU. Cold: no
-    compiled appliance, built site, Nuitka or ccache cache (the pip index's downloads and the
-    toolchain, with the standard library's C modules, stay: a machine that has built any
+def requests_appliance(tc: Toolchain, init: Path, work: Path, icount: bool) -> dict[str, object]:
+    """Size, cold and warm build time of the requests appliance, and its whole boot in QEMU in
+    every compression (kernel start to the app's first line, and to its GET's answer). Cold:
+    no compiled appliance, built site, Nuitka or ccache cache (the pip index's downloads and
+    the toolchain, with the standard library's C modules, stay: a machine that has built any
     appliance before); warm: after it and one edit of the app."""
     from builder import image
     from builder.python import pyext
@@ -173,10 +178,11 @@ def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, objec
     folder.mkdir(parents=True)
     (folder / "app.py").write_text(REQUESTS_APP)
     (folder / "requirements.txt").write_text(REQUESTS + "\n")
-    (folder / "pinit.toml").write_text(
+    toml = (
         '[init]\non_failure = "poweroff"\n[[service]]\nname = "get"\nexec = "app.py"\n'
-        'requirements = "requirements.txt"\nrestart = "never"\n'
+        'requirements = "requirements.txt"\nrestart = "never"\n[image]\ncompression = "{}"\n'
     )
+    (folder / "pinit.toml").write_text(toml.format("gzip"))
     pyext.ensure(tc)  # the toolchain's part, built once for every appliance
     cache = work / "cache"  # the toolchain's cache less what an appliance's build makes
     cache.mkdir()
@@ -192,15 +198,22 @@ def requests_appliance(tc: Toolchain, init: Path, work: Path) -> dict[str, objec
         start = time.monotonic()
         built = image.build(folder / "pinit.toml", work / "out", init, fresh)
         warm_s = time.monotonic() - start
-    with harness.plan(built.boot) as plan:
-        booted = harness.run(
-            plan, expect=["BENCH GET 200 pinit"], timeout=120, log=work / "boot.log"
-        )
+    whole: dict[str, dict[str, float]] = {}
+    for method in COMPRESSIONS:  # deterministic under -icount: one boot each
+        (folder / "pinit.toml").write_text(toml.format(method))
+        built = image.build(folder / "pinit.toml", work / method, init, fresh)
+        result = boot_result(built.boot, f"requests-{method}", work / "logs", icount, "BENCH GET")
+        get = next(line for line in result.lines if "BENCH GET 200 pinit at" in line)
+        whole[method] = {
+            "bytes": built.initramfs_size,
+            "boot_to_app_s": round(app_time(result.lines), 4),
+            "boot_to_get_s": round(float(get.split(" at ")[1].split()[0]), 4),
+        }
     return {
-        "gzip": built.initramfs_size,
+        "gzip": whole["gzip"]["bytes"],
         "cold_s": round(cold_s, 1),
         "warm_after_edit_s": round(warm_s, 1),
-        "get_ok": booted.ok,
+        "whole_boot": whole,
     }
 
 
@@ -229,6 +242,8 @@ def bench_app(tc: Toolchain, work: Path) -> Path:
 SEED_MODULE = "dummy"
 # What the coldplug variant ships for coldplug: -M virt always has virtio-mmio transports.
 COLDPLUG_AVAILABLE = ("virtio_mmio", "virtio-rng")
+# The initramfs compressions whose whole boot is measured (the kernel unpacks each).
+COMPRESSIONS = ("gzip", "zstd", "lz4", "xz")
 
 
 def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] = ()) -> Path:
@@ -273,6 +288,7 @@ def pinit_boot(
     early: bool,
     modules: tuple[str, ...] = (),
     available: tuple[str, ...] = (),
+    compression: str = "gzip",
 ) -> Path:
     from builder import image
 
@@ -283,6 +299,7 @@ def pinit_boot(
             early=str(early).lower(),
             modules=json.dumps(list(modules)),
             available=json.dumps(list(available)),
+            compression=compression,
         )
     )
     built = image.build(toml, out, init, tc)
@@ -292,37 +309,73 @@ def pinit_boot(
 @dataclass
 class Sample:
     init_to_app: float
+    boot_to_app: float  # the whole boot: the kernel's start to the app's first line
     wall_to_app: float
     pid1_rss_kb: int
     pid1_anon_kb: int
+    coldplug_work: float  # the init's own coldplug steps (scans, matching), not module loads
+    coldplug_span: float  # from its first coldplug step to its last, module loads included
 
 
-def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
-    from builder.qemu import harness
-
+def boot_result(
+    boot: Path, label: str, log_dir: Path, icount: bool, last: str = "BENCH-DONE"
+) -> harness.BootResult:
+    """One boot to the app's first line and `last`; pinit prints its timeline on the way."""
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), the start of what we measure.
-    plan = harness.plan(boot, machine="virt", extra_append=["loglevel=7"], qemu_args=extra)
+    plan = harness.plan(
+        boot, machine="virt", extra_append=["loglevel=7", "pinit.timeline=1"], qemu_args=extra
+    )
     result = harness.run(
-        plan, expect=["BENCH-APP ", "BENCH-DONE"], timeout=60, log=log_dir / f"{label}.log"
+        plan, expect=["BENCH-APP ", last], timeout=120, log=log_dir / f"{label}.log"
     )
     if not result.ok:
         raise BuildError(
             f"bench boot of {label} failed: {result.reason}",
             hint=f"console log: {log_dir / f'{label}.log'}",
         )
+    return result
+
+
+def app_time(lines: list[str]) -> float:
+    """The app's first line's CLOCK_BOOTTIME, as it printed it."""
+    line = next(line for line in lines if "BENCH-APP " in line)
+    return float(line.split("BENCH-APP ")[1].split()[0])
+
+
+def coldplug_times(lines: list[str]) -> tuple[float, float]:
+    """(the init's own coldplug work, the span of its coldplug steps) from its timeline line."""
+    line = next((x for x in lines if "pinit: timeline {" in x), "")
+    if not line:
+        return 0.0, 0.0
+    steps = [
+        s
+        for s in json.loads(line.split("pinit: timeline ", 1)[1])["steps"]
+        if s["phase"] == "coldplug"
+    ]
+    if not steps:
+        return 0.0, 0.0
+    work = sum(s["end"] - s["start"] for s in steps if s["name"] in ("scan", "match"))
+    return work, max(s["end"] for s in steps) - min(s["start"] for s in steps)
+
+
+def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
+    result = boot_result(boot, label, log_dir, icount)
     run_init = harness.kernel_time(result.lines, "Run /init as init process")
-    app_line = next(line for line in result.lines if "BENCH-APP " in line)
     rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "BENCH-PID1-RSS 0 kB")
     anon = next((line for line in result.lines if "BENCH-PID1-ANON" in line), "BENCH-PID1-ANON 0")
     if run_init is None:
         raise BuildError(f"bench boot of {label}: no 'Run /init' line in the console log")
-    app_t = float(app_line.split("BENCH-APP ")[1].split()[0])
+    app_t = app_time(result.lines)
+    work, span = coldplug_times(result.lines)
     return Sample(
         app_t - run_init,
+        app_t,
         result.first_seen["BENCH-APP "],
         int(rss.split("BENCH-PID1-RSS")[1].split()[0]),
         int(anon.split("BENCH-PID1-ANON")[1].split()[0]),
+        work,
+        span,
     )
 
 
@@ -336,6 +389,9 @@ def summarize(samples: list[Sample]) -> dict[str, dict[str, float]]:
 
     return {
         "init_to_app_s": stats([s.init_to_app for s in samples]),
+        "boot_to_app_s": stats([s.boot_to_app for s in samples]),
+        "coldplug_work_s": stats([s.coldplug_work for s in samples]),
+        "coldplug_span_s": stats([s.coldplug_span for s in samples]),
         "wall_to_app_s": stats([s.wall_to_app for s in samples]),
         "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples]),
         "pid1_anon_kb": stats([float(s.pid1_anon_kb) for s in samples]),
@@ -364,6 +420,20 @@ def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[s
             modules=seed,
             available=COLDPLUG_AVAILABLE,
         ),
+        # The seed's job in every other compression: the kernel unpacks the initramfs.
+        **{
+            seed_variant(method): pinit_boot(
+                tc,
+                app,
+                init,
+                work / f"pinit-seed-{method}",
+                early=True,
+                modules=seed,
+                compression=method,
+            )
+            for method in COMPRESSIONS
+            if method != "gzip"
+        },
     }
     samples: dict[str, list[Sample]] = {k: [] for k in variants}
     with step(f"{n} boots of each variant, alternating"):
@@ -377,9 +447,13 @@ def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[s
     return result
 
 
+def seed_variant(method: str) -> str:
+    return "pinit-seed" if method == "gzip" else f"pinit-seed-{method}"
+
+
 def table(report: dict) -> str:
     boot = report["boot"]
-    names = list(boot)
+    names = [n for n in boot if not n.startswith("pinit-seed-") or n == "pinit-seed-coldplug"]
     size = report["size"]
 
     def row(label: str, pick) -> str:  # type: ignore[no-untyped-def]
@@ -396,6 +470,10 @@ def table(report: dict) -> str:
             "  spread (min–max)",
             lambda v, _n: f"{v['init_to_app_s']['min']}–{v['init_to_app_s']['max']}",
         ),
+        row(
+            "whole boot: kernel start → app's first line (s)",
+            lambda v, _n: v["boot_to_app_s"]["median"],
+        ),
         row("wall time to the app's line (s, median)", lambda v, _n: v["wall_to_app_s"]["median"]),
         row("PID 1 VmRSS after boot (kB, median)", lambda v, _n: v["pid1_rss_kb"]["median"]),
         row("  of which anonymous (kB)", lambda v, _n: v["pid1_anon_kb"]["median"]),
@@ -408,8 +486,24 @@ def table(report: dict) -> str:
         f"busybox-seed): {report['seed_init_to_app_ratio']}"
     )
     lines.append(
-        f"\ncoldplug's cost on the seed job (pinit-seed-coldplug − pinit-seed): "
-        f"{report['coldplug_cost_s']} s"
+        f"\n**whole_boot_ratio** (kernel start → app's first line, pinit-seed / busybox-seed): "
+        f"{report['whole_boot_ratio']}"
+    )
+    cold = boot["pinit-seed-coldplug"]
+    lines.append(
+        f"\ncoldplug (pinit-seed-coldplug): the init's own work (device scans, alias matching) "
+        f"{cold['coldplug_work_s']['median']} s; from its first step to its last, module loads "
+        f"included, {cold['coldplug_span_s']['median']} s; it delays the app's first line by "
+        f"{report['coldplug_cost_s']} s (pinit-seed-coldplug − pinit-seed: coldplug runs beside "
+        f"an early-started app)"
+    )
+    lines.append(
+        "\nwhole boot of the seed's job (pinit-seed) by initramfs compression, s (bytes): "
+        + ", ".join(
+            f"{m} {boot[seed_variant(m)]['boot_to_app_s']['median']} "
+            f"({boot[seed_variant(m)]['initramfs_bytes']})"
+            for m in COMPRESSIONS
+        )
     )
     lines.append(
         f"\n**init_to_app_ratio** (pinit / busybox): {report['init_to_app_ratio']}; "
@@ -432,10 +526,19 @@ def table(report: dict) -> str:
         )
     if "requests_appliance" in report:
         r = report["requests_appliance"]
+        whole = r["whole_boot"]
         lines.append(
-            f"\nthe requests appliance ({REQUESTS}, a GET in the guest: "
-            f"{'ok' if r['get_ok'] else 'FAILED'}): {r['gzip']} bytes gzip, cold build "
-            f"{r['cold_s']} s, warm after editing the app {r['warm_after_edit_s']} s"
+            f"\nthe requests appliance ({REQUESTS}, a GET in the guest): {r['gzip']} bytes gzip, "
+            f"cold build {r['cold_s']} s, warm after editing the app {r['warm_after_edit_s']} s"
+        )
+        lines.append(
+            "\n**the requests appliance's whole boot** (kernel start → its first line; → the "
+            "GET's answer), s, by compression: "
+            + ", ".join(
+                f"{m} {w['boot_to_app_s']}; {w['boot_to_get_s']} ({w['bytes']} bytes)"
+                for m, w in whole.items()
+            )
+            + f"; its first line against busybox-seed's: {report['requests_whole_boot_ratio']}"
         )
     return "\n".join(lines)
 
@@ -514,8 +617,8 @@ def bench(
     with step("what each package adds to the demo's initramfs"):
         report["size"]["packages_added_gzip"] = package_sizes(tc, init, work)
     if builds:
-        with step("the requests appliance: cold and warm build, its GET in QEMU"):
-            report["requests_appliance"] = requests_appliance(tc, init, work / "requests")
+        with step("the requests appliance: cold and warm build, its whole boot in QEMU"):
+            report["requests_appliance"] = requests_appliance(tc, init, work / "requests", icount)
     report["boot"] = boots(tc, init, work, n, icount)
     b = report["boot"]["busybox"]["init_to_app_s"]["median"]
     p = report["boot"]["pinit"]["init_to_app_s"]["median"]
@@ -527,6 +630,12 @@ def bench(
     report["coldplug_cost_s"] = round(coldplug - seed_p, 4)
     report["init_to_app_ratio"] = round(p / b, 2) if b > 0 else None
     report["init_to_app_ratio_late"] = round(late / b, 2) if b > 0 else None
+    whole_b = report["boot"]["busybox-seed"]["boot_to_app_s"]["median"]
+    whole_p = report["boot"]["pinit-seed"]["boot_to_app_s"]["median"]
+    report["whole_boot_ratio"] = round(whole_p / whole_b, 2)
+    if "requests_appliance" in report:
+        whole_r = report["requests_appliance"]["whole_boot"]["gzip"]["boot_to_app_s"]
+        report["requests_whole_boot_ratio"] = round(whole_r / whole_b, 2)
     write_atomic(out / "bench.json", (json.dumps(report, indent=1) + "\n").encode())
     text = table(report)
     print(text)

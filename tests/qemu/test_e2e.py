@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from builder.formats import cpio, sdimage
-from builder.image import build
+from builder.formats.compress import DEFAULT_METHOD
+from builder.image import INITRAMFS_NAMES, build
 from builder.qemu import harness
 from hostkit.paths import REPO
 
@@ -276,11 +277,11 @@ crash_loop = {{ count = 2, window = 60, action = "poweroff" }}
         toolchain,
     )
     # Take the app out of the built initramfs, as if the card had been damaged.
-    initramfs = boot_dir / "initramfs.gz"
+    initramfs = boot_dir / INITRAMFS_NAMES[DEFAULT_METHOD]
     from builder.formats import compress
 
     entries = [e for e in cpio.read_initramfs(initramfs.read_bytes()) if e.path != "app/ghost"]
-    initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
+    initramfs.write_bytes(compress.compress(cpio.write(entries), DEFAULT_METHOD))
     result = boot(
         boot_dir,
         [
@@ -296,14 +297,14 @@ def test_unreadable_config_is_fatal_with_the_failure_policy(
     built_init, toolchain, tmp_path
 ) -> None:
     boot_dir = appliance(tmp_path, '[init]\nhostname = "x"\n', built_init, toolchain)
-    initramfs = boot_dir / "initramfs.gz"
+    initramfs = boot_dir / INITRAMFS_NAMES[DEFAULT_METHOD]
     from builder.formats import compress
 
     entries = [
         e if e.path != "etc/pinit.json" else cpio.File("etc/pinit.json", b"{not json")
         for e in cpio.read_initramfs(initramfs.read_bytes())
     ]
-    initramfs.write_bytes(compress.compress(cpio.write(entries), "gzip"))
+    initramfs.write_bytes(compress.compress(cpio.write(entries), DEFAULT_METHOD))
     cmdline = boot_dir / "cmdline.txt"
     cmdline.write_text(
         cmdline.read_text().strip() + " pinit.on_failure=poweroff pinit.failure_delay=0\n"
@@ -705,7 +706,10 @@ args = ["8"]
         built_init,
         toolchain,
     )
-    names = {e.path for e in cpio.read_initramfs((boot_dir / "initramfs.gz").read_bytes())}
+    names = {
+        e.path
+        for e in cpio.read_initramfs((boot_dir / INITRAMFS_NAMES[DEFAULT_METHOD]).read_bytes())
+    }
     assert {
         "lib/ld-linux-aarch64.so.1",
         "lib/aarch64-linux-gnu/libc.so.6",

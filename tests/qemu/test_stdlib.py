@@ -87,7 +87,7 @@ def _init_of(image: Path) -> bytes:
     """/init of the initramfs in the boot folder beside a built card image."""
     from builder.formats import compress, cpio
 
-    initramfs = image.parent / "boot" / "initramfs.gz"
+    initramfs = next((image.parent / "boot").glob("initramfs.*"))
     entries = cpio.read(compress.decompress(initramfs.read_bytes()))
     return next(e.data for e in entries if e.path == "init" and isinstance(e, cpio.File))
 

@@ -132,7 +132,7 @@ def test_minimal_file_uses_the_init_defaults(tmp_path: Path) -> None:
     build = load_build_config(project(tmp_path, '[[service]]\nname = "p"\nexec = "pkg"\n'))
     assert build.init.mode == "supervise" and build.init.data.device == ""
     assert build.host_exec == {"p": tmp_path / "pkg"}
-    assert (build.data_size, build.image.size, build.image.compression) == (0, 0, "gzip")
+    assert (build.data_size, build.image.size, build.image.compression) == (0, 0, "lz4")
 
 
 def test_init_json_is_stable_and_reads_back(tmp_path: Path) -> None:
