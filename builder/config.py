@@ -110,37 +110,71 @@ class BuildConfig:
     python: Python = field(default_factory=Python)
 
 
-def _error(
-    source: str, where: str, key: str, value: object, problem: str, hint: str = HINT
-) -> BuildError:
-    return BuildError(located(source, where, key, value, problem), hint)
+@dataclass(frozen=True)
+class _At:
+    """Where values come from: the file, its section ("[image]", "" for the top level) and the
+    folder host paths are relative to. Every check below quotes a bad value back with them."""
 
+    source: str
+    where: str = ""
+    base: Path = Path()
 
-def _known(table: dict, allowed: tuple[str, ...], source: str, where: str) -> None:
-    for key, value in table.items():
-        if key not in allowed:
-            raise _error(source, where, key, value, "unknown key" + did_you_mean(key, allowed))
+    def at(self, where: str) -> _At:
+        return _At(self.source, where, self.base)
 
+    def error(self, key: str, value: object, problem: str, hint: str = HINT) -> BuildError:
+        return BuildError(located(self.source, self.where, key, value, problem), hint)
 
-def _table(doc: dict, name: str, source: str) -> dict:
-    value = doc.get(name, {})
-    if not isinstance(value, dict):
-        raise _error(source, "", name, value, f"expected a [{name}] table")
-    return value
+    def known(self, table: dict, allowed: tuple[str, ...]) -> None:
+        for key, value in table.items():
+            if key not in allowed:
+                raise self.error(key, value, "unknown key" + did_you_mean(key, allowed))
 
+    def table(self, doc: dict, name: str) -> dict:
+        value = doc.get(name, {})
+        if not isinstance(value, dict):
+            raise self.at("").error(name, value, f"expected a [{name}] table")
+        return value
 
-def _text(table: dict, key: str, default: str, source: str, where: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or "\n" in value or "\0" in value:
-        raise _error(source, where, key, value, "expected a one-line string")
-    return value
+    def text(self, table: dict, key: str, default: str) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or "\n" in value or "\0" in value:
+            raise self.error(key, value, "expected a one-line string")
+        return value
 
+    def lines(self, table: dict, key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and "\n" not in v for v in value
+        ):
+            raise self.error(key, value, "expected a list of one-line strings")
+        return tuple(value)
 
-def _lines(table: dict, key: str, source: str, where: str) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and "\n" not in v for v in value):
-        raise _error(source, where, key, value, "expected a list of one-line strings")
-    return tuple(value)
+    def size(self, table: dict, key: str, empty: tuple[object, ...]) -> int:
+        value = table.get(key, "")
+        if value in empty:
+            return 0
+        try:
+            return parse_size(value)
+        except ValueError:
+            raise self.error(key, value, 'expected a size such as "64MiB"') from None
+
+    def host_path(self, value: object, key: str) -> Path:
+        if not isinstance(value, str) or not value:
+            raise self.error(key, value, "expected a path on this machine")
+        path = (self.base / value).resolve()
+        if not path.exists():
+            raise self.error(
+                key,
+                value,
+                f"{path} does not exist",
+                f"{key} is a path on this machine, relative to the folder of {self.source}",
+            )
+        return path
+
+    def section(self, cls: type, table: dict, keys: tuple[str, ...] | None = None) -> dict:
+        """The init's own checks of `table` as `cls` (init/validate.py)."""
+        return section(cls, table, self.source, self.where, keys=keys)
 
 
 def parse_size(value: object) -> int:
@@ -156,40 +190,12 @@ def parse_size(value: object) -> int:
     raise ValueError(value)
 
 
-def _size(table: dict, key: str, empty: tuple[object, ...], source: str, where: str) -> int:
-    value = table.get(key, "")
-    if value in empty:
-        return 0
-    try:
-        return parse_size(value)
-    except ValueError:
-        raise _error(source, where, key, value, 'expected a size such as "64MiB"') from None
-
-
-def _host_path(value: object, base: Path, source: str, where: str, key: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise _error(source, where, key, value, "expected a path on this machine")
-    path = (base / value).resolve()
-    if not path.exists():
-        raise _error(
-            source,
-            where,
-            key,
-            value,
-            f"{path} does not exist",
-            f"{key} is a path on this machine, relative to the folder of {source}",
-        )
-    return path
-
-
-def _program(value: object, base: Path, source: str, where: str) -> Path:
+def _program(value: object, at: _At) -> Path:
     """Check the program a service runs: an aarch64 ELF, a .py file or a package folder."""
-    path = _host_path(value, base, source, where, "exec")
+    path = at.host_path(value, "exec")
     if path.is_dir():
         if not (path / "__main__.py").is_file():
-            raise _error(
-                source,
-                where,
+            raise at.error(
                 "exec",
                 value,
                 f"{path} has no __main__.py",
@@ -201,9 +207,7 @@ def _program(value: object, base: Path, source: str, where: str) -> Path:
     with path.open("rb") as file:
         head = file.read(20)
     if head[:4] != b"\x7fELF":
-        raise _error(
-            source,
-            where,
+        raise at.error(
             "exec",
             value,
             f"{path} is not an ELF executable, a .py file or a Python package folder",
@@ -211,9 +215,7 @@ def _program(value: object, base: Path, source: str, where: str) -> Path:
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
     if machine != EM_AARCH64:
         kind = ELF_MACHINES.get(machine, f"machine {machine}")
-        raise _error(
-            source,
-            where,
+        raise at.error(
             "exec",
             value,
             f"{path} is a {kind} ELF, not aarch64",
@@ -228,60 +230,59 @@ class _Python:
     includes: dict[str, tuple[str, ...]]
 
 
-def _python_keys(
-    table: dict, name: str, program: Path, base: Path, source: str, where: str, into: _Python
-) -> None:
+def _python_keys(table: dict, name: str, program: Path, at: _At, into: _Python) -> None:
     """`requirements` and `include`, which only a Python service can have."""
     present = [k for k in SERVICE_BUILD_KEYS if k in table]
     if present and not (program.is_dir() or program.suffix == ".py"):
-        raise _error(
-            source,
-            where,
+        raise at.error(
             present[0],
             table[present[0]],
             "only a Python service (a .py file or a package folder) has this key",
         )
     if "requirements" in table:
-        into.requirements[name] = _host_path(
-            table["requirements"], base, source, where, "requirements"
-        )
+        into.requirements[name] = at.host_path(table["requirements"], "requirements")
     if "include" in table:
-        includes = _lines(table, "include", source, where)
+        includes = at.lines(table, "include")
         for module in includes:
             if not all(part.isidentifier() for part in module.split(".")):
-                raise _error(source, where, "include", module, "expected a dotted module name")
+                raise at.error("include", module, "expected a dotted module name")
         into.includes[name] = includes
 
 
 def _services(
-    doc: dict, base: Path, source: str, accounts: Accounts
+    doc: dict, top: _At, accounts: Accounts
 ) -> tuple[list[Service], dict[str, Path], _Python]:
     python = _Python({}, {})
     tables = doc.get("service", [])
     if not isinstance(tables, list):
-        raise _error(source, "", "service", tables, "expected [[service]] tables, one per program")
+        raise top.error("service", tables, "expected [[service]] tables, one per program")
     services: list[Service] = []
     host_exec: dict[str, Path] = {}
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
-            raise _error(source, "", f"service[{index}]", table, "expected a table")
+            raise top.error(f"service[{index}]", table, "expected a table")
         name = table.get("name")
-        where = f"[service.{name}]" if isinstance(name, str) and name else f"[service #{index + 1}]"
+        at = top.at(
+            f"[service.{name}]" if isinstance(name, str) and name else f"[service #{index + 1}]"
+        )
         if "exec" not in table:
-            raise BuildError(f'{source}: {where} missing required key "exec"', HINT)
+            raise BuildError(f'{at.source}: {at.where} missing required key "exec"', HINT)
         # The init runs the program where the builder packs it; the host path stays here.
         init_keys = resolve_service(
-            {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS}, accounts, source, where
+            {k: v for k, v in table.items() if k not in SERVICE_BUILD_KEYS},
+            accounts,
+            at.source,
+            at.where,
         )
         for key in ("memory_max", "log_max"):  # "64MiB": bytes for the init
             if isinstance(init_keys.get(key), str):
-                init_keys[key] = _size(init_keys, key, ("",), source, where)
-        values = section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"}, source, where)
+                init_keys[key] = at.size(init_keys, key, ("",))
+        values = at.section(Service, {**init_keys, "exec": f"{APP_DIR}/{name}"})
         service = Service(**values)  # type: ignore[arg-type]
         if service.name in host_exec:
-            raise _error(source, where, "name", service.name, "another service has this name")
-        host_exec[service.name] = _program(table["exec"], base, source, where)
-        _python_keys(table, service.name, host_exec[service.name], base, source, where, python)
+            raise at.error("name", service.name, "another service has this name")
+        host_exec[service.name] = _program(table["exec"], at)
+        _python_keys(table, service.name, host_exec[service.name], at, python)
         services.append(service)
     return services, host_exec, python
 
@@ -289,14 +290,14 @@ def _services(
 DEVICE_KEYS = ("subsystem", "kernel", "owner", "group", "mode", "symlink")
 
 
-def _devices(doc: dict, accounts: Accounts, source: str) -> tuple[Device, ...]:
+def _devices(doc: dict, accounts: Accounts, top: _At) -> tuple[Device, ...]:
     """[[device]] rules, owner and group names resolved, mode an octal string."""
     rules = []
     for index, table in enumerate(doc.get("device", [])):
-        where = f"[device #{index + 1}]"
+        at = top.at(f"[device #{index + 1}]")
         if not isinstance(table, dict):
-            raise _error(source, where, "", table, "expected a table")
-        _known(table, DEVICE_KEYS, source, where)
+            raise at.error("", table, "expected a table")
+        at.known(table, DEVICE_KEYS)
         values: dict[str, object] = {}
         for key in ("subsystem", "kernel", "symlink"):
             if key in table:
@@ -308,12 +309,10 @@ def _devices(doc: dict, accounts: Accounts, source: str) -> tuple[Device, ...]:
                     or not value.isprintable()
                     or " " in value
                 ):
-                    raise _error(source, where, key, value, "expected a name without spaces")
+                    raise at.error(key, value, "expected a name without spaces")
                 values[key] = value
         if "subsystem" not in values and "kernel" not in values:
-            raise _error(
-                source,
-                where,
+            raise at.error(
                 "kernel",
                 None,
                 'a rule needs a subsystem or a kernel name (a glob such as "ttyUSB*")',
@@ -325,41 +324,41 @@ def _devices(doc: dict, accounts: Accounts, source: str) -> tuple[Device, ...]:
             or any(c > "7" for c in mode)
             or int(mode, 8) > 0o7777
         ):
-            raise _error(source, where, "mode", mode, 'expected an octal mode such as "0660"')
+            raise at.error("mode", mode, 'expected an octal mode such as "0660"')
         values["mode"] = int(mode, 8)
         ids = resolve_service(
-            {"user": table.get("owner", 0), "group": table.get("group", 0)}, accounts, source, where
+            {"user": table.get("owner", 0), "group": table.get("group", 0)},
+            accounts,
+            at.source,
+            at.where,
         )
         values["uid"], values["gid"] = ids["user"], ids["group"]
         if not isinstance(values["uid"], int) or not isinstance(values["gid"], int):
-            raise _error(source, where, "owner", table.get("owner"), "expected a name or number")
+            raise at.error("owner", table.get("owner"), "expected a name or number")
         rules.append(Device(**values))  # type: ignore[arg-type]
     return tuple(rules)
 
 
-def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
-    where = "[kernel]"
+def _modules(kernel: dict, at: _At) -> tuple[Module, ...]:
     names = kernel.get("modules", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise _error(source, where, "modules", names, "expected a list of module names")
+        raise at.error("modules", names, "expected a list of module names")
     seen: dict[str, str] = {}
     for name in names:
         problem = CHECKS[(Module, "name")](name)
         if problem:
-            raise _error(source, where, "modules", names, f'"{name}": {problem}')
+            raise at.error("modules", names, f'"{name}": {problem}')
         if name.replace("-", "_") in seen:
-            raise _error(source, where, "modules", names, f'"{name}" is listed twice')
+            raise at.error("modules", names, f'"{name}" is listed twice')
         seen[name.replace("-", "_")] = name
     params = kernel.get("params", {})
     if not isinstance(params, dict):
-        raise _error(source, where, "params", params, 'expected a table of module = "params"')
+        raise at.error("params", params, 'expected a table of module = "params"')
     for name, text in params.items():
         if not isinstance(text, str) or "\n" in text or "\0" in text:
-            raise _error(source, where, f"params.{name}", text, "expected a one-line string")
+            raise at.error(f"params.{name}", text, "expected a one-line string")
         if name.replace("-", "_") not in seen:
-            raise _error(
-                source,
-                where,
+            raise at.error(
                 f"params.{name}",
                 text,
                 "not in modules" + did_you_mean(name, seen.values()),
@@ -369,52 +368,46 @@ def _modules(kernel: dict, source: str) -> tuple[Module, ...]:
     return tuple(Module(name, by_key.get(key, "")) for key, name in seen.items())
 
 
-def _source(value: str, base: Path, source: str, where: str, key: str) -> str:
-    return value if value == "debian" else str(_host_path(value, base, source, where, key))
+def _source(value: str, at: _At, key: str) -> str:
+    return value if value == "debian" else str(at.host_path(value, key))
 
 
-def _image(doc: dict, base: Path, source: str) -> Image:
-    where = "[image]"
-    table = _table(doc, "image", source)
-    _known(table, IMAGE_KEYS, source, where)
-    compression = _text(table, "compression", DEFAULT_METHOD, source, where)
+def _image(doc: dict, top: _At) -> Image:
+    at = top.at("[image]")
+    table = at.table(doc, "image")
+    at.known(table, IMAGE_KEYS)
+    compression = at.text(table, "compression", DEFAULT_METHOD)
     if compression not in COMPRESSIONS:
-        raise _error(
-            source, where, "compression", compression, "expected one of " + ", ".join(COMPRESSIONS)
-        )
+        raise at.error("compression", compression, "expected one of " + ", ".join(COMPRESSIONS))
     files = table.get("files", {})
     if not isinstance(files, dict):
-        raise _error(
-            source, where, "files", files, 'expected a table of "/image/path" = "host path"'
-        )
+        raise at.error("files", files, 'expected a table of "/image/path" = "host path"')
     packed: list[tuple[str, Path]] = []
     for target, host in sorted(files.items()):
         key = f'files."{target}"'
         if not target.startswith("/") or target.endswith("/") or ".." in target.split("/"):
-            raise _error(source, where, key, host, "the image path must be an absolute file path")
+            raise at.error(key, host, "the image path must be an absolute file path")
         if target in RESERVED or target.startswith(APP_DIR + "/"):
-            raise _error(source, where, key, host, f"{target} is written by the builder")
-        packed.append((target, _host_path(host, base, source, where, key)))
-    firmware = _text(table, "firmware", "debian", source, where)
+            raise at.error(key, host, f"{target} is written by the builder")
+        packed.append((target, at.host_path(host, key)))
+    firmware = at.text(table, "firmware", "debian")
     return Image(
         compression=compression,
         files=tuple(packed),
-        config_txt=_lines(table, "config_txt", source, where),
-        cmdline=_lines(table, "cmdline", source, where),
-        firmware=_source(firmware, base, source, where, "firmware"),
-        size=_size(table, "size", ("", "auto"), source, where),
+        config_txt=at.lines(table, "config_txt"),
+        cmdline=at.lines(table, "cmdline"),
+        firmware=_source(firmware, at, "firmware"),
+        size=at.size(table, "size", ("", "auto")),
     )
 
 
-def _python(doc: dict, source: str) -> Python:
-    where = "[python]"
-    table = _table(doc, "python", source)
-    _known(table, PYTHON_KEYS, source, where)
+def _python(doc: dict, top: _At) -> Python:
+    at = top.at("[python]")
+    table = at.table(doc, "python")
+    at.known(table, PYTHON_KEYS)
     optimize = table.get("optimize", 0)
     if optimize not in (0, 1, 2) or isinstance(optimize, bool):
-        raise _error(
-            source,
-            where,
+        raise at.error(
             "optimize",
             optimize,
             "expected 0 (as python3), 1 (as python3 -O: no asserts) or 2 "
@@ -422,16 +415,14 @@ def _python(doc: dict, source: str) -> Python:
         )
     names = {}
     for key in ("exclude", "compiled"):
-        names[key] = _lines(table, key, source, where)
+        names[key] = at.lines(table, key)
         for module in names[key]:
             if not all(part.isidentifier() for part in module.split(".")):
-                raise _error(source, where, key, module, "expected a dotted module name")
-    wheels = _lines(table, "wheels", source, where)
+                raise at.error(key, module, "expected a dotted module name")
+    wheels = at.lines(table, "wheels")
     for name in wheels:
         if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
-            raise _error(
-                source,
-                where,
+            raise at.error(
                 "wheels",
                 name,
                 "expected a distribution name, as pip "
@@ -441,60 +432,50 @@ def _python(doc: dict, source: str) -> Python:
 
 
 def _build(doc: dict, path: Path) -> BuildConfig:
-    source = str(path)
-    base = path.resolve().parent
+    top = _At(str(path), "", path.resolve().parent)
     for name in doc:
         if name in INIT_KEYS:
-            raise _error(source, "", name, doc[name], "belongs in the [init] section")
+            raise top.error(name, doc[name], "belongs in the [init] section")
         if name not in SECTIONS:
             raise BuildError(
-                f"{source}: [{name}]: unknown section" + did_you_mean(name, SECTIONS), HINT
+                f"{top.source}: [{name}]: unknown section" + did_you_mean(name, SECTIONS), HINT
             )
-    init = _table(doc, "init", source)
+    at = top.at("[init]")
+    init = at.table(doc, "init")
     if "module_failure" in init:
-        raise _error(
-            source,
-            "[init]",
-            "module_failure",
-            init["module_failure"],
-            "belongs in the [kernel] section",
-        )
-    top = section(Config, init, source, "[init]", keys=INIT_KEYS)
+        raise at.error("module_failure", init["module_failure"], "belongs in the [kernel] section")
+    settings = at.section(Config, init, keys=INIT_KEYS)
 
-    kernel = _table(doc, "kernel", source)
-    _known(kernel, KERNEL_KEYS, source, "[kernel]")
-    top.update(
-        section(
+    at = top.at("[kernel]")
+    kernel = at.table(doc, "kernel")
+    at.known(kernel, KERNEL_KEYS)
+    settings.update(
+        at.section(
             Config,
             {k: v for k, v in kernel.items() if k == "module_failure"},
-            source,
-            "[kernel]",
             keys=("module_failure",),
         )
     )
-    kernel_source = _source(
-        _text(kernel, "source", "debian", source, "[kernel]"), base, source, "[kernel]", "source"
-    )
+    kernel_source = _source(at.text(kernel, "source", "debian"), at, "source")
+    available = at.lines(kernel, "available")
+    for name in available:
+        problem = CHECKS[(Module, "name")](name)
+        if problem:
+            raise at.error("available", list(available), f'"{name}": {problem}')
 
-    watchdog = Watchdog(
-        **section(
-            Watchdog,
-            _table(doc, "watchdog", source),  # type: ignore[arg-type]
-            source,
-            "[watchdog]",
-        )
-    )
+    at = top.at("[watchdog]")
+    watchdog = Watchdog(**at.section(Watchdog, at.table(doc, "watchdog")))  # type: ignore[arg-type]
 
-    data_table = _table(doc, "data", source)
-    data_keys = tuple(f.name for f in fields(Data)) + DATA_BUILD_KEYS
-    _known(data_table, data_keys, source, "[data]")
+    at = top.at("[data]")
+    data_table = at.table(doc, "data")
+    at.known(data_table, tuple(f.name for f in fields(Data)) + DATA_BUILD_KEYS)
     init_data = {k: v for k, v in data_table.items() if k not in DATA_BUILD_KEYS}
-    data = Data(**section(Data, init_data, source, "[data]"))  # type: ignore[arg-type]
-    data_size = _size(data_table, "size", ("", 0), source, "[data]")
-    label = _text(data_table, "label", "pinit-data", source, "[data]")
+    data = Data(**at.section(Data, init_data))  # type: ignore[arg-type]
+    data_size = at.size(data_table, "size", ("", 0))
+    label = at.text(data_table, "label", "pinit-data")
     if not 0 < len(label.encode()) <= 16 or " " in label:
         # ext4 stores at most 16 bytes of volume label.
-        raise _error(source, "[data]", "label", label, "expected 1 to 16 characters, no spaces")
+        raise at.error("label", label, "expected 1 to 16 characters, no spaces")
     if data_size and not data.device:
         # The partition the builder makes; on a card made by copying the boot folder, PID 1
         # makes it from the image's seed (init/grow.py), unless the pinit.toml says not to.
@@ -505,58 +486,38 @@ def _build(doc: dict, path: Path) -> BuildConfig:
             file=data_table.get("file", data_size),
         )
     if data.create and not data_size:
-        raise _error(
-            source, "[data]", "create", True, 'needs "size": the data partition the builder makes'
-        )
+        raise at.error("create", True, 'needs "size": the data partition the builder makes')
 
     # [network] is one interface, [[network]] one table per interface; a [time] table turns
     # clock keeping on, with DHCP's time servers unless it names some.
     raw = doc.get("network", [])
     tables = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise _error(
-            source,
-            "",
-            "network",
-            raw,
-            "expected a [network] table, or [[network]] tables: one per interface",
+        raise top.error(
+            "network", raw, "expected a [network] table, or [[network]] tables: one per interface"
         )
     network = tuple(
         Network(
-            **section(
-                Network,
-                table,
-                source,  # type: ignore[arg-type]
-                "[network]" if len(tables) == 1 else f"[network #{i + 1}]",
-            )
+            **top.at("[network]" if len(tables) == 1 else f"[network #{i + 1}]").section(
+                Network, table
+            )  # type: ignore[arg-type]
         )
         for i, table in enumerate(tables)
     )
-    time_table = _table(doc, "time", source)
+    at = top.at("[time]")
+    time_table = at.table(doc, "time")
     time = (
-        Time(
-            **section(
-                Time,
-                {"servers": ["dhcp"], **time_table},  # type: ignore[arg-type]
-                source,
-                "[time]",
-            )
-        )
+        Time(**at.section(Time, {"servers": ["dhcp"], **time_table}))  # type: ignore[arg-type]
         if "time" in doc
         else Time()
     )
 
-    accounts = parse_accounts(doc, source)
-    available = _lines(kernel, "available", source, "[kernel]")
-    for name in available:
-        problem = CHECKS[(Module, "name")](name)
-        if problem:
-            raise _error(source, "[kernel]", "available", list(available), f'"{name}": {problem}')
-    devices = _devices(doc, accounts, source)
-    services, host_exec, python = _services(doc, base, source, accounts)
+    accounts = parse_accounts(doc, top.source)
+    devices = _devices(doc, accounts, top)
+    services, host_exec, python = _services(doc, top, accounts)
     config = Config(
-        **top,  # type: ignore[arg-type]
-        modules=_modules(kernel, source),
+        **settings,  # type: ignore[arg-type]
+        modules=_modules(kernel, top.at("[kernel]")),
         watchdog=watchdog,
         data=data,
         network=network,
@@ -565,7 +526,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         devices=devices,
         coldplug=bool(available or data.device or network),
     )
-    check(config, source, top="[init]")
+    check(config, top.source, top="[init]")
     return BuildConfig(
         path=path,
         init=config,
@@ -575,10 +536,10 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         kernel_source=kernel_source,
         data_size=data_size,
         data_label=label,
-        image=_image(doc, base, source),
+        image=_image(doc, top),
         accounts=accounts,
         available=available,
-        python=_python(doc, source),
+        python=_python(doc, top),
     )
 
 
