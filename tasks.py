@@ -118,6 +118,39 @@ def image(c, config=None, from_=None, out=None):
     print(f"card image:  {built.image}")
 
 
+@task(help={"out": "folder for update.key and update.pub (default: keys)"})
+@reported
+def keygen(c, out="keys"):
+    """A new Ed25519 key pair for signed update bundles (an image's [update] key)."""
+    from builder import update
+
+    update.keygen(Path(out))
+
+
+@task(
+    help={
+        "key": "the private key from invoke keygen (default: keys/update.key)",
+        "boot": "the boot folder to ship (default: build/boot, as invoke image wrote it)",
+        "out": "the bundle to write (default: build/update.bundle)",
+        "version": "a name for this version, shown on the device (default: the UTC time)",
+    }
+)
+@reported
+def bundle(c, key="keys/update.key", boot=None, out=None, version=None):
+    """Sign a boot folder into an update bundle for devices with [update]."""
+    import datetime
+
+    from builder import update
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    update.write_bundle(
+        Path(boot) if boot else BUILD / "boot",
+        Path(key),
+        Path(out) if out else BUILD / "update.bundle",
+        version or stamp,
+    )
+
+
 @task(help={"k": "only tests matching this expression", "fast": "skip the QEMU boot tests"})
 @reported
 def test(c, k=None, fast=False):

@@ -30,6 +30,7 @@ INIT_FOR_BUILDER = {
     "init.errors",
     "init.frozen",
     "init.grow",
+    "init.bundle",
     "init.inet",
     "init.modules",
     "init.rootfs",
