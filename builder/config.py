@@ -26,6 +26,7 @@ from init.config import (
     Network,
     Service,
     Time,
+    Update,
     Watchdog,
 )
 from init.errors import ConfigError, did_you_mean
@@ -47,6 +48,7 @@ SECTIONS = (
     "group",
     "device",
     "python",
+    "update",
 )
 INIT_KEYS = tuple(
     f.name
@@ -59,7 +61,8 @@ SERVICE_BUILD_KEYS = ("requirements", "include")  # Python services only
 IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
 PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
 APP_DIR = "/app"  # services are packed as /app/<name>
-RESERVED = ("/init", CONFIG_FILE)
+UPDATE_KEY = "/etc/pinit/update.pub"  # [update] key, where the image holds it
+RESERVED = ("/init", CONFIG_FILE, UPDATE_KEY)
 EM_AARCH64 = 183
 ELF_MACHINES = {3: "x86", 40: "32-bit ARM", 62: "x86-64", 183: "aarch64"}
 SIZE_UNITS = {
@@ -108,6 +111,7 @@ class BuildConfig:
     accounts: Accounts = field(default_factory=Accounts)  # [[user]], [[group]]: /etc/passwd
     available: tuple[str, ...] = ()  # [kernel] available: shipped, loaded by coldplug
     python: Python = field(default_factory=Python)
+    update_key: Path | None = None  # [update] key: the public key file on this machine
 
 
 @dataclass(frozen=True)
@@ -504,6 +508,17 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         )
         for i, table in enumerate(tables)
     )
+    at = top.at("[update]")
+    update_table = at.table(doc, "update")
+    update_key = at.host_path(update_table["key"], "key") if "key" in update_table else None
+    update = Update(
+        **at.section(  # type: ignore[arg-type]
+            Update, {**update_table, "key": UPDATE_KEY if update_key else ""}
+        )
+    )
+    if update_table and not update_key:
+        raise at.error("key", "", "updates need the public key that invoke keygen wrote")
+
     at = top.at("[time]")
     time_table = at.table(doc, "time")
     time = (
@@ -522,9 +537,10 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         data=data,
         network=network,
         time=time,
+        update=update,
         services=tuple(services),
         devices=devices,
-        coldplug=bool(available or data.device or network),
+        coldplug=bool(available or data.device or network or update.key),
     )
     check(config, top.source, top="[init]")
     return BuildConfig(
@@ -540,6 +556,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         accounts=accounts,
         available=available,
         python=_python(doc, top),
+        update_key=update_key,
     )
 
 

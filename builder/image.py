@@ -177,6 +177,12 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
         from builder import kmod
 
         names += kmod.present(list(NET_DRIVERS), platform.modules_root, platform.release)
+    if cfg.init.update.key:  # the boot slots: the card's drivers and FAT
+        from builder import kmod
+        from init.coldplug import fs_modules
+
+        implied = [*DATA_DRIVERS, *fs_modules("vfat")]
+        names += kmod.present(implied, platform.modules_root, platform.release)
     return list(dict.fromkeys(names))
 
 
@@ -244,6 +250,14 @@ def initramfs_entries(
         entries += [
             cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
             cpio.File("etc/group", cfg.accounts.group(), 0o644),
+        ]
+    if cfg.update_key is not None:
+        from builder.update import read_public_key
+
+        key = cfg.init.update.key.lstrip("/")
+        entries += [
+            cpio.Dir(key.rpartition("/")[0]),
+            cpio.File(key, read_public_key(cfg.update_key), 0o644),
         ]
     if cfg.init.data.device:
         entries.append(cpio.Dir(cfg.init.data.mountpoint.lstrip("/")))
@@ -462,12 +476,41 @@ def build(
             data_size=cfg.data_size,
             data_label=cfg.data_label,
             size=cfg.image.size or None,
+            slots=card_slots() if cfg.init.update.key else None,
         )
     log(
         f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
         f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s"
     )
     return Built(boot, image, boot / initramfs_name, len(packed), len(archive), shadowed)
+
+
+def card_slots() -> sdimage.Slots:
+    """The A/B card of an appliance with [update] (init/slots.py): slot A is the default."""
+    from init import slots
+
+    return sdimage.Slots(
+        slots.SWITCH_LABEL,
+        {slots.AUTOBOOT: slots.autoboot_txt(slots.SLOTS[0])},
+        (slots.SLOT_LABELS[slots.SLOTS[0]], slots.SLOT_LABELS[slots.SLOTS[1]]),
+    )
+
+
+def firmware_choice(image: Path, tryboot: bool) -> tuple[int, tuple[str, ...]]:
+    """The partition the Pi 4 bootloader boots from the card `image` (autoboot.txt's choice, the
+    tried slot when the tryboot flag is set; partition 1 on a card without A/B slots), and the
+    words through which a harness that plays the firmware tells PID 1 what the firmware would
+    put in the device tree (/chosen/bootloader: partition, tryboot)."""
+    from init import slots
+
+    if slots.AUTOBOOT.upper() not in {n.upper() for n in sdimage.fat_list(image, 1)}:
+        return 1, ()
+    text = sdimage.fat_read(image, 1, slots.AUTOBOOT).decode("utf-8", "replace")
+    chosen = slots.parse_autoboot(text)
+    if chosen is None:
+        return 1, ()
+    partition = chosen[1] if tryboot else chosen[0]
+    return partition, (f"pinit.boot_partition={partition}", f"pinit.tryboot={int(tryboot)}")
 
 
 def default_config() -> Path:

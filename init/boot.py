@@ -258,6 +258,20 @@ class Boot:
                 ),
             )
         sources = (*self.network, *((self.clock,) if self.clock is not None else ()))
+        if config.update.key:
+            from init.update import Updater
+
+            sources += (
+                Updater(
+                    self.kernel,
+                    self.root,
+                    config.update,
+                    self.words,
+                    self.log,
+                    self.request,
+                    self.healthy_for,
+                ),
+            )
         self.supervisor = Supervisor(
             self.kernel,
             config,
@@ -282,6 +296,13 @@ class Boot:
             except OSError as exc:
                 self.log(f"cannot restore {config.services[0].name}'s priority: {errname(exc)}")
         return action or self.supervisor.run()
+
+    def request(self, action: str) -> None:
+        if self.supervisor is not None:
+            self.supervisor.request(action)
+
+    def healthy_for(self, seconds: float, now: float) -> bool:
+        return self.supervisor is not None and self.supervisor.healthy_for(seconds, now)
 
     def reached(self, name: str) -> bool:
         """A condition a service's `after` names: "network", "time" (or "data": mounted)."""

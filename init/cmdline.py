@@ -93,6 +93,9 @@ def _from_text(kind: str, text: str) -> object:
 
 # Settings that take effect when the image is built, not at boot: the command line cannot
 # change them (the reason is the warning).
+# Facts, not settings: the boot slot and the tryboot flag, as a harness that plays the Pi's
+# firmware passes them (the firmware itself puts them in the device tree; init/update.py).
+FIRMWARE_WORDS = ("boot_partition", "tryboot")
 BUILD_ONLY = {
     "early_start": "decided when the image is built (pinit.toml [init] early_start); "
     "pinit.shell or pinit.mode on the command line turn it off"
@@ -115,6 +118,8 @@ def apply_cmdline(config: Config, words: dict[str, str]) -> tuple[Config, list[s
         if not word.startswith("pinit."):
             continue
         name = word[len("pinit.") :]
+        if name in FIRMWARE_WORDS:
+            continue
         if name in BUILD_ONLY:
             warnings.append(f"{CMDLINE}: {word}: {BUILD_ONLY[name]}; ignored")
             continue

@@ -129,6 +129,18 @@ class Time:
 
 
 @frozen
+class Update:
+    """A/B updates (init/update.py): signed bundles into the other boot slot, tried once."""
+
+    key: str = ""  # "" = off; the Ed25519 public key in the image (the builder's path)
+    inbox: str = "/data/update"  # where bundles (*.bundle) are dropped; looked at periodically
+    check_every: float = 10.0  # seconds between looks at the inbox
+    healthy_after: float = 30.0  # a tried update is committed once every service has run
+    # this long without exiting
+    deadline: float = 120.0  # not healthy by then: reboot, and the old slot boots
+
+
+@frozen
 class Config:
     mode: str = "supervise"  # supervise | exec
     hostname: str = "pinit"
@@ -150,6 +162,7 @@ class Config:
     data: Data = field(default_factory=Data)
     network: tuple[Network, ...] = ()  # () = no interface but lo
     time: Time = field(default_factory=Time)
+    update: Update = field(default_factory=Update)
     services: tuple[Service, ...] = ()
 
 

@@ -27,6 +27,8 @@ REBOOT_CMDS = {
     "halt": "RB_HALT_SYSTEM",
     "cad-off": "RB_DISABLE_CAD",
 }
+# Reboots that carry a command for the firmware (init/slots.py): action -> the command.
+REBOOT_WITH = {"tryboot": "0 tryboot"}
 
 # Python ignores these at start-up; an exec'd program must get the default actions back,
 # or e.g. a shell pipeline in a service never sees SIGPIPE.
@@ -96,6 +98,9 @@ class Kernel:
 
     def mkdir(self, path: str, mode: int) -> None:
         posix.mkdir(path, mode)
+
+    def rmdir(self, path: str) -> None:
+        posix.rmdir(path)
 
     def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
         posix.mknod(path, mode, posix.makedev(major, minor))
@@ -345,13 +350,17 @@ class Kernel:
         self._lib.sync()
 
     def reboot(self, action: str) -> None:
-        """reboot(2): "reboot", "poweroff", "halt" or "cad-off" (Ctrl-Alt-Del sends SIGINT)."""
-        name = REBOOT_CMDS[action]
+        """reboot(2): "reboot", "poweroff", "halt", "cad-off" (Ctrl-Alt-Del sends SIGINT) or
+        "tryboot" (a restart that asks the firmware to try the other boot slot once)."""
+        name = REBOOT_CMDS.get(action, action)
         if self._pid != 1:
             # A host test running the init as a plain process must not reboot the machine.
             if action != "cad-off":
                 posix.write(1, f"pinit: not PID 1, so no reboot(2) {name}; exiting\n".encode())
                 posix._exit(0)
+            return
+        if action in REBOOT_WITH:
+            self._check(self._lib.pinit_reboot_with(REBOOT_WITH[action].encode()), action)
             return
         cmd = getattr(self._lib, name)
         # The magic numbers are unsigned in <sys/reboot.h> (RB_HALT_SYSTEM is 0xcdef0123) but

@@ -42,7 +42,12 @@ SIGNAL_ACTIONS: dict[int, str] = {
 WATCHED_SIGNALS = (*SIGNAL_ACTIONS, signal.SIGCHLD)
 COMMANDS = ("reboot", "poweroff", "halt")
 CONTROL = "/run/pinit/control"
-FINAL_WORDS = {"reboot": "rebooting", "poweroff": "powering off", "halt": "halting"}
+FINAL_WORDS = {
+    "reboot": "rebooting",
+    "poweroff": "powering off",
+    "halt": "halting",
+    "tryboot": "rebooting to try the other boot slot once",
+}
 
 
 def parse_commands(data: bytes) -> tuple[str | None, list[str]]:

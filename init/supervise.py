@@ -131,6 +131,7 @@ class Supervisor:
         self._signal_fd = signal_fd
         self._control_fd = control_fd
         self.watchdog = watchdog
+        self.requested: str | None = None  # a shutdown a source asked for (request())
         self.children = [Child(s) for s in start_order(config.services)]
         for child in self.children:
             if child.service.log_to_data and log_dir:
@@ -261,6 +262,8 @@ class Supervisor:
                 self.watchdog.pet_if_due(now)
             for source in list(self._sources):
                 self._guard(source, source.tick, now)
+            if self.requested:
+                return self.requested
             # Services' output first: what an app printed before asking for a shutdown appears
             # on the console before the init's reply to it.
             fds = [*self._outputs, self._signal_fd]
@@ -287,6 +290,14 @@ class Supervisor:
             action = self._reap(kernel.clock()) or action
             if action:
                 return action
+
+    def request(self, action: str) -> None:
+        """A source's shutdown (the updater's tryboot or fallback): the loop returns it next."""
+        self.requested = action
+
+    def healthy_for(self, seconds: float, now: float) -> bool:
+        """Every service has been running at least `seconds`, none restarted since boot."""
+        return all(c.pid and c.restarts == 0 and now - c.started >= seconds for c in self.children)
 
     def _guard(self, source: Source, call: Callable[[Any], None], arg: Any) -> None:
         """A source's failure (a bug: they handle the errors they expect) must not take PID 1

@@ -24,6 +24,7 @@ int sethostname(const char *name, size_t len);
 int pinit_finit_module(int fd, const char *params, int flags);
 int pinit_delete_module(const char *name, int flags);
 int pinit_pivot_root(const char *new_root, const char *put_old);
+int pinit_reboot_with(const char *arg);
 int pinit_no_new_privs(void);
 int pinit_uevent_socket(void);
 int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cgroup_fd,
@@ -72,6 +73,7 @@ SOURCE = """
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <linux/reboot.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/module.h>
@@ -91,6 +93,14 @@ static int pinit_finit_module(int fd, const char *params, int flags) {
 }
 static int pinit_delete_module(const char *name, int flags) {
     return (int)syscall(SYS_delete_module, name, flags);
+}
+/* reboot(2) with a command for the firmware: LINUX_REBOOT_CMD_RESTART2 and its argument, which
+   the kernel prints ("Restarting system with command '0 tryboot'") and hands to its reboot
+   notifiers (Raspberry Pi's firmware driver turns "tryboot" into the bootloader's one-shot
+   flag). glibc's reboot() takes no argument. */
+static int pinit_reboot_with(const char *arg) {
+    return (int)syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+                        LINUX_REBOOT_CMD_RESTART2, arg);
 }
 static int pinit_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);

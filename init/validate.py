@@ -24,6 +24,7 @@ from init.config import (
     Network,
     Service,
     Time,
+    Update,
     Watchdog,
     start_order,
 )
@@ -143,6 +144,8 @@ CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
     (Network, "address"): _prefix_or_empty,
     (Network, "gateway"): _ip_or_empty,
     (Time, "rtc"): _absolute_or_empty,
+    (Update, "key"): _absolute_or_empty,
+    (Update, "inbox"): _absolute,
 }
 
 _STRINGS = "tuple[str, ...]"
@@ -150,7 +153,13 @@ _INTS = "tuple[int, ...]"
 _PAIRS = "tuple[tuple[str, str], ...]"
 SCALARS = ("str", "int", "float", "bool")
 # `from __future__ import annotations` keeps field types as strings; these name the compound ones.
-_TABLES = {"CrashLoop": CrashLoop, "Watchdog": Watchdog, "Data": Data, "Time": Time}
+_TABLES = {
+    "CrashLoop": CrashLoop,
+    "Watchdog": Watchdog,
+    "Data": Data,
+    "Time": Time,
+    "Update": Update,
+}
 _LISTS = {
     "tuple[Module, ...]": Module,
     "tuple[Service, ...]": Service,

@@ -333,6 +333,11 @@ class FakeKernel:
         name = self.fds.get(fd, "")
         self.files[name] = self.files.get(name, b"")[:size]
 
+    def rmdir(self, path: str) -> None:
+        self._record(f"rmdir {path}", path=path)
+        self._need(path)
+        self.paths.discard(path)
+
     def unlink(self, path: str) -> None:
         self._record(f"unlink {path}", path=path)
         self._need(path)

@@ -36,6 +36,15 @@ FAT_BAD_CHARS = set('"*:<>?\\|') | {chr(c) for c in range(32)}
 
 
 @dataclass(frozen=True)
+class Slots:
+    """An A/B card: a switch partition (its label and files) and two slots (their labels)."""
+
+    switch_label: str
+    switch_files: dict[str, str]
+    labels: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class Partition:
     """One primary MBR partition; start and size in bytes."""
 
@@ -142,7 +151,9 @@ def _sfdisk(image: Path, disk_id: int, parts: list[tuple[int, int, int]]) -> Non
     )
 
 
-def _fat_make(image: Path, size: int, volume_id: int) -> None:
+def _fat_make(
+    image: Path, size: int, volume_id: int, start: int = BOOT_START, label: str = FAT_LABEL
+) -> None:
     # --invariant fixes the label's timestamp; it also sets volume id 1234abcd, so the -i
     # after it (order matters to mkfs.fat) puts ours back. -h: the sectors before the partition.
     run(
@@ -161,14 +172,14 @@ def _fat_make(image: Path, size: int, volume_id: int) -> None:
             "-g",
             "255/63",
             "-h",
-            str(BOOT_START // SECTOR),
+            str(start // SECTOR),
             "-n",
-            FAT_LABEL,
+            label,
             "--invariant",
             "-i",
             f"{volume_id:08x}",
             "--mbr=n",
-            f"--offset={BOOT_START // SECTOR}",
+            f"--offset={start // SECTOR}",
             image,
             str(size // 1024),
         ],
@@ -297,15 +308,26 @@ def make_image(
     data_label: str = "pinit-data",
     data_files: Path | None = None,
     size: int | None = None,
+    slots: Slots | None = None,
 ) -> None:
     """Write the disk image `out`: FAT32 "PINIT-BOOT" at 4 MiB holding `boot_dir`, then, if
     `data_size` > 0, an ext4 partition of that size (rounded up to 4 MiB) holding `data_files`.
-    `size` asks for a bigger image (the rest is left unpartitioned); all sizes in bytes."""
+    `size` asks for a bigger image (the rest is left unpartitioned); all sizes in bytes.
+    `slots` makes an A/B card instead: partition 1 holds only its switch files (autoboot.txt),
+    the next two each a copy of `boot_dir`, with room for a boot folder twice its size; the
+    data partition comes after them."""
     dirs, files = _tree(boot_dir)
     _check_fat_names(boot_dir, dirs + files)
     fat_size = _fat_size(boot_dir, dirs, files)
     data_size = _round_up(data_size, ALIGN) if data_size > 0 else 0
-    data_start = BOOT_START + fat_size
+    fats = [(BOOT_START, fat_size, FAT_LABEL)]
+    if slots is not None:
+        room = 2 * sum((boot_dir / f).stat().st_size for f in files) + 16 * MiB
+        fat_size = max(fat_size, _round_up(room, ALIGN))
+        fats = [(BOOT_START, FAT_MIN, slots.switch_label)]
+        for label in slots.labels:
+            fats.append((fats[-1][0] + fats[-1][1], fat_size, label))
+    data_start = fats[-1][0] + fats[-1][1]
     needed = data_start + data_size
     if size is not None and size < needed:
         raise BuildError(
@@ -316,7 +338,7 @@ def make_image(
     digest = _digest(boot_dir, files, data_label)
     volume_id = int.from_bytes(digest[0:4], "little")
     disk_id = int.from_bytes(digest[4:8], "little") or 1  # 0 means "no id" to some tools
-    parts = [(BOOT_START, fat_size, 0x0C)]
+    parts = [(start, length, 0x0C) for start, length, _ in fats]
     if data_size:
         parts.append((data_start, data_size, 0x83))
 
@@ -326,8 +348,15 @@ def make_image(
             with open(tmp, "wb") as f:
                 f.truncate(total)
             _sfdisk(tmp, disk_id, parts)
-            _fat_make(tmp, fat_size, volume_id)
-            _fat_copy(tmp, BOOT_START, boot_dir, dirs, files)
+            for index, (start, length, label) in enumerate(fats):
+                _fat_make(tmp, length, (volume_id + index) & 0xFFFFFFFF, start, label)
+                if slots is not None and index == 0:
+                    with tempfile.TemporaryDirectory() as switch:
+                        for name, text in sorted(slots.switch_files.items()):
+                            (Path(switch) / name).write_text(text)
+                        _fat_copy(tmp, start, Path(switch), [], sorted(slots.switch_files))
+                else:
+                    _fat_copy(tmp, start, boot_dir, dirs, files)
             if data_size:
                 _ext4_make(fs, data_size, data_label, data_files, digest)
                 _copy_range(fs, 0, tmp, data_start, data_size)
@@ -335,6 +364,7 @@ def make_image(
         fs.unlink(missing_ok=True)
     log(
         f"wrote {out}: boot {fat_size // MiB} MiB"
+        + (" in each of 2 slots" if slots is not None else "")
         + (f", data {data_size // MiB} MiB" if data_size else "")
     )
 

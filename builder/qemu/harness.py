@@ -171,12 +171,15 @@ class _Folder:
 
 
 class _Card:
-    """Files of a card image's FAT partition 1, copied out into `workdir` when asked for."""
+    """Files of a card image's FAT boot partition, copied out into `workdir` when asked for."""
 
-    def __init__(self, image: Path, workdir: Path) -> None:
+    def __init__(self, image: Path, workdir: Path, partition: int = 1) -> None:
         self.image = image
         self.workdir = workdir
-        self.names = {n.lower(): n for n in sdimage.fat_list(image, 1) if not n.endswith("/")}
+        self.partition = partition
+        self.names = {
+            n.lower(): n for n in sdimage.fat_list(image, partition) if not n.endswith("/")
+        }
 
     def find(self, name: str) -> Path | None:
         actual = self.names.get(name.strip("/").lower())
@@ -185,7 +188,7 @@ class _Card:
         dest = self.workdir / "boot" / actual
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(sdimage.fat_read(self.image, 1, actual))
+            dest.write_bytes(sdimage.fat_read(self.image, self.partition, actual))
         return dest
 
 
@@ -223,9 +226,12 @@ def plan(
     disk: Path | None = None,
     qemu_args: Sequence[str] = (),
     nic: str = "none",
+    tryboot: bool = False,
 ) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
     `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
+    A card with A/B slots (autoboot.txt) boots the slot the Pi 4 bootloader would: the
+    default, or with `tryboot` (the one-shot flag a `reboot "0 tryboot"` sets) the other.
 
     A card image is itself attached as the disk (so its partition 2 is /dev/vda2 on virt,
     /dev/mmcblk0p2 on raspi3b) unless `disk` names another image. Disks are attached writable,
@@ -241,8 +247,12 @@ def plan(
         if source.is_dir():
             files: _Folder | _Card = _Folder(source)
         elif source.is_file():
+            from builder.image import firmware_choice
+
             workdir = Path(tempfile.mkdtemp(prefix="pinit-qemu-"))
-            files = _Card(source, workdir)
+            partition, told = firmware_choice(source, tryboot)
+            files = _Card(source, workdir, partition)
+            extra_append = (*extra_append, *told)
             disk = disk or source
         else:
             raise BuildError(f"{source}: no such boot folder or card image")

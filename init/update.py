@@ -1,0 +1,223 @@
+"""A/B updates in PID 1: a signed bundle into the other boot slot, tried once, then kept or not.
+
+The card (init/slots.py): autoboot.txt on partition 1 picks slot 2 or 3. A source of the
+supervisor's loop:
+- every `check_every` seconds it looks in `inbox` for a *.bundle. A bundle is checked whole
+  (init/bundle.py: the signature of the image's key, every file's SHA-256) before a byte of the
+  other slot is written; one that fails is renamed *.refused, with one line saying why. A good
+  one replaces the other slot's files (each written whole and synced, the slot unmounted), is
+  deleted, and PID 1 reboots with "0 tryboot": the bootloader boots the other slot once.
+- booted so (the firmware's tryboot flag: /proc/device-tree/chosen/bootloader/tryboot, or
+  `pinit.tryboot=1` from a harness that plays the firmware), it waits for every service to have
+  run `healthy_after` seconds without a restart, then commits: autoboot.txt names this slot.
+  Not healthy by `deadline`: a plain reboot, and the bootloader boots the old slot. A hang
+  (the watchdog), a panic or a power cut does the same.
+A power cut while a slot is written leaves the default slot untouched and the bundle in the
+inbox: the next boot writes the slot again.
+"""
+
+from __future__ import annotations
+
+from init import slots
+from init.bundle import BundleError, decode
+from init.config import Update
+from init.console import Log, errname
+from init.data import BlockDevices
+from init.rootfs import prefixed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from init.kernel import Kernel
+
+MOUNT = "/run/pinit/slot"  # where a slot or the switch partition is mounted to be written
+CHOSEN = "/proc/device-tree/chosen/bootloader"  # the Pi firmware's boot facts
+SUFFIX = ".bundle"
+
+
+def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int | None, bool]:
+    """(the boot partition, whether this is a tryboot), from the firmware's device tree or the
+    `pinit.boot_partition` / `pinit.tryboot` words of a harness that plays it."""
+
+    def chosen(name: str) -> int | None:
+        try:
+            return int.from_bytes(kernel.read_file(prefixed(root, f"{CHOSEN}/{name}"))[:4], "big")
+        except OSError:
+            return None  # ENOENT: not a Pi's firmware (QEMU), or an older one
+
+    partition: int | None
+    try:
+        partition = int(words["pinit.boot_partition"])
+    except (KeyError, ValueError):
+        partition = chosen("partition")
+    tryboot = words.get("pinit.tryboot", "") == "1" or chosen("tryboot") == 1
+    return partition, tryboot
+
+
+class Updater:
+    """The supervisor's source for [update]; `request` asks its loop for a shutdown action,
+    `healthy(seconds, now)` says whether every service has run that long."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        root: str,
+        config: Update,
+        words: dict[str, str],
+        log: Log,
+        request: Callable[[str], None],
+        healthy: Callable[[float, float], bool],
+    ) -> None:
+        self._kernel, self._root, self._config, self._log = kernel, root, config, log
+        self._request, self._healthy = request, healthy
+        self.slot, self.trying = booted_from(kernel, root, words)
+        now = kernel.clock()
+        self._next_look = now
+        self._deadline = now + config.deadline if self.trying else None
+        self._busy = False  # a shutdown was requested: nothing more to do
+        if self.slot not in slots.SLOTS:
+            log(f"update: booted from partition {self.slot}, not an A/B slot: updates are off")
+        elif self.trying:
+            log(
+                f"update: trying slot {self.slot}: kept once every service has run "
+                f"{config.healthy_after:g} s, else the old slot boots after {config.deadline:g} s"
+            )
+
+    def fds(self) -> list[int]:
+        return []
+
+    def ready(self, fd: int) -> None:
+        pass
+
+    def due(self) -> float | None:
+        if self._busy or self.slot not in slots.SLOTS:
+            return None
+        due = [self._next_look]
+        if self._deadline is not None:
+            due.append(min(self._deadline, self._kernel.clock() + 1.0))
+        return min(due)
+
+    def tick(self, now: float) -> None:
+        if self._busy or self.slot not in slots.SLOTS:
+            return
+        if self._deadline is not None:  # a tried slot: keep it, or give it up
+            if self._healthy(self._config.healthy_after, now):
+                self._commit()
+            elif now >= self._deadline:
+                self._log(
+                    f"update: slot {self.slot} not healthy after {self._config.deadline:g} s: "
+                    f"rebooting into slot {slots.other(self.slot)}"
+                )
+                self._busy = True
+                self._request("reboot")
+            return  # no new bundle until this one is decided
+        if now >= self._next_look:
+            self._next_look = now + self._config.check_every
+            self._look()
+
+    # --- committing ------------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        text = slots.autoboot_txt(self.slot or slots.SLOTS[0])
+        with self._mounted(slots.SWITCH_LABEL) as folder:
+            if folder is None:
+                return
+            path = f"{folder}/{slots.AUTOBOOT}"
+            self._kernel.write_file(path, text.encode())
+        self._deadline = None
+        self._log(f"update: slot {self.slot} is healthy and kept: it boots from now on")
+
+    # --- a bundle into the other slot -----------------------------------------------------------
+
+    def _look(self) -> None:
+        inbox = prefixed(self._root, self._config.inbox)
+        try:
+            names = [n for n in self._kernel.listdir(inbox) if n.endswith(SUFFIX)]
+        except OSError:
+            return  # ENOENT: no inbox yet (the data partition has none until one is made)
+        if not names:
+            return
+        path = f"{inbox}/{names[0]}"
+        try:
+            data = self._kernel.read_file(path)
+            key = self._kernel.read_file(prefixed(self._root, self._config.key))
+            bundle = decode(data, key)
+        except (OSError, BundleError) as exc:
+            self._log(f"update: {path} refused: {errname(exc)}")
+            self._set_aside(path)
+            return
+        target = slots.other(self.slot or slots.SLOTS[0])
+        self._log(f"update: {path}: version {bundle.version}, signature and hashes good")
+        with self._mounted(slots.SLOT_LABELS[target]) as folder:
+            if folder is None:
+                return
+            self._clear(folder)
+            for name, body in bundle.files:
+                parent = folder
+                for part in name.split("/")[:-1]:
+                    parent = f"{parent}/{part}"
+                    if not self._kernel.exists(parent):
+                        self._kernel.mkdir(parent, 0o755)
+                self._kernel.write_file(f"{folder}/{name}", body)
+        self._kernel.unlink(path)
+        self._kernel.sync()
+        self._log(
+            f"update: version {bundle.version} written to slot {target} "
+            f"({len(bundle.files)} files): rebooting to try it once"
+        )
+        self._busy = True
+        self._request("tryboot")
+
+    def _set_aside(self, path: str) -> None:
+        try:
+            self._kernel.rename(path, path[: -len(SUFFIX)] + ".refused")
+        except OSError as exc:
+            self._log(f"update: cannot set {path} aside: {errname(exc)}; deleting it")
+            try:
+                self._kernel.unlink(path)
+            except OSError:
+                pass
+
+    def _clear(self, folder: str) -> None:
+        for name in self._kernel.listdir(folder):
+            path = f"{folder}/{name}"
+            try:
+                self._kernel.unlink(path)
+            except IsADirectoryError:  # EISDIR: a folder (overlays/)
+                self._clear(path)
+                self._kernel.rmdir(path)
+
+    def _mounted(self, label: str) -> _Mounted:
+        return _Mounted(self._kernel, self._root, label, self._log)
+
+
+class _Mounted:
+    """The FAT partition labelled `label`, mounted at MOUNT for a `with` block (None: not
+    found or not mountable, said on the console); synced and unmounted after it."""
+
+    def __init__(self, kernel: Kernel, root: str, label: str, log: Log) -> None:
+        self._kernel, self._root, self._label, self._log = kernel, root, label, log
+        self._target = prefixed(root, MOUNT)
+        self._mounted = False
+
+    def __enter__(self) -> str | None:
+        devices = BlockDevices(self._kernel, self._root)
+        name = devices.find(f"LABEL={self._label}")
+        if name is None:
+            self._log(f"update: no partition labelled {self._label}: not an A/B card")
+            return None
+        try:
+            if not self._kernel.exists(self._target):
+                self._kernel.mkdir(self._target, 0o755)
+            self._kernel.mount(devices.node(name), self._target, "vfat", 0, "")
+        except OSError as exc:
+            self._log(f"update: cannot mount {self._label}: {errname(exc)}")
+            return None
+        self._mounted = True
+        return self._target
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if self._mounted:
+            self._kernel.sync()
+            self._kernel.umount(self._target)

@@ -1,0 +1,165 @@
+"""A/B updates in QEMU, with the harness playing the Pi 4 bootloader: it reads autoboot.txt on
+the card and the tryboot flag the guest's reboot asked for ("Restarting system with command
+'0 tryboot'", which the kernel prints), and boots the slot the bootloader would. What QEMU
+cannot show: the flag reaching a real bootloader (Debian's kernel has no Raspberry Pi firmware
+reboot notifier; see docs/update.md)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from builder import update
+from builder.formats import sdimage
+from builder.image import build
+from builder.qemu import harness
+from init import slots
+
+APP = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(void) {
+    printf("APP %s\n", VERSION); fflush(stdout);
+    if (CRASH) return 1;
+    sleep(STAY);
+    kill(1, SIGUSR2);   /* poweroff: the end of this boot */
+    for (;;) pause();
+}
+"""
+TRYBOOT = "Restarting system with command '0 tryboot'"
+POWER_DOWN = "reboot: Power down"
+
+
+def appliance(cc, tmp: Path, name: str, key: Path, crash: bool, built_init, toolchain) -> Path:
+    """An A/B card whose app prints its version, then powers off after a while (v1 stays long
+    enough for an update to be written first)."""
+    source = APP.replace("VERSION", f'"{name}"').replace("CRASH", str(int(crash)))
+    app = cc(name, source.replace("STAY", "40" if name == "v1" else "8"))
+    folder = tmp / name
+    folder.mkdir()
+    (folder / "pinit.toml").write_text(f"""
+[data]
+size = "96MiB"
+[update]
+key = "{key}"
+check_every = 1
+healthy_after = 3
+deadline = 15
+[[service]]
+name = "app"
+exec = "{app}"
+restart = "always"
+backoff_start = 0.5
+crash_loop = {{ count = 1000 }}
+""")
+    return build(folder / "pinit.toml", folder / "out", built_init, toolchain).image
+
+
+def bundle_of(card: Path, private: Path, out: Path, version: str) -> Path:
+    """A bundle of the card's slot: what QEMU needs of its boot folder (the Pi's firmware
+    files are left out to keep the test small; `invoke bundle` ships the whole folder)."""
+    boot = out.parent / f"{out.stem}-boot"
+    boot.mkdir()
+    for name in sdimage.fat_list(card, slots.SLOTS[0]):
+        if name.endswith(("config.txt", "cmdline.txt")) or name.startswith(
+            ("vmlinuz", "initramfs")
+        ):
+            (boot / name).write_bytes(sdimage.fat_read(card, slots.SLOTS[0], name))
+    return update.write_bundle(boot, private, out, version)
+
+
+def drop(card: Path, bundles: dict[str, Path], work: Path) -> None:
+    """Put bundles into /data/update of the card's data partition, as an app would."""
+    index = len(sdimage.read_partitions(card))
+    part = work / "data.img"
+    sdimage.extract_partition(card, index, part)
+    commands = ["mkdir update", *(f"write {p} update/{n}" for n, p in sorted(bundles.items()))]
+    for command in commands:
+        subprocess.run(["debugfs", "-w", "-R", command, str(part)], check=True, capture_output=True)
+    start = next(p.start for p in sdimage.read_partitions(card) if p.index == index)
+    with open(card, "r+b") as f:
+        f.seek(start)
+        f.write(part.read_bytes())
+
+
+def firmware_boot(
+    card: Path, tryboot: bool, expect: list[str], log: Path, then: str | None = "reboot: "
+) -> harness.BootResult:
+    """One boot as the bootloader would make it; by default until the guest reboots or powers
+    off (qemu's -no-reboot ends it there, as a reset would hand over to the bootloader)."""
+    with harness.plan(card, tryboot=tryboot) as plan:
+        result = harness.run(
+            plan, expect=expect, fail=("FATAL", "Kernel panic"), then=then, timeout=120, log=log
+        )
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+    return result
+
+
+def autoboot(card: Path) -> tuple[int, int] | None:
+    return slots.parse_autoboot(sdimage.fat_read(card, 1, slots.AUTOBOOT).decode())
+
+
+def test_a_signed_update_is_tried_once_and_kept_a_forged_one_is_refused(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    private, public = update.keygen(tmp_path / "keys")
+    forger = update.keygen(tmp_path / "forger")[0]
+    new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain)
+    card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain)
+    assert autoboot(card) == (2, 3)
+    drop(
+        card,
+        {
+            "1-forged.bundle": bundle_of(new, forger, tmp_path / "forged.bundle", "v2"),
+            "2-good.bundle": bundle_of(new, private, tmp_path / "good.bundle", "v2"),
+        },
+        tmp_path,
+    )
+    first = firmware_boot(
+        card,
+        False,
+        [
+            "update: /data/update/1-forged.bundle refused: its signature is not the update key's",
+            "update: /data/update/2-good.bundle: version v2, signature and hashes good",
+            "update: version v2 written to slot 3",
+            TRYBOOT,
+        ],
+        tmp_path / "boot1.log",
+    )
+    assert "APP v1" in first.lines
+    assert autoboot(card) == (2, 3)  # not committed before it is tried
+    tried = firmware_boot(
+        card,
+        True,
+        ["update: trying slot 3", "APP v2", "update: slot 3 is healthy and kept", POWER_DOWN],
+        tmp_path / "boot2.log",
+    )
+    assert tried.ok
+    assert autoboot(card) == (3, 2)
+    again = firmware_boot(card, False, ["APP v2", POWER_DOWN], tmp_path / "boot3.log")
+    assert not any("update: trying" in line for line in again.lines)
+    names = sdimage.fat_list(card, 1)
+    assert [n for n in names if not n.endswith("/")] == [slots.AUTOBOOT]
+
+
+def test_an_update_that_never_becomes_healthy_falls_back_to_the_old_slot(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    private, public = update.keygen(tmp_path / "keys")
+    broken = appliance(cc, tmp_path, "v2", public, True, built_init, toolchain)
+    card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain)
+    drop(card, {"u.bundle": bundle_of(broken, private, tmp_path / "u.bundle", "v2")}, tmp_path)
+    firmware_boot(
+        card, False, ["update: version v2 written to slot 3", TRYBOOT], tmp_path / "1.log"
+    )
+    firmware_boot(
+        card,
+        True,
+        ["APP v2", "update: slot 3 not healthy after 15 s: rebooting into slot 2"],
+        tmp_path / "2.log",
+    )
+    assert autoboot(card) == (2, 3)
+    back = firmware_boot(card, False, ["APP v1"], tmp_path / "3.log", then=None)
+    assert any("pinit: mounted /data" in line for line in back.lines)
