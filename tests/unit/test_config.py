@@ -347,7 +347,9 @@ def test_docs_describe_every_key() -> None:
     from init.frozen import fields
 
     docs = (REPO / "docs" / "config.md").read_text()
-    for cls in (Config, Service, CrashLoop, Watchdog, Data, Device, Network, Time):
+    from init.config import Update
+
+    for cls in (Config, Service, CrashLoop, Watchdog, Data, Device, Network, Time, Update):
         for f in fields(cls):
             if f.name not in (
                 "modules",
@@ -358,6 +360,7 @@ def test_docs_describe_every_key() -> None:
                 "devices",
                 "network",
                 "time",
+                "update",
             ):
                 assert f"| `{f.name}` |" in docs or f"`{f.name}`" in docs, f.name
     assert "125" in docs
