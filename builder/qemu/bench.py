@@ -584,7 +584,8 @@ def package_sizes(tc: Toolchain, init: Path, work: Path) -> dict[str, int]:
         folder = work / "packages" / (module or "demo")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "app.py").write_text((f"import {module}\n" if module else "") + hello)
-        toml = '[[service]]\nname = "hello"\nexec = "app.py"\n'
+        # gzip, as in every earlier run of this figure (the images' default is lz4 now).
+        toml = '[image]\ncompression = "gzip"\n[[service]]\nname = "hello"\nexec = "app.py"\n'
         if requirement:
             (folder / "requirements.txt").write_text(requirement + "\n")
             toml += 'requirements = "requirements.txt"\n'
