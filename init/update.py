@@ -18,6 +18,8 @@ inbox: the next boot writes the slot again.
 
 from __future__ import annotations
 
+import posix
+
 from init import slots
 from init.bundle import BundleError, decode
 from init.config import Update
@@ -123,10 +125,28 @@ class Updater:
         with self._mounted(slots.SWITCH_LABEL) as folder:
             if folder is None:
                 return
-            path = f"{folder}/{slots.AUTOBOOT}"
-            self._kernel.write_file(path, text.encode())
+            self._switch(f"{folder}/{slots.AUTOBOOT}", text.encode())
         self._deadline = None
         self._log(f"update: slot {self.slot} is healthy and kept: it boots from now on")
+
+    def _switch(self, path: str, data: bytes) -> None:
+        """autoboot.txt's new text. The two texts differ in two digits and not in length: they
+        go over the old in place, one sector on the card, so a power cut leaves the old text or
+        the new, never a file system without the switch (a new file and a rename could)."""
+        kernel = self._kernel
+        try:
+            same = len(kernel.read_file(path)) == len(data)
+        except OSError:
+            same = False  # ENOENT: written by hand away, say
+        if not same:
+            kernel.write_file(path, data)
+            return
+        fd = kernel.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
+        try:
+            kernel.pwrite(fd, data, 0)
+            kernel.fsync(fd)
+        finally:
+            kernel.close(fd)
 
     # --- a bundle into the other slot -----------------------------------------------------------
 

@@ -163,3 +163,40 @@ def test_an_update_that_never_becomes_healthy_falls_back_to_the_old_slot(
     assert autoboot(card) == (2, 3)
     back = firmware_boot(card, False, ["APP v1"], tmp_path / "3.log", then=None)
     assert any("pinit: mounted /data" in line for line in back.lines)
+
+
+def power_cut(card: Path, tryboot: bool, at: str, log: Path) -> None:
+    """Boot until `at` shows on the console, then kill qemu: nothing synced after it."""
+    with harness.plan(card, tryboot=tryboot) as plan:
+        result = harness.run(
+            plan, expect=[at], fail=("FATAL", "Kernel panic"), timeout=120, log=log
+        )
+    assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
+
+
+def fsck_fat(card: Path, partition: int, work: Path) -> None:
+    part = work / f"p{partition}.img"
+    sdimage.extract_partition(card, partition, part)
+    subprocess.run(["fsck.fat", "-n", str(part)], check=True, capture_output=True)
+
+
+def test_a_power_cut_while_the_slot_is_written_or_tried_boots_the_old_slot(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    private, public = update.keygen(tmp_path / "keys")
+    new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain)
+    card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain)
+    drop(card, {"u.bundle": bundle_of(new, private, tmp_path / "u.bundle", "v2")}, tmp_path)
+    # Cut while slot 3 is being written: the default slot boots, and writes it again.
+    power_cut(card, False, "signature and hashes good", tmp_path / "cut1.log")
+    assert autoboot(card) == (2, 3)
+    firmware_boot(
+        card, False, ["APP v1", "update: version v2 written to slot 3", TRYBOOT], tmp_path / "1.log"
+    )
+    # Cut during the try, before it is kept: the tryboot flag is gone, the old slot boots.
+    power_cut(card, True, "APP v2", tmp_path / "cut2.log")
+    assert autoboot(card) == (2, 3)
+    back = firmware_boot(card, False, ["APP v1"], tmp_path / "2.log", then=None)
+    assert not any("update: trying" in line for line in back.lines)
+    for partition in (1, 2):
+        fsck_fat(card, partition, tmp_path)
