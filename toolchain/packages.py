@@ -41,6 +41,7 @@ HOST = (
     "procps",
     "bzip2",  # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
     "iproute2",  # ...and ip(8): a test's private LAN (netns, tap, veth)
+    "openssl",  # invoke keygen / invoke bundle: Ed25519 keys and signatures for updates
 )
 
 SYSROOT = (
