@@ -151,8 +151,8 @@ class Config:
     shell: bool = False  # pinit.shell=1: REPL on the console instead of services
     shutdown_grace: float = 5.0  # SIGTERM → SIGKILL delay for services at shutdown
     timeline: bool = False  # pinit.timeline=1: print the boot timeline on the console
-    early_start: bool = True  # builder: start the first service before Python when it
-    # needs no modules and no data partition
+    early_start: bool = True  # builder: load the modules and start the first service
+    # before Python when it needs no data partition, device rules, other user or waiting
     modules: tuple[Module, ...] = ()
     module_failure: str = "warn"  # warn | fatal
     coldplug: bool = False  # load shipped modules for the devices found (builder)
