@@ -106,6 +106,8 @@ def early_start(cfg: BuildConfig, packed: Mapping[str, bytes]) -> bytes | None:
         return None
     if first.wait_for or first.after or (init.console and init.modules):
         return None
+    if init.update.ready:  # the line the update waits for must come through PID 1's pipe
+        return None
     record = early.Record(
         first.exec,
         first.cwd,

@@ -302,7 +302,14 @@ class Boot:
             self.supervisor.request(action)
 
     def healthy_for(self, seconds: float, now: float) -> bool:
-        return self.supervisor is not None and self.supervisor.healthy_for(seconds, now)
+        """[update]'s health: every service running `seconds` without a restart, and the
+        `ready` line and the network when asked for."""
+        update, supervisor = self.config.update if self.config else None, self.supervisor
+        if update is None or supervisor is None or not supervisor.healthy_for(seconds, now):
+            return False
+        return (not update.ready or supervisor.text_seen) and (
+            not update.network or self.reached("network")
+        )
 
     def reached(self, name: str) -> bool:
         """A condition a service's `after` names: "network", "time" (or "data": mounted)."""

@@ -136,7 +136,9 @@ class Update:
     inbox: str = "/data/update"  # where bundles (*.bundle) are dropped; looked at periodically
     check_every: float = 10.0  # seconds between looks at the inbox
     healthy_after: float = 30.0  # a tried update is committed once every service has run
-    # this long without exiting
+    # this long without exiting,
+    ready: str = ""  # ... a service printed a line with this text (if set),
+    network: bool = False  # ... and an interface has an address (if true)
     deadline: float = 120.0  # not healthy by then: reboot, and the old slot boots
 
 

@@ -132,6 +132,8 @@ class Supervisor:
         self._control_fd = control_fd
         self.watchdog = watchdog
         self.requested: str | None = None  # a shutdown a source asked for (request())
+        self.watch_text = config.update.ready.encode()  # a line the updater waits for
+        self.text_seen = False
         self.children = [Child(s) for s in start_order(config.services)]
         for child in self.children:
             if child.service.log_to_data and log_dir:
@@ -380,6 +382,8 @@ class Supervisor:
         whole, newline, partial = (out.partial + data).rpartition(b"\n")
         out.partial = partial
         if newline:
+            if self.watch_text and self.watch_text in whole:
+                self.text_seen = True
             out.child.lines.extend(line.decode("utf-8", "replace") for line in whole.split(b"\n"))
             if out.child.logfile is not None:
                 out.child.logfile.append(whole + newline)

@@ -81,9 +81,13 @@ class Updater:
         if self.slot not in slots.SLOTS:
             log(f"update: booted from partition {self.slot}, not an A/B slot: updates are off")
         elif self.trying:
+            also = (f", a service printed {config.ready!r}" if config.ready else "") + (
+                ", the network is up" if config.network else ""
+            )
             log(
                 f"update: trying slot {self.slot}: kept once every service has run "
-                f"{config.healthy_after:g} s, else the old slot boots after {config.deadline:g} s"
+                f"{config.healthy_after:g} s{also}, else the old slot boots after "
+                f"{config.deadline:g} s"
             )
 
     def fds(self) -> list[int]:

@@ -46,6 +46,7 @@ size = "96MiB"
 key = "{key}"
 check_every = 1
 healthy_after = 3
+ready = "APP v"
 deadline = 15
 [[service]]
 name = "app"
