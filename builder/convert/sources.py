@@ -129,7 +129,21 @@ def detect(source: Path, work: Path) -> Source:
             )
         return files[name.lower()]
 
+    if "kernel" not in settings and "kernel8.img" not in files:
+        older = [n for n in ("kernel7l.img", "kernel7.img", "kernel.img") if n in files]
+        if older:  # what the firmware loads without arm_64bit=1
+            raise BuildError(
+                f"{source}: a 32-bit card ({files[older[0]]}, no kernel8.img): pinit's init is "
+                "aarch64 and would not run on its kernel",
+                THIRTY_TWO_BIT_HINT,
+            )
     kernel = named("kernel", "kernel8.img", "kernel")
+    if kernel_arch((boot / kernel).read_bytes()) == "arm":
+        raise BuildError(
+            f"{source}: its kernel {kernel} is a 32-bit ARM zImage: pinit's init is aarch64 "
+            "and would not run on it",
+            THIRTY_TWO_BIT_HINT,
+        )
     cmdline_name = named("cmdline", "cmdline.txt", "kernel command line")
     lines = (boot / cmdline_name).read_text(errors="replace").splitlines()
     words = lines[0].split() if lines else []  # the firmware reads only the first line
@@ -164,6 +178,29 @@ def detect(source: Path, work: Path) -> Source:
         kernel,
         named("initramfs" if "initramfs" in settings else "ramfsfile", "", "initramfs"),
     )
+
+
+THIRTY_TWO_BIT_HINT = (
+    "convert a card with a 64-bit kernel (arm_64bit=1, kernel8.img; a Pi 3, 4, 400, CM3/4 or "
+    "Zero 2 W), or build a new image without --from"
+)
+ZIMAGE_MAGIC = 0x016F2818  # a 32-bit ARM zImage's, at byte 0x24 (little-endian)
+ARM64_MAGIC = b"ARM\x64"  # an arm64 Image's, at byte 0x38
+
+
+def kernel_arch(data: bytes) -> str:
+    """ "arm" for a 32-bit ARM zImage, "arm64" for an arm64 Image (plain or compressed as the
+    Pi's kernel8.img is), "" when neither header is found."""
+    if len(data) >= 0x28 and int.from_bytes(data[0x24:0x28], "little") == ZIMAGE_MAGIC:
+        return "arm"
+    if data[0x38:0x3C] == ARM64_MAGIC:
+        return "arm64"
+    if compress.detect(data[:6]):
+        try:
+            return kernel_arch(compress.decompress_stream(data)[0][:0x40])
+        except BuildError:
+            return ""
+    return ""
 
 
 def kernel_release(kernel: Path) -> str:

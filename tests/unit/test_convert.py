@@ -683,3 +683,22 @@ def test_a_function_never_called_is_still_listed() -> None:
     assert by_line(script)[2].kind == initscript.NOTED
     assert "never calls" in by_line(script)[2].what
     assert [p.path for p in script.programs] == ["/app/x"]
+
+
+def test_a_32_bit_card_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Its kernel could not run pinit's aarch64 init: one line, and nothing written."""
+    zimage = bytearray(0x40)
+    zimage[0x24:0x28] = (0x016F2818).to_bytes(4, "little")
+    arm64 = bytearray(0x40)
+    arm64[0x38:0x3C] = b"ARM\x64"
+    assert sources.kernel_arch(bytes(zimage)) == "arm"
+    assert sources.kernel_arch(compress.compress(bytes(arm64), "gzip")) == "arm64"
+    assert sources.kernel_arch(b"x" * 100) == ""
+    folder = classic(tmp_path, SEED, kernel=bytes(zimage))
+    with pytest.raises(BuildError, match="kernel8.img is a 32-bit ARM zImage") as named:
+        sources.detect(folder, tmp_path / "work")
+    assert "64-bit kernel" in named.value.hint
+    (folder / "kernel8.img").rename(folder / "kernel7l.img")
+    (folder / "config.txt").write_text("initramfs initramfs.gz followkernel\n")
+    with pytest.raises(BuildError, match=r"a 32-bit card \(kernel7l.img, no kernel8.img\)"):
+        sources.detect(folder, tmp_path / "work")
