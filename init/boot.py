@@ -270,6 +270,7 @@ class Boot:
                     self.log,
                     self.request,
                     self.healthy_for,
+                    self.pet_watchdog,
                 ),
             )
         self.supervisor = Supervisor(
@@ -296,6 +297,10 @@ class Boot:
             except OSError as exc:
                 self.log(f"cannot restore {config.services[0].name}'s priority: {errname(exc)}")
         return action or self.supervisor.run()
+
+    def pet_watchdog(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.pet_if_due(self.kernel.clock())
 
     def request(self, action: str) -> None:
         if self.supervisor is not None:

@@ -70,9 +70,11 @@ class Updater:
         log: Log,
         request: Callable[[str], None],
         healthy: Callable[[float, float], bool],
+        keepalive: Callable[[], None] = lambda: None,
     ) -> None:
         self._kernel, self._root, self._config, self._log = kernel, root, config, log
         self._request, self._healthy = request, healthy
+        self._keepalive = keepalive  # the watchdog, petted between the files of a slot
         self.slot, self.trying = booted_from(kernel, root, words)
         now = kernel.clock()
         self._next_look = now
@@ -184,6 +186,7 @@ class Updater:
                     if not self._kernel.exists(parent):
                         self._kernel.mkdir(parent, 0o755)
                 self._kernel.write_file(f"{folder}/{name}", body)
+                self._keepalive()  # writing a slot to a slow card takes a while
         self._kernel.unlink(path)
         self._kernel.sync()
         self._log(
