@@ -324,6 +324,13 @@ class Kernel:
         self._check(fd, "udp socket")
         return fd
 
+    def tcp_socket(self, address: bytes, port: int) -> int:
+        """A non-blocking TCP socket connecting to address (4 bytes) and port: writable once
+        connected."""
+        fd = int(self._lib.pinit_tcp_socket(address, port))
+        self._check(fd, "tcp socket")
+        return fd
+
     # --- the rest of the kernel ---------------------------------------------------------------
 
     def finit_module(self, path: str, params: str) -> None:

@@ -35,6 +35,7 @@ int pinit_packet_socket(int ifindex);
 int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len);
 int pinit_netlink_socket(int protocol, unsigned int groups);
 int pinit_udp_socket(const unsigned char *addr, int port);
+int pinit_tcp_socket(const unsigned char *addr, int port);
 int pinit_adjtime(long long usec);
 int pinit_blkpg(int fd, int op, int number, long long start, long long length);
 
@@ -212,6 +213,19 @@ static int pinit_udp_socket(const unsigned char *addr, int port) {
     peer.sin_port = htons((unsigned short)port);
     memcpy(&peer.sin_addr, addr, 4);
     return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0);
+}
+/* A TCP socket connecting to addr:port (4 bytes, network order), non-blocking, closed on exec:
+   the connection is made when it turns writable (a write then says if it failed). */
+static int pinit_tcp_socket(const unsigned char *addr, int port) {
+    struct sockaddr_in peer;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    memset(&peer, 0, sizeof peer);
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons((unsigned short)port);
+    memcpy(&peer.sin_addr, addr, 4);
+    return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0 &&
+                              errno != EINPROGRESS);
 }
 /* Slew the clock by usec microseconds (the kernel's 500 ppm: 0.1 s takes 200 s). */
 static int pinit_adjtime(long long usec) {

@@ -14,13 +14,19 @@ supervisor's loop:
   (the watchdog), a panic or a power cut does the same.
 A power cut while a slot is written leaves the default slot untouched and the bundle in the
 inbox: the next boot writes the slot again.
+
+With `url`, it also fetches a bundle every `fetch_every` seconds (HTTP/1.0 GET, conditional on
+the last answer's Last-Modified, init/http.py) and puts it into the inbox when its version is
+new: neither the one kept last nor one that was tried and given up. The inbox keeps that record:
+`.version` (the version kept), `.trying` (the version and slot being tried), `.failed` (the
+versions given up, one a line).
 """
 
 from __future__ import annotations
 
 import posix
 
-from init import slots
+from init import http, slots
 from init.bundle import BundleError, decode
 from init.config import Update
 from init.console import Log, errname
@@ -36,6 +42,9 @@ if TYPE_CHECKING:
 MOUNT = "/run/pinit/slot"  # where a slot or the switch partition is mounted to be written
 CHOSEN = "/proc/device-tree/chosen/bootloader"  # the Pi firmware's boot facts
 SUFFIX = ".bundle"
+KEPT, TRYING, FAILED, FETCHED = ".version", ".trying", ".failed", ".fetched"  # in the inbox
+FETCH_TIMEOUT = 300.0  # seconds for one whole fetch
+FETCH_MAX = 1 << 30  # bytes: a bundle is a boot folder, tens of MB
 
 
 def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int | None, bool]:
@@ -80,6 +89,11 @@ class Updater:
         self._next_look = now
         self._deadline = now + config.deadline if self.trying else None
         self._busy = False  # a shutdown was requested: nothing more to do
+        self._inbox = prefixed(root, config.inbox)
+        self._fetch: _Fetch | None = None
+        self._next_fetch = now
+        if self.slot in slots.SLOTS and not self.trying:
+            self._settle()
         if self.slot not in slots.SLOTS:
             log(f"update: booted from partition {self.slot}, not an A/B slot: updates are off")
         elif self.trying:
@@ -93,15 +107,39 @@ class Updater:
             )
 
     def fds(self) -> list[int]:
-        return []
+        fetch = self._fetch
+        return [fetch.fd] if fetch is not None and fetch.sent else []
 
     def ready(self, fd: int) -> None:
-        pass
+        fetch = self._fetch
+        if fetch is None or fd != fetch.fd:
+            return
+        try:
+            chunk = self._kernel.read(fd, 1 << 16)
+        except BlockingIOError:
+            return  # EAGAIN
+        except OSError as exc:
+            self._end_fetch(f"{errname(exc)}")
+            return
+        fetch.data += chunk
+        if len(fetch.data) > FETCH_MAX:
+            self._end_fetch(f"more than {FETCH_MAX} bytes")
+        elif not chunk:
+            self._fetched(bytes(fetch.data))
 
     def due(self) -> float | None:
         if self._busy or self.slot not in slots.SLOTS:
             return None
         due = [self._next_look]
+        if self._config.url and self._deadline is None:
+            fetch = self._fetch
+            due.append(
+                self._next_fetch
+                if fetch is None
+                else fetch.deadline
+                if fetch.sent
+                else self._kernel.clock() + 0.05  # connecting: look again soon
+            )
         if self._deadline is not None:
             due.append(min(self._deadline, self._kernel.clock() + 1.0))
         return min(due)
@@ -123,6 +161,104 @@ class Updater:
         if now >= self._next_look:
             self._next_look = now + self._config.check_every
             self._look()
+        if self._config.url and not self._busy:
+            self._fetch_step(now)
+
+    # --- what was tried and kept, in the inbox ----------------------------------------------------
+
+    def _record(self, name: str) -> str:
+        try:
+            return self._kernel.read_text(f"{self._inbox}/{name}").strip()
+        except OSError:
+            return ""  # ENOENT: nothing recorded
+
+    def _write_record(self, name: str, text: str | bytes) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        try:
+            if not self._kernel.exists(self._inbox):
+                self._kernel.mkdir(self._inbox, 0o755)
+            self._kernel.write_file(f"{self._inbox}/{name}", data)
+        except OSError as exc:
+            self._log(f"update: cannot write {self._inbox}/{name}: {errname(exc)}")
+
+    def _settle(self) -> None:
+        """After a try: booted normally, the tried slot is this one (kept) or not (given up)."""
+        version, _, slot = self._record(TRYING).partition(" ")
+        if not version:
+            return
+        if slot == str(self.slot):
+            self._write_record(KEPT, version)
+        else:
+            failed = self._record(FAILED).splitlines()
+            self._write_record(FAILED, "\n".join([*failed, version]) + "\n")
+            self._log(f"update: version {version} was not kept: slot {self.slot} runs on")
+        try:
+            self._kernel.unlink(f"{self._inbox}/{TRYING}")
+        except OSError:
+            pass
+
+    # --- fetching -------------------------------------------------------------------------------
+
+    def _fetch_step(self, now: float) -> None:
+        fetch = self._fetch
+        if fetch is None:
+            if now < self._next_fetch:
+                return
+            self._next_fetch = now + self._config.fetch_every
+            try:
+                address, port, host, path = http.parse_url(self._config.url)
+                fd = self._kernel.tcp_socket(address, port)
+            except (ValueError, OSError) as exc:
+                self._log(f"update: cannot fetch {self._config.url}: {errname(exc)}")
+                return
+            since = self._record(FETCHED)
+            self._fetch = _Fetch(fd, http.request(host, path, since), now + FETCH_TIMEOUT)
+            return
+        if now >= fetch.deadline:
+            self._end_fetch(f"no whole answer in {FETCH_TIMEOUT:g} s")
+        elif not fetch.sent and self._kernel.select([], 0, [fetch.fd]):
+            try:  # connected (or refused: the write says which)
+                self._kernel.write(fetch.fd, fetch.request)
+                fetch.sent = True
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                self._end_fetch(errname(exc))
+
+    def _end_fetch(self, problem: str = "") -> None:
+        if self._fetch is not None:
+            self._kernel.close(self._fetch.fd)
+            self._fetch = None
+        if problem:
+            self._log(f"update: cannot fetch {self._config.url}: {problem}")
+
+    def _fetched(self, data: bytes) -> None:
+        self._end_fetch()
+        try:
+            status, headers, body = http.response(data)
+        except http.HttpError as exc:
+            self._log(f"update: {self._config.url}: {exc}")
+            return
+        if status == 304:
+            return  # not modified since the last fetch
+        if status != 200:
+            self._log(f"update: {self._config.url}: HTTP status {status}")
+            return
+        try:
+            key = self._kernel.read_file(prefixed(self._root, self._config.key))
+            version = decode(body, key).version
+        except (OSError, BundleError) as exc:
+            self._log(f"update: {self._config.url} refused: {errname(exc)}")
+            return
+        known = {self._record(KEPT), *self._record(FAILED).splitlines()}
+        if version in known:
+            self._log(f"update: {self._config.url} offers version {version}: not new")
+        else:
+            self._write_record(f"fetched{SUFFIX}", body)
+            self._log(f"update: fetched version {version} from {self._config.url}")
+            self._next_look = self._kernel.clock()
+        if headers.get("last-modified"):
+            self._write_record(FETCHED, headers["last-modified"])
 
     # --- committing ------------------------------------------------------------------------------
 
@@ -133,6 +269,13 @@ class Updater:
                 return
             self._switch(f"{folder}/{slots.AUTOBOOT}", text.encode())
         self._deadline = None
+        version = self._record(TRYING).partition(" ")[0]
+        if version:
+            self._write_record(KEPT, version)
+        try:
+            self._kernel.unlink(f"{self._inbox}/{TRYING}")
+        except OSError:
+            pass  # ENOENT: a bundle dropped into another inbox, say
         self._log(f"update: slot {self.slot} is healthy and kept: it boots from now on")
 
     def _switch(self, path: str, data: bytes) -> None:
@@ -187,6 +330,7 @@ class Updater:
                         self._kernel.mkdir(parent, 0o755)
                 self._kernel.write_file(f"{folder}/{name}", body)
                 self._keepalive()  # writing a slot to a slow card takes a while
+        self._write_record(TRYING, f"{bundle.version} {target}")
         self._kernel.unlink(path)
         self._kernel.sync()
         self._log(
@@ -217,6 +361,15 @@ class Updater:
 
     def _mounted(self, label: str) -> _Mounted:
         return _Mounted(self._kernel, self._root, label, self._log)
+
+
+class _Fetch:
+    """One HTTP fetch: its socket, its request (sent once the socket is connected), what came."""
+
+    def __init__(self, fd: int, request: bytes, deadline: float) -> None:
+        self.fd, self.request, self.deadline = fd, request, deadline
+        self.sent = False
+        self.data = bytearray()
 
 
 class _Mounted:

@@ -14,6 +14,7 @@ from builder.formats import sdimage
 from builder.image import build
 from builder.qemu import harness
 from init import slots
+from tests.qemu.lan import HOST, Lan
 
 APP = r"""
 #include <signal.h>
@@ -32,7 +33,9 @@ TRYBOOT = "Restarting system with command '0 tryboot'"
 POWER_DOWN = "reboot: Power down"
 
 
-def appliance(cc, tmp: Path, name: str, key: Path, crash: bool, built_init, toolchain) -> Path:
+def appliance(
+    cc, tmp: Path, name: str, key: Path, crash: bool, built_init, toolchain, url: str = ""
+) -> Path:
     """An A/B card whose app prints its version, then powers off after a while (v1 stays long
     enough for an update to be written first)."""
     source = APP.replace("VERSION", f'"{name}"').replace("CRASH", str(int(crash)))
@@ -48,6 +51,7 @@ check_every = 1
 healthy_after = 3
 ready = "APP v"
 deadline = 15
+{f'url = "{url}"{chr(10)}fetch_every = 2{chr(10)}[network]' if url else ""}
 [[service]]
 name = "app"
 exec = "{app}"
@@ -86,13 +90,25 @@ def drop(card: Path, bundles: dict[str, Path], work: Path) -> None:
 
 
 def firmware_boot(
-    card: Path, tryboot: bool, expect: list[str], log: Path, then: str | None = "reboot: "
+    card: Path,
+    tryboot: bool,
+    expect: list[str],
+    log: Path,
+    then: str | None = "reboot: ",
+    lan: Lan | None = None,
 ) -> harness.BootResult:
     """One boot as the bootloader would make it; by default until the guest reboots or powers
     off (qemu's -no-reboot ends it there, as a reset would hand over to the bootloader)."""
-    with harness.plan(card, tryboot=tryboot) as plan:
+    nic, netns = (lan.nic, lan.netns) if lan is not None else ("none", "")
+    with harness.plan(card, tryboot=tryboot, nic=nic) as plan:
         result = harness.run(
-            plan, expect=expect, fail=("FATAL", "Kernel panic"), then=then, timeout=120, log=log
+            plan,
+            expect=expect,
+            fail=("FATAL", "Kernel panic"),
+            then=then,
+            timeout=120,
+            log=log,
+            netns=netns,
         )
     assert result.ok, f"{result.reason}\n" + "\n".join(result.lines[-40:])
     return result
@@ -201,3 +217,46 @@ def test_a_power_cut_while_the_slot_is_written_or_tried_boots_the_old_slot(
     assert not any("update: trying" in line for line in back.lines)
     for partition in (1, 2):
         fsck_fat(card, partition, tmp_path)
+
+
+def test_a_bundle_is_fetched_over_http_tried_kept_and_not_fetched_again(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    """[update] url: PID 1 fetches from a web server on the test's own LAN (a network namespace
+    with a tap), conditionally; the version it keeps is not fetched and tried again."""
+    private, public = update.keygen(tmp_path / "keys")
+    url = f"http://{HOST}:8080/app.bundle"
+    new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain, url)
+    card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain, url)
+    site = tmp_path / "site"
+    site.mkdir()
+    bundle_of(new, private, site / "app.bundle", "v2")
+    with Lan(tmp_path) as lan:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", lan.netns, "python3", "-m", "http.server", "8080"]
+            + ["--bind", HOST, "--directory", str(site)],
+            stderr=(tmp_path / "http.log").open("wb"),
+        )
+        try:
+            firmware_boot(
+                card,
+                False,
+                [f"update: fetched version v2 from {url}", "update: version v2 written to slot 3"],
+                tmp_path / "1.log",
+                lan=lan,
+            )
+            firmware_boot(
+                card,
+                True,
+                ["APP v2", "update: slot 3 is healthy and kept"],
+                tmp_path / "2.log",
+                lan=lan,
+            )
+            again = firmware_boot(card, False, ["APP v2", POWER_DOWN], tmp_path / "3.log", lan=lan)
+        finally:
+            server.kill()
+            server.wait()
+    assert not any("written to slot" in line for line in again.lines)
+    requests = (tmp_path / "http.log").read_text()
+    assert '"GET /app.bundle HTTP/1.0" 200' in requests
+    assert '"GET /app.bundle HTTP/1.0" 304' in requests  # asked again, conditionally
