@@ -44,7 +44,7 @@ CHOSEN = "/proc/device-tree/chosen/bootloader"  # the Pi firmware's boot facts
 SUFFIX = ".bundle"
 KEPT, TRYING, FAILED, FETCHED = ".version", ".trying", ".failed", ".fetched"  # in the inbox
 FETCH_TIMEOUT = 300.0  # seconds for one whole fetch
-FETCH_MAX = 1 << 30  # bytes: a bundle is a boot folder, tens of MB
+FETCH_MAX = 256 << 20  # bytes, held in memory: a bundle is a boot folder, tens of MB
 
 
 def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int | None, bool]:
@@ -92,6 +92,7 @@ class Updater:
         self._inbox = prefixed(root, config.inbox)
         self._fetch: _Fetch | None = None
         self._next_fetch = now
+        self._offered = ""  # the version the server offered last, not new
         if self.slot in slots.SLOTS and not self.trying:
             self._settle()
         if self.slot not in slots.SLOTS:
@@ -252,7 +253,9 @@ class Updater:
             return
         known = {self._record(KEPT), *self._record(FAILED).splitlines()}
         if version in known:
-            self._log(f"update: {self._config.url} offers version {version}: not new")
+            if version != self._offered:  # once, for a server that answers every GET whole
+                self._log(f"update: {self._config.url} offers version {version}: not new")
+            self._offered = version
         else:
             self._write_record(f"fetched{SUFFIX}", body)
             self._log(f"update: fetched version {version} from {self._config.url}")
