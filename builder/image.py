@@ -115,6 +115,7 @@ def early_start(cfg: BuildConfig, packed: Mapping[str, bytes]) -> bytes | None:
         tuple(service_argv(first)),
         tuple(f"{k}={v}" for k, v in sorted(service_env(first).items())),
         early_modules(cfg, packed),
+        init.hostname,
     )
     try:
         return early.encode(record)

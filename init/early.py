@@ -7,8 +7,9 @@ list the Python init runs; it then finds them done) and starts the first service
 service never sees a file system mounted over it later. Here: the record's encoding and
 decoding, and the C header (`c_header()`) through which the prologue reads both.
 
-Record: NUL-terminated fields MAGIC, modc, (module path, params)..., program, cwd, cgroup, argc,
-argv..., envc, env... The modules are the configured `[kernel] modules` with their dependencies,
+Record: NUL-terminated fields MAGIC, hostname, modc, (module path, params)..., program, cwd,
+cgroup, argc, argv..., envc, env... The host name is set and the loopback interface brought up
+before the service starts, as the Python init does in its "system" step. The modules are the configured `[kernel] modules` with their dependencies,
 in the order the init's resolver gives (resolved by the builder, which ships them): the prologue
 loads each with finit_module before anything else, and starts nothing unless every one loaded
 (or was loaded already); the Python init then finds them loaded, or meets the failure itself
@@ -21,7 +22,7 @@ from __future__ import annotations
 from init.frozen import frozen
 from init.rootfs import EARLY_ROOTFS, Dir, Mount, Step, Symlink
 
-MAGIC = "pinit-early-3"
+MAGIC = "pinit-early-4"
 PATH = "/etc/pinit.early"
 MAX_ARGS = 256  # argv and env entries, each (the prologue's arrays)
 MAX_MODULES = 64  # modules loaded before the service (the prologue's array)
@@ -31,7 +32,7 @@ MAX_BYTES = 32767  # the whole record (the prologue's buffer, less its final NUL
 # (its set-up within 1.5 times its time without early start) and still prints its first line
 # before the interpreter is up.
 NICE = 5
-FIELDS = 2 * MAX_MODULES + 2 * MAX_ARGS + 8  # the most fields the prologue reads
+FIELDS = 2 * MAX_MODULES + 2 * MAX_ARGS + 9  # the most fields the prologue reads
 
 
 @frozen
@@ -42,12 +43,14 @@ class Record:
     argv: tuple[str, ...]
     env: tuple[str, ...]
     modules: tuple[tuple[str, str], ...] = ()  # (absolute .ko path, parameters), in load order
+    hostname: str = ""  # "" = leave it to the Python init
 
 
 def encode(record: Record) -> bytes:
     """The record's bytes; ValueError when the prologue could not read it back whole."""
     fields = [
         MAGIC,
+        record.hostname,
         str(len(record.modules)),
         *(part for module in record.modules for part in module),
         record.program,
@@ -78,11 +81,11 @@ def decode(data: bytes) -> Record | None:
     if fields[-1] == b"":
         fields.pop()  # the final field's NUL, not an empty field
     fields = fields[:FIELDS]
-    if len(fields) < 2 or fields[0] != MAGIC.encode():
+    if len(fields) < 3 or fields[0] != MAGIC.encode():
         return None
     try:
-        modc = int(fields[1])
-        at = 2 + 2 * modc  # the program
+        modc = int(fields[2])
+        at = 3 + 2 * modc  # the program
         ok = 0 <= modc <= MAX_MODULES and at + 4 <= len(fields)
         argc = int(fields[at + 3]) if ok else -1
         ok = ok and 1 <= argc <= MAX_ARGS and at + 4 + argc < len(fields)
@@ -98,7 +101,8 @@ def decode(data: bytes) -> Record | None:
         text[at + 2],
         tuple(text[at + 4 : at + 4 + argc]),
         tuple(text[at + 5 + argc : at + 5 + argc + envc]),
-        tuple((text[2 + 2 * i], text[3 + 2 * i]) for i in range(modc)),
+        tuple((text[3 + 2 * i], text[4 + 2 * i]) for i in range(modc)),
+        text[1],
     )
 
 

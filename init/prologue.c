@@ -17,6 +17,9 @@
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <net/if.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <linux/sched.h>
@@ -141,6 +144,19 @@ static pid_t pinit_fork_into(const char *cgroup) {
     return (pid_t)pid;
 }
 
+static void pinit_loopback_up(void) {
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    close(fd);
+}
+
 static void pinit_early_start(void) {
     static char buf[PINIT_EARLY_BYTES];
     static char *field[PINIT_EARLY_FIELDS];
@@ -154,8 +170,11 @@ static void pinit_early_start(void) {
         n = read(fd, cmdline, sizeof cmdline - 1);
         close(fd);
         cmdline[n > 0 ? n : 0] = 0;
-        /* A person asked for the shell or another mode: leave everything to the Python init. */
-        if (strstr(cmdline, "pinit.shell") || strstr(cmdline, "pinit.mode")) return;
+        /* A person asked for the shell, another mode or another host name: leave everything to
+           the Python init. */
+        if (strstr(cmdline, "pinit.shell") || strstr(cmdline, "pinit.mode") ||
+            strstr(cmdline, "pinit.hostname"))
+            return;
     }
     fd = open(PINIT_EARLY_PATH, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -165,11 +184,11 @@ static void pinit_early_start(void) {
     buf[n] = 0;
     for (char *p = buf; p < buf + n && nf < PINIT_EARLY_FIELDS; p += strlen(p) + 1)
         field[nf++] = p;
-    if (nf < 2 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
-    modc = atoi(field[1]);
-    if (modc < 0 || modc > PINIT_EARLY_MODULES || 2 + 2 * modc + 4 > nf) return;
-    cmd = field + 2 + 2 * modc;   /* program, cwd, cgroup, argc, argv..., envc, env... */
-    nf -= 2 + 2 * modc;
+    if (nf < 3 || strcmp(field[0], PINIT_EARLY_MAGIC) != 0) return;
+    modc = atoi(field[2]);
+    if (modc < 0 || modc > PINIT_EARLY_MODULES || 3 + 2 * modc + 4 > nf) return;
+    cmd = field + 3 + 2 * modc;   /* program, cwd, cgroup, argc, argv..., envc, env... */
+    nf -= 3 + 2 * modc;
     argc = atoi(cmd[3]);
     if (argc < 1 || argc > PINIT_EARLY_MAX || 4 + argc >= nf) return;
     envc = atoi(cmd[4 + argc]);
@@ -185,7 +204,7 @@ static void pinit_early_start(void) {
     for (i = 0; i < modc; i++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_BOOTTIME, &t0);
-        if (pinit_load_module(field[2 + 2 * i], field[3 + 2 * i]) != 0) return;
+        if (pinit_load_module(field[3 + 2 * i], field[4 + 2 * i]) != 0) return;
         clock_gettime(CLOCK_BOOTTIME, &t1);
         if (times_len < sizeof times - 64)
             times_len += (size_t)snprintf(times + times_len, sizeof times - times_len,
@@ -194,6 +213,10 @@ static void pinit_early_start(void) {
     }
     /* The service waits for these: its cgroup's file system plainly, its options later. */
     pinit_early_steps_run(PINIT_STEPS, 1);
+    /* What the Python init's "system" step does first, so that the service sees it too: the
+       host name, and 127.0.0.1 (the kernel gives lo its address when lo comes up). */
+    if (*field[1]) sethostname(field[1], strlen(field[1]));
+    pinit_loopback_up();
     /* Its stdout and stderr stay on the console PID 1 got from the kernel: the first lines
        appear at once, not when the Python init is up to copy them (its later runs go through
        the supervisor's pipe, into the in-memory log too). */

@@ -45,9 +45,9 @@ def test_record_lists_path_cwd_argv_and_env_nul_separated(tmp_path: Path) -> Non
     record = early_start(config(tmp_path), {})
     assert record is not None
     fields = record.split(b"\0")
-    assert fields[-1] == b"" and fields[0] == b"pinit-early-3"
-    assert fields[1] == b"0"  # no modules to load first
-    fields = fields[1:]
+    assert fields[-1] == b"" and fields[0] == b"pinit-early-4"
+    assert fields[1:3] == [b"pinit", b"0"]  # the host name; no modules to load first
+    fields = fields[2:]
     assert fields[1:8] == [
         b"/app/app",
         b"/",
@@ -112,13 +112,14 @@ def test_the_record_decodes_as_the_prologue_reads_it() -> None:
         ("/app/x", "a b", ""),
         ("A=1", "PATH=/bin"),
         (("/lib/modules/r/a.ko", ""), ("/lib/modules/r/b.ko", "x=1 y=2")),
+        "box",
     )
     data = early.encode(record)
     assert early.decode(data) == record
     assert early.decode(data[:-1]) == record  # the prologue NUL-terminates its buffer
     assert early.decode(b"pinit-early-0\0" + data.split(b"\0", 1)[1]) is None
     assert early.decode(data.replace(b"\x003\x00", b"\x00999\x00", 1)) is None
-    assert early.decode(data.replace(b"-3\x002\x00", b"-3\x0065\x00", 1)) is None
+    assert early.decode(data.replace(b"-4\x00box\x002\x00", b"-4\x00box\x0065\x00", 1)) is None
 
 
 @pytest.mark.parametrize(
