@@ -202,30 +202,25 @@ static int pinit_netlink_socket(int protocol, unsigned int groups) {
     addr.nl_groups = groups;
     return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
 }
-/* A UDP socket connected to addr:port (4 bytes, network order): only that peer's datagrams
-   arrive, read and write need no address. Non-blocking, closed on exec. */
-static int pinit_udp_socket(const unsigned char *addr, int port) {
+/* A socket of `type` connected (or, for TCP, connecting) to addr:port (4 bytes, network order),
+   non-blocking, closed on exec. UDP: only that peer's datagrams arrive, read and write need no
+   address. TCP: connected when it turns writable (a write then says if it failed). */
+static int pinit_connected(int type, const unsigned char *addr, int port) {
     struct sockaddr_in peer;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -1;
-    memset(&peer, 0, sizeof peer);
-    peer.sin_family = AF_INET;
-    peer.sin_port = htons((unsigned short)port);
-    memcpy(&peer.sin_addr, addr, 4);
-    return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0);
-}
-/* A TCP socket connecting to addr:port (4 bytes, network order), non-blocking, closed on exec:
-   the connection is made when it turns writable (a write then says if it failed). */
-static int pinit_tcp_socket(const unsigned char *addr, int port) {
-    struct sockaddr_in peer;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
     memset(&peer, 0, sizeof peer);
     peer.sin_family = AF_INET;
     peer.sin_port = htons((unsigned short)port);
     memcpy(&peer.sin_addr, addr, 4);
     return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0 &&
-                              errno != EINPROGRESS);
+                              !(type == SOCK_STREAM && errno == EINPROGRESS));
+}
+static int pinit_udp_socket(const unsigned char *addr, int port) {
+    return pinit_connected(SOCK_DGRAM, addr, port);
+}
+static int pinit_tcp_socket(const unsigned char *addr, int port) {
+    return pinit_connected(SOCK_STREAM, addr, port);
 }
 /* Slew the clock by usec microseconds (the kernel's 500 ppm: 0.1 s takes 200 s). */
 static int pinit_adjtime(long long usec) {
