@@ -208,7 +208,7 @@ def test_a_power_cut_while_the_slot_is_written_or_tried_boots_the_old_slot(
     power_cut(card, False, "signature and hashes good", tmp_path / "cut1.log")
     assert autoboot(card) == (2, 3)
     firmware_boot(
-        card, False, ["APP v1", "update: version v2 written to slot 3", TRYBOOT], tmp_path / "1.log"
+        card, False, ["update: version v2 written to slot 3", TRYBOOT], tmp_path / "1.log"
     )
     # Cut during the try, before it is kept: the tryboot flag is gone, the old slot boots.
     power_cut(card, True, "APP v2", tmp_path / "cut2.log")
