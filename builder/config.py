@@ -7,6 +7,7 @@ file and key it came from. The init's settings are checked by the init's own par
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -19,6 +20,7 @@ from builder.formats.compress import DEFAULT_METHOD, METHODS
 from hostkit.errors import BuildError
 from init.config import (
     CONFIG_FILE,
+    FIRST_WIRELESS,
     Config,
     Data,
     Device,
@@ -501,11 +503,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
             "network", raw, "expected a [network] table, or [[network]] tables: one per interface"
         )
     network = tuple(
-        Network(
-            **top.at("[network]" if len(tables) == 1 else f"[network #{i + 1}]").section(
-                Network, table
-            )  # type: ignore[arg-type]
-        )
+        _network(table, top.at("[network]" if len(tables) == 1 else f"[network #{i + 1}]"))
         for i, table in enumerate(tables)
     )
     at = top.at("[update]")
@@ -558,6 +556,44 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         python=_python(doc, top),
         update_key=update_key,
     )
+
+
+def _network(table: dict, at: _At) -> Network:
+    """One interface. Its Wi-Fi networks' passphrases become their keys here (PBKDF2, as
+    wpa_passphrase does): the card carries the key, never the passphrase. A list of networks
+    makes the interface "wireless" unless it names one."""
+    raw = table.get("wifi", [])
+    if not isinstance(raw, list) or not all(isinstance(w, dict) for w in raw):
+        raise at.error("wifi", raw, "expected [[network.wifi]] tables: one per network")
+    wifi = []
+    for i, entry in enumerate(raw):
+        where = at.at(f"{at.where[:-1]}.wifi #{i + 1}]")
+        entry = dict(entry)
+        passphrase = entry.pop("passphrase", None)
+        if passphrase is not None:
+            if "psk" in entry:
+                raise where.error("passphrase", "...", "give a passphrase or a psk, not both")
+            if (
+                not isinstance(passphrase, str)
+                or not 8 <= len(passphrase) <= 63
+                or not all(" " <= c <= "~" for c in passphrase)
+            ):
+                raise where.error(
+                    "passphrase",
+                    "...",  # never quoted back: it is a secret
+                    "expected 8 to 63 printable ASCII characters (WPA2's rule)",
+                    "a 64-hex-digit key goes in psk instead",
+                )
+            ssid = entry.get("ssid")
+            if isinstance(ssid, str):
+                entry["psk"] = hashlib.pbkdf2_hmac(
+                    "sha1", passphrase.encode(), ssid.encode(), 4096, 32
+                ).hex()
+        wifi.append(entry)
+    values = {**table, "wifi": wifi}
+    if wifi and "interface" not in table:
+        values["interface"] = FIRST_WIRELESS
+    return Network(**at.section(Network, values))  # type: ignore[arg-type]
 
 
 def load_build_config(path: Path) -> BuildConfig:

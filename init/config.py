@@ -22,6 +22,7 @@ ON_DAMAGE = ("continue", "fail", "format")
 EXT_TYPES = ("ext2", "ext3", "ext4")
 E2FSCK = "/sbin/e2fsck"
 FIRST_ETHERNET = "ethernet"  # [network] interface: the first ethernet the kernel has
+FIRST_WIRELESS = "wireless"  # [network] interface: the first Wi-Fi interface the kernel has
 CONDITIONS = ("data", "network", "time")  # `after` words that are not service names
 
 # A service that exits with this status is not restarted, whatever its restart policy
@@ -110,14 +111,25 @@ class Data:
 
 
 @frozen
+class Wifi:
+    """One wireless network of a [network]'s list (`[[network.wifi]]`), in order of preference."""
+
+    ssid: str
+    psk: str = ""  # 64 hex digits: the key the builder derived from the passphrase; "" = open
+    hidden: bool = False  # not in beacons: probed for by name
+
+
+@frozen
 class Network:
     """One interface: a [network] table, or each of [[network]] for several."""
 
-    interface: str = "ethernet"  # a name (eth0, end0) or "ethernet": the first ethernet card
+    interface: str = "ethernet"  # a name (eth0, wlan0), "ethernet" or "wireless": the first one
     address: str = ""  # "" = DHCPv4; else static "192.168.1.10/24"
     gateway: str = ""  # static only: the default route's gateway
     dns: tuple[str, ...] = ()  # name servers for /etc/resolv.conf (besides DHCP's)
     retry_max: float = 60.0  # DHCP: the cap of the doubling wait between attempts, seconds
+    wifi: tuple[Wifi, ...] = ()  # wireless: the networks to join, the first in range wins
+    country: str = ""  # wireless: the regulatory country (ISO 3166 alpha-2), "" = the world's
 
 
 @frozen

@@ -21,6 +21,9 @@ import posix
 import select
 import time
 
+ETH_P_IP = 0x0800
+BROADCAST = b"\xff" * 6  # the hardware broadcast address
+
 REBOOT_CMDS = {
     "reboot": "RB_AUTOBOOT",
     "poweroff": "RB_POWER_OFF",
@@ -300,16 +303,20 @@ class Kernel:
         self._check(fd, "socket")
         return fd
 
-    def packet_socket(self, ifindex: int) -> int:
-        """A non-blocking packet socket for the IPv4 packets of one interface (DHCP before
-        there is an address)."""
-        fd = int(self._lib.pinit_packet_socket(ifindex))
+    def packet_socket(self, ifindex: int, protocol: int = ETH_P_IP) -> int:
+        """A non-blocking packet socket for one ethertype of one interface: IPv4 (DHCP before
+        there is an address) or EAPOL (Wi-Fi's key handshakes)."""
+        fd = int(self._lib.pinit_packet_socket(ifindex, protocol))
         self._check(fd, "packet socket")
         return fd
 
-    def packet_send(self, fd: int, ifindex: int, data: bytes) -> None:
-        """Send an IPv4 packet to the interface's hardware broadcast address."""
-        self._check(self._lib.pinit_packet_send(fd, ifindex, data, len(data)), "packet send")
+    def packet_send(
+        self, fd: int, ifindex: int, data: bytes, protocol: int = ETH_P_IP, dest: bytes = BROADCAST
+    ) -> None:
+        """Send a packet of `protocol` to the hardware address `dest` (by default broadcast)."""
+        self._check(
+            self._lib.pinit_packet_send(fd, ifindex, protocol, dest, data, len(data)), "packet send"
+        )
 
     def netlink_socket(self, protocol: int, groups: int = 0) -> int:
         """A non-blocking netlink socket (write = a request to the kernel), subscribed to the
@@ -317,6 +324,10 @@ class Kernel:
         fd = int(self._lib.pinit_netlink_socket(protocol, groups))
         self._check(fd, "netlink socket")
         return fd
+
+    def netlink_join(self, fd: int, group: int) -> None:
+        """Subscribe a netlink socket to multicast group `group` (a number past 32 too)."""
+        self._check(self._lib.pinit_netlink_join(fd, group), "netlink group")
 
     def udp_socket(self, address: bytes, port: int) -> int:
         """A non-blocking UDP socket connected to address (4 bytes) and port."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 
 from init import dhcp, inet, rtnl
-from init.config import FIRST_ETHERNET
+from init.config import FIRST_ETHERNET, FIRST_WIRELESS
 from init.config import Network as NetworkConfig
 from init.console import Log, errname
 from init.errors import Dropped
@@ -36,6 +36,7 @@ from init.kernel import Kernel
 from init.net import link_up
 from init.rootfs import prefixed
 from init.timeline import Timeline
+from init.wifi import Radio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class Interface:
         self._seq = 0
         self._dropped_dhcp = Dropped("network: DHCP", log)  # named when the card is found
         self._dropped_links = Dropped("network: link events", log)
+        # Wi-Fi: the radio says when the link is up (joined, keys in place), not the carrier.
+        self._radio = Radio(kernel, net, log, timeline, self._carrier) if net.wifi else None
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -101,11 +104,10 @@ class Interface:
                 f"network: no link events: {errname(exc)}; a cable plugged in later is not seen"
             )
         if not self._find():
-            wanted = (
-                "ethernet interface"
-                if self._net.interface == FIRST_ETHERNET
-                else f"interface {self._net.interface}"
-            )
+            wanted = {
+                FIRST_ETHERNET: "ethernet interface",
+                FIRST_WIRELESS: "wireless interface",
+            }.get(self._net.interface, f"interface {self._net.interface}")
             self._log(f"network: no {wanted} yet; the boot goes on without it")
 
     def _sys(self, name: str, what: str) -> str:
@@ -119,8 +121,8 @@ class Interface:
             names = self._kernel.listdir(prefixed(self._root, "/sys/class/net"))
         except OSError:
             names = []  # ENOENT: no sysfs
-        for name in names:
-            if wanted != FIRST_ETHERNET and name != wanted:
+        for name in sorted(names):
+            if wanted not in (FIRST_ETHERNET, FIRST_WIRELESS) and name != wanted:
                 continue
             try:
                 if wanted == FIRST_ETHERNET and (
@@ -130,6 +132,10 @@ class Interface:
                     )
                 ):
                     continue  # lo, bridges, tunnels: not a card
+                if wanted == FIRST_WIRELESS and not self._kernel.exists(
+                    prefixed(self._root, f"/sys/class/net/{name}/phy80211")
+                ):
+                    continue  # not a radio
                 index = int(self._sys(name, "ifindex"))
                 mac = bytes.fromhex(self._sys(name, "address").replace(":", ""))
             except (OSError, ValueError):
@@ -149,6 +155,9 @@ class Interface:
             self._log(f"network: cannot bring up {self.name}: {errname(exc)}")
             return
         self._state = "down"
+        if self._radio is not None:
+            self._radio.start(self.name, self.index, self.mac)
+            return
         try:
             carrier = self._sys(self.name, "carrier") == "1"
         except OSError:
@@ -166,18 +175,24 @@ class Interface:
     # --- the loop's side ------------------------------------------------------------------
 
     def fds(self) -> list[int]:
-        return [fd for fd in (self._events, self._packet) if fd >= 0]
+        radio = self._radio.fds() if self._radio is not None else []
+        return [fd for fd in (self._events, self._packet) if fd >= 0] + radio
 
     def due(self) -> float | None:
-        return self._timer
+        times = [self._timer, self._radio.due() if self._radio is not None else None]
+        return min((t for t in times if t is not None), default=None)
 
     def ready(self, fd: int) -> None:
         if fd == self._events:
             self._link_events()
         elif fd == self._packet:
             self._receive()
+        elif self._radio is not None:
+            self._radio.ready(fd)
 
     def tick(self, now: float) -> None:
+        if self._radio is not None:
+            self._radio.tick(now)
         if self._timer is None or now < self._timer:
             return
         self._timer = None
@@ -444,8 +459,11 @@ class Interface:
         if self._state == "none":
             self._find(late=True)
             return
-        if index != self.index:
-            return
+        if index != self.index or self._radio is not None:
+            return  # a radio's carrier comes before its keys: the radio tells (`_carrier`)
+        self._carrier(carrier)
+
+    def _carrier(self, carrier: bool) -> None:
         if not carrier and self._state != "down":
             self._log(f"network: {self.name}: link down")
             self._close_packet()
@@ -464,6 +482,8 @@ class Interface:
         """Give the lease back (RFC 2131 DHCPRELEASE) and remove the address."""
         lease = self._lease
         if lease is None or self._state not in ("bound", "renewing", "rebinding"):
+            if self._radio is not None:
+                self._radio.stop()
             return
         self._state = "renewing"  # unicast to the server, from our address
         if self._open_packet():
@@ -472,6 +492,8 @@ class Interface:
         self._drop_address()
         self._state = "down"
         self._log(f"network: {self.name}: released {inet.text(lease.address)}")
+        if self._radio is not None:
+            self._radio.stop()
 
 
 def write_resolv(kernel: Kernel, root: str, interfaces: list[Interface], log: Log) -> None:

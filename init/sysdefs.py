@@ -31,9 +31,11 @@ int pinit_spawn(const char *path, char *const argv[], char *const envp[], int cg
                 int out_fd, int null_fd, int *err);
 void sync(void);
 int socket(int domain, int type, int protocol);
-int pinit_packet_socket(int ifindex);
-int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len);
+int pinit_packet_socket(int ifindex, int protocol);
+int pinit_packet_send(int fd, int ifindex, int protocol, const unsigned char *dest,
+                      const unsigned char *data, size_t len);
 int pinit_netlink_socket(int protocol, unsigned int groups);
+int pinit_netlink_join(int fd, unsigned int group);
 int pinit_udp_socket(const unsigned char *addr, int port);
 int pinit_tcp_socket(const unsigned char *addr, int port);
 int pinit_adjtime(long long usec);
@@ -171,24 +173,26 @@ static int pinit_uevent_socket(void) {
 
 /* DHCP before there is an address: IPv4 packets of one interface, sent to its broadcast
    hardware address. Non-blocking, closed on exec. */
-static int pinit_packet_socket(int ifindex) {
+static int pinit_packet_socket(int ifindex, int protocol) {
     struct sockaddr_ll addr;
-    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IP));
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(protocol));
     if (fd < 0) return -1;
     memset(&addr, 0, sizeof addr);
     addr.sll_family = AF_PACKET;
-    addr.sll_protocol = htons(ETH_P_IP);
+    addr.sll_protocol = htons(protocol);
     addr.sll_ifindex = ifindex;
     return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
 }
-static int pinit_packet_send(int fd, int ifindex, const unsigned char *data, size_t len) {
+/* Send one packet of `protocol` (an ethertype) to the hardware address `dest` (6 bytes). */
+static int pinit_packet_send(int fd, int ifindex, int protocol, const unsigned char *dest,
+                             const unsigned char *data, size_t len) {
     struct sockaddr_ll addr;
     memset(&addr, 0, sizeof addr);
     addr.sll_family = AF_PACKET;
-    addr.sll_protocol = htons(ETH_P_IP);
+    addr.sll_protocol = htons(protocol);
     addr.sll_ifindex = ifindex;
     addr.sll_halen = ETH_ALEN;
-    memset(addr.sll_addr, 0xff, ETH_ALEN);
+    memcpy(addr.sll_addr, dest, ETH_ALEN);
     return (int)sendto(fd, data, len, 0, (struct sockaddr *)&addr, sizeof addr);
 }
 /* A netlink socket to the kernel (rtnetlink: addresses, routes, link events), subscribed to
@@ -201,6 +205,10 @@ static int pinit_netlink_socket(int protocol, unsigned int groups) {
     addr.nl_family = AF_NETLINK;
     addr.nl_groups = groups;
     return pinit_kept(fd, bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0);
+}
+/* Join a netlink multicast group by number (generic netlink's groups are past bind's 32). */
+static int pinit_netlink_join(int fd, unsigned int group) {
+    return setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group);
 }
 /* A socket of `type` connected (or, for TCP, connecting) to addr:port (4 bytes, network order),
    non-blocking, closed on exec. UDP: only that peer's datagrams arrive, read and write need no

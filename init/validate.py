@@ -10,6 +10,7 @@ from init import jsontext
 from init.config import (
     CONDITIONS,
     FIRST_ETHERNET,
+    FIRST_WIRELESS,
     MODES,
     MODULE_FAILURE,
     ON_DAMAGE,
@@ -26,6 +27,7 @@ from init.config import (
     Time,
     Update,
     Watchdog,
+    Wifi,
     start_order,
 )
 from init.errors import ConfigError, did_you_mean
@@ -104,7 +106,25 @@ def _interface(value: str) -> str:
         or not value.isprintable()
         or any(c in value for c in "/: ")
     ):
-        return f'expected "{FIRST_ETHERNET}" or an interface name such as eth0'
+        return f'expected "{FIRST_ETHERNET}", "{FIRST_WIRELESS}" or an interface name such as eth0'
+    return ""
+
+
+def _ssid(value: str) -> str:
+    if not 1 <= len(value.encode()) <= 32:
+        return "expected a network name of 1 to 32 bytes"
+    return ""
+
+
+def _psk(value: str) -> str:
+    if value and (len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+        return 'expected 64 hex digits (the derived key), or "" for an open network'
+    return ""
+
+
+def _country(value: str) -> str:
+    if value and (len(value) != 2 or not value.isascii() or not value.isupper()):
+        return 'expected a two-letter country code such as "GB" or "US", or ""'
     return ""
 
 
@@ -143,6 +163,9 @@ CHECKS: dict[tuple[type, str], Callable[[str], str]] = {
     (Network, "interface"): _interface,
     (Network, "address"): _prefix_or_empty,
     (Network, "gateway"): _ip_or_empty,
+    (Network, "country"): _country,
+    (Wifi, "ssid"): _ssid,
+    (Wifi, "psk"): _psk,
     (Time, "rtc"): _absolute_or_empty,
     (Update, "key"): _absolute_or_empty,
     (Update, "inbox"): _absolute,
@@ -165,6 +188,7 @@ _LISTS = {
     "tuple[Service, ...]": Service,
     "tuple[Device, ...]": Device,
     "tuple[Network, ...]": Network,
+    "tuple[Wifi, ...]": Wifi,
 }
 
 
@@ -427,6 +451,30 @@ def _check_network(config: Config, source: str) -> None:
                     list(network.dns),
                     f'"{server}" is not an IPv4 address (name servers are addresses)',
                 )
+        if network.wifi and network.interface == FIRST_ETHERNET:
+            raise _fail(
+                source,
+                where,
+                "interface",
+                network.interface,
+                f'Wi-Fi networks need a wireless interface ("{FIRST_WIRELESS}" or a name)',
+            )
+        if network.interface == FIRST_WIRELESS and not network.wifi:
+            raise _fail(
+                source,
+                where,
+                "interface",
+                network.interface,
+                "a wireless interface needs the networks to join ([[network.wifi]])",
+            )
+        if network.country and not network.wifi:
+            raise _fail(
+                source, where, "country", network.country, "goes with Wi-Fi ([[network.wifi]])"
+            )
+        ssids = [w.ssid for w in network.wifi]
+        for ssid in ssids:
+            if ssids.count(ssid) > 1:
+                raise _fail(source, where, "wifi", ssid, "this network is in the list twice")
         if network.gateway and not network.address:
             raise _fail(
                 source,

@@ -144,6 +144,8 @@ class FakeKernel:
         self.wall = 0.0  # CLOCK_REALTIME at START: a Pi in 1970
         self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        self.eapol_peer: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        self.joined: dict[int, list[int]] = {}  # netlink fd → the multicast groups it joined
         self._link_fd = -1
         self.consoles: set[int] = set()  # PID 1's own opens of the console
         self.regular: set[int] = set()  # files opened to be written (O_CREAT)
@@ -470,11 +472,26 @@ class FakeKernel:
     # init sends with [(seconds later, bytes)]; netlink requests are acknowledged at once
     # unless `fail("netlink ...")` says otherwise; `link(carrier)` sends a link event.
 
-    def packet_socket(self, ifindex: int) -> int:
+    def packet_socket(self, ifindex: int, protocol: int = 0x0800) -> int:
+        if protocol != 0x0800:
+            self._record(f"packet_socket {ifindex} {protocol:#06x}")
+            return self._new_fd("eapol")
         self._record(f"packet_socket {ifindex}")
         return self._new_fd("packet")
 
-    def packet_send(self, fd: int, ifindex: int, data: bytes) -> None:
+    def packet_send(
+        self,
+        fd: int,
+        ifindex: int,
+        data: bytes,
+        protocol: int = 0x0800,
+        dest: bytes = b"\xff" * 6,
+    ) -> None:
+        if protocol != 0x0800:
+            self._record(f"packet_send {ifindex} {protocol:#06x} to {dest.hex(':')}")
+            for delay, reply in self.eapol_peer(data) if self.eapol_peer else ():
+                self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
+            return
         kind = data[28 + 240 + 2] if len(data) > 28 + 242 else 0
         self._record(f"packet_send {ifindex} DHCP {kind} to {'.'.join(map(str, data[16:20]))}")
         for delay, reply in self.dhcp_server(data) if self.dhcp_server else ():
@@ -486,6 +503,10 @@ class FakeKernel:
         if groups:
             self._link_fd = fd
         return fd
+
+    def netlink_join(self, fd: int, group: int) -> None:
+        self._record(f"netlink_join {self.fds.get(fd, fd)} {group}")
+        self.joined.setdefault(fd, []).append(group)
 
     def link(self, when: float, index: int, name: str, carrier: bool) -> None:
         """A link event (RTM_NEWLINK) at `when`."""

@@ -10,6 +10,10 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
   runtime  files of the target's Python and base system that ship in images or feed the build:
            sysconfig's data, /etc/services, CPython's own test suite (no root)
   source   Debian source packages (.dsc and its files), built for the target (no root)
+  wifi     the Pi's Wi-Fi firmware (brcmfmac) and the regulatory database, shipped only with a
+           wireless [network] (no root)
+  testkit  programs only the tests run in a guest: hostapd, the access point of the Wi-Fi
+           tests, with its libraries (no root)
 """
 
 from __future__ import annotations
@@ -98,3 +102,5 @@ RUNTIME = (
     "e2fsck-static",  # /sbin/e2fsck.static: a [data] partition's check at boot
 )
 BASELINE = ("busybox-static",)
+WIFI = ("firmware-brcm80211", "wireless-regdb")
+TESTKIT = ("hostapd", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200")

@@ -1,7 +1,7 @@
 """Provision the pinned toolchain from toolchain/bookworm.lock.json.
 
 `ensure()` makes every locked tree exist in the cache (sysroot, kernel, firmware, baseline,
-runtime),
+runtime, wifi, testkit),
 verified against the lock and reused when its stamp matches; `update_lock()` re-resolves the
 package list deliberately. Host packages are installed with apt only when running as root;
 otherwise the exact apt command is printed and the build stops.
@@ -37,7 +37,7 @@ from toolchain.apt import (
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
 HOST_ARCH = "amd64"
-TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime")
+TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class Toolchain:
     firmware: Path  # unpacked raspi-firmware: usr/lib/raspi-firmware/
     baseline: Path  # unpacked busybox-static
     runtime: Path  # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
+    wifi: Path  # unpacked packages.WIFI: lib/firmware/brcm/, regulatory.db
+    testkit: Path  # unpacked packages.TESTKIT: usr/sbin/hostapd and its libraries
     cffi_src: Path  # unpacked cffi sdist: src/c/_cffi_backend.c
     cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
 
@@ -101,6 +103,8 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
         locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
         locked += [target.resolve(n, "runtime") for n in packages.RUNTIME]
+        locked += [target.resolve(n, "wifi") for n in packages.WIFI]
+        locked += [target.resolve(n, "testkit") for n in packages.TESTKIT]
     with step("resolving the source packages (deb-src)"):
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
