@@ -165,6 +165,35 @@ NET_DRIVERS = (
 )
 
 
+# What a wireless [network] needs: the Pi's SDIO hosts (sdhci-iproc on the Pi 3's and 4's
+# emmc, where the radio sits; bcm2835's sdhost), the radio's power sequence (its reset line)
+# and Broadcom's FullMAC driver, which loads the chip's firmware below; and the ciphers the
+# kernel asks for by module request when a radio encrypts in software (mac80211's CCMP is
+# "ccm(aes)", its management frame protection "cmac(aes)").
+WIFI_DRIVERS = ("sdhci-iproc", "bcm2835", "pwrseq_simple", "brcmfmac", "ccm", "ctr", "cmac")
+# The Pi's radios and their firmware in Debian's firmware-brcm80211 (the `wifi` tree): the
+# chip's code, its board's NVRAM (.txt) and its country tables (.clm_blob). Not the driver's
+# whole list (every Broadcom chip, 30 MB): only these ship.
+PI_WIFI = {
+    "brcmfmac43430": "Pi 3 B, Zero W",
+    "brcmfmac43455": "Pi 3 B+, 3 A+, 4 B, CM4",
+}
+PI_WIFI_MISSING = "Zero 2 W (43436) and Pi 400 (43456): their firmware is not in Debian's package"
+# cfg80211's regulatory database and its signature (the kernel checks it), as Debian ships them.
+REGDB = {"regulatory.db": "regulatory.db-debian", "regulatory.db.p7s": "regulatory.db.p7s-debian"}
+
+
+def wifi_firmware(tc: Toolchain) -> list[tuple[str, Path]]:
+    """The files under /lib/firmware that a wireless [network] ships."""
+    out: list[tuple[str, Path]] = []
+    for chip in PI_WIFI:
+        for name in (".bin", ".clm_blob", ".raspberrypi,*.txt"):
+            out += firmware_files(tc, f"brcm/{chip}-sdio{name}", tc.wifi)
+    base = tc.wifi / "lib/firmware"
+    out += [(name, (base / packaged).resolve()) for name, packaged in REGDB.items()]
+    return out
+
+
 def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
     """Modules loaded at boot, then those shipped for coldplug and the data partition."""
     names = [m.name for m in cfg.init.modules] + list(cfg.available)
@@ -180,6 +209,8 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
         from builder import kmod
 
         names += kmod.present(list(NET_DRIVERS), platform.modules_root, platform.release)
+        if any(n.wifi for n in cfg.init.network):
+            names += kmod.present(list(WIFI_DRIVERS), platform.modules_root, platform.release)
     if cfg.init.update.key:  # the boot slots: the card's drivers and FAT
         from builder import kmod
         from init.coldplug import fs_modules
@@ -194,11 +225,11 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
 FIRMWARE_DIRS = ("lib/firmware", "usr/lib/firmware")
 
 
-def firmware_files(tc: Toolchain, name: str) -> list[tuple[str, Path]]:
+def firmware_files(tc: Toolchain, name: str, tree: Path | None = None) -> list[tuple[str, Path]]:
     """The provisioned firmware files a module's `firmware=` entry (maybe a glob) names."""
     found: dict[str, Path] = {}
     for folder in FIRMWARE_DIRS:
-        base = tc.firmware / folder
+        base = (tree or tc.firmware) / folder
         if base.is_dir():
             for path in sorted(base.glob(name)):
                 if path.is_file():
@@ -286,7 +317,21 @@ def initramfs_entries(
         packed = dict(kmod.pack(resolved))
         entries += [cpio.File(path, data, 0o644) for path, data in packed.items()]
         shipped_files = {path for path, _ in cfg.image.files}
+        wifi = any(n.wifi for n in cfg.init.network)
+        if wifi:
+            entries += [
+                cpio.File(f"lib/firmware/{rel}", path.read_bytes(), 0o644)
+                for rel, path in wifi_firmware(tc)
+                if f"/lib/firmware/{rel}" not in shipped_files
+            ]
+            log(
+                "Wi-Fi: the card has the radio firmware of the "
+                + "; ".join(PI_WIFI.values())
+                + f"; not of the {PI_WIFI_MISSING}"
+            )
         for module, files in sorted(kmod.firmware(resolved).items()):
+            if wifi and module in ("brcmfmac", "cfg80211"):
+                continue  # the Pi's radios only, above
             missing = []
             for name in files:
                 if f"/lib/firmware/{name}" in shipped_files:

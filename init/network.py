@@ -47,6 +47,9 @@ ARPHRD_ETHER = 1
 FIRST_WAIT = 2.0  # seconds for the first answer; doubled per attempt up to retry_max
 REQUEST_TRIES = 3  # REQUESTs (after an OFFER) before starting over with DISCOVER
 MIN_RETRY = 10.0  # while renewing: at least this long between REQUESTs (RFC 2131 4.4.5)
+# Joined a Wi-Fi network: the access point opens its side of the port only once it has our
+# last key frame; a DISCOVER sent before that is dropped and costs the first 2 s wait.
+SETTLE = 0.2
 READ_SIZE = 4096
 
 
@@ -77,8 +80,8 @@ class Interface:
         self.on_lease: Callable[[], None] = lambda: None  # an address: resolv.conf, time
         self._events = -1  # rtnetlink link events
         self._packet = -1  # DHCP's packet socket, while talking to a server
-        self._state = "none"  # none | down | selecting | requesting | bound | renewing
-        # | rebinding | static
+        self._state = "none"  # none | down | settling | selecting | requesting | bound
+        # | renewing | rebinding | static
         self._lease: dhcp.Lease | None = None
         self._offer: dhcp.Lease | None = None
         self._xid = 0
@@ -197,7 +200,9 @@ class Interface:
             return
         self._timer = None
         state = self._state
-        if state == "selecting":
+        if state == "settling":
+            self._link_up()
+        elif state == "selecting":
             self._retry("no DHCP answer")
         elif state == "requesting":
             if self._tries < REQUEST_TRIES:
@@ -472,6 +477,9 @@ class Interface:
                 self._drop_address()
             self.up = self._state == "static"
             self._state = "down"
+        elif carrier and self._state == "down" and self._radio is not None:
+            self._state = "settling"  # the radio said "joined"
+            self._timer = self._kernel.clock() + SETTLE
         elif carrier and self._state == "down":
             self._log(f"network: {self.name}: link up")
             self._link_up()

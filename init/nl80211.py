@@ -44,6 +44,8 @@ ATTR_CIPHER_SUITES_PAIRWISE, ATTR_CIPHER_SUITE_GROUP = 73, 74
 ATTR_WPA_VERSIONS, ATTR_AKM_SUITES = 75, 76
 ATTR_PID = 82
 ATTR_KEY_DEFAULT_TYPES = 110
+ATTR_SCAN_FLAGS = 158
+SCAN_FLAG_FLUSH = 1 << 1  # forget access points this scan did not see
 BSS_BSSID, BSS_FREQUENCY, BSS_INFORMATION_ELEMENTS, BSS_SIGNAL_MBM = 1, 2, 6, 7
 BSS_STATUS, BSS_BEACON_IES = 9, 11
 STA_FLAG_AUTHORIZED = 1
@@ -250,7 +252,14 @@ def request_country(family: int, seq: int, country: str) -> bytes:
 
 
 def trigger_scan(family: int, seq: int, index: int, ssids: list[bytes]) -> bytes:
-    return message(family, CMD_TRIGGER_SCAN, seq, attr(ATTR_IFINDEX, u32(index)), ssid_list(ssids))
+    return message(
+        family,
+        CMD_TRIGGER_SCAN,
+        seq,
+        attr(ATTR_IFINDEX, u32(index)),
+        ssid_list(ssids),
+        attr(ATTR_SCAN_FLAGS, u32(SCAN_FLAG_FLUSH)),
+    )
 
 
 def get_scan(family: int, seq: int, index: int) -> bytes:

@@ -183,7 +183,8 @@ class Radio:
         self._state = "off"  # off | scanning | waiting | connecting | handshake | joined
         self._timer: float | None = None
         self._wait = FIRST_WAIT
-        self._started = 0.0
+        self._started = 0.0  # the first scan of this search: the timeline's step
+        self._asked = 0.0  # the connect request: "joined ... in 0.31 s"
         self._joined: tuple[int, nl80211.Bss] | None = None  # (list index, access point)
         self._target: tuple[int, nl80211.Bss, wpa.Rsn | None] | None = None
         self._handshake: Handshake | None = None
@@ -368,6 +369,7 @@ class Radio:
             f"{bss.signal / 100:g} dBm, {kind})"
         )
         self._target = (index, bss, rsn)
+        self._asked = self._kernel.clock()
         own = wpa.rsn_ie(rsn.group) if rsn is not None else None
         self._handshake = None
         if rsn is not None and own is not None:
@@ -447,6 +449,7 @@ class Radio:
             )
             ssid = self._net.wifi[self._joined[0]].ssid if self._joined else "the network"
             self._log(f"network: {self.name}: left {ssid} ({why}); scanning")
+            self._state = "scanning"
             self._closed()
             self._wait = FIRST_WAIT
             self._started = self._kernel.clock()
@@ -530,7 +533,7 @@ class Radio:
         kind = "WPA2" if rsn is not None else "open"
         self._log(
             f"network: {self.name}: joined {self._net.wifi[index].ssid} ({kind}) in "
-            f"{now - self._started:.2f} s"
+            f"{now - self._asked:.2f} s"
         )
         step = self._timeline.step("network", f"wifi {self.name}")
         step.start, step.end = self._started, now

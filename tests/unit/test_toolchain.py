@@ -41,7 +41,16 @@ def test_derive_sources_without_a_matching_source_is_an_error(tmp_path: Path) ->
 def test_lock_lists_every_role_with_versions_and_hashes() -> None:
     locked = provision.read_lock()
     roles = {p.role for p in locked}
-    assert roles == {"host", "sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit"}
+    assert roles == {
+        "host",
+        "sysroot",
+        "kernel",
+        "firmware",
+        "baseline",
+        "runtime",
+        "wifi",
+        "testkit",
+    }
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
     names = {p.name for p in locked}
