@@ -200,6 +200,8 @@ class Radio:
         self._dropped.what = f"network: {name}: Wi-Fi"
         answer = self._request(nl80211.get_family(self._next()), "find nl80211")
         if not answer:
+            if answer is not None:
+                self._log(f"network: {name}: the kernel has no nl80211 (cfg80211 not loaded)")
             return
         try:
             self._family, groups = nl80211.family(answer[0])

@@ -374,3 +374,73 @@ def test_python_table_names_modules_and_distributions(tmp_path: Path) -> None:
     assert "[python]" in str(err) and "expected a distribution name" in str(err)
     err = error_of(tmp_path, SERVICE + '[python]\nexclude = ["not a module"]\n')
     assert "expected a dotted module name" in str(err)
+
+
+WIFI = """[network]
+country = "GB"
+[[network.wifi]]
+ssid = "IEEE"
+passphrase = "password"
+[[network.wifi]]
+ssid = "ThisIsASSID"
+passphrase = "ThisIsAPassword"
+hidden = true
+[[network.wifi]]
+ssid = "cafe"
+"""
+
+
+def test_wifi_passphrases_become_their_keys_and_the_interface_wireless(tmp_path: Path) -> None:
+    cfg = load_build_config(project(tmp_path, WIFI + SERVICE))
+    (net,) = cfg.init.network
+    assert net.interface == "wireless" and net.country == "GB"
+    # IEEE 802.11's own examples of the passphrase-to-PSK mapping (Annex J.4).
+    assert [(w.ssid, w.psk, w.hidden) for w in net.wifi] == [
+        ("IEEE", "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e", False),
+        ("ThisIsASSID", "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af", True),
+        ("cafe", "", False),
+    ]
+    written = to_init_json(cfg)
+    assert b"password" not in written and b"ThisIsAPassword" not in written
+    assert from_dict(json.loads(written), "x") == cfg.init
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[network]\n[[network.wifi]]\nssid = "home"\npassphrase = "short"\n',
+            '[network.wifi #1] passphrase = "...": expected 8 to 63 printable ASCII characters',
+        ),
+        (
+            '[network]\n[[network.wifi]]\nssid = "home"\npassphrase = "long enough"\npsk = "00"\n',
+            "give a passphrase or a psk, not both",
+        ),
+        (
+            '[network]\n[[network.wifi]]\nssid = "home"\npsk = "00"\n',
+            '[wifi #1] psk = "00": expected 64 hex digits',
+        ),
+        (
+            '[network]\ninterface = "ethernet"\n[[network.wifi]]\nssid = "home"\n',
+            "Wi-Fi networks need a wireless interface",
+        ),
+        ('[network]\ninterface = "wireless"\n', "needs the networks to join"),
+        ('[network]\ncountry = "GB"\n', "goes with Wi-Fi"),
+        (
+            '[network]\ncountry = "gb"\n[[network.wifi]]\nssid = "home"\n',
+            'country = "gb": expected a two-letter country code',
+        ),
+        (
+            '[network]\n[[network.wifi]]\nssid = "home"\n[[network.wifi]]\nssid = "home"\n',
+            "this network is in the list twice",
+        ),
+        ('[network]\n[[network.wifi]]\nssid = ""\n', "expected a network name of 1 to 32 bytes"),
+        ('[network]\nwifi = "home"\n', "expected [[network.wifi]] tables"),
+    ],
+)
+def test_wifi_errors_are_one_line_and_never_quote_a_passphrase(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    message = str(error_of(tmp_path, text + SERVICE))
+    assert expected in message
+    assert "short" not in message and "long enough" not in message
