@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from builder.convert import netcommands
@@ -205,6 +206,7 @@ class SetupCommands:
     cwd: str
     switch_root: str
     net: list[netcommands.NetSetting]
+    files: Callable[[str], str | None]  # a file of the old initramfs, by its path there
 
     def out(self, line: int, text: str, kind: Kind, what: str, subject: str = "") -> None:
         self.outcomes.append(Outcome(line, text, kind, what, subject))
@@ -213,7 +215,7 @@ class SetupCommands:
         """A network or clock command: its steps, settled into [network] and [time] at the end
         (netcommands.settle)."""
         try:
-            steps, what = netcommands.read(words, line)
+            steps, what = netcommands.read(words, line, self.files)
         except netcommands.Unread as exc:
             self.out(line, text, UNTRANSLATED, str(exc))
             return

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from builder.convert.commands import (
@@ -119,8 +120,11 @@ GIVE_UP = (["reboot"], ["poweroff"], ["halt"], ["exit"], ["break"])
 class _Walker(SetupCommands):
     """Walks the tree in the shell's order, keeping the state later commands depend on."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(
+        self, lines: list[str], files: Callable[[str], str | None] = lambda path: None
+    ) -> None:
         self.lines = lines
+        self.files = files
         self.outcomes: list[Outcome] = []
         self.modules: list[ModuleLoad] = []
         self.entries: list[cpio.Entry] = []
@@ -696,9 +700,10 @@ def _is_true(node: Node) -> bool:
     )
 
 
-def translate(text: str) -> Script:
-    """The pinit values a classic `/init` script stands for, and what became of each command."""
-    walker = _Walker(text.splitlines())
+def translate(text: str, files: Callable[[str], str | None] = lambda path: None) -> Script:
+    """The pinit values a classic `/init` script stands for, and what became of each command.
+    `files` reads the old initramfs's other files (wpa_supplicant's config), by path."""
+    walker = _Walker(text.splitlines(), files)
     try:
         tree = parse(text)
     except ParseError as exc:

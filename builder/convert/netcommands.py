@@ -9,11 +9,13 @@ address...) and what to write by hand instead.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from init import inet
-from init.config import Network, Time
+from init.config import Network, Time, Wifi
 from init.validate import is_hostname
 
 NETWORK = {
@@ -71,10 +73,7 @@ BY_HAND = (
     '"A.B.C.D/prefix" with gateway)'
 )
 ROUTES = "a route other than the default one; pinit sets only the default route ([network] gateway)"
-WIRELESS = (
-    "Wi-Fi: pinit configures wired interfaces; [network] has no Wi-Fi keys, so the app "
-    "must join the network itself"
-)
+WIRELESS = "write [[network.wifi]] by hand (ssid, passphrase or psk; country in [network])"
 
 
 @dataclass(frozen=True)
@@ -85,19 +84,24 @@ class NetSetting:
     key: str  # dhcp | address | gateway | dns | time
     value: str = ""  # the address/prefix, the gateway, the server
     interface: str = ""  # "" for a gateway without dev: the interface with a static address
+    wifi: tuple[Wifi, ...] = ()  # key "wifi": the networks wpa_supplicant's config lists
 
 
 class Unread(ValueError):
     """A network command pinit has no setting for; the message says why."""
 
 
-def read(words: list[str], line: int) -> tuple[list[NetSetting], str]:
+def read(
+    words: list[str], line: int, files: Callable[[str], str | None] = lambda path: None
+) -> tuple[list[NetSetting], str]:
     """The steps of one network or clock command and what it becomes; Unread when none, or
-    ([], note) for a line pinit does itself."""
+    ([], note) for a line pinit does itself. `files` reads a file of the old initramfs."""
     name = posixpath.basename(words[0])
     rest = words[1:]
-    if name in ("wpa_supplicant", "iwconfig", "iw"):
-        raise Unread(WIRELESS)
+    if name == "wpa_supplicant":
+        return _wpa_supplicant(rest, line, files)
+    if name in ("iwconfig", "iw"):
+        raise Unread(f"{name}: " + WIRELESS)
     if name in ("ifup", "ifdown"):
         raise Unread(
             f"{name} reads /etc/network/interfaces, which this conversion does not "
@@ -170,9 +174,91 @@ def _dhcp(name: str, rest: list[str], line: int) -> tuple[list[NetSetting], str]
     )
 
 
+def _wpa_supplicant(
+    rest: list[str], line: int, files: Callable[[str], str | None]
+) -> tuple[list[NetSetting], str]:
+    """`wpa_supplicant -B -i wlan0 -c /etc/wpa_supplicant.conf`: its config's networks."""
+    given: dict[str, str] = {}
+    words = iter(rest)
+    for word in words:
+        for flag in ("-i", "-c", "-D", "-P", "-f", "-C", "-g", "-p", "-b", "-o", "-O", "-e"):
+            if word == flag:
+                given[flag] = next(words, "")
+            elif word.startswith(flag) and len(word) > 2 and not word.startswith("--"):
+                given[flag] = word[2:]
+    iface, conf = given.get("-i", ""), given.get("-c", "")
+    if not iface or not conf:
+        raise Unread("wpa_supplicant without -i and -c: " + WIRELESS)
+    text = files(conf)
+    if text is None:
+        raise Unread(f"wpa_supplicant's config {conf} is not in the old initramfs: " + WIRELESS)
+    wifi, country, skipped = wpa_conf(text)
+    if not wifi:
+        raise Unread(f"{conf} has no network pinit can join ({'; '.join(skipped)}): " + WIRELESS)
+    left = f"; left out: {'; '.join(skipped)}" if skipped else ""
+    where = f", country {country}" if country else ""
+    return [NetSetting(line, "wifi", country, iface, tuple(wifi))], (
+        f"Wi-Fi on {iface} from {conf}: {', '.join(w.ssid for w in wifi)}{where} "
+        f"([[network.wifi]], the passphrases stored as their keys){left}"
+    )
+
+
+def wpa_conf(text: str) -> tuple[list[Wifi], str, list[str]]:
+    """wpa_supplicant.conf's networks in its order of preference (priority, then the file's
+    order), its country, and what cannot be taken over (enterprise, WEP, SAE-only)."""
+    country = ""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("network=") and line.endswith("{"):
+            current = {}
+        elif line == "}" and current is not None:
+            blocks.append(current)
+            current = None
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            if current is not None:
+                current[key.strip()] = value.strip()
+            elif key.strip() == "country":
+                country = value.strip().strip('"').upper()
+    wifi: list[tuple[int, int, Wifi]] = []
+    skipped: list[str] = []
+    for order, block in enumerate(blocks):
+        raw_ssid = block.get("ssid", "")
+        if not raw_ssid.startswith('"'):
+            ssid = bytes.fromhex(raw_ssid).decode("utf-8", "replace") if raw_ssid else ""
+        else:
+            ssid = raw_ssid.strip('"')
+        mgmt = block.get("key_mgmt", "WPA-PSK").split()
+        psk = block.get("psk", "")
+        if not ssid:
+            skipped.append(f"network {order + 1}: no ssid")
+            continue
+        if block.get("disabled") == "1":
+            skipped.append(f"{ssid}: disabled")
+            continue
+        if "NONE" in mgmt and not block.get("wep_key0"):
+            key = ""
+        elif "WPA-PSK" in mgmt and psk.startswith('"'):
+            key = hashlib.pbkdf2_hmac(
+                "sha1", psk.strip('"').encode(), ssid.encode(), 4096, 32
+            ).hex()
+        elif "WPA-PSK" in mgmt and len(psk) == 64:
+            key = psk.lower()
+        else:
+            skipped.append(f"{ssid}: {' '.join(mgmt)} (pinit joins open and WPA2-PSK networks)")
+            continue
+        priority = int(block.get("priority", "0") or 0)
+        wifi.append((-priority, order, Wifi(ssid, key, block.get("scan_ssid") == "1")))
+    return [w for _, _, w in sorted(wifi, key=lambda t: t[:2])], country, skipped
+
+
 def _wired(ifaces: list[str]) -> None:
-    if any(i.startswith(("wlan", "wl")) for i in ifaces):
-        raise Unread(WIRELESS)
+    """Addresses and DHCP work on any interface; a wireless one gets its networks from the
+    script's wpa_supplicant line (settle says when there is none)."""
 
 
 def _address(text: str, mask: str, default: int) -> str:
@@ -363,12 +449,24 @@ def settle(steps: list[NetSetting]) -> tuple[tuple[Network, ...], Time, dict[int
         elif not _is_ip(step.value):
             bad[step.line] = f'"{step.value}" is not an IPv4 address: write [network] dns by hand'
     dns = list(dict.fromkeys(s.value for s in steps if s.key == "dns" and s.line not in bad))
+    wifi = {s.interface: s for s in steps if s.key == "wifi" and s.line not in bad}
+    up += [i for i in wifi if i not in up]  # joined but no address command: DHCP
+    for step in steps:
+        radio = step.interface.startswith(("wlan", "wl"))
+        if radio and step.key in ("dhcp", "address") and step.interface not in wifi:
+            bad[step.line] = (
+                f"{step.interface} is a Wi-Fi interface and no wpa_supplicant line of the "
+                "script says which network it joins: " + WIRELESS
+            )
+    up = [i for i in up if not i.startswith(("wlan", "wl")) or i in wifi]
     networks = tuple(
         Network(
             interface=i,
             address=statics.get(i, ""),
             gateway=gateways.get(i, ""),
             dns=tuple(dns) if i == up[0] else (),
+            wifi=wifi[i].wifi if i in wifi else (),
+            country=wifi[i].value if i in wifi else "",
         )
         for i in up
     )

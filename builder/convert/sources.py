@@ -410,7 +410,12 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     }
     old = work / "old"
     _extract(tree, old)
-    script = initscript.translate(init.data.decode(errors="replace"))
+
+    def read(path: str) -> str | None:
+        entry = tree.get(lookup(tree, path.lstrip("/")))
+        return entry.data.decode(errors="replace") if isinstance(entry, cpio.File) else None
+
+    script = initscript.translate(init.data.decode(errors="replace"), read)
     script = _programs(script, tree, busybox, parts, old)
     script = _modules(script, tree, parts, old, f"{src.path}: {src.initramfs}")
     parts.sysroot, parts.data, parts.hostname = old, script.data, script.hostname

@@ -3,6 +3,7 @@ reading its inputs, on small trees made here (no QEMU, no toolchain)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -614,8 +615,9 @@ def test_time_servers() -> None:
         ('echo "nameserver 1.1.1.1" > /etc/resolv.conf\n', (1,), "no interface is configured"),
         ("ntpd -p pool.ntp.org\n", (1,), "nothing resolves it"),
         ("ntpd -n\n", (1,), "names no server"),
-        ("udhcpc -i wlan0\n", (1,), "Wi-Fi"),
-        ("wpa_supplicant -B -i wlan0 -c /etc/wpa.conf\n", (1,), "Wi-Fi"),
+        ("udhcpc -i wlan0\n", (1,), "is a Wi-Fi interface and no wpa_supplicant line"),
+        ("wpa_supplicant -B -i wlan0 -c /etc/wpa.conf\n", (1,), "not in the old initramfs"),
+        ("iw dev wlan0 connect home\n", (1,), "write [[network.wifi]] by hand"),
         ("ip route add 10.0.0.0/8 via 10.0.0.1\n", (1,), "only the default route"),
         ("ifup eth0\n", (1,), "/etc/network/interfaces"),
         ("ifconfig eth0 10.0.0.300\n", (1,), "not an IPv4 address"),
@@ -702,3 +704,53 @@ def test_a_32_bit_card_is_refused_before_anything_is_written(tmp_path: Path) -> 
     (folder / "config.txt").write_text("initramfs initramfs.gz followkernel\n")
     with pytest.raises(BuildError, match=r"a 32-bit card \(kernel7l.img, no kernel8.img\)"):
         sources.detect(folder, tmp_path / "work")
+
+
+WPA_CONF = """ctrl_interface=/var/run/wpa_supplicant
+country=gb
+network={
+    ssid="cafe"
+    key_mgmt=NONE
+}
+network={
+    ssid="home"
+    psk="correct horse battery"
+    priority=5
+}
+network={
+    ssid="office"
+    key_mgmt=WPA-EAP
+    identity="me"
+}
+network={
+    ssid="hidden"
+    scan_ssid=1
+    psk=f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e
+}
+"""
+
+
+def test_wpa_supplicant_and_its_config_become_the_wireless_network() -> None:
+    files = {"/etc/wpa_supplicant.conf": WPA_CONF}
+    script = initscript.translate(
+        "wpa_supplicant -B -Dnl80211 -iwlan0 -c /etc/wpa_supplicant.conf\n"
+        "udhcpc -i wlan0\nexec /app/x\n",
+        files.get,
+    )
+    lines = by_line(script)
+    (net,) = script.network
+    home = hashlib.pbkdf2_hmac("sha1", b"correct horse battery", b"home", 4096, 32).hex()
+    assert net.interface == "wlan0" and net.country == "GB" and net.address == ""
+    # priority first, then the file's order; the enterprise network is left out and said.
+    assert [(w.ssid, w.psk, w.hidden) for w in net.wifi] == [
+        ("home", home, False),
+        ("cafe", "", False),
+        ("hidden", "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e", True),
+    ]
+    assert lines[1].kind == initscript.TRANSLATED
+    assert "Wi-Fi on wlan0 from /etc/wpa_supplicant.conf: home, cafe, hidden, country GB" in (
+        lines[1].what
+    )
+    assert "office: WPA-EAP" in lines[1].what
+    assert "correct horse" not in lines[1].what
+    assert lines[2].kind == initscript.TRANSLATED and "DHCP on wlan0" in lines[2].what
