@@ -171,15 +171,16 @@ $B touch /run/restarted
 exec $B sleep 100000
 """
 
-HOSTAPD_CONF = f"""interface=wlan1
+HOSTAPD_CONF = """interface=wlan1
 driver=nl80211
 ssid=pinit-wpa2
 hw_mode=g
 channel=6
 wpa=2
-wpa_passphrase={PASSPHRASE}
+wpa_passphrase={passphrase}
 wpa_key_mgmt=WPA-PSK
 rsn_pairwise=CCMP
+ignore_broadcast_ssid={hidden}
 """
 
 UDHCPD_CONF = """start 192.168.77.100
@@ -192,7 +193,7 @@ pidfile /run/udhcpd.pid
 """
 
 
-def ap_files(toolchain, tmp: Path) -> dict[str, Path]:
+def ap_files(toolchain, tmp: Path, hidden: bool) -> dict[str, Path]:
     """[image] files: busybox, hostapd with its loader and libraries, the AP's configs."""
     files: dict[str, Path] = {"/bin/busybox": toolchain.busybox}
     hostapd = toolchain.testkit / "usr/sbin/hostapd"
@@ -218,7 +219,7 @@ def ap_files(toolchain, tmp: Path) -> dict[str, Path]:
         files[f"/lib/aarch64-linux-gnu/{name}"] = path.resolve()
     for name, text in {
         "run.sh": RUN_SH,
-        "hostapd.conf": HOSTAPD_CONF,
+        "hostapd.conf": HOSTAPD_CONF.format(passphrase=PASSPHRASE, hidden=int(hidden)),
         "udhcpd.conf": UDHCPD_CONF,
         "page.txt": "hello from the access point\n",
     }.items():
@@ -227,8 +228,10 @@ def ap_files(toolchain, tmp: Path) -> dict[str, Path]:
     return files
 
 
-def appliance(tmp: Path, cc, toolchain, built_init, wifi: str, client_args: str) -> Path:
-    files = ap_files(toolchain, tmp)
+def appliance(
+    tmp: Path, cc, toolchain, built_init, wifi: str, client_args: str, hidden: bool = False
+) -> Path:
+    files = ap_files(toolchain, tmp, hidden)
     table = ", ".join(f'"{k}" = "{v}"' for k, v in sorted(files.items()))
     (tmp / "pinit.toml").write_text(
         f"""
@@ -264,7 +267,7 @@ files = {{ {table} }}
     return build(tmp / "pinit.toml", tmp / "out", built_init, toolchain).boot
 
 
-def test_joins_wpa2_skips_an_absent_network_and_rejoins_after_the_ap_restarts(
+def test_joins_a_hidden_wpa2_network_past_an_absent_one_and_rejoins_after_the_ap_restarts(
     cc, built_init, toolchain, tmp_path
 ) -> None:
     boot_dir = appliance(
@@ -280,8 +283,10 @@ passphrase = "not in range at all"
 [[network.wifi]]
 ssid = "pinit-wpa2"
 passphrase = "{PASSPHRASE}"
+hidden = true
 """,
         '"restart"',
+        hidden=True,  # it answers only a probe that names it
     )
     with harness.plan(boot_dir) as plan:
         result = harness.run(
