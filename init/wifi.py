@@ -223,6 +223,7 @@ class Radio:
             ):
                 self._log(f"network: {name}: regulatory country {self._net.country}")
         self._started = self._kernel.clock()
+        self._log(f"network: {name}: scanning for {', '.join(w.ssid for w in self._net.wifi)}")
         self._scan()
 
     def _next(self) -> int:
@@ -302,9 +303,6 @@ class Radio:
     def _scan(self) -> None:
         if self._state != "joined":
             self._state = "scanning"
-            if not self._roaming and self._wait == FIRST_WAIT:
-                names = ", ".join(w.ssid for w in self._net.wifi)
-                self._log(f"network: {self.name}: scanning for {names}")
         ssids = [b""] + [w.ssid.encode() for w in self._net.wifi if w.hidden]
         answer = self._request(
             nl80211.trigger_scan(self._family, self._next(), self.index, ssids), "scan"

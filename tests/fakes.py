@@ -145,6 +145,8 @@ class FakeKernel:
         self.dhcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.sntp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
         self.eapol_peer: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        # generic netlink (nl80211): a request → the datagrams that answer it at once
+        self.genl_peer: Callable[[bytes], list[bytes]] | None = None
         self.joined: dict[int, list[int]] = {}  # netlink fd → the multicast groups it joined
         self._link_fd = -1
         self.consoles: set[int] = set()  # PID 1's own opens of the console
@@ -408,6 +410,13 @@ class FakeKernel:
             kind, seq = struct.unpack_from("=HxxI", data, 4)
             self._record(f"netlink {kind} seq {seq}", name="netlink")
             self._feed(fd, struct.pack("=IHHIIi", 36, 2, 0, seq, 0, 0) + data[:16])
+        elif self.fds.get(fd) == "genl":
+            assert self.genl_peer is not None
+            self._record(f"genl {data[16]} seq {int.from_bytes(data[8:12], 'little')}")
+            for reply in self.genl_peer(data):
+                self._feed(fd, reply)
+            if fd not in self._pending:
+                self._pending[fd] = bytearray()
         elif self.fds.get(fd, "").startswith("udp "):
             self._record(f"write {self.fds[fd]} {len(data)} bytes")
             for delay, reply in self.sntp_server(data) if self.sntp_server else ():
@@ -499,6 +508,8 @@ class FakeKernel:
 
     def netlink_socket(self, protocol: int, groups: int = 0) -> int:
         self._record(f"netlink_socket {protocol} groups {groups}")
+        if protocol == 16 and self.genl_peer is not None:  # generic netlink, scripted
+            return self._new_fd("genl")
         fd = self._new_fd("link-events" if groups else "netlink")
         if groups:
             self._link_fd = fd
@@ -507,6 +518,25 @@ class FakeKernel:
     def netlink_join(self, fd: int, group: int) -> None:
         self._record(f"netlink_join {self.fds.get(fd, fd)} {group}")
         self.joined.setdefault(fd, []).append(group)
+
+    def genl_event(self, when: float, message: bytes) -> None:
+        """A generic netlink multicast at `when`, to every socket that joined a group."""
+
+        def send() -> None:
+            for fd in self.joined:
+                self._feed(fd, message)
+
+        self._schedule(when, send)
+
+    def eapol(self, when: float, frame: bytes) -> None:
+        """An EAPOL frame from the access point at `when`."""
+
+        def send() -> None:
+            for fd, what in self.fds.items():
+                if what == "eapol":
+                    self._feed(fd, frame)
+
+        self._schedule(when, send)
 
     def link(self, when: float, index: int, name: str, carrier: bool) -> None:
         """A link event (RTM_NEWLINK) at `when`."""
