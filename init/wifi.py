@@ -335,7 +335,12 @@ class Radio:
             return
         if pick is None:
             names = ", ".join(w.ssid for w in self._net.wifi)
-            seen = sorted({b.ssid.decode("utf-8", "replace") for b in found if b.ssid})
+            listed = {w.ssid for w in self._net.wifi}
+            seen = sorted(
+                name
+                + (" (its security is not open or WPA2-PSK: not joined)" if name in listed else "")
+                for name in {b.ssid.decode("utf-8", "replace") for b in found if b.ssid}
+            )
             line = f"none of {names} in range (seen: {', '.join(seen) or 'nothing'})"
             self._again(line if line != self._said else "", quiet=line == self._said)
             self._said = line

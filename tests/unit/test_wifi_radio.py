@@ -263,3 +263,15 @@ def test_an_interface_without_a_radio_is_not_taken_for_wireless() -> None:
     net = client(fake, interface="wireless", wifi=(wifi("home"),))
     net.start()  # type: ignore[attr-defined]
     assert console(fake) == ["network: no wireless interface yet; the boot goes on without it"]
+
+
+def test_a_listed_network_whose_security_pinit_cannot_join_is_named_as_such() -> None:
+    fake, air, net = radio(wifi("home", "correct horse battery"))
+    air.aps["home"] = (bytes.fromhex("020000000100"), None, False)  # open, but a key is listed
+    air.aps["neighbours"] = (bytes.fromhex("020000000300"), None, False)
+    net.start()  # type: ignore[attr-defined]
+    run(fake, net, 3.0)
+    assert console(fake)[2] == (
+        "network: wlan0: none of home in range (seen: home (its security is not open or "
+        "WPA2-PSK: not joined), neighbours); trying again in 2 s"
+    )
