@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder import boards
 from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from builder.formats.compress import DEFAULT_METHOD, METHODS
@@ -60,7 +61,7 @@ INIT_KEYS = tuple(
 KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")  # Python services only
-IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size")
+IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size", "board")
 PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
 APP_DIR = "/app"  # services are packed as /app/<name>
 UPDATE_KEY = "/etc/pinit/update.pub"  # [update] key, where the image holds it
@@ -86,6 +87,7 @@ class Image:
     cmdline: tuple[str, ...] = ()  # extra cmdline.txt words
     firmware: str = "debian"  # "debian" or an absolute folder path
     size: int = 0  # sdcard.img bytes; 0 = just large enough
+    board: str = "all"  # the Pi the card is for (builder/boards.py); "all" = every 64-bit one
 
 
 @dataclass(frozen=True)
@@ -397,7 +399,12 @@ def _image(doc: dict, top: _At) -> Image:
             raise at.error(key, host, f"{target} is written by the builder")
         packed.append((target, at.host_path(host, key)))
     firmware = at.text(table, "firmware", "debian")
+    board = at.text(table, "board", boards.ALL)
+    problem = boards.check(board)
+    if problem:
+        raise at.error("board", board, problem)
     return Image(
+        board=board,
         compression=compression,
         files=tuple(packed),
         config_txt=at.lines(table, "config_txt"),

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from builder import boards
 from builder.apps import app_files, is_python
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.formats import bootfs, compress, cpio, sdimage
@@ -178,15 +179,15 @@ PI_WIFI = {
     "brcmfmac43430": "Pi 3 B, Zero W",
     "brcmfmac43455": "Pi 3 B+, 3 A+, 4 B, CM4",
 }
-PI_WIFI_MISSING = "Zero 2 W (43436) and Pi 400 (43456): their firmware is not in Debian's package"
+PI_WIFI_MISSING = "Zero 2 W (BCM43436) and Pi 400 (BCM43456)"
 # cfg80211's regulatory database and its signature (the kernel checks it), as Debian ships them.
 REGDB = {"regulatory.db": "regulatory.db-debian", "regulatory.db.p7s": "regulatory.db.p7s-debian"}
 
 
-def wifi_firmware(tc: Toolchain) -> list[tuple[str, Path]]:
-    """The files under /lib/firmware that a wireless [network] ships."""
+def wifi_firmware(tc: Toolchain, board: str = boards.ALL) -> list[tuple[str, Path]]:
+    """The files under /lib/firmware that a wireless [network] ships (for `board`'s radio)."""
     out: list[tuple[str, Path]] = []
-    for chip in PI_WIFI:
+    for chip in boards.radios(board, tuple(PI_WIFI)):
         for name in (".bin", ".clm_blob", ".raspberrypi,*.txt"):
             out += firmware_files(tc, f"brcm/{chip}-sdio{name}", tc.wifi)
     base = tc.wifi / "lib/firmware"
@@ -319,16 +320,26 @@ def initramfs_entries(
         shipped_files = {path for path, _ in cfg.image.files}
         wifi = any(n.wifi for n in cfg.init.network)
         if wifi:
+            board = cfg.image.board
             entries += [
                 cpio.File(f"lib/firmware/{rel}", path.read_bytes(), 0o644)
-                for rel, path in wifi_firmware(tc)
+                for rel, path in wifi_firmware(tc, board)
                 if f"/lib/firmware/{rel}" not in shipped_files
             ]
-            log(
-                "Wi-Fi: the card has the radio firmware of the "
-                + "; ".join(PI_WIFI.values())
-                + f"; not of the {PI_WIFI_MISSING}"
-            )
+            absent = boards.BOARDS[board].radio_missing if board != boards.ALL else ""
+            if absent:
+                log(
+                    f"warning: the {board}'s radio ({absent}) has no firmware in Debian's "
+                    "firmware-brcm80211: give it with [image] files "
+                    '("/lib/firmware/brcm/<chip>-sdio.bin" = "<file on this machine>")'
+                )
+            else:
+                chips = boards.radios(board, tuple(PI_WIFI))
+                log(
+                    "Wi-Fi: the card has the radio firmware of the "
+                    + "; ".join(PI_WIFI[c] for c in chips)
+                    + ("" if board != boards.ALL else f"; not of the {PI_WIFI_MISSING}")
+                )
         for module, files in sorted(kmod.firmware(resolved).items()):
             if wifi and module in ("brcmfmac", "cfg80211"):
                 continue  # the Pi's radios only, above
@@ -506,7 +517,11 @@ def build(
         archive = cpio.write(entries)
         packed = compress.compress(archive, method)
     initramfs_name = INITRAMFS_NAMES[method]
-    files: dict[str, Path | bytes] = dict(platform.boot_files)
+    files: dict[str, Path | bytes] = {
+        name: path
+        for name, path in platform.boot_files.items()
+        if boards.keeps(cfg.image.board, name)
+    }
     files[platform.kernel_name] = platform.kernel
     files[initramfs_name] = packed
     files["config.txt"] = bootfs.config_txt(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.formats import cpio
 from builder.formats.elf import libraries, require_aarch64
 from builder.image import build
 from builder.qemu import harness
@@ -229,7 +230,14 @@ def ap_files(toolchain, tmp: Path, hidden: bool) -> dict[str, Path]:
 
 
 def appliance(
-    tmp: Path, cc, toolchain, built_init, wifi: str, client_args: str, hidden: bool = False
+    tmp: Path,
+    cc,
+    toolchain,
+    built_init,
+    wifi: str,
+    client_args: str,
+    hidden: bool = False,
+    board: str = "all",
 ) -> Path:
     files = ap_files(toolchain, tmp, hidden)
     table = ", ".join(f'"{k}" = "{v}"' for k, v in sorted(files.items()))
@@ -261,6 +269,7 @@ wait_timeout = 120.0
 restart = "never"
 
 [image]
+board = "{board}"
 files = {{ {table} }}
 """
     )
@@ -333,7 +342,17 @@ ssid = "pinit-wpa2"
 passphrase = "not the passphrase"
 """,
         "",
+        board="pi-4",
     )
+    # A card for the Pi 4: its device tree and firmware family, its radio's firmware only.
+    names = {p.name for p in boot_dir.iterdir()}
+    assert {"bcm2711-rpi-4-b.dtb", "start4.elf", "fixup4.dat"} <= names
+    assert not names & {"bootcode.bin", "start.elf", "bcm2837-rpi-3-b.dtb"}
+    packed = {e.path for e in cpio.read_initramfs((boot_dir / "initramfs.lz4").read_bytes())}
+    assert "lib/firmware/brcm/brcmfmac43455-sdio.bin" in packed
+    assert "lib/firmware/brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt" in packed
+    assert "lib/firmware/regulatory.db" in packed
+    assert not any("43430" in path for path in packed)
     with harness.plan(boot_dir) as plan:
         result = harness.run(
             plan,

@@ -444,3 +444,12 @@ def test_wifi_errors_are_one_line_and_never_quote_a_passphrase(
     message = str(error_of(tmp_path, text + SERVICE))
     assert expected in message
     assert "short" not in message and "long enough" not in message
+
+
+def test_a_board_is_checked_and_a_32_bit_one_refused_with_why(tmp_path: Path) -> None:
+    cfg = load_build_config(project(tmp_path, '[image]\nboard = "pi-4"\n' + SERVICE))
+    assert cfg.image.board == "pi-4"
+    assert load_build_config(project(tmp_path, SERVICE)).image.board == "all"
+    message = str(error_of(tmp_path, '[image]\nboard = "pi-zero-w"\n' + SERVICE))
+    assert '[image] board = "pi-zero-w": the pi-zero-w is a 32-bit ARMv6 board' in message
+    assert "expected one of all, pi-3" in str(error_of(tmp_path, '[image]\nboard = "pi5"\n'))

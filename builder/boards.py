@@ -1,0 +1,78 @@
+"""The Pi boards a card is for: `[image] board`.
+
+Without it a card boots every 64-bit Pi: the boot folder has each board's device tree and both
+firmware families (the Pi 4 family's start4.elf, the older boards' bootcode.bin and start.elf).
+Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. The
+32-bit Pis (Zero, Zero W, 1, 2) cannot run an aarch64 init: naming one is a build error that
+says so, before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Board:
+    title: str
+    dtbs: tuple[str, ...]  # the device trees its firmware picks, upstream names
+    pi4: bool  # the Pi 4 family's firmware (start4.elf, fixup4.dat) instead of start.elf
+    radio: str = ""  # its Wi-Fi chip's firmware name (brcmfmac43455), "" = none
+    radio_missing: str = ""  # a radio whose firmware Debian does not package
+
+
+BOARDS = {
+    "pi-3": Board(
+        "Pi 3 B, 3 B+, 3 A+",
+        ("bcm2837-rpi-3-b", "bcm2837-rpi-3-b-plus", "bcm2837-rpi-3-a-plus"),
+        False,
+        "brcmfmac43430 brcmfmac43455",
+    ),
+    "pi-zero-2-w": Board("Pi Zero 2 W", ("bcm2837-rpi-zero-2-w",), False, radio_missing="BCM43436"),
+    "cm3": Board("Compute Module 3", ("bcm2837-rpi-cm3-io3",), False),
+    "pi-4": Board("Pi 4 B", ("bcm2711-rpi-4-b",), True, "brcmfmac43455"),
+    "pi-400": Board("Pi 400", ("bcm2711-rpi-400",), True, radio_missing="BCM43456"),
+    "cm4": Board("Compute Module 4", ("bcm2711-rpi-cm4-io",), True, "brcmfmac43455"),
+}
+THIRTY_TWO_BIT = {
+    "pi-zero": "ARMv6",
+    "pi-zero-w": "ARMv6",
+    "pi-1": "ARMv6",
+    "pi-2": "ARMv7",
+}
+FIRMWARE_4 = ("start4", "fixup4")  # the Pi 4 family's firmware files begin so
+
+
+def check(name: str) -> str:
+    """'' when `name` is a board pinit builds for, else what is wrong (one line)."""
+    if name == ALL or name in BOARDS:
+        return ""
+    if name in THIRTY_TWO_BIT:
+        return (
+            f"the {name} is a 32-bit {THIRTY_TWO_BIT[name]} board and pinit builds aarch64 "
+            "only (the Pi 3, 4, 400, Zero 2 W and Compute Modules 3 and 4)"
+        )
+    return "expected one of " + ", ".join([ALL, *BOARDS])
+
+
+def keeps(name: str, file: str) -> bool:
+    """Whether the boot folder of a card for board `name` keeps `file` (a dtb or firmware)."""
+    if name == ALL:
+        return True
+    board = BOARDS[name]
+    if file.endswith(".dtb"):
+        return file[: -len(".dtb")] in board.dtbs
+    if file.startswith(("start", "fixup", "bootcode")):
+        return file.startswith(FIRMWARE_4) == board.pi4 and (
+            file != "bootcode.bin" or not board.pi4
+        )
+    return True
+
+
+def radios(name: str, chips: tuple[str, ...]) -> tuple[str, ...]:
+    """Of the Wi-Fi chips whose firmware is packaged, those board `name` has."""
+    if name == ALL:
+        return chips
+    return tuple(c for c in chips if c in BOARDS[name].radio.split())
