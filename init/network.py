@@ -128,16 +128,18 @@ class Interface:
             if wanted not in (FIRST_ETHERNET, FIRST_WIRELESS) and name != wanted:
                 continue
             try:
+                radio = self._kernel.exists(
+                    prefixed(self._root, f"/sys/class/net/{name}/phy80211")
+                )
                 if wanted == FIRST_ETHERNET and (
                     self._sys(name, "type") != str(ARPHRD_ETHER)
+                    or radio
                     or not self._kernel.exists(
                         prefixed(self._root, f"/sys/class/net/{name}/device")
                     )
                 ):
-                    continue  # lo, bridges, tunnels: not a card
-                if wanted == FIRST_WIRELESS and not self._kernel.exists(
-                    prefixed(self._root, f"/sys/class/net/{name}/phy80211")
-                ):
+                    continue  # lo, bridges, tunnels, radios: not a cable's card
+                if wanted == FIRST_WIRELESS and not radio:
                     continue  # not a radio
                 index = int(self._sys(name, "ifindex"))
                 mac = bytes.fromhex(self._sys(name, "address").replace(":", ""))

@@ -275,3 +275,13 @@ def test_a_listed_network_whose_security_pinit_cannot_join_is_named_as_such() ->
         "network: wlan0: none of home in range (seen: home (its security is not open or "
         "WPA2-PSK: not joined), neighbours); trying again in 2 s"
     )
+
+
+def test_the_first_ethernet_is_never_the_radio() -> None:
+    # A Pi Zero W: wlan0 is an ARPHRD_ETHER device with a driver, but a radio.
+    files = {k: v for k, v in WIFI_SYS.items() if "eth0" not in k}
+    files["/sys/class/net/wlan0/device/uevent"] = b""
+    fake = FakeKernel(files=files)
+    net = client(fake)
+    net.start()  # type: ignore[attr-defined]
+    assert console(fake) == ["network: no ethernet interface yet; the boot goes on without it"]
