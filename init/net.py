@@ -1,14 +1,22 @@
 """Bring up an interface (lo at boot, the network's card), without ip(8): two ioctls on a socket
-with a struct ifreq.
+with a struct ifreq. And the two ways the network talks netlink: a request with its answer
+(`ask`), and the events queued on a subscribed socket (`datagrams`).
 
 The kernel gives `lo` the address 127.0.0.1/8 by itself once it is up.
 """
 
 from __future__ import annotations
 
+import errno
 import struct
 
 from init.kernel import Kernel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _collections_abc import Iterator
+
+NETLINK_READ = 65536  # a datagram of a netlink answer: a scan dump's batch with its elements
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -31,3 +39,46 @@ def link_up(kernel: Kernel, name: str = "lo") -> bool:
         return True
     finally:
         kernel.close(fd)
+
+
+def ask(kernel: Kernel, protocol: int, message: bytes) -> list[tuple[int, bytes]]:
+    """One netlink request on a socket of its own: (type, body) of every message of the answer
+    before its ACK or NLMSG_DONE (a dump's entries). Raises OSError with the kernel's errno,
+    or rtnl.RtnlError for an answer that does not parse."""
+    from init import rtnl  # here: a boot without [network] brings lo up and needs no more
+
+    fd = kernel.netlink_socket(protocol)
+    out: list[tuple[int, bytes]] = []
+    try:
+        kernel.write(fd, message)
+        while True:
+            try:
+                data = kernel.read(fd, NETLINK_READ)
+            except BlockingIOError:
+                return out  # EAGAIN: all there is
+            if not data:
+                return out
+            for kind, _, body in rtnl.messages(data):
+                if kind == rtnl.NLMSG_DONE:
+                    return out
+                if kind == rtnl.NLMSG_ERROR:
+                    err = rtnl.error_of(body)
+                    if err:
+                        raise OSError(err, errno.errorcode.get(err, str(err)))
+                    return out
+                out.append((kind, body))
+    finally:
+        kernel.close(fd)
+
+
+def datagrams(kernel: Kernel, fd: int) -> Iterator[bytes]:
+    """Every datagram queued on a non-blocking netlink socket of events. ENOBUFS (events were
+    lost while PID 1 was busy) is passed over: the next ones still come. Other errors raise."""
+    while True:
+        try:
+            yield kernel.read(fd, NETLINK_READ)
+        except BlockingIOError:
+            return  # EAGAIN: drained
+        except OSError as exc:
+            if exc.errno != errno.ENOBUFS:
+                raise

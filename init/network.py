@@ -33,7 +33,7 @@ from init.config import Network as NetworkConfig
 from init.console import Log, errname
 from init.errors import Dropped
 from init.kernel import Kernel
-from init.net import link_up
+from init.net import ask, datagrams, link_up
 from init.rootfs import prefixed
 from init.timeline import Timeline
 from init.wifi import Radio
@@ -128,9 +128,7 @@ class Interface:
             if wanted not in (FIRST_ETHERNET, FIRST_WIRELESS) and name != wanted:
                 continue
             try:
-                radio = self._kernel.exists(
-                    prefixed(self._root, f"/sys/class/net/{name}/phy80211")
-                )
+                radio = self._kernel.exists(prefixed(self._root, f"/sys/class/net/{name}/phy80211"))
                 if wanted == FIRST_ETHERNET and (
                     self._sys(name, "type") != str(ARPHRD_ETHER)
                     or radio
@@ -373,25 +371,16 @@ class Interface:
         """One rtnetlink request and its ACK (the kernel answers before write returns);
         `expected` is an errno that is no failure."""
         try:
-            fd = self._kernel.netlink_socket(rtnl.NETLINK_ROUTE)
-        except OSError as exc:
-            self._log(f"network: {self.name}: cannot {what}: {errname(exc)}")
-            return False
-        try:
-            self._kernel.write(fd, message)
-            for kind, _, body in rtnl.messages(self._kernel.read(fd, READ_SIZE)):
-                err = rtnl.error_of(body) if kind == rtnl.NLMSG_ERROR else 0
-                if err and err != expected:
-                    raise OSError(err, errno.errorcode.get(err, str(err)))
+            ask(self._kernel, rtnl.NETLINK_ROUTE, message)
             return True
         except OSError as exc:
+            if expected and exc.errno == expected:
+                return True
             self._log(f"network: {self.name}: cannot {what}: {errname(exc)}")
             return False
         except rtnl.RtnlError as exc:
             self._log(f"network: {self.name}: cannot {what}: the kernel's answer: {exc}")
             return False
-        finally:
-            self._kernel.close(fd)
 
     def _set_address(self, address: bytes, prefix: int, lifetime: int = rtnl.FOREVER) -> bool:
         self._seq += 1
@@ -443,24 +432,18 @@ class Interface:
     # --- links ----------------------------------------------------------------------------
 
     def _link_events(self) -> None:
-        while True:
-            try:
-                data = self._kernel.read(self._events, READ_SIZE)
-            except BlockingIOError:
-                return  # EAGAIN: drained
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    continue  # events were lost while we were busy; the next ones come
-                self._log(f"network: link events: {errname(exc)}")
-                return
-            try:
-                events = [rtnl.link_event(kind, body) for kind, _, body in rtnl.messages(data)]
-            except rtnl.RtnlError as exc:
-                self._dropped_links(exc)
-                continue
-            for event in events:
-                if event is not None:
-                    self._link(*event)
+        try:
+            for data in datagrams(self._kernel, self._events):
+                try:
+                    events = [rtnl.link_event(k, body) for k, _, body in rtnl.messages(data)]
+                except rtnl.RtnlError as exc:
+                    self._dropped_links(exc)
+                    continue
+                for event in events:
+                    if event is not None:
+                        self._link(*event)
+        except OSError as exc:
+            self._log(f"network: link events: {errname(exc)}")
 
     def _link(self, index: int, name: str, carrier: bool) -> None:
         if self._state == "none":

@@ -27,7 +27,6 @@ Console lines ("pinit: network: ..."):
 
 from __future__ import annotations
 
-import errno
 import posix
 
 from init import nl80211, rtnl, wpa
@@ -36,6 +35,7 @@ from init.config import Wifi
 from init.console import Log, errname
 from init.errors import Dropped
 from init.kernel import Kernel
+from init.net import NETLINK_READ, ask, datagrams
 from init.timeline import Timeline
 
 TYPE_CHECKING = False
@@ -47,7 +47,6 @@ SCAN_TIMEOUT = 10.0  # no "scan done" event: read what results there are
 CONNECT_TIMEOUT = 10.0  # no answer to a connect: give up on this attempt
 HANDSHAKE_TIMEOUT = 5.0  # associated but no keys: the 4-way handshake failed
 ROAM_EVERY = 60.0  # joined to a network that is not the first of the list: look again
-READ_SIZE = 65536  # a scan dump's batch with its information elements
 STATUS_TIMEOUT = 0x10000
 
 
@@ -233,37 +232,13 @@ class Radio:
     def _request(self, message: bytes, what: str) -> list[dict[int, bytes]] | None:
         """One nl80211 request and its answer (a dump's every entry); None if it failed."""
         try:
-            fd = self._kernel.netlink_socket(nl80211.NETLINK_GENERIC)
+            answer = ask(self._kernel, nl80211.NETLINK_GENERIC, message)
+            return [nl80211.genl(body)[1] for _, body in answer]
         except OSError as exc:
             self._log(f"network: {self.name}: cannot {what}: {errname(exc)}")
-            return None
-        out: list[dict[int, bytes]] = []
-        try:
-            self._kernel.write(fd, message)
-            while True:
-                try:
-                    data = self._kernel.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    return out  # EAGAIN: all there is
-                if not data:
-                    return out
-                for kind, _, body in rtnl.messages(data):
-                    if kind == rtnl.NLMSG_DONE:
-                        return out
-                    if kind == rtnl.NLMSG_ERROR:
-                        err = rtnl.error_of(body)
-                        if err:
-                            raise OSError(err, errno.errorcode.get(err, str(err)))
-                        return out
-                    out.append(nl80211.genl(body)[1])
-        except OSError as exc:
-            self._log(f"network: {self.name}: cannot {what}: {errname(exc)}")
-            return None
         except rtnl.RtnlError as exc:
             self._log(f"network: {self.name}: cannot {what}: the kernel's answer: {exc}")
-            return None
-        finally:
-            self._kernel.close(fd)
+        return None
 
     # --- the loop's side ------------------------------------------------------------------
 
@@ -405,24 +380,18 @@ class Radio:
     # --- events ---------------------------------------------------------------------------
 
     def _read_events(self) -> None:
-        while True:
-            try:
-                data = self._kernel.read(self._events, READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    continue  # events were lost while we were busy; the next ones come
-                self._log(f"network: {self.name}: radio events: {errname(exc)}")
-                return
-            try:
-                events = [nl80211.genl(body) for _, _, body in rtnl.messages(data)]
-            except rtnl.RtnlError as exc:
-                self._dropped(exc)
-                continue
-            for cmd, attributes in events:
-                if nl80211.ifindex(attributes) == self.index:
-                    self._event(cmd, attributes)
+        try:
+            for data in datagrams(self._kernel, self._events):
+                try:
+                    events = [nl80211.genl(body) for _, _, body in rtnl.messages(data)]
+                except rtnl.RtnlError as exc:
+                    self._dropped(exc)
+                    continue
+                for cmd, attributes in events:
+                    if nl80211.ifindex(attributes) == self.index:
+                        self._event(cmd, attributes)
+        except OSError as exc:
+            self._log(f"network: {self.name}: radio events: {errname(exc)}")
 
     def _event(self, cmd: int, attributes: dict[int, bytes]) -> None:
         state = self._state
@@ -472,7 +441,7 @@ class Radio:
     def _read_eapol(self) -> None:
         while True:
             try:
-                frame = self._kernel.read(self._eapol, READ_SIZE)
+                frame = self._kernel.read(self._eapol, NETLINK_READ)
             except BlockingIOError:
                 return
             except OSError as exc:

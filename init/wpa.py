@@ -147,6 +147,21 @@ def _add(state: bytes, key: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(state, key, strict=True))
 
 
+def _mix(s: bytes, m: tuple[int, int, int, int]) -> bytes:
+    """MixColumns (m = 2, 3, 1, 1) or its inverse (14, 11, 13, 9), column by column."""
+    out = b""
+    for c in range(4):
+        a = s[4 * c : 4 * c + 4]
+        out += bytes(
+            _mul(a[i], m[0])
+            ^ _mul(a[(i + 1) % 4], m[1])
+            ^ _mul(a[(i + 2) % 4], m[2])
+            ^ _mul(a[(i + 3) % 4], m[3])
+            for i in range(4)
+        )
+    return out
+
+
 def aes_encrypt(key: bytes, block: bytes) -> bytes:
     keys = _expand(key)
     s = _add(block, keys[0])
@@ -154,20 +169,7 @@ def aes_encrypt(key: bytes, block: bytes) -> bytes:
         s = bytes(_SBOX[b] for b in s)
         s = bytes(s[(i + 4 * (i % 4)) % 16] for i in range(16))  # ShiftRows
         if r != len(keys) - 1:
-            cols = []
-            for c in range(4):
-                a = s[4 * c : 4 * c + 4]
-                cols.append(
-                    bytes(
-                        _xt(a[i])
-                        ^ _xt(a[(i + 1) % 4])
-                        ^ a[(i + 1) % 4]
-                        ^ a[(i + 2) % 4]
-                        ^ a[(i + 3) % 4]
-                        for i in range(4)
-                    )
-                )
-            s = b"".join(cols)
+            s = _mix(s, (2, 3, 1, 1))
         s = _add(s, keys[r])
     return s
 
@@ -178,19 +180,7 @@ def aes_decrypt(key: bytes, block: bytes) -> bytes:
     for r in range(len(keys) - 1, 0, -1):
         s = _add(s, keys[r])
         if r != len(keys) - 1:
-            cols = []
-            for c in range(4):
-                a = s[4 * c : 4 * c + 4]
-                cols.append(
-                    bytes(
-                        _mul(a[i], 14)
-                        ^ _mul(a[(i + 1) % 4], 11)
-                        ^ _mul(a[(i + 2) % 4], 13)
-                        ^ _mul(a[(i + 3) % 4], 9)
-                        for i in range(4)
-                    )
-                )
-            s = b"".join(cols)
+            s = _mix(s, (14, 11, 13, 9))
         s = bytes(s[(i - 4 * (i % 4)) % 16] for i in range(16))  # InvShiftRows
         s = bytes(_INV[b] for b in s)
     return _add(s, keys[0])

@@ -485,7 +485,7 @@ def test_a_boot_without_network_or_time_imports_none_of_it() -> None:
         "import sys, init.main, init.boot, init.supervise, init.configfile; "
         'init.configfile.parse(b\'{"services": [{"name": "a", "exec": "/a"}]}\', \'x\'); '
         "print(sorted(m for m in sys.modules if m.split('.')[-1] in "
-        "('network', 'clock', 'dhcp', 'sntp', 'rtnl', 'inet')))"
+        "('network', 'clock', 'dhcp', 'sntp', 'rtnl', 'inet', 'wifi', 'nl80211', 'wpa')))"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=REPO
