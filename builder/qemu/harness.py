@@ -388,7 +388,9 @@ class _Console:
         echo: bool,
         also: Sequence[str] = (),
     ) -> None:
-        self.expect, self.fail = list(expect), [*fail, *ALWAYS_FAIL]
+        # A boot that is meant to panic (an update whose kernel cannot start) says so in `expect`.
+        panics = any(text in e for e in expect for text in ALWAYS_FAIL)
+        self.expect, self.fail = list(expect), [*fail, *(() if panics else ALWAYS_FAIL)]
         self.also = list(also)  # not seen yet
         self.then = then
         self.stop = stop_after_expect and then is None and bool(expect or also)
@@ -528,7 +530,8 @@ def run(
     Passes when every `expect` text has appeared, in order, and every `also` text in any order
     (the lines of a process that runs beside those, such as an early-started app); then, if `then` is given (say
     "reboot: Power down") or stop_after_expect is False, keeps reading until `then` appears or
-    qemu exits. Fails at once on a `fail` text or "Kernel panic", and on `timeout` seconds.
+    qemu exits. Fails at once on a `fail` text or "Kernel panic" (unless `expect` names it),
+    and on `timeout` seconds.
     The console goes to `log` (default build/boot.log), and to stdout as it comes if `echo`.
     `answers`: (text, keys) pairs; when a console line shows `text`, `keys` are typed on the
     serial console (in order, each once), e.g. to drive the init's Python shell.
