@@ -15,6 +15,8 @@ from builder.image import build
 from builder.qemu import harness
 from init import slots
 from tests.qemu.lan import HOST, Lan
+from tests.qemu.test_watchdog import FREEZER, WATCHDOG_QEMU
+from tests.qemu.test_watchdog import TIMEOUT as WATCHDOG_TIMEOUT
 
 APP = r"""
 #include <signal.h>
@@ -34,7 +36,15 @@ POWER_DOWN = "reboot: Power down"
 
 
 def appliance(
-    cc, tmp: Path, name: str, key: Path, crash: bool, built_init, toolchain, url: str = ""
+    cc,
+    tmp: Path,
+    name: str,
+    key: Path,
+    crash: bool,
+    built_init,
+    toolchain,
+    url: str = "",
+    extra: str = "",
 ) -> Path:
     """An A/B card whose app prints its version, then powers off after a while (v1 stays long
     enough for an update to be written first)."""
@@ -58,7 +68,7 @@ exec = "{app}"
 restart = "always"
 backoff_start = 0.5
 crash_loop = {{ count = 1000 }}
-""")
+{extra}""")
     return build(folder / "pinit.toml", folder / "out", built_init, toolchain).image
 
 
@@ -101,11 +111,12 @@ def firmware_boot(
     log: Path,
     then: str | None = "reboot: ",
     lan: Lan | None = None,
+    qemu_args: tuple[str, ...] = (),
 ) -> harness.BootResult:
     """One boot as the bootloader would make it; by default until the guest reboots or powers
     off (qemu's -no-reboot ends it there, as a reset would hand over to the bootloader)."""
     nic, netns = (lan.nic, lan.netns) if lan is not None else ("none", "")
-    with harness.plan(card, tryboot=tryboot, nic=nic) as plan:
+    with harness.plan(card, tryboot=tryboot, nic=nic, qemu_args=qemu_args) as plan:
         result = harness.run(
             plan,
             expect=expect,
@@ -210,6 +221,49 @@ def test_an_update_whose_kernel_panics_falls_back_to_the_old_slot(
         then=None,
     )
     assert any("pinit: mounted /data" in line for line in back.lines)
+
+
+def test_an_update_whose_init_hangs_is_reset_by_the_watchdog_and_falls_back(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    """The tried system's PID 1 freezes (a service stops it with ptrace) before the update is
+    kept: nobody pets the armed watchdog, the board is reset, and the bootloader starts the
+    default slot, still the old one."""
+    private, public = update.keygen(tmp_path / "keys")
+    hang = f"""
+[kernel]
+modules = ["i6300esb"]
+[watchdog]
+device = "/dev/watchdog"
+timeout = {WATCHDOG_TIMEOUT}
+interval = 1
+[[service]]
+name = "freezer"
+exec = "{cc("freezer", FREEZER)}"
+restart = "never"
+"""
+    new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain, extra=hang)
+    card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain)
+    drop(card, {"u.bundle": bundle_of(new, private, tmp_path / "u.bundle", "v2")}, tmp_path)
+    firmware_boot(
+        card, False, ["update: version v2 written to slot 3", TRYBOOT], tmp_path / "1.log"
+    )
+    tried = firmware_boot(
+        card,
+        True,
+        ["pinit: watchdog /dev/watchdog armed", "APP v2", "FREEZER froze PID 1"],
+        tmp_path / "2.log",
+        qemu_args=WATCHDOG_QEMU,
+    )
+    assert not any("update: slot 3 is healthy" in line for line in tried.lines)
+    assert autoboot(card) == (2, 3)
+    firmware_boot(
+        card,
+        False,
+        ["update: version v2 was not kept: slot 2 runs on", "APP v1"],
+        tmp_path / "3.log",
+        then=None,
+    )
 
 
 def power_cut(card: Path, tryboot: bool, at: str, log: Path) -> None:
