@@ -411,9 +411,15 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     old = work / "old"
     _extract(tree, old)
 
+    translated: list[str] = []  # files whose contents went into the pinit.toml
+
     def read(path: str) -> str | None:
-        entry = tree.get(lookup(tree, path.lstrip("/")))
-        return entry.data.decode(errors="replace") if isinstance(entry, cpio.File) else None
+        found = lookup(tree, path.lstrip("/"))
+        entry = tree.get(found)
+        if not isinstance(entry, cpio.File):
+            return None
+        translated.append(found)
+        return entry.data.decode(errors="replace")
 
     script = initscript.translate(init.data.decode(errors="replace"), read)
     script = _programs(script, tree, busybox, parts, old)
@@ -429,7 +435,11 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     parts.extras += script.entries
     left = 0
     for path, entry in sorted(tree.items()):
-        if _left_behind(tree, path, entry, busybox):
+        if path in translated:
+            # wpa_supplicant's config holds the passphrases: the card keeps only the keys.
+            parts.report.append(f"left behind: /{path} (translated into [network])")
+            left += 1
+        elif _left_behind(tree, path, entry, busybox):
             left += 1
         else:
             parts.extras.append(entry)

@@ -754,3 +754,28 @@ def test_wpa_supplicant_and_its_config_become_the_wireless_network() -> None:
     assert "office: WPA-EAP" in lines[1].what
     assert "correct horse" not in lines[1].what
     assert lines[2].kind == initscript.TRANSLATED and "DHCP on wlan0" in lines[2].what
+
+
+def test_a_classic_image_with_wpa_supplicant_converts_to_its_wifi_networks(
+    tmp_path: Path,
+) -> None:
+    """The whole --from reading: the config file comes out of the old initramfs."""
+    folder = classic(
+        tmp_path,
+        "#!/bin/sh\nwpa_supplicant -B -i wlan0 -c /etc/wpa_supplicant/wpa.conf\n"
+        "udhcpc -i wlan0 -b\nexec /app/probe\n",
+        [
+            cpio.Dir("etc/wpa_supplicant"),
+            cpio.File("etc/wpa_supplicant/wpa.conf", WPA_CONF.encode(), 0o600),
+            cpio.File("app/probe", b"\x7fELF" + b"\0" * 60, 0o755),
+        ],
+    )
+    src = sources.detect(folder, tmp_path / "work")
+    parts = sources.Parts(tmp_path / "work" / "modules")
+    sources.from_initramfs(src, tmp_path / "work", parts, configured=False)
+    (net,) = parts.network
+    assert net.interface == "wlan0" and [w.ssid for w in net.wifi] == ["home", "cafe", "hidden"]
+    assert any("Wi-Fi on wlan0 from /etc/wpa_supplicant/wpa.conf" in line for line in parts.report)
+    # The old config (the passphrases) does not go onto the new card.
+    assert "left behind: /etc/wpa_supplicant/wpa.conf (translated into [network])" in parts.report
+    assert not any(getattr(e, "path", "").endswith("wpa.conf") for e in parts.extras)
