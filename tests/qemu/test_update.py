@@ -15,8 +15,8 @@ from builder.image import build
 from builder.qemu import harness
 from init import slots
 from tests.qemu.lan import HOST, Lan
+from tests.qemu.test_watchdog import CONFIG as WATCHDOG
 from tests.qemu.test_watchdog import FREEZER, WATCHDOG_QEMU
-from tests.qemu.test_watchdog import TIMEOUT as WATCHDOG_TIMEOUT
 
 APP = r"""
 #include <signal.h>
@@ -230,18 +230,8 @@ def test_an_update_whose_init_hangs_is_reset_by_the_watchdog_and_falls_back(
     kept: nobody pets the armed watchdog, the board is reset, and the bootloader starts the
     default slot, still the old one."""
     private, public = update.keygen(tmp_path / "keys")
-    hang = f"""
-[kernel]
-modules = ["i6300esb"]
-[watchdog]
-device = "/dev/watchdog"
-timeout = {WATCHDOG_TIMEOUT}
-interval = 1
-[[service]]
-name = "freezer"
-exec = "{cc("freezer", FREEZER)}"
-restart = "never"
-"""
+    freezer = cc("freezer", FREEZER)
+    hang = WATCHDOG + f'[[service]]\nname = "freezer"\nexec = "{freezer}"\nrestart = "never"\n'
     new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain, extra=hang)
     card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain)
     drop(card, {"u.bundle": bundle_of(new, private, tmp_path / "u.bundle", "v2")}, tmp_path)
