@@ -36,11 +36,12 @@ from init.kernel import Kernel
 from init.net import ask, datagrams, link_up
 from init.rootfs import prefixed
 from init.timeline import Timeline
-from init.wifi import Radio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _collections_abc import Callable
+
+    from init.wifi import Radio
 
 RESOLV_CONF = "/etc/resolv.conf"
 ARPHRD_ETHER = 1
@@ -94,7 +95,11 @@ class Interface:
         self._dropped_dhcp = Dropped("network: DHCP", log)  # named when the card is found
         self._dropped_links = Dropped("network: link events", log)
         # Wi-Fi: the radio says when the link is up (joined, keys in place), not the carrier.
-        self._radio = Radio(kernel, net, log, timeline, self._carrier) if net.wifi else None
+        self._radio: Radio | None = None
+        if net.wifi:
+            from init.wifi import Radio  # here: a wired boot need not import Wi-Fi's code
+
+            self._radio = Radio(kernel, net, log, timeline, self._carrier)
 
     # --- set-up ---------------------------------------------------------------------------
 
