@@ -26,6 +26,7 @@ from init import cgroup, early
 from init.config import CONFIG_FILE, E2FSCK, EXT_TYPES
 from init.frozen import replace as evolve
 from init.grow import SEED_PATH, encode_seed
+from init.slots import TRYBOOT_MODULE
 from toolchain.provision import Toolchain
 
 INITRAMFS_NAMES = {
@@ -58,6 +59,9 @@ class Platform:
 
 
 def debian_platform(tc: Toolchain) -> Platform:
+    from builder.kbuild import ensure_own_modules
+
+    ensure_own_modules(tc)  # pinit's own modules, beside the kernel package's
     files: dict[str, Path] = {}
     fw = tc.firmware / "usr/lib/raspi-firmware"
     for pattern in FIRMWARE_GLOBS:
@@ -216,7 +220,8 @@ def shipped_modules(cfg: BuildConfig, platform: Platform) -> list[str]:
         from builder import kmod
         from init.coldplug import fs_modules
 
-        implied = [*DATA_DRIVERS, *fs_modules("vfat")]
+        # TRYBOOT_MODULE: Debian's kernel passes "tryboot" to the firmware only with it.
+        implied = [*DATA_DRIVERS, *fs_modules("vfat"), TRYBOOT_MODULE]
         names += kmod.present(implied, platform.modules_root, platform.release)
     return list(dict.fromkeys(names))
 

@@ -12,11 +12,16 @@ ends, a power cut) boots the old default again.
 
 from __future__ import annotations
 
+from init.errors import Malformed
+
 AUTOBOOT = "autoboot.txt"
 SWITCH_PARTITION = 1  # holds autoboot.txt
 SLOTS = (2, 3)
 SWITCH_LABEL = "PINIT-BOOT"
 SLOT_LABELS = {2: "PINIT-A", 3: "PINIT-B"}
+# The kernel module (init/kmod/pinit_tryboot.c) that passes "tryboot" to the Pi's firmware on
+# Debian's kernel: shipped with [update], loaded by PID 1 just before it reboots to try a slot.
+TRYBOOT_MODULE = "pinit_tryboot"
 
 
 def other(slot: int) -> int:
@@ -52,3 +57,64 @@ def parse_autoboot(text: str) -> tuple[int, int] | None:
     except ValueError:
         return None
     return (default, tried) if default in SLOTS and tried in SLOTS else None
+
+
+class NotFat32(Malformed):
+    """A slot whose first sector is not a FAT32 boot sector this module can empty."""
+
+
+ZEROS = bytes(64 << 10)
+
+
+def fat32_emptied(boot: bytes) -> list[tuple[int, bytes]]:
+    """The writes (offset, bytes) that empty the FAT32 file system whose first sector is
+    `boot`, keeping that sector: its geometry, label and serial. Both FATs are cleared but for
+    the two reserved entries and the root directory's one cluster, the root directory is empty
+    but for the label's entry, FSInfo says its counts are unknown (the kernel counts again).
+
+    PID 1 empties the other slot so before it writes an update there, instead of deleting its
+    files: a slot a power cut left half-written (directory entries whose cluster chains never
+    reached the card) is then never read, and so never turns the mount read-only."""
+    if len(boot) < 512 or boot[510:512] != b"\x55\xaa" or boot[0x52:0x57] != b"FAT32":
+        raise NotFat32("no FAT32 boot sector")
+    size = int.from_bytes(boot[11:13], "little")
+    per_cluster, reserved, fats = boot[13], int.from_bytes(boot[14:16], "little"), boot[16]
+    fat_sectors = int.from_bytes(boot[36:40], "little")
+    root = int.from_bytes(boot[44:48], "little")
+    fsinfo = int.from_bytes(boot[48:50], "little")
+    if (
+        size not in (512, 1024, 2048, 4096)
+        or per_cluster == 0
+        or per_cluster & (per_cluster - 1)
+        or not reserved
+        or not fats
+        or not fat_sectors
+        or root < 2
+    ):
+        raise NotFat32(
+            f"a FAT32 boot sector with an impossible geometry ({size}-byte sectors, "
+            f"{per_cluster} a cluster, {reserved} reserved, {fats} FATs of {fat_sectors})"
+        )
+    if 4 * root + 4 > size:
+        raise NotFat32(f"the root directory at cluster {root}, past the FAT's first sector")
+    head = bytearray(size)
+    entries = {0: 0x0FFFFF00 | boot[21], 1: 0x0FFFFFFF, root: 0x0FFFFFFF}  # media; clean; end
+    for index, value in entries.items():
+        head[4 * index : 4 * index + 4] = value.to_bytes(4, "little")
+    writes: list[tuple[int, bytes]] = []
+    for n in range(fats):
+        start = (reserved + n * fat_sectors) * size
+        writes.append((start, bytes(head)))
+        for offset in range(size, fat_sectors * size, len(ZEROS)):
+            writes.append((start + offset, ZEROS[: min(len(ZEROS), fat_sectors * size - offset)]))
+    data = (reserved + fats * fat_sectors) * size
+    directory = bytearray(per_cluster * size)
+    directory[0:11], directory[11] = boot[0x47:0x52], 0x08  # the volume label's entry
+    writes.append((data + (root - 2) * per_cluster * size, bytes(directory)))
+    if 0 < fsinfo < reserved:
+        info = bytearray(size)
+        info[0:4], info[484:488] = b"RRaA", b"rrAa"
+        info[488:496] = b"\xff" * 8  # free clusters and the next free one: unknown
+        info[508:512] = b"\x00\x00\x55\xaa"
+        writes.append((fsinfo * size, bytes(info)))
+    return writes

@@ -207,13 +207,15 @@ class Apt:
                 return Locked(name, arch, version, parts[3][7:], filename, role)
         raise BuildError(f"{name}: not found in the {self.suite} sources for {self.arch}")
 
-    def depends_exact(self, name: str) -> list[str]:
-        """Packages `name` depends on with `(= version)`: how a metapackage names its target."""
+    def depends(self, name: str, exact: bool = True) -> list[str]:
+        """Packages `name` depends on; with `exact`, only those with `(= version)`: how a
+        metapackage names its target."""
         proc = run(["apt-cache", *self._opts(), "show", name], capture=True, quiet=True)
         first = proc.stdout.decode().split("\n\n")[0]
         for line in first.splitlines():
             if line.startswith("Depends:"):
-                return [d.split("(")[0].strip() for d in line[8:].split(",") if "(=" in d]
+                found = [d for d in line[8:].split(",") if "(=" in d or not exact]
+                return [d.split("(")[0].split("|")[0].strip() for d in found]
         return []
 
     def download(self, pkg: Locked, dest: Path) -> Path:

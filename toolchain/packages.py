@@ -14,6 +14,8 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
            wireless [network] (no root)
   testkit  programs only the tests run in a guest: hostapd, the access point of the Wi-Fi
            tests, with its libraries (no root)
+  kbuild   the locked kernel's headers and Debian's kbuild for the build machine: what builds
+           pinit's own kernel module (init/kmod/) for exactly that kernel (no root)
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ HOST = (
     "bzip2",  # the tests: pgrep (no qemu left behind), bzip2 (cpio checks)
     "iproute2",  # ...and ip(8): a test's private LAN (netns, tap, veth)
     "openssl",  # invoke keygen / invoke bundle: Ed25519 keys and signatures for updates
+    "make",  # kbuild: pinit's own kernel module (builder/kbuild.py)
 )
 
 SYSROOT = (
@@ -92,6 +95,10 @@ SOURCES = ("python3.11",)
 
 # linux-image-arm64 is a metapackage: --update follows it to the versioned image package.
 KERNEL_META = "linux-image-arm64"
+# ...and linux-headers-arm64 to the headers of the same kernel; those name the kbuild package
+# (scripts/ for the build machine, so an amd64 package) that an external module is built with.
+HEADERS_META = "linux-headers-arm64"
+KBUILD_PREFIX = "linux-kbuild-"
 FIRMWARE = ("raspi-firmware",)
 RUNTIME = (
     "libpython3.11-minimal",  # the target's _sysconfigdata__aarch64-linux-gnu.py

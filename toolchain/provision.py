@@ -1,7 +1,7 @@
 """Provision the pinned toolchain from toolchain/bookworm.lock.json.
 
 `ensure()` makes every locked tree exist in the cache (sysroot, kernel, firmware, baseline,
-runtime, wifi, testkit),
+runtime, wifi, testkit, kbuild),
 verified against the lock and reused when its stamp matches; `update_lock()` re-resolves the
 package list deliberately. Host packages are installed with apt only when running as root;
 otherwise the exact apt command is printed and the build stops.
@@ -37,7 +37,7 @@ from toolchain.apt import (
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
 HOST_ARCH = "amd64"
-TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit")
+TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit", "kbuild")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Toolchain:
     runtime: Path  # unpacked packages.RUNTIME: usr/lib/python3.11/, etc/services
     wifi: Path  # unpacked packages.WIFI: lib/firmware/brcm/, regulatory.db
     testkit: Path  # unpacked packages.TESTKIT: usr/sbin/hostapd and its libraries
+    kbuild: Path  # the kernel's headers and kbuild: usr/src/linux-headers-<release>/
     cffi_src: Path  # unpacked cffi sdist: src/c/_cffi_backend.c
     cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
 
@@ -96,10 +97,11 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         host.update()
         locked = [host.resolve(n, "host") for n in packages.HOST]
         locked += [target.resolve(n, "sysroot") for n in packages.SYSROOT]
-        image = target.depends_exact(packages.KERNEL_META)
+        image = target.depends(packages.KERNEL_META)
         if not image:
             raise BuildError(f"{packages.KERNEL_META}: names no kernel image package")
         locked += [target.resolve(n, "kernel") for n in image]
+        locked += kbuild_packages(target, host)
         locked += [target.resolve(n, "firmware") for n in packages.FIRMWARE]
         locked += [target.resolve(n, "baseline") for n in packages.BASELINE]
         locked += [target.resolve(n, "runtime") for n in packages.RUNTIME]
@@ -118,6 +120,32 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path} ({len(locked)} packages)")
     return locked
+
+
+def kbuild_packages(target: Apt, host: Apt) -> list[Locked]:
+    """The headers of the locked kernel's version (arm64, and their arch-independent half) and
+    the kbuild they name, for the build machine."""
+    headers = target.depends(packages.HEADERS_META)
+    if not headers:
+        raise BuildError(f"{packages.HEADERS_META}: names no headers package")
+    names = [*headers, *(n for h in headers for n in target.depends(h))]
+    kbuild = [n for h in headers for n in target.depends(h, exact=False)]
+    return [target.resolve(n, "kbuild") for n in dict.fromkeys(names)] + [
+        host.resolve(n, "kbuild") for n in kbuild if n.startswith(packages.KBUILD_PREFIX)
+    ]
+
+
+def check_lock(locked: list[Locked], path: Path = LOCK) -> None:
+    """Packages that must move together are at one version: the kernel and its headers (an
+    external module built against other headers does not load)."""
+    kernel = {p.version for p in locked if p.role == "kernel"}
+    headers = {p.version for p in locked if p.role == "kbuild"}
+    if len(kernel | headers) > 1:
+        raise BuildError(
+            f"{path}: the kernel ({', '.join(sorted(kernel))}) and its headers and kbuild "
+            f"({', '.join(sorted(headers))}) are at different versions",
+            hint="run `invoke toolchain --update`, which locks them together",
+        )
 
 
 def resolve_source(name: str, prefer: str | None) -> LockedSource:
@@ -320,37 +348,40 @@ def _stamp(pkgs: list[Locked]) -> str:
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-def ensure_tree(
-    name: str, pkgs: list[Locked], cache: Path, apt: Apt | None
-) -> tuple[Path, Apt | None]:
+def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apts: dict[str, Apt]) -> Path:
+    """The unpacked tree of `pkgs`, fetched with an apt of each one's architecture (arm64 and
+    all for the target; the build machine's for kbuild's programs) made once into `apts`."""
     tree = cache / name
     stamp = tree / ".pinit-stamp"
     want = _stamp(pkgs)
     if stamp.is_file() and stamp.read_text() == want:
-        return tree, apt
-    if apt is None:
-        apt = Apt(TARGET_ARCH, packages.SUITE)
-        with step("reading the apt sources (arm64)"):
-            apt.update()
+        return tree
     debs_dir = cache / "debs"
     debs_dir.mkdir(parents=True, exist_ok=True)
     with step(f"fetching and unpacking the {name} ({len(pkgs)} packages)"):
-        debs = [apt.download(p, debs_dir) for p in pkgs]
+        debs = []
+        for p in pkgs:
+            arch = HOST_ARCH if p.arch == HOST_ARCH else TARGET_ARCH
+            if arch not in apts:
+                apts[arch] = Apt(arch, packages.SUITE)
+                with step(f"reading the apt sources ({arch})"):
+                    apts[arch].update()
+            debs.append(apts[arch].download(p, debs_dir))
         unpack(debs, tree)
         write_atomic(stamp, want.encode())
-    return tree, apt
+    return tree
 
 
 def ensure(host: bool = True) -> Toolchain:
     """Everything the build needs, from the lock; cheap when already provisioned."""
     locked = read_lock()
+    check_lock(locked)
     cache = cache_dir()
-    apt: Apt | None = None
-    trees: dict[str, Path] = {}
-    role_of = {tree: tree for tree in TREES}
-    for tree in TREES:
-        pkgs = [p for p in locked if p.role == role_of[tree]]
-        trees[tree], apt = ensure_tree(tree, pkgs, cache, apt)
+    apts: dict[str, Apt] = {}
+    trees = {
+        tree: ensure_tree(tree, [p for p in locked if p.role == tree], cache, apts)
+        for tree in TREES
+    }
     cffi_src = ensure_cffi_src(cache)
     # Without root this stops with the apt command, after all that needs no root is done.
     if host:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
         "runtime",
         "wifi",
         "testkit",
+        "kbuild",
     }
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
@@ -66,6 +68,21 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
     assert any(n.startswith("linux-image-6.1.0-") for n in names)
     sdist = json.loads(provision.LOCK.read_text())["cffi_sdist"]
     assert sdist["name"] == "cffi" and len(sdist["sha256"]) == 64
+
+
+def test_the_kernel_and_its_headers_are_locked_together() -> None:
+    locked = provision.read_lock()
+    provision.check_lock(locked)  # the lock in git agrees with itself
+    kbuild = {p.name: p for p in locked if p.role == "kbuild"}
+    kernel = next(p for p in locked if p.role == "kernel")
+    release = kernel.name.removeprefix("linux-image-")
+    assert {f"linux-headers-{release}", f"linux-headers-{release.rsplit('-', 1)[0]}-common"} < set(
+        kbuild
+    )
+    assert any(p.arch == provision.HOST_ARCH for p in kbuild.values())  # kbuild's programs
+    older = [replace(p, version="6.1.0-0") if p.role == "kbuild" else p for p in locked]
+    with pytest.raises(BuildError, match="the kernel .* and its headers and kbuild .* are at"):
+        provision.check_lock(older)
 
 
 def test_broken_lock_is_an_error_naming_the_file(tmp_path: Path) -> None:
