@@ -105,6 +105,9 @@ class BootPlan:
     # a machine gets no NIC (and needs no option ROM) unless a boot asks for one, e.g.
     # NIC_USER_RESTRICTED or "tap,ifname=tap0,script=no,downscript=no".
     nic: str = "none"
+    # A file to which QEMU's blklogwrites driver logs every write to the disk, in order, with
+    # its data (Linux's dm-log-writes format): a power cut can then be replayed at each write.
+    disk_log: Path | None = None
 
     @property
     def args(self) -> list[str]:
@@ -121,9 +124,16 @@ class BootPlan:
         else:
             args += ["-netdev", f"{self.nic},id=net0", "-device", "virtio-net-device,netdev=net0"]
         if self.disk is not None and self.machine == "virt":
+            drive = f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0"
+            if self.disk_log is not None:
+                drive = (
+                    f"if=none,id=hd0,driver=blklogwrites,file.driver=file,"
+                    f"file.filename={_drive_path(self.disk)},log.driver=file,"
+                    f"log.filename={_drive_path(self.disk_log)},log-sector-size=512"
+                )
             args += [
                 "-drive",
-                f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0",
+                drive,
                 "-device",
                 "virtio-blk-device,drive=hd0",
             ]
@@ -227,6 +237,7 @@ def plan(
     qemu_args: Sequence[str] = (),
     nic: str = "none",
     tryboot: bool = False,
+    disk_log: Path | None = None,
 ) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
     `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
@@ -235,9 +246,13 @@ def plan(
 
     A card image is itself attached as the disk (so its partition 2 is /dev/vda2 on virt,
     /dev/mmcblk0p2 on raspi3b) unless `disk` names another image. Disks are attached writable,
-    as on a Pi; raspi3b's copy is padded to a power of two when needed, never the input."""
+    as on a Pi; raspi3b's copy is padded to a power of two when needed, never the input.
+    `disk_log` (virt only): QEMU logs every write to the disk into that file, emptied here first
+    (see BootPlan.disk_log)."""
     if machine not in MACHINES:
         raise BuildError(f"machine {machine!r}: expected one of {', '.join(MACHINES)}")
+    if disk_log is not None and machine != "virt":
+        raise BuildError(f"machine {machine}: a disk write log needs -M virt's virtio disk")
     if nic != "none" and machine != "virt":
         # raspi3b's ethernet is on USB, which qemu 7.2 does not give that board's kernel.
         raise BuildError(f"machine {machine}: no network card; boot -M virt for one")
@@ -260,7 +275,10 @@ def plan(
             _plan(source, m, files, extra_append, disk, workdir),
             extra_args=tuple(qemu_args),
             nic=nic,
+            disk_log=disk_log,
         )
+        if disk_log is not None:
+            disk_log.write_bytes(b"")  # QEMU writes over an old log, never shortens it
     except BaseException:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
