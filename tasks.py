@@ -151,6 +151,21 @@ def bundle(c, key="keys/update.key", boot=None, out=None, version=None):
     )
 
 
+@task(
+    help={
+        "to": "the device: HOST or HOST:PORT, the port of its [update] listen (default 8080)",
+        "bundle": "the bundle to push (default: build/update.bundle, as invoke bundle wrote it)",
+    }
+)
+@reported
+def update(c, to, bundle=None):
+    """Push a signed bundle to a device with [update] listen; it checks it and tries it."""
+    from builder import update as updates
+
+    answer = updates.push(Path(bundle) if bundle else BUILD / "update.bundle", to)
+    print(f"{to}: {answer}")
+
+
 @task(help={"k": "only tests matching this expression", "fast": "skip the QEMU boot tests"})
 @reported
 def test(c, k=None, fast=False):

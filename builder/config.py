@@ -19,6 +19,7 @@ from builder.accounts import Accounts, resolve_service
 from builder.accounts import parse as parse_accounts
 from builder.formats.compress import DEFAULT_METHOD, METHODS
 from hostkit.errors import BuildError
+from init import http, inet
 from init.config import (
     CONFIG_FILE,
     FIRST_WIRELESS,
@@ -523,6 +524,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     )
     if update_table and not update_key:
         raise at.error("key", "", "updates need the public key that invoke keygen wrote")
+    _update_network(update, network, at)
 
     at = top.at("[time]")
     time_table = at.table(doc, "time")
@@ -563,6 +565,37 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         python=_python(doc, top),
         update_key=update_key,
     )
+
+
+def _update_network(update: Update, network: tuple[Network, ...], at: _At) -> None:
+    """`url` (http, a host name or an IPv4 address, a port) and `listen` (a TCP port), and the
+    [network] and name server they need."""
+    if update.url:
+        try:
+            host = http.parse_url(update.url)[0]
+        except ValueError as exc:
+            hint = (
+                "a bundle is signed (Ed25519) and checked before a byte of it is written: plain "
+                "http:// cannot slip a change past that, so PID 1 carries no TLS"
+                if update.url.startswith("https://")
+                else "expected http://HOST[:PORT]/PATH, HOST a name or an IPv4 address"
+            )
+            raise at.error("url", update.url, str(exc), hint) from None
+        if not network:
+            raise at.error("url", update.url, "needs a network interface ([network])")
+        try:
+            inet.pack(host)
+        except ValueError:  # a name
+            if all(n.address and not n.dns for n in network):
+                raise at.error(
+                    "url",
+                    update.url,
+                    f'"{host}" is a name: it needs a name server ([network] with DHCP, or dns)',
+                ) from None
+    if update.listen > 65535:
+        raise at.error("listen", update.listen, "expected a TCP port (1 to 65535), or 0: off")
+    if update.listen and not network:
+        raise at.error("listen", update.listen, "needs a network interface ([network])")
 
 
 def _network(table: dict, at: _At) -> Network:

@@ -1,4 +1,5 @@
-"""Signed update bundles on the build side: `invoke keygen` and `invoke bundle`.
+"""Signed update bundles on the build side: `invoke keygen`, `invoke bundle`, and `invoke update
+--to HOST`, which pushes a bundle to a device that listens for one (`[update] listen`).
 
 The key pair is Ed25519, made and used by the machine's OpenSSL: the private key stays on the
 build machine (PEM, mode 0600), the public key (its 32 raw bytes, `update.pub`) is what an
@@ -9,16 +10,23 @@ init/bundle.py's: one definition for the writer here and the reader on the devic
 from __future__ import annotations
 
 import tempfile
+from http.client import HTTPConnection, HTTPException, HTTPResponse, RemoteDisconnected
 from pathlib import Path
 
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import log, run
 from init import bundle
+from init.http import PUSH_PATH
 
 PUBLIC_DER_PREFIX = bytes.fromhex("302a300506032b6570032100")  # SubjectPublicKeyInfo, Ed25519
 PUBLIC_NAME = "update.pub"
 PRIVATE_NAME = "update.key"
+PUSH_PORT = 8080  # `invoke update --to HOST` without a port: the port docs/config.md suggests
+PUSH_HINT = (
+    "is the device up and reachable, with [update] listen = PORT in its pinit.toml? "
+    f"Give that port: --to HOST:PORT (default {PUSH_PORT})"
+)
 
 
 def keygen(folder: Path) -> tuple[Path, Path]:
@@ -88,3 +96,61 @@ def write_bundle(boot: Path, private: Path, out: Path, version: str) -> Path:
     write_atomic(out, data)
     log(f"wrote {out}: {len(files)} files of {boot}, version {version!r}, {len(data)} bytes")
     return out
+
+
+def push(bundle_file: Path, to: str, timeout: float = 60.0) -> str:
+    """PUT `bundle_file` to the device `to` (HOST or HOST:PORT: its `[update] listen`), as
+    gokrazy's `gok update` does; the device's answer (202: the bundle is in its inbox, checked
+    next). BuildError when the device cannot be reached or refuses the bundle."""
+    host, colon, port_text = to.rpartition(":") if ":" in to else (to, "", "")
+    if not host or colon and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise BuildError(f"--to {to}: expected HOST or HOST:PORT", hint=PUSH_HINT)
+    port = int(port_text) if colon else PUSH_PORT
+    where = f"{host}:{port}"
+    try:
+        size = bundle_file.stat().st_size
+    except OSError as exc:
+        raise BuildError(
+            f"{bundle_file}: {exc.strerror}", hint="invoke bundle writes one"
+        ) from None
+    log(f"pushing {bundle_file} ({size} bytes) to {where}")
+    connection = HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.connect()
+        answer = _put(connection, bundle_file, size)
+        text = answer.read().decode(errors="replace").strip()
+    except (OSError, HTTPException) as exc:
+        raise BuildError(f"{where}: cannot push {bundle_file}: {_why(exc)}", PUSH_HINT) from None
+    finally:
+        connection.close()
+    if answer.status != 202:
+        raise BuildError(
+            f"{where} refused {bundle_file}: {answer.status} {answer.reason}: {text}",
+            hint="the device's console says the same (pinit: update: push from ...)",
+        )
+    return f"{answer.status} {answer.reason}: {text}"
+
+
+def _put(connection: HTTPConnection, bundle_file: Path, size: int) -> HTTPResponse:
+    """The PUT, the body streamed from the file; the answer even when the device stopped
+    reading the body (it refused it: the answer says why)."""
+    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    try:
+        with bundle_file.open("rb") as body:
+            connection.request("PUT", PUSH_PATH, body=body, headers=headers)
+    except OSError as exc:  # EPIPE, ECONNRESET: perhaps with an answer waiting
+        try:
+            return connection.getresponse()
+        except (OSError, HTTPException):
+            raise exc from None
+    return connection.getresponse()
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, RemoteDisconnected):
+        return "the connection ended without an answer (is PID 1 listening on that port?)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"

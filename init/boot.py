@@ -271,6 +271,7 @@ class Boot:
                     self.request,
                     self.healthy_for,
                     self.pet_watchdog,
+                    self.name_servers,
                 ),
             )
         self.supervisor = Supervisor(
@@ -323,6 +324,11 @@ class Boot:
         if name == "time":
             return self.clock is not None and self.clock.synced
         return True
+
+    def name_servers(self) -> tuple[bytes, ...]:
+        """Every interface's name servers ([network] dns, then DHCP's), as the clock gets them:
+        what PID 1 resolves an update URL's host with."""
+        return tuple(dict.fromkeys(a for i in self.network for a in i.name_servers))
 
     def leased(self) -> None:
         """An interface has an address: the name servers, and the time servers DHCP named."""

@@ -27,6 +27,9 @@ MAGIC = b"pinit-bundle-1\n"
 FORMAT = 1
 SIGNATURE_BYTES = 64
 MAX_MANIFEST = 1 << 20
+# The largest bundle PID 1 takes, fetched or pushed: it checks a bundle whole, in memory (a boot
+# folder: tens of MB).
+MAX_SIZE = 256 << 20
 
 
 class BundleError(InitError):

@@ -25,7 +25,7 @@ import posix
 import struct
 import time
 
-from init import dns, inet, sntp
+from init import dns, inet, resolve, sntp
 from init.config import Config
 from init.console import Log, errname
 from init.errors import Dropped
@@ -106,7 +106,7 @@ class Clock:
         self._next = 0  # which server is asked next
         self._fd = -1
         self._server = b""
-        self._resolving = ""  # the name the open socket asks a name server for
+        self._query: resolve.Query | None = None  # a server's name being resolved on `_fd`
         self._sent = (0.0, 0.0)  # (wall clock, boot clock) when the request went out
         self._timer: float | None = None
         self._wait = FIRST_RETRY
@@ -242,22 +242,25 @@ class Clock:
     def _ask(self, now: float) -> None:
         self._server = self._servers[self._next % len(self._servers)]
         self._next += 1
-        self._send(now, sntp.PORT, lambda: sntp.request(self._sent[0]))
+        self._send(now, self._sntp_request)
 
     def _resolve(self, now: float) -> None:
-        self._resolving = self._names[0]
-        self._server = self._name_servers[self._next % len(self._name_servers)]
+        self._server = resolve.pick(self._name_servers, self._next)
         self._next += 1
-        self._send(now, dns.PORT, lambda: dns.query(self._resolving, self._ident()))
+        self._send(now, self._dns_query)
 
-    def _ident(self) -> int:
-        return int(self._sent[1] * 1e6) & 0xFFFF
+    def _sntp_request(self) -> None:
+        self._fd = self._kernel.udp_socket(self._server, sntp.PORT)
+        self._sent = (self._kernel.wall_clock(), self._kernel.clock())
+        self._kernel.write(self._fd, sntp.request(self._sent[0]))
 
-    def _send(self, now: float, port: int, message: Callable[[], bytes]) -> None:
+    def _dns_query(self) -> None:
+        self._query = resolve.Query(self._kernel, self._names[0], self._server)
+        self._fd = self._query.fd
+
+    def _send(self, now: float, send: Callable[[], None]) -> None:
         try:
-            self._fd = self._kernel.udp_socket(self._server, port)
-            self._sent = (self._kernel.wall_clock(), self._kernel.clock())
-            self._kernel.write(self._fd, message())
+            send()
         except OSError as exc:
             # ENETUNREACH: no address yet; the network's lease brings us back here.
             self._close()
@@ -270,12 +273,12 @@ class Clock:
         if self._fd >= 0:
             self._kernel.close(self._fd)
             self._fd = -1
-        self._resolving = ""
+        self._query = None
 
-    def _resolved(self, reply: bytes) -> None:
-        name = self._resolving
+    def _resolved(self, query: resolve.Query, reply: bytes) -> None:
+        name = query.name
         try:
-            found = dns.addresses(reply, self._ident())
+            found = query.answer(reply)
         except dns.DnsError as exc:
             self._dropped(exc)
             return  # not read; the timer still runs
@@ -304,8 +307,8 @@ class Clock:
             )
             self._retry(self._kernel.clock())
             return
-        if self._resolving:
-            self._resolved(reply)
+        if self._query is not None:
+            self._resolved(self._query, reply)
             return
         sent_wall, sent_boot = self._sent
         received = sent_wall + (self._kernel.clock() - sent_boot)

@@ -147,8 +147,9 @@ class Update:
     key: str = ""  # "" = off; the Ed25519 public key in the image (the builder's path)
     inbox: str = "/data/update"  # where bundles (*.bundle) are dropped; looked at periodically
     check_every: float = 10.0  # seconds between looks at the inbox
-    url: str = ""  # also fetch bundles from http://ADDRESS[:PORT]/PATH (conditional GETs)
+    url: str = ""  # also fetch bundles from http://HOST[:PORT]/PATH (conditional GETs)
     fetch_every: float = 300.0  # seconds between fetches of `url`
+    listen: int = 0  # a TCP port: also take bundles pushed with HTTP PUT /update; 0 = off
     healthy_after: float = 30.0  # a tried update is committed once every service has run
     # this long without exiting,
     ready: str = ""  # ... a service printed a line with this text (if set),

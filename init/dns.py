@@ -1,5 +1,6 @@
-"""DNS (RFC 1035) as bytes, just enough to turn a time server's name into IPv4 addresses: one
-A query, and the addresses in its answer. Pure functions; init/clock.py sends and receives.
+"""DNS (RFC 1035) as bytes, just enough to turn a host name (a time server's, an update URL's)
+into IPv4 addresses: one A query, and the addresses in its answer. Pure functions;
+init/resolve.py sends and receives.
 """
 
 from __future__ import annotations

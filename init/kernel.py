@@ -221,6 +221,11 @@ class Kernel:
     def file_size(self, fd: int) -> int:
         return posix.fstat(fd).st_size
 
+    def free_space(self, path: str) -> int:
+        """Bytes an unprivileged writer may still put on the file system that holds `path`."""
+        info = posix.statvfs(path)
+        return info.f_bavail * info.f_frsize
+
     def fdatasync(self, fd: int) -> None:
         posix.fdatasync(fd)
 
@@ -341,6 +346,21 @@ class Kernel:
         fd = int(self._lib.pinit_tcp_socket(address, port))
         self._check(fd, "tcp socket")
         return fd
+
+    def tcp_listen(self, port: int) -> int:
+        """A non-blocking TCP socket listening on `port` of every address: readable when a
+        client waits to be accepted."""
+        fd = int(self._lib.pinit_tcp_listen(port))
+        self._check(fd, f"tcp port {port}")
+        return fd
+
+    def tcp_accept(self, fd: int) -> tuple[int, bytes]:
+        """(the waiting client's non-blocking socket, its address: 4 bytes) of a listening
+        socket; BlockingIOError (EAGAIN) when none waits."""
+        address = self._ffi.new("unsigned char[4]")
+        client = int(self._lib.pinit_tcp_accept(fd, address))
+        self._check(client, "accept")
+        return client, bytes(self._ffi.buffer(address))
 
     # --- the rest of the kernel ---------------------------------------------------------------
 

@@ -38,6 +38,8 @@ int pinit_netlink_socket(int protocol, unsigned int groups);
 int pinit_netlink_join(int fd, unsigned int group);
 int pinit_udp_socket(const unsigned char *addr, int port);
 int pinit_tcp_socket(const unsigned char *addr, int port);
+int pinit_tcp_listen(int port);
+int pinit_tcp_accept(int fd, unsigned char *addr);
 int pinit_adjtime(long long usec);
 int pinit_blkpg(int fd, int op, int number, long long start, long long length);
 
@@ -229,6 +231,29 @@ static int pinit_udp_socket(const unsigned char *addr, int port) {
 }
 static int pinit_tcp_socket(const unsigned char *addr, int port) {
     return pinit_connected(SOCK_STREAM, addr, port);
+}
+/* A TCP socket listening on `port` of every address, non-blocking, closed on exec: readable
+   when a client is waiting. A backlog of one: PID 1 serves one client at a time, the next
+   waits in the kernel. */
+static int pinit_tcp_listen(int port) {
+    struct sockaddr_in self;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    memset(&self, 0, sizeof self);
+    self.sin_family = AF_INET;
+    self.sin_port = htons((unsigned short)port);
+    self.sin_addr.s_addr = htonl(INADDR_ANY);
+    return pinit_kept(fd, bind(fd, (struct sockaddr *)&self, sizeof self) < 0 ||
+                              listen(fd, 1) < 0);
+}
+/* The waiting client of a listening socket: its socket (non-blocking, closed on exec) and its
+   address in addr (4 bytes, network order); -1 with EAGAIN when none waits. */
+static int pinit_tcp_accept(int fd, unsigned char *addr) {
+    struct sockaddr_in peer;
+    socklen_t size = sizeof peer;
+    int client = accept4(fd, (struct sockaddr *)&peer, &size, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (client >= 0) memcpy(addr, &peer.sin_addr, 4);
+    return client;
 }
 /* Slew the clock by usec microseconds (the kernel's 500 ppm: 0.1 s takes 200 s). */
 static int pinit_adjtime(long long usec) {

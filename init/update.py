@@ -15,36 +15,41 @@ supervisor's loop:
 A power cut while a slot is written leaves the default slot untouched and the bundle in the
 inbox: the next boot writes the slot again.
 
-With `url`, it also fetches a bundle every `fetch_every` seconds (HTTP/1.0 GET, conditional on
-the last answer's Last-Modified, init/http.py) and puts it into the inbox when its version is
-new: neither the one kept last nor one that was tried and given up. The inbox keeps that record:
-`.version` (the version kept), `.trying` (the version and slot being tried), `.failed` (the
-versions given up, one a line).
+With `url`, it also fetches a bundle every `fetch_every` seconds (init/fetch.py: the host's name
+resolved, an HTTP/1.0 GET conditional on the last answer's Last-Modified) and puts it into the
+inbox when its version is new: neither the one kept last nor one that was tried and given up.
+The inbox keeps that record: `.version` (the version kept), `.trying` (the version and slot
+being tried), `.failed` (the versions given up, one a line).
+
+With `listen`, a bundle can also be pushed into the inbox over HTTP (init/push.py: `invoke
+update --to HOST`); the same check decides whether it is written.
 """
 
 from __future__ import annotations
 
+import errno
 import posix
 
-from init import http, slots
+from init import http, modules, slots
 from init.bundle import BundleError, decode
 from init.config import Update
 from init.console import Log, errname
 from init.data import BlockDevices
 from init.rootfs import prefixed
 
+# Type names only: init.fetch and init.push are imported when `url` and `listen` ask for them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from init.fetch import Fetcher
     from init.kernel import Kernel
+    from init.push import Push
 
 MOUNT = "/run/pinit/slot"  # where a slot or the switch partition is mounted to be written
 CHOSEN = "/proc/device-tree/chosen/bootloader"  # the Pi firmware's boot facts
 SUFFIX = ".bundle"
 KEPT, TRYING, FAILED, FETCHED = ".version", ".trying", ".failed", ".fetched"  # in the inbox
-FETCH_TIMEOUT = 300.0  # seconds for one whole fetch
-FETCH_MAX = 256 << 20  # bytes, held in memory: a bundle is a boot folder, tens of MB
 
 
 def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int | None, bool]:
@@ -68,7 +73,8 @@ def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int |
 
 class Updater:
     """The supervisor's source for [update]; `request` asks its loop for a shutdown action,
-    `healthy(seconds, now)` says whether every service has run that long."""
+    `healthy(seconds, now)` says whether every service has run that long, `name_servers()`
+    gives the network's name servers (for the host name of `url`)."""
 
     def __init__(
         self,
@@ -80,6 +86,7 @@ class Updater:
         request: Callable[[str], None],
         healthy: Callable[[float, float], bool],
         keepalive: Callable[[], None] = lambda: None,
+        name_servers: Callable[[], tuple[bytes, ...]] = lambda: (),
     ) -> None:
         self._kernel, self._root, self._config, self._log = kernel, root, config, log
         self._request, self._healthy = request, healthy
@@ -90,8 +97,20 @@ class Updater:
         self._deadline = now + config.deadline if self.trying else None
         self._busy = False  # a shutdown was requested: nothing more to do
         self._inbox = prefixed(root, config.inbox)
-        self._fetch: _Fetch | None = None
-        self._next_fetch = now
+        self._fetch: Fetcher | None = None
+        if config.url:
+            from init.fetch import Fetcher
+
+            self._fetch = Fetcher(
+                kernel,
+                config.url,
+                config.fetch_every,
+                log,
+                name_servers,
+                lambda: self._record(FETCHED),
+                self._fetched,
+            )
+        self._push: Push | None = None
         self._offered = ""  # the version the server offered last, not new
         if self.slot in slots.SLOTS and not self.trying:
             self._settle()
@@ -106,41 +125,30 @@ class Updater:
                 f"{config.healthy_after:g} s{also}, else the old slot boots after "
                 f"{config.deadline:g} s"
             )
+        if config.listen and self.slot in slots.SLOTS:
+            from init.push import Push
+
+            self._push = Push(kernel, config.listen, self._inbox, log, self._pushed)
+
+    def _parts(self) -> list[Fetcher | Push]:
+        return [p for p in (self._fetch, self._push) if p is not None]
 
     def fds(self) -> list[int]:
-        fetch = self._fetch
-        return [fetch.fd] if fetch is not None and fetch.sent else []
+        return [fd for part in self._parts() for fd in part.fds()]
 
     def ready(self, fd: int) -> None:
-        fetch = self._fetch
-        if fetch is None or fd != fetch.fd:
-            return
-        try:
-            chunk = self._kernel.read(fd, 1 << 16)
-        except BlockingIOError:
-            return  # EAGAIN
-        except OSError as exc:
-            self._end_fetch(f"{errname(exc)}")
-            return
-        fetch.data += chunk
-        if len(fetch.data) > FETCH_MAX:
-            self._end_fetch(f"more than {FETCH_MAX} bytes")
-        elif not chunk:
-            self._fetched(bytes(fetch.data))
+        for part in self._parts():
+            part.ready(fd)
 
     def due(self) -> float | None:
         if self._busy or self.slot not in slots.SLOTS:
             return None
         due = [self._next_look]
-        if self._config.url and self._deadline is None:
-            fetch = self._fetch
-            due.append(
-                self._next_fetch
-                if fetch is None
-                else fetch.deadline
-                if fetch.sent
-                else self._kernel.clock() + 0.05  # connecting: look again soon
-            )
+        if self._fetch is not None and self._deadline is None:
+            due.append(self._fetch.due())
+        pushing = self._push.due() if self._push is not None else None
+        if pushing is not None:
+            due.append(pushing)
         if self._deadline is not None:
             due.append(min(self._deadline, self._kernel.clock() + 1.0))
         return min(due)
@@ -148,6 +156,8 @@ class Updater:
     def tick(self, now: float) -> None:
         if self._busy or self.slot not in slots.SLOTS:
             return
+        if self._push is not None:
+            self._push.tick(now)
         if self._deadline is not None:  # a tried slot: keep it, or give it up
             if self._healthy(self._config.healthy_after, now):
                 self._commit()
@@ -162,8 +172,8 @@ class Updater:
         if now >= self._next_look:
             self._next_look = now + self._config.check_every
             self._look()
-        if self._config.url and not self._busy:
-            self._fetch_step(now)
+        if self._fetch is not None and not self._busy:
+            self._fetch.tick(now)
 
     # --- what was tried and kept, in the inbox ----------------------------------------------------
 
@@ -198,43 +208,12 @@ class Updater:
         except OSError:
             pass
 
-    # --- fetching -------------------------------------------------------------------------------
+    # --- fetched and pushed bundles ------------------------------------------------------------
 
-    def _fetch_step(self, now: float) -> None:
-        fetch = self._fetch
-        if fetch is None:
-            if now < self._next_fetch:
-                return
-            self._next_fetch = now + self._config.fetch_every
-            try:
-                address, port, host, path = http.parse_url(self._config.url)
-                fd = self._kernel.tcp_socket(address, port)
-            except (ValueError, OSError) as exc:
-                self._log(f"update: cannot fetch {self._config.url}: {errname(exc)}")
-                return
-            since = self._record(FETCHED)
-            self._fetch = _Fetch(fd, http.request(host, path, since), now + FETCH_TIMEOUT)
-            return
-        if now >= fetch.deadline:
-            self._end_fetch(f"no whole answer in {FETCH_TIMEOUT:g} s")
-        elif not fetch.sent and self._kernel.select([], 0, [fetch.fd]):
-            try:  # connected (or refused: the write says which)
-                self._kernel.write(fetch.fd, fetch.request)
-                fetch.sent = True
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                self._end_fetch(errname(exc))
-
-    def _end_fetch(self, problem: str = "") -> None:
-        if self._fetch is not None:
-            self._kernel.close(self._fetch.fd)
-            self._fetch = None
-        if problem:
-            self._log(f"update: cannot fetch {self._config.url}: {problem}")
+    def _pushed(self) -> None:
+        self._next_look = self._kernel.clock()  # a pushed bundle is looked at now
 
     def _fetched(self, data: bytes) -> None:
-        self._end_fetch()
         try:
             status, headers, body = http.response(data)
         except http.HttpError as exc:
@@ -341,7 +320,28 @@ class Updater:
             f"({len(bundle.files)} files): rebooting to try it once"
         )
         self._busy = True
+        self._tryboot_module()
         self._request("tryboot")
+
+    def _tryboot_module(self) -> None:
+        """Load the module that passes "tryboot" to the firmware on Debian's kernel (shipped
+        with [update]). A kernel that has none (Raspberry Pi's passes it itself) goes on."""
+        base = f"/lib/modules/{self._kernel.uname_release()}"
+        try:
+            order = modules.resolve(
+                self._kernel.read_text, prefixed(self._root, base), [slots.TRYBOOT_MODULE]
+            )
+        except (OSError, modules.ModuleError):
+            return
+        for path in order:
+            try:
+                self._kernel.finit_module(prefixed(self._root, f"{base}/{path}"), "")
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    self._log(
+                        f"update: cannot load {slots.TRYBOOT_MODULE}: {errname(exc)}: the "
+                        "firmware may not try the new slot (the old one then boots again)"
+                    )
 
     def _set_aside(self, path: str) -> None:
         try:
@@ -364,15 +364,6 @@ class Updater:
 
     def _mounted(self, label: str) -> _Mounted:
         return _Mounted(self._kernel, self._root, label, self._log)
-
-
-class _Fetch:
-    """One HTTP fetch: its socket, its request (sent once the socket is connected), what came."""
-
-    def __init__(self, fd: int, request: bytes, deadline: float) -> None:
-        self.fd, self.request, self.deadline = fd, request, deadline
-        self.sent = False
-        self.data = bytearray()
 
 
 class _Mounted:

@@ -11,6 +11,8 @@ except clock() and getpid(), which would drown everything else. Console writes (
     fake.at(3.0, control=b"poweroff\\n")                  # a write to the control FIFO
     fake.stall_console(1.5, 8.0)                          # the console takes nothing (EAGAIN)
     fake.heal("write /data/log/app.log")                  # a failure scripted by fail() ends
+    fake.tcp_server = lambda request: [(0.1, b"HTTP/1.0 200 OK\\r\\n\\r\\n...")]  # then it closes
+    fake.client(2.0, (0.0, b"PUT /update HTTP/1.1\\r\\n..."))  # to the init's listening socket
 
 Files written with O_CREAT keep what is written (`files`); write_file runs the real
 init.kernel.write_durably, so a transcript shows its temporary file, fsyncs and rename.
@@ -152,6 +154,14 @@ class FakeKernel:
         self.consoles: set[int] = set()  # PID 1's own opens of the console
         self.regular: set[int] = set()  # files opened to be written (O_CREAT)
         self.stalled: set[int] = set()  # fds whose writes get EAGAIN (a stopped console)
+        # TCP: a connection the init opens → the server's [(seconds later, bytes)], then it
+        # closes; `client()` connects to the init's listening socket. What the init writes to
+        # either kind of TCP socket is kept in `sent`, by fd.
+        self.tcp_server: Callable[[bytes], list[tuple[float, bytes]]] | None = None
+        self.sent: dict[int, bytes] = {}
+        self._listening = -1
+        self._clients: list[tuple[tuple[tuple[float, bytes], ...], bool]] = []
+        self.free = 1 << 30  # bytes free on every file system (statvfs)
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -326,6 +336,11 @@ class FakeKernel:
     def file_size(self, fd: int) -> int:
         return len(self.files.get(self.fds.get(fd, ""), b""))
 
+    def free_space(self, path: str) -> int:
+        self._record(f"free_space {path} -> {self.free}", path=path)
+        self._need(path)
+        return self.free
+
     def fdatasync(self, fd: int) -> None:
         self._record(f"fdatasync {self.fds.get(fd, '')}")
 
@@ -417,6 +432,15 @@ class FakeKernel:
                 self._feed(fd, reply)
             if fd not in self._pending:
                 self._pending[fd] = bytearray()
+        elif self.fds.get(fd, "").startswith(("tcp ", "client ")):
+            self._record(f"write {self.fds[fd]} {len(data)} bytes", name=self.fds[fd])
+            self.sent[fd] = self.sent.get(fd, b"") + data
+            if self.fds[fd].startswith("tcp ") and self.tcp_server is not None:
+                answers = self.tcp_server(data)
+                for delay, reply in answers:
+                    self._schedule(self.now + delay, lambda r=reply, f=fd: self._feed(f, r))
+                last = max((delay for delay, _ in answers), default=0.0)
+                self._schedule(self.now + last, lambda f=fd: self._eof.add(f))
         elif self.fds.get(fd, "").startswith("udp "):
             self._record(f"write {self.fds[fd]} {len(data)} bytes")
             for delay, reply in self.sntp_server(data) if self.sntp_server else ():
@@ -553,6 +577,41 @@ class FakeKernel:
     def udp_socket(self, address: bytes, port: int) -> int:
         self._record(f"udp_socket {'.'.join(map(str, address))}:{port}")
         return self._new_fd(f"udp {'.'.join(map(str, address))}:{port}")
+
+    def tcp_socket(self, address: bytes, port: int) -> int:
+        self._record(f"tcp_socket {'.'.join(map(str, address))}:{port}")
+        return self._new_fd(f"tcp {'.'.join(map(str, address))}:{port}")
+
+    def tcp_listen(self, port: int) -> int:
+        self._record(f"tcp_listen {port}")
+        self._listening = self._new_fd(f"listen :{port}")
+        return self._listening
+
+    def client(self, when: float, *chunks: tuple[float, bytes], close: bool = True) -> None:
+        """A client of the init's listening socket: it connects at `when`, sends each chunk
+        `delay` seconds after connecting, then closes its end (or, not `close`, stalls)."""
+
+        def connect() -> None:
+            self._clients.append((chunks, close))
+            self._feed(self._listening, b"!")  # readable: a client waits
+
+        self._schedule(when, connect)
+
+    def tcp_accept(self, fd: int) -> tuple[int, bytes]:
+        waiting = self._pending.get(fd)
+        if not waiting or not self._clients:
+            self._record("tcp_accept -> EAGAIN")
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        self._record(f"tcp_accept -> {self._next_fd}", name="accept")  # fail() before taking
+        del waiting[:1]
+        chunks, close = self._clients.pop(0)
+        client = self._new_fd("client 10.0.0.2")
+        for delay, data in chunks:
+            self._schedule(self.now + delay, lambda d=data: self._feed(client, d))
+        if close:
+            last = max((delay for delay, _ in chunks), default=0.0)
+            self._schedule(self.now + last, lambda: self._eof.add(client))
+        return client, b"\x0a\x00\x00\x02"
 
     def wall_clock(self) -> float:
         return self.wall + (self.now - START)

@@ -1,6 +1,6 @@
-"""A private LAN for a QEMU guest: a network namespace with a tap device, and a tiny DHCP server
-and SNTP server on the host end (run inside the namespace by `python lan.py`). Nothing here
-touches the machine's real network: the namespace has only lo and the tap.
+"""A private LAN for a QEMU guest: a network namespace with a tap device, and a tiny DHCP server,
+SNTP server and name server on the host end (run inside the namespace by `python lan.py`).
+Nothing here touches the machine's real network: the namespace has only lo and the tap.
 
     with Lan(tmp_path, lease=20, time=2_000_000_000) as lan:
         qemu.run(plan, netns=lan.netns)       # plan with nic=lan.nic
@@ -22,6 +22,7 @@ from pathlib import Path
 HOST = "10.99.0.1"  # the namespace's end of the tap: gateway, DNS and time server
 GUEST = "10.99.0.50"  # the address the DHCP server gives
 TAP = "pinit-tap0"
+NAMES = ("time.test", "updates.test")  # what the name server knows: each is HOST
 NTP_EPOCH = 2208988800
 
 
@@ -176,10 +177,10 @@ def serve(lease: int, base: int, sntp: bool, answer_dhcp: bool, malformed: bool)
         for sock in select.select(socks, [], [])[0]:
             data, peer = sock.recvfrom(2048)
             if sock is names:
-                # One question, name labels from byte 12: "time.test" is HOST, nothing else is.
+                # One question, name labels from byte 12: each of NAMES is HOST, nothing else is.
                 end = data.index(b"\0", 12) + 5
                 name = b".".join(_labels(data[12 : end - 4])).decode()
-                found = name == "time.test"
+                found = name in NAMES
                 head = struct.pack(
                     "!HHHHHH",
                     struct.unpack("!H", data[:2])[0],

@@ -6,13 +6,17 @@ reboot notifier; see docs/update.md)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 from builder import update
 from builder.formats import sdimage
 from builder.image import build
 from builder.qemu import harness
+from hostkit.errors import BuildError
 from init import slots
 from tests.qemu.lan import HOST, Lan
 from tests.qemu.test_watchdog import CONFIG as WATCHDOG
@@ -45,11 +49,21 @@ def appliance(
     toolchain,
     url: str = "",
     extra: str = "",
+    listen: int = 0,
+    stay: int = 0,
 ) -> Path:
-    """An A/B card whose app prints its version, then powers off after a while (v1 stays long
-    enough for an update to be written first)."""
+    """An A/B card whose app prints its version, then powers off after `stay` seconds (by
+    default v1 stays long enough for an update to be written first). `url`, `listen`: the
+    [update] keys, with a [network] (DHCP)."""
     source = APP.replace("VERSION", f'"{name}"').replace("CRASH", str(int(crash)))
-    app = cc(name, source.replace("STAY", "40" if name == "v1" else "8"))
+    app = cc(name, source.replace("STAY", str(stay or (40 if name == "v1" else 8))))
+    network = "".join(
+        [
+            f'url = "{url}"\nfetch_every = 2\n' if url else "",
+            f"listen = {listen}\n" if listen else "",
+            "[network]\n" if url or listen else "",
+        ]
+    )
     folder = tmp / name
     folder.mkdir()
     (folder / "pinit.toml").write_text(f"""
@@ -61,8 +75,7 @@ check_every = 1
 healthy_after = 3
 ready = "APP v"
 deadline = 15
-{f'url = "{url}"{chr(10)}fetch_every = 2{chr(10)}[network]' if url else ""}
-[[service]]
+{network}[[service]]
 name = "app"
 exec = "{app}"
 restart = "always"
@@ -72,15 +85,23 @@ crash_loop = {{ count = 1000 }}
     return build(folder / "pinit.toml", folder / "out", built_init, toolchain).image
 
 
-def bundle_of(card: Path, private: Path, out: Path, version: str, unbootable: bool = False) -> Path:
+def bundle_of(
+    card: Path,
+    private: Path,
+    out: Path,
+    version: str,
+    unbootable: bool = False,
+    keep: tuple[str, ...] = (),
+) -> Path:
     """A bundle of the card's slot: what QEMU needs of its boot folder (the Pi's firmware
-    files are left out to keep the test small; `invoke bundle` ships the whole folder).
+    files are left out to keep the test small, but for `keep`, say raspi3b's device tree;
+    `invoke bundle` ships the whole folder).
     `unbootable`: a release whose initramfs is damaged, signed all the same (a bad build):
     the kernel finds no init and panics."""
     boot = out.parent / f"{out.stem}-boot"
     boot.mkdir()
     for name in sdimage.fat_list(card, slots.SLOTS[0]):
-        if name.endswith(("config.txt", "cmdline.txt")) or name.startswith(
+        if name.endswith(("config.txt", "cmdline.txt", *keep)) or name.startswith(
             ("vmlinuz", "initramfs")
         ):
             data = sdimage.fat_read(card, slots.SLOTS[0], name)
@@ -112,10 +133,12 @@ def firmware_boot(
     then: str | None = "reboot: ",
     lan: Lan | None = None,
     qemu_args: tuple[str, ...] = (),
+    nic: str = "none",
 ) -> harness.BootResult:
     """One boot as the bootloader would make it; by default until the guest reboots or powers
-    off (qemu's -no-reboot ends it there, as a reset would hand over to the bootloader)."""
-    nic, netns = (lan.nic, lan.netns) if lan is not None else ("none", "")
+    off (qemu's -no-reboot ends it there, as a reset would hand over to the bootloader). The
+    guest's network: `lan`'s, or QEMU's own `nic`."""
+    nic, netns = (lan.nic, lan.netns) if lan is not None else (nic, "")
     with harness.plan(card, tryboot=tryboot, nic=nic, qemu_args=qemu_args) as plan:
         result = harness.run(
             plan,
@@ -296,10 +319,11 @@ def test_a_power_cut_while_the_slot_is_written_or_tried_boots_the_old_slot(
 def test_a_bundle_is_fetched_over_http_tried_kept_and_not_fetched_again(
     cc, built_init, toolchain, tmp_path
 ) -> None:
-    """[update] url: PID 1 fetches from a web server on the test's own LAN (a network namespace
-    with a tap), conditionally; the version it keeps is not fetched and tried again."""
+    """[update] url: PID 1 resolves the URL's host name with the name server DHCP gave it, and
+    fetches from a web server on the test's own LAN (a network namespace with a tap),
+    conditionally; the version it keeps is not fetched and tried again."""
     private, public = update.keygen(tmp_path / "keys")
-    url = f"http://{HOST}:8080/app.bundle"
+    url = "http://updates.test:8080/app.bundle"  # the LAN's name server: updates.test is HOST
     new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain, url)
     card = appliance(cc, tmp_path, "v1", public, False, built_init, toolchain, url)
     site = tmp_path / "site"
@@ -315,7 +339,11 @@ def test_a_bundle_is_fetched_over_http_tried_kept_and_not_fetched_again(
             firmware_boot(
                 card,
                 False,
-                [f"update: fetched version v2 from {url}", "update: version v2 written to slot 3"],
+                [
+                    f"update: updates.test is {HOST}",
+                    f"update: fetched version v2 from {url}",
+                    "update: version v2 written to slot 3",
+                ],
                 tmp_path / "1.log",
                 lan=lan,
             )
@@ -334,3 +362,74 @@ def test_a_bundle_is_fetched_over_http_tried_kept_and_not_fetched_again(
     requests = (tmp_path / "http.log").read_text()
     assert '"GET /app.bundle HTTP/1.0" 200' in requests
     assert '"GET /app.bundle HTTP/1.0" 304' in requests  # asked again, conditionally
+
+
+def push_when_listening(bundle: Path, to: str, stop: threading.Event) -> str:
+    """`invoke update --to`'s own code, tried again until the guest listens (QEMU takes the
+    connection at once and drops it while nothing listens in the guest)."""
+    while True:
+        try:
+            return update.push(bundle, to, timeout=20)
+        except BuildError as exc:
+            if stop.is_set() or " refused " in str(exc):
+                raise
+        time.sleep(1)
+
+
+def test_a_bundle_pushed_with_invoke_update_is_written_and_tried_a_forged_one_refused(
+    cc, built_init, toolchain, tmp_path
+) -> None:
+    """[update] listen: the host pushes to the guest through QEMU's user network (restrict=on:
+    the guest reaches nothing; a forwarded port of the host's loopback reaches it), the way
+    `invoke update --to` does: first a forged bundle, then a good one. Both are taken (202: in
+    the inbox); the inbox's check refuses the forged one and writes the good one."""
+    private, public = update.keygen(tmp_path / "keys")
+    forger = update.keygen(tmp_path / "forger")[0]
+    new = appliance(cc, tmp_path, "v2", public, False, built_init, toolchain)
+    card = appliance(
+        cc, tmp_path, "v1", public, False, built_init, toolchain, listen=8080, stay=100
+    )
+    forged = bundle_of(new, forger, tmp_path / "forged.bundle", "v2")
+    good = bundle_of(new, private, tmp_path / "good.bundle", "v2")
+    with socket.socket() as probe:  # a free port on the host's loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    answers: list[str] = []
+    problems: list[BaseException] = []
+    stop = threading.Event()
+
+    def pusher() -> None:
+        try:
+            for bundle in (forged, good):
+                answers.append(push_when_listening(bundle, f"127.0.0.1:{port}", stop))
+        except BaseException as exc:  # reported by the test's thread
+            problems.append(exc)
+
+    thread = threading.Thread(target=pusher, daemon=True)
+    thread.start()
+    try:
+        boot = firmware_boot(
+            card,
+            False,
+            [
+                "update: listening on port 8080 for pushed bundles",
+                "update: pushed from 10.0.2.2",
+                "update: /data/update/pushed-1.bundle refused: its signature is not the "
+                "update key's",
+                "update: pushed from 10.0.2.2",
+                "update: /data/update/pushed-1.bundle: version v2, signature and hashes good",
+                "update: version v2 written to slot 3",
+                TRYBOOT,
+            ],
+            tmp_path / "push.log",
+            nic=f"{harness.NIC_USER_RESTRICTED},hostfwd=tcp:127.0.0.1:{port}-:8080",
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not problems, problems
+    assert [a.split(":", 1)[0] for a in answers] == ["202 Accepted", "202 Accepted"]
+    assert "APP v1" in boot.lines
+    assert autoboot(card) == (2, 3)  # written, not kept before it is tried
+    initramfs = next(n for n in sdimage.fat_list(new, 2) if n.startswith("initramfs"))
+    assert sdimage.fat_read(card, 3, initramfs) == sdimage.fat_read(new, 2, initramfs)

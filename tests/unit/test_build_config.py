@@ -453,3 +453,44 @@ def test_a_board_is_checked_and_a_32_bit_one_refused_with_why(tmp_path: Path) ->
     message = str(error_of(tmp_path, '[image]\nboard = "pi-zero-w"\n' + SERVICE))
     assert '[image] board = "pi-zero-w": the pi-zero-w is a 32-bit ARMv6 board' in message
     assert "expected one of all, pi-3" in str(error_of(tmp_path, '[image]\nboard = "pi5"\n'))
+
+
+def test_an_update_url_is_http_to_a_name_or_an_address_and_listen_is_a_port(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "update.pub").write_bytes(bytes(32))
+    update = '[update]\nkey = "update.pub"\n'
+    cfg = load_build_config(
+        project(
+            tmp_path,
+            SERVICE + update + 'url = "http://updates.test:8080/a.bundle"\nlisten = 8080\n'
+            "[network]\n",
+        )
+    )
+    assert (cfg.init.update.url, cfg.init.update.listen) == (
+        "http://updates.test:8080/a.bundle",
+        8080,
+    )
+    assert load_build_config(project(tmp_path, SERVICE + update)).init.update.listen == 0
+    https = error_of(tmp_path, SERVICE + update + 'url = "https://updates.test/a"\n[network]\n')
+    assert '[update] url = "https://updates.test/a": https is not fetched' in str(https)
+    assert https.hint is not None and "signed" in https.hint
+    for text, expected in [
+        ('url = "http://up_dates/a"\n[network]\n', "neither an IPv4 address nor a host name"),
+        ('url = "http://10.0.0.2:99999/a"\n[network]\n', "port 99999 is out of range"),
+        ('url = "http://10.0.0.2/a"\n', "needs a network interface ([network])"),
+        (
+            'url = "http://updates.test/a"\n[network]\naddress = "10.0.0.5/24"\n',
+            '"updates.test" is a name: it needs a name server',
+        ),
+        ("listen = 70000\n[network]\n", "[update] listen = 70000: expected a TCP port"),
+        ("listen = -1\n[network]\n", "[update] listen = -1: expected at least 0"),
+        ('listen = "http"\n[network]\n', '[update] listen = "http": expected an integer'),
+        ("listen = 8080\n", "[update] listen = 8080: needs a network interface"),
+    ]:
+        assert expected in str(error_of(tmp_path, SERVICE + update + text)), text
+    static = '[network]\naddress = "10.0.0.5/24"\n'
+    named = load_build_config(
+        project(tmp_path, SERVICE + update + 'url = "http://10.0.0.2/a"\n' + static)
+    )
+    assert named.init.update.url == "http://10.0.0.2/a"  # an address needs no name server

@@ -74,3 +74,45 @@ def test_a_signed_path_outside_the_boot_folder_is_refused(keys, path: str) -> No
 def test_keygen_keeps_an_existing_key(keys, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="exists"):
         update.keygen(tmp_path / "keys")
+
+
+def test_a_bundle_is_pushed_whole_and_a_refusal_is_one_line(tmp_path: Path) -> None:
+    """`invoke update --to`: an HTTP server on this machine's loopback plays the device."""
+    import http.server
+    import threading
+
+    got: list[bytes] = []
+
+    class Device(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(self.path.encode() + b" " + body)
+            status = 202 if body.startswith(b"pinit-bundle-1") else 413
+            text = b"in the inbox\n" if status == 202 else b"too large\n"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Device)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    to = f"127.0.0.1:{server.server_address[1]}"
+    good, bad = tmp_path / "good.bundle", tmp_path / "bad.bundle"
+    good.write_bytes(b"pinit-bundle-1\n" + bytes(100_000))
+    bad.write_bytes(b"x")
+    try:
+        assert update.push(good, to) == "202 Accepted: in the inbox"
+        assert got == [b"/update " + good.read_bytes()]
+        with pytest.raises(BuildError, match=f"{to} refused .*bad.bundle: 413 .*: too large$"):
+            update.push(bad, to)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(BuildError, match=f"{to}: cannot push .*: Connection refused") as refused:
+        update.push(good, to)
+    assert refused.value.hint and "[update] listen" in refused.value.hint
+    with pytest.raises(BuildError, match="expected HOST or HOST:PORT"):
+        update.push(good, "device:port")

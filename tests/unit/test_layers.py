@@ -31,6 +31,7 @@ INIT_FOR_BUILDER = {
     "init.frozen",
     "init.grow",
     "init.bundle",
+    "init.http",
     "init.slots",
     "init.inet",
     "init.modules",
