@@ -50,6 +50,8 @@ MOUNT = "/run/pinit/slot"  # where a slot or the switch partition is mounted to 
 CHOSEN = "/proc/device-tree/chosen/bootloader"  # the Pi firmware's boot facts
 SUFFIX = ".bundle"
 KEPT, TRYING, FAILED, FETCHED = ".version", ".trying", ".failed", ".fetched"  # in the inbox
+# The third word of .trying: the tried boot began (PID 1 ran in it); the try was asked again.
+STARTED, AGAIN = "started", "again"
 
 
 def booted_from(kernel: Kernel, root: str, words: dict[str, str]) -> tuple[int | None, bool]:
@@ -112,11 +114,14 @@ class Updater:
             )
         self._push: Push | None = None
         self._offered = ""  # the version the server offered last, not new
+        self._retry = False  # a written slot whose try never began: reboot to try it now
+        self._stuck = False  # writing the slot failed: not again until the next boot
         if self.slot in slots.SLOTS and not self.trying:
             self._settle()
         if self.slot not in slots.SLOTS:
             log(f"update: booted from partition {self.slot}, not an A/B slot: updates are off")
         elif self.trying:
+            self._started()
             also = (f", a service printed {config.ready!r}" if config.ready else "") + (
                 ", the network is up" if config.network else ""
             )
@@ -156,6 +161,9 @@ class Updater:
     def tick(self, now: float) -> None:
         if self._busy or self.slot not in slots.SLOTS:
             return
+        if self._retry:
+            self._try()
+            return
         if self._push is not None:
             self._push.tick(now)
         if self._deadline is not None:  # a tried slot: keep it, or give it up
@@ -192,21 +200,60 @@ class Updater:
         except OSError as exc:
             self._log(f"update: cannot write {self._inbox}/{name}: {errname(exc)}")
 
+    def _started(self) -> None:
+        """This boot is the try: from here on, the old slot booting means the try failed."""
+        words = self._record(TRYING).split()
+        if len(words) >= 2 and words[1] == str(self.slot) and STARTED not in words:
+            self._write_record(TRYING, f"{words[0]} {words[1]} {STARTED}")
+
     def _settle(self) -> None:
-        """After a try: booted normally, the tried slot is this one (kept) or not (given up)."""
-        version, _, slot = self._record(TRYING).partition(" ")
-        if not version:
+        """Booted normally after a slot was written: the tried slot is this one (kept), or its
+        try began and fell back (given up), or it never began: a power cut before the reboot,
+        or a kernel that panicked before PID 1. That is tried once more, then given up."""
+        words = self._record(TRYING).split()
+        if len(words) < 2:
             return
+        version, slot, state = words[0], words[1], " ".join(words[2:])
         if slot == str(self.slot):
             self._write_record(KEPT, version)
+        elif state == STARTED:
+            self._give_up(version, f"version {version} was not kept: slot {self.slot} runs on")
+        elif self._bundles():
+            self._log(f"update: version {version} was written, not tried: writing it again")
+        elif state != AGAIN:
+            self._log(
+                f"update: version {version} in slot {slot} was written but never tried "
+                "(a power cut before the reboot, or a panic before PID 1): trying it once more"
+            )
+            self._write_record(TRYING, f"{version} {slot} {AGAIN}")
+            self._retry = True
+            return
         else:
-            failed = self._record(FAILED).splitlines()
-            self._write_record(FAILED, "\n".join([*failed, version]) + "\n")
-            self._log(f"update: version {version} was not kept: slot {self.slot} runs on")
+            self._give_up(
+                version,
+                f"version {version} was not kept: slot {slot} never started its try twice "
+                f"(no tryboot flag, or its kernel panics); slot {self.slot} runs on",
+            )
         try:
             self._kernel.unlink(f"{self._inbox}/{TRYING}")
         except OSError:
             pass
+
+    def _give_up(self, version: str, line: str) -> None:
+        failed = self._record(FAILED).splitlines()
+        self._write_record(FAILED, "\n".join([*failed, version]) + "\n")
+        self._log(f"update: {line}")
+
+    def _bundles(self) -> list[str]:
+        try:
+            return sorted(n for n in self._kernel.listdir(self._inbox) if n.endswith(SUFFIX))
+        except OSError:
+            return []  # ENOENT: no inbox yet (the data partition has none until one is made)
+
+    def _try(self) -> None:
+        self._busy = True
+        self._tryboot_module()
+        self._request("tryboot")
 
     # --- fetched and pushed bundles ------------------------------------------------------------
 
@@ -282,14 +329,10 @@ class Updater:
     # --- a bundle into the other slot -----------------------------------------------------------
 
     def _look(self) -> None:
-        inbox = prefixed(self._root, self._config.inbox)
-        try:
-            names = [n for n in self._kernel.listdir(inbox) if n.endswith(SUFFIX)]
-        except OSError:
-            return  # ENOENT: no inbox yet (the data partition has none until one is made)
+        names = [] if self._stuck else self._bundles()
         if not names:
             return
-        path = f"{inbox}/{names[0]}"
+        path = f"{self._inbox}/{names[0]}"
         try:
             data = self._kernel.read_file(path)
             key = self._kernel.read_file(prefixed(self._root, self._config.key))
@@ -300,18 +343,25 @@ class Updater:
             return
         target = slots.other(self.slot or slots.SLOTS[0])
         self._log(f"update: {path}: version {bundle.version}, signature and hashes good")
-        with self._mounted(slots.SLOT_LABELS[target]) as folder:
-            if folder is None:
-                return
-            self._clear(folder)
-            for name, body in bundle.files:
-                parent = folder
-                for part in name.split("/")[:-1]:
-                    parent = f"{parent}/{part}"
-                    if not self._kernel.exists(parent):
-                        self._kernel.mkdir(parent, 0o755)
-                self._kernel.write_file(f"{folder}/{name}", body)
-                self._keepalive()  # writing a slot to a slow card takes a while
+        try:
+            with self._mounted(slots.SLOT_LABELS[target], empty=True) as folder:
+                if folder is None:
+                    return
+                for name, body in bundle.files:
+                    parent = folder
+                    for part in name.split("/")[:-1]:
+                        parent = f"{parent}/{part}"
+                        if not self._kernel.exists(parent):
+                            self._kernel.mkdir(parent, 0o755)
+                    self._kernel.write_file(f"{folder}/{name}", body)
+                    self._keepalive()  # writing a slot to a slow card takes a while
+        except OSError as exc:  # EIO, ENOSPC: a worn card, a bundle too big for the slot
+            self._log(
+                f"update: writing slot {target} failed: {errname(exc)}; {path} stays in the "
+                "inbox and is written again at the next boot"
+            )
+            self._stuck = True  # not again this boot: it would fail the same way
+            return
         self._write_record(TRYING, f"{bundle.version} {target}")
         self._kernel.unlink(path)
         self._kernel.sync()
@@ -319,9 +369,7 @@ class Updater:
             f"update: version {bundle.version} written to slot {target} "
             f"({len(bundle.files)} files): rebooting to try it once"
         )
-        self._busy = True
-        self._tryboot_module()
-        self._request("tryboot")
+        self._try()
 
     def _tryboot_module(self) -> None:
         """Load the module that passes "tryboot" to the firmware on Debian's kernel (shipped
@@ -353,27 +401,21 @@ class Updater:
             except OSError:
                 pass
 
-    def _clear(self, folder: str) -> None:
-        for name in self._kernel.listdir(folder):
-            path = f"{folder}/{name}"
-            try:
-                self._kernel.unlink(path)
-            except IsADirectoryError:  # EISDIR: a folder (overlays/)
-                self._clear(path)
-                self._kernel.rmdir(path)
-
-    def _mounted(self, label: str) -> _Mounted:
-        return _Mounted(self._kernel, self._root, label, self._log)
+    def _mounted(self, label: str, empty: bool = False) -> _Mounted:
+        return _Mounted(self._kernel, self._root, label, self._log, empty)
 
 
 class _Mounted:
     """The FAT partition labelled `label`, mounted at MOUNT for a `with` block (None: not
-    found or not mountable, said on the console); synced and unmounted after it."""
+    found or not mountable, said on the console); synced and unmounted after it. `empty`:
+    emptied first (slots.fat32_emptied), not its files deleted one by one: a slot a power cut
+    left half-written is never read, so its damage cannot turn the mount read-only."""
 
-    def __init__(self, kernel: Kernel, root: str, label: str, log: Log) -> None:
+    def __init__(self, kernel: Kernel, root: str, label: str, log: Log, empty: bool) -> None:
         self._kernel, self._root, self._label, self._log = kernel, root, label, log
         self._target = prefixed(root, MOUNT)
         self._mounted = False
+        self._empty = empty
 
     def __enter__(self) -> str | None:
         devices = BlockDevices(self._kernel, self._root)
@@ -382,14 +424,26 @@ class _Mounted:
             self._log(f"update: no partition labelled {self._label}: not an A/B card")
             return None
         try:
+            if self._empty:
+                self._emptied(devices.node(name))
             if not self._kernel.exists(self._target):
                 self._kernel.mkdir(self._target, 0o755)
             self._kernel.mount(devices.node(name), self._target, "vfat", 0, "")
-        except OSError as exc:
+        except (OSError, slots.NotFat32) as exc:
             self._log(f"update: cannot mount {self._label}: {errname(exc)}")
             return None
         self._mounted = True
         return self._target
+
+    def _emptied(self, node: str) -> None:
+        writes = slots.fat32_emptied(self._kernel.read_file(node, 512))
+        fd = self._kernel.open(node, posix.O_RDWR | posix.O_CLOEXEC)
+        try:
+            for offset, data in writes:
+                self._kernel.pwrite(fd, data, offset)
+            self._kernel.fsync(fd)
+        finally:
+            self._kernel.close(fd)
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if self._mounted:

@@ -267,3 +267,57 @@ def test_a_client_that_cannot_be_taken_is_one_line_and_a_pause_not_a_spin() -> N
     fake.heal("tcp_accept")
     turns(fake, source, 6.0)
     assert said[4].startswith("update: pushed from 10.0.0.2")  # the client waited, and is taken
+
+
+# --- a try that never began: a power cut before the reboot, a panic before PID 1 -------------
+
+TRYING = "/data/update/.trying"
+
+
+def test_the_tried_boot_records_that_its_try_began() -> None:
+    fake = FakeKernel(files={KEY: bytes(32), TRYING: b"v2 3"})
+    updater(fake, {"pinit.boot_partition": "3", "pinit.tryboot": "1"})
+    assert fake.files[TRYING] == b"v2 3 started"
+
+
+def test_a_try_that_began_and_fell_back_is_given_up() -> None:
+    fake = FakeKernel(files={KEY: bytes(32), TRYING: b"v2 3 started"})
+    source, said, asked = updater(fake, {"pinit.boot_partition": "2"})
+    source.tick(fake.clock())
+    assert said == ["update: version v2 was not kept: slot 2 runs on"]
+    assert fake.files["/data/update/.failed"] == b"v2\n" and TRYING not in fake.files
+    assert asked == []
+
+
+def test_a_written_slot_whose_try_never_began_is_tried_once_more_then_given_up() -> None:
+    fake = FakeKernel(files={KEY: bytes(32), TRYING: b"v2 3"})
+    source, said, asked = updater(fake, {"pinit.boot_partition": "2"})
+    assert said == [
+        "update: version v2 in slot 3 was written but never tried (a power cut before the "
+        "reboot, or a panic before PID 1): trying it once more"
+    ]
+    assert fake.files[TRYING] == b"v2 3 again"
+    assert source.due() is not None and source.due() <= fake.clock()
+    source.tick(fake.clock())
+    assert asked == ["tryboot"] and source.due() is None
+    # The second try never began either: given up, and the old slot runs on.
+    source, said, asked = updater(fake, {"pinit.boot_partition": "2"})
+    source.tick(fake.clock())
+    assert said == [
+        "update: version v2 was not kept: slot 3 never started its try twice (no tryboot "
+        "flag, or its kernel panics); slot 2 runs on"
+    ]
+    assert asked == [] and TRYING not in fake.files
+    assert fake.files["/data/update/.failed"] == b"v2\n"
+
+
+def test_a_written_slot_whose_bundle_is_still_there_is_written_again() -> None:
+    """Cut after .trying reached the card but before the bundle was deleted: the bundle is
+    checked and written again, as any bundle in the inbox."""
+    fake = FakeKernel(files={KEY: bytes(32), TRYING: b"v2 3", "/data/update/u.bundle": b"x"})
+    source, said, asked = updater(fake, {"pinit.boot_partition": "2"})
+    assert said == ["update: version v2 was written, not tried: writing it again"]
+    assert TRYING not in fake.files
+    source.tick(fake.clock())
+    assert said[-1].startswith("update: /data/update/u.bundle refused")  # b"x": not a bundle
+    assert asked == []
