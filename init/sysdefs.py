@@ -215,14 +215,17 @@ static int pinit_netlink_join(int fd, unsigned int group) {
 /* A socket of `type` connected (or, for TCP, connecting) to addr:port (4 bytes, network order),
    non-blocking, closed on exec. UDP: only that peer's datagrams arrive, read and write need no
    address. TCP: connected when it turns writable (a write then says if it failed). */
+static void pinit_ipv4(struct sockaddr_in *sa, const unsigned char *addr, int port) {
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((unsigned short)port);
+    memcpy(&sa->sin_addr, addr, 4);
+}
 static int pinit_connected(int type, const unsigned char *addr, int port) {
     struct sockaddr_in peer;
     int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    memset(&peer, 0, sizeof peer);
-    peer.sin_family = AF_INET;
-    peer.sin_port = htons((unsigned short)port);
-    memcpy(&peer.sin_addr, addr, 4);
+    pinit_ipv4(&peer, addr, port);
     return pinit_kept(fd, connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0 &&
                               !(type == SOCK_STREAM && errno == EINPROGRESS));
 }
@@ -236,13 +239,11 @@ static int pinit_tcp_socket(const unsigned char *addr, int port) {
    when a client is waiting. A backlog of one: PID 1 serves one client at a time, the next
    waits in the kernel. */
 static int pinit_tcp_listen(int port) {
+    static const unsigned char any[4] = {0, 0, 0, 0}; /* INADDR_ANY */
     struct sockaddr_in self;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    memset(&self, 0, sizeof self);
-    self.sin_family = AF_INET;
-    self.sin_port = htons((unsigned short)port);
-    self.sin_addr.s_addr = htonl(INADDR_ANY);
+    pinit_ipv4(&self, any, port);
     return pinit_kept(fd, bind(fd, (struct sockaddr *)&self, sizeof self) < 0 ||
                               listen(fd, 1) < 0);
 }

@@ -86,3 +86,48 @@ def test_static_address_route_and_link_events_through_real_rtnetlink(host_sys, t
     ), lines
     assert "pinit: network: veth0: link down" in lines and "AFTER DOWN True" in lines
     assert (tmp_path / "etc" / "resolv.conf").read_text() == "nameserver 10.1.0.1\n"
+
+
+TCP = """
+import errno, subprocess
+from init.kernel import Kernel
+
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+kernel = Kernel()
+server = kernel.tcp_listen(8080)
+try:
+    kernel.tcp_accept(server)
+except BlockingIOError:
+    print("NONE WAITING", flush=True)
+try:
+    kernel.tcp_listen(8080)
+except OSError as exc:
+    print("TAKEN", errno.errorcode[exc.errno], flush=True)
+client = kernel.tcp_socket(bytes([127, 0, 0, 1]), 8080)
+assert kernel.select([server], 2.0) == [server]
+accepted, address = kernel.tcp_accept(server)
+print("FROM", ".".join(map(str, address)), flush=True)
+kernel.write(client, b"PUT /update HTTP/1.1")
+assert kernel.select([accepted], 2.0) == [accepted]
+print("GOT", kernel.read(accepted, 100).decode(), flush=True)
+"""
+
+
+def test_the_listening_and_connecting_tcp_sockets_through_the_real_kernel(host_sys) -> None:
+    """PID 1's TCP seam (init/sysdefs.py): a socket listening on every address, a client
+    connecting over loopback, accepted with its address; in a network namespace of its own."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{host_sys}"}
+    out = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", textwrap.dedent(TCP)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "NONE WAITING",
+        "TAKEN EADDRINUSE",
+        "FROM 127.0.0.1",
+        "GOT PUT /update HTTP/1.1",
+    ]

@@ -253,6 +253,20 @@ def cut_card(base: Path, log: writelog.WriteLog, k: int, out: Path) -> Path:
     return out
 
 
+def write_boot(card: Path, tmp_path: Path) -> Path:
+    """The boot that writes the update into slot 3, every write logged (tmp_path/write.log);
+    the card as it was before it."""
+    before = copy_card(card, tmp_path / "before.img")
+    logged_boot(
+        card,
+        False,
+        tmp_path / "write.log",
+        ["update: version v2 written to slot 3", TRYBOOT],
+        tmp_path / "write.console",
+    )
+    return before
+
+
 def boot_cut(
     card: Path,
     expect: list[str],
@@ -305,14 +319,7 @@ def test_a_power_cut_at_every_write_of_an_update_leaves_a_card_that_boots_a_whol
         assert versions["v1"] != versions["v2"]
 
         # Two boots, every write logged: the update written to slot 3, then tried and kept.
-        before = copy_card(card, tmp_path / "before.img")
-        logged_boot(
-            card,
-            False,
-            tmp_path / "write.log",
-            ["update: version v2 written to slot 3", TRYBOOT],
-            tmp_path / "write.console",
-        )
+        before = write_boot(card, tmp_path)
         written = copy_card(card, tmp_path / "written.img")
         logged_boot(
             card,
@@ -425,14 +432,7 @@ def test_a_slot_cut_part_way_is_written_again(cc, built_init, toolchain, tmp_pat
     in its folder before its cluster chain is in the FAT: the next boot writes the slot again
     (docs/update.md), tries it and keeps it."""
     card, _, _ = updating(cc, built_init, toolchain, tmp_path)
-    before = copy_card(card, tmp_path / "before.img")
-    logged_boot(
-        card,
-        False,
-        tmp_path / "write.log",
-        ["update: version v2 written to slot 3", TRYBOOT],
-        tmp_path / "write.console",
-    )
+    before = write_boot(card, tmp_path)
     write_log = writelog.read(tmp_path / "write.log")
     cut = copy_card(before, tmp_path / "cut.img")
     slot3 = next(p for p in sdimage.read_partitions(cut) if p.index == 3)
