@@ -213,7 +213,8 @@ def bench(c, n=5, no_builds=False, no_icount=False):
 @task(
     help={
         "path": "boot folder or card image (default build/boot)",
-        "machine": "virt (default, fast) or raspi3b (bcm2837 dtb, single-thread TCG)",
+        "machine": "virt (default, fast), raspi3b (bcm2837 dtb, single-thread TCG) or raspi2b "
+        "(32-bit: an armhf boot folder)",
         "expect": "scripted: pass when this console text appears (repeatable)",
         "fail": "scripted: fail at once when this console text appears (repeatable)",
         "timeout": "scripted: seconds before giving up (default 30)",

@@ -2,14 +2,17 @@
 
 Without it a card boots every 64-bit Pi: the boot folder has each board's device tree and both
 firmware families (the Pi 4 family's start4.elf, the older boards' bootcode.bin and start.elf).
-Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. The
-32-bit Pis (Zero, Zero W, 1, 2) cannot run an aarch64 init: naming one is a build error that
-says so, before anything is written.
+Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. Each
+board names its target (toolchain/target.py): the Pi 2 B is armhf, whose kernel, device tree
+and boot folder are known here but whose Python init is not built yet, so naming it is still a
+build error that says so, as is naming an ARMv6 Pi (Zero, Zero W, 1), before anything is written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from toolchain.target import AARCH64, ARMHF, Target
 
 ALL = "all"
 
@@ -21,6 +24,10 @@ class Board:
     pi4: bool  # the Pi 4 family's firmware (start4.elf, fixup4.dat) instead of start.elf
     radio: str = ""  # its Wi-Fi chip's firmware name (brcmfmac43455), "" = none
     radio_missing: str = ""  # a radio whose firmware Debian does not package
+    target: Target = AARCH64  # the machine its kernel and init are built for
+    # The UART on GPIO 14/15 with upstream dtbs: the Pi 3/4 mini-UART (the PL011 drives
+    # Bluetooth there) is ttyS1; the Pi 2 has no radio, its PL011 is on the pins (ttyAMA0).
+    serial: str = "ttyS1,115200"
 
 
 BOARDS = {
@@ -35,30 +42,38 @@ BOARDS = {
     "pi-4": Board("Pi 4 B", ("bcm2711-rpi-4-b",), True, "brcmfmac43455"),
     "pi-400": Board("Pi 400", ("bcm2711-rpi-400",), True, radio_missing="BCM43456"),
     "cm4": Board("Compute Module 4", ("bcm2711-rpi-cm4-io",), True, "brcmfmac43455"),
+    "pi-2": Board("Pi 2 B", ("bcm2836-rpi-2-b",), False, target=ARMHF, serial="ttyAMA0,115200"),
 }
 THIRTY_TWO_BIT = {
     "pi-zero": "ARMv6",
     "pi-zero-w": "ARMv6",
     "pi-1": "ARMv6",
-    "pi-2": "ARMv7",
 }
 FIRMWARE_4 = ("start4", "fixup4")  # the Pi 4 family's firmware files begin so
 
 
 def check(name: str) -> str:
     """'' when `name` is a board pinit builds for, else what is wrong (one line)."""
-    if name == ALL or name in BOARDS:
+    built = [b for b, board in BOARDS.items() if board.target.init_built]
+    if name == ALL or name in built:
         return ""
+    if name in BOARDS:
+        t = BOARDS[name].target
+        return (
+            f"the {name} is a 32-bit {t.name} board and pinit's init is not built for {t.name} "
+            "yet (only its kernel and boot folder); boards with an init: " + ", ".join(built)
+        )
     if name in THIRTY_TWO_BIT:
         return (
             f"the {name} is a 32-bit {THIRTY_TWO_BIT[name]} board and pinit builds aarch64 "
             "only (the Pi 3, 4, 400, Zero 2 W and Compute Modules 3 and 4)"
         )
-    return "expected one of " + ", ".join([ALL, *BOARDS])
+    return "expected one of " + ", ".join([ALL, *built])
 
 
 def keeps(name: str, file: str) -> bool:
-    """Whether the boot folder of a card for board `name` keeps `file` (a dtb or firmware)."""
+    """Whether the boot folder of a card for board `name` keeps `file` (a dtb or firmware).
+    "all" keeps every file given: the 64-bit boards' (the caller gives only those)."""
     if name == ALL:
         return True
     board = BOARDS[name]

@@ -28,6 +28,7 @@ from init.frozen import replace as evolve
 from init.grow import SEED_PATH, encode_seed
 from init.slots import TRYBOOT_MODULE
 from toolchain.provision import Toolchain
+from toolchain.target import AARCH64, Target
 
 INITRAMFS_NAMES = {
     "gzip": "initramfs.gz",
@@ -62,23 +63,73 @@ def debian_platform(tc: Toolchain) -> Platform:
     from builder.kbuild import ensure_own_modules
 
     ensure_own_modules(tc)  # pinit's own modules, beside the kernel package's
+    return kernel_platform(tc.kernel, tc.firmware)
+
+
+def dtb_globs(target: Target) -> tuple[str, ...]:
+    """The device trees a boot folder for `target` carries: every 64-bit Pi's for aarch64,
+    the dtbs of the boards (builder/boards.py) of another target."""
+    if target == AARCH64:
+        return DTB_GLOBS
+    return tuple(
+        f"{target.dtb_dir}{dtb}.dtb"
+        for board in boards.BOARDS.values()
+        if board.target == target
+        for dtb in board.dtbs
+    )
+
+
+def kernel_platform(kernel: Path, firmware: Path, target: Target = AARCH64) -> Platform:
+    """The Platform of an unpacked Debian kernel package (`kernel`: boot/vmlinuz-<release>,
+    lib/modules/<release>, usr/lib/linux-image-<release>/ with the dtbs) for `target`, and
+    the unpacked raspi-firmware (`firmware`)."""
+    modules = kernel / "lib/modules"
+    releases = sorted(p.name for p in modules.iterdir()) if modules.is_dir() else []
+    if not releases:
+        raise BuildError(
+            f"{kernel}: no lib/modules/<release>: not an unpacked kernel package",
+            hint="run `invoke toolchain`",
+        )
+    release = releases[-1]
+    vmlinuz = kernel / "boot" / f"vmlinuz-{release}"
+    dtbs = kernel / "usr/lib" / f"linux-image-{release}"
     files: dict[str, Path] = {}
-    fw = tc.firmware / "usr/lib/raspi-firmware"
+    fw = firmware / "usr/lib/raspi-firmware"
     for pattern in FIRMWARE_GLOBS:
         for p in sorted(fw.glob(pattern)):
             files[p.name] = p
-    for pattern in DTB_GLOBS:
-        for p in sorted(tc.dtbs.glob(pattern)):
+    for pattern in dtb_globs(target):
+        for p in sorted(dtbs.glob(pattern)):
             files[p.name] = p
-    config = tc.kernel / "boot" / f"config-{tc.kernel_release}"
+    config = kernel / "boot" / f"config-{release}"
     return Platform(
-        kernel=tc.vmlinuz,
-        kernel_name=tc.vmlinuz.name,
-        release=tc.kernel_release,
-        modules_root=tc.kernel,
+        kernel=vmlinuz,
+        kernel_name=vmlinuz.name,
+        release=release,
+        modules_root=kernel,
         boot_files=files,
         kernel_config=config.read_text() if config.is_file() else "",
     )
+
+
+def boot_texts(
+    board: str,
+    kernel_name: str,
+    initramfs_name: str,
+    config_lines: Sequence[str] = (),
+    cmdline_words: Sequence[str] = (),
+) -> dict[str, bytes]:
+    """config.txt and cmdline.txt of a card for `board`: a 32-bit board's kernel starts
+    without arm_64bit=1, and its serial console is that board's UART on GPIO 14/15."""
+    chosen = boards.BOARDS.get(board)
+    arm_64bit = chosen.target.arm_64bit if chosen else True
+    serial = chosen.serial if chosen else bootfs.SERIAL_CONSOLE
+    return {
+        "config.txt": bootfs.config_txt(
+            kernel_name, initramfs_name, config_lines, arm_64bit
+        ).encode(),
+        "cmdline.txt": bootfs.cmdline_txt(cmdline_words, serial).encode(),
+    }
 
 
 @dataclass(frozen=True)
@@ -529,10 +580,15 @@ def build(
     }
     files[platform.kernel_name] = platform.kernel
     files[initramfs_name] = packed
-    files["config.txt"] = bootfs.config_txt(
-        platform.kernel_name, initramfs_name, cfg.image.config_txt
-    ).encode()
-    files["cmdline.txt"] = bootfs.cmdline_txt(cfg.image.cmdline).encode()
+    files.update(
+        boot_texts(
+            cfg.image.board,
+            platform.kernel_name,
+            initramfs_name,
+            cfg.image.config_txt,
+            cfg.image.cmdline,
+        )
+    )
     boot = out / "boot"
     with step(f"writing {boot}"):
         bootfs.make_boot_folder(boot, files)

@@ -5,6 +5,8 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
   host     installed on the build machine with apt (needs root; otherwise the command is printed)
   sysroot  arm64 packages unpacked with `dpkg -x` into the cross sysroot (no root)
   kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
+  kernel-armhf  the 32-bit Pi 2's (armhf, armmp) kernel, provisioned only when asked for
+           (toolchain/provision.py ensure_kernel; no root)
   firmware the Raspberry Pi boot firmware (component non-free-firmware; no root)
   baseline busybox for the benchmark's classic shell-init initramfs (no root)
   runtime  files of the target's Python and base system that ship in images or feed the build:
@@ -26,6 +28,8 @@ HOST = (
     "gcc-aarch64-linux-gnu",  # the cross compiler Nuitka's scons drives
     "g++-aarch64-linux-gnu",  # ...and for packages' C++ extensions (greenlet), libstdc++.a
     "binutils-aarch64-linux-gnu",
+    "gcc-arm-linux-gnueabihf",  # the 32-bit Pi 2's (armhf) cross compiler: its boot test's init
+    "libc6-dev-armhf-cross",  # ...and the C library that init links (no armhf sysroot yet)
     "patchelf",  # Nuitka's standalone mode insists on it
     "ccache",  # warm rebuilds of the generated C
     "qemu-system-arm",  # qemu-system-aarch64 for boot tests

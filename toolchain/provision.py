@@ -33,11 +33,19 @@ from toolchain.apt import (
     sha256_of,
     unpack,
 )
+from toolchain.target import ARMHF, Target
 
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
 HOST_ARCH = "amd64"
 TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit", "kbuild")
+# The other targets whose Debian kernel is locked (role "kernel-<name>") beside the default's,
+# provisioned only when asked for (ensure_kernel): the 32-bit Pi 2's boot folder.
+EXTRA_KERNELS = (ARMHF,)
+
+
+def kernel_role(target: Target) -> str:
+    return f"kernel-{target.name}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "runtime") for n in packages.RUNTIME]
         locked += [target.resolve(n, "wifi") for n in packages.WIFI]
         locked += [target.resolve(n, "testkit") for n in packages.TESTKIT]
+        for other in EXTRA_KERNELS:
+            locked += kernel_packages(other)
     with step("resolving the source packages (deb-src)"):
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
@@ -120,6 +130,18 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
     write_atomic(path, (json.dumps(body, indent=1) + "\n").encode())
     log(f"wrote {path} ({len(locked)} packages)")
     return locked
+
+
+def kernel_packages(target: Target, apt: Apt | None = None) -> list[Locked]:
+    """The kernel image package that `target`'s Debian metapackage names now, locked in the
+    role kernel-<target>."""
+    if apt is None:
+        apt = Apt(target.debian_arch, packages.SUITE)
+        apt.update()
+    image = apt.depends(target.kernel_meta)
+    if not image:
+        raise BuildError(f"{target.kernel_meta}: names no kernel image package")
+    return [apt.resolve(n, kernel_role(target)) for n in image]
 
 
 def kbuild_packages(target: Apt, host: Apt) -> list[Locked]:
@@ -361,7 +383,7 @@ def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apts: dict[str, Apt]
     with step(f"fetching and unpacking the {name} ({len(pkgs)} packages)"):
         debs = []
         for p in pkgs:
-            arch = HOST_ARCH if p.arch == HOST_ARCH else TARGET_ARCH
+            arch = p.arch if p.arch != "all" else TARGET_ARCH  # arm64, armhf, amd64 (kbuild)
             if arch not in apts:
                 apts[arch] = Apt(arch, packages.SUITE)
                 with step(f"reading the apt sources ({arch})"):
@@ -370,6 +392,19 @@ def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apts: dict[str, Apt]
         unpack(debs, tree)
         write_atomic(stamp, want.encode())
     return tree
+
+
+def ensure_kernel(target: Target, path: Path = LOCK) -> Path:
+    """The unpacked Debian kernel of another target (`EXTRA_KERNELS`: boot/vmlinuz-*,
+    lib/modules/*, usr/lib/linux-image-*/ with its dtbs), verified against the lock."""
+    role = kernel_role(target)
+    pkgs = [p for p in read_lock(path) if p.role == role]
+    if not pkgs:
+        raise BuildError(
+            f"{path}: no {target.name} kernel locked (role {role})",
+            hint="run `invoke toolchain --update`, which locks every target's kernel",
+        )
+    return ensure_tree(role, pkgs, cache_dir(), {})
 
 
 def ensure(host: bool = True) -> Toolchain:

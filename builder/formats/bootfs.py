@@ -52,8 +52,11 @@ def _check_word(what: str, value: str) -> None:
         raise BuildError(f"{what} {value!r}: expected one file name without spaces")
 
 
-def config_txt(kernel: str, initramfs: str, extra_lines: Sequence[str]) -> str:
-    """config.txt for a 64-bit Debian kernel; `extra_lines` go last, under [all]."""
+def config_txt(
+    kernel: str, initramfs: str, extra_lines: Sequence[str], arm_64bit: bool = True
+) -> str:
+    """config.txt for a Debian kernel, 64-bit or (`arm_64bit` False: the Pi 2's armmp) 32-bit;
+    `extra_lines` go last, under [all]."""
     _check_word("config.txt kernel", kernel)
     _check_word("config.txt initramfs", initramfs)
     for line in extra_lines:
@@ -69,8 +72,14 @@ def config_txt(kernel: str, initramfs: str, extra_lines: Sequence[str]) -> str:
             )
     lines = [
         "# Written by pinit; rebuild instead of editing: changes here are overwritten.",
-        "# 64-bit Debian kernel, upstream device-tree names (bcm2711-rpi-4-b.dtb ...).",
-        "arm_64bit=1",
+        *(
+            [
+                "# 64-bit Debian kernel, upstream device-tree names (bcm2711-rpi-4-b.dtb ...).",
+                "arm_64bit=1",
+            ]
+            if arm_64bit
+            else ["# 32-bit Debian kernel, upstream device-tree names (bcm2836-rpi-2-b.dtb ...)."]
+        ),
         f"kernel={kernel}",
         f"initramfs {initramfs} followkernel",
         "upstream_kernel=1",
@@ -82,13 +91,14 @@ def config_txt(kernel: str, initramfs: str, extra_lines: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cmdline_txt(extra_words: Sequence[str]) -> str:
-    """The one-line kernel command line; no root=, init runs from the initramfs."""
+def cmdline_txt(extra_words: Sequence[str], serial: str = SERIAL_CONSOLE) -> str:
+    """The one-line kernel command line; no root=, init runs from the initramfs. `serial` is
+    the console on the board's GPIO 14/15 UART (the Pi 2's is its PL011, ttyAMA0,115200)."""
     for word in extra_words:
         if not word or "\n" in word or "\r" in word:
             raise BuildError(f"cmdline.txt word {word!r}: expected a non-empty single-line word")
     words = [
-        f"console={SERIAL_CONSOLE}",
+        f"console={serial}",
         "console=tty1",
         "rdinit=/init",
         "panic=10",

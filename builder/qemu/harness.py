@@ -1,4 +1,5 @@
-"""Boot a Pi boot folder or SD-card image in qemu-system-aarch64, the way the Pi firmware would.
+"""Boot a Pi boot folder or SD-card image in QEMU (qemu-system-aarch64, or qemu-system-arm for
+the 32-bit Pi 2 B), the way the Pi firmware would.
 
 QEMU does not run the Pi firmware, so plan() reads config.txt and cmdline.txt itself and turns
 `kernel=`, `initramfs FILE followkernel`, `device_tree=` and the command line into -kernel,
@@ -31,8 +32,10 @@ from hostkit.output import write_atomic
 from hostkit.paths import BUILD
 from hostkit.run import log as note
 from hostkit.run import run as run_tool
+from toolchain.target import AARCH64, ARMHF, Target
 
-QEMU = "qemu-system-aarch64"
+QEMU = AARCH64.qemu  # the default machines' (each Machine's target names its own)
+
 DEFAULT_LOG = BUILD / "boot.log"
 # Always fatal: "Kernel panic - not syncing" and its "---[ end Kernel panic" trailer.
 ALWAYS_FAIL = ("Kernel panic",)
@@ -50,6 +53,10 @@ class Machine:
     console: str  # console= device put last on the command line
     args: tuple[str, ...]
     needs_dtb: bool
+    # The board's own device tree, where the firmware (upstream_kernel=1) and the kernel
+    # package put it; the first name is the one an error names.
+    dtbs: tuple[str, ...] = ()
+    target: Target = AARCH64  # which kernel it runs: the QEMU program, the default kernel file
 
 
 MACHINES = {
@@ -72,10 +79,22 @@ MACHINES = {
         bootfs.SERIAL_CONSOLE,
         ("-M", "raspi3b", "-accel", "tcg,thread=single", "-serial", "null", "-serial", "mon:stdio"),
         True,
+        ("bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b.dtb"),
+    ),
+    # The Pi 2 B (ARMv7, qemu-system-arm) with Debian's armhf armmp kernel and its upstream dtb.
+    # It has no radio: its PL011 is the UART on GPIO 14/15, ttyAMA0, QEMU's first -serial.
+    # Power-off only halts it, as on raspi3b.
+    "raspi2b": Machine(
+        "raspi2b",
+        "pi2",
+        "ttyAMA0,115200",
+        ("-M", "raspi2b", "-serial", "mon:stdio"),
+        True,
+        ("bcm2836-rpi-2-b.dtb",),
+        ARMHF,
     ),
 }
-# Where the firmware (upstream_kernel=1) and Debian's kernel package put the Pi 3 B tree.
-RASPI3B_DTBS = ("bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b.dtb")
+RASPI3B_DTBS = MACHINES["raspi3b"].dtbs
 
 
 # A network back end (qemu's -netdev value): user networking with qemu's own DHCP server,
@@ -111,7 +130,7 @@ class BootPlan:
 
     @property
     def args(self) -> list[str]:
-        """qemu-system-aarch64's arguments (without the program name)."""
+        """QEMU's arguments (without the program name: MACHINES[machine].target.qemu)."""
         m = MACHINES[self.machine]
         args = [*m.args, "-nographic", "-no-reboot", "-kernel", str(self.kernel)]
         if self.initramfs is not None:
@@ -240,7 +259,8 @@ def plan(
     disk_log: Path | None = None,
 ) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
-    `machine` ("virt" or "raspi3b"), reading config.txt as the firmware would for that board.
+    `machine` ("virt", "raspi3b" or "raspi2b"), reading config.txt as the firmware would for
+    that board.
     A card with A/B slots (autoboot.txt) boots the slot the Pi 4 bootloader would: the
     default, or with `tryboot` (the one-shot flag a `reboot "0 tryboot"` sets) the other.
 
@@ -324,15 +344,20 @@ def _plan(
         return path
 
     arm_64bit = settings.get("arm_64bit")
-    if "kernel" not in settings and (arm_64bit is None or arm_64bit.value != "1"):
+    if (
+        m.target.arm_64bit
+        and "kernel" not in settings
+        and (arm_64bit is None or arm_64bit.value != "1")
+    ):
         raise BuildError(
             f"{source}: config.txt has neither kernel= nor arm_64bit=1, so the "
             "firmware would load a 32-bit kernel7*.img",
             hint="add arm_64bit=1 and kernel=<the arm64 kernel>",
         )
-    kernel = named("kernel", "kernel8.img")
+    default_kernel = m.target.default_kernel
+    kernel = named("kernel", default_kernel)
     if kernel is None:
-        raise BuildError(f"{source}: no kernel= in config.txt and no kernel8.img")
+        raise BuildError(f"{source}: no kernel= in config.txt and no {default_kernel}")
     initramfs = named("initramfs")
     cmdline_file = named("cmdline", "cmdline.txt")
     words: list[str] = []
@@ -344,18 +369,18 @@ def _plan(
     dtb = None
     if m.needs_dtb:
         dtb = named("device_tree") or next(
-            (found for name in RASPI3B_DTBS if (found := files.find(name))), None
+            (found for name in m.dtbs if (found := files.find(name))), None
         )
         if dtb is None:
             raise BuildError(
-                f"{source}: no {RASPI3B_DTBS[0]} for -M {m.name}",
-                hint="copy broadcom/bcm2837-rpi-3-b.dtb from the kernel package "
+                f"{source}: no {m.dtbs[0]} for -M {m.name}",
+                hint=f"copy {m.dtbs[-1]} from the kernel package "
                 "into the boot folder, or name a dtb with device_tree=",
             )
     if disk is not None:
         if not disk.is_file():
             raise BuildError(f"{disk}: no such disk image")
-        if m.name == "raspi3b":
+        if m.name != "virt":
             workdir = workdir or Path(tempfile.mkdtemp(prefix="pinit-qemu-"))
             disk = _pad_for_sd(disk, workdir)
     return BootPlan(
@@ -555,9 +580,10 @@ def run(
     serial console (in order, each once), e.g. to drive the init's Python shell.
     `interactive` gives qemu the terminal instead (Ctrl-A x quits) and just waits for it.
     `netns`: run qemu inside that network namespace (a test's private LAN with a tap)."""
-    program = shutil.which(QEMU)
+    qemu = MACHINES[boot.machine].target.qemu
+    program = shutil.which(qemu)
     if program is None:
-        raise BuildError(f"{QEMU}: command not found", hint="apt-get install qemu-system-arm")
+        raise BuildError(f"{qemu}: command not found", hint="apt-get install qemu-system-arm")
     argv = [program, *boot.args]
     if netns:
         argv = ["ip", "netns", "exec", netns, *argv]

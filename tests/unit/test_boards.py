@@ -4,6 +4,8 @@ raspi-firmware's files as they are named."""
 from __future__ import annotations
 
 from builder import boards
+from builder.formats import bootfs
+from toolchain.target import AARCH64, ARMHF
 
 FILES = [
     "bcm2711-rpi-4-b.dtb",
@@ -53,4 +55,25 @@ def test_radios_and_names() -> None:
     assert boards.radios("pi-400", chips) == ()
     assert boards.radios("all", chips) == chips
     assert boards.check("cm4") == "" and boards.check("all") == ""
-    assert "32-bit ARMv7" in boards.check("pi-2")
+    assert "32-bit ARMv6" in boards.check("pi-zero")
+    assert "expected one of all, pi-3" in boards.check("pi-5")
+    assert "pi-2" not in boards.check("pi-5")  # not offered while its init is not built
+
+
+def test_the_pi_2_is_armhf_and_refused_until_its_init_is_built() -> None:
+    pi2 = boards.BOARDS["pi-2"]
+    assert pi2.target is ARMHF and pi2.serial == "ttyAMA0,115200" and not pi2.pi4
+    assert all(b.target is AARCH64 for name, b in boards.BOARDS.items() if name != "pi-2")
+    assert all(b.serial == bootfs.SERIAL_CONSOLE for n, b in boards.BOARDS.items() if n != "pi-2")
+    assert [f for f in [*FILES, "bcm2836-rpi-2-b.dtb"] if boards.keeps("pi-2", f)] == [
+        "bootcode.bin",
+        "fixup.dat",
+        "fixup_cd.dat",
+        "start.elf",
+        "start_x.elf",
+        "bcm2836-rpi-2-b.dtb",
+    ]
+    assert boards.check("pi-2") == (
+        "the pi-2 is a 32-bit armhf board and pinit's init is not built for armhf yet (only its "
+        "kernel and boot folder); boards with an init: pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4"
+    )

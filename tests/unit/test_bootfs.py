@@ -165,3 +165,21 @@ def test_make_boot_folder_rejects_names_outside_the_folder(tmp_path: Path, name:
         bootfs.make_boot_folder(tmp_path / "boot", {name: b"x"})
     assert not (tmp_path / "boot").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_config_txt_and_cmdline_txt_of_a_32_bit_board() -> None:
+    text = bootfs.config_txt("vmlinuz-6.1.0-57-armmp", "initramfs.gz", [], arm_64bit=False)
+    assert "arm_64bit" not in text and "32-bit Debian kernel" in text
+    assert bootfs.effective(text, "pi2") == {
+        "kernel": "vmlinuz-6.1.0-57-armmp",
+        "initramfs": "initramfs.gz",
+        "upstream_kernel": "1",
+        "enable_uart": "1",
+        "disable_splash": "1",
+    }
+    # Only the first two lines differ from the 64-bit kernel's.
+    text64 = bootfs.config_txt("vmlinuz-6.1.0-57-armmp", "initramfs.gz", [])
+    assert text64.splitlines()[3:] == text.splitlines()[2:]
+    line = bootfs.cmdline_txt(["quiet"], "ttyAMA0,115200")
+    assert line.startswith("console=ttyAMA0,115200 console=tty1 rdinit=/init")
+    assert bootfs.cmdline_txt(["quiet"]) == bootfs.cmdline_txt(["quiet"], bootfs.SERIAL_CONSOLE)

@@ -302,7 +302,7 @@ def test_kernel_time() -> None:
 def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> harness.BootPlan:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    script = bin_dir / harness.QEMU
+    script = bin_dir / harness.MACHINES["virt"].target.qemu
     script.write_text("#!/bin/sh\n" + body)
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -383,3 +383,39 @@ def test_run_then_keeps_reading_after_the_expected_lines(
         plan, expect=["READY"], stop_after_expect=False, timeout=10, log=tmp_path / "l"
     )
     assert result.ok and result.lines == ["READY", "bye"] and "exited" in result.reason
+
+
+def test_raspi2b_plan_boots_a_32_bit_kernel_with_qemu_system_arm(tmp_path: Path) -> None:
+    config = bootfs.config_txt("vmlinuz-6.1", "initramfs.gz", [], arm_64bit=False)
+    folder = make_folder(tmp_path / "boot", config, bootfs.cmdline_txt(["quiet"], "ttyAMA0,115200"))
+    with pytest.raises(BuildError, match="no bcm2836-rpi-2-b.dtb for -M raspi2b"):
+        harness.plan(folder, "raspi2b")
+    (folder / "bcm2836-rpi-2-b.dtb").write_bytes(DTB)
+    p = harness.plan(folder, "raspi2b")
+    assert p.append == "console=tty1 rdinit=/init loglevel=4 quiet panic=-1 console=ttyAMA0,115200"
+    assert p.args[:4] == ["-M", "raspi2b", "-serial", "mon:stdio"]
+    assert p.dtb == folder / "bcm2836-rpi-2-b.dtb"
+    assert harness.MACHINES["raspi2b"].target.qemu == "qemu-system-arm"
+    assert harness.MACHINES["raspi3b"].target.qemu == "qemu-system-aarch64"
+
+
+def test_raspi2b_loads_kernel7_img_without_kernel_and_needs_no_arm_64bit(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "boot", "initramfs initramfs.gz followkernel\n")
+    (folder / "bcm2836-rpi-2-b.dtb").write_bytes(DTB)
+    with pytest.raises(BuildError, match="no kernel= in config.txt and no kernel7.img"):
+        harness.plan(folder, "raspi2b")
+    (folder / "kernel7.img").write_bytes(KERNEL)
+    assert harness.plan(folder, "raspi2b").kernel == folder / "kernel7.img"
+    with pytest.raises(BuildError, match="neither kernel= nor arm_64bit=1"):
+        harness.plan(folder, "raspi3b")  # a 64-bit board would load kernel7 as 32-bit
+
+
+def test_run_starts_the_machines_own_qemu(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "bcm2836-rpi-2-b.dtb").write_bytes(DTB)
+    monkeypatch.setattr(harness.shutil, "which", lambda name: None)
+    with pytest.raises(BuildError, match="qemu-system-arm: command not found"):
+        harness.run(harness.plan(folder, "raspi2b"), expect=["x"], log=tmp_path / "log")
+    with pytest.raises(BuildError, match="qemu-system-aarch64: command not found"):
+        harness.run(harness.plan(folder, "virt"), expect=["x"], log=tmp_path / "log")

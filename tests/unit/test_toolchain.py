@@ -52,6 +52,7 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
         "wifi",
         "testkit",
         "kbuild",
+        "kernel-armhf",
     }
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
