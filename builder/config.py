@@ -525,6 +525,18 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if update_table and not update_key:
         raise at.error("key", "", "updates need the public key that invoke keygen wrote")
     _update_network(update, network, at)
+    image = doc.get("image")
+    board = image.get("board") if isinstance(image, dict) else None
+    pi4 = isinstance(board, str) and board in boards.BOARDS and boards.BOARDS[board].pi4
+    if update_key and isinstance(board, str) and board in boards.BOARDS and not pi4:
+        raise at.error(
+            "key",
+            update_table["key"],
+            f"the {board}'s firmware (bootcode.bin) reads no autoboot.txt, so a card with two "
+            "boot slots would not boot",
+            hint="A/B updates need the Pi 4 family's bootloader: "
+            + ", ".join(f'board = "{b}"' for b, x in boards.BOARDS.items() if x.pi4),
+        )
 
     at = top.at("[time]")
     time_table = at.table(doc, "time")

@@ -602,6 +602,11 @@ def build(
             size=cfg.image.size or None,
             slots=card_slots() if cfg.init.update.key else None,
         )
+    if cfg.init.update.key and cfg.image.board == boards.ALL:
+        log(
+            "update: the card's two boot slots boot only on a Pi whose bootloader reads "
+            "autoboot.txt: " + ", ".join(b.title for b in boards.BOARDS.values() if b.pi4)
+        )
     log(
         f"initramfs: {len(archive) / 1e6:.2f} MB cpio, {len(packed) / 1e6:.2f} MB {method}; "
         f"{len(entries)} entries; image ready in {time.monotonic() - start:.1f} s"

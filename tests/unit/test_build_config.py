@@ -494,3 +494,19 @@ def test_an_update_url_is_http_to_a_name_or_an_address_and_listen_is_a_port(
         project(tmp_path, SERVICE + update + 'url = "http://10.0.0.2/a"\n' + static)
     )
     assert named.init.update.url == "http://10.0.0.2/a"  # an address needs no name server
+
+
+def test_updates_need_a_board_whose_bootloader_reads_autoboot_txt(tmp_path: Path) -> None:
+    (tmp_path / "update.pub").write_bytes(bytes(32))
+    update = '[update]\nkey = "update.pub"\n'
+    for board in ("pi-4", "cm4", "all"):
+        cfg = load_build_config(project(tmp_path, f'[image]\nboard = "{board}"\n{SERVICE}{update}'))
+        assert cfg.image.board == board
+    error = error_of(tmp_path, f'[image]\nboard = "pi-3"\n{SERVICE}{update}')
+    assert '[update] key = "update.pub": the pi-3\'s firmware (bootcode.bin) reads no ' in str(
+        error
+    )
+    assert error.hint is not None and 'board = "pi-4"' in error.hint
+    assert load_build_config(
+        project(tmp_path, '[image]\nboard = "pi-3"\n' + SERVICE)
+    )  # no [update]
