@@ -23,9 +23,10 @@ from hostkit.paths import REPO
 from hostkit.run import run, step
 from init.modules import modules_dir
 from toolchain.provision import Toolchain
+from toolchain.target import AARCH64
 
 SOURCES = REPO / "init/kmod"
-CROSS = "aarch64-linux-gnu-"
+CROSS = AARCH64.cross  # the kernel is arm64's
 OWN = "updates"  # DKMS's folder in lib/modules/<release>/
 STAMP = ".pinit-own"
 
