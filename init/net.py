@@ -14,7 +14,7 @@ from init.kernel import Kernel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from _collections_abc import Iterator
+    from _collections_abc import Callable, Iterator
 
 NETLINK_READ = 65536  # a datagram of a netlink answer: a scan dump's batch with its elements
 
@@ -22,9 +22,23 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
-# struct ifreq: char ifr_name[16]; then a union whose largest member (struct ifmap) makes the
-# whole struct 40 bytes on 64-bit Linux; the flags are a short at the union's start.
-IFREQ = struct.Struct("16sh22x")
+# struct ifreq: char ifr_name[IFNAMSIZ]; then a union of the request's argument (the flags are
+# a short at its start), as large as its largest member, struct ifmap: two unsigned longs, a
+# short and three chars, padded to a long. Native sizes: 24 bytes on 64-bit Linux (ifreq: 40),
+# 16 on 32-bit (armhf, armel: 32). The init's struct module computes them for the machine it
+# runs on; tests/unit/test_abi.py checks the result against each target's C compiler.
+IFNAMSIZ = 16
+IFMAP = "LLHBBB0L"
+
+
+def ifreq_format(calcsize: Callable[[str], int] = struct.calcsize) -> str:
+    """struct ifreq's format (name, flags, the rest of the union) with `calcsize`'s native sizes:
+    this machine's, or in a test another target's."""
+    union = max(IFNAMSIZ, calcsize(IFMAP))  # ifru_newname and the sockaddrs are 16 bytes
+    return f"{IFNAMSIZ}sh{union - 2}x"
+
+
+IFREQ = struct.Struct(ifreq_format())
 
 
 def link_up(kernel: Kernel, name: str = "lo") -> bool:
