@@ -70,19 +70,29 @@ def lock(c, config=None):
     )
 
 
-@task(help={"debug": "show tracebacks"})
+@task(
+    help={
+        "debug": "show tracebacks",
+        "target": "aarch64 (the default: build/init) or armhf (build/init-armhf, its sysroot "
+        "from the lock's sysroot-armhf role)",
+    }
+)
 @reported
-def build_init(c, debug=False):
-    """Compile init/ into build/init: one static aarch64 ELF."""
+def build_init(c, debug=False, target="aarch64"):
+    """Compile init/ into build/init: one static aarch64 ELF (--target armhf: build/init-armhf)."""
     from builder.python.compile import build_init as build
     from hostkit.run import step
     from toolchain import provision
+    from toolchain.target import DEFAULT
+    from toolchain.target import target as named
 
     if debug:
         os.environ["PINIT_DEBUG"] = "1"
-    tc = provision.ensure()
-    with step("build-init"):
-        build(tc, BUILD / "init")
+    chosen = named(target)
+    tc = provision.for_target(provision.ensure(), chosen)
+    out = BUILD / ("init" if chosen == DEFAULT else f"init-{chosen.name}")
+    with step("build-init" if chosen == DEFAULT else f"build-init --target {chosen.name}"):
+        build(tc, out)
 
 
 @task(

@@ -50,13 +50,13 @@ def check_nuitka() -> None:
         )
 
 
-def retarget(sysroot: str, libpython: str | None = None) -> None:
-    """Point Nuitka's libpython and Python.h lookups at the arm64 sysroot (libpython: a rebuilt
-    archive instead of the sysroot's)."""
+def retarget(sysroot: str, libpython: str | None = None, triplet: str | None = None) -> None:
+    """Point Nuitka's libpython and Python.h lookups at the target's sysroot (libpython: a
+    rebuilt archive instead of the sysroot's; `triplet`: the target's, default aarch64's)."""
     import nuitka.PythonVersions as PythonVersions
     import nuitka.utils.StaticLibraries as StaticLibraries
 
-    paths = sysroot_paths(sysroot)
+    paths = sysroot_paths(sysroot, triplet) if triplet else sysroot_paths(sysroot)
     lib, include = libpython or paths.libpython, paths.include
     for path in (lib, include):
         if not os.path.exists(path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from toolchain.target import DEFAULT
+
 # The exact Nuitka pinit is written for (pyproject.toml pins the same): toolchain/nuitka_patches.py
 # replaces its internals, and is reviewed on every change of this pin.
 NUITKA_VERSION = "4.3.3"
@@ -35,21 +37,20 @@ REFUSED_MARK = "pinit-refused:"
 
 
 class SysrootPython(NamedTuple):
-    """Where the arm64 sysroot keeps the target's Python: one owner for every user."""
+    """Where a target's sysroot keeps the target's Python: one owner for every user."""
 
     libpython: str  # the static libpython
     include: str  # Python.h's folder
-    config: str  # config-3.11-aarch64-linux-gnu: config.c (the inittab), the PIC archive
+    config: str  # config-3.11-<triplet>: config.c (the inittab), the PIC archive
 
 
-def sysroot_paths(sysroot: str | os.PathLike[str]) -> SysrootPython:
+def sysroot_paths(sysroot: str | os.PathLike[str], triplet: str = DEFAULT.triplet) -> SysrootPython:
+    """`triplet`: the target's GNU triplet (toolchain/target.py), its multiarch folders."""
     root = os.fspath(sysroot)
     return SysrootPython(
-        libpython=os.path.join(root, "usr/lib/aarch64-linux-gnu", f"libpython{PYTHON_ABI}.a"),
+        libpython=os.path.join(root, f"usr/lib/{triplet}", f"libpython{PYTHON_ABI}.a"),
         include=os.path.join(root, "usr/include", f"python{PYTHON_ABI}"),
-        config=os.path.join(
-            root, f"usr/lib/python{PYTHON_ABI}", f"config-{PYTHON_ABI}-aarch64-linux-gnu"
-        ),
+        config=os.path.join(root, f"usr/lib/python{PYTHON_ABI}", f"config-{PYTHON_ABI}-{triplet}"),
     )
 
 
@@ -62,7 +63,11 @@ def _setting(name: str, meaning: str) -> str:
     return name
 
 
-PINIT_SYSROOT = _setting("PINIT_SYSROOT", "the arm64 sysroot (dpkg -x of the locked packages)")
+PINIT_SYSROOT = _setting("PINIT_SYSROOT", "the target's sysroot (dpkg -x of the locked packages)")
+PINIT_TRIPLET = _setting(
+    "PINIT_TRIPLET",
+    "the target's GNU triplet (toolchain/target.py): its sysroot's multiarch folders",
+)
 PINIT_GEN_DIR = _setting(
     "PINIT_GEN_DIR", "where the build wrote _pinit_sys.c (cffi's C for init/sysdefs.py)"
 )

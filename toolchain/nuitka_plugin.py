@@ -1,4 +1,5 @@
-"""The Nuitka plugin that cross-compiles pinit's init into a static aarch64 PID 1.
+"""The Nuitka plugin that cross-compiles pinit's init into a static PID 1 for the target
+(aarch64, the default; PINIT_TRIPLET names it).
 
 Loaded by Nuitka as `--user-plugin=toolchain/nuitka_plugin.py`, in Nuitka's own process
 (builder/python/compile.py passes it and puts the repository on PYTHONPATH, so the modules
@@ -72,6 +73,7 @@ from toolchain.nuitka_pin import (
     PINIT_PROGRAMS,
     PINIT_SYSCONFIGDATA,
     PINIT_SYSROOT,
+    PINIT_TRIPLET,
     PINIT_WHOLE,
     PROLOGUE_C,
     PYTHON_ABI,
@@ -99,11 +101,13 @@ def _names(name: str) -> frozenset[str]:
 
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     plugin_name = "pinit-cross"
-    plugin_desc = "Cross-compile pinit's init into a static aarch64 PID 1."
+    plugin_desc = "Cross-compile pinit's init into a static PID 1 (aarch64, armhf)."
 
     def __init__(self) -> None:
         check_nuitka()
         self.sysroot = _env(PINIT_SYSROOT)
+        self.triplet = _env(PINIT_TRIPLET)
+        self.paths = sysroot_paths(self.sysroot, self.triplet)
         self.gen_dir = _env(PINIT_GEN_DIR)
         self.cffi_src = _env(PINIT_CFFI_SRC)
         self.drop = _names(PINIT_DROP_BUILTINS)
@@ -152,8 +156,8 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
             ),
             None,
         )
-        retarget(self.sysroot, libpython)
-        self.libpython = libpython or sysroot_paths(self.sysroot).libpython
+        retarget(self.sysroot, libpython, self.triplet)
+        self.libpython = libpython or self.paths.libpython
         register_builtins(frozenset(self.ext_modules) | frozenset(self.not_built))
         package_builtins_by_name(frozenset(self.ext_modules))
         tolerate_host_imports()
@@ -276,7 +280,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     def getExtraCodeFiles(self) -> dict[str, str]:
         backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
-        config_c = os.path.join(sysroot_paths(self.sysroot).config, "config.c")
+        config_c = os.path.join(self.paths.config, "config.c")
         imported, lazy = imported_modules()
         # Only the modules the build names may be left out: a function may be called while its
         # module is imported (hashlib's sha and blake2 constructors), or by what the program

@@ -4,6 +4,8 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
 (exact versions and sha256). Roles:
   host     installed on the build machine with apt (needs root; otherwise the command is printed)
   sysroot  arm64 packages unpacked with `dpkg -x` into the cross sysroot (no root)
+  sysroot-armhf  the same SYSROOT list for armhf: the 32-bit Pi 2's Python init
+           (`invoke build-init --target armhf`; toolchain/provision.py ensure_sysroot; no root)
   kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
   kernel-armhf  the 32-bit Pi 2's (armhf, armmp) kernel, provisioned only when asked for
            (toolchain/provision.py ensure_kernel; no root)

@@ -16,7 +16,7 @@ import shlex
 import shutil
 import sys
 import tarfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from hostkit.cache import cache_dir
@@ -33,7 +33,7 @@ from toolchain.apt import (
     sha256_of,
     unpack,
 )
-from toolchain.target import ARMHF, Target
+from toolchain.target import ARMHF, DEFAULT, Target
 
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
@@ -42,10 +42,17 @@ TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testki
 # The other targets whose Debian kernel is locked (role "kernel-<name>") beside the default's,
 # provisioned only when asked for (ensure_kernel): the 32-bit Pi 2's boot folder.
 EXTRA_KERNELS = (ARMHF,)
+# ...and whose sysroot is locked (role "sysroot-<name>": packages.SYSROOT for its Debian
+# architecture), provisioned only when asked for (ensure_sysroot): its Python init.
+EXTRA_SYSROOTS = (ARMHF,)
 
 
 def kernel_role(target: Target) -> str:
     return f"kernel-{target.name}"
+
+
+def sysroot_role(target: Target) -> str:
+    return f"sysroot-{target.name}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class Toolchain:
     kbuild: Path  # the kernel's headers and kbuild: usr/src/linux-headers-<release>/
     cffi_src: Path  # unpacked cffi sdist: src/c/_cffi_backend.c
     cpython_src: Path  # Debian's CPython source, patched: Modules/ for builder/python/pyext.py
+    # The machine `sysroot` is for: its cross tools, multiarch folders and ELF checks.
+    target: Target = DEFAULT
 
     @property
     def kernel_release(self) -> str:
@@ -117,6 +126,8 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "testkit") for n in packages.TESTKIT]
         for other in EXTRA_KERNELS:
             locked += kernel_packages(other)
+        for other in EXTRA_SYSROOTS:
+            locked += sysroot_packages(other)
     with step("resolving the source packages (deb-src)"):
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
@@ -142,6 +153,13 @@ def kernel_packages(target: Target, apt: Apt | None = None) -> list[Locked]:
     if not image:
         raise BuildError(f"{target.kernel_meta}: names no kernel image package")
     return [apt.resolve(n, kernel_role(target)) for n in image]
+
+
+def sysroot_packages(target: Target) -> list[Locked]:
+    """packages.SYSROOT for `target`'s Debian architecture, locked in the role sysroot-<target>."""
+    apt = Apt(target.debian_arch, packages.SUITE)
+    apt.update()
+    return [apt.resolve(n, sysroot_role(target)) for n in packages.SYSROOT]
 
 
 def kbuild_packages(target: Apt, host: Apt) -> list[Locked]:
@@ -407,6 +425,25 @@ def ensure_kernel(target: Target, path: Path = LOCK) -> Path:
     return ensure_tree(role, pkgs, cache_dir(), {})
 
 
+def ensure_sysroot(target: Target, path: Path = LOCK) -> Path:
+    """The unpacked sysroot of another target (`EXTRA_SYSROOTS`), verified against the lock."""
+    role = sysroot_role(target)
+    pkgs = [p for p in read_lock(path) if p.role == role]
+    if not pkgs:
+        raise BuildError(
+            f"{path}: no {target.name} sysroot locked (role {role})",
+            hint="run `invoke toolchain --update`, which locks every target's sysroot",
+        )
+    return ensure_tree(role, pkgs, cache_dir(), {})
+
+
+def for_target(tc: Toolchain, target: Target) -> Toolchain:
+    """`tc` building for `target`: the default's as it is, another's with its own sysroot."""
+    if target == DEFAULT:
+        return tc
+    return replace(tc, sysroot=ensure_sysroot(target), target=target)
+
+
 def ensure(host: bool = True) -> Toolchain:
     """Everything the build needs, from the lock; cheap when already provisioned."""
     locked = read_lock()
@@ -431,5 +468,12 @@ def ensure(host: bool = True) -> Toolchain:
         cache=cache,
         cffi_src=cffi_src,
         cpython_src=ensure_source_tree(sources["python3.11"], cache),
-        **trees,
+        sysroot=trees["sysroot"],
+        kernel=trees["kernel"],
+        firmware=trees["firmware"],
+        baseline=trees["baseline"],
+        runtime=trees["runtime"],
+        wifi=trees["wifi"],
+        testkit=trees["testkit"],
+        kbuild=trees["kbuild"],
     )

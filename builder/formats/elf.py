@@ -8,6 +8,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 
 from hostkit.errors import BuildError
 from hostkit.run import log
@@ -79,20 +80,41 @@ def inspect_elf(path: Path) -> ElfInfo:
         raise BuildError(f"{path}: not a readable ELF file ({exc})") from exc
 
 
-def require_aarch64(path: Path, what: str) -> ElfInfo:
-    """Refuse anything the Pi's 64-bit kernel cannot exec, saying what it is instead."""
+def require_machine(
+    path: Path, what: str, machine: str, bits: int, name: str, build_for: str
+) -> ElfInfo:
+    """Refuse anything the target's kernel cannot exec (`machine`: pyelftools' e_machine name,
+    `bits`: its ELF class), saying what it is instead."""
     info = inspect_elf(path)
-    if info.machine != "EM_AARCH64" or info.elfclass != 64 or not info.little_endian:
+    if info.machine != machine or info.elfclass != bits or not info.little_endian:
         raise BuildError(
-            f"{what} {path} is {info.describe()}, not aarch64 (EM_AARCH64 ELFCLASS64 "
+            f"{what} {path} is {info.describe()}, not {name} ({machine} ELFCLASS{bits} "
             "little-endian)",
-            hint="build it for aarch64-linux-gnu (arm64)",
+            hint=f"build it for {build_for}",
         )
     return info
 
 
+def machine_name(number: int) -> str:
+    """pyelftools' name of an e_machine number (183: EM_AARCH64, 40: EM_ARM)."""
+    for name, value in ENUM_E_MACHINE.items():
+        if value == number:
+            return name
+    raise ValueError(f"e_machine {number}: unknown to pyelftools")
+
+
+def require_aarch64(path: Path, what: str) -> ElfInfo:
+    """Refuse anything the Pi's 64-bit kernel cannot exec, saying what it is instead."""
+    return require_machine(path, what, "EM_AARCH64", 64, "aarch64", "aarch64-linux-gnu (arm64)")
+
+
 def require_static_aarch64(path: Path, what: str) -> ElfInfo:
-    info = require_aarch64(path, what)
+    return require_static(require_aarch64(path, what), what)
+
+
+def require_static(info: ElfInfo, what: str) -> ElfInfo:
+    """`info` (of a program already checked for its machine) is fully static."""
+    path = info.path
     if info.interp is not None:
         raise BuildError(
             f"{what} {path} has PT_INTERP {info.interp}: it is dynamically linked",

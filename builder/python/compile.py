@@ -1,10 +1,11 @@
-"""Python → one static aarch64 ELF, with Nuitka driving the locked cross toolchain.
+"""Python → one static ELF for the target (aarch64 by default), with Nuitka driving the locked
+cross toolchain.
 
 Used for the init itself (`invoke build-init` → build/init) and for apps written in Python.
 Nuitka runs on Debian's python3.11 (the same 3.11.2 as the arm64 libpython it links), its
 cross-compile adaptation is the plugin toolchain/nuitka_plugin.py (configured through the
 PINIT_* settings of toolchain/nuitka_pin.py), and the result is refused unless pyelftools says
-it is a static aarch64 executable. Nuitka runs in its own process: the build never imports it.
+it is a static executable of the toolchain's target (tc.target, toolchain/target.py). Nuitka runs in its own process: the build never imports it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.formats.elf import require_static_aarch64
+from builder.formats.elf import machine_name, require_machine, require_static
 from builder.python import pyext
 from hostkit.cache import exclusive
 from hostkit.errors import BuildError
@@ -29,9 +30,16 @@ from hostkit.run import log, pinned_env, run
 from init import sysdefs
 from toolchain import nuitka_pin as pin
 from toolchain.provision import Toolchain
+from toolchain.target import DEFAULT, Target
 
 PLUGIN = Path(pin.PLUGIN)
-CROSS_CC = "aarch64-linux-gnu-gcc"
+
+
+def cross_cc(target: Target = DEFAULT) -> str:
+    """The target's cross compiler: aarch64-linux-gnu-gcc, arm-linux-gnueabihf-gcc."""
+    return f"{target.cross}gcc"
+
+
 TARGET_PYTHON = (3, 11, 2)
 
 # Python flags of build/init: no docstrings or asserts (size), no site (start-up: there is no
@@ -117,7 +125,7 @@ def init_bytecode() -> tuple[str, ...]:
 LEFT_OUT_FOR_INIT = ("*",)
 
 
-def check_host_python() -> None:
+def check_host_python(target: Target = DEFAULT) -> None:
     found = sys.version_info[:3]
     if found != TARGET_PYTHON or not sys.base_prefix.startswith("/usr"):
         raise BuildError(
@@ -139,19 +147,19 @@ def check_host_python() -> None:
             f"Nuitka {installed} is installed; pinit is pinned to {pin.NUITKA_VERSION}",
             hint=f"pip install nuitka=={pin.NUITKA_VERSION}",
         )
-    if shutil.which(CROSS_CC) is None:
-        raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
+    if shutil.which(cross_cc(target)) is None:
+        raise BuildError(f"{cross_cc(target)}: not installed", hint="run `invoke toolchain`")
 
 
 def check_sysroot_python(tc: Toolchain) -> None:
-    header = Path(pin.sysroot_paths(tc.sysroot).include) / "patchlevel.h"
+    header = Path(pin.sysroot_paths(tc.sysroot, tc.target.triplet).include) / "patchlevel.h"
     version = ".".join(map(str, TARGET_PYTHON))
     if (
         not header.is_file()
         or f'#define PY_VERSION              "{version}"' not in header.read_text()
     ):
         raise BuildError(
-            f"{header}: not the arm64 Python {version} headers",
+            f"{header}: not the {tc.target.debian_arch} Python {version} headers",
             hint="run `invoke toolchain` to re-provision the sysroot",
         )
 
@@ -174,13 +182,15 @@ def compile_python(
     exclude: tuple[str, ...] = (),
     compiled: tuple[str, ...] = (),
 ) -> Path:
-    """Compile the script `entry` into the static aarch64 executable `out` (written atomically).
+    """Compile the script `entry` into the static executable `out` for tc.target (written
+    atomically).
 
     Several entries make one multi-call executable: each runs as `__main__` when the binary is
     invoked as the program named in `programs` at the same place (the basename of argv[0];
     toolchain/nuitka_gen.py dispatcher_py)."""
     entries = entry if isinstance(entry, list) else [entry]
-    check_host_python()
+    target = tc.target
+    check_host_python(target)
     check_sysroot_python(tc)
     work = work or REPO / "build" / "nuitka" / name
     gen = work / "gen"
@@ -215,7 +225,7 @@ def compile_python(
         pythonpath = (*pythonpath, py_dir)
     env = pinned_env(
         {
-            "CC": CROSS_CC,
+            "CC": cross_cc(target),
             "CFLAGS": " ".join(
                 (
                     f"--sysroot={sysroot}",
@@ -228,6 +238,7 @@ def compile_python(
             # --wrap=dlsym: ctypes.pythonapi's look-ups (toolchain/nuitka_gen.py pythonapi_c).
             "LDFLAGS": f"--sysroot={sysroot} -static -Wl,--gc-sections -Wl,--wrap=dlsym",
             pin.PINIT_SYSROOT: sysroot,
+            pin.PINIT_TRIPLET: target.triplet,
             pin.PINIT_GEN_DIR: str(gen),
             pin.PINIT_CFFI_SRC: str(tc.cffi_src),
             pin.PINIT_DROP_BUILTINS: ",".join(DROP_ALWAYS),
@@ -269,7 +280,7 @@ def compile_python(
     ]
     logfile = work / "nuitka.log"
     what = ", ".join(e.name for e in entries)
-    log(f"compiling {what} with Nuitka {pin.NUITKA_VERSION} for aarch64 (log: {logfile})")
+    log(f"compiling {what} with Nuitka {pin.NUITKA_VERSION} for {target.name} (log: {logfile})")
     start = time.monotonic()
     proc = run(cmd, env=env, output=logfile, quiet=True, check=False)
     if proc.returncode != 0:
@@ -280,14 +291,24 @@ def compile_python(
             hint=f"full log: {logfile}",
         )
     built = work / f"{entries[0].stem}.dist" / name
-    require_static_aarch64(built, "the compiled program")
+    require_static(
+        require_machine(
+            built,
+            "the compiled program",
+            machine_name(target.elf_machine),
+            target.elf_bits,
+            target.name,
+            f"{target.triplet} ({target.debian_arch})",
+        ),
+        "the compiled program",
+    )
     left = gen / "left-out.txt"
     if whole and left.is_file():
         for line in left.read_text().splitlines():
             log(f"left out: {line}")
     write_atomic(out, built.read_bytes(), 0o755)
     log(
-        f"{out}: {out.stat().st_size / 1e6:.1f} MB static aarch64, in {time.monotonic() - start:.1f} s"
+        f"{out}: {out.stat().st_size / 1e6:.1f} MB static {target.name}, in {time.monotonic() - start:.1f} s"
     )
     return out
 
@@ -331,7 +352,10 @@ def init_is_current(tc: Toolchain, out: Path) -> bool:
 def build_init(tc: Toolchain, out: Path) -> Path:
     """build/init: the init package compiled into PID 1 (build/init.inputs records from what)."""
     digest = init_digest(tc)
-    work = REPO / "build" / "nuitka" / "init"
+    # Another target's build has a work folder of its own (Nuitka's incremental build).
+    work = (
+        REPO / "build" / "nuitka" / ("init" if tc.target == DEFAULT else f"init-{tc.target.name}")
+    )
     work.mkdir(parents=True, exist_ok=True)
     entries = []
     for entry, text in (

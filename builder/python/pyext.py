@@ -42,9 +42,12 @@ from hostkit.run import log, run, step
 from toolchain.nuitka_pin import sysroot_paths
 from toolchain.provision import Toolchain
 
-CROSS_CC = "aarch64-linux-gnu-gcc"
-CROSS_AR = "aarch64-linux-gnu-ar"
-CROSS_OBJCOPY = "aarch64-linux-gnu-objcopy"
+
+def cross(tc: Toolchain, tool: str) -> str:
+    """The target's cross tool: aarch64-linux-gnu-gcc, arm-linux-gnueabihf-ar, …"""
+    return f"{tc.target.cross}{tool}"
+
+
 ARCHIVE = "libpinit_stdlib.a"
 LIBPYTHON = "libpython3.11.a"
 MANIFEST = "modules.json"
@@ -116,7 +119,7 @@ EXTENSIONS = (
         "_decimal",
         ("_decimal/_decimal.c", *LIBMPDEC),
         (),
-        ("-I$M/_decimal/libmpdec", "-DCONFIG_64=1", "-DANSI=1", "-DHAVE_UINT128_T=1"),
+        ("-I$M/_decimal/libmpdec", "$LIBMPDEC"),
     ),
     Ext("_hashlib", ("_hashopenssl.c",), ("crypto",)),
     Ext("_json", ("_json.c",)),
@@ -168,6 +171,13 @@ NOT_BUILT = {
     "(and nis is deprecated since Python 3.11)",
 }
 
+# libmpdec's configuration as CPython's configure picks it by the target's word size: 64-bit
+# with __int128, or 32-bit ANSI C (armhf).
+LIBMPDEC_CONFIG = {
+    64: ("-DCONFIG_64=1", "-DANSI=1", "-DHAVE_UINT128_T=1"),
+    32: ("-DCONFIG_32=1", "-DANSI=1"),
+}
+
 # C needs no unwind tables (aarch64's gcc makes them unless told twice).
 NO_UNWIND = ("-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
 CFLAGS = (
@@ -183,7 +193,7 @@ CFLAGS = (
     "-DPy_BUILD_CORE_BUILTIN",
     "-I$S/usr/include/python3.11/internal",
     "-I$S/usr/include/python3.11",
-    "-I$S/usr/include/aarch64-linux-gnu/python3.11",
+    "-I$S/usr/include/$T/python3.11",
 )
 
 
@@ -207,9 +217,16 @@ LINK_ORDER = (
 
 def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
     modules = str(tc.cpython_src / "Modules")
-    out = []
+    out: list[str] = []
     for flag in (*CFLAGS, *cflags):
-        out.append(flag.replace("$M", modules).replace("$S", str(tc.sysroot)))
+        if flag == "$LIBMPDEC":
+            out += LIBMPDEC_CONFIG[tc.target.elf_bits]
+            continue
+        out.append(
+            flag.replace("$M", modules)
+            .replace("$S", str(tc.sysroot))
+            .replace("$T", tc.target.triplet)
+        )
     return [f"--sysroot={tc.sysroot}", *out]
 
 
@@ -217,7 +234,7 @@ def _flags(cflags: tuple[str, ...], tc: Toolchain) -> list[str]:
 
 
 def debian_libpython(tc: Toolchain) -> Path:
-    return Path(sysroot_paths(tc.sysroot).config) / LIBPYTHON
+    return Path(sysroot_paths(tc.sysroot, tc.target.triplet).config) / LIBPYTHON
 
 
 # The compiler and the parser: run only by compile(), eval() and exec() of source text, never
@@ -350,6 +367,7 @@ def digest(tc: Toolchain) -> str:
     for stamp in (tc.cpython_src / ".pinit-stamp", tc.sysroot / ".pinit-stamp"):
         h.update(stamp.read_bytes() if stamp.is_file() else b"-")
     h.update(json.dumps([asdict(e) for e in EXTENSIONS]).encode())
+    h.update(tc.target.name.encode())
     return h.hexdigest()[:16]
 
 
@@ -359,8 +377,8 @@ def ensure(tc: Toolchain) -> Path:
     out = tc.cache / f"stdlib-ext-{digest(tc)}"
     if (out / MANIFEST).is_file():
         return out
-    if shutil.which(CROSS_CC) is None:
-        raise BuildError(f"{CROSS_CC}: not installed", hint="run `invoke toolchain`")
+    if shutil.which(cross(tc, "gcc")) is None:
+        raise BuildError(f"{cross(tc, 'gcc')}: not installed", hint="run `invoke toolchain`")
     src = tc.cpython_src
     # (source, flags, object name, archive)
     jobs = [
@@ -377,14 +395,14 @@ def ensure(tc: Toolchain) -> Path:
         (tmp / "obj").mkdir()
         with step(
             f"building {len(EXTENSIONS)} standard-library extension modules and "
-            f"libpython's cold parts for aarch64 ({len(jobs)} C files)"
+            f"libpython's cold parts for {tc.target.name} ({len(jobs)} C files)"
         ):
 
             def compile_one(job: tuple[Path, tuple[str, ...], str, str]) -> tuple[str, Path]:
                 source, cflags, name, archive = job
                 obj = tmp / "obj" / name
                 flags = [f.replace("$C", str(src)) for f in _flags(cflags, tc)]
-                run([CROSS_CC, *flags, "-c", source, "-o", obj], capture=True, quiet=True)
+                run([cross(tc, "gcc"), *flags, "-c", source, "-o", obj], capture=True, quiet=True)
                 return archive, obj
 
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -392,7 +410,7 @@ def ensure(tc: Toolchain) -> Path:
             # Debian's other objects, without their unwind tables.
             debian = tmp / "debian"
             debian.mkdir()
-            run([CROSS_AR, "x", "--output", debian, debian_libpython(tc)], quiet=True)
+            run([cross(tc, "ar"), "x", "--output", debian, debian_libpython(tc)], quiet=True)
             replaced = {Path(c).stem for c in (*LIBPYTHON_COLD, *LIBPYTHON_PATCHED)} | {
                 "deepfreeze",
                 "frozen",
@@ -400,12 +418,17 @@ def ensure(tc: Toolchain) -> Path:
             for obj in sorted(debian.iterdir()):
                 if obj.stem in replaced:
                     continue
-                run([CROSS_OBJCOPY, "--remove-section=.eh_frame", obj], quiet=True)
+                run([cross(tc, "objcopy"), "--remove-section=.eh_frame", obj], quiet=True)
                 built.append((LIBPYTHON, obj))
             for archive in (ARCHIVE, LIBPYTHON):
                 # D: deterministic (no timestamps, uids); member names are unique by construction.
                 run(
-                    [CROSS_AR, "rcsD", tmp / archive, *(o for a, o in built if a == archive)],
+                    [
+                        cross(tc, "ar"),
+                        "rcsD",
+                        tmp / archive,
+                        *(o for a, o in built if a == archive),
+                    ],
                     quiet=True,
                 )
             for scratch in ("obj", "debian", "gen"):

@@ -187,3 +187,23 @@ int main(void) {
     )
     out = subprocess.run([tmp_path / "prog"], check=True, capture_output=True, text=True).stdout
     assert out == "linked error other\n"
+
+
+def test_flags_follow_the_target(tmp_path: Path) -> None:
+    """aarch64's flags as before; armhf's headers are in its multiarch folder and libmpdec is
+    configured 32-bit (no __int128), as CPython's configure picks it."""
+    import dataclasses
+
+    from toolchain.provision import Toolchain
+    from toolchain.target import AARCH64, ARMHF
+
+    tc = Toolchain(*(tmp_path for _ in dataclasses.fields(Toolchain)[:-1]))  # type: ignore[arg-type]
+    decimal = next(e for e in pyext.EXTENSIONS if e.name == "_decimal")
+    arm64 = pyext._flags(decimal.cflags, tc)
+    assert tc.target == AARCH64
+    assert f"-I{tmp_path}/usr/include/aarch64-linux-gnu/python3.11" in arm64
+    assert arm64[-3:] == ["-DCONFIG_64=1", "-DANSI=1", "-DHAVE_UINT128_T=1"]
+    armhf = pyext._flags(decimal.cflags, dataclasses.replace(tc, target=ARMHF))
+    assert f"-I{tmp_path}/usr/include/arm-linux-gnueabihf/python3.11" in armhf
+    assert armhf[-2:] == ["-DCONFIG_32=1", "-DANSI=1"]
+    assert pyext.cross(dataclasses.replace(tc, target=ARMHF), "ar") == "arm-linux-gnueabihf-ar"

@@ -345,3 +345,16 @@ def test_the_build_and_the_pin_import_without_nuitka() -> None:
         "else:\n    sys.exit('the plugin imported without Nuitka?')\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_sysroot_paths_follow_the_triplet(tmp_path: Path) -> None:
+    from toolchain import nuitka_pin
+    from toolchain.target import ARMHF
+
+    default = nuitka_pin.sysroot_paths(tmp_path)
+    assert default.libpython == f"{tmp_path}/usr/lib/aarch64-linux-gnu/libpython3.11.a"
+    assert default.config == f"{tmp_path}/usr/lib/python3.11/config-3.11-aarch64-linux-gnu"
+    armhf = nuitka_pin.sysroot_paths(tmp_path, ARMHF.triplet)
+    assert armhf.libpython == f"{tmp_path}/usr/lib/arm-linux-gnueabihf/libpython3.11.a"
+    assert armhf.config == f"{tmp_path}/usr/lib/python3.11/config-3.11-arm-linux-gnueabihf"
+    assert armhf.include == default.include
