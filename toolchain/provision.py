@@ -176,8 +176,19 @@ def kbuild_packages(target: Apt, host: Apt) -> list[Locked]:
 
 
 def check_lock(locked: list[Locked], path: Path = LOCK) -> None:
-    """Packages that must move together are at one version: the kernel and its headers (an
-    external module built against other headers does not load)."""
+    """Packages that must move together are at one version: each target's sysroot (one CPython
+    source builds their stdlib modules) and the kernel and its headers (an external module
+    built against other headers does not load)."""
+    default = {p.name: p.version for p in locked if p.role == "sysroot"}
+    for target in EXTRA_SYSROOTS:
+        other = [p for p in locked if p.role == sysroot_role(target)]
+        moved = [f"{p.name} {p.version}" for p in other if default.get(p.name) != p.version]
+        if moved:
+            raise BuildError(
+                f"{path}: the {target.name} sysroot is not at the {DEFAULT.name} one's versions "
+                f"({', '.join(moved)}): one CPython source builds both",
+                hint="run `invoke toolchain --update`, which locks them together",
+            )
     kernel = {p.version for p in locked if p.role == "kernel"}
     headers = {p.version for p in locked if p.role == "kbuild"}
     if len(kernel | headers) > 1:

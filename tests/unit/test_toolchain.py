@@ -53,6 +53,7 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
         "testkit",
         "kbuild",
         "kernel-armhf",
+        "sysroot-armhf",
     }
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
@@ -84,6 +85,12 @@ def test_the_kernel_and_its_headers_are_locked_together() -> None:
     older = [replace(p, version="6.1.0-0") if p.role == "kbuild" else p for p in locked]
     with pytest.raises(BuildError, match="the kernel .* and its headers and kbuild .* are at"):
         provision.check_lock(older)
+    moved = [
+        replace(p, version="3.11.1-1") if p.role == "sysroot-armhf" and "python" in p.name else p
+        for p in locked
+    ]
+    with pytest.raises(BuildError, match="the armhf sysroot is not at the aarch64 one's versions"):
+        provision.check_lock(moved)
 
 
 def test_broken_lock_is_an_error_naming_the_file(tmp_path: Path) -> None:
