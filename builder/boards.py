@@ -3,8 +3,8 @@
 Without it a card boots every 64-bit Pi: the boot folder has each board's device tree and both
 firmware families (the Pi 4 family's start4.elf, the older boards' bootcode.bin and start.elf).
 Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. Each
-board names its target (toolchain/target.py): the Pi 2 B is armhf, whose kernel, device tree
-and boot folder are known here but whose Python init is not built yet, so naming it is still a
+board names its target (toolchain/target.py): the Pi 2 B is armhf, whose kernel, device tree,
+boot folder and Python init are built, but whose card is not made yet, so naming it is still a
 build error that says so, as is naming an ARMv6 Pi (Zero, Zero W, 1), before anything is written.
 """
 
@@ -54,14 +54,15 @@ FIRMWARE_4 = ("start4", "fixup4")  # the Pi 4 family's firmware files begin so
 
 def check(name: str) -> str:
     """'' when `name` is a board pinit builds for, else what is wrong (one line)."""
-    built = [b for b, board in BOARDS.items() if board.target.init_built]
+    built = [b for b, board in BOARDS.items() if board.target.cards]
     if name == ALL or name in built:
         return ""
     if name in BOARDS:
         t = BOARDS[name].target
         return (
-            f"the {name} is a 32-bit {t.name} board and pinit's init is not built for {t.name} "
-            "yet (only its kernel and boot folder); boards with an init: " + ", ".join(built)
+            f"the {name} is a 32-bit {t.name} board: pinit's init is built for it (invoke "
+            f"build-init --target {t.name}) but invoke image does not make its card yet (its "
+            "modules and services); boards with a card: " + ", ".join(built)
         )
     if name in THIRTY_TWO_BIT:
         return (

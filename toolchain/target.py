@@ -5,7 +5,8 @@ architecture (which packages), the GNU triplet (which cross tools, which multiar
 ELF machine and class a program for it has, the Debian kernel flavour, how the Pi firmware is
 told to start it (config.txt's `arm_64bit`, the kernel file it loads without `kernel=`), and
 the QEMU program that runs it. aarch64 is the default; armhf (ARMv7, the Pi 2 B) is the first
-32-bit one: its kernel and boot folder are built and booted, its Python init is not built yet.
+32-bit one: its kernel, boot folder and Python init are built and booted in QEMU, its cards
+are not made yet.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Target:
     arm_64bit: bool  # config.txt's arm_64bit=1: the firmware starts the kernel in 64-bit mode
     default_kernel: str  # the kernel file the firmware loads when config.txt has no kernel=
     qemu: str  # the QEMU program that runs its boards
-    init_built: bool  # whether pinit builds its Python init for it yet
+    cards: bool  # whether `invoke image` makes cards for it yet (armhf: its init only)
 
     @property
     def kernel_meta(self) -> str:
@@ -54,7 +55,7 @@ AARCH64 = Target(
     arm_64bit=True,
     default_kernel="kernel8.img",
     qemu="qemu-system-aarch64",
-    init_built=True,
+    cards=True,
 )
 ARMHF = Target(
     name="armhf",
@@ -67,7 +68,7 @@ ARMHF = Target(
     arm_64bit=False,
     default_kernel="kernel7.img",
     qemu="qemu-system-arm",
-    init_built=False,
+    cards=False,
 )
 DEFAULT = AARCH64
 TARGETS = {t.name: t for t in (AARCH64, ARMHF)}

@@ -74,6 +74,7 @@ def test_the_pi_2_is_armhf_and_refused_until_its_init_is_built() -> None:
         "bcm2836-rpi-2-b.dtb",
     ]
     assert boards.check("pi-2") == (
-        "the pi-2 is a 32-bit armhf board and pinit's init is not built for armhf yet (only its "
-        "kernel and boot folder); boards with an init: pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4"
+        "the pi-2 is a 32-bit armhf board: pinit's init is built for it (invoke build-init "
+        "--target armhf) but invoke image does not make its card yet (its modules and services); "
+        "boards with a card: pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4"
     )
