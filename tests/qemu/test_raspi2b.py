@@ -121,7 +121,7 @@ int main(void) {
 """
 
 
-def test_the_python_cards_for_armhf_boots_as_pid_1_and_supervises_a_crash(
+def test_the_python_init_built_for_armhf_boots_as_pid_1_and_supervises_a_crash(
     pi2_folder: Path, tmp_path: Path
 ) -> None:
     """pinit's own PID 1, compiled by the same Nuitka pin for armhf (invoke build-init --target
