@@ -106,24 +106,36 @@ def build_init(c, debug=False, target="aarch64"):
 @reported
 def image(c, config=None, from_=None, out=None):
     """Build the initramfs, build/boot/ (copy onto a FAT card) and build/sdcard.img."""
+    from builder import boards
     from builder import image as img
+    from builder.config import load_build_config
     from builder.python.compile import build_init as build
     from builder.python.compile import init_is_current
     from hostkit.run import step
     from toolchain import provision
+    from toolchain.target import DEFAULT
 
     tc = provision.ensure()
-    init = BUILD / "init"
-    if not init_is_current(tc, init):
-        with step("build-init (build/init is missing or older than init/)"):
-            build(tc, init)
     outdir = Path(out) if out else BUILD
     if from_:
+        init = BUILD / "init"
+        if not init_is_current(tc, init):
+            with step("build-init (build/init is missing or older than init/)"):
+                build(tc, init)
         from builder.convert import rebuild
 
         rebuild.build_from(Path(from_), Path(config) if config else None, outdir, init, tc)
         return
-    built = img.build(Path(config) if config else img.default_config(), outdir, init, tc)
+    path = Path(config) if config else img.default_config()
+    cfg = load_build_config(path)
+    # The board's target (builder/boards.py) picks the init: build/init, build/init-armhf.
+    target = boards.target_of(cfg.image.board)
+    init = BUILD / ("init" if target == DEFAULT else f"init-{target.name}")
+    built_for = provision.for_target(tc, target)
+    if not init_is_current(built_for, init):
+        with step(f"build-init ({init.relative_to(BUILD.parent)} is missing or older than init/)"):
+            build(built_for, init)
+    built = img.build(path, outdir, init, tc, cfg=cfg)
     print(f"boot folder: {built.boot}  (copy its contents onto a FAT-formatted SD card)")
     print(f"card image:  {built.image}")
 

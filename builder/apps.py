@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.formats.elf import bundle_elf, inspect_elf, is_elf
+from builder.formats.elf import bundle_elf, inspect_elf, is_elf, require_static_for
 from hostkit.errors import BuildError
+from toolchain.target import AARCH64, Target
 
 
 def _python_sources(program: Path) -> list[Path]:
@@ -25,12 +26,26 @@ def is_python(program: Path) -> bool:
     return program.is_dir() or program.suffix == ".py"
 
 
-def app_files(program: Path, image_path: str, sysroot: Path) -> dict[str, bytes]:
-    """Files (initramfs path → bytes) that make the ELF `program` runnable at `image_path`."""
+def app_files(
+    program: Path, image_path: str, sysroot: Path, target: Target = AARCH64
+) -> dict[str, bytes]:
+    """Files (initramfs path → bytes) that make the ELF `program` runnable at `image_path`.
+    For another target than aarch64 (the Pi 2's armhf) the program must be static: its
+    libraries are not bundled yet."""
     if not is_elf(program):
         raise BuildError(
             f"{program}: not an ELF executable, a .py file or a folder with __main__.py",
             hint="point [[service]] exec at an aarch64 program or a Python program",
         )
     inspect_elf(program)
+    if target != AARCH64:
+        require_static_for(
+            program,
+            "service program",
+            target.elf_machine,
+            target.elf_bits,
+            target.name,
+            f"{target.triplet} ({target.debian_arch}), linked with -static",
+        )
+        return {image_path.lstrip("/"): program.read_bytes()}
     return bundle_elf(program, image_path.lstrip("/"), sysroot)

@@ -3,9 +3,10 @@
 Without it a card boots every 64-bit Pi: the boot folder has each board's device tree and both
 firmware families (the Pi 4 family's start4.elf, the older boards' bootcode.bin and start.elf).
 Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. Each
-board names its target (toolchain/target.py): the Pi 2 B is armhf, whose kernel, device tree,
-boot folder and Python init are built, but whose card is not made yet, so naming it is still a
-build error that says so, as is naming an ARMv6 Pi (Zero, Zero W, 1), before anything is written.
+board names its target (toolchain/target.py): the Pi 2 B is armhf, whose card has Debian's armmp
+kernel, the armhf init and static C or Python services (builder/config.py refuses what it does
+not have yet). Naming an ARMv6 Pi (Zero, Zero W, 1) is a build error that says so, before
+anything is written.
 """
 
 from __future__ import annotations
@@ -57,19 +58,24 @@ def check(name: str) -> str:
     built = [b for b, board in BOARDS.items() if board.target.cards]
     if name == ALL or name in built:
         return ""
-    if name in BOARDS:
+    if name in BOARDS:  # a board whose target has no cards (none today)
         t = BOARDS[name].target
         return (
-            f"the {name} is a 32-bit {t.name} board: pinit's init is built for it (invoke "
-            f"build-init --target {t.name}) but invoke image does not make its card yet (its "
-            "modules and services); boards with a card: " + ", ".join(built)
+            f"the {name} is a {t.name} board and invoke image does not make its card yet; "
+            "boards with a card: " + ", ".join(built)
         )
     if name in THIRTY_TWO_BIT:
         return (
-            f"the {name} is a 32-bit {THIRTY_TWO_BIT[name]} board and pinit builds aarch64 "
-            "only (the Pi 3, 4, 400, Zero 2 W and Compute Modules 3 and 4)"
+            f"the {name} is a 32-bit {THIRTY_TWO_BIT[name]} board and pinit builds for aarch64 "
+            "(the Pi 3, 4, 400, Zero 2 W and Compute Modules 3 and 4) and armhf (the Pi 2) only"
         )
     return "expected one of " + ", ".join([ALL, *built])
+
+
+def target_of(name: str) -> Target:
+    """The machine a card for board `name` is built for ("all": the 64-bit Pis, aarch64)."""
+    board = BOARDS.get(name)
+    return board.target if board else AARCH64
 
 
 def keeps(name: str, file: str) -> bool:

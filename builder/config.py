@@ -36,6 +36,7 @@ from init.config import (
 from init.errors import ConfigError, did_you_mean
 from init.frozen import fields, replace
 from init.validate import CHECKS, check, located, section, to_dict
+from toolchain.target import AARCH64, Target
 
 HINT = "docs/config.md lists every key of pinit.toml, its type and its default"
 COMPRESSIONS = METHODS
@@ -67,7 +68,6 @@ PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
 APP_DIR = "/app"  # services are packed as /app/<name>
 UPDATE_KEY = "/etc/pinit/update.pub"  # [update] key, where the image holds it
 RESERVED = ("/init", CONFIG_FILE, UPDATE_KEY)
-EM_AARCH64 = 183
 ELF_MACHINES = {3: "x86", 40: "32-bit ARM", 62: "x86-64", 183: "aarch64"}
 SIZE_UNITS = {
     "": 1,
@@ -199,8 +199,9 @@ def parse_size(value: object) -> int:
     raise ValueError(value)
 
 
-def _program(value: object, at: _At) -> Path:
-    """Check the program a service runs: an aarch64 ELF, a .py file or a package folder."""
+def _program(value: object, at: _At, target: Target = AARCH64) -> Path:
+    """Check the program a service runs: an ELF for the board's `target`, a .py file or a
+    package folder."""
     path = at.host_path(value, "exec")
     if path.is_dir():
         if not (path / "__main__.py").is_file():
@@ -222,13 +223,13 @@ def _program(value: object, at: _At) -> Path:
             f"{path} is not an ELF executable, a .py file or a Python package folder",
         )
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    if machine != EM_AARCH64:
+    if machine != target.elf_machine:
         kind = ELF_MACHINES.get(machine, f"machine {machine}")
         raise at.error(
             "exec",
             value,
-            f"{path} is a {kind} ELF, not aarch64",
-            "cross-compile it for aarch64 (arm64), or give a .py file",
+            f"{path} is a {kind} ELF, not {target.name}",
+            f"cross-compile it for {target.name} ({target.debian_arch}), or give a .py file",
         )
     return path
 
@@ -259,7 +260,7 @@ def _python_keys(table: dict, name: str, program: Path, at: _At, into: _Python) 
 
 
 def _services(
-    doc: dict, top: _At, accounts: Accounts
+    doc: dict, top: _At, accounts: Accounts, target: Target = AARCH64
 ) -> tuple[list[Service], dict[str, Path], _Python]:
     python = _Python({}, {})
     tables = doc.get("service", [])
@@ -290,7 +291,7 @@ def _services(
         service = Service(**values)  # type: ignore[arg-type]
         if service.name in host_exec:
             raise at.error("name", service.name, "another service has this name")
-        host_exec[service.name] = _program(table["exec"], at)
+        host_exec[service.name] = _program(table["exec"], at, target)
         _python_keys(table, service.name, host_exec[service.name], at, python)
         services.append(service)
     return services, host_exec, python
@@ -525,6 +526,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
     if update_table and not update_key:
         raise at.error("key", "", "updates need the public key that invoke keygen wrote")
     _update_network(update, network, at)
+    _not_on_the_card_yet(doc, top)
     image = doc.get("image")
     board = image.get("board") if isinstance(image, dict) else None
     pi4 = isinstance(board, str) and board in boards.BOARDS and boards.BOARDS[board].pi4
@@ -548,7 +550,7 @@ def _build(doc: dict, path: Path) -> BuildConfig:
 
     accounts = parse_accounts(doc, top.source)
     devices = _devices(doc, accounts, top)
-    services, host_exec, python = _services(doc, top, accounts)
+    services, host_exec, python = _services(doc, top, accounts, _target(doc))
     config = Config(
         **settings,  # type: ignore[arg-type]
         modules=_modules(kernel, top.at("[kernel]")),
@@ -577,6 +579,61 @@ def _build(doc: dict, path: Path) -> BuildConfig:
         python=_python(doc, top),
         update_key=update_key,
     )
+
+
+def _target(doc: dict) -> Target:
+    """The machine the card's programs are for: its [image] board's (aarch64 when none)."""
+    image = doc.get("image")
+    board = image.get("board") if isinstance(image, dict) else None
+    chosen = boards.BOARDS.get(board) if isinstance(board, str) else None
+    return chosen.target if chosen else AARCH64
+
+
+# What a card of another target than aarch64 does not have yet, and why (arm64 only today).
+NOT_ON_32_BIT = (
+    ("[data]", "data", "e2fsck-static"),
+    ("[network]", "network", "the network drivers' firmware"),
+    ("[update]", "update", "the tryboot module"),
+)
+
+
+def _not_on_the_card_yet(doc: dict, top: _At) -> None:
+    """[data], [network], [update], services' requirements and [python] wheels: refused,
+    one line each, on a board whose target has no such parts yet (the Pi 2's armhf)."""
+    target = _target(doc)
+    if target == AARCH64:
+        return
+    board = doc["image"]["board"]
+    for section_name, name, part in NOT_ON_32_BIT:
+        if name not in doc:
+            continue
+        table = doc[name]
+        if isinstance(table, list):  # [[network]]: the first interface
+            table = table[0] if table else {}
+        key = next(iter(table)) if isinstance(table, dict) and table else ""
+        value = table[key] if key else {}  # an empty [network]: DHCP on the first interface
+        raise top.at(section_name if key else "").error(
+            key or name,
+            value if isinstance(value, (int, str)) else "...",
+            f"the {board} card ({target.name}) does not have {section_name} yet: "
+            f"{part} is arm64 only today",
+        )
+    for index, table in enumerate(doc.get("service", [])):
+        if isinstance(table, dict) and "requirements" in table:
+            raise top.at(f"[service #{index + 1}]").error(
+                "requirements",
+                table["requirements"],
+                f"the {board} card ({target.name}) does not have requirements yet: the "
+                "packages and the native runtime (binary wheels) are arm64 only today",
+            )
+    python = doc.get("python")
+    if isinstance(python, dict) and python.get("wheels"):
+        raise top.at("[python]").error(
+            "wheels",
+            python["wheels"],
+            f"the {board} card ({target.name}) does not have the native runtime yet: "
+            "binary wheels are arm64 only today",
+        )
 
 
 def _update_network(update: Update, network: tuple[Network, ...], at: _At) -> None:

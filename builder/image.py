@@ -16,7 +16,7 @@ from builder import boards
 from builder.apps import app_files, is_python
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.formats import bootfs, compress, cpio, sdimage
-from builder.formats.elf import require_static_aarch64
+from builder.formats.elf import require_static_aarch64, require_static_for
 from builder.python import native
 from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
@@ -312,7 +312,16 @@ def initramfs_entries(
         # The init and every Python service: one interpreter, one binary (/app/<name> links).
         built = build_appliance(tc, static, app_cache, packages)
         init, beside_init = built.binary, built.data
-    require_static_aarch64(init, "the init")
+    target = tc.target
+    require_static_for(
+        init,
+        "the init",
+        target.elf_machine,
+        target.elf_bits,
+        target.name,
+        f"{target.triplet} ({target.debian_arch}): invoke build-init"
+        + ("" if target == AARCH64 else f" --target {target.name}"),
+    )
     entries: list[cpio.Entry] = [
         # The kernel opens /dev/console for PID 1 before any devtmpfs exists: a node in the archive.
         cpio.Dir("dev"),
@@ -362,7 +371,7 @@ def initramfs_entries(
             continue
         if service.name in python:
             continue  # the native runtime's program: among `native_files`
-        for path, data in sorted(app_files(program, service.exec, tc.sysroot).items()):
+        for path, data in sorted(app_files(program, service.exec, tc.sysroot, tc.target).items()):
             mode = 0o755 if path == service.exec.lstrip("/") or "/ld-linux" in f"/{path}" else 0o644
             entries.append(cpio.File(path, data, mode))
     shipped = shipped_modules(cfg, platform)
@@ -560,6 +569,14 @@ def build(
     if cfg is None:
         with step(f"reading {config_path}"):
             cfg = load_build_config(config_path)
+    # The board's target picks the toolchain (its sysroot, cross tools, ELF checks) and the
+    # kernel: aarch64's with pinit's own modules, another's (armhf) as Debian packages it.
+    target = boards.target_of(cfg.image.board)
+    if target != AARCH64:
+        from toolchain.provision import ensure_kernel, for_target
+
+        tc = for_target(tc, target)
+        platform = platform or kernel_platform(ensure_kernel(target), tc.firmware, target)
     platform = platform or debian_platform(tc)
     method = cfg.image.compression
     if platform.kernel_config:

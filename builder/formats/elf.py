@@ -108,6 +108,15 @@ def require_aarch64(path: Path, what: str) -> ElfInfo:
     return require_machine(path, what, "EM_AARCH64", 64, "aarch64", "aarch64-linux-gnu (arm64)")
 
 
+def require_static_for(
+    path: Path, what: str, machine: int, bits: int, name: str, build_for: str
+) -> ElfInfo:
+    """A fully static program of the target whose e_machine number is `machine`."""
+    return require_static(
+        require_machine(path, what, machine_name(machine), bits, name, build_for), what
+    )
+
+
 def require_static_aarch64(path: Path, what: str) -> ElfInfo:
     return require_static(require_aarch64(path, what), what)
 

@@ -471,7 +471,10 @@ def _build_appliance(
     if out.is_file() and data.is_dir():
         log(f"init and {', '.join(sorted(services))}: unchanged; reusing {out.name}")
         return Appliance(out, _data_files(data))
-    work = cache / "nuitka" / "appliance"
+    # Another target's appliance has a work folder of its own, as its init has.
+    work = (
+        cache / "nuitka" / ("appliance" if tc.target == DEFAULT else f"appliance-{tc.target.name}")
+    )
     mains = work / "mains"
     shutil.rmtree(mains, ignore_errors=True)
     mains.mkdir(parents=True)

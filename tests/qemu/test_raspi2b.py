@@ -2,7 +2,8 @@
 (Debian's armmp kernel from the lock, the Pi 2's dtb and firmware, config.txt without
 arm_64bit, its PL011 console) booted on QEMU's -M raspi2b through the harness, first with a
 static C /init built by the armhf cross compiler, then with pinit's own Python init built for
-armhf. `invoke image` does not make a Pi 2 card yet (builder/boards.py says why)."""
+armhf, and last the card `invoke image` makes for `[image] board = "pi-2"` (builder.image.build
+with the armhf init and a static armhf C service)."""
 
 from __future__ import annotations
 
@@ -171,6 +172,55 @@ def test_the_python_init_built_for_armhf_boots_as_pid_1_and_supervises_a_crash(
             expect=[
                 "pinit: started as PID 1 on armv7l",
                 "pinit: mounted /dev",
+                "Hello world! from a service on armv7l",
+                "pinit: app exited with status 3",
+                "Hello world! from a service on armv7l",
+            ],
+            timeout=240,
+            log=log,
+        )
+    assert result.ok, f"{result.reason}; console in {log}"
+
+
+def test_invoke_image_makes_a_pi_2_card_whose_static_c_service_is_supervised(
+    tmp_path: Path,
+) -> None:
+    """The real image build for `board = "pi-2"`: the board's target picks the armhf
+    toolchain, Debian's armmp kernel and the armhf init; the card's boot folder boots on
+    -M raspi2b, PID 1 starts the service, and restarts it after it exits with a failure."""
+    from builder.python.compile import build_init
+    from hostkit.paths import BUILD
+    from toolchain.provision import for_target
+
+    need(ARMHF.qemu)
+    need(f"{ARMHF.cross}gcc")
+    try:
+        tc = ensure(host=False)
+        ensure_kernel(ARMHF)
+    except BuildError as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
+    init = build_init(for_target(tc, ARMHF), BUILD / "init-armhf")
+    (tmp_path / "crasher.c").write_text(CRASHER)
+    app = tmp_path / "crasher"
+    subprocess.run(
+        [f"{ARMHF.cross}gcc", "-static", "-O2", "-o", app, tmp_path / "crasher.c"], check=True
+    )
+    toml = tmp_path / "pinit.toml"
+    toml.write_text(
+        '[image]\nboard = "pi-2"\n'
+        '[[service]]\nname = "app"\nexec = "crasher"\nrestart = "always"\nbackoff_start = 0.5\n'
+    )
+    built = image.build(toml, tmp_path / "out", init, tc)
+    names = sorted(p.name for p in built.boot.iterdir())
+    assert "bcm2836-rpi-2-b.dtb" in names and not [n for n in names if n.startswith("bcm2837")]
+    log = tmp_path / "boot.log"
+    with harness.plan(built.boot, "raspi2b") as plan:
+        result = harness.run(
+            plan,
+            expect=[
+                "pinit: started as PID 1 on armv7l",
                 "Hello world! from a service on armv7l",
                 "pinit: app exited with status 3",
                 "Hello world! from a service on armv7l",

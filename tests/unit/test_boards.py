@@ -57,10 +57,12 @@ def test_radios_and_names() -> None:
     assert boards.check("cm4") == "" and boards.check("all") == ""
     assert "32-bit ARMv6" in boards.check("pi-zero")
     assert "expected one of all, pi-3" in boards.check("pi-5")
-    assert "pi-2" not in boards.check("pi-5")  # not offered while its init is not built
+    assert "expected one of all, pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4, pi-2" in boards.check(
+        "pi-5"
+    )
 
 
-def test_the_pi_2_is_armhf_and_refused_until_its_init_is_built() -> None:
+def test_the_pi_2_is_armhf_and_has_a_card() -> None:
     pi2 = boards.BOARDS["pi-2"]
     assert pi2.target is ARMHF and pi2.serial == "ttyAMA0,115200" and not pi2.pi4
     assert all(b.target is AARCH64 for name, b in boards.BOARDS.items() if name != "pi-2")
@@ -73,8 +75,6 @@ def test_the_pi_2_is_armhf_and_refused_until_its_init_is_built() -> None:
         "start_x.elf",
         "bcm2836-rpi-2-b.dtb",
     ]
-    assert boards.check("pi-2") == (
-        "the pi-2 is a 32-bit armhf board: pinit's init is built for it (invoke build-init "
-        "--target armhf) but invoke image does not make its card yet (its modules and services); "
-        "boards with a card: pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4"
-    )
+    assert boards.check("pi-2") == ""
+    assert boards.target_of("pi-2") is ARMHF
+    assert boards.target_of("all") is AARCH64 and boards.target_of("pi-4") is AARCH64

@@ -455,6 +455,50 @@ def test_a_board_is_checked_and_a_32_bit_one_refused_with_why(tmp_path: Path) ->
     assert "expected one of all, pi-3" in str(error_of(tmp_path, '[image]\nboard = "pi5"\n'))
 
 
+PI_2 = '[image]\nboard = "pi-2"\n'
+
+
+def test_a_pi_2_card_takes_armhf_services_and_refuses_what_it_does_not_have_yet(
+    tmp_path: Path,
+) -> None:
+    """board = "pi-2": the services' ELFs are armhf ones; [data], [network], [update],
+    requirements and [python] wheels are one-line errors naming the key."""
+    arm = PI_2 + '[[service]]\nname = "app"\nexec = "bin/arm"\n'
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "arm").write_bytes(elf(40))
+    cfg = load_build_config(project(tmp_path, arm))
+    assert cfg.image.board == "pi-2" and cfg.host_exec["app"] == tmp_path / "bin" / "arm"
+    load_build_config(project(tmp_path, PI_2 + '[[service]]\nname = "t"\nexec = "tool.py"\n'))
+    message = str(error_of(tmp_path, PI_2 + SERVICE))  # bin/app is aarch64
+    assert "bin/app is a aarch64 ELF, not armhf" in message
+    assert "is a 32-bit ARM ELF, not aarch64" in str(error_of(tmp_path, arm.replace(PI_2, "")))
+    (tmp_path / "update.pub").write_bytes(bytes(32))
+    (tmp_path / "req.txt").write_text("six\n")
+    for text, expected in (
+        (
+            '[data]\nsize = "8MiB"\n',
+            '[data] size = "8MiB": the pi-2 card (armhf) does not '
+            "have [data] yet: e2fsck-static is arm64 only today",
+        ),
+        ("[network]\n", 'network = "...": the pi-2 card (armhf) does not have [network] yet'),
+        ('[network]\ninterface = "eth0"\n', "does not have [network] yet: the network drivers'"),
+        ('[update]\nkey = "update.pub"\n', "does not have [update] yet: the tryboot module"),
+        ('[python]\nwheels = ["numpy"]\n', "[python] wheels = "),
+    ):
+        message = str(error_of(tmp_path, arm + text))
+        assert expected in message and "\n" not in message, message
+    message = str(
+        error_of(
+            tmp_path,
+            PI_2 + '[[service]]\nname = "t"\nexec = "tool.py"\nrequirements = "req.txt"\n',
+        )
+    )
+    assert "[service #1] requirements = " in message and "native runtime" in message
+    # The 64-bit boards as before.
+    cfg = load_build_config(project(tmp_path, SERVICE + '[data]\nsize = "8MiB"\n'))
+    assert cfg.data_size == 8 << 20
+
+
 def test_an_update_url_is_http_to_a_name_or_an_address_and_listen_is_a_port(
     tmp_path: Path,
 ) -> None:

@@ -45,3 +45,28 @@ def test_dynamic_arm64_library_is_refused_as_not_static(toolchain) -> None:
 
 def test_cross_linker_is_installed() -> None:
     assert shutil.which("aarch64-linux-gnu-gcc"), "run `invoke toolchain`"
+
+
+def test_a_pi_2_service_must_be_a_static_armhf_program(toolchain, tmp_path: Path) -> None:
+    """app_files for armhf: the aarch64 busybox is refused by its machine, a dynamic program
+    by its loader (an armhf card does not bundle libraries yet); aarch64 bundles as before."""
+    from builder.apps import app_files
+    from toolchain.target import ARMHF
+
+    with pytest.raises(BuildError, match="EM_AARCH64 ELFCLASS64.*not armhf"):
+        app_files(toolchain.busybox, "/app/x", toolchain.sysroot, ARMHF)
+    assert list(app_files(toolchain.busybox, "/app/x", toolchain.sysroot)) == ["app/x"]
+    if shutil.which("arm-linux-gnueabihf-gcc") is None:
+        return
+    src = tmp_path / "m.c"
+    src.write_text("int main(void) { return 0; }\n")
+    import subprocess
+
+    for flags, ok in ((["-static"], True), ([], False)):
+        out = tmp_path / f"m{len(flags)}"
+        subprocess.run(["arm-linux-gnueabihf-gcc", *flags, "-o", out, src], check=True)
+        if ok:
+            assert app_files(out, "/app/m", toolchain.sysroot, ARMHF) == {"app/m": out.read_bytes()}
+        else:
+            with pytest.raises(BuildError, match="dynamically linked"):
+                app_files(out, "/app/m", toolchain.sysroot, ARMHF)
