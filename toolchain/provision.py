@@ -426,24 +426,20 @@ def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apts: dict[str, Apt]
 def ensure_kernel(target: Target, path: Path = LOCK) -> Path:
     """The unpacked Debian kernel of another target (`EXTRA_KERNELS`: boot/vmlinuz-*,
     lib/modules/*, usr/lib/linux-image-*/ with its dtbs), verified against the lock."""
-    role = kernel_role(target)
-    pkgs = [p for p in read_lock(path) if p.role == role]
-    if not pkgs:
-        raise BuildError(
-            f"{path}: no {target.name} kernel locked (role {role})",
-            hint="run `invoke toolchain --update`, which locks every target's kernel",
-        )
-    return ensure_tree(role, pkgs, cache_dir(), {})
+    return _ensure_role(kernel_role(target), f"{target.name} kernel", path)
 
 
 def ensure_sysroot(target: Target, path: Path = LOCK) -> Path:
     """The unpacked sysroot of another target (`EXTRA_SYSROOTS`), verified against the lock."""
-    role = sysroot_role(target)
+    return _ensure_role(sysroot_role(target), f"{target.name} sysroot", path)
+
+
+def _ensure_role(role: str, what: str, path: Path) -> Path:
     pkgs = [p for p in read_lock(path) if p.role == role]
     if not pkgs:
         raise BuildError(
-            f"{path}: no {target.name} sysroot locked (role {role})",
-            hint="run `invoke toolchain --update`, which locks every target's sysroot",
+            f"{path}: no {what} locked (role {role})",
+            hint="run `invoke toolchain --update`, which locks every target's trees",
         )
     return ensure_tree(role, pkgs, cache_dir(), {})
 
