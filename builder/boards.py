@@ -3,17 +3,17 @@
 Without it a card boots every 64-bit Pi: the boot folder has each board's device tree and both
 firmware families (the Pi 4 family's start4.elf, the older boards' bootcode.bin and start.elf).
 Naming a board keeps only what that board reads, and only its radio's Wi-Fi firmware. Each
-board names its target (toolchain/target.py): the Pi 2 B is armhf, whose card has Debian's armmp
-kernel, the armhf init and static C or Python services (builder/config.py refuses what it does
-not have yet). Naming an ARMv6 Pi (Zero, Zero W, 1) is a build error that says so, before
-anything is written.
+board names its target (toolchain/target.py): the Pi 2 B is armhf (Debian's armmp kernel), the
+ARMv6 Pi Zero, Zero W and 1 are armel (Debian's rpi kernel); their cards have that kernel, the
+init built for that target and services built for it (builder/config.py refuses what a 32-bit
+card does not have).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toolchain.target import AARCH64, ARMHF, Target
+from toolchain.target import AARCH64, ARMEL, ARMHF, Target
 
 ALL = "all"
 
@@ -44,11 +44,19 @@ BOARDS = {
     "pi-400": Board("Pi 400", ("bcm2711-rpi-400",), True, radio_missing="BCM43456"),
     "cm4": Board("Compute Module 4", ("bcm2711-rpi-cm4-io",), True, "brcmfmac43455"),
     "pi-2": Board("Pi 2 B", ("bcm2836-rpi-2-b",), False, target=ARMHF, serial="ttyAMA0,115200"),
-}
-THIRTY_TWO_BIT = {
-    "pi-zero": "ARMv6",
-    "pi-zero-w": "ARMv6",
-    "pi-1": "ARMv6",
+    # The ARMv6 Pis. The Zero W's PL011 drives its radio's Bluetooth, as on the Pi 3.
+    "pi-zero": Board(
+        "Pi Zero", ("bcm2835-rpi-zero",), False, target=ARMEL, serial="ttyAMA0,115200"
+    ),
+    "pi-zero-w": Board("Pi Zero W", ("bcm2835-rpi-zero-w",), False, "brcmfmac43430", target=ARMEL),
+    "pi-1": Board(
+        "Pi 1 A, A+, B, B+, Compute Module 1",
+        ("bcm2835-rpi-a", "bcm2835-rpi-a-plus", "bcm2835-rpi-b", "bcm2835-rpi-b-rev2")
+        + ("bcm2835-rpi-b-plus", "bcm2835-rpi-cm1-io1"),
+        False,
+        target=ARMEL,
+        serial="ttyAMA0,115200",
+    ),
 }
 FIRMWARE_4 = ("start4", "fixup4")  # the Pi 4 family's firmware files begin so
 
@@ -63,11 +71,6 @@ def check(name: str) -> str:
         return (
             f"the {name} is a {t.name} board and invoke image does not make its card yet; "
             "boards with a card: " + ", ".join(built)
-        )
-    if name in THIRTY_TWO_BIT:
-        return (
-            f"the {name} is a 32-bit {THIRTY_TWO_BIT[name]} board and pinit builds for aarch64 "
-            "(the Pi 3, 4, 400, Zero 2 W and Compute Modules 3 and 4) and armhf (the Pi 2) only"
         )
     return "expected one of " + ", ".join([ALL, *built])
 

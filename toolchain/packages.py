@@ -4,11 +4,14 @@ This is the input of `invoke toolchain --update`; toolchain/bookworm.lock.json i
 (exact versions and sha256). Roles:
   host     installed on the build machine with apt (needs root; otherwise the command is printed)
   sysroot  arm64 packages unpacked with `dpkg -x` into the cross sysroot (no root)
-  sysroot-armhf  the same SYSROOT list for armhf: the 32-bit Pi 2's Python init
-           (`invoke build-init --target armhf`; toolchain/provision.py ensure_sysroot; no root)
+  sysroot-armhf, sysroot-armel  the same SYSROOT list for the 32-bit targets: the Pi 2's
+           (armhf) and the Pi Zero's and 1's (armel) Python init (`invoke build-init --target
+           armhf`; toolchain/provision.py ensure_sysroot; no root)
   kernel   the arm64 kernel image + modules + dtbs that images boot (no root)
-  kernel-armhf  the 32-bit Pi 2's (armhf, armmp) kernel, provisioned only when asked for
-           (toolchain/provision.py ensure_kernel; no root)
+  kernel-armhf, kernel-armel  the Pi 2's (armhf, armmp) and the ARMv6 Pis' (armel, rpi)
+           kernels, provisioned only when asked for (toolchain/provision.py ensure_kernel)
+  runtime-armhf, runtime-armel  TARGET_RUNTIME for those architectures: e2fsck.static for
+           their [data], busybox for their bench baseline (ensure_runtime; no root)
   firmware the Raspberry Pi boot firmware (component non-free-firmware; no root)
   baseline busybox for the benchmark's classic shell-init initramfs (no root)
   runtime  files of the target's Python and base system that ship in images or feed the build:
@@ -32,6 +35,8 @@ HOST = (
     "binutils-aarch64-linux-gnu",
     "gcc-arm-linux-gnueabihf",  # the 32-bit Pi 2's (armhf) cross compiler: its boot test's init
     "libc6-dev-armhf-cross",  # ...and the C library that init links (no armhf sysroot yet)
+    "gcc-arm-linux-gnueabi",  # the ARMv6 Pis' (armel) cross compiler
+    "libc6-dev-armel-cross",  # ...and its C library, for the tests' static C programs
     "patchelf",  # Nuitka's standalone mode insists on it
     "ccache",  # warm rebuilds of the generated C
     "qemu-system-arm",  # qemu-system-aarch64 for boot tests
@@ -115,5 +120,7 @@ RUNTIME = (
     "e2fsck-static",  # /sbin/e2fsck.static: a [data] partition's check at boot
 )
 BASELINE = ("busybox-static",)
+# What an image of another target ships or its bench runs, for that target's architecture.
+TARGET_RUNTIME = ("e2fsck-static", "busybox-static")
 WIFI = ("firmware-brcm80211", "wireless-regdb")
 TESTKIT = ("hostapd", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200")

@@ -33,18 +33,21 @@ from toolchain.apt import (
     sha256_of,
     unpack,
 )
-from toolchain.target import ARMHF, DEFAULT, Target
+from toolchain.target import ARMEL, ARMHF, DEFAULT, Target
 
 LOCK = Path(__file__).with_name("bookworm.lock.json")
 TARGET_ARCH = "arm64"
 HOST_ARCH = "amd64"
 TREES = ("sysroot", "kernel", "firmware", "baseline", "runtime", "wifi", "testkit", "kbuild")
-# The other targets whose Debian kernel is locked (role "kernel-<name>") beside the default's,
-# provisioned only when asked for (ensure_kernel): the 32-bit Pi 2's boot folder.
-EXTRA_KERNELS = (ARMHF,)
-# ...and whose sysroot is locked (role "sysroot-<name>": packages.SYSROOT for its Debian
-# architecture), provisioned only when asked for (ensure_sysroot): its Python init.
-EXTRA_SYSROOTS = (ARMHF,)
+# The other targets (the 32-bit Pis), each locked beside the default's and provisioned only
+# when asked for: its Debian kernel (role "kernel-<name>", ensure_kernel), packages.SYSROOT for
+# its Debian architecture ("sysroot-<name>", ensure_sysroot: its Python init) and the programs
+# its images ship or its bench runs ("runtime-<name>": packages.TARGET_RUNTIME, ensure_runtime).
+EXTRA_TARGETS = (ARMHF, ARMEL)
+# Targets whose Debian architecture no longer gets bookworm's updates: Debian 12's LTS builds
+# amd64, arm64, armhf and i386, not armel, so armel's packages stay at their last security
+# update and its sysroot cannot be at the default's versions (check_lock says so, once).
+NOT_UPDATED = {ARMEL: "Debian 12's LTS does not build armel"}
 
 
 def kernel_role(target: Target) -> str:
@@ -53,6 +56,10 @@ def kernel_role(target: Target) -> str:
 
 def sysroot_role(target: Target) -> str:
     return f"sysroot-{target.name}"
+
+
+def runtime_role(target: Target) -> str:
+    return f"runtime-{target.name}"
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,8 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
         locked += [target.resolve(n, "runtime") for n in packages.RUNTIME]
         locked += [target.resolve(n, "wifi") for n in packages.WIFI]
         locked += [target.resolve(n, "testkit") for n in packages.TESTKIT]
-        for other in EXTRA_KERNELS:
-            locked += kernel_packages(other)
-        for other in EXTRA_SYSROOTS:
-            locked += sysroot_packages(other)
+        for other in EXTRA_TARGETS:
+            locked += target_packages(other)
     with step("resolving the source packages (deb-src)"):
         wanted = {p.name: p.version for p in locked if p.role == "sysroot"}
         sources = [resolve_source(n, wanted.get(f"lib{n}-dev")) for n in packages.SOURCES]
@@ -143,23 +148,25 @@ def update_lock(path: Path = LOCK) -> list[Locked]:
     return locked
 
 
-def kernel_packages(target: Target, apt: Apt | None = None) -> list[Locked]:
+def kernel_packages(target: Target, apt: Apt) -> list[Locked]:
     """The kernel image package that `target`'s Debian metapackage names now, locked in the
     role kernel-<target>."""
-    if apt is None:
-        apt = Apt(target.debian_arch, packages.SUITE)
-        apt.update()
     image = apt.depends(target.kernel_meta)
     if not image:
         raise BuildError(f"{target.kernel_meta}: names no kernel image package")
     return [apt.resolve(n, kernel_role(target)) for n in image]
 
 
-def sysroot_packages(target: Target) -> list[Locked]:
-    """packages.SYSROOT for `target`'s Debian architecture, locked in the role sysroot-<target>."""
+def target_packages(target: Target) -> list[Locked]:
+    """Another target's kernel (kernel-<target>), packages.SYSROOT for its Debian architecture
+    (sysroot-<target>) and packages.TARGET_RUNTIME (runtime-<target>)."""
     apt = Apt(target.debian_arch, packages.SUITE)
     apt.update()
-    return [apt.resolve(n, sysroot_role(target)) for n in packages.SYSROOT]
+    return (
+        kernel_packages(target, apt)
+        + [apt.resolve(n, sysroot_role(target)) for n in packages.SYSROOT]
+        + [apt.resolve(n, runtime_role(target)) for n in packages.TARGET_RUNTIME]
+    )
 
 
 def kbuild_packages(target: Apt, host: Apt) -> list[Locked]:
@@ -180,7 +187,9 @@ def check_lock(locked: list[Locked], path: Path = LOCK) -> None:
     source builds their stdlib modules) and the kernel and its headers (an external module
     built against other headers does not load)."""
     default = {p.name: p.version for p in locked if p.role == "sysroot"}
-    for target in EXTRA_SYSROOTS:
+    for target in EXTRA_TARGETS:
+        if target in NOT_UPDATED:
+            continue
         other = [p for p in locked if p.role == sysroot_role(target)]
         moved = [f"{p.name} {p.version}" for p in other if default.get(p.name) != p.version]
         if moved:
@@ -424,14 +433,20 @@ def ensure_tree(name: str, pkgs: list[Locked], cache: Path, apts: dict[str, Apt]
 
 
 def ensure_kernel(target: Target, path: Path = LOCK) -> Path:
-    """The unpacked Debian kernel of another target (`EXTRA_KERNELS`: boot/vmlinuz-*,
+    """The unpacked Debian kernel of another target (`EXTRA_TARGETS`: boot/vmlinuz-*,
     lib/modules/*, usr/lib/linux-image-*/ with its dtbs), verified against the lock."""
     return _ensure_role(kernel_role(target), f"{target.name} kernel", path)
 
 
 def ensure_sysroot(target: Target, path: Path = LOCK) -> Path:
-    """The unpacked sysroot of another target (`EXTRA_SYSROOTS`), verified against the lock."""
+    """The unpacked sysroot of another target (`EXTRA_TARGETS`), verified against the lock."""
     return _ensure_role(sysroot_role(target), f"{target.name} sysroot", path)
+
+
+def ensure_runtime(target: Target, path: Path = LOCK) -> Path:
+    """The unpacked programs of another target that images ship or the bench runs
+    (packages.TARGET_RUNTIME: sbin/e2fsck.static, bin/busybox), verified against the lock."""
+    return _ensure_role(runtime_role(target), f"{target.name} runtime", path)
 
 
 def _ensure_role(role: str, what: str, path: Path) -> Path:

@@ -4,9 +4,9 @@ Everything that differs between the 64-bit Pis and the 32-bit ones is named here
 architecture (which packages), the GNU triplet (which cross tools, which multiarch folders), the
 ELF machine and class a program for it has, the Debian kernel flavour, how the Pi firmware is
 told to start it (config.txt's `arm_64bit`, the kernel file it loads without `kernel=`), and
-the QEMU program that runs it. aarch64 is the default; armhf (ARMv7, the Pi 2 B) is the first
-32-bit one: its cards are made (static C and Python services; no [data], [network], [update] or
-native runtime yet: builder/config.py refuses them).
+the QEMU program that runs it. aarch64 is the default; the 32-bit ones are armhf (ARMv7, the
+Pi 2 B: Debian's armmp kernel) and armel (ARMv5T userland on the ARMv6 Pi Zero, Zero W and 1:
+Debian's rpi kernel).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ EM_AARCH64 = 183
 
 @dataclass(frozen=True)
 class Target:
-    name: str  # pinit's name for it: "aarch64", "armhf"
+    name: str  # pinit's name for it: "aarch64", "armhf", "armel"
     debian_arch: str  # arm64, armhf: which Debian packages
     triplet: str  # aarch64-linux-gnu: the cross tools' prefix, the multiarch folders
     elf_machine: int  # e_machine of its programs (EM_AARCH64, EM_ARM)
@@ -70,8 +70,21 @@ ARMHF = Target(
     qemu="qemu-system-arm",
     cards=True,
 )
+ARMEL = Target(
+    name="armel",
+    debian_arch="armel",
+    triplet="arm-linux-gnueabi",
+    elf_machine=EM_ARM,
+    elf_bits=32,
+    kernel_flavour="rpi",  # Debian's kernel for exactly the ARMv6 Pis (BCM2835)
+    dtb_dir="",
+    arm_64bit=False,
+    default_kernel="kernel.img",
+    qemu="qemu-system-arm",
+    cards=True,
+)
 DEFAULT = AARCH64
-TARGETS = {t.name: t for t in (AARCH64, ARMHF)}
+TARGETS = {t.name: t for t in (AARCH64, ARMHF, ARMEL)}
 
 
 def target(name: str) -> Target:

@@ -32,7 +32,7 @@ from hostkit.output import write_atomic
 from hostkit.paths import BUILD
 from hostkit.run import log as note
 from hostkit.run import run as run_tool
-from toolchain.target import AARCH64, ARMHF, Target
+from toolchain.target import AARCH64, ARMEL, ARMHF, Target
 
 QEMU = AARCH64.qemu  # the default machines' (each Machine's target names its own)
 
@@ -57,6 +57,8 @@ class Machine:
     # package put it; the first name is the one an error names.
     dtbs: tuple[str, ...] = ()
     target: Target = AARCH64  # which kernel it runs: the QEMU program, the default kernel file
+    # Kernel command-line words for what QEMU's model lacks and the Pi has (none on the Pi).
+    quirks: tuple[str, ...] = ()
 
 
 MACHINES = {
@@ -92,6 +94,20 @@ MACHINES = {
         True,
         ("bcm2836-rpi-2-b.dtb",),
         ARMHF,
+    ),
+    # The Pi Zero (ARMv6 ARM1176, qemu-system-arm) with Debian's armel rpi kernel and its
+    # upstream dtb: no radio, so its PL011 is on GPIO 14/15 (ttyAMA0), QEMU's first -serial.
+    "raspi0": Machine(
+        "raspi0",
+        "pi0",
+        "ttyAMA0,115200",
+        ("-M", "raspi0", "-serial", "mon:stdio"),
+        True,
+        ("bcm2835-rpi-zero.dtb",),
+        ARMEL,
+        # QEMU 7.2's BCM2835 has no ASB block behind the power domains: the kernel's
+        # bcm2835-power driver faults probing it, so it is not started (its watchdog still is).
+        ("initcall_blacklist=bcm2835_power_driver_init",),
     ),
 }
 RASPI3B_DTBS = MACHINES["raspi3b"].dtbs
@@ -232,7 +248,8 @@ def qemu_cmdline(words: Sequence[str], machine: str, extra: Sequence[str] = ()) 
     `extra` added, then panic=-1 (a panic ends qemu at once, thanks to -no-reboot) and the
     machine's serial console last, because the last console= becomes /dev/console."""
     kept = [w for w in words if not _SERIAL_CONSOLE.fullmatch(w) and not w.startswith("panic=")]
-    return " ".join([*kept, *extra, "panic=-1", f"console={MACHINES[machine].console}"])
+    m = MACHINES[machine]
+    return " ".join([*kept, *extra, *m.quirks, "panic=-1", f"console={m.console}"])
 
 
 def _pad_for_sd(disk: Path, workdir: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from builder import boards
 from builder.formats import bootfs
-from toolchain.target import AARCH64, ARMHF
+from toolchain.target import AARCH64, ARMEL, ARMHF
 
 FILES = [
     "bcm2711-rpi-4-b.dtb",
@@ -55,18 +55,43 @@ def test_radios_and_names() -> None:
     assert boards.radios("pi-400", chips) == ()
     assert boards.radios("all", chips) == chips
     assert boards.check("cm4") == "" and boards.check("all") == ""
-    assert "32-bit ARMv6" in boards.check("pi-zero")
+    assert boards.check("pi-zero") == "" and boards.check("pi-1") == ""
     assert "expected one of all, pi-3" in boards.check("pi-5")
-    assert "expected one of all, pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4, pi-2" in boards.check(
-        "pi-5"
+    assert (
+        "expected one of all, pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4, pi-2, pi-zero, "
+        "pi-zero-w, pi-1" in boards.check("pi-5")
     )
+    assert boards.radios("pi-zero-w", chips) == ("brcmfmac43430",)
+    assert boards.radios("pi-zero", chips) == ()
+
+
+def test_each_arm_v6_pi_is_an_armel_board_with_its_own_dtbs_and_uart() -> None:
+    for name in ("pi-zero", "pi-zero-w", "pi-1"):
+        assert boards.target_of(name) is ARMEL
+        assert boards.keeps(name, "bootcode.bin") and boards.keeps(name, "start.elf")
+        assert not boards.keeps(name, "start4.elf")
+        assert not boards.keeps(name, "bcm2836-rpi-2-b.dtb")
+    assert boards.keeps("pi-zero", "bcm2835-rpi-zero.dtb")
+    assert not boards.keeps("pi-zero", "bcm2835-rpi-zero-w.dtb")
+    assert boards.keeps("pi-1", "bcm2835-rpi-b-plus.dtb")
+    # The Zero W's PL011 drives Bluetooth: its GPIO UART is the mini-UART, as on the Pi 3.
+    assert boards.BOARDS["pi-zero-w"].serial == "ttyS1,115200"
+    assert boards.BOARDS["pi-zero"].serial == "ttyAMA0,115200"
 
 
 def test_the_pi_2_is_armhf_and_has_a_card() -> None:
     pi2 = boards.BOARDS["pi-2"]
     assert pi2.target is ARMHF and pi2.serial == "ttyAMA0,115200" and not pi2.pi4
-    assert all(b.target is AARCH64 for name, b in boards.BOARDS.items() if name != "pi-2")
-    assert all(b.serial == bootfs.SERIAL_CONSOLE for n, b in boards.BOARDS.items() if n != "pi-2")
+    assert all(
+        b.target is AARCH64
+        for name, b in boards.BOARDS.items()
+        if name not in ("pi-2", "pi-zero", "pi-zero-w", "pi-1")
+    )
+    assert all(
+        b.serial == bootfs.SERIAL_CONSOLE
+        for n, b in boards.BOARDS.items()
+        if n not in ("pi-2", "pi-zero", "pi-1")
+    )
     assert [f for f in [*FILES, "bcm2836-rpi-2-b.dtb"] if boards.keeps("pi-2", f)] == [
         "bootcode.bin",
         "fixup.dat",

@@ -4,6 +4,7 @@ folder's kernel, device trees and texts for a 32-bit board."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,13 @@ from builder import image
 from builder.formats import bootfs
 from hostkit.errors import BuildError
 from toolchain import provision
-from toolchain.target import AARCH64, ARMHF, DEFAULT, TARGETS, target
+from toolchain.target import AARCH64, ARMEL, ARMHF, DEFAULT, TARGETS, target
 
 RELEASE = "6.1.0-57-armmp"
 
 
 def test_targets_name_their_debian_arch_tools_elf_kernel_and_qemu() -> None:
-    assert DEFAULT is AARCH64 and set(TARGETS) == {"aarch64", "armhf"}
+    assert DEFAULT is AARCH64 and set(TARGETS) == {"aarch64", "armhf", "armel"}
     assert (AARCH64.debian_arch, AARCH64.cross, AARCH64.kernel_meta, AARCH64.qemu) == (
         "arm64",
         "aarch64-linux-gnu-",
@@ -39,9 +40,15 @@ def test_targets_name_their_debian_arch_tools_elf_kernel_and_qemu() -> None:
     )
     assert AARCH64.arm_64bit and not ARMHF.arm_64bit
     assert (AARCH64.default_kernel, ARMHF.default_kernel) == ("kernel8.img", "kernel7.img")
-    assert target("armhf") is ARMHF
-    with pytest.raises(BuildError, match="target 'armel': pinit builds for none such"):
-        target("armel")
+    assert target("armhf") is ARMHF and target("armel") is ARMEL
+    assert (ARMEL.debian_arch, ARMEL.cross, ARMEL.kernel_meta, ARMEL.default_kernel) == (
+        "armel",
+        "arm-linux-gnueabi-",
+        "linux-image-rpi",
+        "kernel.img",
+    )
+    with pytest.raises(BuildError, match="target 'armv6': pinit builds for none such"):
+        target("armv6")
 
 
 def test_the_lock_has_the_armhf_kernel_of_the_same_debian_version() -> None:
@@ -50,7 +57,29 @@ def test_the_lock_has_the_armhf_kernel_of_the_same_debian_version() -> None:
     assert [(p.name, p.arch) for p in armhf] == [(f"linux-image-{RELEASE}", "armhf")]
     arm64 = next(p for p in locked if p.role == "kernel")
     assert armhf[0].version == arm64.version  # one Debian linux source for both
-    assert provision.EXTRA_KERNELS == (ARMHF,)
+    assert provision.EXTRA_TARGETS == (ARMHF, ARMEL)
+
+
+def test_the_lock_has_each_32_bit_targets_kernel_sysroot_and_runtime() -> None:
+    locked = provision.read_lock()
+    for t in provision.EXTRA_TARGETS:
+        roles = {p.role: p for p in locked if p.arch == t.debian_arch}
+        assert provision.kernel_role(t) in roles and provision.sysroot_role(t) in roles
+        runtime = sorted(p.name for p in locked if p.role == provision.runtime_role(t))
+        assert runtime == ["busybox-static", "e2fsck-static"]
+    armel = next(p for p in locked if p.role == provision.kernel_role(ARMEL))
+    assert armel.name.startswith("linux-image-") and armel.name.endswith("-rpi")
+
+
+def test_a_moved_armhf_sysroot_is_an_error_and_armel_is_held_back_by_debian() -> None:
+    locked = provision.read_lock()
+    provision.check_lock(locked)  # armel's sysroot is at Debian's last armel versions
+    moved = [
+        replace(p, version=p.version + "+x") if p.role == "sysroot-armhf" else p for p in locked
+    ]
+    with pytest.raises(BuildError, match="the armhf sysroot is not at the aarch64 one's"):
+        provision.check_lock(moved)
+    assert ARMEL in provision.NOT_UPDATED
 
 
 def test_ensure_kernel_without_a_locked_kernel_says_how_to_lock_it(tmp_path: Path) -> None:

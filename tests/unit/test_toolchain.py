@@ -54,6 +54,10 @@ def test_lock_lists_every_role_with_versions_and_hashes() -> None:
         "kbuild",
         "kernel-armhf",
         "sysroot-armhf",
+        "runtime-armhf",
+        "kernel-armel",
+        "sysroot-armel",
+        "runtime-armel",
     }
     for p in locked:
         assert p.version and len(p.sha256) == 64, p
