@@ -218,13 +218,14 @@ def requests_appliance(tc: Toolchain, init: Path, work: Path, icount: bool) -> d
 
 
 def bench_app(tc: Toolchain, work: Path) -> Path:
+    """The bench app, static, for `tc`'s target."""
     c_file = work / "bench.c"
     c_file.parent.mkdir(parents=True, exist_ok=True)
     c_file.write_text(BENCH_APP_C)
-    app = work / "bench-app"
+    app = work / f"bench-app-{tc.target.name}"
     run(
         [
-            "aarch64-linux-gnu-gcc",
+            f"{tc.target.cross}gcc",
             f"--sysroot={tc.sysroot}",
             "-static",
             "-O2",
@@ -246,13 +247,45 @@ COLDPLUG_AVAILABLE = ("virtio_mmio", "virtio-rng")
 COMPRESSIONS = ("gzip", "zstd", "lz4", "xz")
 
 
-def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] = ()) -> Path:
-    from builder import kmod
+@dataclass(frozen=True)
+class Board:
+    """Where a bench boot runs: the QEMU machine, the card's board, its kernel and busybox."""
 
+    machine: str  # builder/qemu/harness.py MACHINES
+    board: str  # builder/boards.py BOARDS, "all" for virt
+    platform: object  # builder.image.Platform: the kernel, its modules, the boot files
+    busybox: Path  # busybox-static for the board's architecture
+
+
+def virt_board(tc: Toolchain) -> Board:
+    from builder import image
+
+    return Board("virt", "all", image.debian_platform(tc), tc.busybox)
+
+
+def raspi0_board(tc: Toolchain) -> Board:
+    """The Pi Zero (armel): Debian's rpi kernel and busybox-static armel, from the lock."""
+    from builder import image
+    from toolchain.provision import ensure_kernel, ensure_runtime
+    from toolchain.target import ARMEL
+
+    platform = image.kernel_platform(ensure_kernel(ARMEL), tc.firmware, ARMEL)
+    return Board("raspi0", "pi-zero", platform, ensure_runtime(ARMEL) / "bin" / "busybox")
+
+
+def busybox_boot(
+    tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] = (), on: Board | None = None
+) -> Path:
+    from builder import boards, image, kmod
+
+    on = on or virt_board(tc)
+    platform: image.Platform = on.platform  # type: ignore[assignment]
     module_files = (
         [
             (path, data)
-            for path, data in kmod.pack(kmod.resolve(modules, tc.kernel, tc.kernel_release))
+            for path, data in kmod.pack(
+                kmod.resolve(modules, platform.modules_root, platform.release)
+            )
             if path.endswith(".ko")
         ]
         if modules
@@ -260,7 +293,7 @@ def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] =
     )
     insmods = tuple(f"insmod /{path}" for path, _ in module_files)
     entries: list[cpio.Entry] = [
-        cpio.File("bin/busybox", tc.busybox.read_bytes(), 0o755),
+        cpio.File("bin/busybox", on.busybox.read_bytes(), 0o755),
         cpio.Symlink("bin/sh", "busybox"),
         cpio.Dir("proc"),
         cpio.Dir("sys"),
@@ -271,11 +304,13 @@ def busybox_boot(tc: Toolchain, app: Path, out: Path, modules: tuple[str, ...] =
         *(cpio.File(path, data, 0o644) for path, data in module_files),
     ]
     files: dict[str, Path | bytes] = {
-        tc.vmlinuz.name: tc.vmlinuz,
-        "initramfs.gz": compress.compress(cpio.write(entries), "gzip"),
-        "config.txt": bootfs.config_txt(tc.vmlinuz.name, "initramfs.gz", ()).encode(),
-        "cmdline.txt": bootfs.cmdline_txt(()).encode(),
+        name: path for name, path in platform.boot_files.items() if name.endswith(".dtb")
     }
+    if on.board != boards.ALL:
+        files = {n: p for n, p in files.items() if boards.keeps(on.board, n)}
+    files[platform.kernel_name] = platform.kernel
+    files["initramfs.gz"] = compress.compress(cpio.write(entries), "gzip")
+    files.update(image.boot_texts(on.board, platform.kernel_name, "initramfs.gz"))
     bootfs.make_boot_folder(out, files)
     return out
 
@@ -289,6 +324,7 @@ def pinit_boot(
     modules: tuple[str, ...] = (),
     available: tuple[str, ...] = (),
     compression: str = "gzip",
+    board: str = "all",
 ) -> Path:
     from builder import image
 
@@ -301,6 +337,7 @@ def pinit_boot(
             available=json.dumps(list(available)),
             compression=compression,
         )
+        + f'board = "{board}"\n'
     )
     built = image.build(toml, out, init, tc)
     return built.boot
@@ -318,13 +355,18 @@ class Sample:
 
 
 def boot_result(
-    boot: Path, label: str, log_dir: Path, icount: bool, last: str = "BENCH-DONE"
+    boot: Path,
+    label: str,
+    log_dir: Path,
+    icount: bool,
+    last: str = "BENCH-DONE",
+    machine: str = "virt",
 ) -> harness.BootResult:
     """One boot to the app's first line and `last`; pinit prints its timeline on the way."""
     extra = ("-icount", "shift=0,align=off,sleep=off") if icount else ()
     # loglevel=7: the kernel prints "Run /init" (KERN_INFO), the start of what we measure.
     plan = harness.plan(
-        boot, machine="virt", extra_append=["loglevel=7", "pinit.timeline=1"], qemu_args=extra
+        boot, machine=machine, extra_append=["loglevel=7", "pinit.timeline=1"], qemu_args=extra
     )
     result = harness.run(
         plan, expect=["BENCH-APP ", last], timeout=120, log=log_dir / f"{label}.log"
@@ -359,8 +401,8 @@ def coldplug_times(lines: list[str]) -> tuple[float, float]:
     return work, max(s["end"] for s in steps) - min(s["start"] for s in steps)
 
 
-def boot_once(boot: Path, label: str, log_dir: Path, icount: bool) -> Sample:
-    result = boot_result(boot, label, log_dir, icount)
+def boot_once(boot: Path, label: str, log_dir: Path, icount: bool, machine: str = "virt") -> Sample:
+    result = boot_result(boot, label, log_dir, icount, machine=machine)
     run_init = harness.kernel_time(result.lines, "Run /init as init process")
     rss = next((line for line in result.lines if "BENCH-PID1-RSS" in line), "BENCH-PID1-RSS 0 kB")
     anon = next((line for line in result.lines if "BENCH-PID1-ANON" in line), "BENCH-PID1-ANON 0")
@@ -396,6 +438,10 @@ def summarize(samples: list[Sample]) -> dict[str, dict[str, float]]:
         "pid1_rss_kb": stats([float(s.pid1_rss_kb) for s in samples]),
         "pid1_anon_kb": stats([float(s.pid1_anon_kb) for s in samples]),
     }
+
+
+RASPI0_BUSYBOX = "busybox-seed-raspi0"
+RASPI0_PINIT = "pinit-seed-raspi0"
 
 
 def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[str, object]:
@@ -435,11 +481,26 @@ def boots(tc: Toolchain, init: Path, work: Path, n: int, icount: bool) -> dict[s
             if method != "gzip"
         },
     }
+    # The seed's job on the Pi Zero (armel, -M raspi0): pinit's armel init beside busybox armel.
+    from builder.python.compile import build_init
+    from hostkit.paths import BUILD
+    from toolchain.provision import for_target
+    from toolchain.target import ARMEL
+
+    tc0 = for_target(tc, ARMEL)
+    app0 = bench_app(tc0, work)
+    init0 = build_init(tc0, BUILD / "init-armel")
+    zero = raspi0_board(tc)
+    variants[RASPI0_BUSYBOX] = busybox_boot(tc, app0, work / RASPI0_BUSYBOX / "boot", seed, zero)
+    variants[RASPI0_PINIT] = pinit_boot(
+        tc, app0, init0, work / RASPI0_PINIT, early=True, modules=seed, board=zero.board
+    )
     samples: dict[str, list[Sample]] = {k: [] for k in variants}
     with step(f"{n} boots of each variant, alternating"):
         for i in range(n):
             for name, boot in variants.items():
-                samples[name].append(boot_once(boot, f"{name}-{i}", work / "logs", icount))
+                machine = zero.machine if name in (RASPI0_BUSYBOX, RASPI0_PINIT) else "virt"
+                samples[name].append(boot_once(boot, f"{name}-{i}", work / "logs", icount, machine))
     result: dict[str, object] = {name: summarize(s) for name, s in samples.items()}
     for name, boot in variants.items():
         initramfs = next(boot.glob("initramfs.*"))
@@ -453,14 +514,22 @@ def seed_variant(method: str) -> str:
 
 def table(report: dict) -> str:
     boot = report["boot"]
-    names = [n for n in boot if not n.startswith("pinit-seed-") or n == "pinit-seed-coldplug"]
+    names = [
+        n
+        for n in boot
+        if not n.startswith("pinit-seed-") or n in ("pinit-seed-coldplug", RASPI0_PINIT)
+    ]
     size = report["size"]
 
     def row(label: str, pick) -> str:  # type: ignore[no-untyped-def]
         return f"| {label} | " + " | ".join(str(pick(boot[n], n)) for n in names) + " |"
 
     def binary(key: str):  # type: ignore[no-untyped-def]
-        return lambda _v, n: size["busybox" if n.startswith("busybox") else "init"][key]
+        def pick(_v, n):  # type: ignore[no-untyped-def]
+            which = "busybox" if n.startswith("busybox") else "init"
+            return size[f"{which}-armel" if n.endswith("-raspi0") else which][key]
+
+        return pick
 
     lines = [
         "| figure | " + " | ".join(names) + " |",
@@ -488,6 +557,10 @@ def table(report: dict) -> str:
     lines.append(
         f"\n**whole_boot_ratio** (kernel start → app's first line, pinit-seed / busybox-seed): "
         f"{report['whole_boot_ratio']}"
+    )
+    lines.append(
+        f"\n**raspi0_seed_init_to_app_ratio** (the seed's job on the Pi Zero, -M raspi0, armel: "
+        f"{RASPI0_PINIT} / {RASPI0_BUSYBOX}): {report['raspi0_seed_init_to_app_ratio']}"
     )
     cold = boot["pinit-seed-coldplug"]
     lines.append(
@@ -621,6 +694,11 @@ def bench(
         with step("the requests appliance: cold and warm build, its whole boot in QEMU"):
             report["requests_appliance"] = requests_appliance(tc, init, work / "requests", icount)
     report["boot"] = boots(tc, init, work, n, icount)
+    from toolchain.provision import ensure_runtime
+    from toolchain.target import ARMEL
+
+    report["size"]["init-armel"] = sizes(REPO / "build" / "init-armel")
+    report["size"]["busybox-armel"] = sizes(ensure_runtime(ARMEL) / "bin" / "busybox")
     b = report["boot"]["busybox"]["init_to_app_s"]["median"]
     p = report["boot"]["pinit"]["init_to_app_s"]["median"]
     late = report["boot"]["pinit-late"]["init_to_app_s"]["median"]
@@ -634,6 +712,9 @@ def bench(
     whole_b = report["boot"]["busybox-seed"]["boot_to_app_s"]["median"]
     whole_p = report["boot"]["pinit-seed"]["boot_to_app_s"]["median"]
     report["whole_boot_ratio"] = round(whole_p / whole_b, 2)
+    zero_b = report["boot"][RASPI0_BUSYBOX]["init_to_app_s"]["median"]
+    zero_p = report["boot"][RASPI0_PINIT]["init_to_app_s"]["median"]
+    report["raspi0_seed_init_to_app_ratio"] = round(zero_p / zero_b, 2) if zero_b > 0 else None
     if "requests_appliance" in report:
         whole_r = report["requests_appliance"]["whole_boot"]["gzip"]["boot_to_app_s"]
         report["requests_whole_boot_ratio"] = round(whole_r / whole_b, 2)
