@@ -55,6 +55,7 @@ def toolchain(c, update=False):
 @reported
 def lock(c, config=None):
     """Resolve the Python services' requirements again into pinit.lock beside the pinit.toml."""
+    from builder import boards
     from builder import image as img
     from builder.config import load_build_config
     from builder.python import pypi
@@ -67,19 +68,20 @@ def lock(c, config=None):
         cfg.path.with_name(pypi.LOCK_NAME),
         sorted(set(cfg.requirements.values())),
         cfg.python.wheels,
+        boards.target_of(cfg.image.board),  # a board without a native runtime: no binary wheels
     )
 
 
 @task(
     help={
         "debug": "show tracebacks",
-        "target": "aarch64 (the default: build/init) or armhf (build/init-armhf, its sysroot "
-        "from the lock's sysroot-armhf role)",
+        "target": "aarch64 (the default: build/init), armhf (the Pi 2: build/init-armhf) or "
+        "armel (the Pi Zero and 1: build/init-armel), each from its locked sysroot",
     }
 )
 @reported
 def build_init(c, debug=False, target="aarch64"):
-    """Compile init/ into build/init: one static aarch64 ELF (--target armhf: build/init-armhf)."""
+    """Compile init/ into build/init: one static aarch64 ELF (--target T: build/init-T)."""
     from builder.python.compile import build_init as build
     from hostkit.run import step
     from toolchain import provision
@@ -117,25 +119,27 @@ def image(c, config=None, from_=None, out=None):
 
     tc = provision.ensure()
     outdir = Path(out) if out else BUILD
+
+    def init_for(target):
+        """The board's target (builder/boards.py) picks the init: build/init, build/init-armhf."""
+        init = BUILD / ("init" if target == DEFAULT else f"init-{target.name}")
+        built_for = provision.for_target(tc, target)
+        if not init_is_current(built_for, init):
+            with step(
+                f"build-init ({init.relative_to(BUILD.parent)} is missing or older than init/)"
+            ):
+                build(built_for, init)
+        return init
+
     if from_:
-        init = BUILD / "init"
-        if not init_is_current(tc, init):
-            with step("build-init (build/init is missing or older than init/)"):
-                build(tc, init)
         from builder.convert import rebuild
 
-        rebuild.build_from(Path(from_), Path(config) if config else None, outdir, init, tc)
+        # The converted card's target (its kernel, its busybox) picks the init.
+        rebuild.build_from(Path(from_), Path(config) if config else None, outdir, init_for, tc)
         return
     path = Path(config) if config else img.default_config()
     cfg = load_build_config(path)
-    # The board's target (builder/boards.py) picks the init: build/init, build/init-armhf.
-    target = boards.target_of(cfg.image.board)
-    init = BUILD / ("init" if target == DEFAULT else f"init-{target.name}")
-    built_for = provision.for_target(tc, target)
-    if not init_is_current(built_for, init):
-        with step(f"build-init ({init.relative_to(BUILD.parent)} is missing or older than init/)"):
-            build(built_for, init)
-    built = img.build(path, outdir, init, tc, cfg=cfg)
+    built = img.build(path, outdir, init_for(boards.target_of(cfg.image.board)), tc, cfg=cfg)
     print(f"boot folder: {built.boot}  (copy its contents onto a FAT-formatted SD card)")
     print(f"card image:  {built.image}")
 
@@ -199,7 +203,8 @@ def test(c, k=None, fast=False):
     tc = provision.ensure()
     with step("build-init"):
         build(tc, BUILD / "init")
-    args = [sys.executable, "-m", "pytest", "-q", "-ra"]
+    # --durations: the slowest tests in the log, so CI's time can be kept in bounds.
+    args = [sys.executable, "-m", "pytest", "-q", "-ra", "--durations=30"]
     if k:
         args += ["-k", k]
     if fast:
@@ -235,8 +240,8 @@ def bench(c, n=5, no_builds=False, no_icount=False):
 @task(
     help={
         "path": "boot folder or card image (default build/boot)",
-        "machine": "virt (default, fast), raspi3b (bcm2837 dtb, single-thread TCG) or raspi2b "
-        "(32-bit: an armhf boot folder)",
+        "machine": "virt (default, fast), raspi3b (bcm2837 dtb, single-thread TCG), raspi2b "
+        "(32-bit: a Pi 2 card, armhf) or raspi0 (32-bit: a Pi Zero card, armel)",
         "expect": "scripted: pass when this console text appears (repeatable)",
         "fail": "scripted: fail at once when this console text appears (repeatable)",
         "timeout": "scripted: seconds before giving up (default 30)",

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.formats.elf import bundle_elf, inspect_elf, is_elf, require_static_for
+from builder.formats.elf import (
+    ElfInfo,
+    bundle_elf,
+    debian_arch,
+    inspect_elf,
+    is_elf,
+    require_static_for,
+)
 from hostkit.errors import BuildError
 from toolchain.target import AARCH64, Target
 
@@ -49,3 +56,19 @@ def app_files(
         )
         return {image_path.lstrip("/"): program.read_bytes()}
     return bundle_elf(program, image_path.lstrip("/"), sysroot)
+
+
+def require_static_target(program: Path, what: str, target: Target) -> ElfInfo:
+    """A fully static program of `target`'s Debian architecture: its ELF machine and class, and
+    on 32-bit ARM its float ABI (an armhf program is ARMv7 code the ARMv6 Pis cannot run)."""
+    build_for = f"{target.triplet} ({target.debian_arch}), linked with -static"
+    info = require_static_for(
+        program, what, target.elf_machine, target.elf_bits, target.name, build_for
+    )
+    arch = debian_arch(info)
+    if arch != target.debian_arch:
+        raise BuildError(
+            f"{what} {program} is an {arch} program, not {target.debian_arch}",
+            hint=f"build it for {build_for}",
+        )
+    return info

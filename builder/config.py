@@ -589,50 +589,25 @@ def _target(doc: dict) -> Target:
     return chosen.target if chosen else AARCH64
 
 
-# What a card of another target than aarch64 does not have yet, and why (arm64 only today).
-NOT_ON_32_BIT = (
-    ("[data]", "data", "e2fsck-static"),
-    ("[network]", "network", "the network drivers' firmware"),
-    ("[update]", "update", "the tryboot module"),
-)
-
-
 def _not_on_the_card_yet(doc: dict, top: _At) -> None:
-    """[data], [network], [update], services' requirements and [python] wheels: refused,
-    one line each, on a board whose target has no such parts yet (the Pi 2's armhf)."""
+    """[python] wheels: refused in one line on a board whose target has no native runtime
+    (the 32-bit Pis). Its [data] and [network] are built like
+    aarch64's (its e2fsck-static, its kernel's drivers); [update] is refused by the board's
+    firmware, below."""
     target = _target(doc)
     if target == AARCH64:
         return
     board = doc["image"]["board"]
-    for section_name, name, part in NOT_ON_32_BIT:
-        if name not in doc:
-            continue
-        table = doc[name]
-        if isinstance(table, list):  # [[network]]: the first interface
-            table = table[0] if table else {}
-        key = next(iter(table)) if isinstance(table, dict) and table else ""
-        value = table[key] if key else {}  # an empty [network]: DHCP on the first interface
-        raise top.at(section_name if key else "").error(
-            key or name,
-            value if isinstance(value, (int, str)) else "...",
-            f"the {board} card ({target.name}) does not have {section_name} yet: "
-            f"{part} is arm64 only today",
-        )
-    for index, table in enumerate(doc.get("service", [])):
-        if isinstance(table, dict) and "requirements" in table:
-            raise top.at(f"[service #{index + 1}]").error(
-                "requirements",
-                table["requirements"],
-                f"the {board} card ({target.name}) does not have requirements yet: the "
-                "packages and the native runtime (binary wheels) are arm64 only today",
-            )
+    # Services' requirements are built for every target (sdists, with its cross compiler);
+    # binary wheels run only in the native runtime, which is arm64's Debian python3.11.
     python = doc.get("python")
     if isinstance(python, dict) and python.get("wheels"):
         raise top.at("[python]").error(
             "wheels",
             python["wheels"],
-            f"the {board} card ({target.name}) does not have the native runtime yet: "
-            "binary wheels are arm64 only today",
+            f"the {board} card ({target.name}) has no native runtime for binary wheels "
+            "(Debian's python3.11 beside the init is arm64 only); its requirements are "
+            "built from their sdists",
         )
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from builder import boards
-from builder.apps import app_files, is_python
+from builder.apps import app_files, is_python, require_static_target
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.formats import bootfs, compress, cpio, sdimage
-from builder.formats.elf import require_static_aarch64, require_static_for
+from builder.formats.elf import require_static_for
 from builder.python import native
 from builder.python.compile import Packages, build_appliance
 from hostkit.errors import BuildError
@@ -57,6 +57,9 @@ class Platform:
     modules_root: Path  # a tree holding lib/modules/<release>
     kernel_config: str = ""  # the kernel's .config text, when known
     boot_files: dict[str, Path] = field(default_factory=dict)  # dtbs, overlays, firmware
+    # The boot files are a converted card's own (its kernel's dtb names): all kept, whatever
+    # the board; the builder's own are kept only when the board reads them.
+    as_is: bool = False
 
 
 def debian_platform(tc: Toolchain) -> Platform:
@@ -398,6 +401,11 @@ def initramfs_entries(
                     "firmware-brcm80211: give it with [image] files "
                     '("/lib/firmware/brcm/<chip>-sdio.bin" = "<file on this machine>")'
                 )
+            elif board != boards.ALL and not boards.BOARDS[board].radio:
+                log(
+                    f"warning: the {board} has no radio of its own: give a USB radio's firmware "
+                    'with [image] files ("/lib/firmware/<name>" = "<file on this machine>")'
+                )
             else:
                 chips = boards.radios(board, tuple(PI_WIFI))
                 log(
@@ -451,8 +459,8 @@ def fsck_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, tuple[bytes, int]]:
     data = cfg.init.data
     files: dict[str, tuple[bytes, int]] = {}
     if data.device and data.check and data.fstype in EXT_TYPES:
-        program = tc.runtime / E2FSCK_STATIC
-        require_static_aarch64(program, "e2fsck-static's e2fsck")
+        program = runtime_of(tc) / E2FSCK_STATIC
+        require_static_target(program, "e2fsck-static's e2fsck", tc.target)
         files[E2FSCK.lstrip("/")] = (program.read_bytes(), 0o755)
         files["etc/e2fsck.conf"] = (E2FSCK_CONF, 0o644)
     if data.create or (data.on_damage == "format" and data.fstype in EXT_TYPES):
@@ -460,6 +468,16 @@ def fsck_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, tuple[bytes, int]]:
         label = data.device[6:] if data.device.startswith("LABEL=") else cfg.data_label
         files[SEED_PATH.lstrip("/")] = (encode_seed(sdimage.data_seed(label)), 0o644)
     return files
+
+
+def runtime_of(tc: Toolchain) -> Path:
+    """Where the programs an image of `tc`'s target ships are unpacked (e2fsck.static):
+    aarch64's with the rest of its runtime, another target's from its runtime-<name> role."""
+    if tc.target == AARCH64:
+        return tc.runtime
+    from toolchain.provision import ensure_runtime
+
+    return ensure_runtime(tc.target)
 
 
 def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
@@ -593,7 +611,7 @@ def build(
     files: dict[str, Path | bytes] = {
         name: path
         for name, path in platform.boot_files.items()
-        if boards.keeps(cfg.image.board, name)
+        if platform.as_is or boards.keeps(cfg.image.board, name)
     }
     files[platform.kernel_name] = platform.kernel
     files[initramfs_name] = packed

@@ -384,7 +384,9 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         # each archive, its modules' static libraries; then libpython again (the modules need
         # parts of it nothing before them pulled in); zlib and expat for libpython's builtin
         # zlib and pyexpat. libffi (cffi's backend, _ctypes) ends the stdlib's link order.
+        # gcc's libatomic last: ARMv5 (armel) has no 64-bit atomic instructions, so OpenSSL's
+        # 64-bit atomics are calls into it there (elsewhere nothing needs it).
         libs = []
         for manifest in self.manifests:
             libs += [manifest.get("archive", "pinit_stdlib"), *manifest["link_order"]]
-        return [*libs, f":libpython{PYTHON_ABI}.a", "z", "expat", "m", "pthread", "dl"]
+        return [*libs, f":libpython{PYTHON_ABI}.a", "z", "expat", "m", "pthread", "dl", "atomic"]

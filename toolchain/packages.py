@@ -35,7 +35,9 @@ HOST = (
     "binutils-aarch64-linux-gnu",
     "gcc-arm-linux-gnueabihf",  # the 32-bit Pi 2's (armhf) cross compiler: its boot test's init
     "libc6-dev-armhf-cross",  # ...and the C library that init links (no armhf sysroot yet)
+    "g++-arm-linux-gnueabihf",  # ...and for packages' C++ extensions on it
     "gcc-arm-linux-gnueabi",  # the ARMv6 Pis' (armel) cross compiler
+    "g++-arm-linux-gnueabi",  # ...and for packages' C++ extensions on them
     "libc6-dev-armel-cross",  # ...and its C library, for the tests' static C programs
     "patchelf",  # Nuitka's standalone mode insists on it
     "ccache",  # warm rebuilds of the generated C

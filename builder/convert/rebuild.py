@@ -16,14 +16,16 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from builder import image
+from builder import boards, image
 from builder.config import BuildConfig, Image, load_build_config
 from builder.convert.sources import (
     BOARD,
     RPIOS,
+    THIRTY_TWO_BIT_KERNELS,
     Parts,
     Source,
     detect,
@@ -40,6 +42,7 @@ from init.errors import ConfigError
 from init.modules import normalize
 from init.validate import check
 from toolchain.provision import Toolchain
+from toolchain.target import TARGETS, Target
 
 # Words that only mean something with a root file system on a disk; pinit runs from the
 # initramfs and writes its own rdinit=.
@@ -71,7 +74,57 @@ def platform(src: Source, release: str, modules_root: Path) -> image.Platform:
         release=release or "unknown",
         modules_root=modules_root,
         boot_files=files,
+        as_is=True,
     )
+
+
+# The CPU of each kernel the firmware loads in 32-bit mode; a kernel of another name is told by
+# the old busybox's float ABI (Debian's armhf is ARMv7, its armel ARMv5T, run by the ARMv6 Pis).
+CPUS = {
+    "kernel7.img": "ARMv7: a Pi 2, or a Pi 3 in 32-bit mode",
+    "kernel.img": "ARMv6: a Pi Zero, Zero W or 1",
+    "kernel7l.img": "ARMv7 with LPAE: a Pi 4 in 32-bit mode",
+}
+BY_USERLAND = {"armhf": "kernel7.img", "armel": "kernel.img"}
+
+
+def card_board(src: Source, parts: Parts, user: BuildConfig | None) -> str:
+    """The converted card's [image] board: the given pinit.toml's, else "all" for a 64-bit
+    card, and for a 32-bit one the first board of the target whose firmware loads its kernel
+    (toolchain/target.py `default_kernel`: kernel7.img the Pi 2's armhf, kernel.img the ARMv6
+    Pis'). A 32-bit card pinit has no target for is refused, one line."""
+    given = user.image.board if user else boards.ALL
+    bits = 32 if src.kernel_arch == "arm" else 64
+    if given != boards.ALL and boards.target_of(given).elf_bits != bits:
+        raise BuildError(
+            f"{src.path}: its kernel {src.kernel} is {bits}-bit, but the pinit.toml's [image] "
+            f"board {given} is a {boards.target_of(given).name} board",
+            "name the board the card is for in [image] board, or leave it out",
+        )
+    if bits == 64 or given != boards.ALL:
+        return given
+    low = src.kernel.lower()
+    name = low if low in THIRTY_TWO_BIT_KERNELS else BY_USERLAND.get(parts.userland, "")
+    how = f"{src.kernel}" + (f", busybox {parts.userland}" if name != low else "")
+    chosen = [
+        b
+        for b, board in boards.BOARDS.items()
+        if board.target.cards and board.target.default_kernel == name
+    ]
+    if not chosen:
+        made = {t.default_kernel: t.name for t in TARGETS.values() if t.cards and not t.arm_64bit}
+        raise BuildError(
+            f"{src.path}: a 32-bit card ({how}; {CPUS.get(name, 'a CPU pinit cannot tell')}): "
+            "pinit builds no init for it",
+            "pinit converts 32-bit cards with "
+            + ", ".join(f"{k} ({v})" for k, v in sorted(made.items()))
+            + " or name the board in [image] board of a pinit.toml given with --config",
+        )
+    board = chosen[0]
+    parts.report.append(
+        f"board: {board} ({boards.target_of(board).name}): {how} is {CPUS[name].split(':')[0]}"
+    )
+    return board
 
 
 def carried_config_txt(text: str, report: list[str]) -> list[str]:
@@ -91,16 +144,20 @@ def carried_config_txt(text: str, report: list[str]) -> list[str]:
         lines.append(line)
     if sections:
         lines.append("[all]")
-    if "upstream_kernel=1" not in lines:
+    if not any(line.strip() == "upstream_kernel=1" for line in text.splitlines()):
         # The builder writes upstream_kernel=1 for Debian's kernel; a Pi kernel wants its own
         # dtb names (bcm2710-rpi-3-b.dtb...), which the firmware only loads without it.
         lines.append("upstream_kernel=0")
     return lines
 
 
-def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildConfig:
-    """The script's values, with a given pinit.toml's services and settings winning."""
-    ours = bootfs.cmdline_txt([]).split()
+def build_config(
+    src: Source, parts: Parts, user: BuildConfig | None, board: str = boards.ALL
+) -> BuildConfig:
+    """The script's values, with a given pinit.toml's services and settings winning, for
+    `board` (card_board)."""
+    chosen = boards.BOARDS.get(board)
+    ours = bootfs.cmdline_txt([], chosen.serial if chosen else bootfs.SERIAL_CONSOLE).split()
     words = [w for w in src.cmdline if not ROOT_WORDS.fullmatch(w) and w not in ours]
     dropped = [w for w in src.cmdline if ROOT_WORDS.fullmatch(w)]
     if dropped:
@@ -168,6 +225,7 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
         host_exec=dict(host_exec),
         image=replace(
             base.image,
+            board=board,
             config_txt=(*lines, *base.image.config_txt),
             cmdline=(*words, *base.image.cmdline),
         ),
@@ -175,9 +233,14 @@ def build_config(src: Source, parts: Parts, user: BuildConfig | None) -> BuildCo
 
 
 def build_from(
-    source: Path, config: Path | None, out: Path, init: Path, tc: Toolchain
+    source: Path,
+    config: Path | None,
+    out: Path,
+    init: Path | Callable[[Target], Path],
+    tc: Toolchain,
 ) -> image.Built:
-    """Convert `source` (never modified) into out/boot, out/sdcard.img and a report."""
+    """Convert `source` (never modified) into out/boot, out/sdcard.img and a report. `init`:
+    pinit's init, or what gives it for the card's target (build/init, build/init-armhf)."""
     user = load_build_config(config) if config else None
     for written in (out / "boot", out / "sdcard.img"):
         if source.resolve() == written.resolve() or written.resolve() in source.resolve().parents:
@@ -210,7 +273,8 @@ def build_from(
         else:
             parts.release = kernel_release(src.boot / src.kernel)
             from_initramfs(src, work, parts, user is not None)
-        cfg = build_config(src, parts, user)
+        board = card_board(src, parts, user)
+        cfg = build_config(src, parts, user, board)
         plat = platform(src, parts.release, parts.modules_root)
         # The script's programs take their libraries from the old initramfs, not the sysroot.
         uses_script = bool(parts.services) and cfg.init.services == tuple(parts.services)
@@ -223,8 +287,9 @@ def build_from(
                 "describe the app in a pinit.toml and pass --config pinit.toml "
                 "(what /init does is listed above)",
             )
+        program = init(boards.target_of(board)) if callable(init) else init
         built = image.build(
-            cfg.path, out, init, tc_apps, platform=plat, cfg=cfg, extras=parts.extras
+            cfg.path, out, program, tc_apps, platform=plat, cfg=cfg, extras=parts.extras
         )
         parts.report += [
             f"initramfs: kept the builder's /{path}, not the old one" for path in built.shadowed

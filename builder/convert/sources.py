@@ -21,6 +21,7 @@ from pathlib import Path
 from builder import kmod
 from builder.convert import initscript, mdev
 from builder.formats import bootfs, compress, cpio, sdimage
+from builder.formats.elf import debian_arch, inspect_elf, is_elf
 from hostkit.errors import BuildError
 from hostkit.output import write_atomic
 from hostkit.run import run, step
@@ -48,6 +49,7 @@ class Source:
     kernel: str  # relative names in `boot`
     initramfs: str
     root_partition: int = 0  # RPIOS: the partition holding /lib/modules
+    kernel_arch: str = "arm64"  # kernel_arch() of `kernel`: "arm" for a 32-bit zImage
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Parts:
     sysroot: Path | None = None  # where the script's programs find their libraries
     compression: str = "gzip"
     nothing_to_run: str = ""  # why no service came from /init, when it says more than that
+    userland: str = ""  # the Debian architecture of the old busybox: arm64, armhf, armel
     report: list[str] = field(default_factory=list)
 
 
@@ -129,21 +132,13 @@ def detect(source: Path, work: Path) -> Source:
             )
         return files[name.lower()]
 
-    if "kernel" not in settings and "kernel8.img" not in files:
-        older = [n for n in ("kernel7l.img", "kernel7.img", "kernel.img") if n in files]
-        if older:  # what the firmware loads without arm_64bit=1
-            raise BuildError(
-                f"{source}: a 32-bit card ({files[older[0]]}, no kernel8.img): pinit's init is "
-                "aarch64 and would not run on its kernel",
-                THIRTY_TWO_BIT_HINT,
-            )
-    kernel = named("kernel", "kernel8.img", "kernel")
-    if kernel_arch((boot / kernel).read_bytes()) == "arm":
-        raise BuildError(
-            f"{source}: its kernel {kernel} is a 32-bit ARM zImage: pinit's init is aarch64 "
-            "and would not run on it",
-            THIRTY_TWO_BIT_HINT,
-        )
+    default = "kernel8.img"
+    if "kernel" not in settings and default not in files:
+        # A 32-bit card: what the firmware loads without arm_64bit=1, the Pi 2's first.
+        default = next((n for n in THIRTY_TWO_BIT_KERNELS if n in files), default)
+    kernel = named("kernel", default, "kernel")
+    # What the firmware loads as kernel7.img or kernel.img it starts in 32-bit mode.
+    arch = "arm" if default != "kernel8.img" else kernel_arch((boot / kernel).read_bytes())
     cmdline_name = named("cmdline", "cmdline.txt", "kernel command line")
     lines = (boot / cmdline_name).read_text(errors="replace").splitlines()
     words = lines[0].split() if lines else []  # the firmware reads only the first line
@@ -159,7 +154,16 @@ def detect(source: Path, work: Path) -> Source:
         ramfs = settings.get("initramfs") or settings.get("ramfsfile")
         ramfs = files.get(ramfs.lstrip("/").lower(), "") if ramfs else ""
         return Source(
-            source, RPIOS, boot, files, text, tuple(words), kernel, ramfs, _root_partition(words)
+            source,
+            RPIOS,
+            boot,
+            files,
+            text,
+            tuple(words),
+            kernel,
+            ramfs,
+            _root_partition(words),
+            arch or "arm64",
         )
     initramfs = settings.get("initramfs") or settings.get("ramfsfile")
     if not initramfs:
@@ -177,13 +181,14 @@ def detect(source: Path, work: Path) -> Source:
         tuple(words),
         kernel,
         named("initramfs" if "initramfs" in settings else "ramfsfile", "", "initramfs"),
+        kernel_arch=arch or "arm64",
     )
 
 
-THIRTY_TWO_BIT_HINT = (
-    "convert a card with a 64-bit kernel (arm_64bit=1, kernel8.img; a Pi 3, 4, 400, CM3/4 or "
-    "Zero 2 W), or build a new image without --from"
-)
+# The kernels the firmware loads without arm_64bit=1 (and no kernel8.img), by the CPU: the Pi 2's
+# ARMv7 (also a Pi 3's in 32-bit mode), the ARMv6 Pi Zero, Zero W and 1, the Pi 4's ARMv7 with
+# LPAE. The first one a card has is converted.
+THIRTY_TWO_BIT_KERNELS = ("kernel7.img", "kernel.img", "kernel7l.img")
 ZIMAGE_MAGIC = 0x016F2818  # a 32-bit ARM zImage's, at byte 0x24 (little-endian)
 ARM64_MAGIC = b"ARM\x64"  # an arm64 Image's, at byte 0x38
 
@@ -410,6 +415,10 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
     }
     old = work / "old"
     _extract(tree, old)
+    parts.userland = _userland(
+        old,
+        [shell, *(p for p, e in tree.items() if isinstance(e, cpio.File) and e.data in busybox)],
+    )
 
     translated: list[str] = []  # files whose contents went into the pinit.toml
 
@@ -460,6 +469,18 @@ def from_initramfs(src: Source, work: Path, parts: Parts, configured: bool) -> N
         f"left behind from the old initramfs: {left} entries (/init, busybox "
         "and its links, module files, /dev, /proc, /sys)"
     )
+
+
+def _userland(old: Path, programs: list[str]) -> str:
+    """The Debian architecture of the old initramfs's busybox (its shell): on a 32-bit card,
+    armhf or armel by the float ABI its ELF header names."""
+    for path in programs:
+        if path and is_elf(old / path):
+            try:
+                return debian_arch(inspect_elf(old / path))
+            except BuildError:
+                continue  # not a program after all: the next one tells
+    return ""
 
 
 def _left_behind(

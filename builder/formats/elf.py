@@ -26,6 +26,7 @@ class ElfInfo:
     dynamic: bool  # has a dynamic section
     needed: tuple[str, ...]
     rpath: tuple[str, ...]
+    flags: int = 0  # e_flags: on 32-bit ARM the EABI version and the float ABI
 
     @property
     def static(self) -> bool:
@@ -75,6 +76,7 @@ def inspect_elf(path: Path) -> ElfInfo:
                 dynamic,
                 tuple(needed),
                 tuple(rpath),
+                elf["e_flags"],
             )
     except (ELFError, OSError) as exc:
         raise BuildError(f"{path}: not a readable ELF file ({exc})") from exc
@@ -101,6 +103,23 @@ def machine_name(number: int) -> str:
         if value == number:
             return name
     raise ValueError(f"e_machine {number}: unknown to pyelftools")
+
+
+# e_flags of a 32-bit ARM EABI program that passes floats in VFP registers: Debian's armhf
+# (ARMv7); its armel programs (ARMv5T, soft-float calls) have it clear.
+EF_ARM_ABI_FLOAT_HARD = 0x400
+
+
+def debian_arch(info: ElfInfo) -> str:
+    """The Debian architecture whose programs look like `info`: arm64, armhf (32-bit ARM with
+    the hard-float flag) or armel (without); "" for anything else."""
+    if not info.little_endian:
+        return ""
+    if info.machine == "EM_AARCH64" and info.elfclass == 64:
+        return "arm64"
+    if info.machine == "EM_ARM" and info.elfclass == 32:
+        return "armhf" if info.flags & EF_ARM_ABI_FLOAT_HARD else "armel"
+    return ""
 
 
 def require_aarch64(path: Path, what: str) -> ElfInfo:

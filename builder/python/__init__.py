@@ -1,1 +1,2 @@
-"""Python to one static aarch64 binary: Nuitka, the stdlib C modules, packages from the pip index."""
+"""Python to one static binary for the target (aarch64, armhf, …): Nuitka, the stdlib C modules,
+packages from the pip index."""

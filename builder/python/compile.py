@@ -14,8 +14,10 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import pprint
 import shutil
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,34 @@ def init_bytecode() -> tuple[str, ...]:
 LEFT_OUT_FOR_INIT = ("*",)
 
 
+def target_sysconfigdata(tc: Toolchain) -> tuple[str, bytes]:
+    """sysconfig's data module for tc.target: its name (as the target's sysconfig computes it:
+    `_sysconfigdata__<triplet>`) and text. Debian's own file where the locked runtime has it
+    (libpython3.11-stdlib: the default target's); for another target, made as CPython's build
+    makes it (sysconfig._generate_posix_vars) from the target sysroot's Makefile and pyconfig.h,
+    parsed by the build machine's sysconfig (the same 3.11.2): its MULTIARCH, SOABI, sizes."""
+    name = f"_sysconfigdata__{tc.target.triplet}"
+    debian = tc.runtime / "usr/lib/python3.11" / f"{name}.py"
+    if debian.is_file():
+        return name, debian.read_bytes()
+    makefile = Path(pin.sysroot_paths(tc.sysroot, tc.target.triplet).config) / "Makefile"
+    pyconfig = tc.sysroot / "usr/include" / tc.target.triplet / "python3.11" / "pyconfig.h"
+    for path in (makefile, pyconfig):
+        if not path.is_file():
+            raise BuildError(
+                f"{path}: missing, so sysconfig's data for {tc.target.name} cannot be made",
+                hint="run `invoke toolchain` (the sysroot's libpython3.11-dev)",
+            )
+    variables = sysconfig._parse_makefile(str(makefile))  # type: ignore[attr-defined]
+    with pyconfig.open() as f:
+        sysconfig.parse_config_h(f, variables)
+    text = (
+        f"# sysconfig's data for {tc.target.triplet}, made by pinit as CPython's build makes it"
+        f"\nbuild_time_vars = {pprint.pformat(variables)}\n"
+    )
+    return name, text.encode()
+
+
 def check_host_python(target: Target = DEFAULT) -> None:
     found = sys.version_info[:3]
     if found != TARGET_PYTHON or not sys.base_prefix.startswith("/usr"):
@@ -208,20 +238,14 @@ def compile_python(
     stdlib_ext = pyext.ensure(tc)
     sysconfigdata = ""
     if whole:
-        # sysconfig's data is the target's (tc.runtime), embedded under a name Nuitka can
-        # take; the plugin gives it the name sysconfig computes on the target.
-        # (libpython3.11-stdlib adds a link to it under the name without the multiarch dash)
-        (found,) = sorted(
-            p
-            for p in (tc.runtime / "usr/lib/python3.11").glob("_sysconfigdata_*.py")
-            if not p.is_symlink()
-        )
-        sysconfigdata = found.stem
+        # sysconfig's data is the target's, embedded under a name Nuitka can take; the plugin
+        # gives it the name sysconfig computes on the target.
+        sysconfigdata, text = target_sysconfigdata(tc)
         py_dir = gen / "py"
         py_dir.mkdir(exist_ok=True)
         data = py_dir / "_pinit_sysconfigdata.py"
-        if not data.is_file() or data.read_bytes() != found.read_bytes():
-            data.write_bytes(found.read_bytes())
+        if not data.is_file() or data.read_bytes() != text:
+            data.write_bytes(text)
         pythonpath = (*pythonpath, py_dir)
     env = pinned_env(
         {

@@ -66,9 +66,9 @@ class File:
     def is_sdist(self) -> bool:
         return self.filename.endswith((".tar.gz", ".zip"))
 
-    @property
-    def is_aarch64(self) -> bool:
-        return self.filename.endswith("_aarch64.whl")
+    def is_for(self, machine: str) -> bool:
+        """A binary wheel for `machine` (aarch64, armv7l: its platform tags' machine)."""
+        return self.filename.endswith(f"_{machine}.whl")
 
 
 def _pip(args: list[str], what: str) -> bytes:
@@ -84,8 +84,8 @@ def _pip(args: list[str], what: str) -> bytes:
 
 def files(name: str, version: str, machine: str = "") -> list[File]:
     """The files of `name==version` on the index that this machine can take (pure wheels,
-    host wheels, and the sdist), or with `machine` ("aarch64") that the Pi's CPython 3.11 on
-    Debian 12 can, each with its sha256."""
+    host wheels, and the sdist), or with `machine` (a wheel platform tag's machine: "aarch64")
+    that the Pi's CPython 3.11 on Debian 12 can, each with its sha256."""
     args = ["find", name, version, *([machine] if machine else [])]
     return [File(**f) for f in json.loads(_pip(args, f"{name} {version}"))]
 

@@ -30,6 +30,7 @@ from hostkit.errors import BuildError
 from hostkit.output import atomic_output, write_atomic
 from hostkit.run import log, run, step
 from toolchain.provision import Toolchain
+from toolchain.target import DEFAULT, Target
 
 INTERPRETER = "/usr/bin/python3.11"
 HOST_PYTHON = "/usr/bin/python3.11"  # Debian's 3.11.2 on the build machine: same bytecode
@@ -56,6 +57,14 @@ LEFT_OUT = frozenset(
     }
 )
 LEFT_OUT_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".cpp")
+
+
+def wheel_machine(target: Target) -> str | None:
+    """The machine in the platform tag of the binary wheels the native runtime takes for
+    `target` (manylinux_2_17_aarch64), or None when `target` has no native runtime: its
+    interpreter and libraries (tc.runtime, packages.RUNTIME) are the default target's Debian
+    packages only, so a 32-bit Pi's compiled packages come from their sdists alone."""
+    return target.triplet.split("-")[0] if target == DEFAULT else None
 
 
 def _compiled_tree(source: Path, image_dir: str, out: Path) -> None:

@@ -10,10 +10,16 @@ requirements file that changed since the lock was written is a build error that 
 What a distribution becomes in the one binary:
 - a pure-Python wheel (`py3-none-any`): its files, compiled by Nuitka with the services;
 - a package with C extensions: built from its sdist (the wheels on the index are for other
-  machines) by builder/python/sdist.py, with the package's own build requirements, which the
+  machines) by builder/python/sdist.py with the target's cross compiler (tc.target: the same
+  way for aarch64 and the 32-bit Pis), with the package's own build requirements, which the
   lock pins too (`build`: for each sdist, the host wheels its [build-system] needs, Cython
   included) and which are installed into a directory of their own for its build;
-A package with only binary wheels, or whose build fails, stops the build with one line naming it.
+- a package pinit cannot build from its sdist: its binary wheel for the Pi, which runs in the
+  native runtime (builder/python/native.py) of a target that has one (aarch64; the 32-bit Pis
+  have none, and armv7l wheels are rare on an index anyway).
+A package with only binary wheels on a target without a native runtime, or whose build fails,
+stops the build with one line naming it. The lock is the same for every target but for those
+binary wheels: a lock with one is refused on a target without a native runtime.
 """
 
 from __future__ import annotations
@@ -28,18 +34,20 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builder.python import index, sdist
+from builder.python import index, native, sdist
 from hostkit.errors import BuildError
 from hostkit.output import atomic_output, write_atomic
 from hostkit.run import log, run, step
 from toolchain.apt import sha256_of
 from toolchain.provision import Toolchain
+from toolchain.target import DEFAULT, Target
 
 LOCK_NAME = "pinit.lock"
 LOCK_FORMAT = 1
-CROSS_AR = "aarch64-linux-gnu-ar"
 ARCHIVE = "libpinit_packages.a"
 PURE_TAGS = re.compile(r"-(py3|py2\.py3|py3\.py2)-none-any\.whl$")
+# A Linux platform tag's prefix before its machine: manylinux_2_17_, manylinux2014_, linux_, …
+LINUX_TAG = re.compile(r"^(many|musl)?linux(_\d+_\d+|\d+)?_")
 
 
 # Run by the host's Python in an unpacked sdist: the package's own build (setuptools), with
@@ -58,8 +66,18 @@ class Dist:
 
     @property
     def is_native(self) -> bool:
-        """A binary wheel for the Pi: it runs only in the native runtime."""
-        return self.filename.endswith("_aarch64.whl")
+        """A binary wheel for the Pi (the lock holds no other binary wheels): it runs only in
+        the native runtime."""
+        return self.is_wheel and not PURE_TAGS.search(self.filename)
+
+    @property
+    def machine(self) -> str:
+        """A binary wheel's machine, from its last platform tag (manylinux_2_17_aarch64 →
+        aarch64); "" for the others."""
+        if not self.is_native:
+            return ""
+        platform = self.filename[: -len(".whl")].rsplit("-", 1)[-1].rsplit(".", 1)[-1]
+        return LINUX_TAG.sub("", platform)
 
 
 def _req_digest(files: list[Path]) -> dict[str, str]:
@@ -82,12 +100,21 @@ def _pip(args: list[str], what: str, cwd: Path | None = None) -> None:
         ) from exc
 
 
-def _for_the_pi(name: str, version: str, work: Path) -> Dist:
+def _pi_wheel_file(name: str, version: str, machine: str | None) -> index.File | None:
+    """The index's wheel of `name==version` for the Pi's CPython 3.11 on `machine` (None: the
+    target has no native runtime, so no wheel is taken)."""
+    if machine is None:
+        return None
+    return next((f for f in index.files(name, version, machine) if f.is_for(machine)), None)
+
+
+def _for_the_pi(name: str, version: str, work: Path, target: Target = DEFAULT) -> Dist:
     """What the Pi takes of `name==version` when pip chose a wheel for this machine, in this
     order: the pure wheel beside it (charset-normalizer's, without its mypyc build); the sdist,
-    when pinit can replay its build; the index's aarch64 wheel for CPython 3.11 (numpy's
-    meson-python, orjson's Rust), which runs in the native runtime (builder/python/native.py);
-    else the sdist, whose build then says what stops it. A BuildError when there is none."""
+    when pinit can replay its build; the index's wheel for the Pi's CPython 3.11 (numpy's
+    meson-python, orjson's Rust), which runs in the native runtime (builder/python/native.py)
+    of a target that has one; else the sdist, whose build then says what stops it. A
+    BuildError when there is none."""
     files = index.files(name, version)
     pure = next((f for f in files if PURE_TAGS.search(f.filename)), None)
     if pure is not None:
@@ -95,13 +122,19 @@ def _for_the_pi(name: str, version: str, work: Path) -> Dist:
     source = next((Dist(name, version, f.filename, f.sha256) for f in files if f.is_sdist), None)
     if source is not None and sdist.build_system(fetch(source, work)).replayable:
         return source
-    wheel = next((f for f in index.files(name, version, "aarch64") if f.is_aarch64), None)
+    machine = native.wheel_machine(target)
+    wheel = _pi_wheel_file(name, version, machine)
     if wheel is not None:
         return Dist(name, version, wheel.filename, wheel.sha256)
     if source is None:
         raise BuildError(
             f"{name} {version}: compiled code, and the index has neither its source "
-            "distribution nor a wheel for the Pi (aarch64, CPython 3.11)",
+            + (
+                f"distribution nor a wheel for the Pi ({machine}, CPython 3.11)"
+                if machine
+                else f"distribution, and a {target.name} Pi takes no binary wheels (the "
+                "native runtime is the 64-bit Pis' only)"
+            ),
             hint="pin a version that has one, or use a pure-Python alternative",
         )
     return source
@@ -153,34 +186,42 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pi_wheel(name: str, version: str) -> Dist:
-    """The index's aarch64 wheel of `name==version` ([python] wheels asks for it)."""
-    wheel = next((f for f in index.files(name, version, "aarch64") if f.is_aarch64), None)
+def _pi_wheel(name: str, version: str, target: Target = DEFAULT) -> Dist:
+    """The index's wheel of `name==version` for the Pi ([python] wheels asks for it)."""
+    machine = native.wheel_machine(target)
+    wheel = _pi_wheel_file(name, version, machine)
     if wheel is None:
         raise BuildError(
             f"{name} {version}: [python] wheels names it, and the index has no "
-            "wheel of it for the Pi (aarch64, CPython 3.11)",
+            f"wheel of it for the Pi ({machine or target.name}, CPython 3.11)",
             hint="take it out of [python] wheels, or pin a version that has one",
         )
     return Dist(name, version, wheel.filename, wheel.sha256)
 
 
-def resolve(requirements: list[Path], work: Path, base: Path, wheels: tuple[str, ...] = ()) -> Lock:
+def resolve(
+    requirements: list[Path],
+    work: Path,
+    base: Path,
+    wheels: tuple[str, ...] = (),
+    target: Target = DEFAULT,
+) -> Lock:
     """Resolve the requirement files together with pip, for Python 3.11 on Linux; then, for
     each package built from its sdist, its build requirements (for this machine); each file's
-    packages; and for a file that needs the native runtime, the aarch64 wheels of its packages
-    that would otherwise be built from their sdists."""
+    packages; and for a file that needs the native runtime, the Pi's wheels of its packages
+    that would otherwise be built from their sdists. `target`: which Pi (its native runtime,
+    if it has one, takes binary wheels)."""
     work.mkdir(parents=True, exist_ok=True)
     args = [a for path in requirements for a in ("-r", str(path))]
     chosen = {canonical(w) for w in wheels}
     dists = [
         d
         if d.is_wheel and PURE_TAGS.search(d.filename)
-        else _pi_wheel(d.name, d.version)
+        else _pi_wheel(d.name, d.version, target)
         if canonical(d.name) in chosen
         else d
         if not d.is_wheel
-        else _for_the_pi(d.name, d.version, work)
+        else _for_the_pi(d.name, d.version, work, target)
         for d in _report(args, ", ".join(str(p) for p in requirements), work)
     ]
     build: dict[str, list[Dist]] = {}
@@ -207,20 +248,19 @@ def resolve(requirements: list[Path], work: Path, base: Path, wheels: tuple[str,
             locked = by_name.get(name)
             if locked is None or locked.is_wheel or name in lock.native:
                 continue
-            wheel = next(
-                (f for f in index.files(locked.name, locked.version, "aarch64") if f.is_aarch64),
-                None,
-            )
+            wheel = _pi_wheel_file(locked.name, locked.version, native.wheel_machine(target))
             if wheel is not None:
                 lock.native[name] = Dist(locked.name, locked.version, wheel.filename, wheel.sha256)
     return lock
 
 
-def write_lock(path: Path, requirements: list[Path], wheels: tuple[str, ...] = ()) -> list[Dist]:
+def write_lock(
+    path: Path, requirements: list[Path], wheels: tuple[str, ...] = (), target: Target = DEFAULT
+) -> list[Dist]:
     with step(f"resolving {', '.join(p.name for p in requirements)} into {path}"):
         tmp = path.with_name(f".{path.name}.work{os.getpid()}")
         try:
-            lock = resolve(requirements, tmp, path.parent, wheels)
+            lock = resolve(requirements, tmp, path.parent, wheels, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     base = path.parent
@@ -288,9 +328,8 @@ def fetch(dist: Dist, cache: Path) -> Path:
     final = cache / "pypi" / dist.sha256[:16] / dist.filename
     if final.is_file() and sha256_of(final) == dist.sha256:
         return final
-    machine = "aarch64" if dist.is_native else ""
     found = [
-        f for f in index.files(dist.name, dist.version, machine) if f.filename == dist.filename
+        f for f in index.files(dist.name, dist.version, dist.machine) if f.filename == dist.filename
     ]
     if not found:
         raise BuildError(
@@ -382,6 +421,7 @@ def site_digest(dists: list[Dist], build: dict[str, list[Dist]], tc: Toolchain) 
     h = hashlib.sha256(Path(__file__).read_bytes() + Path(sdist.__file__).read_bytes())
     h.update(json.dumps([asdict(d) for d in dists]).encode())
     h.update(json.dumps({k: [asdict(d) for d in v] for k, v in sorted(build.items())}).encode())
+    h.update(tc.target.name.encode())
     stamp = tc.sysroot / ".pinit-stamp"
     h.update(stamp.read_bytes() if stamp.is_file() else b"-")
     return h.hexdigest()[:16]
@@ -439,13 +479,16 @@ def ensure_site(
                     log(f"error: {failure}")
                 raise BuildError(
                     f"{len(failed)} of the locked packages cannot be built for the "
-                    f"Pi: {', '.join(str(e).split(':')[0] for e in failed)} "
+                    f"Pi ({tc.target.name}): {', '.join(str(e).split(':')[0] for e in failed)} "
                     "(each named above with its reason)",
                     hint=failed[0].hint,
                 )
             if modules:
                 (tmp / "ext").mkdir()
-                run([CROSS_AR, "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())], quiet=True)
+                run(
+                    [f"{tc.target.cross}ar", "rcsD", tmp / "ext" / ARCHIVE, *sorted(obj.iterdir())],
+                    quiet=True,
+                )
                 order: list[str] = []
                 for m in modules.values():
                     order += [lib_ for lib_ in m["libs"] if lib_ not in order]  # type: ignore[attr-defined]
@@ -482,8 +525,8 @@ def native_packages(
     config: Path, requirements: list[Path], tc: Toolchain, lib: Path, wheels: tuple[str, ...] = ()
 ) -> dict[str, tuple[list[Path], tuple[str, ...]]]:
     """For each requirements file whose services run in the native runtime (relative to the
-    lock): its wheels, fetched (pure ones and the aarch64 ones), and its packages that come
-    from the static site's Python files (built from an sdist, no aarch64 wheel: pure there)."""
+    lock): its wheels, fetched (pure ones and the Pi's), and its packages that come from the
+    static site's Python files (built from an sdist, no wheel for the Pi: pure there)."""
     lock = read_lock_all(config.with_name(LOCK_NAME), requirements, wheels)
     if lock is None:
         return {}
@@ -507,10 +550,35 @@ def native_packages(
 def ensure(
     config: Path, requirements: list[Path], tc: Toolchain, wheels: tuple[str, ...] = ()
 ) -> Site:
-    """The lock beside `config` (written when there is none yet) made ready for the binary."""
+    """The lock beside `config` (written when there is none yet) made ready for the binary
+    of tc.target."""
     lock = config.with_name(LOCK_NAME)
     if read_lock_all(lock, requirements, wheels) is None:
-        write_lock(lock, requirements, wheels)
+        write_lock(lock, requirements, wheels, tc.target)
     locked = read_lock_all(lock, requirements, wheels)
     assert locked is not None
+    check_target(locked, lock, tc.target)
     return ensure_site(locked.static_dists(), tc, locked.build)
+
+
+def check_target(lock: Lock, path: Path, target: Target) -> None:
+    """A lock with binary wheels for the Pi (the native runtime's) on a target that has no
+    native runtime (or runs other wheels) is an error naming them."""
+    machine = native.wheel_machine(target)
+    foreign = sorted(
+        f"{d.name} {d.version}"
+        for d in (*lock.dists, *lock.native.values())
+        if d.is_native and d.machine != machine
+    )
+    if foreign:
+        raise BuildError(
+            f"{path}: {', '.join(foreign)}: locked as binary wheels for another Pi, and "
+            + (
+                f"a {target.name} Pi takes no binary wheels (the native runtime is the 64-bit "
+                "Pis' only)"
+                if machine is None
+                else f"the {target.name} Pi's native runtime takes {machine} wheels"
+            ),
+            hint="build it from its sdist: run `invoke lock` for this board, or use a "
+            "pure-Python alternative",
+        )

@@ -4,8 +4,9 @@ The package's own build runs on this machine, with its own build requirements (t
 them; pypi.py installs them into a build environment): setuptools' build_py copies the Python
 files and package data as a real build would, and build_ext's compiler step is replaced by a
 recorder that only describes each extension. Cython sources among them are translated by the
-package's own Cython; then every extension is cross-compiled for aarch64 with the locked
-toolchain and registered as a builtin module (`PyInit_pinitpkg_<name>`). Never a `.so`.
+package's own Cython; then every extension is cross-compiled for the toolchain's target
+(tc.target: aarch64, armhf, …) with its cross compiler, against its sysroot's Python headers,
+and registered as a builtin module (`PyInit_pinitpkg_<name>`). Never a `.so`.
 
 An extension that does not compile for the Pi stops the build, unless the package works without
 it: every import of it (and of the modules that import it unguarded) sits in a `try` that
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tomllib
@@ -26,13 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.python import native
 from hostkit.errors import BuildError
 from hostkit.run import log, run
 from toolchain.nuitka_pin import sysroot_paths
 from toolchain.provision import Toolchain
+from toolchain.target import Target
 
-CROSS_CC = "aarch64-linux-gnu-gcc"
-CROSS_CXX = "aarch64-linux-gnu-g++"
 CXX_SUFFIXES = (".cc", ".cpp", ".cxx")
 # Build backends whose C build pinit replays: setuptools, and an in-tree backend beside a
 # setup.py (pyyaml's _pyyaml_pep517 wraps setuptools).
@@ -158,8 +160,13 @@ def build(
         raise BuildError(
             f"{what}: its build backend {system.backend} cannot be built for the Pi "
             "yet (pinit replays setuptools builds)",
-            hint="pin a version built with setuptools or one with an aarch64 "
-            "wheel on the index, or use a pure-Python alternative",
+            hint="pin a version built with setuptools"
+            + (
+                f" or one with a {machine} wheel on the index"
+                if (machine := native.wheel_machine(tc.target))
+                else ""
+            )
+            + ", or use a pure-Python alternative",
         )
     recorded = work / "extensions.json"
     proc = run(
@@ -175,8 +182,8 @@ def build(
         raise BuildError(
             f"{what}: its setuptools build failed on this machine: {last}",
             hint=f"its build requirements are {', '.join(system.requires)} (the "
-            "lock pins them); to use the index's aarch64 wheel instead, name "
-            "it in [python] wheels (docs/config.md)",
+            "lock pins them); on a 64-bit Pi, to use the index's aarch64 wheel "
+            "instead, name it in [python] wheels (docs/config.md)",
         )
     modules: dict[str, dict[str, object]] = {}
     for ext in json.loads(recorded.read_text()):
@@ -184,7 +191,7 @@ def build(
         try:
             jobs = _jobs(what, ext, src, obj, tc, env)
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-                list(pool.map(lambda cmd: _compile(what, cmd), jobs))
+                list(pool.map(lambda cmd: _compile(what, cmd, tc.target), jobs))
         except BuildError as exc:
             if not optional(lib, ext_name):
                 raise
@@ -195,7 +202,7 @@ def build(
                 f"(pure Python, as without a compiler): {exc}"
             )
             continue
-        cxx = any(cmd[0] == CROSS_CXX for cmd in jobs)
+        cxx = any(cmd[0] == cross_cxx(tc.target) for cmd in jobs)
         modules[ext_name] = {
             "libs": [*ext["libraries"], *(["stdc++"] if cxx else [])],
             "requires": [],
@@ -238,8 +245,25 @@ def _pure_backend(
     return {}
 
 
+def cross_cc(target: Target) -> str:
+    """The target's C cross compiler: aarch64-linux-gnu-gcc, arm-linux-gnueabihf-gcc, …"""
+    return f"{target.cross}gcc"
+
+
+def cross_cxx(target: Target) -> str:
+    """The target's C++ cross compiler: aarch64-linux-gnu-g++, arm-linux-gnueabihf-g++, …"""
+    return f"{target.cross}g++"
+
+
+def target_includes(tc: Toolchain) -> list[str]:
+    """The target's Python headers in its sysroot: Python.h, then its own pyconfig.h in the
+    multiarch folder (usr/include/<triplet>/python3.11: word size, alignment, sizes)."""
+    paths = sysroot_paths(tc.sysroot, tc.target.triplet)
+    return [f"-I{paths.include}", f"-I{tc.sysroot}/usr/include/{tc.target.triplet}/python3.11"]
+
+
 # The kernel's headers (linux-libc-dev, in the locked sysroot) as the cross compiler's own
-# folder would give them: it searches its older copy (linux-libc-dev-arm64-cross) before the
+# folder would give them: it searches its older copy (linux-libc-dev-<arch>-cross) before the
 # sysroot, so a package generating code from the sysroot's <linux/input.h> (evdev) would not
 # compile. They use no #include_next: first on the path for C and C++ alike.
 KERNEL_HEADERS = ("linux", "asm-generic", "misc", "mtd", "rdma", "scsi", "sound", "video", "xen")
@@ -251,7 +275,7 @@ def kernel_headers(tc: Toolchain, where: Path) -> Path:
         if (tc.sysroot / "usr/include" / name).is_dir() and not (where / name).exists():
             (where / name).symlink_to(tc.sysroot / "usr/include" / name)
     if not (where / "asm").exists():
-        (where / "asm").symlink_to(tc.sysroot / "usr/include/aarch64-linux-gnu/asm")
+        (where / "asm").symlink_to(tc.sysroot / "usr/include" / tc.target.triplet / "asm")
     return where
 
 
@@ -270,8 +294,7 @@ def _jobs(
         "-fdata-sections",
         "-DNDEBUG",
         f"-DPyInit_{leaf}={_init_symbol(name)}",
-        f"-I{sysroot_paths(tc.sysroot).include}",
-        f"-I{tc.sysroot}/usr/include/aarch64-linux-gnu/python3.11",
+        *target_includes(tc),
     ]
     flags += [f"-I{src / d}" for d in ext["include_dirs"]]
     flags += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in ext["define_macros"]]
@@ -285,7 +308,7 @@ def _jobs(
         if path.suffix not in (".c", *CXX_SUFFIXES):
             continue  # headers and the like, listed as sources by some packages
         out = obj / f"{name}__{source.replace('/', '_')}.o"
-        compiler = CROSS_CXX if path.suffix in CXX_SUFFIXES else CROSS_CC
+        compiler = cross_cxx(tc.target) if path.suffix in CXX_SUFFIXES else cross_cc(tc.target)
         jobs.append([compiler, *flags, "-c", str(path), "-o", str(out)])
     return jobs
 
@@ -327,7 +350,13 @@ def cythonize(
     return out
 
 
-def _compile(what: str, cmd: list[str]) -> None:
+def _compile(what: str, cmd: list[str], target: Target) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise BuildError(
+            f"{what}: its {'C++' if cmd[0] == cross_cxx(target) else 'C'} extension needs "
+            f"{cmd[0]}, the {target.name} cross compiler, which is not installed",
+            hint="install it with apt (Debian's g++-<triplet> and gcc-<triplet> packages)",
+        )
     proc = run(cmd, capture=True, quiet=True, check=False)
     if proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace")
@@ -337,10 +366,10 @@ def _compile(what: str, cmd: list[str]) -> None:
             or ["no output"]
         )
         raise BuildError(
-            f"{what}: its C extension does not compile for aarch64: {errors[0]}",
-            hint="it may need a library or header the sysroot lacks; to use the "
-            "index's aarch64 wheel instead, name it in [python] wheels "
-            "(docs/config.md)",
+            f"{what}: its C extension does not compile for {target.name}: {errors[0]}",
+            hint=f"it may need a library or header the {target.name} sysroot lacks; on a "
+            "64-bit Pi, to use the index's aarch64 wheel instead, name it in [python] "
+            "wheels (docs/config.md)",
         )
 
 

@@ -1,9 +1,9 @@
-"""The first 32-bit target: a Pi 2 B (armhf) boot folder written by the builder's own pieces
-(Debian's armmp kernel from the lock, the Pi 2's dtb and firmware, config.txt without
-arm_64bit, its PL011 console) booted on QEMU's -M raspi2b through the harness, first with a
-static C /init built by the armhf cross compiler, then with pinit's own Python init built for
-armhf, and last the card `invoke image` makes for `[image] board = "pi-2"` (builder.image.build
-with the armhf init and a static armhf C service)."""
+"""The Pi 2 B (armhf): its boot folder written by the builder's own pieces (Debian's armmp
+kernel from the lock, the Pi 2's dtb and firmware, config.txt without arm_64bit, its PL011
+console), and the card `invoke image` makes for `[image] board = "pi-2"` (builder.image.build
+with pinit's own init built for armhf, a static armhf C service, and a Python service whose
+packages from the pip index, tests/apps/pypi32, are built from their sdists for armhf), booted
+on QEMU's -M raspi2b through the harness."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from builder import boards, image
 from builder.formats import bootfs, compress, cpio
 from builder.qemu import harness
 from hostkit.errors import BuildError
+from hostkit.paths import REPO
 from tests.conftest import in_ci
 from toolchain.provision import ensure, ensure_kernel
 from toolchain.target import ARMHF
@@ -91,21 +92,6 @@ def test_the_pi_2_boot_folder_holds_only_what_the_pi_2_reads(pi2_folder: Path) -
     assert "arm_64bit" not in (pi2_folder / "config.txt").read_text()
 
 
-def test_raspi2b_boots_the_armhf_kernel_to_a_static_c_init(
-    pi2_folder: Path, tmp_path: Path
-) -> None:
-    log = tmp_path / "boot.log"
-    with harness.plan(pi2_folder, "raspi2b", ["loglevel=7"]) as plan:
-        assert plan.dtb is not None and plan.dtb.name == "bcm2836-rpi-2-b.dtb"
-        result = harness.run(
-            plan,
-            expect=["Machine model: Raspberry Pi 2 Model B", "Hello world! PID 1 on armv7l"],
-            timeout=120,
-            log=log,
-        )
-    assert result.ok, f"{result.reason}; console in {log}"
-
-
 CRASHER = r"""
 #include <stdio.h>
 #include <sys/utsname.h>
@@ -121,13 +107,19 @@ int main(void) {
 """
 
 
-def test_invoke_image_makes_a_pi_2_card_whose_static_c_service_is_supervised(
+PYPI32 = REPO / "tests" / "apps" / "pypi32"
+
+
+def test_invoke_image_makes_a_pi_2_card_whose_c_and_python_services_run(
     tmp_path: Path,
 ) -> None:
     """The real image build for `board = "pi-2"`: the board's target picks the armhf
     toolchain, Debian's armmp kernel and the armhf init; the card's boot folder boots on
     -M raspi2b, pinit's own Python init built for armhf (invoke build-init --target armhf) is
-    PID 1: it starts the service, and restarts it after it exits with a failure."""
+    PID 1: it starts the C service, and restarts it after it exits with a failure; the Python
+    service (tests/apps/pypi32, its committed lock) imports pyserial (pure Python) and the C
+    extensions of MarkupSafe and msgpack, cross-compiled for armhf from their sdists into the
+    one static binary, and prints what they compute, and sysconfig's data (armhf's own)."""
     from builder.python.compile import build_init
     from hostkit.paths import BUILD
     from toolchain.provision import for_target
@@ -149,14 +141,19 @@ def test_invoke_image_makes_a_pi_2_card_whose_static_c_service_is_supervised(
     subprocess.run(
         [f"{ARMHF.cross}gcc", "-static", "-O2", "-o", app, tmp_path / "crasher.c"], check=True
     )
+    for name in ("packages.py", "requirements.txt", "pinit.lock"):
+        shutil.copy(PYPI32 / name, tmp_path / name)
     toml = tmp_path / "pinit.toml"
     toml.write_text(
-        '[image]\nboard = "pi-2"\n'
-        '[[service]]\nname = "app"\nexec = "crasher"\nrestart = "always"\nbackoff_start = 0.5\n'
+        (PYPI32 / "pinit.toml").read_text()
+        + '[[service]]\nname = "app"\nexec = "crasher"\nrestart = "always"\nbackoff_start = 0.5\n'
     )
     built = image.build(toml, tmp_path / "out", init, tc)
+    assert (tmp_path / "pinit.lock").read_bytes() == (PYPI32 / "pinit.lock").read_bytes()
     names = sorted(p.name for p in built.boot.iterdir())
     assert "bcm2836-rpi-2-b.dtb" in names and not [n for n in names if n.startswith("bcm2837")]
+    entries = cpio.read(compress.decompress(built.initramfs.read_bytes()))
+    assert not [e.path for e in entries if ".so" in e.path.rsplit("/", 1)[-1]]
     log = tmp_path / "boot.log"
     with harness.plan(built.boot, "raspi2b") as plan:
         result = harness.run(
@@ -168,6 +165,15 @@ def test_invoke_image_makes_a_pi_2_card_whose_static_c_service_is_supervised(
                 "pinit: app exited with status 3",
                 "Hello world! from a service on armv7l",
             ],
+            also=[
+                "PYPI32 pyserial 3.5 on armv7l",
+                "PYPI32 markupsafe C: &lt;pi &amp; 2&gt;",
+                "PYPI32 msgpack C: 82a2706902a46269747393"
+                "20ffcf0000010000000000 -> {'pi': 2, 'bits': [32, -1, 1099511627776]}",
+                "PYPI32 builtin: built-in built-in",
+                "PYPI32 sysconfig: arm-linux-gnueabihf 4 .cpython-311-arm-linux-gnueabihf.so",
+            ],
+            fail=["Traceback", "FATAL"],
             timeout=240,
             log=log,
         )

@@ -152,10 +152,10 @@ def classic(
     extra: list[cpio.Entry] = (),
     name: str = "boot",
     kernel: bytes = b"\x7fELF kernel Linux version 6.1.0-56-arm64 (x) #1",
+    busybox: bytes = b"\x7fELF" + b"BusyBox v1.36.1 (2024) multi-call binary",
 ) -> Path:
     folder = tmp_path / name
     folder.mkdir()
-    busybox = b"\x7fELF" + b"BusyBox v1.36.1 (2024) multi-call binary"
     archive = cpio.write(
         [
             cpio.File("bin/busybox", busybox, 0o755),
@@ -687,8 +687,44 @@ def test_a_function_never_called_is_still_listed() -> None:
     assert [p.path for p in script.programs] == ["/app/x"]
 
 
-def test_a_32_bit_card_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    """Its kernel could not run pinit's aarch64 init: one line, and nothing written."""
+def arm32(flags: int) -> bytes:
+    """A static 32-bit ARM ELF header (no segments): EABI5, hard-float or not by `flags`."""
+    ident = b"\x7fELF\x01\x01\x01" + bytes(9)
+    return ident + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, 0x8000, 0, 0, flags, 52, 32, 0, 40, 0, 0)
+
+
+ARMHF_BUSYBOX = arm32(0x05000400) + b"BusyBox v1.35.0 (Debian) multi-call binary"
+ARMEL_BUSYBOX = arm32(0x05000200) + b"BusyBox v1.35.0 (Debian) multi-call binary"
+
+
+def thirty_two_bit(tmp_path: Path, name: str, kernels: tuple[str, ...], busybox: bytes) -> Path:
+    """A classic 32-bit folder: a zImage under each of `kernels`, an ARM busybox."""
+    zimage = bytearray(0x40)
+    zimage[0x24:0x28] = (0x016F2818).to_bytes(4, "little")
+    folder = classic(tmp_path, SEED, [], name, busybox=busybox)
+    (folder / "kernel8.img").unlink()
+    for kernel in kernels:
+        (folder / kernel).write_bytes(bytes(zimage))
+    (folder / "config.txt").write_text("initramfs initramfs.gz followkernel\n")
+    return folder
+
+
+def board_of(folder: Path, work: Path, user: BuildConfig | None = None) -> str:
+    src = sources.detect(folder, work)
+    parts = sources.Parts(work / "modules")
+    sources.from_initramfs(src, work, parts, False)
+    return rebuild.card_board(src, parts, user)
+
+
+def test_a_32_bit_card_is_told_by_its_kernel_and_busybox(tmp_path: Path) -> None:
+    """kernel7.img is the Pi 2's ARMv7 (armhf), kernel.img the ARMv6 Pis' (armel, once pinit
+    has that target), another name by the busybox's float ABI; the Pi 4's 32-bit kernel7l.img,
+    and any card whose target pinit has no init for, is one line, before anything is written."""
+    from elftools.elf.elffile import ELFFile
+
+    from builder import boards
+    from builder.formats.elf import debian_arch, inspect_elf
+
     zimage = bytearray(0x40)
     zimage[0x24:0x28] = (0x016F2818).to_bytes(4, "little")
     arm64 = bytearray(0x40)
@@ -696,14 +732,65 @@ def test_a_32_bit_card_is_refused_before_anything_is_written(tmp_path: Path) -> 
     assert sources.kernel_arch(bytes(zimage)) == "arm"
     assert sources.kernel_arch(compress.compress(bytes(arm64), "gzip")) == "arm64"
     assert sources.kernel_arch(b"x" * 100) == ""
-    folder = classic(tmp_path, SEED, kernel=bytes(zimage))
-    with pytest.raises(BuildError, match="kernel8.img is a 32-bit ARM zImage") as named:
-        sources.detect(folder, tmp_path / "work")
-    assert "64-bit kernel" in named.value.hint
-    (folder / "kernel8.img").rename(folder / "kernel7l.img")
-    (folder / "config.txt").write_text("initramfs initramfs.gz followkernel\n")
-    with pytest.raises(BuildError, match=r"a 32-bit card \(kernel7l.img, no kernel8.img\)"):
-        sources.detect(folder, tmp_path / "work")
+    for blob, arch in ((ARMHF_BUSYBOX, "armhf"), (ARMEL_BUSYBOX, "armel")):
+        (tmp_path / arch).write_bytes(blob)
+        assert debian_arch(inspect_elf(tmp_path / arch)) == arch
+        with (tmp_path / arch).open("rb") as f:
+            assert ELFFile(f)["e_machine"] == "EM_ARM"
+
+    # The Pi 2's kernel7.img wins over kernel.img on a card that has both.
+    pi2 = thirty_two_bit(tmp_path, "pi2", ("kernel7.img", "kernel.img"), ARMEL_BUSYBOX)
+    src = sources.detect(pi2, tmp_path / "w1")
+    assert (src.kernel, src.kernel_arch) == ("kernel7.img", "arm")
+    assert board_of(pi2, tmp_path / "w2") == "pi-2"
+    # Another kernel name (a zImage under kernel8.img, named by config.txt): the busybox says.
+    named = thirty_two_bit(tmp_path, "named", ("zImage",), ARMHF_BUSYBOX)
+    (named / "config.txt").write_text("kernel=zImage\ninitramfs initramfs.gz followkernel\n")
+    assert board_of(named, tmp_path / "w3") == "pi-2"
+    # The ARMv6 Pis: their board once pinit has an armel target, else one line.
+    armv6 = [b for b, x in boards.BOARDS.items() if x.target.default_kernel == "kernel.img"]
+    for kernels, busybox in ((("kernel.img",), ARMEL_BUSYBOX), (("zImage",), ARMEL_BUSYBOX)):
+        folder = thirty_two_bit(tmp_path, f"v6-{kernels[0]}", kernels, busybox)
+        if kernels == ("zImage",):
+            (folder / "config.txt").write_text("kernel=zImage\ninitramfs initramfs.gz\n")
+        if armv6:
+            assert board_of(folder, tmp_path / f"w-{kernels[0]}") == armv6[0]
+            continue
+        with pytest.raises(BuildError, match="ARMv6: a Pi Zero, Zero W or 1.*no init for it"):
+            board_of(folder, tmp_path / f"w-{kernels[0]}")
+    pi4 = thirty_two_bit(tmp_path, "pi4", ("kernel7l.img",), ARMHF_BUSYBOX)
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match=r"kernel7l.img; ARMv7 with LPAE.*no init") as refused:
+        rebuild.build_from(pi4, None, out, tmp_path / "no-init", None)  # type: ignore[arg-type]
+    assert "kernel7.img (armhf)" in (refused.value.hint or "")
+    assert not out.exists(), "nothing is written"
+    # A pinit.toml's board: a 32-bit one wins; a 64-bit one on a 32-bit card is refused.
+    config = tmp_path / "pinit.toml"
+    config.write_text('[image]\nboard = "pi-3"\n')
+    with pytest.raises(BuildError, match="kernel7.img is 32-bit, but .* board pi-3 is a aarch64"):
+        board_of(pi2, tmp_path / "w4", load_build_config(config))
+    config.write_text('[image]\nboard = "pi-2"\n')
+    assert board_of(pi4, tmp_path / "w5", load_build_config(config)) == "pi-2"
+
+
+def test_a_32_bit_card_keeps_its_boot_files_and_gets_the_boards_console(tmp_path: Path) -> None:
+    """The converted Pi 2 card: its own dtb names kept (a Pi kernel's bcm2709-…), no
+    arm_64bit, the Pi 2's serial console once, the source's upstream_kernel=1 kept."""
+    folder = thirty_two_bit(tmp_path, "pi2", ("kernel7.img",), ARMHF_BUSYBOX)
+    (folder / "bcm2709-rpi-2-b.dtb").write_bytes(b"dtb")
+    (folder / "config.txt").write_text("upstream_kernel=1\ninitramfs initramfs.gz followkernel\n")
+    (folder / "cmdline.txt").write_text("console=ttyAMA0,115200 rdinit=/init quiet\n")
+    work = tmp_path / "work"
+    src = sources.detect(folder, work)
+    parts = sources.Parts(work / "modules")
+    sources.from_initramfs(src, work, parts, True)
+    cfg = rebuild.build_config(src, parts, None, rebuild.card_board(src, parts, None))
+    assert cfg.image.board == "pi-2" and parts.userland == "armhf"
+    assert "board: pi-2 (armhf): kernel7.img is ARMv7" in parts.report
+    assert "upstream_kernel=0" not in cfg.image.config_txt
+    assert cfg.image.cmdline == ("quiet",)
+    plat = rebuild.platform(src, "", parts.modules_root)
+    assert plat.as_is and "bcm2709-rpi-2-b.dtb" in plat.boot_files
 
 
 WPA_CONF = """ctrl_interface=/var/run/wpa_supplicant

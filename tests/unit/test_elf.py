@@ -70,3 +70,58 @@ def test_a_pi_2_service_must_be_a_static_armhf_program(toolchain, tmp_path: Path
         else:
             with pytest.raises(BuildError, match="dynamically linked"):
                 app_files(out, "/app/m", toolchain.sysroot, ARMHF)
+
+
+def arm_elf(machine: int, bits: int, flags: int) -> bytes:
+    """A static ELF header (no segments, no sections) of `machine`, ELF class `bits`."""
+    import struct
+
+    ident = b"\x7fELF" + bytes([1 if bits == 32 else 2, 1, 1]) + bytes(9)
+    if bits == 32:
+        return ident + struct.pack(
+            "<HHIIIIIHHHHHH", 2, machine, 1, 0, 0, 0, flags, 52, 32, 0, 40, 0, 0
+        )
+    return ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0, 0, 0, flags, 64, 56, 0, 64, 0, 0)
+
+
+def test_a_32_bit_cards_e2fsck_is_its_targets_own(tmp_path: Path, monkeypatch) -> None:
+    """[data] on a 32-bit board ships e2fsck-static of the board's Debian architecture (its
+    runtime-<target> role), checked by ELF machine, class and float ABI: Debian's armhf is
+    ARMv7 code the ARMv6 Pis cannot run, and an aarch64 one runs on neither."""
+    import dataclasses
+
+    from builder import image
+    from builder.config import BuildConfig, Image
+    from init.config import Config, Data
+    from toolchain import provision
+    from toolchain.target import AARCH64, ARMHF
+
+    armel = dataclasses.replace(
+        ARMHF, name="armel", debian_arch="armel", triplet="arm-linux-gnueabi"
+    )
+    programs = {
+        "arm64": arm_elf(183, 64, 0),
+        "armhf": arm_elf(40, 32, 0x05000400),
+        "armel": arm_elf(40, 32, 0x05000200),
+    }
+    for arch, data in programs.items():
+        (tmp_path / arch / "sbin").mkdir(parents=True)
+        (tmp_path / arch / "sbin/e2fsck.static").write_bytes(data)
+    monkeypatch.setattr(provision, "ensure_runtime", lambda target: tmp_path / target.debian_arch)
+    tree = {name: tmp_path / name for name in ("sysroot", "kernel", "firmware", "baseline")}
+    tc = provision.Toolchain(
+        cache=tmp_path, runtime=tmp_path / "arm64", wifi=tmp_path, testkit=tmp_path,
+        kbuild=tmp_path, cffi_src=tmp_path, cpython_src=tmp_path, **tree,
+    )  # fmt: skip
+    cfg = BuildConfig(
+        path=tmp_path / "pinit.toml", init=Config(data=Data(device="LABEL=d")), image=Image()
+    )
+    for target in (AARCH64, ARMHF, armel):
+        files = image.fsck_files(cfg, dataclasses.replace(tc, target=target))
+        assert files["sbin/e2fsck"][0] == programs[target.debian_arch]
+    monkeypatch.setattr(provision, "ensure_runtime", lambda target: tmp_path / "armhf")
+    with pytest.raises(BuildError, match="is an armhf program, not armel"):
+        image.fsck_files(cfg, dataclasses.replace(tc, target=armel))
+    monkeypatch.setattr(provision, "ensure_runtime", lambda target: tmp_path / "arm64")
+    with pytest.raises(BuildError, match="EM_AARCH64 ELFCLASS64 little-endian, static, not armhf"):
+        image.fsck_files(cfg, dataclasses.replace(tc, target=ARMHF))

@@ -58,6 +58,7 @@ ROOMS = {
         "builder.kmod",
         "builder.image",
         "builder.config",
+        "builder.boards",
         "hostkit",
         "toolchain",
     ),

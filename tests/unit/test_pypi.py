@@ -1,17 +1,23 @@
-"""Requirements → lock → the one binary: the lock's rules, and real sdist builds for aarch64."""
+"""Requirements → lock → the one binary: the lock's rules, and real sdist builds for each target."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from builder.python import index, pypi
+from builder.python import index, native, pypi
 from builder.python import sdist as sdists
 from hostkit.errors import BuildError
+from tests.conftest import in_ci
+from toolchain import provision
+from toolchain.provision import Toolchain
+from toolchain.target import AARCH64, ARMHF, TARGETS, Target
 
 SETUP = """from setuptools import Extension, setup
 setup(name="blinky", version="1.0", packages=["blinky"],
@@ -25,6 +31,14 @@ SPEED_C = """#include <Python.h>
 static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "blinky._speed", NULL, -1, NULL};
 PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&def); }
 """
+
+
+# Compiles only where the target's own pyconfig.h is the one included: the word size it says
+# is the compiler's.
+SIZES_C = """#include <Python.h>
+#if SIZEOF_LONG != __SIZEOF_LONG__ || SIZEOF_VOID_P != __SIZEOF_POINTER__
+#error pyconfig.h is another machine's
+#endif"""
 
 
 def sdist(tmp: Path, speed_c: str = SPEED_C, init: str = "from . import _speed\n") -> Path:
@@ -76,12 +90,32 @@ def test_a_lock_that_is_not_json_says_so(tmp_path: Path) -> None:
         pypi.read_lock(lock, [])
 
 
-def test_an_sdist_is_built_for_aarch64_with_its_package_data(toolchain, tmp_path) -> None:
-    archive = sdist(tmp_path)
+def for_target(toolchain: Toolchain, target: Target) -> Toolchain:
+    """The provisioned toolchain for `target`: its locked sysroot, its cross compiler."""
+    if shutil.which(sdists.cross_cc(target)) is None:
+        if in_ci():
+            pytest.fail(f"{sdists.cross_cc(target)} is missing: `invoke toolchain` installs it")
+        pytest.skip(f"{sdists.cross_cc(target)} is not installed")
+    try:
+        return provision.for_target(toolchain, target)
+    except BuildError as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"the {target.name} sysroot is not provisioned ({exc})")
+
+
+@pytest.mark.parametrize("target", TARGETS.values(), ids=list(TARGETS))
+def test_an_sdist_is_built_for_each_target_with_its_package_data(
+    toolchain, tmp_path, target
+) -> None:
+    """The same replayed build for every target: its cross compiler, its sysroot's pyconfig.h
+    (sizeof(long) 4 on the 32-bit Pis), one object of its machine and word size."""
+    archive = sdist(tmp_path, SPEED_C.replace("#include <Python.h>", SIZES_C))
     lib, obj = tmp_path / "lib", tmp_path / "obj"
     lib.mkdir()
     obj.mkdir()
-    modules = sdists.build("blinky", "1.0", archive, tmp_path / "work", lib, obj, toolchain)
+    tc = for_target(toolchain, target)
+    modules = sdists.build("blinky", "1.0", archive, tmp_path / "work", lib, obj, tc)
     assert modules == {
         "blinky._speed": {
             "libs": [],
@@ -93,12 +127,11 @@ def test_an_sdist_is_built_for_aarch64_with_its_package_data(toolchain, tmp_path
     assert (lib / "blinky/__init__.py").is_file() and (lib / "blinky/pins.txt").is_file()
     assert not list(lib.rglob("*.so"))
     (o,) = obj.iterdir()
-    header = subprocess.run(
-        ["aarch64-linux-gnu-readelf", "-h", o], capture_output=True, text=True, check=True
-    ).stdout
-    assert "AArch64" in header
+    head = o.read_bytes()[:20]
+    assert head[4] == (2 if target.elf_bits == 64 else 1)  # ELFCLASS64, ELFCLASS32
+    assert int.from_bytes(head[18:20], "little") == target.elf_machine
     symbols = subprocess.run(
-        ["aarch64-linux-gnu-nm", o], capture_output=True, text=True, check=True
+        [f"{target.cross}nm", o], capture_output=True, text=True, check=True
     ).stdout
     assert "T PyInit_pinitpkg_blinky___speed" in symbols
 
@@ -403,3 +436,114 @@ def test_python_wheels_takes_a_package_as_its_pi_wheel_and_a_change_needs_a_new_
     assert pypi.read_lock(lock, [req], ("Fast",)) == []
     with pytest.raises(BuildError, match=r"\[python\] wheels changed since the lock"):
         pypi.read_lock(lock, [req], ())
+
+
+def fake_toolchain(root: Path, target: Target) -> Toolchain:
+    paths = {f.name: root / f.name for f in fields(Toolchain) if f.name != "target"}
+    return Toolchain(**paths, target=target)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", TARGETS.values(), ids=list(TARGETS))
+def test_an_extension_compiles_with_its_targets_compiler_headers_and_kernel_headers(
+    tmp_path, target
+) -> None:
+    tc = fake_toolchain(tmp_path, target)
+    src = tmp_path / "work" / "src" / "fast-1.0"
+    src.mkdir(parents=True)
+    ext = {
+        "name": "fast._c",
+        "sources": ["fast/a.c", "fast/b.cpp"],
+        "include_dirs": [],
+        "define_macros": [],
+        "undef_macros": [],
+        "extra_compile_args": [],
+        "libraries": [],
+    }
+    (c, cxx) = sdists._jobs("fast 1.0", ext, src, tmp_path / "obj", tc, {})
+    assert c[0] == f"{target.triplet}-gcc" and cxx[0] == f"{target.triplet}-g++"
+    assert f"-I{tc.sysroot}/usr/include/{target.triplet}/python3.11" in c  # its pyconfig.h
+    assert f"-I{tc.sysroot}/usr/include/python3.11" in c and f"--sysroot={tc.sysroot}" in c
+    assert not [f for f in c if "aarch64" in f and target != AARCH64]
+    asm = tmp_path / "work" / "src" / "kernel" / "asm"
+    assert asm.readlink() == tc.sysroot / "usr/include" / target.triplet / "asm"
+
+
+def test_a_missing_cross_compiler_is_named_with_its_target(tmp_path) -> None:
+    target = replace(ARMHF, name="nonesuch", triplet="nonesuch-linux-gnu")
+    with pytest.raises(
+        BuildError,
+        match=r"^fast 1.0: its C extension needs nonesuch-linux-gnu-gcc, the nonesuch cross "
+        r"compiler, which is not installed",
+    ):
+        sdists._compile("fast 1.0", [sdists.cross_cc(target), "-c", "a.c"], target)
+
+
+def test_only_a_target_with_a_native_runtime_takes_binary_wheels() -> None:
+    assert native.wheel_machine(AARCH64) == "aarch64"
+    assert [t.name for t in TARGETS.values() if native.wheel_machine(t)] == ["aarch64"]
+    wheel = pypi.Dist("fast", "1.0", PI_WHEEL.filename, "dd")
+    armv7 = pypi.Dist("fast", "1.0", "fast-1.0-cp311-cp311-manylinux_2_17_armv7l.whl", "ee")
+    assert (wheel.machine, armv7.machine) == ("aarch64", "armv7l")
+    for name, machine in (
+        ("numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "aarch64"),
+        ("fast-1.0-cp311-cp311-manylinux2014_x86_64.whl", "x86_64"),
+        ("fast-1.0-cp311-cp311-musllinux_1_1_armv7l.whl", "armv7l"),
+        ("fast-1.0-cp311-cp311-linux_armv6l.whl", "armv6l"),
+    ):
+        assert pypi.Dist("fast", "1.0", name, "").machine == machine, name
+    assert pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "").machine == ""
+    assert pypi.Dist("fast", "1.0", "fast-1.0.tar.gz", "").machine == ""
+
+
+def test_a_32_bit_pi_takes_the_sdist_and_never_a_binary_wheel(monkeypatch, tmp_path) -> None:
+    archive = meson_sdist(tmp_path, "mesonpy")  # aarch64 would take the wheel (native runtime)
+    source = index.File(archive.name, archive.as_uri(), pypi.sha256_of(archive))
+    asked: list[str] = []
+
+    def files(name: str, version: str, machine: str = "") -> list[index.File]:
+        asked.append(machine)
+        return [PI_WHEEL] if machine else [HOST_WHEEL, source]
+
+    monkeypatch.setattr(index, "files", files)
+    monkeypatch.setattr(pypi, "fetch", lambda dist, cache: archive)
+    assert pypi._for_the_pi("fast", "1.0", tmp_path, AARCH64).filename == PI_WHEEL.filename
+    asked.clear()
+    assert pypi._for_the_pi("fast", "1.0", tmp_path, ARMHF).filename == archive.name
+    assert asked == [""]  # no binary wheel is even looked for
+    monkeypatch.setattr(index, "files", lambda name, version, machine="": [HOST_WHEEL])
+    with pytest.raises(
+        BuildError,
+        match=r"^fast 1.0: compiled code, and the index has neither its source distribution, "
+        r"and a armhf Pi takes no binary wheels",
+    ):
+        pypi._for_the_pi("fast", "1.0", tmp_path, ARMHF)
+    with pytest.raises(BuildError, match=r"\[python\] wheels names it.*\(armhf, CPython"):
+        pypi._pi_wheel("fast", "1.0", ARMHF)
+
+
+def test_a_lock_with_a_binary_wheel_is_refused_on_a_target_without_a_native_runtime(
+    tmp_path,
+) -> None:
+    numpy = pypi.Dist("numpy", "2.2.6", "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl", "a")
+    pillow = pypi.Dist("pillow", "11.1.0", "pillow-11.1.0.tar.gz", "b")
+    serial = pypi.Dist("pyserial", "3.5", "pyserial-3.5-py2.py3-none-any.whl", "c")
+    path = tmp_path / pypi.LOCK_NAME
+    pypi.check_target(pypi.Lock([numpy, serial], {}, {}, {}), path, AARCH64)
+    pypi.check_target(pypi.Lock([pillow, serial], {}, {}, {}), path, ARMHF)
+    with pytest.raises(
+        BuildError,
+        match=r"pinit.lock: numpy 2.2.6: locked as binary wheels for another Pi, and a armhf "
+        r"Pi takes no binary wheels",
+    ):
+        pypi.check_target(pypi.Lock([numpy, serial], {}, {}, {}), path, ARMHF)
+    with pytest.raises(BuildError, match="pillow 11.1.0: locked as binary wheels"):
+        pillow_wheel = pypi.Dist("pillow", "11.1.0", numpy.filename.replace("numpy", "pillow"), "")
+        pypi.check_target(
+            pypi.Lock([pillow, serial], {}, {}, {"pillow": pillow_wheel}), path, ARMHF
+        )
+
+
+def test_a_site_is_cached_per_target() -> None:
+    tc = fake_toolchain(Path("/nonexistent"), AARCH64)
+    digests = {pypi.site_digest([], {}, replace(tc, target=t)) for t in TARGETS.values()}
+    assert len(digests) == len(TARGETS)
