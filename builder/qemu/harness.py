@@ -59,6 +59,8 @@ class Machine:
     target: Target = AARCH64  # which kernel it runs: the QEMU program, the default kernel file
     # Kernel command-line words for what QEMU's model lacks and the Pi has (none on the Pi).
     quirks: tuple[str, ...] = ()
+    # -M virt's virtio-mmio: a NIC, a virtio disk (and its write log); the others' disk is SD.
+    virtio: bool = False
 
 
 MACHINES = {
@@ -71,6 +73,7 @@ MACHINES = {
         "ttyAMA0",
         ("-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", "512"),
         False,
+        virtio=True,
     ),
     # The real Pi 3 B board with the kernel package's upstream dtb. Multi-threaded TCG does not
     # boot it. Its first -serial is the PL011 (ttyAMA0, Bluetooth on a real Pi), the second the
@@ -94,6 +97,18 @@ MACHINES = {
         True,
         ("bcm2836-rpi-2-b.dtb",),
         ARMHF,
+    ),
+    # A stand-in for the Pi 2 where QEMU's raspi2b has no device: -M virt's virtio NIC, disk
+    # and RNG, and its PL031 clock, for the armhf armmp kernel (which has the virt platform);
+    # [pi2] sections apply. Its only UART is a PL011 (ttyAMA0).
+    "virt32": Machine(
+        "virt32",
+        "pi2",
+        "ttyAMA0",
+        ("-M", "virt", "-cpu", "cortex-a15", "-smp", "1", "-m", "512"),
+        False,
+        target=ARMHF,
+        virtio=True,
     ),
     # The Pi Zero (ARMv6 ARM1176, qemu-system-arm) with Debian's armel rpi kernel and its
     # upstream dtb: no radio, so its PL011 is on GPIO 14/15 (ttyAMA0), QEMU's first -serial.
@@ -158,7 +173,7 @@ class BootPlan:
             args += ["-nic", "none"]
         else:
             args += ["-netdev", f"{self.nic},id=net0", "-device", "virtio-net-device,netdev=net0"]
-        if self.disk is not None and self.machine == "virt":
+        if self.disk is not None and m.virtio:
             drive = f"if=none,file={_drive_path(self.disk)},format=raw,id=hd0"
             if self.disk_log is not None:
                 drive = (
@@ -276,7 +291,7 @@ def plan(
     disk_log: Path | None = None,
 ) -> BootPlan:
     """How to boot `source` (a boot folder, or a card image whose partition 1 is FAT) on
-    `machine` ("virt", "raspi3b" or "raspi2b"), reading config.txt as the firmware would for
+    `machine` (a name of MACHINES), reading config.txt as the firmware would for
     that board.
     A card with A/B slots (autoboot.txt) boots the slot the Pi 4 bootloader would: the
     default, or with `tryboot` (the one-shot flag a `reboot "0 tryboot"` sets) the other.
@@ -288,12 +303,12 @@ def plan(
     (see BootPlan.disk_log)."""
     if machine not in MACHINES:
         raise BuildError(f"machine {machine!r}: expected one of {', '.join(MACHINES)}")
-    if disk_log is not None and machine != "virt":
-        raise BuildError(f"machine {machine}: a disk write log needs -M virt's virtio disk")
-    if nic != "none" and machine != "virt":
-        # raspi3b's ethernet is on USB, which qemu 7.2 does not give that board's kernel.
-        raise BuildError(f"machine {machine}: no network card; boot -M virt for one")
     m = MACHINES[machine]
+    if disk_log is not None and not m.virtio:
+        raise BuildError(f"machine {machine}: a disk write log needs -M virt's virtio disk")
+    if nic != "none" and not m.virtio:
+        # The raspi boards' ethernet is on USB, which qemu 7.2 does not give their kernels.
+        raise BuildError(f"machine {machine}: no network card; boot -M virt (virt32) for one")
     workdir: Path | None = None
     try:
         if source.is_dir():
@@ -397,7 +412,7 @@ def _plan(
     if disk is not None:
         if not disk.is_file():
             raise BuildError(f"{disk}: no such disk image")
-        if m.name != "virt":
+        if not m.virtio:
             workdir = workdir or Path(tempfile.mkdtemp(prefix="pinit-qemu-"))
             disk = _pad_for_sd(disk, workdir)
     return BootPlan(
