@@ -147,6 +147,7 @@ def test_invoke_image_makes_a_pi_2_card_whose_c_and_python_services_run(
     toml.write_text(
         (PYPI32 / "pinit.toml").read_text()
         + '[[service]]\nname = "app"\nexec = "crasher"\nrestart = "always"\nbackoff_start = 0.5\n'
+        + '\n[kernel]\nmodules = ["dummy"]\n'  # the seed's job: a module, then the apps
     )
     built = image.build(toml, tmp_path / "out", init, tc)
     assert (tmp_path / "pinit.lock").read_bytes() == (PYPI32 / "pinit.lock").read_bytes()
@@ -161,6 +162,7 @@ def test_invoke_image_makes_a_pi_2_card_whose_c_and_python_services_run(
             expect=[
                 "pinit: started as PID 1 on armv7l",
                 "pinit: mounted /dev",
+                "pinit: loaded module dummy",
                 "Hello world! from a service on armv7l",
                 "pinit: app exited with status 3",
                 "Hello world! from a service on armv7l",
