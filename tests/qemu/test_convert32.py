@@ -1,17 +1,20 @@
-"""Convert a classic 32-bit Pi 2 card made from real armhf parts, then boot it in QEMU -M raspi2b.
+"""Convert a classic 32-bit card made from real parts, then boot it in QEMU: a Pi 2 card (armhf)
+on -M raspi2b and a Pi Zero card (armel) on -M raspi0.
 
-The card is what a Pi 2 appliance made the classic way looks like: Debian's armhf (armmp) kernel
-as kernel7.img with the Pi 2's dtb, an initramfs whose shell /init (Debian's armhf busybox-static)
-loads the card's drivers and a module, mounts the ext4 partition 2 on /data and execs a static
-armhf program. The conversion tells the card by its kernel and busybox, builds it for the Pi 2
-with pinit's armhf init, and one boot of the result shows the module, the data partition
-checked by the armhf e2fsck and mounted, and the app's line.
+The card is what such an appliance made the classic way looks like: Debian's kernel for it
+(armmp as kernel7.img, rpi as kernel.img) with the board's dtb, an initramfs whose shell /init
+(Debian's busybox-static of that architecture) loads the card's drivers and a module, mounts the
+ext4 partition 2 on /data and execs a static program. The conversion tells the card by its
+kernel and busybox, builds it for that board with pinit's init for its architecture, and one
+boot of the result shows the module, the data partition checked by that architecture's e2fsck
+and mounted, and the app's line.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
 from tests.conftest import in_ci
 from toolchain.provision import Toolchain, ensure, ensure_kernel, ensure_runtime, for_target
-from toolchain.target import ARMHF, Target
+from toolchain.target import ARMEL, ARMHF, Target
 
 pytestmark = pytest.mark.qemu
 
@@ -41,10 +44,41 @@ int main(void) {
 }
 """
 
-# What the classic script loads before its mount: the Pi 2's SD hosts (the upstream dtb puts
-# the card on the sdhost, bcm2835; sdhci-iproc drives the Arasan one) and ext4, each after
-# what it needs (ext4 asks the crypto API for crc32c at mount), then dummy.
-DRIVERS = ("bcm2835", "sdhci-iproc", "ext4", "crc32c")
+
+@dataclass(frozen=True)
+class Case:
+    target: Target
+    machine: str  # the QEMU machine (builder/qemu/harness.py)
+    uname: str  # its uname -m
+    kernel: str  # the card's kernel file
+    dtb: str
+    # What the classic script loads before its mount: the SD hosts (the upstream dtb puts the
+    # card on the sdhost, bcm2835, built into the rpi kernel; sdhci-iproc drives the Arasan
+    # one) and ext4, each after what it needs (ext4 asks the crypto API for crc32c at mount).
+    drivers: tuple[str, ...]
+    report: str  # the conversion report's board line
+
+
+CASES = {
+    "pi-2": Case(
+        ARMHF,
+        "raspi2b",
+        "armv7l",
+        "kernel7.img",
+        "bcm2836-rpi-2-b.dtb",
+        ("bcm2835", "sdhci-iproc", "ext4", "crc32c"),
+        "board: pi-2 (armhf): kernel7.img is ARMv7",
+    ),
+    "pi-zero": Case(
+        ARMEL,
+        "raspi0",
+        "armv6l",
+        "kernel.img",
+        "bcm2835-rpi-zero.dtb",
+        ("sdhci-iproc", "ext4", "crc32c"),
+        "board: pi-zero (armel): kernel.img is ARMv6",
+    ),
+}
 
 
 def need(program: str) -> None:
@@ -54,11 +88,11 @@ def need(program: str) -> None:
         pytest.skip(f"{program} is not installed; run `invoke toolchain` as root")
 
 
-def classic_card(kernel: Path, runtime: Path, app: Path, work: Path) -> Path:
-    """A Pi 2 card as made without pinit: FAT partition 1 with kernel7.img and a busybox
+def classic_card(case: Case, kernel: Path, runtime: Path, app: Path, work: Path) -> Path:
+    """A card as made without pinit: FAT partition 1 with the kernel and a busybox
     initramfs, ext4 partition 2 for /data."""
     release = sorted(p.name for p in (kernel / "lib/modules").iterdir())[-1]
-    resolved = kmod.resolve([*DRIVERS, "dummy"], kernel, release)
+    resolved = kmod.resolve([*case.drivers, "dummy"], kernel, release)
     plain = [rel.split(".ko")[0] + ".ko" for rel in resolved.modules]  # as read_module gives
     modules = [f"lib/modules/{release}/{rel}" for rel in plain]
     init = seed_init(
@@ -88,9 +122,9 @@ def classic_card(kernel: Path, runtime: Path, app: Path, work: Path) -> Path:
     boot = work / "classic"
     boot.mkdir()
     (boot / "initramfs.gz").write_bytes(compress.compress(archive, "gzip"))
-    shutil.copyfile(kernel / "boot" / f"vmlinuz-{release}", boot / "kernel7.img")
+    shutil.copyfile(kernel / "boot" / f"vmlinuz-{release}", boot / case.kernel)
     dtbs = kernel / "usr/lib" / f"linux-image-{release}"
-    shutil.copyfile(dtbs / "bcm2836-rpi-2-b.dtb", boot / "bcm2836-rpi-2-b.dtb")
+    shutil.copyfile(dtbs / case.dtb, boot / case.dtb)
     (boot / "config.txt").write_text(
         "upstream_kernel=1\nenable_uart=1\ninitramfs initramfs.gz followkernel\n"
     )
@@ -100,31 +134,35 @@ def classic_card(kernel: Path, runtime: Path, app: Path, work: Path) -> Path:
     return card
 
 
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Toolchain, Path, Path]:
-    need(ARMHF.qemu)
-    need(f"{ARMHF.cross}gcc")
+def parts(case: Case, work: Path) -> tuple[Toolchain, Path, Path]:
+    target = case.target
+    need(target.qemu)
+    need(f"{target.cross}gcc")
     try:
         tc = ensure(host=False)
-        kernel, runtime = ensure_kernel(ARMHF), ensure_runtime(ARMHF)
+        kernel, runtime = ensure_kernel(target), ensure_runtime(target)
     except BuildError as exc:
         if in_ci():
             raise
         pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
-    work = tmp_path_factory.mktemp("convert32")
     (work / "hello.c").write_text(APP_C)
     app = work / "hello"
-    subprocess.run([f"{ARMHF.cross}gcc", "-static", "-O2", "-o", app, work / "hello.c"], check=True)
-    return tc, classic_card(kernel, runtime, app, work), app
+    subprocess.run(
+        [f"{target.cross}gcc", "-static", "-O2", "-o", app, work / "hello.c"], check=True
+    )
+    return tc, classic_card(case, kernel, runtime, app, work), app
 
 
-def test_a_classic_pi_2_card_converts_to_armhf_and_boots_with_its_data(
-    parts: tuple[Toolchain, Path, Path], tmp_path: Path
+@pytest.mark.parametrize("board", list(CASES))
+def test_a_classic_32_bit_card_converts_for_its_architecture_and_boots_with_its_data(
+    board: str, tmp_path: Path
 ) -> None:
     from builder.python.compile import build_init, init_is_current
     from hostkit.paths import BUILD
 
-    tc, card, app = parts
+    case = CASES[board]
+    (tmp_path / "classic-work").mkdir()
+    tc, card, app = parts(case, tmp_path / "classic-work")
     asked: list[Target] = []
 
     def init_for(target: Target) -> Path:
@@ -138,10 +176,10 @@ def test_a_classic_pi_2_card_converts_to_armhf_and_boots_with_its_data(
     out = tmp_path / "out"
     built = rebuild.build_from(card, None, out, init_for, tc)
     assert card.read_bytes() == before, "the input must not change"
-    assert asked == [ARMHF]
+    assert asked == [case.target]
 
     report = (out / "convert-report.txt").read_text()
-    assert "board: pi-2 (armhf): kernel7.img is ARMv7" in report
+    assert case.report in report
     entries = {e.path: e for e in cpio.read_initramfs(built.initramfs.read_bytes())}
     assert "bin/busybox" not in entries and "bin/sh" not in entries
     init = entries["init"]
@@ -149,27 +187,27 @@ def test_a_classic_pi_2_card_converts_to_armhf_and_boots_with_its_data(
     assert init.data[4] == 1  # ELFCLASS32
     e2fsck = entries["sbin/e2fsck"]
     assert isinstance(e2fsck, cpio.File)
-    assert e2fsck.data == (ensure_runtime(ARMHF) / "sbin/e2fsck.static").read_bytes()
+    assert e2fsck.data == (ensure_runtime(case.target) / "sbin/e2fsck.static").read_bytes()
     assert entries["app/hello"] == cpio.File.from_host("app/hello", app, 0o755)
     config = entries["etc/pinit.json"].data.decode()  # type: ignore[union-attr]
     assert '"/dev/mmcblk0p2"' in config and '"numdummies=2"' in config
     config_txt = (built.boot / "config.txt").read_text()
-    assert "arm_64bit" not in config_txt and "kernel=kernel7.img" in config_txt
+    assert "arm_64bit" not in config_txt and f"kernel={case.kernel}" in config_txt
     assert "upstream_kernel=0" not in config_txt
     cmdline = (built.boot / "cmdline.txt").read_text()
     assert cmdline.count("console=ttyAMA0,115200") == 1 and "root=" not in cmdline
 
     # The new boot partition on the old card: its partition 2 holds the data as before.
     log = tmp_path / "boot.log"
-    with harness.plan(built.boot, "raspi2b", disk=card) as plan:
+    with harness.plan(built.boot, case.machine, disk=card) as plan:
         result = harness.run(
             plan,
             expect=[
-                "pinit: started as PID 1 on armv7l",
+                f"pinit: started as PID 1 on {case.uname}",
                 "pinit: loaded module dummy",
                 "pinit: /dev/mmcblk0p2: clean (e2fsck status 0)",
                 "pinit: mounted /data",
-                "CLASSIC32-APP-OK on armv7l",
+                f"CLASSIC32-APP-OK on {case.uname}",
             ],
             fail=["FATAL", "Traceback"],
             timeout=300,
