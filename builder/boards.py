@@ -11,6 +11,7 @@ card does not have).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from toolchain.target import AARCH64, ARMEL, ARMHF, Target
@@ -58,11 +59,30 @@ BOARDS = {
         serial="ttyAMA0,115200",
     ),
 }
+# An architecture for a board: a card for every Pi of that target, as "all" is for aarch64.
+# The console is the PL011's (ttyAMA0): a Zero W's GPIO UART is its mini-UART, so a Zero W
+# card with a serial console on the pins names "pi-zero-w".
+BOARDS["armhf"] = dataclasses.replace(BOARDS["pi-2"], title="every armhf Pi (the Pi 2 B)")
+BOARDS["armel"] = Board(
+    "every ARMv6 Pi (Zero, Zero W, 1)",
+    tuple(d for name in ("pi-zero", "pi-zero-w", "pi-1") for d in BOARDS[name].dtbs),
+    False,
+    "brcmfmac43430",
+    target=ARMEL,
+    serial="ttyAMA0,115200",
+)
+ARCH_ALIASES = {"aarch64": ALL}  # "all" is the aarch64 card
 FIRMWARE_4 = ("start4", "fixup4")  # the Pi 4 family's firmware files begin so
+
+
+def canonical(name: str) -> str:
+    """A board's one name: an architecture that "all" stands for ("aarch64") is "all"."""
+    return ARCH_ALIASES.get(name, name)
 
 
 def check(name: str) -> str:
     """'' when `name` is a board pinit builds for, else what is wrong (one line)."""
+    name = canonical(name)
     built = [b for b, board in BOARDS.items() if board.target.cards]
     if name == ALL or name in built:
         return ""
@@ -72,7 +92,7 @@ def check(name: str) -> str:
             f"the {name} is a {t.name} board and invoke image does not make its card yet; "
             "boards with a card: " + ", ".join(built)
         )
-    return "expected one of " + ", ".join([ALL, *built])
+    return "expected one of " + ", ".join([ALL, *ARCH_ALIASES, *built])
 
 
 def target_of(name: str) -> Target:

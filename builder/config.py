@@ -401,7 +401,7 @@ def _image(doc: dict, top: _At) -> Image:
             raise at.error(key, host, f"{target} is written by the builder")
         packed.append((target, at.host_path(host, key)))
     firmware = at.text(table, "firmware", "debian")
-    board = at.text(table, "board", boards.ALL)
+    board = boards.canonical(at.text(table, "board", boards.ALL))
     problem = boards.check(board)
     if problem:
         raise at.error("board", board, problem)

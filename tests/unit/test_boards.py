@@ -56,13 +56,24 @@ def test_radios_and_names() -> None:
     assert boards.radios("all", chips) == chips
     assert boards.check("cm4") == "" and boards.check("all") == ""
     assert boards.check("pi-zero") == "" and boards.check("pi-1") == ""
-    assert "expected one of all, pi-3" in boards.check("pi-5")
+    assert "expected one of all, aarch64, pi-3" in boards.check("pi-5")
     assert (
-        "expected one of all, pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4, pi-2, pi-zero, "
-        "pi-zero-w, pi-1" in boards.check("pi-5")
+        "expected one of all, aarch64, pi-3, pi-zero-2-w, cm3, pi-4, pi-400, cm4, pi-2, "
+        "pi-zero, pi-zero-w, pi-1, armhf, armel" in boards.check("pi-5")
     )
     assert boards.radios("pi-zero-w", chips) == ("brcmfmac43430",)
     assert boards.radios("pi-zero", chips) == ()
+
+
+def test_an_architecture_names_the_card_for_every_pi_of_it() -> None:
+    assert boards.canonical("aarch64") == "all" and boards.check("aarch64") == ""
+    assert boards.target_of("armel") is ARMEL and boards.target_of("armhf") is ARMHF
+    for name in ("pi-zero", "pi-zero-w", "pi-1"):
+        assert set(boards.BOARDS[name].dtbs) <= set(boards.BOARDS["armel"].dtbs)
+        assert boards.keeps("armel", boards.BOARDS[name].dtbs[0] + ".dtb")
+    assert boards.BOARDS["armhf"].dtbs == boards.BOARDS["pi-2"].dtbs
+    assert boards.radios("armel", ("brcmfmac43430", "brcmfmac43455")) == ("brcmfmac43430",)
+    assert "expected one of all, aarch64, pi-3" in boards.check("arm64")
 
 
 def test_each_arm_v6_pi_is_an_armel_board_with_its_own_dtbs_and_uart() -> None:
@@ -85,12 +96,12 @@ def test_the_pi_2_is_armhf_and_has_a_card() -> None:
     assert all(
         b.target is AARCH64
         for name, b in boards.BOARDS.items()
-        if name not in ("pi-2", "pi-zero", "pi-zero-w", "pi-1")
+        if name not in ("pi-2", "pi-zero", "pi-zero-w", "pi-1", "armhf", "armel")
     )
     assert all(
         b.serial == bootfs.SERIAL_CONSOLE
         for n, b in boards.BOARDS.items()
-        if n not in ("pi-2", "pi-zero", "pi-1")
+        if n not in ("pi-2", "pi-zero", "pi-1", "armhf", "armel")
     )
     assert [f for f in [*FILES, "bcm2836-rpi-2-b.dtb"] if boards.keeps("pi-2", f)] == [
         "bootcode.bin",
