@@ -8,17 +8,14 @@ PID 1 for a clean power-off."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from builder import image
 from builder.qemu import harness
-from hostkit.errors import BuildError
-from tests.conftest import in_ci
+from tests.qemu.conftest import target_init
 from tests.qemu.lan import Lan
-from toolchain.provision import ensure, ensure_kernel
 from toolchain.target import ARMHF
 
 pytestmark = pytest.mark.qemu
@@ -59,22 +56,7 @@ SERVER_TIME = 2_000_000_000  # 2033-05-18 03:33:20 UTC: the LAN's SNTP (still a 
 
 
 def test_a_pi_2_card_gets_its_network_and_data_on_virt32(tmp_path: Path) -> None:
-    from builder.python.compile import build_init
-    from hostkit.paths import BUILD
-    from toolchain.provision import for_target
-
-    if shutil.which(ARMHF.qemu) is None:
-        if in_ci():
-            pytest.fail(f"{ARMHF.qemu} is missing: `invoke toolchain` installs it")
-        pytest.skip(f"{ARMHF.qemu} is not installed; run `invoke toolchain` as root")
-    try:
-        tc = ensure(host=False)
-        ensure_kernel(ARMHF)
-    except BuildError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
-    init = build_init(for_target(tc, ARMHF), BUILD / "init-armhf")
+    tc, init = target_init(ARMHF)
     (tmp_path / "show.py").write_text(SHOW)
     (tmp_path / "pinit.toml").write_text(TOML)
     built = image.build(tmp_path / "pinit.toml", tmp_path / "out", init, tc)

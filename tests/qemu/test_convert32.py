@@ -24,9 +24,8 @@ from builder.convert import rebuild
 from builder.formats import bootfs, compress, cpio, sdimage
 from builder.qemu import harness
 from builder.qemu.seed import seed_init
-from hostkit.errors import BuildError
-from tests.conftest import in_ci
-from toolchain.provision import Toolchain, ensure, ensure_kernel, ensure_runtime, for_target
+from tests.qemu.conftest import target_parts
+from toolchain.provision import Toolchain, ensure_runtime, for_target
 from toolchain.target import ARMEL, ARMHF, Target
 
 pytestmark = pytest.mark.qemu
@@ -81,13 +80,6 @@ CASES = {
 }
 
 
-def need(program: str) -> None:
-    if shutil.which(program) is None:
-        if in_ci():
-            pytest.fail(f"{program} is missing: `invoke toolchain` installs it")
-        pytest.skip(f"{program} is not installed; run `invoke toolchain` as root")
-
-
 def classic_card(case: Case, kernel: Path, runtime: Path, app: Path, work: Path) -> Path:
     """A card as made without pinit: FAT partition 1 with the kernel and a busybox
     initramfs, ext4 partition 2 for /data."""
@@ -136,15 +128,8 @@ def classic_card(case: Case, kernel: Path, runtime: Path, app: Path, work: Path)
 
 def parts(case: Case, work: Path) -> tuple[Toolchain, Path, Path]:
     target = case.target
-    need(target.qemu)
-    need(f"{target.cross}gcc")
-    try:
-        tc = ensure(host=False)
-        kernel, runtime = ensure_kernel(target), ensure_runtime(target)
-    except BuildError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
+    tc, kernel = target_parts(target)
+    runtime = ensure_runtime(target)
     (work / "hello.c").write_text(APP_C)
     app = work / "hello"
     subprocess.run(

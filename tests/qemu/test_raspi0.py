@@ -15,9 +15,7 @@ import pytest
 from builder import image
 from builder.formats import compress, cpio
 from builder.qemu import harness
-from hostkit.errors import BuildError
-from tests.conftest import in_ci
-from toolchain.provision import ensure, ensure_kernel
+from tests.qemu.conftest import target_init
 from toolchain.target import ARMEL
 
 pytestmark = pytest.mark.qemu
@@ -48,32 +46,11 @@ with open("/proc/self/cgroup") as f:
 """
 
 
-def need(program: str) -> None:
-    if shutil.which(program) is None:
-        if in_ci():
-            pytest.fail(f"{program} is missing: `invoke toolchain` installs it")
-        pytest.skip(f"{program} is not installed; run `invoke toolchain` as root")
-
-
 def test_invoke_image_makes_a_pi_zero_card_that_runs_the_seeds_job_and_packages(
     tmp_path: Path,
 ) -> None:
-    from builder.python.compile import build_init
-    from hostkit.paths import BUILD
-    from toolchain.provision import for_target
-
-    need(ARMEL.qemu)
-    need(f"{ARMEL.cross}gcc")
-    try:
-        tc = ensure(host=False)
-        ensure_kernel(ARMEL)
-    except BuildError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
-    init = build_init(for_target(tc, ARMEL), BUILD / "init-armel")
+    tc, init = target_init(ARMEL)
     head = init.read_bytes()[:40]
-    assert head[4] == 1 and int.from_bytes(head[18:20], "little") == ARMEL.elf_machine
     assert not int.from_bytes(head[36:40], "little") & 0x400  # EF_ARM_ABI_FLOAT_HARD: not armhf
     (tmp_path / "crasher.c").write_text(CRASHER)
     subprocess.run(

@@ -16,10 +16,8 @@ import pytest
 from builder import boards, image
 from builder.formats import bootfs, compress, cpio
 from builder.qemu import harness
-from hostkit.errors import BuildError
 from hostkit.paths import REPO
-from tests.conftest import in_ci
-from toolchain.provision import ensure, ensure_kernel
+from tests.qemu.conftest import target_init, target_parts
 from toolchain.target import ARMHF
 
 pytestmark = pytest.mark.qemu
@@ -42,24 +40,9 @@ int main(void) {
 """
 
 
-def need(program: str) -> None:
-    if shutil.which(program) is None:
-        if in_ci():
-            pytest.fail(f"{program} is missing: `invoke toolchain` installs it")
-        pytest.skip(f"{program} is not installed; run `invoke toolchain` as root")
-
-
 @pytest.fixture(scope="module")
 def pi2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need(ARMHF.qemu)
-    need(f"{ARMHF.cross}gcc")
-    try:
-        tc = ensure(host=False)
-        kernel = ensure_kernel(ARMHF)
-    except BuildError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
+    tc, kernel = target_parts(ARMHF)
     work = tmp_path_factory.mktemp("raspi2b")
     (work / "hello.c").write_text(HELLO)
     init = work / "init"
@@ -120,22 +103,7 @@ def test_invoke_image_makes_a_pi_2_card_whose_c_and_python_services_run(
     service (tests/apps/pypi32, its committed lock) imports pyserial (pure Python) and the C
     extensions of MarkupSafe and msgpack, cross-compiled for armhf from their sdists into the
     one static binary, and prints what they compute, and sysconfig's data (armhf's own)."""
-    from builder.python.compile import build_init
-    from hostkit.paths import BUILD
-    from toolchain.provision import for_target
-
-    need(ARMHF.qemu)
-    need(f"{ARMHF.cross}gcc")
-    try:
-        tc = ensure(host=False)
-        ensure_kernel(ARMHF)
-    except BuildError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"the toolchain trees are not provisioned ({exc}); run `invoke toolchain`")
-    init = build_init(for_target(tc, ARMHF), BUILD / "init-armhf")
-    head = init.read_bytes()[:20]
-    assert head[4] == 1 and int.from_bytes(head[18:20], "little") == ARMHF.elf_machine  # ELF32, ARM
+    tc, init = target_init(ARMHF)
     (tmp_path / "crasher.c").write_text(CRASHER)
     app = tmp_path / "crasher"
     subprocess.run(
