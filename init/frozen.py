@@ -110,17 +110,19 @@ def _delattr(self: Any, name: str) -> None:
 def frozen(cls: type[T]) -> type[T]:
     """Make `cls` (annotated fields, optional defaults) an immutable value class."""
     cls_fields = []
-    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
-        default = cls.__dict__.get(name, MISSING)
-        f = default if isinstance(default, Field) else Field(default)
-        f.name, f.type = name, annotation
-        if isinstance(default, Field) or default is not MISSING:
+    namespace = cls.__dict__  # one mapping proxy for the whole loop: each access makes one
+    for name, annotation in namespace.get("__annotations__", {}).items():
+        default = namespace.get(name, MISSING)
+        if isinstance(default, Field):
+            f = default
             # Class attributes stay as plain defaults (like dataclasses) except factories.
-            if isinstance(default, Field):
-                if f.default is MISSING:
-                    delattr(cls, name)
-                else:
-                    setattr(cls, name, f.default)
+            if f.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        else:
+            f = Field(default)
+        f.name, f.type = name, annotation
         cls_fields.append(f)
     ns: dict[str, Any] = {
         "__frozen_fields__": tuple(cls_fields),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 
-from init import modules
 from init.config import Config
 from init.console import Log, errname
 from init.errors import InitError
@@ -25,6 +24,8 @@ def load_modules(
     prologue started the first service, after loading every one of these (init/early.py)."""
     if not config.modules:
         return
+    from init import modules  # here: a boot without modules reads no modules.dep
+
     fatal = config.module_failure == "fatal"
     base = f"/lib/modules/{kernel.uname_release()}"
     with timeline.step("modules", "resolve"):

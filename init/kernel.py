@@ -18,7 +18,6 @@ import _signal as signal  # not `signal`: it imports enum
 import errno
 import fcntl
 import posix
-import select
 import time
 
 ETH_P_IP = 0x0800
@@ -591,6 +590,8 @@ class Kernel:
     ) -> list[int]:
         """The fds of `fds` that are readable and of `writable` that are writable, in one list
         (no fd is in both)."""
+        import select  # here: the supervisor's loop is the first to wait, once the app runs
+
         ready, room, _ = select.select(fds, writable or [], [], timeout)
         return ready + room
 

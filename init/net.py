@@ -7,8 +7,8 @@ The kernel gives `lo` the address 127.0.0.1/8 by itself once it is up.
 
 from __future__ import annotations
 
+import _struct as struct  # not `struct`: one module less to import at boot
 import errno
-import struct
 
 from init.kernel import Kernel
 

@@ -9,7 +9,6 @@ can build the same tree in a temporary directory.
 
 from __future__ import annotations
 
-import _stat as stat  # not `stat`: one module less to import at boot
 import errno
 
 from init.console import Log, errname
@@ -28,6 +27,7 @@ MS_NOATIME = 1024
 MS_NODIRATIME = 2048
 MS_RELATIME = 1 << 21
 MNT_DETACH = 2
+S_IFCHR = 0o020000  # <sys/stat.h>; not from _stat: one module less to import at boot
 
 FLAG_NAMES = {
     "ro": MS_RDONLY,
@@ -203,9 +203,7 @@ def apply(kernel: Kernel, root: str, step: Step, early: bool = False) -> str:
         return f"linked {step.path} -> {step.target}"
     if isinstance(step, CharDev):
         try:
-            kernel.mknod(
-                prefixed(root, step.path), stat.S_IFCHR | step.mode, step.major, step.minor
-            )
+            kernel.mknod(prefixed(root, step.path), S_IFCHR | step.mode, step.major, step.minor)
         except FileExistsError:
             return f"kept {step.path}"  # EEXIST: devtmpfs or the initramfs made it already
         return f"created {step.path}"

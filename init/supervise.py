@@ -20,10 +20,7 @@ from init.cgroup import Cgroups, size_text
 from init.config import CONDITIONS, Config, Service, start_order
 from init.console import Log, errname, signame
 from init.errors import Dropped
-from init.hotplug import Hotplug, UeventError
-from init.hotplug import parse as parse_uevent
 from init.kernel import Kernel
-from init.logfile import LogFile
 from init.policy import Backoff, CrashWindow, describe_exit, failed, restart_verdict
 from init.shutdown import SIGNAL_ACTIONS, parse_commands
 
@@ -33,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Protocol
 
+    from init.hotplug import Hotplug
+    from init.logfile import LogFile
     from init.watchdog import Watchdog
 
     class Source(Protocol):
@@ -137,6 +136,8 @@ class Supervisor:
         self.children = [Child(s) for s in start_order(config.services)]
         for child in self.children:
             if child.service.log_to_data and log_dir:
+                from init.logfile import LogFile  # here: only a data partition keeps logs
+
                 child.logfile = LogFile(
                     kernel, log_dir, child.service.name, child.service.log_max, log
                 )
@@ -314,6 +315,10 @@ class Supervisor:
 
     def _device_events(self) -> None:
         """Every queued uevent, one datagram each, to the hotplug handler."""
+        # Here: only a boot that watches devices has uevents (init.boot imports the handler).
+        from init.hotplug import UeventError
+        from init.hotplug import parse as parse_uevent
+
         assert self._uevents is not None
         fd, handler = self._uevents
         while True:

@@ -192,6 +192,9 @@ _LISTS = {
 }
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 class BadValue(Exception):
     """What is wrong with one value; the caller adds where the value came from."""
 
@@ -230,11 +233,11 @@ def convert(cls: type, name: str, kind: str, value: object, source: str, where: 
             raise BadValue("expected true or false")
         return value
     if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise BadValue("expected an integer" if kind == "int" else "expected a number")
         if kind == "int" and not isinstance(value, int):
             raise BadValue("expected an integer")
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in _INFINITIES:
             raise BadValue("expected a finite number")
         low = MINIMUM.get((cls, name), 0)
         if value < low:
@@ -251,11 +254,11 @@ def convert(cls: type, name: str, kind: str, value: object, source: str, where: 
             raise BadValue(problem)
         return text
     if kind == _STRINGS:
-        if not isinstance(value, list | tuple):
+        if not isinstance(value, (list, tuple)):
             raise BadValue("expected a list of strings")
         return tuple(_string(item) for item in value)
     if kind == _INTS:
-        if not isinstance(value, list | tuple) or not all(
+        if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
         ):
             raise BadValue("expected a list of numbers (0 or more)")
@@ -274,7 +277,7 @@ def convert(cls: type, name: str, kind: str, value: object, source: str, where: 
         table = _TABLES[kind]
         return table(**section(table, value, source, _sub(where, name)))
     if kind in _LISTS:
-        if not isinstance(value, list | tuple):
+        if not isinstance(value, (list, tuple)):
             raise BadValue("expected a list of tables")
         return tuple(_item(_LISTS[kind], i, item, source, name) for i, item in enumerate(value))
     raise TypeError(f"{cls.__name__}.{name}: no parser for type {kind}")

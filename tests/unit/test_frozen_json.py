@@ -94,6 +94,35 @@ def test_reader_rejects_what_json_rejects(bad: str) -> None:
         jsontext.loads(bad)
 
 
+def test_the_fast_path_reads_what_the_builder_writes() -> None:
+    from init.config import Config, Service
+    from init.validate import to_dict
+
+    config = Config(services=(Service(name="app", exec="/app/app", env=(("A", "b c"),)),))
+    text = json.dumps(to_dict(config), indent=1, sort_keys=True)
+    assert jsontext._plain(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_fast_path_agrees_with_json_or_leaves_it_to_the_reader(seed: int) -> None:
+    rng = random.Random(seed)
+    text = json.dumps(_random_value(rng), indent=rng.choice((None, 1)), ensure_ascii=False)
+    try:
+        value = jsontext._plain(text)
+    except (jsontext._NotPlain, StopIteration, ValueError):
+        return  # the reader's: escapes, exponents
+    assert value == json.loads(text)
+    assert type(value) is type(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text", ['"a\\"b"', "[1e5]", "[1.5E3]", "[01]", "[1,]", '{"a":1 "b":2}', "[1] [2]", "[\u00a01]"]
+)
+def test_the_fast_path_leaves_the_rest_to_the_reader(text: str) -> None:
+    with pytest.raises((jsontext._NotPlain, StopIteration, ValueError)):
+        jsontext._plain(text)
+
+
 def test_error_names_line_and_column() -> None:
     with pytest.raises(jsontext.JSONError, match="line 3 column 7"):
         jsontext.loads('{\n "a": 1,\n "b": ?\n}')
