@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.formats import bootfs, compress, cpio
+from builder.image import Platform
 from builder.qemu import harness
 from builder.qemu.seed import seed_init
 from hostkit.errors import BuildError
@@ -253,7 +254,7 @@ class Board:
 
     machine: str  # builder/qemu/harness.py MACHINES
     board: str  # builder/boards.py BOARDS, "all" for virt
-    platform: object  # builder.image.Platform: the kernel, its modules, the boot files
+    platform: Platform  # the kernel, its modules, the boot files
     busybox: Path  # busybox-static for the board's architecture
 
 
@@ -279,7 +280,7 @@ def busybox_boot(
     from builder import boards, image, kmod
 
     on = on or virt_board(tc)
-    platform: image.Platform = on.platform  # type: ignore[assignment]
+    platform = on.platform
     module_files = (
         [
             (path, data)
