@@ -1,8 +1,9 @@
 """What the Nuitka plugin generates and reads without Nuitka: pure, testable on any Python.
 
 The C given to Nuitka (libpython's table of builtins, the refused modules, PID 1's header), the
-Python of the multi-call binary's dispatcher and its finders, and what the standard library's
-sources import (module level or inside functions) and hold (a package's submodules).
+Python of the multi-call binary's dispatcher and its finders, what the standard library's
+sources import (module level or inside functions) and hold (a package's submodules), and what
+any module embedded as bytecode may import (`source_imports`).
 toolchain/nuitka_plugin.py puts them together; nothing here imports Nuitka.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from toolchain.nuitka_pin import INITTAB_MARK, REFUSED_MARK
 
@@ -69,6 +72,22 @@ def refused_c(reasons: dict[str, str]) -> str:
     return "".join(out)
 
 
+def _absolute(base: str, level: int, package: str) -> str:
+    """The absolute name of `from <level dots><base> import …` in `package` ("" when a
+    relative import has no package to be relative to)."""
+    if not level:
+        return base
+    if not package:
+        return ""
+    parent = package.rsplit(".", level - 1)[0] if level > 1 else package
+    return f"{parent}.{base}" if base else parent
+
+
+def _with_parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def _imports(filename: str, package: str) -> tuple[set[str], set[int]]:
     """What a Python source imports at module level (names, with their parents), and the lines
     of its imports inside function bodies."""
@@ -91,17 +110,195 @@ def _imports(filename: str, package: str) -> tuple[set[str], set[int]]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
+            base = _absolute(node.module or "", node.level, package)
             names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
         else:
             continue
         for name in names:
-            parts = name.split(".")
-            eager.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            eager.update(_with_parents(name))
     return eager, lazy_lines
+
+
+# What the target's branches test: its sys.platform and os.name (as `sys`, `_sys`, `os`, `_os`).
+TARGET_VALUES = {("sys", "platform"): "linux", ("os", "name"): "posix"}
+
+
+def _target_value(node: object) -> str | None:
+    import ast
+
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return TARGET_VALUES.get((node.value.id.lstrip("_"), node.attr))
+    return None
+
+
+def _literal(node: object) -> object:
+    import ast
+
+    try:
+        return ast.literal_eval(node)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _branch(test: object, known: dict[str, bool] | None = None) -> bool | None:
+    """Whether an `if` test holds on the target: True, False, or None when the source does not
+    say (`sys.platform == "win32"`, `os.name != "nt"`, `sys.platform.startswith("linux")`,
+    `TYPE_CHECKING`, `__name__ == "__main__"` in a module imported, a name in `known`, and
+    `not`, `and`, `or` of those)."""
+    import ast
+
+    if isinstance(test, ast.Name) and known and test.id in known:
+        return known[test.id]
+
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and _literal(test.comparators[0]) == "__main__"
+        and isinstance(test.ops[0], (ast.Eq, ast.NotEq))
+    ):
+        return isinstance(test.ops[0], ast.NotEq)  # an imported module is never __main__
+    if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    ):
+        return False  # true only for a type checker, never when the program runs
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _branch(test.operand, known)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        values = [_branch(v, known) for v in test.values]
+        decisive = isinstance(test.op, ast.Or)  # the value that ends an `or` (an `and`: False)
+        if decisive in values:
+            return decisive
+        return (not decisive) if all(v is not None for v in values) else None
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        value, other = _target_value(test.left), _literal(test.comparators[0])
+        op = test.ops[0]
+        if value is None or other is None:
+            return None
+        if isinstance(op, (ast.Eq, ast.NotEq)):
+            return (value == other) == isinstance(op, ast.Eq)
+        if isinstance(op, (ast.In, ast.NotIn)) and isinstance(other, (tuple, list, set, str)):
+            return (value in other) == isinstance(op, ast.In)
+        return None
+    if (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Attribute)
+        and test.func.attr == "startswith"
+        and len(test.args) == 1
+        and not test.keywords
+    ):
+        value, prefix = _target_value(test.func.value), _literal(test.args[0])
+        if value is not None and isinstance(prefix, (str, tuple)):
+            return value.startswith(prefix)
+    return None
+
+
+def _module_constants(tree: object) -> dict[str, bool]:
+    """The module's names bound once, at module level, to what `_branch` knows: `MYPY = False`,
+    `_mswindows = (sys.platform == "win32")`."""
+    import ast
+
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):  # type: ignore[arg-type]
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                stores[name] = stores.get(name, 0) + 2  # rebound elsewhere: not a constant
+    known: dict[str, bool] = {}
+    for node in tree.body:  # type: ignore[attr-defined]
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and stores.get(node.targets[0].id) == 1
+        ):
+            value = node.value
+            holds = value.value if isinstance(value, ast.Constant) else _branch(value, known)
+            if isinstance(holds, bool):
+                known[node.targets[0].id] = holds
+    return known
+
+
+def _as_written(_qualname: str, _name: str, _body: list[Any]) -> None:
+    return None
+
+
+def source_imports(
+    source: str,
+    package: str,
+    change_function: Callable[[str, str, list[Any]], object] = _as_written,
+) -> list[tuple[str, int, str]]:
+    """Every module a Python source may import, in source order, as (absolute name, line,
+    Nuitka's reason): every import statement (at module level, in functions, in `try`),
+    `__import__` and `importlib.import_module` of a constant name, each with its parent
+    packages ("import path parent") and a `from` import's names as possible submodules
+    ("import fromlist"). A branch for another platform, for `TYPE_CHECKING` or for running the
+    module as a script is skipped. `package`: the package relative imports start from (the
+    module's own, if it is one). `change_function(qualname, name, body)` may replace a
+    function's body first, as Nuitka's plugins do for compiled code (anti-bloat's
+    `change_function`: pickle's `_test`, which imports doctest)."""
+    import ast
+
+    found: list[tuple[str, int, str]] = []
+
+    def add(name: str, line: int, reason: str = "import") -> None:
+        if not name or name.startswith(".") or "" in name.split("."):
+            return
+        *parents, _ = _with_parents(name)
+        found.extend((parent, line, "import path parent") for parent in parents)
+        found.append((name, line, reason))
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # compiling it to bytecode says where
+    known = _module_constants(tree)
+    # Not recursive (an expression may nest deeper than the stack); each node with the
+    # qualified-name prefix of the functions in it.
+    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    while stack:
+        node, prefix = stack.pop()
+        children: list[ast.AST] = list(ast.iter_child_nodes(node))
+        inner = prefix
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            change_function(prefix + node.name, node.name, node.body)
+            children = list(ast.iter_child_nodes(node))
+            inner = f"{prefix}{node.name}.<locals>."
+        elif isinstance(node, ast.ClassDef):
+            inner = f"{prefix}{node.name}."
+        elif isinstance(node, ast.If):
+            holds = _branch(node.test, known)
+            children = [
+                *(node.body if holds is not False else ()),
+                *(node.orelse if holds is not True else ()),
+            ]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module or "", node.level, package)
+            add(base, node.lineno)
+            for alias in node.names:
+                if base and alias.name != "*":
+                    found.append((f"{base}.{alias.name}", node.lineno, "import fromlist"))
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (
+                    isinstance(node.func, ast.Name)
+                    and node.func.id in ("__import__", "import_module")
+                )
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            )
+        ):
+            add(node.args[0].value, node.lineno)
+        stack.extend((child, inner) for child in reversed(children))
+    return found
 
 
 _STDLIB_IMPORTS: dict[str, tuple[set[str], set[int]] | None] = {}

@@ -20,6 +20,10 @@ every line of STARTUP_PATCHES still exists in the installed one.
 - Nuitka embeds ~270 stdlib modules whether used or not: `trim_stdlib` keeps the interpreter's
   start-up set (STARTUP_MODULES) and what the program imports.
 - `multicall_main`: the multi-call binary's dispatcher is pinit's (toolchain/nuitka_gen.py).
+- `scan_bytecode_imports`: a module embedded as bytecode is not built into Nuitka's tree and
+  optimised only to learn what it imports (two thirds of a first build's time); its imports
+  are read from its source (nuitka_gen.source_imports) and handed to Nuitka as its module
+  cache would hand them.
 - Read, not replaced: the command line's includes (`included_modules`), the import graph of
   the compiled modules (`imported_modules`,
   `embedded_modules`), Nuitka's trigger modules and the other plugins' views.
@@ -33,7 +37,7 @@ from __future__ import annotations
 import os
 import sys
 
-from toolchain.nuitka_gen import dispatcher_py, stdlib_imports
+from toolchain.nuitka_gen import dispatcher_py, source_imports, stdlib_imports
 from toolchain.nuitka_pin import NUITKA_VERSION, sysroot_paths
 
 REVIEW = "review toolchain/nuitka_patches.py for this Nuitka version"
@@ -341,6 +345,62 @@ def multicall_main(programs: list[str], sysconfigdata: str = "") -> None:
         )
 
     MainControl.createMultidistMainSourceCode = dispatch_source
+
+
+def scan_bytecode_imports() -> None:
+    """A module Nuitka embeds as bytecode gets its imports from a scan of its source (the
+    source Nuitka embeds, after other plugins' changes), not from building and optimising a
+    compiled module's tree and demoting it: Nuitka's own path for a module its cache knows,
+    taken for every one. Every import statement counts, inside functions and `try` too;
+    branches for another platform (`sys.platform`, `os.name`) and `TYPE_CHECKING` do not."""
+    import nuitka.tree.Building as Building
+    from nuitka.importing.Importing import locateModule, makeModuleUsageAttempt
+    from nuitka.plugins.Plugins import getActivePlugins
+    from nuitka.utils.ModuleNames import ModuleName
+
+    for name in ("hasCachedImportedModuleUsageAttempts", "getCachedImportedModuleUsageAttempts"):
+        if not hasattr(Building, name):
+            sys.exit(f"pinit nuitka plugin: nuitka.tree.Building.{name} is gone; " + REVIEW)
+    found: dict[tuple[str, int], object] = {}
+
+    def attempts(module_name, source_code, source_ref):  # type: ignore[no-untyped-def]
+        key = (module_name.asString(), hash(source_code))
+        if key not in found:
+            is_package = os.path.basename(source_ref.getFilename()) == "__init__.py"
+            package = module_name.asString() if is_package else module_name.getPackageName()
+
+            def change_function(qualname: str, name: str, body: list[object]) -> None:
+                for plugin in getActivePlugins():
+                    plugin.onFunctionBodyParsing(
+                        module_name=module_name,
+                        function_qualname=qualname,
+                        function_name=name,
+                        body=body,
+                    )
+
+            result = []
+            for name, line, reason in source_imports(
+                source_code, str(package) if package else "", change_function
+            ):
+                used, filename, kind, finding = locateModule(
+                    module_name=ModuleName(name), parent_package=None, level=0
+                )
+                result.append(
+                    makeModuleUsageAttempt(
+                        module_name=used,
+                        filename=filename,
+                        module_kind=kind,
+                        finding=finding,
+                        level=0,
+                        source_ref=source_ref.atLineNumber(line),
+                        reason=reason,
+                    )
+                )
+            found[key] = (result, [])
+        return found[key]
+
+    Building.hasCachedImportedModuleUsageAttempts = lambda **_kwargs: True
+    Building.getCachedImportedModuleUsageAttempts = attempts
 
 
 def imported_modules() -> tuple[set[str], dict[str, str]]:

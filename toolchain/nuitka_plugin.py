@@ -57,6 +57,7 @@ from toolchain.nuitka_patches import (
     patch_startup,
     register_builtins,
     retarget,
+    scan_bytecode_imports,
     tolerate_host_imports,
     trim_stdlib,
 )
@@ -165,6 +166,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         own_package_path()
         trim_stdlib()
         multicall_main(self.programs, self.sysconfigdata)
+        scan_bytecode_imports()
 
     @staticmethod
     def isAlwaysEnabled() -> bool:

@@ -141,6 +141,97 @@ def test_imports_inside_functions_are_told_apart_from_module_level(tmp_path: Pat
     assert not any(i + 1 in lazy_lines for i, line in enumerate(lines) if line.startswith("import"))
 
 
+SCANNED_SOURCE = """\
+import a.b.c
+from . import sibling
+from ..up import name
+import sys
+if sys.platform == "win32":
+    import winreg
+elif sys.platform.startswith(("linux", "freebsd")):
+    import linux_only
+else:
+    import other_unix
+if os.name != "nt" and not TYPE_CHECKING:
+    from posix_only import x
+if TYPE_CHECKING:
+    import typeshed_only
+else:
+    import at_run_time
+if _sys.platform in ("darwin", "ios") or unknown():
+    import maybe
+try:
+    import _speedup
+except ImportError:
+    _speedup = None
+from .star import *
+
+def later():
+    import json.decoder
+    return importlib.import_module("plugins.one"), __import__("plugins.two"), import_module(".rel")
+
+class Tool:
+    def _test(self):
+        import doctest
+
+if __name__ == "__main__":
+    import as_a_script
+MYPY = False
+_windows = sys.platform == "win32"
+if MYPY or _windows:
+    import for_mypy
+REBOUND = False
+if REBOUND:
+    import rebound_later
+def rebind():
+    global REBOUND
+    REBOUND = True
+"""
+
+
+def test_a_bytecode_modules_imports_are_read_from_its_source() -> None:
+    """What Nuitka is told a module embedded as bytecode imports (toolchain/nuitka_patches.py
+    scan_bytecode_imports): every import, anywhere, with its parents and its `from` names, and
+    not what another platform or a type checker would import."""
+    found = nuitka_gen.source_imports(SCANNED_SOURCE, "pkg.sub")
+    names = [name for name, _line, _reason in found]
+    assert names[:3] == ["a", "a.b", "a.b.c"]
+    assert ("a", 1, "import path parent") in found and ("a.b.c", 1, "import") in found
+    assert ("pkg.sub.sibling", 2, "import fromlist") in found
+    assert ("pkg.up.name", 3, "import fromlist") in found and ("pkg.up", 3, "import") in found
+    for name in ("linux_only", "posix_only", "at_run_time", "maybe", "_speedup", "json.decoder"):
+        assert name in names, name
+    for name in ("plugins.one", "plugins.two"):
+        assert name in names and "plugins" in names, name
+    assert "pkg.sub.star" in names
+    for name in (
+        "winreg",
+        "other_unix",
+        "typeshed_only",
+        ".rel",
+        "pkg.sub.star.*",
+        "as_a_script",
+        "for_mypy",
+    ):
+        assert name not in names, name
+    assert "doctest" in names and "rebound_later" in names
+
+    def change_function(qualname: str, name: str, body: list) -> None:
+        if qualname == "Tool._test":
+            body[:] = []  # as anti-bloat's change_function does
+
+    assert "doctest" not in [
+        n for n, *_ in nuitka_gen.source_imports(SCANNED_SOURCE, "pkg.sub", change_function)
+    ]
+    lines = SCANNED_SOURCE.splitlines()
+    assert {line for name, line, _ in found if name == "json.decoder"} == {
+        i + 1 for i, text in enumerate(lines) if "json.decoder" in text
+    }
+    assert nuitka_gen.source_imports("def broken(:\n", "") == []
+    deep = "x = " + " + ".join(["1"] * 2000) + "\nimport deep\n"  # deeper than the stack
+    assert nuitka_gen.source_imports(deep, "")[-1][0] == "deep"
+
+
 def test_a_stdlib_module_is_known_by_its_source(toolchain) -> None:
     os_imports = nuitka_gen.stdlib_imports("os")
     assert os_imports is not None

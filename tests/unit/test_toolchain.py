@@ -167,6 +167,11 @@ NUITKA_INTERNALS = {
     "nuitka.options.Options": ("getMainEntryPointFilenames",),
     "nuitka.ModuleRegistry": ("getDoneModules",),
     "nuitka.plugins.Plugins": ("getActivePlugins",),
+    "nuitka.tree.Building": (
+        "hasCachedImportedModuleUsageAttempts",
+        "getCachedImportedModuleUsageAttempts",
+    ),
+    "nuitka.importing.Importing": ("locateModule", "makeModuleUsageAttempt"),
 }
 
 
