@@ -111,7 +111,7 @@ class Boot:
             except OSError as exc:
                 log(f"cannot take the kernel's module requests: {errname(exc)}")
             self.loader = Loader(kernel, root, log, self.timeline)
-            self.loader.coldplug()
+            self.loader.coldplug(self.uevent_fd)
         if config.devices:
             from init.devices import apply_rules
 

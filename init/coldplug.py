@@ -4,7 +4,8 @@ Every device the kernel knows has a modalias (/sys/bus/*/devices/*/modalias); th
 shipped the modules of `[kernel] available` (and those a data partition implies) with their
 modules.alias. Coldplug loads every shipped module whose alias matches a device, then looks
 again, because a bus driver reveals more devices (virtio_mmio, then virtio_blk), until nothing
-new appears. `modprobe` loads names and aliases (fs-ext4) the same way, for the data partition.
+new appears: in the uevent socket's queue, opened before the first scan (what the loads added,
+as udev learns it), or without one by scanning every bus again. `modprobe` loads names and aliases (fs-ext4) the same way, for the data partition.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from init.timeline import Timeline
 
 ROUNDS = 8  # a bus reveals its devices at once: a few rounds settle any real tree
 MODALIAS_MAX = 4096  # sysfs shows an attribute in one page
+UEVENT_MAX = 8192  # the kernel's uevent buffer (UEVENT_BUFFER_SIZE 2048) with room
 # What a mount of a file system needs loaded besides its own module: what it asks for at mount
 # time (ext4's modinfo "softdep: pre: crc32c"; FAT's default codepage and iocharset), which
 # modules.dep does not list. The builder ships them, PID 1 loads them before mounting.
@@ -41,6 +43,7 @@ class Loader:
         self.folder = prefixed(root, f"/lib/modules/{kernel.uname_release()}")
         self._root = root
         self.loaded: set[str] = set()
+        self.backlog: list[bytes] = []  # uevents coldplug read, for the hotplug handler
         self._index: tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]] | None = None
 
     def _read(self) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]]:
@@ -114,10 +117,40 @@ class Loader:
                     found.append(text.decode("utf-8", "replace"))
         return list(dict.fromkeys(found))  # 32 virtio-mmio transports: one alias
 
-    def coldplug(self) -> None:
+    def added(self, events: int, seen: set[str]) -> list[str]:
+        """The modalias of every device added since the uevent socket `events` was opened: its
+        queue, drained; each datagram is kept in `backlog` for the hotplug handler. If the
+        queue overflowed (ENOBUFS), the buses are scanned again for what `seen` lacks."""
+        found: list[str] = []
+        while True:
+            try:
+                data = self._kernel.read(events, UEVENT_MAX)
+            except BlockingIOError:
+                break  # EAGAIN: drained
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    self._log(f"coldplug: device events: {errname(exc)}")
+                    break
+                found += self.modaliases(seen)  # ENOBUFS: some were lost, sysfs has them all
+                continue
+            if not data:
+                break
+            self.backlog.append(data)
+            fields = data.split(b"\0")
+            if b"ACTION=add" in fields:
+                found += (f[9:].decode("utf-8", "replace") for f in fields if f[:9] == b"MODALIAS=")
+        return list(dict.fromkeys(found))
+
+    def coldplug(self, events: int = -1) -> None:
+        """Load the modules of every device there, round after round until nothing new appears.
+        `events`: the uevent socket, opened before the first round, or -1 to scan every bus in
+        each round."""
         seen: set[str] = set()
-        for _ in range(ROUNDS):
+        for round_ in range(ROUNDS):
             with self._timeline.step("coldplug", "scan"):
-                fresh = self.modaliases(seen)
+                if round_ and events >= 0:
+                    fresh = self.added(events, seen)
+                else:
+                    fresh = self.modaliases(seen)
             if not fresh or not self.load(fresh, "coldplug"):
                 return

@@ -69,6 +69,8 @@ class Hotplug:
         self._automount = automount
         self._log = log
         self.mounted: dict[str, str] = {}  # DEVNAME -> mount point
+        # Uevents coldplug read from the queue at boot: handled first, as if still queued.
+        self.backlog: list[bytes] = loader.backlog if loader is not None else []
 
     def handle(self, event: dict[str, str]) -> None:
         action = event.get("ACTION")

@@ -256,6 +256,8 @@ class Supervisor:
         """Supervise until something asks for a shutdown; returns the action
         (reboot | poweroff | halt | shell)."""
         kernel = self._kernel
+        if self._uevents is not None and self._uevents[1].backlog:
+            self._device_events()  # the devices coldplug saw appear, before the queue empties
         while True:
             now = kernel.clock()
             action = self._restart_due(now)
@@ -323,7 +325,10 @@ class Supervisor:
         fd, handler = self._uevents
         while True:
             try:
-                data = self._kernel.read(fd, READ_SIZE)
+                # What coldplug read from the queue at boot comes first.
+                data = (
+                    handler.backlog.pop(0) if handler.backlog else self._kernel.read(fd, READ_SIZE)
+                )
             except BlockingIOError:
                 return  # EAGAIN: the queue is empty
             except OSError as exc:

@@ -137,6 +137,7 @@ class FakeKernel:
         self._next_pid = 100
         self.fds: dict[int, str] = {}  # fd → what it is, for the transcript
         self._pending: dict[int, bytearray] = {}  # readable data per fd
+        self._datagrams: dict[int, list[bytes]] = {}  # a socket's datagrams: one per read
         self._eof: set[int] = set()
         self._signal_fd = -1
         self._control_fd = -1
@@ -214,6 +215,12 @@ class FakeKernel:
         self._next_fd += 1
         self.fds[fd] = what
         return fd
+
+    def uevent(self, data: bytes) -> None:
+        """The kernel announces a device: one datagram on each open uevent socket."""
+        for fd, kind in self.fds.items():
+            if kind == "uevent":
+                self._datagrams.setdefault(fd, []).append(data)
 
     def _feed(self, fd: int, data: bytes) -> None:
         if fd in self.fds:
@@ -403,6 +410,10 @@ class FakeKernel:
         self._pending.pop(fd, None)
 
     def read(self, fd: int, size: int) -> bytes:
+        if self._datagrams.get(fd):
+            data = self._datagrams[fd].pop(0)[:size]
+            self._record(f"read {fd} -> {data!r}")
+            return data
         pending = self._pending.get(fd)
         if pending:
             data = bytes(pending[:size])

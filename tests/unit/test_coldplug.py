@@ -19,6 +19,11 @@ class Revealing(FakeKernel):
         if path.endswith("/virtio_mmio.ko"):
             self.files[VIRTIO] = b"virtio:d00000004v00001AF4\n"
             self.paths.add(VIRTIO)
+            self.uevent(b"add@/module/virtio_mmio\0ACTION=add\0SUBSYSTEM=module\0")
+            self.uevent(
+                b"add@/devices/platform/a000000.virtio_mmio/virtio0\0ACTION=add\0"
+                b"SUBSYSTEM=virtio\0MODALIAS=virtio:d00000004v00001AF4\0"
+            )
 
 
 def kernel() -> Revealing:
@@ -52,6 +57,33 @@ def test_coldplug_loads_what_matches_and_looks_again_until_nothing_is_new() -> N
         "loaded module virtio_rng (coldplug)",
     ], said
     assert not any("finit_module" in line and "dummy" in line for line in fake.transcript)
+    assert (
+        sum(line.endswith(" listdir /sys/bus") for line in fake.transcript) == 3
+    )  # a scan per round
+
+
+def test_later_rounds_take_the_devices_the_loads_added_from_the_uevent_queue() -> None:
+    """udev's way: the second round reads the uevents virtio_mmio's load queued rather than
+    every bus again, and keeps them for the hotplug handler."""
+    from init.coldplug import Loader
+    from init.hotplug import Hotplug
+
+    fake, said = kernel(), []
+    events = fake.uevent_socket()
+    loader = Loader(fake, "/", said.append, Timeline(fake.clock))  # type: ignore[arg-type]
+    loader.coldplug(events)
+    assert said == [
+        "loaded module virtio_mmio (coldplug)",
+        "loaded module rng_core (coldplug)",
+        "loaded module virtio_rng (coldplug)",
+    ], said
+    assert sum(line.endswith(" listdir /sys/bus") for line in fake.transcript) == 1
+    assert not any(VIRTIO in line for line in fake.transcript)  # not read from sysfs
+    handler = Hotplug(fake, "/", loader, (), "", said.append)  # type: ignore[arg-type]
+    assert [event.split(b"\0")[0] for event in handler.backlog] == [
+        b"add@/module/virtio_mmio",
+        b"add@/devices/platform/a000000.virtio_mmio/virtio0",
+    ]
 
 
 def test_a_data_file_system_loads_by_alias_and_unknown_ones_are_skipped() -> None:
