@@ -119,15 +119,35 @@ def _imports(filename: str, package: str) -> tuple[set[str], set[int]]:
     return eager, lazy_lines
 
 
-# What the target's branches test: its sys.platform and os.name (as `sys`, `_sys`, `os`, `_os`).
-TARGET_VALUES = {("sys", "platform"): "linux", ("os", "name"): "posix"}
+# What the target's branches test: its sys.platform, os.name and sys.version_info (as `sys`,
+# `_sys`, `os`, `_os`); the target's Python is the build's (TARGET_PYTHON, 3.11.2).
+TARGET_VALUES: dict[tuple[str, str], object] = {
+    ("sys", "platform"): "linux",
+    ("os", "name"): "posix",
+    ("sys", "version_info"): tuple(sys.version_info),
+}
 
 
-def _target_value(node: object) -> str | None:
+def _target_value(node: object) -> object:
+    """The target's value of `sys.platform`, `os.name`, `sys.version_info` (or an item or a
+    slice of it with constant bounds); None for anything else."""
     import ast
 
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         return TARGET_VALUES.get((node.value.id.lstrip("_"), node.attr))
+    if isinstance(node, ast.Subscript):
+        value = _target_value(node.value)
+        if isinstance(value, tuple):
+            index = node.slice
+            if isinstance(index, ast.Slice):
+                lower = 0 if index.lower is None else _literal(index.lower)
+                upper = len(value) if index.upper is None else _literal(index.upper)
+                if isinstance(lower, int) and isinstance(upper, int) and index.step is None:
+                    return value[lower:upper]
+            else:
+                item = _literal(index)
+                if isinstance(item, int):
+                    return value[item]
     return None
 
 
@@ -136,13 +156,14 @@ def _literal(node: object) -> object:
 
     try:
         return ast.literal_eval(node)  # type: ignore[arg-type]
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):
         return None
 
 
 def _branch(test: object, known: dict[str, bool] | None = None) -> bool | None:
     """Whether an `if` test holds on the target: True, False, or None when the source does not
     say (`sys.platform == "win32"`, `os.name != "nt"`, `sys.platform.startswith("linux")`,
+    `sys.version_info >= (3, 8)`, `sys.version_info[0] == 2`,
     `TYPE_CHECKING`, `__name__ == "__main__"` in a module imported, a name in `known`, and
     `not`, `and`, `or` of those)."""
     import ast
@@ -180,6 +201,10 @@ def _branch(test: object, known: dict[str, bool] | None = None) -> bool | None:
             return (value == other) == isinstance(op, ast.Eq)
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(other, (tuple, list, set, str)):
             return (value in other) == isinstance(op, ast.In)
+        order = {ast.Lt: "__lt__", ast.LtE: "__le__", ast.Gt: "__gt__", ast.GtE: "__ge__"}
+        if type(op) in order and type(value) is type(other):  # version_info >= (3, 8)
+            result = getattr(value, order[type(op)])(other)
+            return result if isinstance(result, bool) else None
         return None
     if (
         isinstance(test, ast.Call)
@@ -189,7 +214,7 @@ def _branch(test: object, known: dict[str, bool] | None = None) -> bool | None:
         and not test.keywords
     ):
         value, prefix = _target_value(test.func.value), _literal(test.args[0])
-        if value is not None and isinstance(prefix, (str, tuple)):
+        if isinstance(value, str) and isinstance(prefix, (str, tuple)):
             return value.startswith(prefix)
     return None
 

@@ -180,6 +180,11 @@ MYPY = False
 _windows = sys.platform == "win32"
 if MYPY or _windows:
     import for_mypy
+PY2 = sys.version_info[0] == 2
+if PY2 or sys.version_info < (3, 8) or sys.version_info[:2] <= (3, 10):
+    import backport
+elif sys.version_info >= (3, 11):
+    import tomllib
 REBOUND = False
 if REBOUND:
     import rebound_later
@@ -214,7 +219,7 @@ def test_a_bytecode_modules_imports_are_read_from_its_source() -> None:
         "for_mypy",
     ):
         assert name not in names, name
-    assert "doctest" in names and "rebound_later" in names
+    assert "doctest" in names and "rebound_later" in names and "tomllib" in names
 
     def change_function(qualname: str, name: str, body: list) -> None:
         if qualname == "Tool._test":
