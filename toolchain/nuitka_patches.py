@@ -23,7 +23,7 @@ every line of STARTUP_PATCHES still exists in the installed one.
 - `scan_bytecode_imports`: a module embedded as bytecode is not built into Nuitka's tree and
   optimised only to learn what it imports (two thirds of a first build's time); its imports
   are read from its source (nuitka_gen.source_imports) and handed to Nuitka as its module
-  cache would hand them.
+  cache would hand them, and kept in that cache (its key has the scanner's digest).
 - Read, not replaced: the command line's includes (`included_modules`), the import graph of
   the compiled modules (`imported_modules`,
   `embedded_modules`), Nuitka's trigger modules and the other plugins' views.
@@ -354,6 +354,10 @@ def scan_bytecode_imports() -> None:
     taken for every one. Every import statement counts, inside functions and `try` too;
     branches for another platform (`sys.platform`, `os.name`) and `TYPE_CHECKING` do not."""
     import nuitka.tree.Building as Building
+    from nuitka.BytecodeCaching import (
+        getCachedImportedModuleUsageAttempts,
+        writeImportedModulesNamesToCache,
+    )
     from nuitka.importing.Importing import locateModule, makeModuleUsageAttempt
     from nuitka.plugins.Plugins import getActivePlugins
     from nuitka.utils.ModuleNames import ModuleName
@@ -365,39 +369,50 @@ def scan_bytecode_imports() -> None:
 
     def attempts(module_name, source_code, source_ref):  # type: ignore[no-untyped-def]
         key = (module_name.asString(), hash(source_code))
-        if key not in found:
-            is_package = os.path.basename(source_ref.getFilename()) == "__init__.py"
-            package = module_name.asString() if is_package else module_name.getPackageName()
-
-            def change_function(qualname: str, name: str, body: list[object]) -> None:
-                for plugin in getActivePlugins():
-                    plugin.onFunctionBodyParsing(
-                        module_name=module_name,
-                        function_qualname=qualname,
-                        function_name=name,
-                        body=body,
-                    )
-
-            result = []
-            for name, line, reason in source_imports(
-                source_code, str(package) if package else "", change_function
-            ):
-                used, filename, kind, finding = locateModule(
-                    module_name=ModuleName(name), parent_package=None, level=0
-                )
-                result.append(
-                    makeModuleUsageAttempt(
-                        module_name=used,
-                        filename=filename,
-                        module_kind=kind,
-                        finding=finding,
-                        level=0,
-                        source_ref=source_ref.atLineNumber(line),
-                        reason=reason,
-                    )
-                )
-            found[key] = (result, [])
+        if key not in found:  # Nuitka's cache first: its key has the scan's digest (the plugin)
+            found[key] = getCachedImportedModuleUsageAttempts(
+                module_name=module_name, source_code=source_code, source_ref=source_ref
+            ) or scan(module_name, source_code, source_ref)
         return found[key]
+
+    def scan(module_name, source_code, source_ref):  # type: ignore[no-untyped-def]
+        is_package = os.path.basename(source_ref.getFilename()) == "__init__.py"
+        package = module_name.asString() if is_package else module_name.getPackageName()
+
+        def change_function(qualname: str, name: str, body: list[object]) -> None:
+            for plugin in getActivePlugins():
+                plugin.onFunctionBodyParsing(
+                    module_name=module_name,
+                    function_qualname=qualname,
+                    function_name=name,
+                    body=body,
+                )
+
+        result = []
+        for name, line, reason in source_imports(
+            source_code, str(package) if package else "", change_function
+        ):
+            used, filename, kind, finding = locateModule(
+                module_name=ModuleName(name), parent_package=None, level=0
+            )
+            result.append(
+                makeModuleUsageAttempt(
+                    module_name=used,
+                    filename=filename,
+                    module_kind=kind,
+                    finding=finding,
+                    level=0,
+                    source_ref=source_ref.atLineNumber(line),
+                    reason=reason,
+                )
+            )
+        writeImportedModulesNamesToCache(
+            module_name=module_name,
+            source_code=source_code,
+            used_modules=result,
+            distribution_names=[],
+        )
+        return result, []
 
     Building.hasCachedImportedModuleUsageAttempts = lambda **_kwargs: True
     Building.getCachedImportedModuleUsageAttempts = attempts

@@ -22,6 +22,7 @@ tests/unit/test_toolchain.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -100,6 +101,11 @@ def _names(name: str) -> frozenset[str]:
     return frozenset(filter(None, os.environ.get(name, "").split(",")))
 
 
+# What decides a module's imports besides its source: the scanner's own code.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "nuitka_gen.py"), "rb") as f:
+    SCANNER_DIGEST = hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
     plugin_name = "pinit-cross"
     plugin_desc = "Cross-compile pinit's init into a static PID 1 (aarch64, armhf)."
@@ -167,6 +173,12 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         trim_stdlib()
         multicall_main(self.programs, self.sysconfigdata)
         scan_bytecode_imports()
+
+    @staticmethod
+    def getCacheContributionValues(module_name: object) -> tuple[str, ...]:
+        """In Nuitka's cache of what a module imports, kept apart per version of pinit's scan
+        of the source (nuitka_patches.scan_bytecode_imports)."""
+        return (SCANNER_DIGEST,)
 
     @staticmethod
     def isAlwaysEnabled() -> bool:

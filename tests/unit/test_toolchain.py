@@ -172,6 +172,10 @@ NUITKA_INTERNALS = {
         "getCachedImportedModuleUsageAttempts",
     ),
     "nuitka.importing.Importing": ("locateModule", "makeModuleUsageAttempt"),
+    "nuitka.BytecodeCaching": (
+        "getCachedImportedModuleUsageAttempts",
+        "writeImportedModulesNamesToCache",
+    ),
 }
 
 
