@@ -389,12 +389,20 @@ def scan_bytecode_imports() -> None:
                 )
 
         result = []
+        located: dict[str, tuple] = {}  # type: ignore[type-arg]
         for name, line, reason in source_imports(
             source_code, str(package) if package else "", change_function
         ):
-            used, filename, kind, finding = locateModule(
-                module_name=ModuleName(name), parent_package=None, level=0
-            )
+            base = name.rpartition(".")[0]
+            if reason == "import fromlist" and not (
+                base in located and located[base][1] and os.path.isdir(located[base][1])
+            ):
+                continue  # a name from a module that is not a package is no module (as Nuitka)
+            if name not in located:
+                located[name] = locateModule(
+                    module_name=ModuleName(name), parent_package=None, level=0
+                )
+            used, filename, kind, finding = located[name]
             result.append(
                 makeModuleUsageAttempt(
                     module_name=used,
@@ -418,19 +426,21 @@ def scan_bytecode_imports() -> None:
     Building.getCachedImportedModuleUsageAttempts = attempts
 
 
-def imported_modules() -> tuple[set[str], dict[str, str]]:
+def imported_modules(split: bool = True) -> tuple[set[str], dict[str, str]]:
     """Every module name the compiled program's modules import (Nuitka's import graph), and of
     those, the ones only the standard library imports, inside a function: name → importer.
 
     Such a module is left out, Python or C (subprocess from os.popen, unicodedata from re's
-    `\\N{...}` escapes, readline from code.interact): a program that wants it imports it."""
+    `\\N{...}` escapes, readline from code.interact): a program that wants it imports it.
+    `split`: tell those apart (build/init); an appliance leaves nothing out, and reading the
+    standard library's sources for it would cost seconds of every build."""
     from nuitka.ModuleRegistry import getDoneModules
 
     eager: set[str] = set()
     lazy: dict[str, str] = {}
     for module in getDoneModules():
         importer = module.getFullName().asString()
-        known = stdlib_imports(importer)
+        known = stdlib_imports(importer) if split else None
         lines = known[1] if known else set()
         for attempt in module.getUsedModules():
             name = str(attempt.module_name)

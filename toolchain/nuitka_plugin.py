@@ -295,7 +295,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         backend = os.path.join(self.cffi_src, "src/c/_cffi_backend.c")
         module = os.path.join(self.gen_dir, "_pinit_sys.c")
         config_c = os.path.join(self.paths.config, "config.c")
-        imported, lazy = imported_modules()
+        imported, lazy = imported_modules(split=bool(self.left_out))
         # Only the modules the build names may be left out: a function may be called while its
         # module is imported (hashlib's sha and blake2 constructors), or by what the program
         # calls (datetime.strptime imports _strptime), which no import graph shows.
