@@ -428,6 +428,19 @@ class Appliance:
     data: dict[str, bytes]  # files Nuitka puts beside the binary (package data): path → bytes
 
 
+def folder_sources(folder: Path) -> list[Path]:
+    """Every Python file below `folder`, but in hidden folders and caches (.venv, .git,
+    __pycache__)."""
+    return sorted(
+        path
+        for path in folder.rglob("*.py")
+        if not any(
+            part.startswith(".") or part == "__pycache__"
+            for part in path.relative_to(folder).parts[:-1]
+        )
+    )
+
+
 def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Packages) -> str:
     """What an appliance binary is made from: build/init's inputs, every service's sources and
     the packages they use."""
@@ -446,9 +459,10 @@ def appliance_digest(tc: Toolchain, services: dict[str, Path], packages: Package
         ).encode()
     )
     for name, program in sorted(services.items()):
-        sources = sorted(program.rglob("*.py")) if program.is_dir() else [program]
         digest.update(name.encode() + b"\0" + str(program.name).encode())
-        for src in sources:
+        # The whole folder the program is in: it is on the build's module path, so a module
+        # beside the program (helpers.py, a package) is compiled in as the program imports it.
+        for src in folder_sources(program.parent):
             digest.update(str(src.relative_to(program.parent)).encode() + b"\0" + src.read_bytes())
     return digest.hexdigest()
 

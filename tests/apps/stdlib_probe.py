@@ -20,6 +20,8 @@ import threading
 import time
 import zlib
 
+import fallback_import
+
 
 def check(name, fn):
     try:
@@ -175,6 +177,7 @@ for name, fn in (
     ("threading", _threading),
     ("nis", _not_static),
     ("left-out", _left_out),
+    ("fallback", lambda: f"ok {fallback_import.NAME}"),
 ):
     check(name, fn)
 print("STDLIB done", flush=True)

@@ -303,3 +303,27 @@ def test_flags_follow_the_target(tmp_path: Path) -> None:
     assert f"-I{tmp_path}/usr/include/arm-linux-gnueabihf/python3.11" in armhf
     assert armhf[-2:] == ["-DCONFIG_32=1", "-DANSI=1"]
     assert pyext.cross(dataclasses.replace(tc, target=ARMHF), "ar") == "arm-linux-gnueabihf-ar"
+
+
+def test_an_edit_of_a_module_beside_the_program_rebuilds_the_appliance(
+    toolchain, tmp_path: Path
+) -> None:
+    """The program's folder is on the build's module path: a helper module beside it, or in a
+    package there, is part of what the appliance is made from (hidden folders are not)."""
+    from builder.python.compile import Packages, appliance_digest
+
+    (tmp_path / "app.py").write_text("import helper\n")
+    (tmp_path / "helper.py").write_text("X = 1\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("Y = 1\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "site.py").write_text("Z = 1\n")
+    services = {"app": tmp_path / "app.py"}
+    before = appliance_digest(toolchain, services, Packages())
+    (tmp_path / ".venv" / "site.py").write_text("Z = 2\n")
+    assert appliance_digest(toolchain, services, Packages()) == before
+    for path in (tmp_path / "helper.py", tmp_path / "pkg" / "mod.py"):
+        path.write_text(path.read_text() + "# edited\n")
+        after = appliance_digest(toolchain, services, Packages())
+        assert after != before, path
+        before = after
