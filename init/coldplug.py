@@ -5,7 +5,8 @@ shipped the modules of `[kernel] available` (and those a data partition implies)
 modules.alias. Coldplug loads every shipped module whose alias matches a device, then looks
 again, because a bus driver reveals more devices (virtio_mmio, then virtio_blk), until nothing
 new appears: in the uevent socket's queue, opened before the first scan (what the loads added,
-as udev learns it), or without one by scanning every bus again. `modprobe` loads names and aliases (fs-ext4) the same way, for the data partition.
+as udev learns it), or without one by scanning every bus again. `modprobe` loads names and
+aliases (fs-ext4) the same way, for the data partition.
 """
 
 from __future__ import annotations

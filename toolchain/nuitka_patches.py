@@ -352,7 +352,8 @@ def scan_bytecode_imports() -> None:
     source Nuitka embeds, after other plugins' changes), not from building and optimising a
     compiled module's tree and demoting it: Nuitka's own path for a module its cache knows,
     taken for every one. Every import statement counts, inside functions and `try` too;
-    branches for another platform (`sys.platform`, `os.name`) and `TYPE_CHECKING` do not."""
+    branches for another platform or Python version, `TYPE_CHECKING` and `__main__` do not
+    (nuitka_gen.source_imports). What a scan finds is kept in Nuitka's module cache."""
     import nuitka.tree.Building as Building
     from nuitka.BytecodeCaching import (
         getCachedImportedModuleUsageAttempts,

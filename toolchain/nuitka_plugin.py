@@ -102,8 +102,11 @@ def _names(name: str) -> frozenset[str]:
 
 
 # What decides a module's imports besides its source: the scanner's own code.
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "nuitka_gen.py"), "rb") as f:
-    SCANNER_DIGEST = hashlib.sha256(f.read()).hexdigest()[:16]
+_SCANNER = hashlib.sha256()
+for _part in ("nuitka_gen.py", "nuitka_patches.py"):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), _part), "rb") as _f:
+        _SCANNER.update(_f.read())
+SCANNER_DIGEST = _SCANNER.hexdigest()[:16]
 
 
 class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
