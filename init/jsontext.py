@@ -1,14 +1,17 @@
 """JSON for PID 1 without `json`: a reader for /etc/pinit.json and a writer for what it reports.
 
-The stdlib's `json` imports `re` and compiles its patterns at import time; Debian's static
-libpython has no `_json` accelerator either. Together that is about 0.25 s of the init's start
-under QEMU, for a file of about a kilobyte. This reader handles all of RFC 8259 (the builder
-writes it with `json.dumps`, and tests compare it with `json.loads` on many inputs) and reports
-errors with line and column like `json` does. The writer is json.dumps for the init's plain
-data (tests compare the two); with neither, the init carries no `json` and no `re`.
+The stdlib's `json` imports `re` and compiles its patterns at import time: about 0.25 s of the
+init's start under QEMU, for a file of a few kilobytes. Here a document is read by CPython's
+own C scanner (`_json`, built from Debian's source like the other C modules), strict: RFC 8259,
+no NaN. What it does not take, a reader in Python reads again to name the error with line and
+column like `json` does; it handles all of RFC 8259 too (tests compare both with `json.loads`
+on many inputs). The writer is json.dumps for the init's plain data (tests compare the two);
+with neither, the init carries no `json` and no `re`.
 """
 
 from __future__ import annotations
+
+import _json
 
 # Names for type checkers only: _collections_abc is 25 ABCs to build at boot.
 TYPE_CHECKING = False
@@ -24,6 +27,24 @@ _LITERALS = (("true", True), ("false", False), ("null", None))
 
 class JSONError(ValueError):
     pass
+
+
+def _no_constant(word: str) -> object:
+    raise ValueError(f"{word} is not JSON")  # NaN and Infinity: json.loads takes them, RFC 8259 not
+
+
+class _Strict:
+    """What _json's scanner reads its options from: RFC 8259, plain dicts, exact numbers."""
+
+    strict = True  # no control characters in strings
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_no_constant)
+
+
+_scan = _json.make_scanner(_Strict)  # type: ignore[arg-type]  # it reads only these attributes
 
 
 class _Reader:
@@ -180,109 +201,17 @@ class _Reader:
             raise self.fail("Expecting value", start) from None
 
 
-# The fast path, for JSON as the builder writes it (no escapes, numbers without exponents): the
-# text split at its quotes and cut into tokens by C-level string methods, then one pass over
-# about 250 tokens instead of a step per character. What it might read differently from _Reader
-# (escapes, exponents, bad syntax, deep nesting) it leaves to _Reader, which then reads the
-# whole text and names any error as always.
-_SKELETON = frozenset(' \t\n\r{}[]:,"-.0123456789truefalsn')  # all a skeleton may hold
-_DEPTH = 100  # deeper than any config; _Reader's own recursion decides beyond
-
-
-class _NotPlain(Exception):
-    pass
-
-
-def _scalar_word(word: str) -> object:
-    if word == "true":
-        return True
-    if word == "false":
-        return False
-    if word == "null":
-        return None
-    whole, dot, fraction = (word[1:] if word[:1] == "-" else word).partition(".")
-    # Only ASCII digits get here (_SKELETON); JSON has no leading zeros.
-    if not whole.isdigit() or (len(whole) > 1 and whole[0] == "0"):
-        raise _NotPlain
-    if not dot:
-        return int(word)
-    if not fraction.isdigit():
-        raise _NotPlain
-    return float(word)
-
-
-def _plain(text: str) -> object:
-    """`text` read on the fast path, or _NotPlain (also StopIteration, ValueError)."""
-    if "\\" in text:
-        raise _NotPlain
-    parts = text.split('"')
-    if not len(parts) % 2:
-        raise _NotPlain
-    strings = parts[1::2]
-    for string in strings:
-        if string and min(string) < " ":
-            raise _NotPlain
-    skeleton = '"'.join(parts[::2])  # each string taken out: one '"' stands for it
-    if not _SKELETON.issuperset(skeleton):
-        raise _NotPlain
-    for char in '{}[]:,"':
-        skeleton = skeleton.replace(char, f" {char} ")
-    words, texts = iter(skeleton.split()), iter(strings)
-
-    def value(word: str, depth: int) -> object:
-        if word == '"':
-            return next(texts)
-        if word == "{":
-            if depth > _DEPTH:
-                raise _NotPlain
-            obj: dict[str, object] = {}
-            word = next(words)
-            if word == "}":
-                return obj
-            while True:
-                if word != '"' or next(words) != ":":
-                    raise _NotPlain
-                key = next(texts)
-                obj[key] = value(next(words), depth + 1)
-                word = next(words)
-                if word == "}":
-                    return obj
-                if word != ",":
-                    raise _NotPlain
-                word = next(words)
-        if word == "[":
-            if depth > _DEPTH:
-                raise _NotPlain
-            array: list[object] = []
-            word = next(words)
-            if word == "]":
-                return array
-            while True:
-                array.append(value(word, depth + 1))
-                word = next(words)
-                if word == "]":
-                    return array
-                if word != ",":
-                    raise _NotPlain
-                word = next(words)
-        if word in _PUNCTUATION:
-            raise _NotPlain
-        return _scalar_word(word)
-
-    result = value(next(words), 0)
-    if next(words, ""):
-        raise _NotPlain
-    return result
-
-
-_PUNCTUATION = frozenset('{}[]:,"')
-
-
 def loads(data: str | bytes) -> object:
     text = data.decode("utf-8") if isinstance(data, bytes) else data
+    # CPython's own scanner reads a valid document; anything it does not take (bad syntax,
+    # NaN, control characters, deep nesting) _Reader reads again and names, as always. Its
+    # errors are not used: it raises them from `json.decoder`, which PID 1 does not carry.
+    start = len(text) - len(text.lstrip(_WS))
     try:
-        return _plain(text)
-    except (_NotPlain, StopIteration, ValueError):
+        result, end = _scan(text, start)
+        if not text[end:].strip(_WS):
+            return result
+    except Exception:  # noqa: BLE001 - any failure: the reader below reads and names it
         pass
     reader = _Reader(text)
     result = reader.value()

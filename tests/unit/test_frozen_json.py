@@ -67,6 +67,7 @@ def test_reader_agrees_with_json_on_random_documents(seed: int) -> None:
     doc = _random_value(rng)
     for text in (json.dumps(doc), json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True)):
         assert jsontext.loads(text) == json.loads(text)
+        assert jsontext._Reader(text).value() == json.loads(text)  # what names the errors
 
 
 @pytest.mark.parametrize(
@@ -94,33 +95,24 @@ def test_reader_rejects_what_json_rejects(bad: str) -> None:
         jsontext.loads(bad)
 
 
-def test_the_fast_path_reads_what_the_builder_writes() -> None:
+def test_the_scanner_reads_what_the_builder_writes() -> None:
     from init.config import Config, Service
     from init.validate import to_dict
 
     config = Config(services=(Service(name="app", exec="/app/app", env=(("A", "b c"),)),))
     text = json.dumps(to_dict(config), indent=1, sort_keys=True)
-    assert jsontext._plain(text) == json.loads(text)
+    assert jsontext._scan(text, 0)[0] == json.loads(text)
 
 
-@pytest.mark.parametrize("seed", range(200))
-def test_the_fast_path_agrees_with_json_or_leaves_it_to_the_reader(seed: int) -> None:
-    rng = random.Random(seed)
-    text = json.dumps(_random_value(rng), indent=rng.choice((None, 1)), ensure_ascii=False)
-    try:
-        value = jsontext._plain(text)
-    except (jsontext._NotPlain, StopIteration, ValueError):
-        return  # the reader's: escapes, exponents
-    assert value == json.loads(text)
-    assert type(value) is type(json.loads(text))
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a": -Infinity}', '"a\tb"', "[1]]"])
+def test_what_the_scanner_refuses_the_reader_names(text: str) -> None:
+    """The scanner is strict (no NaN, no raw control character) and the reader agrees."""
+    with pytest.raises(jsontext.JSONError, match="line 1 column"):
+        jsontext.loads(text)
 
 
-@pytest.mark.parametrize(
-    "text", ['"a\\"b"', "[1e5]", "[1.5E3]", "[01]", "[1,]", '{"a":1 "b":2}', "[1] [2]", "[\u00a01]"]
-)
-def test_the_fast_path_leaves_the_rest_to_the_reader(text: str) -> None:
-    with pytest.raises((jsontext._NotPlain, StopIteration, ValueError)):
-        jsontext._plain(text)
+def test_white_space_around_a_document_is_read() -> None:
+    assert jsontext.loads(' \n\t{"a": [1, 2.5, "x"]}\r\n ') == {"a": [1, 2.5, "x"]}
 
 
 def test_error_names_line_and_column() -> None:
