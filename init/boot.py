@@ -17,7 +17,6 @@ from init.cmdline import apply_cmdline
 from init.config import CONFIG_FILE, Config
 from init.console import Log, errname, open_console, release_console
 from init.errors import ConfigError, InitError
-from init.insmod import load_modules
 from init.kernel import Kernel
 from init.net import link_up
 from init.rootfs import EARLY_ROOTFS, prefixed, run_steps
@@ -87,7 +86,10 @@ class Boot:
             with self.timeline.step("console", "open"):
                 opened = open_console(kernel, root, console, log, later=bool(config.modules))
         self.system(config)
-        load_modules(kernel, root, config, log, self.timeline, early=self.early is not None)
+        if config.modules:
+            from init.insmod import load_modules  # here: a boot without modules imports less
+
+            load_modules(kernel, root, config, log, self.timeline, early=self.early is not None)
         if not opened and config.modules:
             with self.timeline.step("console", "open after modules"):
                 # virtio_console adds its ports from a work queue, after the module is loaded.

@@ -56,27 +56,28 @@ def field(*, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-    cls_fields = type(self).__frozen_fields__
-    if len(args) > len(cls_fields):
-        raise TypeError(
-            f"{type(self).__name__}() takes {len(cls_fields)} arguments, got {len(args)}"
-        )
-    values = dict(zip((f.name for f in cls_fields), args, strict=False))
-    for key, value in kwargs.items():
-        if key in values:
-            raise TypeError(f"{type(self).__name__}() got multiple values for {key!r}")
-        values[key] = value
-    for f in cls_fields:
-        if f.name not in values:
-            value = f.value()
-            if value is MISSING:
-                raise TypeError(f"{type(self).__name__}() missing argument {f.name!r}")
-            values[f.name] = value
-    if len(values) != len(cls_fields):
-        unknown = sorted(set(values) - {f.name for f in cls_fields})
-        raise TypeError(f"{type(self).__name__}() got unexpected arguments {unknown}")
-    for key, value in values.items():
-        object.__setattr__(self, key, value)
+    cls = type(self)
+    names = cls.__frozen_names__
+    if len(args) > len(names):
+        raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, got {len(args)}")
+    values = dict(zip(names, args, strict=False))  # fewer args: the rest below
+    if kwargs:
+        for key in kwargs:
+            if key not in names:
+                unknown = sorted(set(kwargs) - set(names))
+                raise TypeError(f"{cls.__name__}() got unexpected arguments {unknown}")
+            if key in values:
+                raise TypeError(f"{cls.__name__}() got multiple values for {key!r}")
+        values.update(kwargs)
+    if len(values) < len(names):
+        for f in cls.__frozen_fields__:
+            if f.name not in values:
+                value = f.value()
+                if value is MISSING:
+                    raise TypeError(f"{cls.__name__}() missing argument {f.name!r}")
+                values[f.name] = value
+    # All fields at once, past the __setattr__ that refuses them: one call, not one per field.
+    object.__getattribute__(self, "__dict__").update(values)
 
 
 def _astuple(self: Any) -> tuple[Any, ...]:
@@ -126,6 +127,7 @@ def frozen(cls: type[T]) -> type[T]:
         cls_fields.append(f)
     ns: dict[str, Any] = {
         "__frozen_fields__": tuple(cls_fields),
+        "__frozen_names__": tuple(f.name for f in cls_fields),
         "__init__": _init,
         "__eq__": _eq,
         "__hash__": _hash,

@@ -22,6 +22,13 @@ import zlib
 
 import fallback_import
 
+# The same kind of import in the main script, which Nuitka compiles to C rather than embeds:
+# its ImportError branch must be in the binary too.
+try:
+    import importlib_metadata as main_chosen
+except ImportError:
+    import graphlib as main_chosen
+
 
 def check(name, fn):
     try:
@@ -178,6 +185,7 @@ for name, fn in (
     ("nis", _not_static),
     ("left-out", _left_out),
     ("fallback", lambda: f"ok {fallback_import.NAME}"),
+    ("fallback in main", lambda: f"ok {main_chosen.__name__}"),
 ):
     check(name, fn)
 print("STDLIB done", flush=True)

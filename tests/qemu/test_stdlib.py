@@ -74,6 +74,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
         "static binary: the appliance's pinit.toml excludes it ([python] exclude)",
         "STDLIB fallback: ok colorsys",
+        "STDLIB fallback in main: ok graphlib",
     ]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"

@@ -149,6 +149,8 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
     static_src = Path(nuitka.build.__file__).parent / "static_src"
     for name, line, _code, _why in nuitka_patches.STARTUP_PATCHES:
         assert (static_src / name).read_text().count(line) == 1, (name, line)
+    # init/__init__.py finds Nuitka's loader on sys.meta_path by its type's name.
+    assert '"nuitka_module_loader",' in (static_src / "MetaPathBasedLoader.c").read_text()
 
 
 # Every name of Nuitka's internals that toolchain/nuitka_patches.py replaces or reads, by module.
