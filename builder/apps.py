@@ -8,6 +8,7 @@ not files of their own: builder/python/compile.py compiles them into the init's 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from builder.formats.elf import (
@@ -31,6 +32,40 @@ def _python_sources(program: Path) -> list[Path]:
 def is_python(program: Path) -> bool:
     """A Python service: compiled into the appliance's one binary (builder/python/compile.py)."""
     return program.is_dir() or program.suffix == ".py"
+
+
+# Not brought along from a program's folder: Python (compiled into the binary), caches, and
+# what is hidden (.git, .venv, .env).
+_NOT_DATA_SUFFIXES = (".py", ".pyc")
+
+
+def program_data(program: Path, skip: tuple[Path, ...] = ()) -> dict[str, Path]:
+    """The files a Python program finds beside it on the device, as under `python3 app.py`:
+    path relative to the folder its `__file__` is in (for a package, its folder's parent) →
+    file on this machine. Every file of the program's folder (a package: its own folder), in
+    subfolders too, but Python files, hidden ones, caches, and folders that are a virtual
+    environment (pyvenv.cfg), another appliance (pinit.toml) or in `skip` (the image's output)."""
+    base = program.parent
+    top = program if program.is_dir() else program.parent
+    skipped = {p.resolve() for p in skip}
+    found: dict[str, Path] = {}
+    for folder, dirs, files in os.walk(top):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d != "__pycache__"
+            and (here / d).resolve() not in skipped
+            and not (here / d / "pyvenv.cfg").exists()
+            and not (here / d / "pinit.toml").exists()
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or path.suffix in _NOT_DATA_SUFFIXES or not path.is_file():
+                continue
+            found[str(path.relative_to(base))] = path
+    return found
 
 
 def app_files(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from builder import boards
-from builder.apps import app_files, is_python, require_static_target
+from builder.apps import app_files, is_python, program_data, require_static_target
 from builder.config import BuildConfig, load_build_config, to_init_json
 from builder.formats import bootfs, compress, cpio, sdimage
 from builder.formats.elf import require_static_for
@@ -298,7 +298,12 @@ def firmware_files(tc: Toolchain, name: str, tree: Path | None = None) -> list[t
 
 
 def initramfs_entries(
-    cfg: BuildConfig, platform: Platform, init: Path, tc: Toolchain, app_cache: Path
+    cfg: BuildConfig,
+    platform: Platform,
+    init: Path,
+    tc: Toolchain,
+    app_cache: Path,
+    out: Path | None = None,
 ) -> list[cpio.Entry]:
     python = {
         s.name: cfg.host_exec[s.name] for s in cfg.init.services if is_python(cfg.host_exec[s.name])
@@ -349,6 +354,8 @@ def initramfs_entries(
         )
         for path, blob in sorted(native_files.items())
     ]
+    given = {image_path.lstrip("/") for image_path, _ in cfg.image.files}
+    entries += program_data_entries(python, static, entries, given, out)
     if cfg.accounts.users or cfg.accounts.groups:
         entries += [
             cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
@@ -436,15 +443,50 @@ def initramfs_entries(
     record = early_start(cfg, packed)
     if record is not None:
         entries.append(cpio.File(early.PATH.lstrip("/"), record, 0o644))
-    given = {image_path for image_path, _ in cfg.image.files}
     entries += [
         cpio.File(path, blob, 0o644)
         for path, blob in base_files(cfg, tc).items()
-        if f"/{path}" not in given
+        if path not in given
     ]
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
+
+
+def program_data_entries(
+    python: dict[str, Path],
+    static: dict[str, Path],
+    taken: list[cpio.Entry],
+    given: set[str],
+    out: Path | None,
+) -> list[cpio.Entry]:
+    """Each Python service's folder, as `python3 app.py` finds it (builder/apps.py
+    program_data), where its `__file__` says it is: a service in the init's binary is at /
+    (its program is /<file>.py there, and the service starts in / unless `cwd` says otherwise),
+    one in the native runtime at /usr/lib/pinit/app. A path the builder already fills, or that
+    two services' folders fill differently, is a build error; [image] files may replace one."""
+    builders = {e.path: e for e in taken}
+    placed: dict[str, tuple[str, Path]] = {}
+    for name, program in sorted(python.items()):
+        home = "" if name in static else native.APP_DIR + "/"
+        for rel, host in program_data(program, (out,) if out else ()).items():
+            path = home + rel
+            if path in given:
+                continue
+            if path in builders:
+                raise BuildError(
+                    f"{host}: beside service {name}'s program, it would be /{path} in the "
+                    "image, which is the builder's",
+                    hint="rename it or move it into a subfolder",
+                )
+            first = placed.setdefault(path, (name, host))
+            if first[1] != host and first[1].read_bytes() != host.read_bytes():
+                raise BuildError(
+                    f"{host}: beside service {name}'s program, it would be /{path} in the "
+                    f"image, as {first[1]} beside service {first[0]}'s",
+                    hint="give one of them another name",
+                )
+    return [cpio.File.from_host(path, host) for path, (_, host) in sorted(placed.items())]
 
 
 # The pinit.toml's [data] checked at boot (init/data.py): Debian's static e2fsck, and its
@@ -602,7 +644,7 @@ def build(
     with step("collecting the initramfs contents"):
         # Compiled Python apps are cached by content hash, shared by every output directory.
         entries, shadowed = merge(
-            initramfs_entries(cfg, platform, init, tc, tc.cache / "apps"), extras
+            initramfs_entries(cfg, platform, init, tc, tc.cache / "apps", out), extras
         )
     with step(f"writing the initramfs ({method})"):
         archive = cpio.write(entries)

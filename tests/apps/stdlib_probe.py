@@ -30,6 +30,11 @@ except ImportError:
     import graphlib as main_chosen
 
 
+def _read(folder):
+    with open(os.path.join(folder, "greeting.txt")) as f:
+        return "ok " + f.read().strip()
+
+
 def check(name, fn):
     try:
         print(f"STDLIB {name}: {fn()}", flush=True)
@@ -186,6 +191,10 @@ for name, fn in (
     ("left-out", _left_out),
     ("fallback", lambda: f"ok {fallback_import.NAME}"),
     ("fallback in main", lambda: f"ok {main_chosen.__name__}"),
+    # The program's folder comes with it (probe-data/ beside this file), found as under
+    # `python3 app.py`: by __file__, and from the working directory.
+    ("data beside", lambda: _read(os.path.join(os.path.dirname(__file__), "probe-data"))),
+    ("data from cwd", lambda: _read("probe-data")),
 ):
     check(name, fn)
 print("STDLIB done", flush=True)

@@ -75,6 +75,8 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "static binary: the appliance's pinit.toml excludes it ([python] exclude)",
         "STDLIB fallback: ok colorsys",
         "STDLIB fallback in main: ok graphlib",
+        "STDLIB data beside: ok data beside the program",
+        "STDLIB data from cwd: ok data beside the program",
     ]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
