@@ -34,17 +34,14 @@ def is_python(program: Path) -> bool:
     return program.is_dir() or program.suffix == ".py"
 
 
-# Not brought along from a program's folder: Python (compiled into the binary), caches, and
-# what is hidden (.git, .venv, .env).
-_NOT_DATA_SUFFIXES = (".py", ".pyc")
-
-
 def program_data(program: Path, skip: tuple[Path, ...] = ()) -> dict[str, Path]:
     """The files a Python program finds beside it on the device, as under `python3 app.py`:
     path relative to the folder its `__file__` is in (for a package, its folder's parent) →
     file on this machine. Every file of the program's folder (a package: its own folder), in
-    subfolders too, but Python files, hidden ones, caches, and folders that are a virtual
-    environment (pyvenv.cfg), another appliance (pinit.toml) or in `skip` (the image's output)."""
+    subfolders too, its Python sources with them (compiled in, they are there for tracebacks
+    and `inspect`, as `__file__` names them), but bytecode caches, hidden files and folders
+    (.git, .venv, .env), and folders that are a virtual environment (pyvenv.cfg), another
+    appliance (pinit.toml) or in `skip` (the image's output)."""
     base = program.parent
     top = program if program.is_dir() else program.parent
     skipped = {p.resolve() for p in skip}
@@ -62,7 +59,7 @@ def program_data(program: Path, skip: tuple[Path, ...] = ()) -> dict[str, Path]:
         )
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or path.suffix in _NOT_DATA_SUFFIXES or not path.is_file():
+            if name.startswith(".") or path.suffix == ".pyc" or not path.is_file():
                 continue
             found[str(path.relative_to(base))] = path
     return found

@@ -474,6 +474,9 @@ def program_data_entries(
             if path in given:
                 continue
             if path in builders:
+                same = builders[path]
+                if isinstance(same, cpio.File) and same.data == host.read_bytes():
+                    continue  # the native runtime's program itself
                 raise BuildError(
                     f"{host}: beside service {name}'s program, it would be /{path} in the "
                     "image, which is the builder's",

@@ -347,6 +347,26 @@ def multicall_main(programs: list[str], sysconfigdata: str = "") -> None:
     MainControl.createMultidistMainSourceCode = dispatch_source
 
 
+def main_files(files: list[str]) -> None:
+    """A program's `__file__` and its tracebacks name its own file on the target ("/app.py"),
+    not the entry file the build wrote for it ("pinit_main_2.py"): `files`, one per --main in
+    order, "" for Nuitka's own (PINIT_MAIN_FILES). An absolute name Nuitka takes as it is."""
+    import nuitka.nodes.ModuleNodes as ModuleNodes
+    from nuitka.options.Options import getMainEntryPointFilenames
+
+    original = ModuleNodes.PythonModuleBase.getRunTimeFilename
+    by_entry: dict[str, str] = {}
+
+    def runtime_filename(self):  # type: ignore[no-untyped-def]
+        if not by_entry:  # the mains are known once Nuitka has read its options
+            for main, name in zip(getMainEntryPointFilenames(), files, strict=False):
+                by_entry[os.path.abspath(main)] = name
+        return by_entry.get(os.path.abspath(self.getCompileTimeFilename())) or original(self)
+
+    if any(files):
+        ModuleNodes.PythonModuleBase.getRunTimeFilename = runtime_filename
+
+
 def scan_bytecode_imports() -> None:
     """A module Nuitka embeds as bytecode gets its imports from a scan of its source (the
     source Nuitka embeds, after other plugins' changes), not from building and optimising a

@@ -85,6 +85,11 @@ PINIT_EXT_DIRS = _setting(
 PINIT_PROGRAMS = _setting(
     "PINIT_PROGRAMS", "for a multi-call binary: the program name of each --main, in order"
 )
+PINIT_MAIN_FILES = _setting(
+    "PINIT_MAIN_FILES",
+    "for a multi-call binary: each --main's __file__ on the target, in order "
+    "(empty: Nuitka's own, its entry file's name beside the binary)",
+)
 PINIT_BYTECODE = _setting(
     "PINIT_BYTECODE", "modules embedded as bytecode rather than compiled to C"
 )

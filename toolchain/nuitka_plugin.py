@@ -51,6 +51,7 @@ from toolchain.nuitka_patches import (
     imported_modules,
     included_modules,
     is_trigger_module,
+    main_files,
     multicall_main,
     others_decide,
     own_package_path,
@@ -71,6 +72,7 @@ from toolchain.nuitka_pin import (
     PINIT_EXT_DIRS,
     PINIT_GEN_DIR,
     PINIT_LEFT_OUT,
+    PINIT_MAIN_FILES,
     PINIT_OPTIONAL_BUILTINS,
     PINIT_PROGRAMS,
     PINIT_SYSCONFIGDATA,
@@ -175,6 +177,7 @@ class PinitCross(NuitkaPluginBase):  # type: ignore[misc]
         own_package_path()
         trim_stdlib()
         multicall_main(self.programs, self.sysconfigdata)
+        main_files(os.environ.get(PINIT_MAIN_FILES, "").split(","))
         scan_bytecode_imports()
 
     @staticmethod

@@ -204,6 +204,7 @@ def compile_python(
     left_out: tuple[str, ...] = (),
     work: Path | None = None,
     programs: tuple[str, ...] = (),
+    main_files: tuple[str, ...] = (),
     ext_dirs: tuple[Path, ...] = (),
     include: tuple[str, ...] = (),
     package_data: tuple[str, ...] = (),
@@ -269,6 +270,7 @@ def compile_python(
             pin.PINIT_OPTIONAL_BUILTINS: ",".join(OPTIONAL_BUILTINS),
             pin.PINIT_EXT_DIRS: os.pathsep.join(str(d) for d in (*ext_dirs, stdlib_ext)),
             pin.PINIT_PROGRAMS: ",".join(programs),
+            pin.PINIT_MAIN_FILES: ",".join(main_files),
             pin.PINIT_BYTECODE: ",".join(init_bytecode()),
             pin.PINIT_LEFT_OUT: ",".join(left_out),
             pin.PINIT_EXCLUDE: ",".join(exclude),
@@ -541,6 +543,12 @@ def _build_appliance(
         work=work,
         pythonpath=(*paths, *([packages.lib] if packages.lib else [])),
         programs=("init", "modprobe", *sorted(services)),
+        # A service's __file__ and tracebacks name its own file, in / (where its folder is).
+        main_files=(
+            "",
+            "",
+            *(("" if p.is_dir() else f"/{p.name}") for _, p in sorted(services.items())),
+        ),
         ext_dirs=(packages.ext,) if packages.ext else (),
         include=packages.include,
         package_data=packages.names,

@@ -8,6 +8,7 @@ import bz2
 import ctypes
 import decimal
 import fcntl
+import linecache
 import lzma
 import mmap
 import os
@@ -195,6 +196,9 @@ for name, fn in (
     # `python3 app.py`: by __file__, and from the working directory.
     ("data beside", lambda: _read(os.path.join(os.path.dirname(__file__), "probe-data"))),
     ("data from cwd", lambda: _read("probe-data")),
+    # __file__ and tracebacks name this file, whose source is there too.
+    ("file", lambda: f"ok {__file__}"),
+    ("source", lambda: "ok " + linecache.getline(__file__, 1).split(" that ")[0]),
 ):
     check(name, fn)
 print("STDLIB done", flush=True)

@@ -77,6 +77,8 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB fallback in main: ok graphlib",
         "STDLIB data beside: ok data beside the program",
         "STDLIB data from cwd: ok data beside the program",
+        "STDLIB file: ok /stdlib_probe.py",
+        'STDLIB source: ok """A service',
     ]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"

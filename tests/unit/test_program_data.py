@@ -19,7 +19,7 @@ def _tree(root: Path, files: dict[str, str]) -> None:
         (root / rel).write_text(text)
 
 
-def test_a_programs_folder_comes_but_python_caches_hidden_and_other_projects(tmp_path) -> None:
+def test_a_programs_folder_comes_but_caches_hidden_files_and_other_projects(tmp_path) -> None:
     _tree(
         tmp_path,
         {
@@ -41,6 +41,8 @@ def test_a_programs_folder_comes_but_python_caches_hidden_and_other_projects(tmp
     )
     found = program_data(tmp_path / "app.py", skip=(tmp_path / "build",))
     assert found == {
+        "app.py": tmp_path / "app.py",
+        "helpers.py": tmp_path / "helpers.py",
         "config.json": tmp_path / "config.json",
         "static/css/site.css": tmp_path / "static/css/site.css",
         "templates/index.html": tmp_path / "templates/index.html",
@@ -50,17 +52,20 @@ def test_a_programs_folder_comes_but_python_caches_hidden_and_other_projects(tmp
 def test_a_package_program_brings_its_own_folder_under_its_name(tmp_path) -> None:
     _tree(tmp_path, {"kiosk/__main__.py": "", "kiosk/ui/page.html": "", "notes.txt": ""})
     assert program_data(tmp_path / "kiosk") == {
-        "kiosk/ui/page.html": tmp_path / "kiosk/ui/page.html"
+        "kiosk/__main__.py": tmp_path / "kiosk/__main__.py",
+        "kiosk/ui/page.html": tmp_path / "kiosk/ui/page.html",
     }
 
 
 def test_data_goes_where_each_runtime_puts_the_program(tmp_path) -> None:
-    _tree(tmp_path, {"a/app.py": "", "a/page.html": "A", "b/tool.py": "", "b/conf.ini": "B"})
+    _tree(tmp_path, {"a/app.py": "1", "a/page.html": "A", "b/tool.py": "2", "b/conf.ini": "B"})
     python = {"app": tmp_path / "a/app.py", "tool": tmp_path / "b/tool.py"}
     entries = program_data_entries(python, {"app": python["app"]}, [], set(), None)
     assert [(e.path, e.data) for e in entries if isinstance(e, cpio.File)] == [
+        ("app.py", b"1"),
         ("page.html", b"A"),
         ("usr/lib/pinit/app/conf.ini", b"B"),
+        ("usr/lib/pinit/app/tool.py", b"2"),
     ]
 
 
@@ -75,10 +80,18 @@ def test_a_path_the_builder_fills_or_two_folders_fill_differently_is_an_error(tm
     ):
         program_data_entries(one, one, taken, set(), None)
     # [image] files name the path themselves: theirs wins, as over the builder's /etc/hosts.
-    assert [e.path for e in program_data_entries(one, one, taken, {"init"}, None)] == ["x.txt"]
+    placed = program_data_entries(one, one, taken, {"init"}, None)
+    assert [e.path for e in placed] == ["app.py", "x.txt"]
+    # The same bytes as the builder's file (the native runtime's program itself): left to it.
+    same = [cpio.File("init", b"x", 0o755)]
+    assert [e.path for e in program_data_entries(one, one, same, set(), None)] == [
+        "app.py",
+        "x.txt",
+    ]
     (tmp_path / "a/init").unlink()
     two = {**one, "app2": tmp_path / "b/app2.py"}
     with pytest.raises(BuildError, match=r"b/x.txt: .* /x.txt in the image, as .*a/x.txt"):
         program_data_entries(two, two, [], set(), None)
     (tmp_path / "b/x.txt").write_text("1")  # the same content: one file
-    assert [e.path for e in program_data_entries(two, two, [], set(), None)] == ["x.txt"]
+    placed = program_data_entries(two, two, [], set(), None)
+    assert [e.path for e in placed] == ["app.py", "app2.py", "x.txt"]

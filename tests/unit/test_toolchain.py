@@ -149,6 +149,9 @@ def test_nuitka_adaptation_still_matches_the_pinned_nuitka() -> None:
     static_src = Path(nuitka.build.__file__).parent / "static_src"
     for name, line, _code, _why in nuitka_patches.STARTUP_PATCHES:
         assert (static_src / name).read_text().count(line) == 1, (name, line)
+    # nuitka_patches.main_files replaces this method of every module.
+    nodes = (Path(nuitka.build.__file__).parent.parent / "nodes" / "ModuleNodes.py").read_text()
+    assert nodes.count("    def getRunTimeFilename(self):") == 1
     # init/__init__.py finds Nuitka's loader on sys.meta_path by its type's name.
     assert '"nuitka_module_loader",' in (static_src / "MetaPathBasedLoader.c").read_text()
 
@@ -164,6 +167,7 @@ NUITKA_INTERNALS = {
     "nuitka.MainControl": ("provideStaticSourceFilesBackend", "createMultidistMainSourceCode"),
     "nuitka.tree.ReformulationNamespacePackages": ("_getNameSpacePathExpression",),
     "nuitka.nodes.ConstantRefNodes": ("makeConstantRefNode",),
+    "nuitka.nodes.ModuleNodes": ("PythonModuleBase",),
     "nuitka.freezer.ImportDetection": ("_early_modules_names", "_stdlib_modules_names"),
     "nuitka.utils.ModuleNames": ("ModuleName", "makeMultidistModuleName", "trigger_names"),
     "nuitka.options.Options": ("getMainEntryPointFilenames",),
