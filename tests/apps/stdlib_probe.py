@@ -8,6 +8,7 @@ import bz2
 import ctypes
 import decimal
 import fcntl
+import importlib
 import linecache
 import lzma
 import mmap
@@ -34,6 +35,11 @@ except ImportError:
 def _read(folder):
     with open(os.path.join(folder, "greeting.txt")) as f:
         return "ok " + f.read().strip()
+
+
+def _plugin_name():
+    with open(os.path.join(os.path.dirname(__file__), "probe-data", "module.txt")) as f:
+        return f.read().strip()
 
 
 def check(name, fn):
@@ -199,6 +205,8 @@ for name, fn in (
     # __file__ and tracebacks name this file, whose source is there too.
     ("file", lambda: f"ok {__file__}"),
     ("source", lambda: "ok " + linecache.getline(__file__, 1).split(" that ")[0]),
+    # A module named in a data file (a plugin a config names): nothing compiles it in.
+    ("by name", lambda: "ok " + importlib.import_module(_plugin_name()).WHERE),
 ):
     check(name, fn)
 print("STDLIB done", flush=True)

@@ -79,6 +79,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB data from cwd: ok data beside the program",
         "STDLIB file: ok /stdlib_probe.py",
         'STDLIB source: ok """A service',
+        "STDLIB by name: ok /probe_by_name.py",
     ]
     for want in expected:
         assert any(line.startswith(want) for line in lines), f"{want!r} not in:\n{text}"
