@@ -63,7 +63,16 @@ INIT_KEYS = tuple(
 KERNEL_KEYS = ("modules", "params", "module_failure", "source", "available")
 DATA_BUILD_KEYS = ("size", "label")
 SERVICE_BUILD_KEYS = ("requirements", "include")  # Python services only
-IMAGE_KEYS = ("compression", "files", "config_txt", "cmdline", "firmware", "size", "board")
+IMAGE_KEYS = (
+    "compression",
+    "files",
+    "config_txt",
+    "cmdline",
+    "firmware",
+    "size",
+    "board",
+    "timezone",
+)
 PYTHON_KEYS = ("optimize", "exclude", "compiled", "wheels")
 APP_DIR = "/app"  # services are packed as /app/<name>
 UPDATE_KEY = "/etc/pinit/update.pub"  # [update] key, where the image holds it
@@ -89,6 +98,7 @@ class Image:
     firmware: str = "debian"  # "debian" or an absolute folder path
     size: int = 0  # sdcard.img bytes; 0 = just large enough
     board: str = "all"  # the Pi the card is for (builder/boards.py); "all" = every 64-bit one
+    timezone: str = ""  # /etc/localtime's zone, a tz database name; "" = none (UTC)
 
 
 @dataclass(frozen=True)
@@ -401,6 +411,16 @@ def _image(doc: dict, top: _At) -> Image:
             raise at.error(key, host, f"{target} is written by the builder")
         packed.append((target, at.host_path(host, key)))
     firmware = at.text(table, "firmware", "debian")
+    timezone = at.text(table, "timezone", "")
+    if timezone and (
+        timezone.startswith("/")
+        or ".." in timezone.split("/")
+        or not all(
+            part.replace("_", "").replace("-", "").replace("+", "").isalnum()
+            for part in timezone.split("/")
+        )
+    ):
+        raise at.error("timezone", timezone, 'expected a tz database name, e.g. "Europe/Berlin"')
     board = boards.canonical(at.text(table, "board", boards.ALL))
     problem = boards.check(board)
     if problem:
@@ -413,6 +433,7 @@ def _image(doc: dict, top: _At) -> Image:
         cmdline=at.lines(table, "cmdline"),
         firmware=_source(firmware, at, "firmware"),
         size=at.size(table, "size", ("", "auto")),
+        timezone=timezone,
     )
 
 

@@ -27,6 +27,7 @@ from init.config import CONFIG_FILE, E2FSCK, EXT_TYPES
 from init.frozen import replace as evolve
 from init.grow import SEED_PATH, encode_seed
 from init.slots import TRYBOOT_MODULE
+from init.validate import located
 from toolchain.provision import Toolchain
 from toolchain.target import AARCH64, Target
 
@@ -316,10 +317,11 @@ def initramfs_entries(
         for s in cfg.init.services
         if s.name in python and s.exec != native.INTERPRETER
     }
+    modules: frozenset[str] = frozenset()
     if static:
         # The init and every Python service: one interpreter, one binary (/app/<name> links).
         built = build_appliance(tc, static, app_cache, packages)
-        init, beside_init = built.binary, built.data
+        init, beside_init, modules = built.binary, built.data, built.modules
     target = tc.target
     require_static_for(
         init,
@@ -448,9 +450,52 @@ def initramfs_entries(
         for path, blob in base_files(cfg, tc).items()
         if path not in given
     ]
+    # The native runtime has the whole standard library, zoneinfo with it.
+    if native_files or modules & ZONEINFO_READERS:
+        entries += [e for e in zoneinfo_entries(tc) if e.path not in given]
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
+
+
+ZONEINFO = "usr/share/zoneinfo"
+# What reads the tz database (zoneinfo.ZoneInfo, dateutil.tz.gettz; both look in
+# /usr/share/zoneinfo first): a binary with one of them ships it, as Debian always has it.
+ZONEINFO_READERS = frozenset(("zoneinfo", "dateutil.tz"))
+
+
+def zoneinfo_entries(tc: Toolchain) -> list[cpio.Entry]:
+    """Debian's tz database (tzdata, locked) as /usr/share/zoneinfo, its links as links; not
+    right/, its leap-second variants (Debian 13 moved them to tzdata-legacy)."""
+    root = tc.runtime / ZONEINFO
+    entries: list[cpio.Entry] = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        name = f"{ZONEINFO}/{rel.as_posix()}"
+        if rel.parts[0] == "right":
+            continue
+        if path.is_symlink():
+            entries.append(cpio.Symlink(name, os.readlink(path)))
+        elif path.is_dir():
+            entries.append(cpio.Dir(name))
+        else:
+            entries.append(cpio.File(name, path.read_bytes(), 0o644))
+    return entries
+
+
+def zone_file(cfg: BuildConfig, tc: Toolchain) -> bytes:
+    """[image] timezone's TZif data, from Debian's tz database."""
+    zone = cfg.image.timezone
+    root = (tc.runtime / ZONEINFO).resolve()
+    path = (root / zone).resolve()
+    if path.is_file() and path.is_relative_to(root) and path.read_bytes()[:4] == b"TZif":
+        return path.read_bytes()
+    raise BuildError(
+        located(str(cfg.path), "[image]", "timezone", zone, "no such zone in the tz database"),
+        hint="a name as in `timedatectl list-timezones`: Area/City (Europe/Berlin, "
+        "America/New_York) or UTC; the zones are the folders and files of "
+        f"{tc.runtime / ZONEINFO}",
+    )
 
 
 def program_data_entries(
@@ -529,7 +574,8 @@ def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
     """What every image has in /etc for the C library's and Python's look-ups, as on Debian:
     /etc/hosts (localhost, and the host name as Debian's installer writes it), Debian's
     /etc/services and /etc/protocols (netbase, locked): socket.getservbyname, getaddrinfo with
-    a service name. [image] files may replace them."""
+    a service name; with [image] timezone, /etc/localtime (the zone's data) and /etc/timezone
+    (its name). [image] files may replace them."""
     hosts = (
         f"127.0.0.1\tlocalhost\n127.0.1.1\t{cfg.init.hostname}\n"
         "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -537,6 +583,9 @@ def base_files(cfg: BuildConfig, tc: Toolchain) -> dict[str, bytes]:
     files = {"etc/hosts": hosts.encode()}
     for name in ("services", "protocols"):
         files[f"etc/{name}"] = (tc.runtime / "etc" / name).read_bytes()
+    if cfg.image.timezone:  # the zone itself, not a link: the database may not be in
+        files["etc/localtime"] = zone_file(cfg, tc)
+        files["etc/timezone"] = f"{cfg.image.timezone}\n".encode()
     return files
 
 

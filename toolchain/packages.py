@@ -116,6 +116,7 @@ FIRMWARE = ("raspi-firmware",)
 RUNTIME = (
     "libpython3.11-minimal",  # the target's _sysconfigdata__aarch64-linux-gnu.py
     "netbase",  # /etc/services, /etc/protocols in every image
+    "tzdata",  # /usr/share/zoneinfo: [init] timezone, zoneinfo and dateutil on the device
     "libpython3.11-testsuite",  # CPython's `test` package, run on the device by the tests
     "python3.11-minimal",  # the native runtime's interpreter (dynamically linked) ...
     "libpython3.11-stdlib",  # ... and its standard library, lib-dynload included

@@ -428,6 +428,7 @@ class Packages:
 class Appliance:
     binary: Path
     data: dict[str, bytes]  # files Nuitka puts beside the binary (package data): path → bytes
+    modules: frozenset[str] = frozenset()  # every module in the binary, compiled or embedded
 
 
 def folder_sources(folder: Path) -> list[Path]:
@@ -508,9 +509,10 @@ def _build_appliance(
 ) -> Appliance:
     out = cache / f"appliance-{key}"
     data = cache / f"appliance-{key}.data"
-    if out.is_file() and data.is_dir():
+    modules = cache / f"appliance-{key}.modules"
+    if out.is_file() and data.is_dir() and modules.is_file():
         log(f"init and {', '.join(sorted(services))}: unchanged; reusing {out.name}")
-        return Appliance(out, _data_files(data))
+        return Appliance(out, _data_files(data), frozenset(modules.read_text().split()))
     # Another target's appliance has a work folder of its own, as its init has.
     work = (
         cache / "nuitka" / ("appliance" if tc.target == DEFAULT else f"appliance-{tc.target.name}")
@@ -568,4 +570,13 @@ def _build_appliance(
             if (packages.lib / info / name).is_file():
                 (data / info).mkdir(exist_ok=True)
                 shutil.copyfile(packages.lib / info / name, data / info / name)
-    return Appliance(out, _data_files(data))
+    names = report_modules(work / "report.xml")
+    write_atomic(modules, "".join(f"{name}\n" for name in sorted(names)).encode())
+    return Appliance(out, _data_files(data), names)
+
+
+def report_modules(report: Path) -> frozenset[str]:
+    """The modules of a build, as Nuitka's report lists them."""
+    import xml.etree.ElementTree as ET
+
+    return frozenset(m.get("name", "") for m in ET.parse(report).getroot().iter("module"))

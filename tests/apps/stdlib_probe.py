@@ -21,6 +21,8 @@ import termios
 import threading
 import time
 import zlib
+import zoneinfo
+from datetime import UTC, datetime
 
 import fallback_import
 
@@ -163,6 +165,20 @@ def _threading():
     return f"ok count={counter[0]} finished={done.qsize()}"
 
 
+def _zones():
+    # Any zone of the tz database, as on Debian; and the image's own ([image] timezone), which
+    # the C library's local time follows: a summer and a winter instant, offsets in hours.
+    summer, winter = 1782907200, 1797595200  # 2026-07-01 and 2026-12-18, 12:00 UTC
+    tokyo = datetime.fromtimestamp(summer, zoneinfo.ZoneInfo("Asia/Tokyo"))
+    york = datetime.fromtimestamp(winter, zoneinfo.ZoneInfo("America/New_York"))
+    local = [time.localtime(t).tm_gmtoff // 3600 for t in (summer, winter)]
+    aware = datetime.fromtimestamp(summer, UTC).astimezone()
+    return (
+        f"ok tokyo={tokyo.utcoffset()} new_york={york.tzname()} local={local} "
+        f"{aware.tzname()} {open('/etc/timezone').read().strip()}"
+    )
+
+
 def _not_static():
     try:
         import nis  # noqa: F401
@@ -194,6 +210,7 @@ for name, fn in (
     ("compression", _compression),
     ("decimal", _decimal),
     ("threading", _threading),
+    ("zones", _zones),
     ("nis", _not_static),
     ("left-out", _left_out),
     ("fallback", lambda: f"ok {fallback_import.NAME}"),

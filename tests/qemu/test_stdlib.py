@@ -42,6 +42,8 @@ exec = "{PROBE}"
 restart = "never"
 [python]
 exclude = ["unicodedata"]
+[image]
+timezone = "Europe/Berlin"
 """)
     return build(config, tmp / "out", built_init, toolchain).image
 
@@ -69,6 +71,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB compression: ok roundtrips=True",
         "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
         "STDLIB threading: ok count=4000 finished=4",
+        "STDLIB zones: ok tokyo=9:00:00 new_york=EST local=[2, 1] CEST Europe/Berlin",
         "STDLIB dlopen: refused: OSError:",
         "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
         "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
@@ -147,6 +150,8 @@ exec = "{REPO / "tests/apps/stopper.py"}"
     assert isinstance(entries["app/stopper"], cpio.Symlink)
     elves = [p for p, e in entries.items() if isinstance(e, cpio.File) and e.data[:4] == b"\x7fELF"]
     assert elves == ["init"]
+    # Neither imports zoneinfo: no tz database (the stdlib probe's image has it).
+    assert not [p for p in entries if p.startswith("usr/share/zoneinfo")]
     with harness.plan(built.boot) as plan:
         result = harness.run(
             plan,

@@ -242,6 +242,9 @@ def test_unknown_names_suggest_close_ones(tmp_path: Path, text: str, expected: s
         ('[image]\nfiles = { "etc/motd" = "files/motd" }\n', "must be an absolute file path"),
         ('[image]\nfiles = { "/etc/x" = "files/none" }\n', 'files."/etc/x" = "files/none": '),
         ('[image]\nsize = "big"\n', '[image] size = "big": expected a size'),
+        ('[image]\ntimezone = "../etc/passwd"\n', 'expected a tz database name, e.g. "Europe/'),
+        ('[image]\ntimezone = "/etc/localtime"\n', "expected a tz database name"),
+        ('[image]\ntimezone = "Europe/Ber lin"\n', "expected a tz database name"),
     ],
 )
 def test_bad_values_name_section_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
