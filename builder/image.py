@@ -305,7 +305,9 @@ def initramfs_entries(
     tc: Toolchain,
     app_cache: Path,
     out: Path | None = None,
+    carried: frozenset[str] = frozenset(),
 ) -> list[cpio.Entry]:
+    """`carried`: the paths of an old initramfs' files that the image keeps (build's `extras`)."""
     python = {
         s.name: cfg.host_exec[s.name] for s in cfg.init.services if is_python(cfg.host_exec[s.name])
     }
@@ -358,11 +360,18 @@ def initramfs_entries(
     ]
     given = {image_path.lstrip("/") for image_path, _ in cfg.image.files}
     entries += program_data_entries(python, static, entries, given, out)
-    if cfg.accounts.users or cfg.accounts.groups:
-        entries += [
-            cpio.File("etc/passwd", cfg.accounts.passwd(), 0o644),
-            cpio.File("etc/group", cfg.accounts.group(), 0o644),
-        ]
+    # root in every image, as on Debian (getpass.getuser(), pwd.getpwuid(0) answer), with the
+    # [[user]]s and [[group]]s; without those, an [image] files one or a converted card's own
+    # may stand instead.
+    accounts = bool(cfg.accounts.users or cfg.accounts.groups)
+    entries += [
+        cpio.File(path, blob, 0o644)
+        for path, blob in (
+            ("etc/passwd", cfg.accounts.passwd()),
+            ("etc/group", cfg.accounts.group()),
+        )
+        if accounts or path not in given | carried
+    ]
     if cfg.update_key is not None:
         from builder.update import read_public_key
 
@@ -696,7 +705,16 @@ def build(
     with step("collecting the initramfs contents"):
         # Compiled Python apps are cached by content hash, shared by every output directory.
         entries, shadowed = merge(
-            initramfs_entries(cfg, platform, init, tc, tc.cache / "apps", out), extras
+            initramfs_entries(
+                cfg,
+                platform,
+                init,
+                tc,
+                tc.cache / "apps",
+                out,
+                frozenset(e.path for e in extras if isinstance(e, cpio.File)),
+            ),
+            extras,
         )
     with step(f"writing the initramfs ({method})"):
         archive = cpio.write(entries)

@@ -179,6 +179,14 @@ def _zones():
     )
 
 
+def _accounts():
+    import getpass
+    import grp
+    import pwd
+
+    return f"ok {getpass.getuser()} {pwd.getpwuid(0).pw_dir} {grp.getgrgid(0).gr_name}"
+
+
 def _not_static():
     try:
         import nis  # noqa: F401
@@ -211,6 +219,7 @@ for name, fn in (
     ("decimal", _decimal),
     ("threading", _threading),
     ("zones", _zones),
+    ("accounts", _accounts),
     ("nis", _not_static),
     ("left-out", _left_out),
     ("fallback", lambda: f"ok {fallback_import.NAME}"),

@@ -72,6 +72,7 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB decimal: ok 3.3 0.142857142857142857142857142857",
         "STDLIB threading: ok count=4000 finished=4",
         "STDLIB zones: ok tokyo=9:00:00 new_york=EST local=[2, 1] CEST Europe/Berlin",
+        "STDLIB accounts: ok root / root",
         "STDLIB dlopen: refused: OSError:",
         "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
         "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "
