@@ -459,9 +459,11 @@ def initramfs_entries(
         for path, blob in base_files(cfg, tc).items()
         if path not in given
     ]
-    # The native runtime has the whole standard library, zoneinfo with it.
+    # The native runtime has the whole standard library, zoneinfo and ssl with it.
     if native_files or modules & ZONEINFO_READERS:
         entries += [e for e in zoneinfo_entries(tc) if e.path not in given]
+    if native_files or "ssl" in modules:
+        entries += [e for e in ca_entries(tc) if e.path not in given]
     for image_path, host in cfg.image.files:
         entries.append(cpio.File.from_host(image_path, host))
     return entries
@@ -490,6 +492,28 @@ def zoneinfo_entries(tc: Toolchain) -> list[cpio.Entry]:
         else:
             entries.append(cpio.File(name, path.read_bytes(), 0o644))
     return entries
+
+
+# Debian's CA certificates (ca-certificates, locked), bundled as its update-ca-certificates
+# bundles them, where Debian's OpenSSL looks by default (OPENSSLDIR /usr/lib/ssl: cert.pem,
+# certs/): ssl.create_default_context() and urllib's HTTPS trust them, as on Debian.
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+
+
+def ca_entries(tc: Toolchain) -> list[cpio.Entry]:
+    certs = sorted((tc.runtime / "usr/share/ca-certificates").rglob("*.crt"))
+    if not certs:
+        raise BuildError(
+            f"{tc.runtime}: no CA certificates in usr/share/ca-certificates",
+            hint="run `invoke toolchain`, which unpacks Debian's ca-certificates",
+        )
+    pems = [c.read_bytes() for c in certs]
+    bundle = b"".join(p if p.endswith(b"\n") else p + b"\n" for p in pems)
+    return [
+        cpio.File(CA_BUNDLE, bundle, 0o644),
+        cpio.Symlink("usr/lib/ssl/cert.pem", f"/{CA_BUNDLE}"),
+        cpio.Symlink("usr/lib/ssl/certs", "/etc/ssl/certs"),
+    ]
 
 
 def zone_file(cfg: BuildConfig, tc: Toolchain) -> bytes:

@@ -86,6 +86,11 @@ from init.kernel import Kernel
 from init.shutdown import reboot
 
 USAGE = "usage: python -m init.main [--root DIR] [--config FILE]"
+NOT_PID1 = (
+    "pinit: /init runs the system only as PID 1 (a service that runs sys.executable gets this: "
+    'multiprocessing\'s "spawn" and "forkserver" start methods are not available; "fork", '
+    "Linux's default, is)"
+)
 
 
 def parse_args(argv: list[str], strict: bool) -> tuple[str, str | None]:
@@ -171,6 +176,11 @@ def main(argv: list[str], kernel: Kernel | None = None) -> None:
     `argv` is the whole command line as in sys.argv: argv[0] is the program (the compiled
     init's entry calls main(sys.argv)). `kernel` is for tests (the recording fake)."""
     pid = posix.getpid()
+    if pid != 1 and not argv[1:]:
+        # /init is sys.executable in every Python service: what runs that (multiprocessing's
+        # "spawn" and "forkserver", a program restarting itself) must not boot a second system
+        # inside the first, which would start every service again, and so on.
+        raise SystemExit(NOT_PID1)
     root, config_path = parse_args(argv[1:], strict=pid != 1)
     if kernel is None:
         try:

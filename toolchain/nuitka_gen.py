@@ -378,6 +378,16 @@ del _PinitBuiltinSubmodules
 """
 
 
+RUN_PROGRAM = """\
+def _pinit_run(module):
+    bootstrap = sys.modules["_frozen_importlib"]
+    spec = bootstrap._find_spec(module, None)
+    program = bootstrap.module_from_spec(spec)
+    sys.modules[module] = program
+    spec.loader.exec_module(program)
+"""
+
+
 # sysconfig imports its data by a name computed at run time from the target's ABI
 # (`_sysconfigdata__aarch64-linux-gnu`, not an identifier Nuitka can embed): the target's file
 # is embedded as `_pinit_sysconfigdata` and this finder, last on sys.meta_path, gives it the
@@ -415,8 +425,18 @@ def dispatcher_py(programs: list[tuple[str, str]], sysconfigdata: str = "") -> s
     ]
     if sysconfigdata:
         lines += (SYSCONFIGDATA % sysconfigdata).splitlines()
+    # The program runs as `python3 app.py` runs __main__: not inside an import. Imported, its
+    # module would be "initializing" for as long as it runs, and another thread that imports it
+    # (pickle does, for a function of the program a multiprocessing.Pool sends) would wait for
+    # its module lock forever. Loaded as importlib's _load_unlocked loads it, less the lock and
+    # the mark.
+    lines += RUN_PROGRAM.splitlines()
+    # Never called: Nuitka compiles in the modules an import statement names, and these are
+    # the programs'.
+    lines.append("def _pinit_programs():")
+    lines += [f"    __import__({module!r})" for _, module in programs]
     for program, module in programs:
-        lines += [f"if name == {program!r}:", f"    __import__({module!r})", "    sys.exit(0)"]
+        lines += [f"if name == {program!r}:", f"    _pinit_run({module!r})", "    sys.exit(0)"]
     lines.append('sys.exit("pinit: %s: no program of that name in this binary" % name)')
     return "\n".join(lines) + "\n"
 

@@ -116,7 +116,8 @@ FIRMWARE = ("raspi-firmware",)
 RUNTIME = (
     "libpython3.11-minimal",  # the target's _sysconfigdata__aarch64-linux-gnu.py
     "netbase",  # /etc/services, /etc/protocols in every image
-    "tzdata",  # /usr/share/zoneinfo: [init] timezone, zoneinfo and dateutil on the device
+    "tzdata",  # /usr/share/zoneinfo: [image] timezone, zoneinfo and dateutil on the device
+    "ca-certificates",  # the CAs OpenSSL trusts by default: ssl.create_default_context()
     "libpython3.11-testsuite",  # CPython's `test` package, run on the device by the tests
     "python3.11-minimal",  # the native runtime's interpreter (dynamically linked) ...
     "libpython3.11-stdlib",  # ... and its standard library, lib-dynload included

@@ -187,6 +187,38 @@ def _accounts():
     return f"ok {getpass.getuser()} {pwd.getpwuid(0).pw_dir} {grp.getgrgid(0).gr_name}"
 
 
+def _square(n):
+    return n * n
+
+
+def _processes():
+    # Worker processes, as appliances fan work out: Linux's default start method (fork).
+    import concurrent.futures
+    import multiprocessing
+
+    with multiprocessing.Pool(2) as pool:
+        squares = pool.map(_square, range(5))
+    with concurrent.futures.ProcessPoolExecutor(2) as executor:
+        total = sum(executor.map(_square, range(4)))
+    queue_ = multiprocessing.Queue()
+    child = multiprocessing.Process(target=queue_.put, args=("child",))
+    child.start()
+    got = queue_.get(timeout=30)
+    child.join()
+    return f"ok pool={squares} executor={total} process={got} exit={child.exitcode}"
+
+
+def _trusted():
+    # The CAs OpenSSL trusts by default, as on Debian (ca-certificates): what urllib's HTTPS,
+    # asyncio's and paho-mqtt's TLS verify servers against.
+    context = ssl.create_default_context()
+    cafile = ssl.get_default_verify_paths().cafile
+    with open(cafile) as f:
+        bundled = f.read().count("BEGIN CERTIFICATE")
+    loaded = context.cert_store_stats()["x509_ca"]
+    return f"ok {cafile} all={loaded == bundled > 100}"
+
+
 def _not_static():
     try:
         import nis  # noqa: F401
@@ -220,6 +252,8 @@ for name, fn in (
     ("threading", _threading),
     ("zones", _zones),
     ("accounts", _accounts),
+    ("processes", _processes),
+    ("trusted", _trusted),
     ("nis", _not_static),
     ("left-out", _left_out),
     ("fallback", lambda: f"ok {fallback_import.NAME}"),

@@ -73,6 +73,8 @@ def test_stdlib_modules_work_in_a_static_service_and_sqlite_persists(probe_image
         "STDLIB threading: ok count=4000 finished=4",
         "STDLIB zones: ok tokyo=9:00:00 new_york=EST local=[2, 1] CEST Europe/Berlin",
         "STDLIB accounts: ok root / root",
+        "STDLIB processes: ok pool=[0, 1, 4, 9, 16] executor=14 process=child exit=0",
+        "STDLIB trusted: ok /usr/lib/ssl/cert.pem all=True",
         "STDLIB dlopen: refused: OSError:",
         "STDLIB nis: refused: ImportError: nis is not in pinit's static binary: ",
         "STDLIB left-out: refused: ModuleNotFoundError: unicodedata is not in pinit's "

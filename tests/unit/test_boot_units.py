@@ -16,7 +16,7 @@ import pytest
 from init.console import Log, errname
 from init.data import disk_signature, label_of
 from init.errors import InitError
-from init.main import describe, parse_args
+from init.main import NOT_PID1, describe, main, parse_args
 from init.net import IFREQ, link_up
 from init.rootfs import (
     MS_NOATIME,
@@ -542,3 +542,10 @@ def test_format_only_when_asked_writes_the_seed_over_the_damaged_partition(tmp_p
     written = [line for line in fake.transcript if " pwrite /dev/vda2 " in line]
     assert len(written) == 16 << 20 >> 12  # every block of the seed, zeros included
     assert label_of(bytes(fake.devices["/dev/vda2"][:2048])) == "pinit-data"
+
+
+def test_init_not_pid1_and_asked_nothing_boots_nothing() -> None:
+    """A service's sys.executable is /init: run bare, it must not start a second system."""
+    with pytest.raises(SystemExit) as caught:
+        main(["/init"])
+    assert caught.value.code == NOT_PID1 and "spawn" in NOT_PID1

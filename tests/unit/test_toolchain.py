@@ -275,6 +275,40 @@ def test_the_dispatcher_runs_the_program_of_its_name() -> None:
     assert not {"os", "re"} & set(code.co_names)
     assert source.index("'init'") < source.index("'hello'")
     assert "_PinitSysconfigData" not in dispatcher_py([("init", "m")])
+    # Not imported: a program's module is never "initializing" while it runs.
+    assert "__import__" not in code.co_names and "_pinit_run" in code.co_names
+    named = next(c for c in code.co_consts if getattr(c, "co_name", "") == "_pinit_programs")
+    assert {"multidist-1-pinit_main_0", "multidist-2-x"} <= set(named.co_consts)
+
+
+def test_the_dispatcher_runs_a_program_outside_the_import_lock(tmp_path: Path) -> None:
+    """Another thread imports the program's module while it runs (pickle does): no wait."""
+    import subprocess
+    import sys
+
+    from toolchain.nuitka_gen import dispatcher_py
+
+    (tmp_path / "prog_main.py").write_text(
+        "import importlib, threading\n"
+        "got = []\n"
+        "t = threading.Thread(target=lambda: got.append(importlib.import_module('prog_main')))\n"
+        "t.start()\n"
+        "t.join(10)\n"
+        "print('imported' if got else 'waited')\n"
+    )
+    # Named as its program, as /app/<name> is: the dispatcher runs prog_main.
+    (tmp_path / "prog").write_text(
+        "import sys\nclass __compiled__:\n    original_argv0 = sys.argv[0]\n"
+        + dispatcher_py([("other", "nothing"), ("prog", "prog_main")])
+    )
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "prog")],
+        env={"PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.stdout == "imported\n", run.stderr
 
 
 def test_retarget_points_nuitka_at_the_sysroot(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The tz database and [image] timezone: what the image gets, from Debian's locked tzdata."""
+"""What the standard library reads from the system, in the image as on Debian: the tz database
+and [image] timezone (tzdata), the CA certificates OpenSSL trusts (ca-certificates)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from builder.formats import cpio
 from hostkit.errors import BuildError
 
 BERLIN = b"TZif2" + b"\0" * 40 + b"berlin"
+PEM = b"-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n"
 
 
 @pytest.fixture()
@@ -25,6 +27,10 @@ def tc(tmp_path: Path) -> object:
     (zones / "right" / "Europe" / "Berlin").write_bytes(b"TZif2 leap")
     (zones / "zone1970.tab").write_text("DE\t+5230+01322\tEurope/Berlin\n")
     (zones / "Europe" / "Busingen").symlink_to("Berlin")
+    mozilla = tmp_path / "runtime" / "usr/share/ca-certificates/mozilla"
+    mozilla.mkdir(parents=True)
+    (mozilla / "B_Root.crt").write_bytes(PEM % b"B")
+    (mozilla / "A_Root.crt").write_bytes((PEM % b"A").rstrip(b"\n"))  # no last newline
     etc = tmp_path / "runtime" / "etc"
     etc.mkdir()
     for name in ("services", "protocols"):
@@ -76,3 +82,23 @@ def test_a_zone_not_in_the_database_is_an_error_that_says_where(tc, tmp_path, zo
     assert message.startswith(f'{tmp_path / "pinit.toml"}: [image] timezone = "{zone}": ')
     assert "no such zone in the tz database" in message
     assert "Europe/Berlin" in caught.value.hint
+
+
+def test_the_cas_are_one_bundle_where_openssl_looks_by_default(tc) -> None:
+    by_path = {e.path: e for e in image.ca_entries(tc)}
+    bundle = by_path[image.CA_BUNDLE]
+    assert isinstance(bundle, cpio.File)
+    assert bundle.data == PEM % b"A" + PEM % b"B"  # sorted, each ending in a newline
+    assert by_path["usr/lib/ssl/cert.pem"] == cpio.Symlink(
+        "usr/lib/ssl/cert.pem", "/etc/ssl/certs/ca-certificates.crt"
+    )
+    assert by_path["usr/lib/ssl/certs"] == cpio.Symlink("usr/lib/ssl/certs", "/etc/ssl/certs")
+
+
+def test_no_cas_unpacked_is_an_error_with_a_hint(tc) -> None:
+    import shutil
+
+    shutil.rmtree(tc.runtime / "usr/share/ca-certificates")
+    with pytest.raises(BuildError) as caught:
+        image.ca_entries(tc)
+    assert "no CA certificates" in str(caught.value) and "invoke toolchain" in caught.value.hint
